@@ -1,0 +1,61 @@
+/**
+ * Errors thrown by inseq. Every error has a stable `code`; messages about options follow one form:
+ * `Expected <what> for <option> but received <value>`.
+ */
+
+/** Stable error codes, shared by the TS layer and the native addon. */
+export const ErrorCode = {
+  INVALID_OPTION: "ERR_INVALID_OPTION",
+  UNKNOWN_OPTION: "ERR_UNKNOWN_OPTION",
+  NOT_FOUND: "ERR_NOT_FOUND",
+  BAD_MODEL: "ERR_BAD_MODEL",
+  BAD_CHECKPOINT: "ERR_BAD_CHECKPOINT",
+  UNSUPPORTED_MODEL: "ERR_UNSUPPORTED_MODEL",
+  BAD_TOKENIZER: "ERR_BAD_TOKENIZER",
+  NETWORK: "ERR_NETWORK",
+  OFFLINE: "ERR_OFFLINE",
+  DEVICE: "ERR_DEVICE",
+  DISPOSED: "ERR_DISPOSED",
+  ABORTED: "ERR_ABORTED",
+  TORCH: "ERR_TORCH",
+  OUT_OF_MEMORY: "ERR_OUT_OF_MEMORY",
+  NATIVE: "ERR_NATIVE",
+  ADDON_LOAD: "ERR_ADDON_LOAD",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class InseqError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "InseqError";
+    this.code = code;
+  }
+}
+
+/** Short, single-line rendering of a received value for error messages. */
+export function describeValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === "number" || typeof value === "boolean" || value == null) return String(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (Array.isArray(value)) return `array of length ${value.length}`;
+  return `value of type ${typeof value}`;
+}
+
+/** `Expected <expected> for <name> but received <value>` as an InseqError with code ERR_INVALID_OPTION. */
+export function invalidOption(name: string, expected: string, value: unknown): InseqError {
+  return new InseqError(ErrorCode.INVALID_OPTION, `Expected ${expected} for ${name} but received ${describeValue(value)}`);
+}
+
+/** Rejects option names that are not in `valid`, listing the valid ones (Inseq only warns). */
+export function checkKnownOptions(where: string, options: object | undefined, valid: readonly string[]): void {
+  if (options == null) return;
+  for (const key of Object.keys(options)) {
+    if (!valid.includes(key)) {
+      throw new InseqError(
+        ErrorCode.UNKNOWN_OPTION,
+        `Unknown option ${JSON.stringify(key)} for ${where}; valid options are: ${valid.join(", ")}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * Hugging Face Hub: cache resolution and download, using the same on-disk layout as `huggingface_hub`
+ * (`<cache>/models--org--name/{blobs,refs,snapshots,.no_exist}`), so caches are shared with Python.
+ */
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+
+export interface HubOptions {
+  /** Branch, tag or 40-hex commit. Default "main". */
+  revision?: string;
+  /** Hub cache root (the folder holding `models--*`). Default: $HF_HUB_CACHE or ($HF_HOME ?? ~/.cache/huggingface)/hub. */
+  cacheDir?: string;
+  /** Never touch the network. Default: HF_HUB_OFFLINE in {1, true, yes, on}. */
+  offline?: boolean;
+  /** Default: $HF_ENDPOINT or https://huggingface.co. */
+  endpoint?: string;
+  /** Access token for private/gated repos. Default: $HF_TOKEN. */
+  token?: string;
+  /** Injected fetch (tests). Default: global fetch. */
+  fetch?: typeof fetch;
+  onProgress?: (p: HubProgress) => void;
+}
+
+export interface HubProgress {
+  file: string;
+  loaded: number;
+  total: number | null;
+}
+
+const COMMIT_RE = /^[0-9a-f]{40}$/;
+const REQUIRED = ["config.json", "tokenizer.json"] as const;
+const OPTIONAL = ["tokenizer_config.json", "special_tokens_map.json", "generation_config.json"] as const;
+const WEIGHTS = "model.safetensors";
+const WEIGHTS_INDEX = "model.safetensors.index.json";
+const MAX_REDIRECTS = 10;
+
+/** True when `s` looks like a Hub repo id (`name` or `org/name`). Check for a local directory first. */
+export function isHubId(s: string): boolean {
+  if (typeof s !== "string" || s.length === 0 || s.length > 96) return false;
+  if (!/^[\w.-]+(\/[\w.-]+)?$/.test(s) || s.includes("--") || s.includes("..")) return false;
+  return s.split("/").every((part) => !/^[.-]|[.-]$/.test(part));
+}
+
+/** The hub cache root: opts.cacheDir ?? $HF_HUB_CACHE ?? ($HF_HOME ?? ~/.cache/huggingface)/hub. */
+export function hubCacheDir(opts: { cacheDir?: string } = {}): string {
+  const env = process.env;
+  if (opts.cacheDir) return opts.cacheDir;
+  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
+  return path.join(env.HF_HOME || path.join(os.homedir(), ".cache", "huggingface"), "hub");
+}
+
+/** opts.offline ?? HF_HUB_OFFLINE in {"1", "true", "yes", "on"} (case-insensitive). */
+export function hubOffline(opts: { offline?: boolean } = {}): boolean {
+  if (opts.offline != null) return opts.offline;
+  return ["1", "true", "yes", "on"].includes((process.env.HF_HUB_OFFLINE ?? "").trim().toLowerCase());
+}
+
+/** Result of one attempt to get a file into the snapshot. */
+type FetchResult = { kind: "ok"; commit: string } | { kind: "missing"; commit: string | null };
+
+/** Signals that the revision points to a different commit than assumed; resolution restarts on the new one. */
+class CommitMoved extends Error {
+  constructor(readonly commit: string) {
+    super(`revision moved to ${commit}`);
+  }
+}
+
+/**
+ * Returns the snapshot directory `<cache>/models--org--name/snapshots/<commit>` holding config.json,
+ * tokenizer.json, the safetensors weights (single file or index + shards) and the optional tokenizer/generation
+ * configs. Files already in the cache are used without any request; missing ones are downloaded unless offline.
+ */
+export async function resolveModelFiles(id: string, opts: HubOptions = {}): Promise<string> {
+  if (!isHubId(id)) throw invalidOption("model id", 'a Hugging Face repo id such as "org/name"', id);
+  const revision = opts.revision ?? "main";
+  if (typeof revision !== "string" || !/^[\w.\-/]+$/.test(revision) || revision.split("/").some((p) => p === "" || p === "." || p === "..")) {
+    throw invalidOption("revision", "a branch, tag or commit hash", revision);
+  }
+  const offline = hubOffline(opts);
+  const repoDir = path.join(hubCacheDir(opts), `models--${id.replaceAll("/", "--")}`);
+  const ctx: Ctx = { id, revision, repoDir, opts, offline };
+
+  let commit: string | null = COMMIT_RE.test(revision) ? revision : await readRef(repoDir, revision);
+  // A download may reveal that the revision now points to another commit: start over on that snapshot.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return path.join(repoDir, "snapshots", await ensureAll(ctx, commit));
+    } catch (err) {
+      if (!(err instanceof CommitMoved) || attempt >= 3) {
+        if (err instanceof CommitMoved) throw new InseqError(ErrorCode.NETWORK, `Revision ${revision} of ${id} keeps moving; try again`);
+        throw err;
+      }
+      commit = err.commit;
+    }
+  }
+}
+
+interface Ctx {
+  id: string;
+  revision: string;
+  repoDir: string;
+  opts: HubOptions;
+  offline: boolean;
+}
+
+/**
+ * Makes sure every needed file exists in snapshot `start` (learned from the first download when null) and
+ * returns that commit.
+ */
+async function ensureAll(ctx: Ctx, start: string | null): Promise<string> {
+  let commit = start;
+  // `get` returns whether the file exists in the snapshot afterwards; it updates `commit` on the first download.
+  const get = async (file: string, required: boolean): Promise<boolean> => {
+    const r = await ensureFile(ctx, commit, file, required);
+    if (r.commit != null) {
+      if (commit != null && r.commit !== commit) throw new CommitMoved(r.commit);
+      commit = r.commit;
+    }
+    return r.kind === "ok";
+  };
+  for (const f of REQUIRED) await get(f, true);
+  if (!(await get(WEIGHTS, false))) {
+    if (!(await get(WEIGHTS_INDEX, false))) {
+      throw missingError(ctx, commit, `${WEIGHTS} (or ${WEIGHTS_INDEX})`);
+    }
+    for (const shard of await readShardList(path.join(ctx.repoDir, "snapshots", commit!, WEIGHTS_INDEX))) {
+      await get(shard, true);
+    }
+  }
+  for (const f of OPTIONAL) await get(f, false);
+  return commit!; // set: config.json exists in a snapshot, or was downloaded (which sets it)
+}
+
+/** Shard file names listed in a safetensors index (`weight_map` values), deduplicated, in first-seen order. */
+async function readShardList(indexFile: string): Promise<string[]> {
+  let index: unknown;
+  try {
+    index = JSON.parse(await readFile(indexFile, "utf8"));
+  } catch (err) {
+    throw new InseqError(ErrorCode.BAD_CHECKPOINT, `Malformed safetensors index ${indexFile}: ${(err as Error).message}`, { cause: err });
+  }
+  const map = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof map !== "object" || map === null || Array.isArray(map)) {
+    throw new InseqError(ErrorCode.BAD_CHECKPOINT, `Expected a "weight_map" object in ${indexFile}`);
+  }
+  const shards = [...new Set(Object.values(map))];
+  for (const s of shards) {
+    if (typeof s !== "string" || !safeRelative(s)) {
+      throw new InseqError(ErrorCode.BAD_CHECKPOINT, `Invalid shard file name ${JSON.stringify(s)} in ${indexFile}`);
+    }
+  }
+  return shards as string[];
+}
+
+/** A relative path inside the repo: no absolute paths, no `..`/`.` segments, no backslashes. */
+function safeRelative(p: string): boolean {
+  return p.length > 0 && !p.includes("\\") && !path.posix.isAbsolute(p) && p.split("/").every((s) => s !== "" && s !== "." && s !== "..");
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p); // follows symlinks: a dangling link counts as missing
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readRef(repoDir: string, revision: string): Promise<string | null> {
+  try {
+    const c = (await readFile(path.join(repoDir, "refs", revision), "utf8")).trim();
+    return COMMIT_RE.test(c) ? c : null;
+  } catch {
+    return null;
+  }
+}
+
+function missingError(ctx: Ctx, commit: string | null, file: string): InseqError {
+  if (ctx.offline) {
+    const where = commit ? path.join(ctx.repoDir, "snapshots", commit) : ctx.repoDir;
+    return new InseqError(
+      ErrorCode.OFFLINE,
+      `Cannot find ${file} of ${ctx.id} (revision ${ctx.revision}) in the Hugging Face cache at ${where}, and offline mode ` +
+        `is on (HF_HUB_OFFLINE / offline option), so it was not downloaded`,
+    );
+  }
+  return new InseqError(ErrorCode.NOT_FOUND, `File ${file} not found in Hugging Face repo ${ctx.id} (revision ${ctx.revision})`);
+}
+
+/** Ensures one file is in the snapshot: cache hit, cached 404 (`.no_exist`), or download. */
+async function ensureFile(ctx: Ctx, commit: string | null, file: string, required: boolean): Promise<FetchResult> {
+  if (commit) {
+    if (await exists(path.join(ctx.repoDir, "snapshots", commit, file))) return { kind: "ok", commit };
+    if (!required && (await exists(path.join(ctx.repoDir, ".no_exist", commit, file)))) return { kind: "missing", commit };
+  }
+  if (ctx.offline) {
+    if (required) throw missingError(ctx, commit, file);
+    return { kind: "missing", commit: null };
+  }
+  return download(ctx, file, required);
+}
+
+/** Follows redirects by hand so that the Hub's metadata headers on the 302 (LFS -> CDN) are not lost. */
+async function request(ctx: Ctx, file: string): Promise<{ res: Response; commit: string | null; etag: string | null; linked: boolean }> {
+  const doFetch = ctx.opts.fetch ?? globalThis.fetch;
+  const endpoint = (ctx.opts.endpoint ?? process.env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
+  const token = ctx.opts.token ?? process.env.HF_TOKEN;
+  const fileUrl = file.split("/").map(encodeURIComponent).join("/");
+  let url = new URL(`${endpoint}/${ctx.id}/resolve/${encodeURIComponent(ctx.revision)}/${fileUrl}`);
+  const origin = url.origin;
+  let commit: string | null = null;
+  let etag: string | null = null;
+  let linked = false;
+  for (let hop = 0; ; hop++) {
+    const headers: Record<string, string> = { "user-agent": "inseq-node" };
+    if (token && url.origin === origin) headers.authorization = `Bearer ${token}`; // never leak the token to a CDN
+    let res: Response;
+    try {
+      res = await doFetch(url, { headers, redirect: "manual" });
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string; code?: string } }).cause;
+      const reason = cause ? `${cause.code ?? ""} ${cause.message ?? ""}`.trim() : (err as Error).message;
+      throw new InseqError(ErrorCode.NETWORK, `Cannot download ${file} of ${ctx.id} from ${url.origin}: ${reason}`, { cause: err });
+    }
+    // Metadata: the first response carrying x-repo-commit wins (the 302 for LFS files, the 200 otherwise).
+    const h = res.headers;
+    if (commit == null && h.get("x-repo-commit")) {
+      commit = h.get("x-repo-commit")!.trim();
+      const e = h.get("x-linked-etag") ?? h.get("etag");
+      linked = h.get("x-linked-etag") != null;
+      etag = e == null ? null : e.trim().replace(/^W\//, "").replace(/^"|"$/g, "");
+    }
+    const location = h.get("location");
+    if (res.status >= 300 && res.status < 400 && location) {
+      await res.body?.cancel();
+      if (hop >= MAX_REDIRECTS) throw new InseqError(ErrorCode.NETWORK, `Too many redirects downloading ${file} of ${ctx.id}`);
+      url = new URL(location, url);
+      continue;
+    }
+    if (commit == null && res.ok) {
+      // Not the Hub (or a proxy dropping headers): fall back to plain metadata when the revision is a commit.
+      const e = h.get("etag");
+      if (COMMIT_RE.test(ctx.revision) && e) {
+        commit = ctx.revision;
+        etag = e.trim().replace(/^W\//, "").replace(/^"|"$/g, "");
+      }
+    }
+    return { res, commit, etag, linked };
+  }
+}
+
+async function download(ctx: Ctx, file: string, required: boolean): Promise<FetchResult> {
+  const { res, commit, etag, linked } = await request(ctx, file);
+  if (res.status === 404) {
+    await res.body?.cancel();
+    // Cache the absence like huggingface_hub (`.no_exist/<commit>/<file>`), so later calls need no request.
+    if (commit && COMMIT_RE.test(commit)) {
+      const marker = path.join(ctx.repoDir, ".no_exist", commit, file);
+      await mkdir(path.dirname(marker), { recursive: true }).then(() => writeFile(marker, "")).catch(() => {});
+    }
+    if (required) throw missingError(ctx, commit, file);
+    return { kind: "missing", commit };
+  }
+  if (res.status === 401 || res.status === 403) {
+    await res.body?.cancel();
+    throw new InseqError(
+      ErrorCode.NETWORK,
+      `Access denied (HTTP ${res.status}) to ${file} of ${ctx.id}: the repo may not exist, or be private or gated. ` +
+        `Set HF_TOKEN (or the token option) to a token with access, and accept the model's terms on the Hub if it is gated`,
+    );
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw new InseqError(ErrorCode.NETWORK, `Downloading ${file} of ${ctx.id} failed: HTTP ${res.status} ${res.statusText}`);
+  }
+  if (!commit || !COMMIT_RE.test(commit) || !etag || !/^[\w.-]+$/.test(etag)) {
+    await res.body.cancel();
+    throw new InseqError(
+      ErrorCode.NETWORK,
+      `Downloading ${file} of ${ctx.id}: the server did not send usable x-repo-commit / etag headers; is the endpoint a Hugging Face Hub?`,
+    );
+  }
+
+  const blob = path.join(ctx.repoDir, "blobs", etag);
+  if (await exists(blob)) {
+    await res.body.cancel(); // same content already cached under another snapshot
+  } else {
+    await mkdir(path.dirname(blob), { recursive: true });
+    await streamToFile(ctx, file, res, blob, linked && /^[0-9a-f]{64}$/.test(etag) ? etag : null);
+  }
+
+  const pointer = path.join(ctx.repoDir, "snapshots", commit, file);
+  await mkdir(path.dirname(pointer), { recursive: true });
+  await rm(pointer, { force: true });
+  try {
+    await symlink(path.relative(path.dirname(pointer), blob), pointer);
+  } catch {
+    await copyFile(blob, pointer); // no symlinks (e.g. Windows without developer mode)
+  }
+  if (ctx.revision !== commit) {
+    const ref = path.join(ctx.repoDir, "refs", ctx.revision);
+    await mkdir(path.dirname(ref), { recursive: true });
+    await writeFile(ref, commit);
+  }
+  return { kind: "ok", commit };
+}
+
+/**
+ * Streams the body to `<blob>.incomplete`, then renames it to `<blob>`, so a final name never holds a partial
+ * file. Checks the length against content-length and, for LFS files, the sha256 against the etag.
+ */
+async function streamToFile(ctx: Ctx, file: string, res: Response, blob: string, sha256: string | null): Promise<void> {
+  const tmp = `${blob}.incomplete`;
+  const lengthHeader = res.headers.get("content-length");
+  const total = lengthHeader != null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
+  const hash = sha256 ? createHash("sha256") : null;
+  const out = await open(tmp, "w");
+  let loaded = 0;
+  try {
+    ctx.opts.onProgress?.({ file, loaded, total });
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      await out.write(chunk);
+      loaded += chunk.byteLength;
+      hash?.update(chunk);
+      ctx.opts.onProgress?.({ file, loaded, total });
+    }
+    await out.close();
+    if (total != null && loaded !== total) throw new Error(`received ${loaded} of ${total} bytes`);
+    if (hash && hash.digest("hex") !== sha256) throw new Error(`sha256 does not match the etag ${sha256}`);
+    await rename(tmp, blob);
+  } catch (err) {
+    await out.close().catch(() => {}); // no-op when already closed
+    await rm(tmp, { force: true });
+    if (err instanceof InseqError) throw err;
+    const cause = (err as { cause?: { message?: string; code?: string } }).cause;
+    const detail = [cause?.message, cause?.code && `(${cause.code})`].filter(Boolean).join(" ");
+    const reason = [(err as Error).message, detail].filter(Boolean).join(": ");
+    throw new InseqError(ErrorCode.NETWORK, `Download of ${file} of ${ctx.id} was interrupted: ${reason}`, { cause: err });
+  }
+}

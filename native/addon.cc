@@ -1,0 +1,27 @@
+// The Node.js addon: registers the binding's classes and functions, nothing else.
+#include <napi.h>
+
+#include "binding/model_wrap.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using namespace inseq::binding;
+  auto* data = new AddonData();
+  Napi::Function model = ModelWrap::Define(env);
+  Napi::Function cancel = CancelTokenWrap::Define(env);
+  data->model_ctor = Napi::Persistent(model);
+  data->cancel_ctor = Napi::Persistent(cancel);
+  env.SetInstanceData<AddonData>(data);
+  exports.Set("NativeModel", model);
+  exports.Set("CancelToken", cancel);
+  exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
+  exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo, "runtimeInfo"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("trainCausalLM", Napi::Function::New(env, TrainCausalLM, "trainCausalLM"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(inseq, Init)

@@ -1,0 +1,65 @@
+// JS objects backed by native state: Model (a loaded CausalLM), CancelToken (an AbortSignal's native side)
+// and the progress bridge (ThreadSafeFunction) that long jobs report through.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+
+#include "models/causal_lm.h"
+
+namespace inseq::binding {
+
+// Per-environment state (worker_threads safe: no process-global N-API references).
+struct AddonData {
+  Napi::FunctionReference model_ctor;
+  Napi::FunctionReference cancel_ctor;
+};
+
+class CancelTokenWrap : public Napi::ObjectWrap<CancelTokenWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit CancelTokenWrap(const Napi::CallbackInfo& info);
+  std::shared_ptr<std::atomic<bool>> flag() const { return flag_; }
+  // The token passed as `options.cancel`, or nullptr.
+  static std::shared_ptr<std::atomic<bool>> from_options(const Napi::Object& options);
+
+ private:
+  Napi::Value Cancel(const Napi::CallbackInfo& info);
+  std::shared_ptr<std::atomic<bool>> flag_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+// Calls a JS callback(done, total, value) from any thread without blocking; drops updates when busy.
+class ProgressReporter {
+ public:
+  static std::shared_ptr<ProgressReporter> from_options(Napi::Env env, const Napi::Object& options);
+  void report(int64_t done, int64_t total, double value);
+  ~ProgressReporter();
+
+ private:
+  Napi::ThreadSafeFunction tsfn_;
+};
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object NewInstance(Napi::Env env, std::shared_ptr<models::CausalLM> model);
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<models::CausalLM> checked_model(Napi::Env env) const;
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  std::shared_ptr<models::CausalLM> model_;
+};
+
+// Module-level functions (registered by addon.cc).
+Napi::Value LoadModel(const Napi::CallbackInfo& info);
+Napi::Value RuntimeInfo(const Napi::CallbackInfo& info);
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info);
+Napi::Value TrainCausalLM(const Napi::CallbackInfo& info);
+
+}  // namespace inseq::binding

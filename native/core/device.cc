@@ -1,0 +1,100 @@
+#include "core/device.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <ATen/Context.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/error.h"
+
+#if __has_include(<torch/version.h>)
+#include <torch/version.h>
+#endif
+
+namespace inseq::core {
+
+bool cuda_available() { return at::hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0; }
+int cuda_device_count() { return at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0; }
+
+c10::Device parse_device(const std::string& name) {
+  if (name.empty() || name == "auto") return cuda_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!cuda_available()) {
+      throw Error(ErrorCode::kDevice, "Expected a device this LibTorch can use for device but received \"" + name +
+                                          "\": this build has no CUDA support or no GPU is visible (use \"cpu\" or \"auto\")");
+    }
+    c10::Device d(name == "cuda" ? "cuda:0" : name);
+    if (d.index() >= cuda_device_count()) throw Error(ErrorCode::kDevice, "CUDA device index out of range in \"" + name + "\"");
+    return d;
+  }
+  throw Error(ErrorCode::kInvalidOption, "Expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\" for device but received \"" + name + "\"");
+}
+
+c10::ScalarType parse_dtype(const std::string& name, c10::Device device) {
+  if (name.empty() || name == "auto" || name == "float32" || name == "f32") return c10::ScalarType::Float;
+  c10::ScalarType t;
+  if (name == "float16" || name == "f16") {
+    t = c10::ScalarType::Half;
+  } else if (name == "bfloat16" || name == "bf16") {
+    t = c10::ScalarType::BFloat16;
+  } else {
+    throw Error(ErrorCode::kInvalidOption, "Expected \"float32\", \"float16\" or \"bfloat16\" for dtype but received \"" + name + "\"");
+  }
+  if (!device.is_cuda()) {
+    throw Error(ErrorCode::kInvalidOption, "Expected \"float32\" for dtype on the CPU but received \"" + name + "\" (half precision needs device \"cuda\")");
+  }
+  return t;
+}
+
+std::string dtype_name(c10::ScalarType dtype) {
+  switch (dtype) {
+    case c10::ScalarType::Half: return "float16";
+    case c10::ScalarType::BFloat16: return "bfloat16";
+    default: return "float32";
+  }
+}
+
+namespace {
+std::atomic<int> g_threads{0};        // 0 = LibTorch's default
+std::atomic<int> g_generation{0};     // bumped on every set_num_threads
+thread_local int t_generation = -1;
+}  // namespace
+
+void set_num_threads(int n) {
+  if (n < 1) throw Error(ErrorCode::kInvalidOption, "Expected a positive integer for threads but received " + std::to_string(n));
+  g_threads = n;
+  ++g_generation;
+  at::set_num_threads(n);
+}
+
+int num_threads() { return g_threads > 0 ? g_threads.load() : at::get_num_threads(); }
+
+void ensure_threads() {
+  const int gen = g_generation.load();
+  if (gen == t_generation) return;
+  t_generation = gen;
+  if (g_threads > 0 && at::get_num_threads() != g_threads) at::set_num_threads(g_threads);
+}
+
+RuntimeInfo runtime_info() {
+  RuntimeInfo info;
+#ifdef TORCH_VERSION
+  info.torch_version = TORCH_VERSION;
+#else
+  info.torch_version = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+                       std::to_string(TORCH_VERSION_PATCH);
+#endif
+  info.cuda = cuda_available();
+  info.cuda_devices = cuda_device_count();
+  info.threads = at::get_num_threads();
+  info.interop_threads = at::get_num_interop_threads();
+  info.parallel_info = at::get_parallel_info();
+  info.config = at::show_config();
+  return info;
+}
+
+}  // namespace inseq::core

@@ -1,0 +1,37 @@
+// Device and dtype selection, thread settings, and facts about the LibTorch build (for `inseq doctor`).
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <string>
+
+namespace inseq::core {
+
+// "auto" -> cuda when available, else cpu; "cpu"; "cuda"; "cuda:N". Errors name the option.
+c10::Device parse_device(const std::string& name);
+// "float32" | "float16" | "bfloat16" ("auto" = float32). Half precision is accepted on CUDA only.
+c10::ScalarType parse_dtype(const std::string& name, c10::Device device);
+std::string dtype_name(c10::ScalarType dtype);
+
+bool cuda_available();
+int cuda_device_count();
+
+// Intra-op threads for torch work. Applies to the calling thread lazily: call ensure_threads() at the start
+// of every job (it only touches OpenMP when the wanted count changed since this thread last ran a job).
+void set_num_threads(int n);
+int num_threads();
+void ensure_threads();
+
+struct RuntimeInfo {
+  std::string torch_version;
+  bool cuda = false;
+  int cuda_devices = 0;
+  int threads = 0;
+  int interop_threads = 0;
+  std::string parallel_info;  // at::get_parallel_info()
+  std::string config;         // at::show_config(): BLAS, compiler flags
+};
+RuntimeInfo runtime_info();
+
+}  // namespace inseq::core

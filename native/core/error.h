@@ -1,0 +1,41 @@
+// Errors thrown by the native core. Each carries a stable code that the binding maps to a JS error `code`;
+// the core never exits or aborts the process.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace inseq::core {
+
+enum class ErrorCode {
+  kInvalidOption,    // ERR_INVALID_OPTION: a caller-provided value is out of range
+  kNotFound,         // ERR_NOT_FOUND: a file or directory is missing
+  kBadCheckpoint,    // ERR_BAD_CHECKPOINT: safetensors/config content is corrupt or inconsistent
+  kUnsupportedModel, // ERR_UNSUPPORTED_MODEL: model_type or option we do not implement
+  kDevice,           // ERR_DEVICE: device/dtype not available in this LibTorch
+  kAborted,          // ERR_ABORTED: cancelled by the caller
+};
+
+inline const char* error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidOption: return "ERR_INVALID_OPTION";
+    case ErrorCode::kNotFound: return "ERR_NOT_FOUND";
+    case ErrorCode::kBadCheckpoint: return "ERR_BAD_CHECKPOINT";
+    case ErrorCode::kUnsupportedModel: return "ERR_UNSUPPORTED_MODEL";
+    case ErrorCode::kDevice: return "ERR_DEVICE";
+    case ErrorCode::kAborted: return "ERR_ABORTED";
+  }
+  return "ERR_NATIVE";
+}
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const { return code_; }
+  const char* code_name() const { return error_code_name(code_); }
+
+ private:
+  ErrorCode code_;
+};
+
+}  // namespace inseq::core

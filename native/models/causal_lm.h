@@ -1,0 +1,75 @@
+// The interface every decoder-only model implements: embed ids, then run the network from embeddings.
+// Attribution methods differentiate with respect to the embeddings, so forward() starts there.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/config.h"
+
+namespace inseq::models {
+
+// Keys and values of every layer, grown by each forward that is given the cache.
+struct KVCache {
+  std::vector<at::Tensor> keys;    // per layer [batch, kv_heads, past, head_dim]
+  std::vector<at::Tensor> values;  // per layer [batch, kv_heads, past, head_dim]
+  int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
+  // Keeps only the given batch rows (finished sequences can be dropped).
+  void select_rows(const at::Tensor& rows);
+};
+
+struct ForwardRequest {
+  at::Tensor inputs_embeds;   // [batch, seq, hidden]
+  at::Tensor attention_mask;  // [batch, past + seq] 1 = token, 0 = padding; undefined = all ones
+  at::Tensor position_ids;    // [batch, seq] int64; undefined = derived from attention_mask
+  KVCache* cache = nullptr;   // when set, past keys/values are read from it and the new ones appended
+  bool output_attentions = false;
+  bool output_hidden_states = false;
+  int64_t logits_to_keep = 0;  // 0 = logits at every position, k = only the last k positions
+};
+
+struct ForwardResult {
+  at::Tensor logits;                       // [batch, seq or logits_to_keep, vocab] float32
+  std::vector<at::Tensor> attentions;      // per layer [batch, heads, seq, past + seq]
+  std::vector<at::Tensor> hidden_states;   // num_layers + 1 entries [batch, seq, hidden]: the embeddings
+                                           // (with positions for gpt2), each layer's output, and the
+                                           // last entry after the final norm (as transformers returns them)
+};
+
+class CausalLM {
+ public:
+  virtual ~CausalLM() = default;
+  const ModelConfig& config() const { return config_; }
+  c10::Device device() const { return device_; }
+  c10::ScalarType dtype() const { return dtype_; }
+
+  // Token embeddings only (no position embeddings, no scaling): what attribution perturbs.
+  virtual at::Tensor embed(const at::Tensor& ids) const = 0;  // [batch, seq] int64 -> [batch, seq, hidden]
+  virtual ForwardResult forward(const ForwardRequest& request) const = 0;
+
+  // Named parameters (HF names) for training and inspection.
+  virtual std::map<std::string, at::Tensor> named_parameters() const = 0;
+  int64_t num_parameters() const;
+  // Training: dropout is applied only while this is true (the model is in eval mode by default).
+  void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
+
+ protected:
+  ModelConfig config_;
+  c10::Device device_ = c10::Device(c10::kCPU);
+  c10::ScalarType dtype_ = c10::ScalarType::Float;
+  bool training_ = false;
+};
+
+// Loads a Hugging Face checkpoint directory with a native implementation.
+std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype);
+// Builds a randomly initialised model from a config (used by the trainer and tests).
+std::shared_ptr<CausalLM> init_causal_lm(const ModelConfig& config, uint64_t seed, c10::Device device);
+
+}  // namespace inseq::models

@@ -1,0 +1,59 @@
+// config.json of a Hugging Face checkpoint, normalised into one struct for every native family.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace inseq::core { class Json; }
+
+namespace inseq::models {
+
+struct RopeConfig {
+  std::string type = "default";  // "default" | "linear" | "llama3"
+  double theta = 10000.0;
+  double factor = 1.0;
+  // llama3 only
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int64_t original_max_position_embeddings = 8192;
+};
+
+struct ModelConfig {
+  std::string model_type;  // as in config.json: "llama", "mistral", "qwen2", "gpt2", ...
+  std::string family;      // the native implementation: "llama" | "gpt2"
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t intermediate_size = 0;
+  int64_t max_position_embeddings = 0;
+  double norm_eps = 1e-5;
+  std::string hidden_act = "silu";  // llama: "silu"; gpt2: "gelu_new" | "gelu" | "relu"
+  bool tie_word_embeddings = false;
+  bool qkv_bias = false;       // llama attention_bias / Qwen2's always-on q/k/v bias
+  bool o_bias = false;         // llama attention_bias (o_proj too)
+  bool mlp_bias = false;
+  int64_t sliding_window = 0;  // 0 = none (Mistral sets it)
+  RopeConfig rope;
+  // gpt2
+  bool scale_attn_weights = true;
+  bool scale_attn_by_inverse_layer_idx = false;
+  // special tokens (-1 = absent)
+  int64_t bos_token_id = -1;
+  std::vector<int64_t> eos_token_ids;
+  int64_t pad_token_id = -1;
+  double attention_dropout = 0.0;
+  double hidden_dropout = 0.0;
+};
+
+// Parses and validates; `source` names the file in error messages.
+ModelConfig parse_model_config(const core::Json& json, const std::string& source);
+ModelConfig read_model_config(const std::string& dir);
+
+// Model types implemented natively (config.json `model_type` values).
+const std::vector<std::string>& supported_model_types();
+
+}  // namespace inseq::models

@@ -1,0 +1,114 @@
+#include "models/generate.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "core/error.h"
+
+namespace inseq::models {
+
+using core::Error;
+using core::ErrorCode;
+
+at::Tensor choose_next_tokens(const at::Tensor& logits, const GenerationOptions& o, at::Generator& generator) {
+  if (!o.do_sample) return logits.argmax(-1);  // [batch]
+  at::Tensor scores = logits.div(o.temperature);  // [batch, vocab]
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  if (o.top_k > 0 && o.top_k < scores.size(-1)) {
+    at::Tensor kth = std::get<0>(scores.topk(o.top_k, -1)).select(-1, o.top_k - 1).unsqueeze(-1);  // [batch, 1]
+    scores = scores.masked_fill(scores.lt(kth), neg_inf);
+  }
+  if (o.top_p < 1.0) {
+    // As transformers' TopPLogitsWarper: sort ascending, drop the tokens whose cumulative probability is
+    // <= 1 - top_p, always keeping the most likely one.
+    auto sorted = scores.sort(-1, false);
+    at::Tensor sorted_scores = std::get<0>(sorted), sorted_idx = std::get<1>(sorted);  // [batch, vocab]
+    at::Tensor cum = sorted_scores.softmax(-1).cumsum(-1);
+    at::Tensor remove_sorted = cum.le(1.0 - o.top_p);
+    remove_sorted.select(-1, remove_sorted.size(-1) - 1).fill_(false);
+    at::Tensor remove = remove_sorted.scatter(-1, sorted_idx, remove_sorted);
+    scores = scores.masked_fill(remove, neg_inf);
+  }
+  at::Tensor probs = scores.softmax(-1);
+  return at::multinomial(probs, 1, false, generator).squeeze(-1);  // [batch]
+}
+
+GenerationResult generate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                          const GenerationOptions& o) {
+  if (prompts.empty()) return {};
+  if (o.max_new_tokens < 0) throw Error(ErrorCode::kInvalidOption, "Expected a non-negative integer for maxNewTokens but received " + std::to_string(o.max_new_tokens));
+  if (o.do_sample && !(o.temperature > 0)) throw Error(ErrorCode::kInvalidOption, "Expected a positive number for temperature but received " + std::to_string(o.temperature));
+  if (o.top_p <= 0 || o.top_p > 1) throw Error(ErrorCode::kInvalidOption, "Expected a number in (0, 1] for topP but received " + std::to_string(o.top_p));
+  const int64_t vocab = model.config().vocab_size;
+  size_t max_len = 0;
+  for (const auto& p : prompts) {
+    if (p.empty()) throw Error(ErrorCode::kInvalidOption, "Expected a non-empty prompt (at least one token id) for generate");
+    for (int64_t id : p) {
+      if (id < 0 || id >= vocab) throw Error(ErrorCode::kInvalidOption, "Token id " + std::to_string(id) + " is outside the vocabulary (size " + std::to_string(vocab) + ")");
+    }
+    max_len = std::max(max_len, p.size());
+  }
+  c10::InferenceMode guard;
+  const int64_t batch = static_cast<int64_t>(prompts.size());
+  const int64_t plen = static_cast<int64_t>(max_len);
+  // Left padding: [pad ... pad, prompt]
+  at::Tensor ids = at::full({batch, plen}, o.pad_token_id, at::TensorOptions().dtype(at::kLong));  // [batch, plen]
+  at::Tensor mask = at::zeros({batch, plen}, at::TensorOptions().dtype(at::kLong));              // [batch, plen]
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto& p = prompts[b];
+    const int64_t off = plen - static_cast<int64_t>(p.size());
+    for (size_t j = 0; j < p.size(); ++j) {
+      ids[b][off + static_cast<int64_t>(j)] = p[j];
+      mask[b][off + static_cast<int64_t>(j)] = 1;
+    }
+  }
+  const c10::Device device = model.device();
+  ids = ids.to(device);
+  mask = mask.to(device);
+
+  GenerationResult result;
+  result.sequences.resize(batch);
+  result.token_logprobs.resize(batch);
+  if (o.max_new_tokens == 0) return result;
+
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
+  std::vector<bool> finished(batch, false);
+  KVCache cache;
+  at::Tensor step_ids = ids;  // [batch, seq]: the whole prompt first, then one token per step
+  for (int64_t step = 0; step < o.max_new_tokens; ++step) {
+    if (o.cancel && o.cancel->load()) throw Error(ErrorCode::kAborted, "Generation was aborted");
+    ForwardRequest req;
+    req.inputs_embeds = model.embed(step_ids);
+    req.attention_mask = mask;
+    req.cache = &cache;
+    req.logits_to_keep = 1;
+    ForwardResult out = model.forward(req);
+    at::Tensor last = out.logits.select(1, -1).to(at::kCPU, at::kFloat);  // [batch, vocab]
+    at::Tensor next = choose_next_tokens(last, o, gen);                   // [batch] int64 CPU
+    at::Tensor logprobs = last.log_softmax(-1);
+    auto next_acc = next.accessor<int64_t, 1>();
+    bool all_done = true;
+    for (int64_t b = 0; b < batch; ++b) {
+      if (finished[b]) {
+        next_acc[b] = o.pad_token_id;
+        continue;
+      }
+      const int64_t tok = next_acc[b];
+      result.sequences[b].push_back(tok);
+      result.token_logprobs[b].push_back(logprobs[b][tok].item<float>());
+      if (std::find(o.eos_token_ids.begin(), o.eos_token_ids.end(), tok) != o.eos_token_ids.end()) finished[b] = true;
+      all_done = all_done && finished[b];
+    }
+    if (o.on_step) o.on_step(step + 1, o.max_new_tokens);
+    if (all_done) break;
+    step_ids = next.unsqueeze(1).to(device);  // [batch, 1]
+    mask = at::cat({mask, at::ones({batch, 1}, mask.options())}, 1);
+  }
+  return result;
+}
+
+}  // namespace inseq::models

@@ -1,0 +1,41 @@
+// KV-cached generation for decoder-only models: greedy or sampling (temperature, top-k, top-p, seed),
+// several EOS ids, left-padded batches with position ids derived from the padding mask.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "models/causal_lm.h"
+
+namespace inseq::models {
+
+struct GenerationOptions {
+  int64_t max_new_tokens = 20;
+  bool do_sample = false;
+  double temperature = 1.0;
+  int64_t top_k = 0;    // 0 = off
+  double top_p = 1.0;   // 1 = off
+  uint64_t seed = 0;
+  std::vector<int64_t> eos_token_ids;  // empty = never stop early
+  int64_t pad_token_id = 0;            // fills left padding and finished rows
+  const std::atomic<bool>* cancel = nullptr;             // set -> core::Error kAborted between steps
+  std::function<void(int64_t done, int64_t total)> on_step;  // called after each generated position
+};
+
+struct GenerationResult {
+  // New tokens per sequence (prompt excluded), up to and including the first EOS.
+  std::vector<std::vector<int64_t>> sequences;
+  // Scores of the chosen tokens under the processed distribution (log-softmax of the final logits).
+  std::vector<std::vector<float>> token_logprobs;
+};
+
+GenerationResult generate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                          const GenerationOptions& options);
+
+// Next-token choice from logits [batch, vocab] (float32, CPU) with the processors applied in transformers'
+// order: temperature, top-k, top-p. Greedy when !do_sample.
+at::Tensor choose_next_tokens(const at::Tensor& logits, const GenerationOptions& options, at::Generator& generator);
+
+}  // namespace inseq::models

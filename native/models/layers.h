@@ -1,0 +1,35 @@
+// Building blocks shared by the native families (plain ATen functions, no module classes).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include "models/config.h"
+
+namespace inseq::models {
+
+// Additive attention bias from a padding mask: 0 where key j is visible to query i (j <= past + i, j is
+// not padding, and within the sliding window if any), the dtype's lowest value elsewhere.
+at::Tensor causal_attention_bias(const at::Tensor& attention_mask,  // [batch, past + seq]
+                                 int64_t seq, int64_t sliding_window, c10::ScalarType dtype);  // -> [batch, 1, seq, past + seq]
+
+// Position ids for left-padded batches: cumsum(mask) - 1, padding positions set to 1 (as transformers).
+at::Tensor position_ids_from_mask(const at::Tensor& attention_mask, int64_t seq);  // -> [batch, seq] int64
+
+// Ones mask [batch, past + seq] (int64) when the request gives none.
+at::Tensor full_mask(int64_t batch, int64_t total, c10::Device device);
+
+// softmax(q k^T * scale + bias) v with fp32 softmax; q [b, h, s, d], k/v [b, h, t, d] -> ([b, h, s, d], probs [b, h, s, t])
+std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                   const at::Tensor& bias, double scale, double dropout, bool training);
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // [.., hidden]
+at::Tensor activation(const at::Tensor& x, const std::string& name);
+
+// Rotary embeddings: inverse frequencies with the configured scaling.
+at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim);  // [head_dim / 2] float32 CPU
+// cos/sin tables for positions [batch, seq] -> each [batch, 1, seq, head_dim] in `dtype`
+std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
+                                               const RopeConfig& rope, c10::ScalarType dtype);
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);  // [b, h, s, d]
+
+}  // namespace inseq::models

@@ -1,0 +1,195 @@
+#include "models/llama.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "models/layers.h"
+
+namespace inseq::models {
+
+namespace {
+
+std::string layer_name(int64_t i, const std::string& rest) { return "model.layers." + std::to_string(i) + "." + rest; }
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(const ModelConfig& config, const WeightStore& w, c10::Device device, c10::ScalarType dtype) {
+  config_ = config;
+  device_ = device;
+  dtype_ = dtype;
+  const int64_t h = config.hidden_size, hd = config.head_dim, nh = config.num_heads, kv = config.num_kv_heads;
+  const int64_t inter = config.intermediate_size, vocab = config.vocab_size;
+  auto load = [&](const std::string& name, std::vector<int64_t> shape) { return w.load(name, shape, dtype, device); };
+  auto load_opt = [&](const std::string& name, std::vector<int64_t> shape, bool present) {
+    return present ? load(name, shape) : at::Tensor();
+  };
+  embed_tokens_ = load("model.embed_tokens.weight", {vocab, h});
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    LlamaLayer l;
+    l.input_norm = load(layer_name(i, "input_layernorm.weight"), {h});
+    l.q_w = load(layer_name(i, "self_attn.q_proj.weight"), {nh * hd, h});
+    l.k_w = load(layer_name(i, "self_attn.k_proj.weight"), {kv * hd, h});
+    l.v_w = load(layer_name(i, "self_attn.v_proj.weight"), {kv * hd, h});
+    l.o_w = load(layer_name(i, "self_attn.o_proj.weight"), {h, nh * hd});
+    l.q_b = load_opt(layer_name(i, "self_attn.q_proj.bias"), {nh * hd}, config.qkv_bias);
+    l.k_b = load_opt(layer_name(i, "self_attn.k_proj.bias"), {kv * hd}, config.qkv_bias);
+    l.v_b = load_opt(layer_name(i, "self_attn.v_proj.bias"), {kv * hd}, config.qkv_bias);
+    l.o_b = load_opt(layer_name(i, "self_attn.o_proj.bias"), {h}, config.o_bias);
+    l.post_norm = load(layer_name(i, "post_attention_layernorm.weight"), {h});
+    l.gate_w = load(layer_name(i, "mlp.gate_proj.weight"), {inter, h});
+    l.up_w = load(layer_name(i, "mlp.up_proj.weight"), {inter, h});
+    l.down_w = load(layer_name(i, "mlp.down_proj.weight"), {h, inter});
+    l.gate_b = load_opt(layer_name(i, "mlp.gate_proj.bias"), {inter}, config.mlp_bias);
+    l.up_b = load_opt(layer_name(i, "mlp.up_proj.bias"), {inter}, config.mlp_bias);
+    l.down_b = load_opt(layer_name(i, "mlp.down_proj.bias"), {h}, config.mlp_bias);
+    layers_.push_back(std::move(l));
+  }
+  final_norm_ = load("model.norm.weight", {h});
+  if (config.tie_word_embeddings) {
+    lm_head_ = embed_tokens_;
+  } else {
+    if (!w.contains("lm_head.weight")) {
+      throw core::Error(core::ErrorCode::kBadCheckpoint,
+                        "config.json says tie_word_embeddings is false but the checkpoint has no lm_head.weight");
+    }
+    lm_head_ = load("lm_head.weight", {vocab, h});
+  }
+  finish_init();
+}
+
+LlamaModel::LlamaModel(const ModelConfig& config, uint64_t seed, c10::Device device) {
+  config_ = config;
+  device_ = device;
+  dtype_ = at::kFloat;
+  at::manual_seed(seed);
+  const int64_t h = config.hidden_size, hd = config.head_dim, nh = config.num_heads, kv = config.num_kv_heads;
+  const int64_t inter = config.intermediate_size;
+  auto opts = at::TensorOptions().dtype(at::kFloat);
+  auto normal = [&](std::vector<int64_t> shape) { return at::randn(shape, opts).mul(0.02).to(device); };
+  auto ones = [&](int64_t n) { return at::ones({n}, opts).to(device); };
+  auto zeros_if = [&](int64_t n, bool present) { return present ? at::zeros({n}, opts).to(device) : at::Tensor(); };
+  embed_tokens_ = normal({config.vocab_size, h});
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    LlamaLayer l;
+    l.input_norm = ones(h);
+    l.q_w = normal({nh * hd, h});
+    l.k_w = normal({kv * hd, h});
+    l.v_w = normal({kv * hd, h});
+    l.o_w = normal({h, nh * hd});
+    l.q_b = zeros_if(nh * hd, config.qkv_bias);
+    l.k_b = zeros_if(kv * hd, config.qkv_bias);
+    l.v_b = zeros_if(kv * hd, config.qkv_bias);
+    l.o_b = zeros_if(h, config.o_bias);
+    l.post_norm = ones(h);
+    l.gate_w = normal({inter, h});
+    l.up_w = normal({inter, h});
+    l.down_w = normal({h, inter});
+    l.gate_b = zeros_if(inter, config.mlp_bias);
+    l.up_b = zeros_if(inter, config.mlp_bias);
+    l.down_b = zeros_if(h, config.mlp_bias);
+    layers_.push_back(std::move(l));
+  }
+  final_norm_ = ones(h);
+  lm_head_ = config.tie_word_embeddings ? embed_tokens_ : normal({config.vocab_size, h});
+  finish_init();
+}
+
+void LlamaModel::finish_init() { inv_freq_ = rope_inv_freq(config_.rope, config_.head_dim); }
+
+at::Tensor LlamaModel::embed(const at::Tensor& ids) const {
+  return at::embedding(embed_tokens_, ids.to(device_, at::kLong));  // [batch, seq, hidden]
+}
+
+ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
+  const ModelConfig& c = config_;
+  at::Tensor x = req.inputs_embeds.to(dtype_);  // [batch, seq, hidden]
+  const int64_t batch = x.size(0), seq = x.size(1);
+  const int64_t past = req.cache ? req.cache->length() : 0;
+  at::Tensor mask = req.attention_mask.defined() ? req.attention_mask : full_mask(batch, past + seq, device_);
+  if (mask.size(1) != past + seq) {
+    throw core::Error(core::ErrorCode::kInvalidOption, "attention_mask length " + std::to_string(mask.size(1)) +
+                                                           " does not match past + seq = " + std::to_string(past + seq));
+  }
+  at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
+  at::Tensor bias = causal_attention_bias(mask, seq, c.sliding_window, dtype_);  // [batch, 1, seq, past+seq]
+  auto [cos, sin] = rope_cos_sin(inv_freq_, pos, c.rope, dtype_);              // [batch, 1, seq, hd]
+  const int64_t nh = c.num_heads, kv = c.num_kv_heads, hd = c.head_dim, groups = nh / kv;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+
+  ForwardResult out;
+  if (req.cache && req.cache->keys.empty()) {
+    req.cache->keys.resize(c.num_layers);
+    req.cache->values.resize(c.num_layers);
+  }
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const LlamaLayer& l = layers_[i];
+    if (req.output_hidden_states) out.hidden_states.push_back(x);
+    at::Tensor hn = rms_norm(x, l.input_norm, c.norm_eps);                               // [b, s, h]
+    at::Tensor q = linear(hn, l.q_w, l.q_b).view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
+    at::Tensor k = linear(hn, l.k_w, l.k_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
+    at::Tensor v = linear(hn, l.v_w, l.v_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
+    q = apply_rope(q, cos, sin);
+    k = apply_rope(k, cos, sin);
+    if (req.cache) {
+      if (req.cache->keys[i].defined()) {
+        k = at::cat({req.cache->keys[i], k}, 2);  // [b, kv, past+s, hd]
+        v = at::cat({req.cache->values[i], v}, 2);
+      }
+      req.cache->keys[i] = k;
+      req.cache->values[i] = v;
+    }
+    at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
+    at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
+    auto [ctx, probs] = scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_);
+    if (req.output_attentions) out.attentions.push_back(probs);
+    at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
+    if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
+    x = x.add(attn_out);
+    at::Tensor hm = rms_norm(x, l.post_norm, c.norm_eps);
+    at::Tensor mlp = linear(activation(linear(hm, l.gate_w, l.gate_b), c.hidden_act).mul(linear(hm, l.up_w, l.up_b)),
+                            l.down_w, l.down_b);  // [b, s, h]
+    if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
+    x = x.add(mlp);
+  }
+  x = rms_norm(x, final_norm_, c.norm_eps);
+  if (req.output_hidden_states) out.hidden_states.push_back(x);
+  at::Tensor kept = req.logits_to_keep > 0 ? x.slice(1, std::max<int64_t>(0, seq - req.logits_to_keep)) : x;
+  out.logits = at::linear(kept, lm_head_).to(at::kFloat);  // [b, kept, vocab]
+  return out;
+}
+
+std::map<std::string, at::Tensor> LlamaModel::named_parameters() const {
+  std::map<std::string, at::Tensor> p;
+  p["model.embed_tokens.weight"] = embed_tokens_;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LlamaLayer& l = layers_[i];
+    const int64_t li = static_cast<int64_t>(i);
+    p[layer_name(li, "input_layernorm.weight")] = l.input_norm;
+    p[layer_name(li, "self_attn.q_proj.weight")] = l.q_w;
+    p[layer_name(li, "self_attn.k_proj.weight")] = l.k_w;
+    p[layer_name(li, "self_attn.v_proj.weight")] = l.v_w;
+    p[layer_name(li, "self_attn.o_proj.weight")] = l.o_w;
+    if (l.q_b.defined()) p[layer_name(li, "self_attn.q_proj.bias")] = l.q_b;
+    if (l.k_b.defined()) p[layer_name(li, "self_attn.k_proj.bias")] = l.k_b;
+    if (l.v_b.defined()) p[layer_name(li, "self_attn.v_proj.bias")] = l.v_b;
+    if (l.o_b.defined()) p[layer_name(li, "self_attn.o_proj.bias")] = l.o_b;
+    p[layer_name(li, "post_attention_layernorm.weight")] = l.post_norm;
+    p[layer_name(li, "mlp.gate_proj.weight")] = l.gate_w;
+    p[layer_name(li, "mlp.up_proj.weight")] = l.up_w;
+    p[layer_name(li, "mlp.down_proj.weight")] = l.down_w;
+    if (l.gate_b.defined()) p[layer_name(li, "mlp.gate_proj.bias")] = l.gate_b;
+    if (l.up_b.defined()) p[layer_name(li, "mlp.up_proj.bias")] = l.up_b;
+    if (l.down_b.defined()) p[layer_name(li, "mlp.down_proj.bias")] = l.down_b;
+  }
+  p["model.norm.weight"] = final_norm_;
+  if (!config_.tie_word_embeddings) p["lm_head.weight"] = lm_head_;
+  return p;
+}
+
+}  // namespace inseq::models

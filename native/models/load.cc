@@ -1,0 +1,39 @@
+// Family dispatch: config.json model_type -> native implementation.
+#include <ATen/ATen.h>
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "models/causal_lm.h"
+#include "models/gpt2.h"
+#include "models/llama.h"
+
+namespace inseq::models {
+
+void KVCache::select_rows(const at::Tensor& rows) {
+  for (auto& k : keys) k = k.index_select(0, rows);
+  for (auto& v : values) v = v.index_select(0, rows);
+}
+
+int64_t CausalLM::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& kv : named_parameters()) n += kv.second.numel();
+  return n;
+}
+
+std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype) {
+  if (!std::filesystem::is_directory(dir)) throw core::Error(core::ErrorCode::kNotFound, "Model directory not found: " + dir);
+  ModelConfig config = read_model_config(dir);
+  WeightStore weights = WeightStore::open_dir(dir);
+  if (config.family == "gpt2") return std::make_shared<Gpt2Model>(config, weights, device, dtype);
+  return std::make_shared<LlamaModel>(config, weights, device, dtype);
+}
+
+std::shared_ptr<CausalLM> init_causal_lm(const ModelConfig& config, uint64_t seed, c10::Device device) {
+  if (config.family != "llama") {
+    throw core::Error(core::ErrorCode::kUnsupportedModel, "Random initialisation is implemented for the llama family only");
+  }
+  return std::make_shared<LlamaModel>(config, seed, device);
+}
+
+}  // namespace inseq::models

@@ -1,0 +1,50 @@
+// Safetensors reading: one file, or a sharded checkpoint through model.safetensors.index.json.
+// Format: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}}, raw data.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace inseq::models {
+
+struct TensorEntry {
+  std::string file;            // absolute path of the .safetensors file that holds it
+  std::string dtype;           // "F32" | "F16" | "BF16" | "I64" | "I32" | ...
+  std::vector<int64_t> shape;
+  uint64_t begin = 0;          // byte offsets into the data section
+  uint64_t end = 0;
+  uint64_t data_start = 0;     // 8 + header length
+};
+
+// Index of all tensors of a checkpoint. Opening validates every header; tensors are read on demand.
+class WeightStore {
+ public:
+  // `dir` holds model.safetensors or model.safetensors.index.json (+ shards).
+  static WeightStore open_dir(const std::string& dir);
+  static WeightStore open_file(const std::string& path);
+
+  bool contains(const std::string& name) const { return entries_.count(name) > 0; }
+  const TensorEntry& entry(const std::string& name) const;
+  std::vector<std::string> names() const;
+
+  // Reads a tensor, checks its shape (when `expected_shape` is non-empty), converts to dtype/device.
+  at::Tensor load(const std::string& name, const std::vector<int64_t>& expected_shape, c10::ScalarType dtype,
+                  c10::Device device) const;
+
+ private:
+  void add_file(const std::string& path);
+  std::map<std::string, TensorEntry> entries_;
+};
+
+// Writes float32 tensors as one safetensors file (used by the trainer and tests). Tensors are made contiguous
+// and moved to CPU; names are written in sorted order as the safetensors library does.
+void save_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace inseq::models

@@ -1,0 +1,289 @@
+import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import tokenizers from "tokenizers";
+import {
+  analyzeSentence,
+  checkSentence,
+  generateCorpus,
+  generateExample,
+  lookupWord,
+  mulberry32,
+  templateNames,
+  vocabulary,
+  type GrammarExample,
+} from "../../lib/default-model/grammar.js";
+import { buildTokenizerFiles, writeCorpusFiles } from "../../lib/default-model/tokenizer-json.js";
+
+const { Tokenizer } = tokenizers;
+
+const corpus = generateCorpus(3000, 1234);
+
+function features(word: string, feature: "gender" | "number"): Set<string> {
+  const out = new Set<string>();
+  for (const e of lookupWord(word)) {
+    const v = feature === "gender" ? e.gender : e.number;
+    if (v !== undefined) out.add(v);
+  }
+  return out;
+}
+
+function only<T>(set: Set<T>): T {
+  expect(set.size).toBe(1);
+  return [...set][0]!;
+}
+
+describe("grammar PRNG and generation", () => {
+  it("mulberry32 is deterministic and in [0, 1)", () => {
+    const a = mulberry32(42);
+    const b = mulberry32(42);
+    const xs = Array.from({ length: 1000 }, () => a());
+    expect(xs).toEqual(Array.from({ length: 1000 }, () => b()));
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+    expect(mulberry32(43)()).not.toBe(xs[0]);
+  });
+
+  it("same seed gives the same corpus, another seed another corpus", () => {
+    expect(generateCorpus(500, 1234)).toEqual(corpus.slice(0, 500));
+    const other = generateCorpus(500, 99);
+    expect(other.map((e) => e.text)).not.toEqual(corpus.slice(0, 500).map((e) => e.text));
+  });
+
+  it("uses every template and is varied", () => {
+    const used = new Set(corpus.map((e) => e.template));
+    expect([...used].sort()).toEqual(templateNames().sort());
+    expect(templateNames().length).toBeGreaterThanOrEqual(6);
+    expect(new Set(corpus.map((e) => e.text)).size).toBeGreaterThan(corpus.length * 0.95);
+  });
+
+  it("generates lowercase, single-spaced text with separate punctuation", () => {
+    const vocab = new Set(vocabulary());
+    for (const ex of corpus) {
+      expect(ex.text).toBe(ex.words.join(" "));
+      expect(ex.text).toMatch(/^[a-z]+( ([a-z]+|[.,]))* \.$/);
+      for (const w of ex.words) expect(vocab.has(w)).toBe(true);
+    }
+  });
+
+  it("vocabulary is sorted, deterministic and small", () => {
+    const v = vocabulary();
+    expect(v).toEqual([...v].sort());
+    expect(new Set(v).size).toBe(v.length);
+    expect(v.length).toBeGreaterThanOrEqual(250);
+    expect(v.length).toBeLessThanOrEqual(400);
+    expect(vocabulary()).toEqual(v);
+    for (const w of [".", ",", "she", "he", "her", "his", "is", "are", "was", "were", "nurse", "mary", "john"]) {
+      expect(v).toContain(w);
+    }
+  });
+
+  it("rejects bad arguments", () => {
+    expect(() => generateCorpus(-1, 1)).toThrow(/Expected a non-negative integer for n/);
+    expect(() => generateCorpus(1.5, 1)).toThrow(/for n/);
+    expect(() => generateCorpus(3, Number.NaN)).toThrow(/for seed/);
+    expect(() => generateExample(mulberry32(1), "nope")).toThrow(/for template/);
+    try {
+      generateCorpus(-1, 1);
+    } catch (e) {
+      expect((e as { code?: string }).code).toBe("ERR_INVALID_OPTION");
+    }
+  });
+});
+
+describe("ground-truth dependencies", () => {
+  it("every generated example is accepted by checkSentence with its own template", () => {
+    for (const ex of corpus) {
+      expect(checkSentence(ex.text)).toEqual({ grammatical: true, template: ex.template });
+    }
+  });
+
+  it("analyzeSentence recovers the generated ground truth", () => {
+    for (const ex of corpus.slice(0, 1000)) expect(analyzeSentence(ex.text)).toEqual(ex);
+  });
+
+  it("targets, evidence and distractors carry the right features", () => {
+    const kinds = new Set<string>();
+    let withDistractors = 0;
+    for (const ex of corpus) {
+      expect(ex.dependencies.length).toBeGreaterThan(0);
+      for (const d of ex.dependencies) {
+        kinds.add(d.kind);
+        expect(ex.words[d.target]).toBe(d.expected);
+        expect(d.evidence.length).toBeGreaterThan(0);
+        expect(d.alternatives.length).toBe(1);
+        expect(d.alternatives).not.toContain(d.expected);
+        const feature = d.kind === "subject_verb_number" ? "number" : "gender";
+        const value = only(features(d.expected, feature));
+        expect(only(features(d.alternatives[0]!, feature))).not.toBe(value);
+        for (const i of [...d.evidence, ...d.distractors]) {
+          expect(i).toBeGreaterThanOrEqual(0);
+          expect(i).toBeLessThan(d.target); // the evidence precedes the dependent word
+        }
+        for (const i of d.evidence) expect(features(ex.words[i]!, feature).has(value)).toBe(true);
+        for (const i of d.distractors) {
+          expect(features(ex.words[i]!, feature).has(value)).toBe(false);
+          expect(d.evidence).not.toContain(i);
+        }
+        if (d.distractors.length) withDistractors++;
+        // swapping the dependent word for its alternative makes the sentence ungrammatical
+        const swapped = [...ex.words];
+        swapped[d.target] = d.alternatives[0]!;
+        const r = checkSentence(swapped.join(" "));
+        expect(r.grammatical).toBe(false);
+        expect(r.reason).toMatch(/does not agree/);
+      }
+    }
+    expect([...kinds].sort()).toEqual(["possessive_gender", "pronoun_gender", "subject_verb_number"]);
+    expect(withDistractors).toBeGreaterThan(corpus.length / 3);
+  });
+
+  it("the pronoun follows the subject, not the closest name", () => {
+    const ex = corpus.find((e) => e.template === "pronoun_distractor")!;
+    const d = ex.dependencies[0]!;
+    expect(d.evidence).toEqual([0]);
+    expect(d.distractors).toEqual([2]);
+    expect(checkSentence("mary told john that she was tired .")).toEqual({ grammatical: true, template: "pronoun_distractor" });
+    expect(checkSentence("mary told john that he was tired .").grammatical).toBe(false);
+    expect(checkSentence("mary told sarah that she was tired .").grammatical).toBe(false); // distractor must differ
+  });
+
+  it("occupation pronouns take their gender from the appositive noun", () => {
+    expect(checkSentence("the nurse , a man from the city , said that he was tired .").grammatical).toBe(true);
+    expect(checkSentence("the nurse , a man from the city , said that she was tired .").grammatical).toBe(false);
+    expect(checkSentence("the doctor , a mother , told john that she was late .").grammatical).toBe(true);
+    const ex = analyzeSentence("the doctor , a mother , told john that she was late .")!;
+    expect(ex.dependencies).toEqual([
+      { kind: "pronoun_gender", target: 9, evidence: [4], distractors: [7], expected: "she", alternatives: ["he"] },
+    ]);
+  });
+});
+
+describe("checkSentence rejections", () => {
+  it("rejects agreement errors", () => {
+    expect(checkSentence("mary went to the market because she was hungry .").grammatical).toBe(true);
+    expect(checkSentence("mary went to the market because he was hungry .")).toMatchObject({
+      grammatical: false,
+      template: "pronoun_name",
+    });
+    expect(checkSentence("the keys to the old cabinet are in the kitchen .").grammatical).toBe(true);
+    expect(checkSentence("the keys to the old cabinet is in the kitchen .").grammatical).toBe(false);
+    expect(checkSentence("the key to the old cabinets were red .").grammatical).toBe(false);
+    expect(checkSentence("the dogs that the boy sees run .").grammatical).toBe(true);
+    expect(checkSentence("the dogs that the boy see run .").grammatical).toBe(false);
+    expect(checkSentence("the dogs that the boy sees runs .").grammatical).toBe(false);
+    expect(checkSentence("the boy that saw the dogs sleeps in the park .").grammatical).toBe(true);
+    expect(checkSentence("the boy that saw the dogs sleep in the park .").grammatical).toBe(false);
+    expect(checkSentence("john lost his key in the park .").grammatical).toBe(true);
+    expect(checkSentence("john lost her key in the park .").grammatical).toBe(false);
+    expect(checkSentence("mary gave john her book .").grammatical).toBe(true);
+    expect(checkSentence("mary gave john his book .").grammatical).toBe(false);
+  });
+
+  it("rejects unknown words, bad spacing, bad structure", () => {
+    expect(checkSentence("mary went to the market because she was zorgly .")).toEqual({
+      grammatical: false,
+      reason: 'unknown word "zorgly"',
+    });
+    expect(checkSentence("Mary went to the market because she was hungry .").grammatical).toBe(false);
+    expect(checkSentence("mary went to the market because she was hungry.").grammatical).toBe(false);
+    expect(checkSentence("mary went to the  market because she was hungry .").grammatical).toBe(false);
+    expect(checkSentence("mary went to the market because she was hungry").grammatical).toBe(false);
+    expect(checkSentence("went mary to the market because she was hungry .")).toEqual({
+      grammatical: false,
+      reason: "does not match any template",
+    });
+    expect(checkSentence("").grammatical).toBe(false);
+    expect(checkSentence("the key near the old keys is red .").grammatical).toBe(false); // repeated noun
+    // surrounding whitespace is ignored
+    expect(checkSentence("  mary went to the market because she was hungry .\n").grammatical).toBe(true);
+  });
+});
+
+describe("tokenizer files", () => {
+  const vocab = vocabulary();
+  const files = buildTokenizerFiles(vocab);
+  const tok = Tokenizer.fromString(JSON.stringify(files.tokenizerJson));
+
+  it("has the special tokens first and every word", () => {
+    expect(tok.tokenToId("<unk>")).toBe(0);
+    expect(tok.tokenToId("<s>")).toBe(1);
+    expect(tok.tokenToId("</s>")).toBe(2);
+    expect(tok.tokenToId("<pad>")).toBe(3);
+    expect(tok.getVocabSize(true)).toBe(vocab.length + 4);
+    vocab.forEach((w, i) => expect(tok.tokenToId(w)).toBe(i + 4));
+    expect(files.tokenizerConfig).toMatchObject({
+      tokenizer_class: "PreTrainedTokenizerFast",
+      bos_token: "<s>",
+      eos_token: "</s>",
+      unk_token: "<unk>",
+      pad_token: "<pad>",
+      add_bos_token: true,
+    });
+    expect(files.specialTokensMap).toEqual({ bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>", pad_token: "<pad>" });
+  });
+
+  it("round-trips 2000 generated sentences exactly", async () => {
+    const sentences: GrammarExample[] = generateCorpus(2000, 77);
+    for (const ex of sentences) {
+      const enc = await tok.encode(ex.text);
+      const ids = enc.getIds();
+      expect(ids[0]).toBe(1);
+      expect(ids.length).toBe(ex.words.length + 1);
+      expect(ids).not.toContain(0);
+      expect(enc.getTokens().slice(1)).toEqual(ex.words);
+      expect(enc.getWordIds()).toEqual([null, ...ex.words.map((_, i) => i)]);
+      expect(await tok.decode(ids, true)).toBe(ex.text);
+      expect(await tok.decode(ids, false)).toBe(`<s> ${ex.text}`);
+    }
+  });
+
+  it("maps unknown words to <unk> and lowercases", async () => {
+    const enc = await tok.encode("Mary zorgly .");
+    expect(enc.getIds()).toEqual([1, tok.tokenToId("mary"), 0, tok.tokenToId(".")]);
+  });
+
+  it("rejects bad vocabularies", () => {
+    expect(() => buildTokenizerFiles([])).toThrow(/for vocab/);
+    expect(() => buildTokenizerFiles(["a", "a"])).toThrow(/unique words/);
+    expect(() => buildTokenizerFiles(["a b"])).toThrow(/without whitespace/);
+    expect(() => buildTokenizerFiles(["<s>"])).toThrow(/special tokens/);
+    expect(() => buildTokenizerFiles(["Mary"])).toThrow(/lowercase/);
+  });
+
+  it("writeCorpusFiles writes corpus, ground truth, README and loadable tokenizer files", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "inseq-corpus-"));
+    try {
+      const out = writeCorpusFiles(join(dir, "corpus"), { trainSize: 300, evalSize: 50, seed: 5 });
+      expect(out.train).toBe(join(dir, "corpus", "train.txt"));
+      expect(out.eval).toBe(join(dir, "corpus", "eval.jsonl"));
+      const lines = readFileSync(out.train, "utf8").split("\n");
+      expect(lines.pop()).toBe("");
+      expect(lines).toEqual(generateCorpus(300, 5).map((e) => e.text));
+      const evalLines = readFileSync(out.eval, "utf8").trim().split("\n");
+      expect(evalLines.length).toBe(50);
+      const trainSet = new Set(lines);
+      for (const line of evalLines) {
+        const ex = JSON.parse(line) as GrammarExample;
+        expect(trainSet.has(ex.text)).toBe(false);
+        expect(analyzeSentence(ex.text)).toEqual(ex);
+      }
+      const readme = readFileSync(join(dir, "corpus", "README.md"), "utf8");
+      for (const name of templateNames()) expect(readme).toContain(`### ${name}`);
+      for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) {
+        expect(existsSync(join(dir, "corpus", f))).toBe(true);
+      }
+      const t = Tokenizer.fromFile(join(dir, "corpus", "tokenizer.json"));
+      const enc = await t.encode(lines[0]!);
+      expect(await t.decode(enc.getIds(), true)).toBe(lines[0]);
+      // same options, same files
+      const again = writeCorpusFiles(join(dir, "again"), { trainSize: 300, evalSize: 50, seed: 5 });
+      expect(readFileSync(again.train, "utf8")).toBe(readFileSync(out.train, "utf8"));
+      expect(readFileSync(again.eval, "utf8")).toBe(readFileSync(out.eval, "utf8"));
+      expect(() => writeCorpusFiles(dir, { trainSize: 0, evalSize: 1, seed: 1 })).toThrow(/for trainSize/);
+      expect(() => writeCorpusFiles(dir, { trainSize: 1, evalSize: -1, seed: 1 })).toThrow(/for evalSize/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
