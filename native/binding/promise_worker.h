@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "binding/errors.h"
 #include "core/device.h"
@@ -23,7 +24,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   // until the worker is done.
   static Napi::Promise Run(Napi::Env env, Compute compute, Convert convert, std::vector<Napi::Object> keep_alive = {}) {
     auto* worker = new PromiseWorker(env, std::move(compute), std::move(convert));
-    for (size_t i = 0; i < keep_alive.size(); ++i) worker->Receiver().Set(static_cast<uint32_t>(i), keep_alive[i]);
+    for (const auto& obj : keep_alive) worker->keep_alive_.push_back(Napi::Persistent(obj));
     Napi::Promise promise = worker->deferred_.Promise();
     worker->Queue();
     return promise;
@@ -67,6 +68,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   Convert convert_;
   std::optional<Result> result_;
   std::optional<NativeFailure> failure_;
+  std::vector<Napi::ObjectReference> keep_alive_;  // released with the worker, on the JS thread
 };
 
 }  // namespace inseq::binding

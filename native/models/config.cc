@@ -1,10 +1,10 @@
 #include "models/config.h"
 
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/json.h"
 
 namespace inseq::models {
@@ -140,14 +140,11 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
 }
 
 ModelConfig read_model_config(const std::string& dir) {
-  const std::string path = (std::filesystem::path(dir) / "config.json").string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kNotFound, "Cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  const std::string path = core::join_path(dir, "config.json");
+  const std::string text = core::read_text_file(path);
   Json j;
   try {
-    j = Json::parse(ss.str());
+    j = Json::parse(text);
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kBadCheckpoint, "Malformed " + path + ": " + e.what());
   }

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
 #include "core/error.h"
 
 namespace inseq::models {
@@ -23,9 +26,9 @@ at::Tensor causal_attention_bias(const at::Tensor& attention_mask, int64_t seq, 
   at::Tensor visible = k_pos.le(q_pos);                           // [seq, total]
   if (sliding_window > 0) visible = visible.logical_and(q_pos.sub(k_pos).lt(sliding_window));
   visible = visible.unsqueeze(0).logical_and(attention_mask.to(at::kBool).unsqueeze(1));  // [batch, seq, total]
-  const double lowest = dtype == at::kFloat ? std::numeric_limits<float>::lowest()
-                        : dtype == at::kHalf ? -65504.0
-                                             : -3.38953139e38;  // bfloat16 lowest
+  const double lowest = dtype == at::kHalf       ? static_cast<double>(std::numeric_limits<c10::Half>::lowest())
+                        : dtype == at::kBFloat16 ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
+                                                 : static_cast<double>(std::numeric_limits<float>::lowest());
   at::Tensor bias = at::zeros(visible.sizes(), at::TensorOptions().dtype(dtype).device(attention_mask.device()));
   bias.masked_fill_(visible.logical_not(), lowest);
   return bias.unsqueeze(1);  // [batch, 1, seq, total]

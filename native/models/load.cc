@@ -1,9 +1,8 @@
 // Family dispatch: config.json model_type -> native implementation.
 #include <ATen/ATen.h>
 
-#include <filesystem>
-
 #include "core/error.h"
+#include "core/files.h"
 #include "models/causal_lm.h"
 #include "models/gpt2.h"
 #include "models/llama.h"
@@ -22,7 +21,7 @@ int64_t CausalLM::num_parameters() const {
 }
 
 std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype) {
-  if (!std::filesystem::is_directory(dir)) throw core::Error(core::ErrorCode::kNotFound, "Model directory not found: " + dir);
+  if (!core::is_directory(dir)) throw core::Error(core::ErrorCode::kNotFound, "Model directory not found: " + dir);
   ModelConfig config = read_model_config(dir);
   WeightStore weights = WeightStore::open_dir(dir);
   if (config.family == "gpt2") return std::make_shared<Gpt2Model>(config, weights, device, dtype);

@@ -2,17 +2,16 @@
 
 #include <ATen/ATen.h>
 
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/json.h"
 
 namespace inseq::models {
 
-namespace fs = std::filesystem;
 using core::Error;
 using core::ErrorCode;
 using core::Json;
@@ -49,20 +48,12 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return os.str();
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kNotFound, "Cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 void WeightStore::add_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::kNotFound, "Cannot open safetensors file " + path);
-  const uint64_t file_size = fs::file_size(path);
+  const uint64_t file_size = core::file_size(path);
   if (file_size < 8) throw Error(ErrorCode::kBadCheckpoint, "Truncated safetensors file " + path + " (" + std::to_string(file_size) + " bytes)");
   unsigned char len_bytes[8];
   in.read(reinterpret_cast<char*>(len_bytes), 8);
@@ -123,34 +114,34 @@ WeightStore WeightStore::open_file(const std::string& path) {
 }
 
 WeightStore WeightStore::open_dir(const std::string& dir) {
-  const fs::path single = fs::path(dir) / "model.safetensors";
-  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  const std::string single = core::join_path(dir, "model.safetensors");
+  const std::string index = core::join_path(dir, "model.safetensors.index.json");
   WeightStore store;
-  if (fs::exists(single)) {
-    store.add_file(single.string());
+  if (core::path_exists(single)) {
+    store.add_file(single);
     return store;
   }
-  if (!fs::exists(index)) {
+  if (!core::path_exists(index)) {
     throw Error(ErrorCode::kNotFound, "No model.safetensors or model.safetensors.index.json in " + dir);
   }
   Json idx;
   try {
-    idx = Json::parse(read_text_file(index.string()));
+    idx = Json::parse(core::read_text_file(index));
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error(ErrorCode::kBadCheckpoint, "Corrupt " + index.string() + ": " + e.what());
+    throw Error(ErrorCode::kBadCheckpoint, "Corrupt " + index + ": " + e.what());
   }
-  if (!idx["weight_map"].is_object()) throw Error(ErrorCode::kBadCheckpoint, "Corrupt " + index.string() + ": no weight_map object");
+  if (!idx["weight_map"].is_object()) throw Error(ErrorCode::kBadCheckpoint, "Corrupt " + index + ": no weight_map object");
   std::set<std::string> shards;
   for (const auto& [name, file] : idx["weight_map"].as_object()) {
-    if (!file.is_string()) throw Error(ErrorCode::kBadCheckpoint, "Corrupt " + index.string() + ": weight_map entry " + name + " is not a file name");
+    if (!file.is_string()) throw Error(ErrorCode::kBadCheckpoint, "Corrupt " + index + ": weight_map entry " + name + " is not a file name");
     shards.insert(file.as_string());
   }
-  for (const auto& shard : shards) store.add_file((fs::path(dir) / shard).string());
+  for (const auto& shard : shards) store.add_file(core::join_path(dir, shard));
   for (const auto& [name, file] : idx["weight_map"].as_object()) {
     if (!store.contains(name)) {
-      throw Error(ErrorCode::kBadCheckpoint, "Tensor " + name + " listed in " + index.string() + " is missing from " + file.as_string());
+      throw Error(ErrorCode::kBadCheckpoint, "Tensor " + name + " listed in " + index + " is missing from " + file.as_string());
     }
   }
   return store;
@@ -235,7 +226,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, at::T
     for (const auto& c : data) out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel() * 4));
     if (!out) throw Error(ErrorCode::kNotFound, "Failed writing " + tmp);
   }
-  fs::rename(tmp, path);
+  core::rename_path(tmp, path);
 }
 
 }  // namespace inseq::models

@@ -1,10 +1,10 @@
 // JSON, safetensors and config.json: parsing and every documented failure mode.
 #include <ATen/ATen.h>
 
-#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/json.h"
 #include "models/causal_lm.h"
 #include "models/config.h"
@@ -14,17 +14,11 @@
 using inseq::core::Error;
 using inseq::core::ErrorCode;
 using inseq::core::Json;
-namespace fs = std::filesystem;
 namespace m = inseq::models;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("inseq-cpp-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string temp_dir(const std::string& name) { return inseq::core::make_temp_dir("inseq-cpp-" + name); }
 
 void write(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -68,7 +62,7 @@ TEST(safetensors_round_trip_and_shape_check) {
   at::Tensor back = store.load("a", {3, 4}, at::kFloat, c10::Device(c10::kCPU));
   ASSERT_TRUE(back.equal(a));
   ASSERT_THROWS_CODE(store.load("a", {4, 3}, at::kFloat, c10::Device(c10::kCPU)), ErrorCode::kBadCheckpoint, "has shape [3, 4]");
-  fs::remove_all(dir);
+  inseq::core::remove_tree(dir);
 }
 
 TEST(safetensors_reads_f16_and_bf16) {
@@ -90,7 +84,7 @@ TEST(safetensors_reads_f16_and_bf16) {
   ASSERT_NEAR(h[1].item<float>(), -2.0, 0);
   ASSERT_NEAR(b[0].item<float>(), 0.5, 0);
   ASSERT_NEAR(b[1].item<float>(), 3.0, 0);
-  fs::remove_all(dir);
+  inseq::core::remove_tree(dir);
 }
 
 TEST(safetensors_truncated_and_corrupt_files_are_rejected) {
@@ -105,9 +99,9 @@ TEST(safetensors_truncated_and_corrupt_files_are_rejected) {
   ASSERT_THROWS_CODE(m::WeightStore::open_dir(dir), ErrorCode::kBadCheckpoint, "Corrupt safetensors header");
   write(dir + "/model.safetensors", "abc");
   ASSERT_THROWS_CODE(m::WeightStore::open_dir(dir), ErrorCode::kBadCheckpoint, "Truncated");
-  fs::remove(dir + "/model.safetensors");
+  std::remove((dir + "/model.safetensors").c_str());
   ASSERT_THROWS_CODE(m::WeightStore::open_dir(dir), ErrorCode::kNotFound, "No model.safetensors");
-  fs::remove_all(dir);
+  inseq::core::remove_tree(dir);
 }
 
 TEST(config_parses_llama_family_switches) {
@@ -156,5 +150,5 @@ TEST(wrong_tensor_shape_is_reported_with_the_tensor_name) {
   m::save_safetensors(dir + "/model.safetensors", params);
   ASSERT_THROWS_CODE(m::load_causal_lm(dir, c10::Device(c10::kCPU), at::kFloat), ErrorCode::kBadCheckpoint,
                     "model.layers.0.mlp.up_proj.weight");
-  fs::remove_all(dir);
+  inseq::core::remove_tree(dir);
 }

@@ -4,7 +4,6 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
-#include <filesystem>
 #include <iostream>
 
 #include "core/error.h"

@@ -1,19 +1,57 @@
 // Runs every registered test: `inseq_core_tests [--device cpu|cuda] [filter]`.
 #include <ATen/ATen.h>
 
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <ucontext.h>
+#include <unistd.h>
+
 #include <chrono>
-#include <filesystem>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
 #include "core/device.h"
+#include "core/files.h"
 #include "tests/test.h"
 
 namespace inseq::testing {
 
 namespace {
 c10::Device g_device(c10::kCPU);
+const char* g_current = "(startup)";
+
+// A crash in native code still names the test and prints where it happened (the GPU check runs
+// unattended, often without gdb): the faulting PC and the return address on top of the stack, with the
+// shared object and symbol dladdr finds for each, then a backtrace.
+void print_address(const char* label, void* addr) {
+  Dl_info info{};
+  std::fprintf(stderr, "%s %p", label, addr);
+  if (addr && dladdr(addr, &info)) {
+    std::fprintf(stderr, " in %s (%s+0x%lx)", info.dli_fname ? info.dli_fname : "?", info.dli_sname ? info.dli_sname : "?",
+                 static_cast<unsigned long>(static_cast<char*>(addr) - static_cast<char*>(info.dli_saddr ? info.dli_saddr : info.dli_fbase)));
+  }
+  std::fprintf(stderr, "\n");
 }
+
+void on_fatal_signal(int sig, siginfo_t* si, void* ctx) {
+  std::fprintf(stderr, "\nFATAL signal %d in test %s (fault address %p)\n", sig, g_current, si ? si->si_addr : nullptr);
+#if defined(__x86_64__)
+  auto* uc = static_cast<ucontext_t*>(ctx);
+  void* pc = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]);
+  void** sp = reinterpret_cast<void**>(uc->uc_mcontext.gregs[REG_RSP]);
+  print_address("  pc ", pc);
+  for (int i = 0; i < 4; ++i) print_address("  stack", sp[i]);
+#endif
+  void* frames[64];
+  int n = backtrace(frames, 64);
+  backtrace_symbols_fd(frames, n, 2);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+}  // namespace
 
 std::vector<TestCase>& registry() {
   static std::vector<TestCase> tests;
@@ -35,12 +73,17 @@ std::string read_file(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-bool file_exists(const std::string& path) { return std::filesystem::exists(path); }
+bool file_exists(const std::string& path) { return inseq::core::path_exists(path); }
 
 }  // namespace inseq::testing
 
 int main(int argc, char** argv) {
   using namespace inseq::testing;
+  struct sigaction sa {};
+  sa.sa_sigaction = on_fatal_signal;
+  sa.sa_flags = SA_SIGINFO;
+  for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGILL}) sigaction(sig, &sa, nullptr);
+  std::cout << std::unitbuf;
   std::string filter;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -55,6 +98,7 @@ int main(int argc, char** argv) {
   int passed = 0, failed = 0, skipped = 0;
   for (const auto& t : registry()) {
     if (!filter.empty() && t.name.find(filter) == std::string::npos) continue;
+    g_current = t.name.c_str();
     auto start = std::chrono::steady_clock::now();
     try {
       t.fn();

@@ -1,0 +1,49 @@
+import { Command, Option } from "commander";
+
+import { loadModel, type DeviceOption, type DtypeOption } from "../../models/load-model.js";
+import { ProgressBar } from "../progress.js";
+import { intOption, numberOption } from "../parse.js";
+
+export function makeGenerateCommand(): Command {
+  return new Command("generate")
+    .description("continue prompts with a model (greedy by default) and print prompt + continuation")
+    .argument("[texts...]", "prompts (or use --input-texts)")
+    .option("-m, --model <id>", "model directory, hub id, or \"default\" (the bundled model)", "default")
+    .option("--input-texts <texts...>", "prompts to continue")
+    .option("--max-new-tokens <n>", "tokens to generate per prompt", intOption, 20)
+    .option("--do-sample", "sample instead of greedy decoding", false)
+    .option("--temperature <t>", "sampling temperature", numberOption, 1)
+    .option("--top-k <k>", "keep the k most likely tokens when sampling (0 = off)", intOption, 0)
+    .option("--top-p <p>", "nucleus sampling threshold (1 = off)", numberOption, 1)
+    .option("--seed <n>", "sampling seed", intOption, 0)
+    .option("--generated-only", "print only the continuation", false)
+    .addOption(new Option("--device <device>", "device").default("auto"))
+    .addOption(new Option("--dtype <dtype>", "weights dtype (half precision on CUDA)").choices(["float32", "float16", "bfloat16"]).default("float32"))
+    .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
+    .option("--json", "print JSON with ids and log-probabilities", false)
+    .action(async (texts: string[], opts) => {
+      const prompts: string[] = [...(opts.inputTexts ?? []), ...texts];
+      if (prompts.length === 0) prompts.push("");
+      const model = await loadModel(opts.model, {
+        device: opts.device as DeviceOption,
+        dtype: opts.dtype as DtypeOption,
+        offline: opts.offline,
+      });
+      try {
+        const bar = new ProgressBar("generating");
+        const out = await model.generate(prompts, {
+          maxNewTokens: opts.maxNewTokens, doSample: opts.doSample, temperature: opts.temperature, topK: opts.topK,
+          topP: opts.topP, seed: opts.seed, outputGeneratedOnly: opts.generatedOnly, returnIds: true,
+          onProgress: (done, total) => bar.update(done, total, "tok"),
+        });
+        bar.done();
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(out.sequences, null, 2) + "\n");
+        } else {
+          for (const text of out.texts) process.stdout.write(text + "\n");
+        }
+      } finally {
+        await model.dispose();
+      }
+    });
+}

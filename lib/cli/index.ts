@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/** The `inseq` command line. One file per command under commands/. */
+import { Command } from "commander";
+
+import { InseqError } from "../core/errors.js";
+import { packageVersion } from "../core/paths.js";
+import { makeDoctorCommand } from "./commands/doctor.js";
+import { makeGenerateCommand } from "./commands/generate.js";
+
+export function makeProgram(): Command {
+  return new Command("inseq")
+    .description("Interpretability for sequence generation models, on a native LibTorch core")
+    .version(packageVersion(), "-v, --version")
+    .showHelpAfterError()
+    .addCommand(makeGenerateCommand())
+    .addCommand(makeDoctorCommand());
+}
+
+makeProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    if (err instanceof InseqError) {
+      process.stderr.write(`inseq: ${err.message} [${err.code}]\n`);
+    } else {
+      process.stderr.write(`inseq: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    }
+    process.exitCode = 1;
+  });

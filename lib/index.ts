@@ -1,0 +1,17 @@
+/**
+ * inseq for Node.js: interpretability for sequence generation models.
+ * @packageDocumentation
+ */
+export { loadModel, defaultModelDir } from "./models/load-model.js";
+export type { LoadModelOptions, DeviceOption, DtypeOption } from "./models/load-model.js";
+export { Model } from "./models/model.js";
+export type {
+  GenerateOptions, GenerationOutput, GeneratedSequence, ForwardOptions, ForwardOutput, ModelInfo, TensorView,
+} from "./models/model.js";
+export { TextTokenizer } from "./models/tokenizer.js";
+export type { Encoded, EncodeOptions, DecodeOptions } from "./models/tokenizer.js";
+export { hubCacheDir, isHubId, resolveModelFiles } from "./models/hub.js";
+export type { HubOptions, HubProgress } from "./models/hub.js";
+export { InseqError, ErrorCode } from "./core/errors.js";
+export { runtimeInfo, setNumThreads } from "./runtime.js";
+export type { RuntimeReport } from "./runtime.js";

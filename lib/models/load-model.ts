@@ -1,0 +1,89 @@
+/**
+ * loadModel(): a local Hugging Face directory, a hub id (resolved in the standard cache, downloaded when
+ * missing unless offline), or "default" (the bundled model trained by scripts/train-default-model.mjs).
+ */
+import { existsSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+
+import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { packageRoot } from "../core/paths.js";
+import { runNativeJob } from "../native/jobs.js";
+import { native } from "../native/load.js";
+import { isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
+import { Model } from "./model.js";
+import { TextTokenizer } from "./tokenizer.js";
+
+export type DeviceOption = "auto" | "cpu" | "cuda" | `cuda:${number}`;
+export type DtypeOption = "float32" | "float16" | "bfloat16";
+
+export interface LoadModelOptions {
+  /** "auto" (default) uses CUDA when this LibTorch has it and a GPU is visible, else the CPU. */
+  device?: DeviceOption;
+  /** float32 (default); float16 / bfloat16 on CUDA only. */
+  dtype?: DtypeOption;
+  /** Never touch the network (also HF_HUB_OFFLINE=1). */
+  offline?: boolean;
+  revision?: string;
+  cacheDir?: string;
+  endpoint?: string;
+  token?: string;
+  onDownloadProgress?: (p: HubProgress) => void;
+  signal?: AbortSignal;
+}
+
+const LOAD_OPTIONS = ["device", "dtype", "offline", "revision", "cacheDir", "endpoint", "token", "onDownloadProgress", "signal"] as const;
+
+/** Folder of the bundled default model. */
+export function defaultModelDir(): string {
+  return path.join(packageRoot(), "models", "default");
+}
+
+async function resolveDir(id: string, options: LoadModelOptions): Promise<string> {
+  if (id === "default") return defaultModelDir();
+  if (existsSync(id)) {
+    if (!statSync(id).isDirectory()) throw new InseqError(ErrorCode.NOT_FOUND, `Model path is not a directory: ${id}`);
+    return path.resolve(id);
+  }
+  if (isHubId(id) && !id.startsWith(".") && !path.isAbsolute(id)) {
+    return resolveModelFiles(id, {
+      revision: options.revision, cacheDir: options.cacheDir, offline: options.offline,
+      endpoint: options.endpoint, token: options.token, onProgress: options.onDownloadProgress,
+    });
+  }
+  throw new InseqError(ErrorCode.NOT_FOUND, `Model directory not found: ${id}`);
+}
+
+async function readGenerationEos(dir: string): Promise<number[]> {
+  const file = path.join(dir, "generation_config.json");
+  if (!existsSync(file)) return [];
+  try {
+    const eos = JSON.parse(await readFile(file, "utf8")).eos_token_id;
+    return (Array.isArray(eos) ? eos : eos == null ? [] : [eos]).filter((x: unknown) => Number.isInteger(x));
+  } catch (cause) {
+    throw new InseqError(ErrorCode.BAD_CHECKPOINT, `Malformed ${file}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
+ * Loads a checkpoint for generation (and, in later versions, attribution).
+ * @example
+ * const model = await loadModel("default");
+ * console.log(await model.generate("mary went to the market because", { maxNewTokens: 8 }));
+ */
+export async function loadModel(idOrDir: string, options: LoadModelOptions = {}): Promise<Model> {
+  checkKnownOptions("loadModel", options, LOAD_OPTIONS);
+  if (typeof idOrDir !== "string" || idOrDir.length === 0) throw invalidOption("model", "a directory path or hub id", idOrDir);
+  const device = options.device ?? "auto";
+  if (typeof device !== "string" || !/^(auto|cpu|cuda(:\d+)?)$/.test(device)) throw invalidOption("device", '"auto", "cpu", "cuda" or "cuda:N"', device);
+  const dtype = options.dtype ?? "float32";
+  if (!["float32", "float16", "bfloat16"].includes(dtype)) throw invalidOption("dtype", '"float32", "float16" or "bfloat16"', dtype);
+  const dir = await resolveDir(idOrDir, options);
+  if (!existsSync(path.join(dir, "config.json"))) {
+    throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}: not a Hugging Face model directory`);
+  }
+  const [tokenizer, generationEos] = await Promise.all([TextTokenizer.fromDir(dir), readGenerationEos(dir)]);
+  const binding = native();
+  const nativeModel = await runNativeJob(() => binding.loadModel(dir, { device, dtype }), options.signal);
+  return new Model(nativeModel, tokenizer, { name: idOrDir, path: dir, generationEos });
+}

@@ -1,0 +1,250 @@
+/**
+ * A loaded model: the native network plus its tokenizer. Every heavy call returns a Promise and runs on a
+ * native worker thread; the event loop stays free.
+ */
+import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import type { NativeModel, NativeModelInfo, NativeTensor } from "../native/binding-types.js";
+import { runNativeJob } from "../native/jobs.js";
+import type { DecodeOptions, Encoded, EncodeOptions, TextTokenizer } from "./tokenizer.js";
+
+/** A dense float32 tensor with named dimensions. */
+export interface TensorView {
+  dims: string[];
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface GenerateOptions {
+  /** Tokens to generate after each prompt (default 20). */
+  maxNewTokens?: number;
+  /** Sample instead of greedy decoding (default false). */
+  doSample?: boolean;
+  /** Softmax temperature when sampling (default 1). */
+  temperature?: number;
+  /** Keep only the k most likely tokens when sampling (0 = off). */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set with cumulative probability >= topP (1 = off). */
+  topP?: number;
+  /** Seed of the sampler (default 0): the same seed gives the same samples. */
+  seed?: number;
+  /** Drop special tokens (BOS, EOS, pad) from the returned texts (default true). */
+  skipSpecialTokens?: boolean;
+  /** Return only the continuation instead of prompt + continuation (default false, as Inseq). */
+  outputGeneratedOnly?: boolean;
+  /** Resolve to `{ texts, sequences }` with token ids instead of the texts alone. */
+  returnIds?: boolean;
+  signal?: AbortSignal;
+  /** Called after each generated position. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface GeneratedSequence {
+  text: string;
+  /** Prompt ids (as encoded, special tokens included) followed by the generated ids. */
+  ids: number[];
+  promptIds: number[];
+  generatedIds: number[];
+  /** Log-probability of each generated token under the model (after temperature/top-k/top-p when sampling). */
+  logprobs: number[];
+}
+
+export interface GenerationOutput {
+  texts: string[];
+  sequences: GeneratedSequence[];
+}
+
+export interface ForwardOptions {
+  outputAttentions?: boolean;
+  outputHiddenStates?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ForwardOutput {
+  /** [batch, position, vocab]; rows are left-padded to the longest sequence. */
+  logits: TensorView;
+  /** One per layer: [batch, head, query, key]. */
+  attentions: TensorView[];
+  /** num_layers + 1 entries of [batch, position, hidden] (embeddings, each layer, last after the final norm). */
+  hiddenStates: TensorView[];
+}
+
+export interface ModelInfo extends NativeModelInfo {
+  /** What was passed to loadModel. */
+  name: string;
+  /** The directory the files were read from. */
+  path: string;
+  tokenizerVocabSize: number;
+  isEncoderDecoder: boolean;
+}
+
+const GENERATE_OPTIONS = [
+  "maxNewTokens", "doSample", "temperature", "topK", "topP", "seed", "skipSpecialTokens",
+  "outputGeneratedOnly", "returnIds", "signal", "onProgress",
+] as const;
+
+function checkInt(name: string, v: unknown, min: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
+    throw invalidOption(name, min === 0 ? "a non-negative integer" : `an integer >= ${min}`, v);
+  }
+  return v;
+}
+
+export class Model {
+  #native: NativeModel | undefined;
+  readonly tokenizer: TextTokenizer;
+  readonly #info: ModelInfo;
+  readonly #eosTokenIds: number[];
+  readonly #padTokenId: number;
+  #inFlight = new Set<Promise<unknown>>();
+
+  /** @internal use loadModel() */
+  constructor(nativeModel: NativeModel, tokenizer: TextTokenizer, meta: { name: string; path: string; generationEos: number[] }) {
+    this.#native = nativeModel;
+    this.tokenizer = tokenizer;
+    const info = nativeModel.info();
+    this.#info = { ...info, name: meta.name, path: meta.path, tokenizerVocabSize: tokenizer.vocabSize, isEncoderDecoder: false };
+    const eos = new Set<number>([...info.eosTokenIds, ...meta.generationEos]);
+    if (tokenizer.eosTokenId != null) eos.add(tokenizer.eosTokenId);
+    this.#eosTokenIds = [...eos].filter((id) => id >= 0);
+    // pad: config -> tokenizer -> first EOS -> 0 (as Inseq)
+    this.#padTokenId = info.padTokenId >= 0 ? info.padTokenId : tokenizer.padTokenId ?? this.#eosTokenIds[0] ?? 0;
+  }
+
+  /** Architecture, sizes, device and dtype of the loaded model. */
+  get info(): ModelInfo {
+    return { ...this.#info };
+  }
+
+  get eosTokenIds(): number[] {
+    return [...this.#eosTokenIds];
+  }
+
+  get padTokenId(): number {
+    return this.#padTokenId;
+  }
+
+  get disposed(): boolean {
+    return this.#native === undefined;
+  }
+
+  /** Tokenizes texts (special tokens added as the tokenizer config says), with offsets and word ids. */
+  async encode(texts: string | readonly string[], options?: EncodeOptions): Promise<Encoded[]> {
+    const list = typeof texts === "string" ? [texts] : texts;
+    return this.tokenizer.encodeBatch(list, options);
+  }
+
+  /** Turns ids back into text (special tokens skipped by default). */
+  async decode(ids: readonly number[], options?: DecodeOptions): Promise<string> {
+    return this.tokenizer.decode(ids, options);
+  }
+
+  /**
+   * Continues each prompt. Resolves to the texts (prompt + continuation, as Inseq's decoder-only generate),
+   * or to `{ texts, sequences }` with `returnIds: true`. Prompts of different lengths are batched with left
+   * padding; the result equals generating them one by one.
+   */
+  generate(texts: string | readonly string[], options?: GenerateOptions & { returnIds?: false }): Promise<string[]>;
+  generate(texts: string | readonly string[], options: GenerateOptions & { returnIds: true }): Promise<GenerationOutput>;
+  async generate(texts: string | readonly string[], options: GenerateOptions = {}): Promise<string[] | GenerationOutput> {
+    checkKnownOptions("generate", options, GENERATE_OPTIONS);
+    const list = typeof texts === "string" ? [texts] : texts;
+    if (!Array.isArray(list) || list.some((t) => typeof t !== "string")) throw invalidOption("texts", "a string or an array of strings", texts);
+    const maxNewTokens = checkInt("maxNewTokens", options.maxNewTokens ?? 20, 0);
+    const temperature = options.temperature ?? 1;
+    if (typeof temperature !== "number" || !(temperature > 0)) throw invalidOption("temperature", "a positive number", temperature);
+    const topK = checkInt("topK", options.topK ?? 0, 0);
+    const topP = options.topP ?? 1;
+    if (typeof topP !== "number" || !(topP > 0 && topP <= 1)) throw invalidOption("topP", "a number in (0, 1]", topP);
+    const seed = checkInt("seed", options.seed ?? 0, 0);
+    const nativeModel = this.#checkAlive();
+    const prompts = await this.#encodePrompts(list);
+    const lengths = Int32Array.from(prompts, (p) => p.length);
+    const flat = Int32Array.from(prompts.flat());
+    const raw = await this.#track(
+      runNativeJob(
+        (cancel) =>
+          nativeModel.generate(flat, lengths, {
+            maxNewTokens, doSample: options.doSample ?? false, temperature, topK, topP, seed,
+            eosTokenIds: this.#eosTokenIds, padTokenId: this.#padTokenId, cancel, onProgress: options.onProgress,
+          }),
+        options.signal,
+      ),
+    );
+    const sequences: GeneratedSequence[] = [];
+    let offset = 0;
+    for (let i = 0; i < prompts.length; i++) {
+      const n = raw.lengths[i]!;
+      const generatedIds = Array.from(raw.ids.subarray(offset, offset + n));
+      const logprobs = Array.from(raw.logprobs.subarray(offset, offset + n));
+      offset += n;
+      const ids = [...prompts[i]!, ...generatedIds];
+      const text = await this.tokenizer.decode(options.outputGeneratedOnly ? generatedIds : ids, {
+        skipSpecialTokens: options.skipSpecialTokens ?? true,
+      });
+      sequences.push({ text, ids, promptIds: prompts[i]!, generatedIds, logprobs });
+    }
+    const out = sequences.map((s) => s.text);
+    return options.returnIds ? { texts: out, sequences } : out;
+  }
+
+  /** One forward pass over token ids (left-padded batch) returning logits and, on request, internals. */
+  async forward(ids: ReadonlyArray<readonly number[]>, options: ForwardOptions = {}): Promise<ForwardOutput> {
+    checkKnownOptions("forward", options, ["outputAttentions", "outputHiddenStates", "signal"]);
+    if (!Array.isArray(ids) || ids.length === 0 || ids.some((r) => !Array.isArray(r) || r.length === 0)) {
+      throw invalidOption("ids", "a non-empty array of non-empty id arrays", ids);
+    }
+    const nativeModel = this.#checkAlive();
+    const raw = await this.#track(
+      runNativeJob(
+        () =>
+          nativeModel.forward(Int32Array.from(ids.flat()), Int32Array.from(ids, (r) => r.length), {
+            outputAttentions: options.outputAttentions ?? false,
+            outputHiddenStates: options.outputHiddenStates ?? false,
+            padTokenId: this.#padTokenId,
+          }),
+        options.signal,
+      ),
+    );
+    const view = (t: NativeTensor, dims: string[]): TensorView => ({ dims, shape: t.shape, data: t.data });
+    return {
+      logits: view(raw.logits, ["batch", "position", "vocab"]),
+      attentions: raw.attentions.map((t) => view(t, ["batch", "head", "query", "key"])),
+      hiddenStates: raw.hiddenStates.map((t) => view(t, ["batch", "position", "hidden"])),
+    };
+  }
+
+  /** Frees the native weights after in-flight calls finish; later calls reject with ERR_DISPOSED. */
+  async dispose(): Promise<void> {
+    const nativeModel = this.#native;
+    this.#native = undefined;
+    await Promise.allSettled([...this.#inFlight]);
+    nativeModel?.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  async #encodePrompts(texts: readonly string[]): Promise<number[][]> {
+    // Inseq replaces an empty decoder-only prompt by the BOS token.
+    const encoded = await this.tokenizer.encodeBatch(texts);
+    return encoded.map((e, i) => {
+      if (e.ids.length > 0) return e.ids;
+      const bos = this.tokenizer.bosTokenId ?? (this.#info.bosTokenId >= 0 ? this.#info.bosTokenId : null);
+      if (bos == null) throw invalidOption(`texts[${i}]`, "a non-empty prompt (this model has no BOS token to start from)", texts[i]);
+      return [bos];
+    });
+  }
+
+  #checkAlive(): NativeModel {
+    if (!this.#native) throw new InseqError(ErrorCode.DISPOSED, "The model has been disposed");
+    return this.#native;
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inFlight.add(p);
+    const done = () => this.#inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+}

@@ -1,0 +1,33 @@
+/** Shared test helpers: fixture locations and small file utilities. */
+import { cpSync, mkdtempSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** ../shared/fixtures next to the clone (CI always has it). */
+export const sharedFixtures = path.resolve(repoRoot, "../shared/fixtures");
+export const stories260K = path.join(sharedFixtures, "hf-stories260K");
+export const referenceDir = (name: string) => path.join(repoRoot, "test/fixtures/reference", name);
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), `inseq-${prefix}-`));
+}
+
+/** A writable copy of a model directory. */
+export function copyModel(dir: string, prefix = "model"): string {
+  const dest = tempDir(prefix);
+  cpSync(dir, dest, { recursive: true });
+  return dest;
+}
+
+export function readJson<T = any>(file: string): T {
+  return JSON.parse(readFileSync(file, "utf8")) as T;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
