@@ -145,7 +145,12 @@ export class Model {
    */
   generate(texts: string | readonly string[], options?: GenerateOptions & { returnIds?: false }): Promise<string[]>;
   generate(texts: string | readonly string[], options: GenerateOptions & { returnIds: true }): Promise<GenerationOutput>;
-  async generate(texts: string | readonly string[], options: GenerateOptions = {}): Promise<string[] | GenerationOutput> {
+  generate(texts: string | readonly string[], options: GenerateOptions = {}): Promise<string[] | GenerationOutput> {
+    // Tracked from the first moment, so dispose() waits for it even while the prompts are being encoded.
+    return this.#track(this.#generate(texts, options));
+  }
+
+  async #generate(texts: string | readonly string[], options: GenerateOptions): Promise<string[] | GenerationOutput> {
     checkKnownOptions("generate", options, GENERATE_OPTIONS);
     const list = typeof texts === "string" ? [texts] : texts;
     if (!Array.isArray(list) || list.some((t) => typeof t !== "string")) throw invalidOption("texts", "a string or an array of strings", texts);
@@ -160,15 +165,13 @@ export class Model {
     const prompts = await this.#encodePrompts(list);
     const lengths = Int32Array.from(prompts, (p) => p.length);
     const flat = Int32Array.from(prompts.flat());
-    const raw = await this.#track(
-      runNativeJob(
-        (cancel) =>
-          nativeModel.generate(flat, lengths, {
-            maxNewTokens, doSample: options.doSample ?? false, temperature, topK, topP, seed,
-            eosTokenIds: this.#eosTokenIds, padTokenId: this.#padTokenId, cancel, onProgress: options.onProgress,
-          }),
-        options.signal,
-      ),
+    const raw = await runNativeJob(
+      (cancel) =>
+        nativeModel.generate(flat, lengths, {
+          maxNewTokens, doSample: options.doSample ?? false, temperature, topK, topP, seed,
+          eosTokenIds: this.#eosTokenIds, padTokenId: this.#padTokenId, cancel, onProgress: options.onProgress,
+        }),
+      options.signal,
     );
     const sequences: GeneratedSequence[] = [];
     let offset = 0;
@@ -188,22 +191,24 @@ export class Model {
   }
 
   /** One forward pass over token ids (left-padded batch) returning logits and, on request, internals. */
-  async forward(ids: ReadonlyArray<readonly number[]>, options: ForwardOptions = {}): Promise<ForwardOutput> {
+  forward(ids: ReadonlyArray<readonly number[]>, options: ForwardOptions = {}): Promise<ForwardOutput> {
+    return this.#track(this.#forward(ids, options));
+  }
+
+  async #forward(ids: ReadonlyArray<readonly number[]>, options: ForwardOptions): Promise<ForwardOutput> {
     checkKnownOptions("forward", options, ["outputAttentions", "outputHiddenStates", "signal"]);
     if (!Array.isArray(ids) || ids.length === 0 || ids.some((r) => !Array.isArray(r) || r.length === 0)) {
       throw invalidOption("ids", "a non-empty array of non-empty id arrays", ids);
     }
     const nativeModel = this.#checkAlive();
-    const raw = await this.#track(
-      runNativeJob(
-        () =>
-          nativeModel.forward(Int32Array.from(ids.flat()), Int32Array.from(ids, (r) => r.length), {
-            outputAttentions: options.outputAttentions ?? false,
-            outputHiddenStates: options.outputHiddenStates ?? false,
-            padTokenId: this.#padTokenId,
-          }),
-        options.signal,
-      ),
+    const raw = await runNativeJob(
+      () =>
+        nativeModel.forward(Int32Array.from(ids.flat()), Int32Array.from(ids, (r) => r.length), {
+          outputAttentions: options.outputAttentions ?? false,
+          outputHiddenStates: options.outputHiddenStates ?? false,
+          padTokenId: this.#padTokenId,
+        }),
+      options.signal,
     );
     const view = (t: NativeTensor, dims: string[]): TensorView => ({ dims, shape: t.shape, data: t.data });
     return {
@@ -243,7 +248,9 @@ export class Model {
 
   #track<T>(p: Promise<T>): Promise<T> {
     this.#inFlight.add(p);
-    const done = () => this.#inFlight.delete(p);
+    const done = () => {
+      this.#inFlight.delete(p);
+    };
     p.then(done, done);
     return p;
   }
