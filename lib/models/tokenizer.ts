@@ -144,6 +144,8 @@ export class TextTokenizer {
   readonly #cleanUp: boolean;
   readonly #modelMaxLength: number | null;
   readonly #specialIds: Set<number>;
+  /** tokenizer.json has no pre-tokenizer (SentencePiece-style): the binding then reports one word for the whole text. */
+  #wordsFromOffsets = false;
 
   private constructor(
     tok: Tokenizer,
@@ -236,7 +238,9 @@ export class TextTokenizer {
         if (id != null) specialIds.add(id);
       }
     }
-    return new TextTokenizer(tok, tokens, addBos, addEos, cleanUp, modelMaxLength, specialIds);
+    const tokenizer = new TextTokenizer(tok, tokens, addBos, addEos, cleanUp, modelMaxLength, specialIds);
+    tokenizer.#wordsFromOffsets = isRecord(tj) && tj.pre_tokenizer == null;
+    return tokenizer;
   }
 
   /** Encodes one text. Offsets are UTF-16 indices into `text`. */
@@ -312,8 +316,10 @@ export class TextTokenizer {
     const tokens = enc.getTokens();
     const map = codePointToUtf16Map(text);
     const offsets = enc.getOffsets().map(([s, e]): [number, number] => (map ? [map[s!]!, map[e!]!] : [s!, e!]));
-    const wordIds = enc.getWordIds().map((w) => w ?? null);
     const specialTokensMask = enc.getSpecialTokensMask();
+    const wordIds = this.#wordsFromOffsets
+      ? wordIdsFromOffsets(text, offsets, specialTokensMask)
+      : enc.getWordIds().map((w) => w ?? null);
     const out: Encoded = { ids, tokens, offsets, wordIds, specialTokensMask };
     if (!addSpecial) return out;
 
@@ -331,6 +337,27 @@ export class TextTokenizer {
     }
     return out;
   }
+}
+
+/**
+ * Word ids for tokenizers without a pre-tokenizer (Llama/SentencePiece): words are the whitespace-separated
+ * runs of the text; a token belongs to the word of its first non-space character, and a token covering only
+ * spaces (a lone "▁") to the word that follows, as SentencePiece attaches "▁" to the next word.
+ */
+export function wordIdsFromOffsets(text: string, offsets: ReadonlyArray<readonly [number, number]>, specialMask: readonly number[]): Array<number | null> {
+  const wordAt = new Int32Array(text.length + 1).fill(-1); // word index of each non-space UTF-16 unit
+  let word = -1;
+  for (let i = 0; i < text.length; i++) {
+    if (/\s/.test(text[i]!)) continue;
+    if (i === 0 || /\s/.test(text[i - 1]!)) word++;
+    wordAt[i] = word;
+  }
+  return offsets.map(([start, end], t) => {
+    if (specialMask[t] === 1) return null;
+    for (let i = start; i < Math.max(end, start + 1) && i < text.length; i++) if (wordAt[i]! >= 0) return wordAt[i]!;
+    for (let i = end; i < text.length; i++) if (wordAt[i]! >= 0) return wordAt[i]!;
+    return word >= 0 ? word : null; // trailing spaces belong to the last word
+  });
 }
 
 function removeAt(e: Encoded, i: number): void {

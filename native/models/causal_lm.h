@@ -20,6 +20,9 @@ struct KVCache {
   std::vector<at::Tensor> keys;    // per layer [batch, kv_heads, past, head_dim]
   std::vector<at::Tensor> values;  // per layer [batch, kv_heads, past, head_dim]
   int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
+  // Appends this forward's keys/values [batch, kv_heads, seq, head_dim] of `layer` and returns the full
+  // ones [batch, kv_heads, past + seq, head_dim].
+  std::pair<at::Tensor, at::Tensor> append(int64_t layer, int64_t num_layers, const at::Tensor& k, const at::Tensor& v);
   // Keeps only the given batch rows (finished sequences can be dropped).
   void select_rows(const at::Tensor& rows);
 };
@@ -66,6 +69,9 @@ class CausalLM {
   c10::ScalarType dtype_ = c10::ScalarType::Float;
   bool training_ = false;
 };
+
+// The padding mask of a request, checked against past + seq: [batch, past + seq] (ones when not given).
+at::Tensor request_mask(const ForwardRequest& request, int64_t batch, int64_t seq, c10::Device device);
 
 // Loads a Hugging Face checkpoint directory with a native implementation.
 std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype);

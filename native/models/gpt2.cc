@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "core/error.h"
 #include "models/layers.h"
@@ -53,12 +54,7 @@ at::Tensor Gpt2Model::embed(const at::Tensor& ids) const {
 ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   const ModelConfig& c = config_;
   const int64_t batch = req.inputs_embeds.size(0), seq = req.inputs_embeds.size(1);
-  const int64_t past = req.cache ? req.cache->length() : 0;
-  at::Tensor mask = req.attention_mask.defined() ? req.attention_mask : full_mask(batch, past + seq, device_);
-  if (mask.size(1) != past + seq) {
-    throw core::Error(core::ErrorCode::kInvalidOption, "attention_mask length " + std::to_string(mask.size(1)) +
-                                                           " does not match past + seq = " + std::to_string(past + seq));
-  }
+  at::Tensor mask = request_mask(req, batch, seq, device_);  // [batch, past + seq]
   at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
   if (pos.numel() > 0 && pos.max().item<int64_t>() >= c.max_position_embeddings) {
     throw core::Error(core::ErrorCode::kInvalidOption,
@@ -71,10 +67,6 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   const int64_t nh = c.num_heads, h = c.hidden_size, hd = h / nh;
 
   ForwardResult out;
-  if (req.cache && req.cache->keys.empty()) {
-    req.cache->keys.resize(c.num_layers);
-    req.cache->values.resize(c.num_layers);
-  }
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const Gpt2Layer& l = layers_[i];
     if (req.output_hidden_states) out.hidden_states.push_back(x);
@@ -84,14 +76,7 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
     at::Tensor q = parts[0].view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
     at::Tensor k = parts[1].view({batch, seq, nh, hd}).transpose(1, 2);
     at::Tensor v = parts[2].view({batch, seq, nh, hd}).transpose(1, 2);
-    if (req.cache) {
-      if (req.cache->keys[i].defined()) {
-        k = at::cat({req.cache->keys[i], k}, 2);  // [b, nh, past+s, hd]
-        v = at::cat({req.cache->values[i], v}, 2);
-      }
-      req.cache->keys[i] = k;
-      req.cache->values[i] = v;
-    }
+    if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
     double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
     if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
     auto [ctx, probs] = scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_);

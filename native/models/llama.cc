@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "core/error.h"
 #include "models/layers.h"
@@ -110,12 +111,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   const ModelConfig& c = config_;
   at::Tensor x = req.inputs_embeds.to(dtype_);  // [batch, seq, hidden]
   const int64_t batch = x.size(0), seq = x.size(1);
-  const int64_t past = req.cache ? req.cache->length() : 0;
-  at::Tensor mask = req.attention_mask.defined() ? req.attention_mask : full_mask(batch, past + seq, device_);
-  if (mask.size(1) != past + seq) {
-    throw core::Error(core::ErrorCode::kInvalidOption, "attention_mask length " + std::to_string(mask.size(1)) +
-                                                           " does not match past + seq = " + std::to_string(past + seq));
-  }
+  at::Tensor mask = request_mask(req, batch, seq, device_);  // [batch, past + seq]
   at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
   at::Tensor bias = causal_attention_bias(mask, seq, c.sliding_window, dtype_);  // [batch, 1, seq, past+seq]
   auto [cos, sin] = rope_cos_sin(inv_freq_, pos, c.rope, dtype_);              // [batch, 1, seq, hd]
@@ -123,10 +119,6 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
 
   ForwardResult out;
-  if (req.cache && req.cache->keys.empty()) {
-    req.cache->keys.resize(c.num_layers);
-    req.cache->values.resize(c.num_layers);
-  }
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LlamaLayer& l = layers_[i];
     if (req.output_hidden_states) out.hidden_states.push_back(x);
@@ -136,14 +128,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
     at::Tensor v = linear(hn, l.v_w, l.v_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
     q = apply_rope(q, cos, sin);
     k = apply_rope(k, cos, sin);
-    if (req.cache) {
-      if (req.cache->keys[i].defined()) {
-        k = at::cat({req.cache->keys[i], k}, 2);  // [b, kv, past+s, hd]
-        v = at::cat({req.cache->values[i], v}, 2);
-      }
-      req.cache->keys[i] = k;
-      req.cache->values[i] = v;
-    }
+    if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
     at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
     at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
     auto [ctx, probs] = scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_);

@@ -5,6 +5,7 @@
 #include "core/files.h"
 #include "models/causal_lm.h"
 #include "models/gpt2.h"
+#include "models/layers.h"
 #include "models/llama.h"
 
 namespace inseq::models {
@@ -12,6 +13,26 @@ namespace inseq::models {
 void KVCache::select_rows(const at::Tensor& rows) {
   for (auto& k : keys) k = k.index_select(0, rows);
   for (auto& v : values) v = v.index_select(0, rows);
+}
+
+std::pair<at::Tensor, at::Tensor> KVCache::append(int64_t layer, int64_t num_layers, const at::Tensor& k, const at::Tensor& v) {
+  if (keys.empty()) {
+    keys.resize(num_layers);
+    values.resize(num_layers);
+  }
+  keys[layer] = keys[layer].defined() ? at::cat({keys[layer], k}, 2) : k;
+  values[layer] = values[layer].defined() ? at::cat({values[layer], v}, 2) : v;
+  return {keys[layer], values[layer]};
+}
+
+at::Tensor request_mask(const ForwardRequest& req, int64_t batch, int64_t seq, c10::Device device) {
+  const int64_t total = (req.cache ? req.cache->length() : 0) + seq;
+  if (!req.attention_mask.defined()) return full_mask(batch, total, device);
+  if (req.attention_mask.size(0) != batch || req.attention_mask.size(1) != total) {
+    throw core::Error(core::ErrorCode::kInvalidOption, "attention_mask has " + std::to_string(req.attention_mask.size(1)) +
+                                                           " columns but past + seq = " + std::to_string(total));
+  }
+  return req.attention_mask;
 }
 
 int64_t CausalLM::num_parameters() const {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, InseqError } from "../../lib/core/errors.js";
-import { TextTokenizer, cleanUpTokenization } from "../../lib/models/tokenizer.js";
+import { TextTokenizer, cleanUpTokenization, wordIdsFromOffsets } from "../../lib/models/tokenizer.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const fixtures = path.resolve(repoRoot, "../shared/fixtures");
@@ -121,13 +121,13 @@ describe("TextTokenizer (stories260K)", () => {
     expect(pieces[0]).toBe(""); // <s>
   });
 
-  it("word ids: null for the inserted BOS, from the pre-tokenizer otherwise", async () => {
+  it("word ids: null for the inserted BOS, whitespace words otherwise", async () => {
     const tok = await TextTokenizer.fromDir(STORIES);
     const enc = await tok.encode("Once upon");
     expect(enc.wordIds[0]).toBeNull();
     expect(enc.specialTokensMask).toEqual([1, 0, 0]);
-    // No pre-tokenizer in this Llama file: the whole text is word 0.
-    expect(enc.wordIds.slice(1)).toEqual([0, 0]);
+    // No pre-tokenizer in this Llama file (the binding would say word 0 for everything): words come from offsets.
+    expect(enc.wordIds.slice(1)).toEqual([0, 1]);
   });
 
   it("add_bos_token false drops the post-processor BOS but keeps a literal <s>", async () => {
@@ -255,5 +255,22 @@ describe("TextTokenizer.fromDir errors", () => {
   it("wrongly typed config values -> ERR_BAD_TOKENIZER", async () => {
     const dir = await withConfig(STORIES, (c) => (c.add_bos_token = "yes"));
     await expectCode(TextTokenizer.fromDir(dir), ErrorCode.BAD_TOKENIZER, "add_bos_token");
+  });
+});
+
+describe("word ids for tokenizers without a pre-tokenizer", () => {
+  it("groups SentencePiece pieces into whitespace-separated words (stories260K)", async () => {
+    const tok = await TextTokenizer.fromDir(STORIES);
+    const text = "Once upon a time, Lilly's dog 😀 jumped";
+    const enc = await tok.encode(text);
+    expect(enc.wordIds[0]).toBeNull(); // <s>
+    const words = text.split(" ");
+    // every token's text lies inside its word, and words appear in order, each at least once
+    enc.wordIds.slice(1).forEach((w, i) => {
+      const [s, e] = enc.offsets[i + 1]!;
+      expect(words[w!]!.includes(text.slice(s, e).trim())).toBe(true);
+    });
+    expect([...new Set(enc.wordIds.slice(1))]).toEqual(words.map((_, i) => i));
+    expect(wordIdsFromOffsets("a  bc", [[0, 1], [1, 3], [3, 5]], [0, 0, 0])).toEqual([0, 1, 1]);
   });
 });
