@@ -19,6 +19,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo, "runtimeInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("trainCausalLM", Napi::Function::New(env, TrainCausalLM, "trainCausalLM"));
+  exports.Set("listMethods", Napi::Function::New(env, ListMethods, "listMethods"));
+  exports.Set("listStepFunctions", Napi::Function::New(env, ListStepFunctions, "listStepFunctions"));
   return exports;
 }
 

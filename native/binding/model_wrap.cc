@@ -71,7 +71,8 @@ ProgressReporter::~ProgressReporter() { tsfn_.Release(); }
 Napi::Function ModelWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeModel",
                      {InstanceMethod("info", &ModelWrap::Info), InstanceMethod("generate", &ModelWrap::Generate),
-                      InstanceMethod("forward", &ModelWrap::Forward), InstanceMethod("dispose", &ModelWrap::Dispose)});
+                      InstanceMethod("forward", &ModelWrap::Forward),
+                      InstanceMethod("attribute", &ModelWrap::Attribute), InstanceMethod("dispose", &ModelWrap::Dispose)});
 }
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}

@@ -52,6 +52,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Attribute(const Napi::CallbackInfo& info);  // attribute_worker.cc
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<models::CausalLM> model_;
 };
@@ -61,5 +62,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info);
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info);
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info);
 Napi::Value TrainCausalLM(const Napi::CallbackInfo& info);
+Napi::Value ListMethods(const Napi::CallbackInfo& info);
+Napi::Value ListStepFunctions(const Napi::CallbackInfo& info);
 
 }  // namespace inseq::binding

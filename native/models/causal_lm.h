@@ -6,6 +6,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -35,10 +36,14 @@ struct ForwardRequest {
   bool output_attentions = false;
   bool output_hidden_states = false;
   int64_t logits_to_keep = 0;  // 0 = logits at every position, k = only the last k positions
+  at::Tensor logits_positions; // [batch, P] int64: logits only at these positions (overrides logits_to_keep)
+  // Called with the output of every block [batch, seq, hidden]; its return value replaces that output
+  // (layer attribution methods read or substitute a layer's activations here).
+  std::function<at::Tensor(int64_t layer, const at::Tensor& hidden)> layer_output_hook;
 };
 
 struct ForwardResult {
-  at::Tensor logits;                       // [batch, seq or logits_to_keep, vocab] float32
+  at::Tensor logits;                       // [batch, seq | logits_to_keep | P, vocab] float32
   std::vector<at::Tensor> attentions;      // per layer [batch, heads, seq, past + seq]
   std::vector<at::Tensor> hidden_states;   // num_layers + 1 entries [batch, seq, hidden]: the embeddings
                                            // (with positions for gpt2), each layer's output, and the
@@ -69,6 +74,9 @@ class CausalLM {
   c10::ScalarType dtype_ = c10::ScalarType::Float;
   bool training_ = false;
 };
+
+// The final hidden states the LM head is applied to: all, the last k, or the requested positions.
+at::Tensor select_logit_positions(const ForwardRequest& request, const at::Tensor& hidden);  // [b, s, h] -> [b, s', h]
 
 // The padding mask of a request, checked against past + seq: [batch, past + seq] (ones when not given).
 at::Tensor request_mask(const ForwardRequest& request, int64_t batch, int64_t seq, c10::Device device);

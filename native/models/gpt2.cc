@@ -89,10 +89,11 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
     at::Tensor mlp = at::addmm(l.fc_proj_b, fc, l.fc_proj_w).view({batch, seq, h});
     if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
     x = x.add(mlp);
+    if (req.layer_output_hook) x = req.layer_output_hook(i, x);
   }
   x = at::layer_norm(x, {h}, lnf_w_, lnf_b_, c.norm_eps);
   if (req.output_hidden_states) out.hidden_states.push_back(x);
-  at::Tensor kept = req.logits_to_keep > 0 ? x.slice(1, std::max<int64_t>(0, seq - req.logits_to_keep)) : x;
+  at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]
   out.logits = at::linear(kept, lm_head_).to(at::kFloat);  // [b, kept, vocab]
   return out;
 }

@@ -35,6 +35,15 @@ at::Tensor request_mask(const ForwardRequest& req, int64_t batch, int64_t seq, c
   return req.attention_mask;
 }
 
+at::Tensor select_logit_positions(const ForwardRequest& req, const at::Tensor& x) {
+  if (req.logits_positions.defined()) {
+    at::Tensor idx = req.logits_positions.to(x.device(), at::kLong).unsqueeze(-1).expand({-1, -1, x.size(2)});  // [b, P, h]
+    return x.gather(1, idx);
+  }
+  if (req.logits_to_keep > 0) return x.slice(1, std::max<int64_t>(0, x.size(1) - req.logits_to_keep));
+  return x;
+}
+
 int64_t CausalLM::num_parameters() const {
   int64_t n = 0;
   for (const auto& kv : named_parameters()) n += kv.second.numel();

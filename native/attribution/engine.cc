@@ -1,0 +1,506 @@
+#include "attribution/engine.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "attribution/integration.h"
+#include "core/error.h"
+
+namespace inseq::attribution {
+
+using core::Error;
+using core::ErrorCode;
+
+const std::vector<MethodInfo>& list_methods() {
+  static const std::vector<MethodInfo> kMethods = {
+      {"dummy", "none", false, "base", "No attributions; computes only step scores."},
+      {"saliency", "gradient", false, "granular", "Absolute gradient of the attributed function w.r.t. the input embeddings (Captum Saliency, abs=True)."},
+      {"input_x_gradient", "gradient", false, "granular", "Gradient times input embedding."},
+      {"integrated_gradients", "gradient", true, "granular",
+       "Integrated gradients from the UNK baseline: (x - x') * sum_k w_k grad f(x' + a_k (x - x')), Captum's integration grids."},
+      {"gradient_shap", "gradient", true, "granular",
+       "GradientSHAP: expected gradients at random points between the baseline and (noisy) inputs, times (input - baseline)."},
+      {"layer_integrated_gradients", "layer", true, "granular", "Integrated gradients on a layer's activations (default: the embedding layer)."},
+      {"layer_gradient_x_activation", "layer", false, "granular", "Gradient times activation of a layer (default: the embedding layer)."},
+      {"occlusion", "perturbation", true, "coarse",
+       "|f(x) - f(x with token j replaced by the baseline)| for every attributed token j; one forward per occluded token scores all steps."},
+      {"attention", "internals", false, "multidimensional", "Attention weights of every layer and head from the generated token's query to each attributed token."},
+  };
+  return kMethods;
+}
+
+const MethodInfo& get_method(const std::string& id) {
+  for (const auto& m : list_methods()) {
+    if (m.id == id) return m;
+  }
+  std::string list;
+  for (const auto& m : list_methods()) list += (list.empty() ? "" : ", ") + m.id;
+  throw Error(ErrorCode::kInvalidOption, "Unknown attribution method \"" + id + "\"; available: " + list);
+}
+
+namespace {
+
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+struct Example {
+  at::Tensor ids;          // [n] int64 on the model device
+  at::Tensor base_ids;     // [n] or undefined
+  int64_t n = 0, start = 0, end = 0;
+  int64_t steps() const { return end - start; }
+  at::Tensor targets;      // [steps] int64: ids[start..end)
+  at::Tensor positions;    // [steps] int64: start-1 .. end-2 (where the logits predicting each target are)
+  at::Tensor contrast_ids;        // [m] or undefined
+  at::Tensor contrast_positions;  // [steps] the aligned contrast position c (target contrast[c])
+  at::Tensor contrast_targets;    // [steps]
+};
+
+class Engine {
+ public:
+  Engine(models::CausalLM& model, const AttributionRequest& req) : model_(model), req_(req), dev_(model.device()) {}
+
+  AttributionResult run();
+
+ private:
+  models::CausalLM& model_;
+  const AttributionRequest& req_;
+  c10::Device dev_;
+  std::vector<Example> ex_;
+  int64_t done_ = 0, total_ = 0;
+
+  void check_cancel() const {
+    if (req_.cancel && req_.cancel->load()) throw Error(ErrorCode::kAborted, "Attribution was aborted");
+  }
+  void progress(int64_t n) {
+    done_ += n;
+    if (req_.on_progress) req_.on_progress(done_, total_);
+  }
+  void prepare();
+  at::Tensor long_tensor(const std::vector<int64_t>& v) const {
+    return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(dev_);
+  }
+
+  // Logits predicting each attributed target: [steps, V], for the given ids of example e (no grad).
+  at::Tensor step_logits(const at::Tensor& ids, const at::Tensor& positions, int64_t hook_layer = -1,
+                         const at::Tensor& replacement = at::Tensor());
+  at::Tensor contrast_step_logits(const Example& e) { return step_logits(e.contrast_ids, e.contrast_positions.sub(1)); }
+  // The attributed function on rows (differentiable when logits are).
+  at::Tensor attributed_values(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& contrast_logits,
+                               const at::Tensor& contrast_targets) const;
+  std::map<std::string, at::Tensor> compute_step_scores(Example& e);
+
+  // Methods
+  std::vector<at::Tensor> gradient_method(const std::string& method, std::map<size_t, at::Tensor>* deltas);
+  at::Tensor occlusion(Example& e);
+  at::Tensor attention(Example& e);
+  int64_t rows_per_batch(int64_t length) const;
+};
+
+void Engine::prepare() {
+  const auto& r = req_;
+  const size_t E = r.sequences.size();
+  if (E == 0) throw Error(ErrorCode::kInvalidOption, "Expected at least one sequence to attribute");
+  if (r.attr_start.size() != E || r.attr_end.size() != E) throw Error(ErrorCode::kInvalidOption, "attr_start/attr_end must have one entry per sequence");
+  const bool contrast = !r.contrast_sequences.empty();
+  if (contrast && (r.contrast_sequences.size() != E || r.contrast_positions.size() != E)) {
+    throw Error(ErrorCode::kInvalidOption, "contrast targets must have one entry per sequence");
+  }
+  const int64_t vocab = model_.config().vocab_size;
+  auto check_ids = [&](const std::vector<int64_t>& ids, const char* what) {
+    for (int64_t id : ids) {
+      if (id < 0 || id >= vocab) throw Error(ErrorCode::kInvalidOption, std::string(what) + " token id " + std::to_string(id) + " is outside the vocabulary");
+    }
+  };
+  for (size_t i = 0; i < E; ++i) {
+    Example e;
+    const auto& seq = r.sequences[i];
+    check_ids(seq, "Input");
+    e.n = static_cast<int64_t>(seq.size());
+    e.start = r.attr_start[i];
+    e.end = r.attr_end[i];
+    if (e.start < 1 || e.end > e.n || e.start >= e.end) {
+      throw Error(ErrorCode::kInvalidOption, "Expected 1 <= attrPosStart < attrPosEnd <= " + std::to_string(e.n) + " for sequence " +
+                                                 std::to_string(i) + " but received [" + std::to_string(e.start) + ", " + std::to_string(e.end) + ")");
+    }
+    e.ids = long_tensor(seq);
+    if (!r.baselines.empty() && !r.baselines[i].empty()) {
+      if (r.baselines[i].size() != seq.size()) throw Error(ErrorCode::kInvalidOption, "Baseline length differs from the input length for sequence " + std::to_string(i));
+      check_ids(r.baselines[i], "Baseline");
+      e.base_ids = long_tensor(r.baselines[i]);
+    }
+    e.targets = e.ids.slice(0, e.start, e.end);
+    e.positions = at::arange(e.start - 1, e.end - 1, at::TensorOptions().dtype(at::kLong).device(dev_));
+    if (contrast) {
+      const auto& cs = r.contrast_sequences[i];
+      const auto& cp = r.contrast_positions[i];
+      check_ids(cs, "Contrast");
+      if (static_cast<int64_t>(cp.size()) != e.steps()) throw Error(ErrorCode::kInvalidOption, "Expected one contrast position per attributed step");
+      for (int64_t c : cp) {
+        if (c < 1 || c >= static_cast<int64_t>(cs.size())) throw Error(ErrorCode::kInvalidOption, "Contrast position " + std::to_string(c) + " is out of range");
+      }
+      e.contrast_ids = long_tensor(cs);
+      e.contrast_positions = long_tensor(cp);
+      e.contrast_targets = e.contrast_ids.index_select(0, e.contrast_positions);
+    }
+    ex_.push_back(std::move(e));
+  }
+}
+
+at::Tensor Engine::step_logits(const at::Tensor& ids, const at::Tensor& positions, int64_t hook_layer, const at::Tensor& replacement) {
+  models::ForwardRequest fr;
+  fr.inputs_embeds = model_.embed(ids.unsqueeze(0));  // [1, n, H]
+  fr.logits_positions = positions.unsqueeze(0);       // [1, steps]
+  if (hook_layer >= 0) {
+    fr.layer_output_hook = [&](int64_t layer, const at::Tensor& h) { return layer == hook_layer ? replacement.unsqueeze(0) : h; };
+  }
+  return model_.forward(fr).logits.squeeze(0);  // [steps, V]
+}
+
+at::Tensor Engine::attributed_values(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& contrast_logits,
+                                     const at::Tensor& contrast_targets) const {
+  const StepFunctionInfo& fn = get_step_function(req_.attributed_fn);
+  StepInputs in;
+  in.logits = logits;
+  in.targets = targets;
+  if (fn.contrastive && contrast_targets.defined()) {
+    in.contrast_targets = contrast_targets;
+    // Inseq: unless contrast inputs are forced, the original forward is reused and only the target changes.
+    in.contrast_logits = contrast_logits.defined() ? contrast_logits : logits;
+  }
+  if (fn.needs_dropout) throw Error(ErrorCode::kInvalidOption, "mc_dropout_prob_avg cannot be the attributed function");
+  return fn.fn(in, req_.attributed_fn_args);
+}
+
+std::map<std::string, at::Tensor> Engine::compute_step_scores(Example& e) {
+  std::map<std::string, at::Tensor> out;
+  if (req_.step_scores.empty()) return out;
+  c10::InferenceMode guard;
+  at::Tensor logits = step_logits(e.ids, e.positions);  // [steps, V]
+  at::Tensor contrast_logits;
+  for (const auto& id : req_.step_scores) {
+    const StepFunctionInfo& fn = get_step_function(id);
+    StepInputs in;
+    in.logits = logits;
+    in.targets = e.targets;
+    if (fn.contrastive && e.contrast_ids.defined()) {
+      if (!contrast_logits.defined()) contrast_logits = contrast_step_logits(e);  // step scores always forward the contrast
+      in.contrast_logits = contrast_logits;
+      in.contrast_targets = e.contrast_targets;
+    }
+    if (fn.needs_dropout) {
+      std::vector<at::Tensor> runs;
+      model_.set_training(true);
+      try {
+        for (int64_t k = 0; k < req_.step_scores_args.n_mcd_steps; ++k) runs.push_back(step_logits(e.ids, e.positions));
+      } catch (...) {
+        model_.set_training(false);
+        throw;
+      }
+      model_.set_training(false);  // unlike Inseq, the model is left in eval mode
+      in.dropout_logits = at::stack(runs);  // [n, steps, V]
+    }
+    out[id] = fn.fn(in, req_.step_scores_args).to(at::kCPU, at::kFloat);
+  }
+  return out;
+}
+
+int64_t Engine::rows_per_batch(int64_t length) const {
+  const auto& c = model_.config();
+  // Activations kept for backward per token and layer: about 20 hidden-sized vectors plus one attention row per head.
+  const double per_token = 4.0 * static_cast<double>(c.num_layers) * (20.0 * c.hidden_size + 2.0 * c.num_heads * length);
+  const double per_row = per_token * static_cast<double>(length) + 4.0 * 3.0 * static_cast<double>(c.vocab_size);
+  int64_t rows = static_cast<int64_t>(static_cast<double>(req_.memory_budget_mb) * 1024.0 * 1024.0 / per_row);
+  rows = std::max<int64_t>(rows, 1);
+  if (req_.internal_batch_size > 0) rows = std::min(rows, req_.internal_batch_size);
+  return rows;
+}
+
+// ---- gradient family ----------------------------------------------------------------------------
+
+struct GradRow {
+  size_t e;       // example
+  int64_t j;      // step index (target position t = start + j)
+  int64_t t;      // prefix length
+  double alpha;   // interpolation point between baseline (0) and input (1)
+  double weight;  // integration weight
+  int64_t sample; // gradient_shap sample index (noise)
+};
+
+std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::map<size_t, at::Tensor>* deltas) {
+  const bool is_layer = method.rfind("layer_", 0) == 0;
+  const int64_t layer = is_layer ? req_.layer : -1;
+  if (layer >= model_.config().num_layers) throw Error(ErrorCode::kInvalidOption, "layer " + std::to_string(layer) + " is out of range");
+  const std::string base = is_layer ? method.substr(6) : method;  // integrated_gradients | gradient_x_activation
+  const bool path = base == "integrated_gradients" || base == "gradient_shap";
+  const bool shap = base == "gradient_shap";
+
+  // Inputs and baselines in the attributed space: embeddings, or the chosen layer's activations.
+  std::vector<at::Tensor> X(ex_.size()), Bx(ex_.size());  // [n, H]
+  {
+    c10::InferenceMode guard;
+    for (size_t i = 0; i < ex_.size(); ++i) {
+      auto space = [&](const at::Tensor& ids) -> at::Tensor {
+        if (layer < 0) return model_.embed(ids.unsqueeze(0)).squeeze(0);
+        at::Tensor captured;
+        models::ForwardRequest fr;
+        fr.inputs_embeds = model_.embed(ids.unsqueeze(0));
+        fr.logits_positions = at::zeros({1, 1}, at::TensorOptions().dtype(at::kLong).device(dev_));
+        fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
+          if (l == layer) captured = h;
+          return h;
+        };
+        model_.forward(fr);
+        return captured.squeeze(0);
+      };
+      X[i] = space(ex_[i].ids).clone();
+      if (path) {
+        if (!ex_[i].base_ids.defined()) throw Error(ErrorCode::kInvalidOption, method + " needs baselines");
+        Bx[i] = space(ex_[i].base_ids).clone();
+      }
+    }
+  }
+
+  // Rows: (example, step, integration point).
+  std::vector<double> alphas = {1.0}, weights = {1.0};
+  if (base == "integrated_gradients") std::tie(alphas, weights) = integration_grid(req_.integration, req_.n_steps);
+  std::mt19937_64 rng(req_.seed);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<GradRow> rows;
+  for (size_t i = 0; i < ex_.size(); ++i) {
+    for (int64_t j = 0; j < ex_[i].steps(); ++j) {
+      const int64_t t = ex_[i].start + j;
+      if (shap) {
+        for (int64_t s = 0; s < req_.n_samples; ++s) rows.push_back({i, j, t, uniform(rng), 1.0 / static_cast<double>(req_.n_samples), s});
+      } else {
+        for (size_t k = 0; k < alphas.size(); ++k) rows.push_back({i, j, t, alphas[k], weights[k], 0});
+      }
+    }
+  }
+  // GradientSHAP noise per (example, sample), as Captum's NoiseTunnel draws it per input copy.
+  std::map<std::pair<size_t, int64_t>, at::Tensor> noise;
+  if (shap && req_.stdevs > 0) {
+    for (size_t i = 0; i < ex_.size(); ++i)
+      for (int64_t s = 0; s < req_.n_samples; ++s) {
+        at::manual_seed(req_.seed * 1000003ULL + i * 131ULL + static_cast<uint64_t>(s));
+        noise[{i, s}] = at::randn(X[i].sizes(), at::TensorOptions().dtype(X[i].scalar_type())).mul(req_.stdevs).to(dev_);
+      }
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
+  total_ += static_cast<int64_t>(rows.size());
+
+  // Accumulated gradients per (example, step): [t, H].
+  std::vector<std::vector<at::Tensor>> acc(ex_.size());
+  for (size_t i = 0; i < ex_.size(); ++i) acc[i].resize(ex_[i].steps());
+  const int64_t H = model_.config().hidden_size;
+  const StepFunctionInfo& fn = get_step_function(req_.attributed_fn);
+  std::vector<at::Tensor> forced_contrast(ex_.size());  // contrast logits when contrast inputs are forced: [steps, V]
+  if (fn.contrastive && req_.contrast_force_inputs) {
+    c10::InferenceMode guard;
+    for (size_t i = 0; i < ex_.size(); ++i)
+      if (ex_[i].contrast_ids.defined()) forced_contrast[i] = contrast_step_logits(ex_[i]).clone();
+  }
+
+  size_t pos = 0;
+  while (pos < rows.size()) {
+    check_cancel();
+    const int64_t L = rows[pos].t;
+    const size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(rows_per_batch(L)));
+    const int64_t B = static_cast<int64_t>(take);
+    c10::AutoGradMode grad_mode(true);
+    at::Tensor point = at::zeros({B, L, H}, X[0].options());                   // [B, L, H]
+    at::Tensor ids = at::zeros({B, L}, at::TensorOptions().dtype(at::kLong).device(dev_));  // [B, L] (layer methods)
+    std::vector<int64_t> logit_pos(B), targets(B), contrast_targets(B, 0);
+    std::vector<at::Tensor> contrast_rows;
+    bool any_contrast = false;
+    for (int64_t r = 0; r < B; ++r) {
+      const GradRow& row = rows[pos + r];
+      const Example& e = ex_[row.e];
+      at::Tensor x = X[row.e].slice(0, 0, row.t);  // [t, H]
+      if (shap && req_.stdevs > 0) x = x.add(noise[{row.e, row.sample}].slice(0, 0, row.t));
+      at::Tensor p = path ? Bx[row.e].slice(0, 0, row.t).add(x.sub(Bx[row.e].slice(0, 0, row.t)).mul(row.alpha)) : x;
+      point[r].slice(0, 0, row.t).copy_(p);
+      if (layer >= 0) ids[r].slice(0, 0, row.t).copy_(e.ids.slice(0, 0, row.t));
+      logit_pos[r] = row.t - 1;
+      targets[r] = e.ids[row.t].item<int64_t>();
+      if (e.contrast_ids.defined()) {
+        any_contrast = true;
+        contrast_targets[r] = e.contrast_targets[row.j].item<int64_t>();
+        if (forced_contrast[row.e].defined()) contrast_rows.push_back(forced_contrast[row.e][row.j]);
+      }
+    }
+    point.requires_grad_(true);
+    models::ForwardRequest fr;
+    if (layer < 0) {
+      fr.inputs_embeds = point;
+    } else {
+      fr.inputs_embeds = model_.embed(ids);
+      fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return l == layer ? point : h; };
+    }
+    fr.logits_positions = long_tensor(logit_pos).unsqueeze(1);  // [B, 1]
+    at::Tensor logits = model_.forward(fr).logits.squeeze(1);    // [B, V]
+    at::Tensor ct = any_contrast ? long_tensor(contrast_targets) : at::Tensor();
+    at::Tensor cl = contrast_rows.empty() ? at::Tensor() : at::stack(contrast_rows);
+    at::Tensor f = attributed_values(logits, long_tensor(targets), cl, ct);  // [B]
+    std::vector<double> w(B);
+    for (int64_t r = 0; r < B; ++r) w[r] = rows[pos + r].weight;
+    at::Tensor loss = f.mul(at::tensor(w, at::kDouble).to(dev_, f.scalar_type())).sum();
+    at::Tensor grad = torch::autograd::grad({loss}, {point})[0].detach();  // [B, L, H]
+    for (int64_t r = 0; r < B; ++r) {
+      const GradRow& row = rows[pos + r];
+      at::Tensor g = grad[r].slice(0, 0, row.t);  // [t, H]
+      if (shap) {  // per-sample (input - baseline) factor: noise differs between samples
+        at::Tensor x = X[row.e].slice(0, 0, row.t);
+        if (req_.stdevs > 0) x = x.add(noise[{row.e, row.sample}].slice(0, 0, row.t));
+        g = g.mul(x.sub(Bx[row.e].slice(0, 0, row.t)));
+      }
+      at::Tensor& a = acc[row.e][row.j];
+      a = a.defined() ? a.add(g) : g.clone();
+    }
+    pos += take;
+    progress(B);
+  }
+
+  // Finish each method's formula and lay out [n, steps, H] with NaN outside the causal prefix.
+  std::vector<at::Tensor> out(ex_.size());
+  for (size_t i = 0; i < ex_.size(); ++i) {
+    const Example& e = ex_[i];
+    at::Tensor res = at::full({e.n, e.steps(), H}, kNaN, at::TensorOptions().dtype(at::kFloat));
+    std::vector<double> sums(e.steps());
+    for (int64_t j = 0; j < e.steps(); ++j) {
+      const int64_t t = e.start + j;
+      at::Tensor g = acc[i][j];                 // [t, H]
+      at::Tensor x = X[i].slice(0, 0, t);
+      at::Tensor a;
+      if (base == "saliency") a = g.abs();
+      else if (base == "input_x_gradient" || base == "gradient_x_activation") a = req_.multiply_by_inputs ? g.mul(x) : g;
+      else if (base == "integrated_gradients") a = req_.multiply_by_inputs ? g.mul(x.sub(Bx[i].slice(0, 0, t))) : g;
+      else a = g;  // gradient_shap: already multiplied per sample
+      res.select(1, j).slice(0, 0, t).copy_(a.to(at::kCPU, at::kFloat));
+      sums[j] = a.sum().item<double>();
+    }
+    out[i] = res;
+    if (deltas && base == "integrated_gradients") {
+      // Convergence delta: sum of attributions - (f(x) - f(baseline)), as Captum.
+      c10::InferenceMode guard;
+      auto f_at = [&](int64_t which) {  // 1 = input, 0 = baseline
+        at::Tensor lg = layer < 0 ? step_logits(which ? e.ids : e.base_ids, e.positions)
+                                  : step_logits(e.ids, e.positions, layer, which ? X[i] : Bx[i]);
+        at::Tensor cl = forced_contrast[i].defined() ? forced_contrast[i] : at::Tensor();
+        return attributed_values(lg, e.targets, cl, e.contrast_targets);
+      };
+      at::Tensor diff = f_at(1).sub(f_at(0)).to(at::kCPU, at::kDouble);
+      at::Tensor d = at::tensor(sums, at::kDouble).sub(diff).to(at::kFloat);
+      (*deltas)[i] = d;
+    }
+  }
+  return out;
+}
+
+// ---- perturbation ---------------------------------------------------------------------------------
+
+at::Tensor Engine::occlusion(Example& e) {
+  if (!e.base_ids.defined()) throw Error(ErrorCode::kInvalidOption, "occlusion needs baselines");
+  c10::InferenceMode guard;
+  const int64_t n = e.n, S = e.steps();
+  at::Tensor x = model_.embed(e.ids.unsqueeze(0)).squeeze(0);        // [n, H]
+  at::Tensor b = model_.embed(e.base_ids.unsqueeze(0)).squeeze(0);   // [n, H]
+  const int64_t occluded = e.end - 1;  // tokens at positions >= end - 1 never precede an attributed target
+  auto f_of = [&](const at::Tensor& embeds) {  // [k, n, H] -> [k, S]
+    models::ForwardRequest fr;
+    fr.inputs_embeds = embeds;
+    fr.logits_positions = e.positions.unsqueeze(0).expand({embeds.size(0), S});
+    at::Tensor logits = model_.forward(fr).logits;  // [k, S, V]
+    const int64_t k = embeds.size(0);
+    at::Tensor ct = e.contrast_targets.defined() ? e.contrast_targets.repeat({k}) : at::Tensor();
+    return attributed_values(logits.reshape({k * S, -1}), e.targets.repeat({k}), at::Tensor(), ct).view({k, S});
+  };
+  at::Tensor fx = f_of(x.unsqueeze(0)).squeeze(0);  // [S]
+  at::Tensor scores = at::empty({occluded, S}, fx.options());
+  total_ += occluded;
+  for (int64_t j0 = 0; j0 < occluded;) {
+    check_cancel();
+    const int64_t k = std::min<int64_t>(occluded - j0, rows_per_batch(n) * 4);
+    at::Tensor batch = x.unsqueeze(0).repeat({k, 1, 1});  // [k, n, H]
+    for (int64_t r = 0; r < k; ++r) batch[r][j0 + r].copy_(b[j0 + r]);
+    scores.slice(0, j0, j0 + k).copy_(fx.unsqueeze(0).sub(f_of(batch)));
+    j0 += k;
+    progress(k);
+  }
+  at::Tensor res = at::full({n, S}, kNaN, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor abs_scores = scores.abs().to(at::kCPU, at::kFloat);
+  for (int64_t j = 0; j < S; ++j) {
+    const int64_t t = e.start + j;  // rows 0..t-1 precede target t
+    res.select(1, j).slice(0, 0, t).copy_(abs_scores.select(1, j).slice(0, 0, t));
+  }
+  return res;
+}
+
+// ---- internals ------------------------------------------------------------------------------------
+
+at::Tensor Engine::attention(Example& e) {
+  c10::InferenceMode guard;
+  models::ForwardRequest fr;
+  fr.inputs_embeds = model_.embed(e.ids.unsqueeze(0));
+  fr.output_attentions = true;
+  fr.logits_positions = e.positions.unsqueeze(0);
+  auto out = model_.forward(fr);
+  // Only the query rows of the generated steps: [layers, heads, S, n]
+  std::vector<at::Tensor> rows;
+  for (const auto& a : out.attentions) rows.push_back(a.squeeze(0).index_select(1, e.positions));
+  at::Tensor att = at::stack(rows).permute({3, 2, 0, 1}).to(at::kCPU, at::kFloat).contiguous();  // [n, S, L, Hd]
+  const int64_t S = e.steps();
+  for (int64_t j = 0; j < S; ++j) {
+    const int64_t t = e.start + j;
+    if (t < e.n) att.select(1, j).slice(0, t).fill_(kNaN);  // keys at or after the target are not causal
+  }
+  progress(1);
+  return att;
+}
+
+AttributionResult Engine::run() {
+  prepare();
+  const MethodInfo& info = get_method(req_.method);
+  get_step_function(req_.attributed_fn);
+  for (const auto& id : req_.step_scores) get_step_function(id);
+  AttributionResult result;
+  result.kind = info.kind;
+  result.sequences.resize(ex_.size());
+  std::map<size_t, at::Tensor> deltas;
+  if (info.family == "gradient" || info.family == "layer") {
+    result.extra_dims = {"hidden"};
+    auto attrs = gradient_method(info.id, req_.return_convergence_delta ? &deltas : nullptr);
+    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = attrs[i];
+  } else if (info.id == "occlusion") {
+    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = occlusion(ex_[i]);
+  } else if (info.id == "attention") {
+    result.extra_dims = {"layer", "head"};
+    total_ += static_cast<int64_t>(ex_.size());
+    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = attention(ex_[i]);
+  }
+  for (size_t i = 0; i < ex_.size(); ++i) {
+    check_cancel();
+    result.sequences[i].step_scores = compute_step_scores(ex_[i]);
+    if (deltas.count(i)) result.sequences[i].step_scores["deltas"] = deltas[i];
+  }
+  if (!req_.granular && result.extra_dims == std::vector<std::string>{"hidden"}) {
+    for (auto& s : result.sequences) s.attributions = s.attributions.norm(2, {-1});  // NaN rows stay NaN
+    result.extra_dims.clear();
+    result.kind = "granular_reduced";
+  }
+  return result;
+}
+
+}  // namespace
+
+AttributionResult attribute(models::CausalLM& model, const AttributionRequest& request) {
+  Engine engine(model, request);
+  return engine.run();
+}
+
+}  // namespace inseq::attribution

@@ -1,0 +1,66 @@
+// The plain C++ request and result of one attribution call (built by the binding on the JS thread).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "attribution/step_functions.h"
+
+namespace inseq::attribution {
+
+struct AttributionRequest {
+  std::string method = "saliency";
+  // Per example: the full token ids (decoder-only: prompt + continuation), the baseline ids (same length;
+  // empty = no baseline), and the target positions [attr_start, attr_end) whose tokens are attributed.
+  std::vector<std::vector<int64_t>> sequences;
+  std::vector<std::vector<int64_t>> baselines;
+  std::vector<int64_t> attr_start;
+  std::vector<int64_t> attr_end;
+
+  std::string attributed_fn = "probability";
+  StepFunctionArgs attributed_fn_args;
+  std::vector<std::string> step_scores;
+  StepFunctionArgs step_scores_args;
+
+  // Contrastive targets: per example the contrast ids and, per attributed step, the aligned contrast
+  // position c (its target is contrast[c], predicted from contrast[:c]). Empty = no contrast.
+  std::vector<std::vector<int64_t>> contrast_sequences;
+  std::vector<std::vector<int64_t>> contrast_positions;
+  bool contrast_force_inputs = false;
+
+  // Method options (Inseq/Captum names in the comments).
+  int64_t n_steps = 50;                      // n_steps
+  std::string integration = "gausslegendre";  // method
+  int64_t internal_batch_size = 0;           // internal_batch_size: max rows per forward (0 = by memory)
+  bool return_convergence_delta = false;
+  int64_t n_samples = 5;                     // gradient_shap, lime
+  double stdevs = 0.0;                       // gradient_shap noise
+  double mask_prob = 0.3;                    // lime
+  uint64_t seed = 0;
+  bool multiply_by_inputs = true;
+  int64_t layer = -1;                        // layer methods: -1 = the embedding layer, N = output of block N
+  bool granular = true;                      // keep the hidden dimension; false = L2 norm over it on the device
+  int64_t memory_budget_mb = 1024;           // activation memory for one batch of rows
+
+  const std::atomic<bool>* cancel = nullptr;
+  std::function<void(int64_t done, int64_t total)> on_progress;
+};
+
+struct SequenceAttribution {
+  at::Tensor attributions;                    // [len, steps, *extra] float32 CPU, NaN where not causal; undefined for dummy
+  std::map<std::string, at::Tensor> step_scores;  // name -> [steps] float32 CPU
+};
+
+struct AttributionResult {
+  std::vector<SequenceAttribution> sequences;
+  std::string kind;                     // "granular" | "coarse" | "multidimensional" | "base"
+  std::vector<std::string> extra_dims;  // e.g. {"hidden"}, {"layer", "head"}
+};
+
+}  // namespace inseq::attribution

@@ -1,0 +1,142 @@
+// model.attribute(request) -> Promise<result>: converts the request on the JS thread, runs the engine on a
+// worker thread, returns Float32Arrays. Also the method / step-function listings.
+#include <ATen/ATen.h>
+
+#include "attribution/engine.h"
+#include "binding/convert.h"
+#include "binding/errors.h"
+#include "binding/model_wrap.h"
+#include "binding/promise_worker.h"
+
+namespace inseq::binding {
+
+namespace {
+
+std::vector<std::vector<int64_t>> ragged_field(const Napi::Object& o, const char* key) {
+  if (!o.Has(key) || o.Get(key).IsNull() || o.Get(key).IsUndefined()) return {};
+  Napi::Value v = o.Get(key);
+  if (!v.IsObject()) throw_type_error(o.Env(), std::string("Expected {ids, lengths} for ") + key);
+  Napi::Object r = v.As<Napi::Object>();
+  return ragged_from_js(r.Get("ids"), r.Get("lengths"), key);
+}
+
+attribution::StepFunctionArgs step_args(const Napi::Object& o, const char* key) {
+  attribution::StepFunctionArgs a;
+  if (!o.Has(key) || !o.Get(key).IsObject()) return a;
+  Napi::Object s = o.Get(key).As<Napi::Object>();
+  a.logprob = get_bool(s, "logprob", a.logprob);
+  a.top_p = get_number(s, "topP", a.top_p);
+  a.top_k = get_int(s, "topK", a.top_k);
+  a.min_tokens_to_keep = get_int(s, "minTokensToKeep", a.min_tokens_to_keep);
+  a.perplexity_base2 = get_bool(s, "perplexityBase2", a.perplexity_base2);
+  a.n_mcd_steps = get_int(s, "nMcdSteps", a.n_mcd_steps);
+  return a;
+}
+
+std::vector<std::string> string_list(const Napi::Object& o, const char* key) {
+  std::vector<std::string> out;
+  if (!o.Has(key) || !o.Get(key).IsArray()) return out;
+  Napi::Array a = o.Get(key).As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    if (!a.Get(i).IsString()) throw_type_error(o.Env(), std::string("Expected strings in ") + key);
+    out.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+}  // namespace
+
+Napi::Value ModelWrap::Attribute(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = checked_model(env);
+  if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "attribute(request) expects a request object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  attribution::AttributionRequest r;
+  r.method = get_string(o, "method", "saliency");
+  r.sequences = ragged_field(o, "sequences");
+  r.baselines = ragged_field(o, "baselines");
+  r.attr_start = get_int_list(o, "attrStart");
+  r.attr_end = get_int_list(o, "attrEnd");
+  r.attributed_fn = get_string(o, "attributedFn", "probability");
+  r.attributed_fn_args = step_args(o, "attributedFnArgs");
+  r.step_scores = string_list(o, "stepScores");
+  r.step_scores_args = step_args(o, "stepScoresArgs");
+  r.contrast_sequences = ragged_field(o, "contrastSequences");
+  r.contrast_positions = ragged_field(o, "contrastPositions");
+  r.contrast_force_inputs = get_bool(o, "contrastForceInputs", false);
+  r.n_steps = get_int(o, "nSteps", r.n_steps);
+  r.integration = get_string(o, "integration", r.integration);
+  r.internal_batch_size = get_int(o, "internalBatchSize", 0);
+  r.return_convergence_delta = get_bool(o, "returnConvergenceDelta", false);
+  r.n_samples = get_int(o, "nSamples", r.n_samples);
+  r.stdevs = get_number(o, "stdevs", r.stdevs);
+  r.mask_prob = get_number(o, "maskProb", r.mask_prob);
+  r.seed = static_cast<uint64_t>(get_int(o, "seed", 0));
+  r.multiply_by_inputs = get_bool(o, "multiplyByInputs", true);
+  r.layer = get_int(o, "layer", -1);
+  r.granular = get_bool(o, "granular", true);
+  r.memory_budget_mb = get_int(o, "memoryBudgetMb", r.memory_budget_mb);
+  auto cancel = CancelTokenWrap::from_options(o);
+  auto progress = ProgressReporter::from_options(env, o);
+  return PromiseWorker<attribution::AttributionResult>::Run(
+      env,
+      [model, r, cancel, progress]() mutable {
+        r.cancel = cancel.get();
+        if (progress) r.on_progress = [progress](int64_t d, int64_t t) { progress->report(d, t, 0); };
+        return attribution::attribute(*model, r);
+      },
+      [](Napi::Env env, attribution::AttributionResult& res) -> Napi::Value {
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("kind", res.kind);
+        Napi::Array dims = Napi::Array::New(env, res.extra_dims.size());
+        for (size_t i = 0; i < res.extra_dims.size(); ++i) dims.Set(static_cast<uint32_t>(i), res.extra_dims[i]);
+        out.Set("extraDims", dims);
+        Napi::Array seqs = Napi::Array::New(env, res.sequences.size());
+        for (size_t i = 0; i < res.sequences.size(); ++i) {
+          const auto& s = res.sequences[i];
+          Napi::Object so = Napi::Object::New(env);
+          so.Set("attributions", s.attributions.defined() ? Napi::Value(tensor_to_js(env, s.attributions)) : env.Null());
+          Napi::Object scores = Napi::Object::New(env);
+          for (const auto& [name, t] : s.step_scores) scores.Set(name, tensor_to_js(env, t).Get("data"));
+          so.Set("stepScores", scores);
+          seqs.Set(static_cast<uint32_t>(i), so);
+        }
+        out.Set("sequences", seqs);
+        return out;
+      },
+      {info.This().As<Napi::Object>()});
+}
+
+Napi::Value ListMethods(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& methods = attribution::list_methods();
+  Napi::Array out = Napi::Array::New(env, methods.size());
+  for (size_t i = 0; i < methods.size(); ++i) {
+    Napi::Object m = Napi::Object::New(env);
+    m.Set("id", methods[i].id);
+    m.Set("family", methods[i].family);
+    m.Set("usesBaselines", methods[i].uses_baselines);
+    m.Set("kind", methods[i].kind);
+    m.Set("description", methods[i].description);
+    out.Set(static_cast<uint32_t>(i), m);
+  }
+  return out;
+}
+
+Napi::Value ListStepFunctions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& registry = attribution::step_function_registry();
+  Napi::Array out = Napi::Array::New(env, registry.size());
+  uint32_t i = 0;
+  for (const auto& [id, fn] : registry) {
+    Napi::Object m = Napi::Object::New(env);
+    m.Set("id", id);
+    m.Set("contrastive", fn.contrastive);
+    m.Set("spanAggregate", fn.span_aggregate);
+    m.Set("description", fn.description);
+    out.Set(i++, m);
+  }
+  return out;
+}
+
+}  // namespace inseq::binding
