@@ -1,0 +1,203 @@
+// The batched teacher-forced schedule against a naive per-step loop written here (one forward per step on
+// the prefix, as Inseq runs it), plus invariants: batched == one by one, IG completeness, contrast == 0.
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+
+#include "attribution/engine.h"
+#include "attribution/integration.h"
+#include "core/error.h"
+#include "models/causal_lm.h"
+#include "tests/test.h"
+
+namespace a = inseq::attribution;
+namespace m = inseq::models;
+namespace t = inseq::testing;
+
+namespace {
+
+const std::vector<int64_t> kSeq = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376};  // "Once upon a time, there was a"
+const std::vector<int64_t> kSeq2 = {1, 365, 259, 266, 272, 268};
+
+std::shared_ptr<m::CausalLM> stories() { return m::load_causal_lm(t::shared_fixtures() + "/hf-stories260K", t::test_device(), at::kFloat); }
+
+std::vector<int64_t> unk_baseline(const std::vector<int64_t>& ids) {
+  std::vector<int64_t> b;
+  for (int64_t id : ids) b.push_back(id == 2 ? 2 : 0);  // UNK everywhere, EOS kept
+  return b;
+}
+
+a::AttributionRequest request(const std::string& method, std::vector<std::vector<int64_t>> seqs, std::vector<int64_t> start) {
+  a::AttributionRequest r;
+  r.method = method;
+  r.sequences = seqs;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    r.baselines.push_back(unk_baseline(seqs[i]));
+    r.attr_start.push_back(start[i]);
+    r.attr_end.push_back(static_cast<int64_t>(seqs[i].size()));
+  }
+  return r;
+}
+
+// f(prefix embeddings) = p(target | prefix), forward on the prefix only.
+at::Tensor prob_of(m::CausalLM& model, const at::Tensor& embeds, int64_t target) {
+  m::ForwardRequest fr;
+  fr.inputs_embeds = embeds.unsqueeze(0);
+  at::Tensor logits = model.forward(fr).logits[0][-1];  // [V]
+  return logits.softmax(-1)[target];
+}
+
+at::Tensor embed_cpu(m::CausalLM& model, const std::vector<int64_t>& ids) {
+  c10::InferenceMode guard;
+  return model.embed(at::tensor(ids, at::kLong).unsqueeze(0)).squeeze(0).clone();  // [n, H]
+}
+
+double max_diff(const at::Tensor& x, const at::Tensor& y) { return (x.to(at::kCPU) - y.to(at::kCPU)).abs().max().item<double>(); }
+
+}  // namespace
+
+TEST(integration_grids_match_captum) {
+  auto [x, w] = a::integration_grid("gausslegendre", 3);
+  ASSERT_NEAR(x[0], 0.5 * (1 - std::sqrt(0.6)), 1e-15);
+  ASSERT_NEAR(x[1], 0.5, 1e-15);
+  ASSERT_NEAR(w[0], 5.0 / 18.0, 1e-15);
+  ASSERT_NEAR(w[1], 8.0 / 18.0, 1e-15);
+  auto [x50, w50] = a::integration_grid("gausslegendre", 50);
+  double s = 0;
+  for (double v : w50) s += v;
+  ASSERT_NEAR(s, 1.0, 1e-13);
+  ASSERT_NEAR(x50[0], 0.5 * (1 - 0.9988664044200710501854594), 1e-14);  // numpy leggauss(50)[0][-1]
+  auto [tx, tw] = a::integration_grid("riemann_trapezoid", 5);
+  ASSERT_NEAR(tx[4], 1.0, 0);
+  ASSERT_NEAR(tw[0], 1.0 / 8.0, 1e-15);
+  ASSERT_NEAR(tw[2], 1.0 / 4.0, 1e-15);
+  auto [rx, rw] = a::integration_grid("riemann_middle", 4);
+  ASSERT_NEAR(rx[0], 0.125, 1e-15);
+  ASSERT_THROWS_CODE(a::integration_grid("simpson", 4), inseq::core::ErrorCode::kInvalidOption, "riemann_trapezoid");
+}
+
+TEST(saliency_and_ig_equal_a_naive_per_step_loop) {
+  auto model = stories();
+  const int64_t start = 5, n = static_cast<int64_t>(kSeq.size());
+  at::Tensor x = embed_cpu(*model, kSeq), b = embed_cpu(*model, unk_baseline(kSeq));
+  auto sal = a::attribute(*model, request("saliency", {kSeq}, {start})).sequences[0].attributions;  // [n, S, H]
+  auto req = request("integrated_gradients", {kSeq}, {start});
+  req.n_steps = 6;
+  req.integration = "riemann_trapezoid";
+  auto ig = a::attribute(*model, req).sequences[0].attributions;
+  auto [alphas, weights] = a::integration_grid("riemann_trapezoid", 6);
+  c10::AutoGradMode grad_mode(true);
+  for (int64_t tpos = start; tpos < n; ++tpos) {
+    const int64_t j = tpos - start;
+    at::Tensor xe = x.slice(0, 0, tpos).clone().requires_grad_(true);
+    at::Tensor g = torch::autograd::grad({prob_of(*model, xe, kSeq[tpos])}, {xe})[0];
+    ASSERT_TRUE(max_diff(sal.select(1, j).slice(0, 0, tpos), g.abs()) < 1e-5);
+    ASSERT_TRUE(sal.select(1, j).slice(0, tpos).isnan().all().item<bool>());  // NaN outside the causal prefix
+    at::Tensor total = at::zeros_like(g);
+    for (size_t k = 0; k < alphas.size(); ++k) {
+      at::Tensor p = (b.slice(0, 0, tpos) + (x.slice(0, 0, tpos) - b.slice(0, 0, tpos)) * alphas[k]).detach().requires_grad_(true);
+      total += torch::autograd::grad({prob_of(*model, p, kSeq[tpos])}, {p})[0] * weights[k];
+    }
+    at::Tensor naive = total * (x.slice(0, 0, tpos) - b.slice(0, 0, tpos));
+    ASSERT_TRUE(max_diff(ig.select(1, j).slice(0, 0, tpos), naive) < 1e-5);
+  }
+}
+
+TEST(occlusion_and_attention_equal_a_naive_per_step_loop) {
+  auto model = stories();
+  const int64_t start = 4, n = static_cast<int64_t>(kSeq.size());
+  auto occ = a::attribute(*model, request("occlusion", {kSeq}, {start})).sequences[0].attributions;  // [n, S]
+  auto att = a::attribute(*model, request("attention", {kSeq}, {start})).sequences[0].attributions;  // [n, S, L, Hd]
+  at::Tensor x = embed_cpu(*model, kSeq), b = embed_cpu(*model, unk_baseline(kSeq));
+  c10::InferenceMode guard;
+  for (int64_t tpos = start; tpos < n; ++tpos) {
+    const int64_t j = tpos - start;
+    at::Tensor fx = prob_of(*model, x.slice(0, 0, tpos), kSeq[tpos]);
+    for (int64_t k = 0; k < tpos; ++k) {
+      at::Tensor occluded = x.slice(0, 0, tpos).clone();
+      occluded[k] = b[k];
+      double expected = (fx - prob_of(*model, occluded, kSeq[tpos])).abs().item<double>();
+      ASSERT_NEAR(occ[k][j].item<double>(), expected, 1e-5);
+    }
+    ASSERT_TRUE(occ.select(1, j).slice(0, tpos).isnan().all().item<bool>());
+    m::ForwardRequest fr;
+    fr.inputs_embeds = x.slice(0, 0, tpos).unsqueeze(0);
+    fr.output_attentions = true;
+    auto out = model->forward(fr);
+    for (size_t l = 0; l < out.attentions.size(); ++l) {
+      at::Tensor row = out.attentions[l][0].select(1, tpos - 1);  // [heads, tpos]
+      ASSERT_TRUE(max_diff(att.select(1, j).slice(0, 0, tpos).select(1, static_cast<int64_t>(l)).transpose(0, 1), row) < 1e-5);
+    }
+  }
+}
+
+TEST(batched_examples_equal_one_by_one) {
+  auto model = stories();
+  for (const std::string method : {"saliency", "integrated_gradients", "occlusion", "attention", "layer_gradient_x_activation"}) {
+    auto req = request(method, {kSeq, kSeq2}, {5, 2});
+    req.n_steps = 5;
+    req.step_scores = {"probability", "entropy"};
+    req.memory_budget_mb = 1;  // force several row batches
+    auto both = a::attribute(*model, req);
+    for (size_t i = 0; i < 2; ++i) {
+      auto single_req = request(method, {i == 0 ? kSeq : kSeq2}, {i == 0 ? 5 : 2});
+      single_req.n_steps = 5;
+      single_req.step_scores = {"probability", "entropy"};
+      auto single = a::attribute(*model, single_req);
+      at::Tensor x = both.sequences[i].attributions, y = single.sequences[0].attributions;
+      ASSERT_TRUE(x.sizes() == y.sizes());
+      ASSERT_TRUE(x.isnan().equal(y.isnan()));
+      ASSERT_TRUE(max_diff(x.nan_to_num(0), y.nan_to_num(0)) < 1e-5);
+      ASSERT_TRUE(max_diff(both.sequences[i].step_scores["probability"], single.sequences[0].step_scores["probability"]) < 1e-6);
+    }
+  }
+}
+
+TEST(integrated_gradients_completeness) {
+  auto model = stories();
+  auto req = request("integrated_gradients", {kSeq}, {5});
+  req.n_steps = 64;
+  req.return_convergence_delta = true;
+  auto out = a::attribute(*model, req).sequences[0];
+  at::Tensor attr = out.attributions.nan_to_num(0).sum(at::IntArrayRef{0, 2});  // [S]
+  at::Tensor delta = out.step_scores["deltas"];                  // sum(attr) - (f(x) - f(b))
+  ASSERT_TRUE(delta.abs().max().item<double>() < 2e-3);
+  ASSERT_TRUE(attr.abs().min().item<double>() > 0.1);  // the attributions are not trivially small
+}
+
+TEST(contrast_equal_to_target_gives_zero_contrast_prob_diff) {
+  auto model = stories();
+  auto req = request("saliency", {kSeq}, {5});
+  req.attributed_fn = "contrast_prob_diff";
+  req.contrast_sequences = {kSeq};
+  req.contrast_positions = {{5, 6, 7, 8, 9}};
+  req.step_scores = {"contrast_prob_diff", "pcxmi", "kl_divergence"};
+  auto out = a::attribute(*model, req).sequences[0];
+  ASSERT_EQ(out.attributions.nan_to_num(0).abs().max().item<double>(), 0.0);
+  ASSERT_EQ(out.step_scores["contrast_prob_diff"].abs().max().item<double>(), 0.0);
+  ASSERT_TRUE(out.step_scores["kl_divergence"].abs().max().item<double>() < 1e-6);
+  // A different contrast token makes it non-zero.
+  auto other = kSeq;
+  other[6] = 300;
+  req.contrast_sequences = {other};
+  auto out2 = a::attribute(*model, req).sequences[0];
+  ASSERT_TRUE(out2.attributions.nan_to_num(0).abs().max().item<double>() > 0);
+}
+
+TEST(attribution_bad_input_is_rejected) {
+  auto model = stories();
+  auto req = request("saliency", {kSeq}, {0});
+  ASSERT_THROWS_CODE(a::attribute(*model, req), inseq::core::ErrorCode::kInvalidOption, "attrPosStart");
+  req = request("bogus", {kSeq}, {5});
+  ASSERT_THROWS_CODE(a::attribute(*model, req), inseq::core::ErrorCode::kInvalidOption, "integrated_gradients");
+  req = request("saliency", {kSeq}, {5});
+  req.attributed_fn = "nope";
+  ASSERT_THROWS_CODE(a::attribute(*model, req), inseq::core::ErrorCode::kInvalidOption, "probability");
+  std::atomic<bool> cancelled{true};
+  req = request("integrated_gradients", {kSeq}, {5});
+  req.cancel = &cancelled;
+  ASSERT_THROWS_CODE(a::attribute(*model, req), inseq::core::ErrorCode::kAborted, "aborted");
+}
