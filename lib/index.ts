@@ -15,3 +15,8 @@ export type { HubOptions, HubProgress } from "./models/hub.js";
 export { InseqError, ErrorCode } from "./core/errors.js";
 export { runtimeInfo, setNumThreads } from "./runtime.js";
 export type { RuntimeReport } from "./runtime.js";
+export {
+  listFeatureAttributionMethods, listStepFunctions, registerStepFunction, explain,
+} from "./attribution/registry.js";
+export type { StepFunctionInput, CustomStepFunction } from "./attribution/registry.js";
+export type { AttributeOptions } from "./attribution/attribute.js";

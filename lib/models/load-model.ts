@@ -11,6 +11,7 @@ import { packageRoot } from "../core/paths.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
 import { isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
+import { getMethod } from "../attribution/registry.js";
 import { Model } from "./model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
@@ -30,9 +31,20 @@ export interface LoadModelOptions {
   token?: string;
   onDownloadProgress?: (p: HubProgress) => void;
   signal?: AbortSignal;
+  /** Default attribution method for model.attribute() (Inseq's load_model(model, method)). */
+  method?: string;
 }
 
-const LOAD_OPTIONS = ["device", "dtype", "offline", "revision", "cacheDir", "endpoint", "token", "onDownloadProgress", "signal"] as const;
+const LOAD_OPTIONS = ["device", "dtype", "offline", "revision", "cacheDir", "endpoint", "token", "onDownloadProgress", "signal", "method"] as const;
+
+async function readJsonField(file: string, key: string): Promise<string> {
+  try {
+    const v = JSON.parse(await readFile(file, "utf8"))[key];
+    return Array.isArray(v) ? String(v[0] ?? "") : typeof v === "string" ? v : "";
+  } catch {
+    return "";
+  }
+}
 
 /** Folder of the bundled default model. */
 export function defaultModelDir(): string {
@@ -82,8 +94,14 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
   if (!existsSync(path.join(dir, "config.json"))) {
     throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}: not a Hugging Face model directory`);
   }
-  const [tokenizer, generationEos] = await Promise.all([TextTokenizer.fromDir(dir), readGenerationEos(dir)]);
+  if (options.method !== undefined) getMethod(options.method);
+  const [tokenizer, generationEos, modelClass, tokenizerClass] = await Promise.all([
+    TextTokenizer.fromDir(dir),
+    readGenerationEos(dir),
+    readJsonField(path.join(dir, "config.json"), "architectures"),
+    readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class"),
+  ]);
   const binding = native();
   const nativeModel = await runNativeJob(() => binding.loadModel(dir, { device, dtype }), options.signal);
-  return new Model(nativeModel, tokenizer, { name: idOrDir, path: dir, generationEos });
+  return new Model(nativeModel, tokenizer, { name: idOrDir, path: dir, generationEos, modelClass, tokenizerClass, method: options.method });
 }

@@ -6,6 +6,9 @@ import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core
 import type { NativeModel, NativeModelInfo, NativeTensor } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import type { DecodeOptions, Encoded, EncodeOptions, TextTokenizer } from "./tokenizer.js";
+import { attribute, type AttributeOptions } from "../attribution/attribute.js";
+import { getMethod } from "../attribution/registry.js";
+import type { FeatureAttributionOutput } from "../results/attribution.js";
 
 /** A dense float32 tensor with named dimensions. */
 export interface TensorView {
@@ -75,6 +78,12 @@ export interface ModelInfo extends NativeModelInfo {
   path: string;
   tokenizerVocabSize: number;
   isEncoderDecoder: boolean;
+  /** `architectures[0]` of config.json (e.g. "LlamaForCausalLM"), as Inseq's info.model_class. */
+  modelClass: string;
+  /** `tokenizer_class` of tokenizer_config.json (e.g. "LlamaTokenizer"). */
+  tokenizerClass: string;
+  /** The default attribution method given to loadModel, if any. */
+  attributionMethod: string | undefined;
 }
 
 const GENERATE_OPTIONS = [
@@ -98,11 +107,19 @@ export class Model {
   #inFlight = new Set<Promise<unknown>>();
 
   /** @internal use loadModel() */
-  constructor(nativeModel: NativeModel, tokenizer: TextTokenizer, meta: { name: string; path: string; generationEos: number[] }) {
+  constructor(
+    nativeModel: NativeModel,
+    tokenizer: TextTokenizer,
+    meta: { name: string; path: string; generationEos: number[]; modelClass: string; tokenizerClass: string; method?: string },
+  ) {
+    if (meta.method !== undefined) getMethod(meta.method);
     this.#native = nativeModel;
     this.tokenizer = tokenizer;
     const info = nativeModel.info();
-    this.#info = { ...info, name: meta.name, path: meta.path, tokenizerVocabSize: tokenizer.vocabSize, isEncoderDecoder: false };
+    this.#info = {
+      ...info, name: meta.name, path: meta.path, tokenizerVocabSize: tokenizer.vocabSize, isEncoderDecoder: false,
+      modelClass: meta.modelClass, tokenizerClass: meta.tokenizerClass, attributionMethod: meta.method,
+    };
     const eos = new Set<number>([...info.eosTokenIds, ...meta.generationEos]);
     if (tokenizer.eosTokenId != null) eos.add(tokenizer.eosTokenId);
     this.#eosTokenIds = [...eos].filter((id) => id >= 0);
@@ -216,6 +233,19 @@ export class Model {
       attentions: raw.attentions.map((t) => view(t, ["batch", "head", "query", "key"])),
       hiddenStates: raw.hiddenStates.map((t) => view(t, ["batch", "position", "hidden"])),
     };
+  }
+
+  /**
+   * Attributes each generated (or forced) token to the input tokens, as Python Inseq's `attribute()` with
+   * camelCase options. Unknown option names are errors listing the valid ones.
+   * @example
+   * const out = await model.attribute("the doctor , a woman , said that", { method: "integrated_gradients", generationArgs: { maxNewTokens: 3 } });
+   * console.log(out.show());
+   */
+  attribute(inputTexts: string | readonly string[], options?: AttributeOptions): Promise<FeatureAttributionOutput> {
+    return this.#track(
+      attribute({ model: this, defaultMethod: this.#info.attributionMethod, run: (job) => job(this.#checkAlive()) }, inputTexts, options),
+    );
   }
 
   /** Frees the native weights after in-flight calls finish; later calls reject with ERR_DISPOSED. */

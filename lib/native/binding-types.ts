@@ -59,8 +59,53 @@ export interface NativeForwardResult {
   hiddenStates: NativeTensor[];  // num_layers + 1 of [batch, seq, hidden]
 }
 
+export interface NativeStepArgs {
+  logprob?: boolean;
+  topP?: number;
+  topK?: number;
+  minTokensToKeep?: number;
+  perplexityBase2?: boolean;
+  nMcdSteps?: number;
+}
+
+export interface NativeAttributionRequest {
+  method: string;
+  sequences: NativeRagged;
+  baselines?: NativeRagged | null;
+  attrStart: number[];
+  attrEnd: number[];
+  attributedFn: string;
+  attributedFnArgs?: NativeStepArgs;
+  stepScores: string[];
+  stepScoresArgs?: NativeStepArgs;
+  contrastSequences?: NativeRagged | null;
+  contrastPositions?: NativeRagged | null;
+  contrastForceInputs?: boolean;
+  nSteps?: number;
+  integration?: string;
+  internalBatchSize?: number;
+  returnConvergenceDelta?: boolean;
+  nSamples?: number;
+  stdevs?: number;
+  maskProb?: number;
+  seed?: number;
+  multiplyByInputs?: boolean;
+  layer?: number;
+  granular?: boolean;
+  memoryBudgetMb?: number;
+  cancel?: NativeCancelToken;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface NativeAttributionResult {
+  kind: "granular" | "granular_reduced" | "coarse" | "multidimensional" | "base";
+  extraDims: string[];
+  sequences: Array<{ attributions: NativeTensor | null; stepScores: Record<string, Float32Array> }>;
+}
+
 export interface NativeModel {
   info(): NativeModelInfo;
+  attribute(request: NativeAttributionRequest): Promise<NativeAttributionResult>;
   generate(ids: Int32Array, lengths: Int32Array, options: NativeGenerateOptions): Promise<NativeRagged & { logprobs: Float32Array }>;
   forward(ids: Int32Array, lengths: Int32Array, options: NativeForwardOptions): Promise<NativeForwardResult>;
   dispose(): void;
@@ -102,5 +147,7 @@ export interface NativeBinding {
   loadModel(dir: string, options: { device: string; dtype: string }): Promise<NativeModel>;
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(n: number): void;
+  listMethods(): Array<{ id: string; family: string; usesBaselines: boolean; kind: string; description: string }>;
+  listStepFunctions(): Array<{ id: string; contrastive: boolean; spanAggregate: string; description: string }>;
   trainCausalLM(configJson: string, ids: Int32Array, lengths: Int32Array, options: NativeTrainOptions): Promise<{ losses: Float32Array; numParameters: number }>;
 }

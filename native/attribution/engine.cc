@@ -488,6 +488,11 @@ AttributionResult Engine::run() {
     result.sequences[i].step_scores = compute_step_scores(ex_[i]);
     if (deltas.count(i)) result.sequences[i].step_scores["deltas"] = deltas[i];
   }
+  // As Inseq: rows are the target positions before attr_end (later tokens never precede an attributed step).
+  for (size_t i = 0; i < ex_.size(); ++i) {
+    at::Tensor& a = result.sequences[i].attributions;
+    if (a.defined()) a = a.slice(0, 0, ex_[i].end).contiguous();
+  }
   if (!req_.granular && result.extra_dims == std::vector<std::string>{"hidden"}) {
     for (auto& s : result.sequences) s.attributions = s.attributions.norm(2, {-1});  // NaN rows stay NaN
     result.extra_dims.clear();

@@ -55,10 +55,12 @@ std::pair<std::vector<double>, std::vector<double>> integration_grid(const std::
       weights[i] = 1.0 / dn;
     }
   } else if (method == "riemann_trapezoid") {
+    // Captum's exact grid: linspace(0, 1, n) with step sizes 1/n, the two ends halved (they sum to (n-1)/n,
+    // not 1; kept for numeric parity with Captum and Inseq).
     if (n < 2) throw core::Error(core::ErrorCode::kInvalidOption, "riemann_trapezoid needs nSteps >= 2");
     for (int64_t i = 0; i < n; ++i) {
       alphas[i] = static_cast<double>(i) / (dn - 1.0);
-      weights[i] = (i == 0 || i == n - 1) ? 1.0 / (2.0 * (dn - 1.0)) : 1.0 / (dn - 1.0);
+      weights[i] = (i == 0 || i == n - 1) ? 0.5 / dn : 1.0 / dn;
     }
   } else {
     throw core::Error(core::ErrorCode::kInvalidOption,

@@ -1,0 +1,321 @@
+/**
+ * model.attribute(): Inseq's attribute() for decoder-only models with camelCase options. Validates options,
+ * generates the targets when they are not forced (KV-cached generation first), tokenizes, builds baselines and
+ * contrast alignments, runs the native schedule once per batch, and assembles FeatureAttributionOutput.
+ */
+import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import type { NativeAttributionRequest, NativeStepArgs } from "../native/binding-types.js";
+import { runNativeJob } from "../native/jobs.js";
+import type { GenerateOptions, Model } from "../models/model.js";
+import { FeatureAttributionOutput, FeatureAttributionSequenceOutput, type TokenWithId } from "../results/attribution.js";
+import { contrastPositions, type Alignment } from "./contrast.js";
+import { getMethod, resolveStepFunction, type StepFunctionDefinition } from "./registry.js";
+
+export interface AttributeOptions {
+  /** Forced targets, one per input (decoder-only: each must start with its prompt). Omit to generate. */
+  generatedTexts?: string | readonly string[];
+  /** Method id (default: the model's method from loadModel, else "saliency"). */
+  method?: string;
+  /** First / last+1 target position to attribute (negative: from the end). Default: prompt length .. end. */
+  attrPosStart?: number;
+  attrPosEnd?: number;
+  /** Step function whose value is attributed (default "probability"). */
+  attributedFn?: string;
+  /** Step functions computed at every attributed step. */
+  stepScores?: readonly string[];
+  /** Also replace EOS by UNK in baselines (default: EOS kept, as Inseq). */
+  includeEosBaseline?: boolean;
+  /** Caller-provided baseline token ids, one array per input, as long as the tokenized target. */
+  baselineIds?: ReadonlyArray<readonly number[]>;
+  /** Inputs per native job (default: all at once; the native schedule batches rows under a memory budget). */
+  batchSize?: number;
+  /** Generation options when targets are generated (maxNewTokens default 20). */
+  generationArgs?: Omit<GenerateOptions, "returnIds" | "signal" | "onProgress" | "outputGeneratedOnly">;
+  /** Keep per-step outputs (not supported: the per-sequence tensors hold every step; must be false). */
+  outputStepAttributions?: boolean;
+  /** Strip special-token strings from the texts and encode without special tokens. */
+  skipSpecialTokens?: boolean;
+  /** Method options: nSteps, method (integration grid), internalBatchSize, returnConvergenceDelta, nSamples, stdevs, seed, layer, multiplyByInputs. */
+  methodArgs?: Record<string, unknown>;
+  attributedFnArgs?: Record<string, unknown>;
+  stepScoresArgs?: Record<string, unknown>;
+  /** Contrastive targets (decoder-only: full prompt + continuation texts), one per input. */
+  contrastTargets?: string | readonly string[];
+  /** (original position, contrast position) pairs, or one list per input. Default: aligned at the ends. */
+  contrastTargetsAlignments?: ReadonlyArray<Alignment> | ReadonlyArray<ReadonlyArray<Alignment>>;
+  /** Forward the contrast inputs also for the attributed function (default false, as Inseq). */
+  contrastForceInputs?: boolean;
+  /** Keep the hidden dimension of gradient methods (default true, as Inseq); false = L2 norm on the device. */
+  granular?: boolean;
+  /** Activation memory for one native batch of rows, in MiB (default 1024). */
+  memoryBudgetMb?: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export const ATTRIBUTE_OPTIONS = [
+  "generatedTexts", "method", "attrPosStart", "attrPosEnd", "attributedFn", "stepScores", "includeEosBaseline",
+  "baselineIds", "batchSize", "generationArgs", "outputStepAttributions", "skipSpecialTokens", "methodArgs",
+  "attributedFnArgs", "stepScoresArgs", "contrastTargets", "contrastTargetsAlignments", "contrastForceInputs",
+  "granular", "memoryBudgetMb", "signal", "onProgress",
+] as const;
+
+const STEP_ARG_NAMES = ["logprob", "topP", "topK", "minTokensToKeep", "perplexityBase2", "nMcdSteps"] as const;
+
+/** The pieces of a Model the attribution layer needs (kept narrow on purpose). @internal */
+export interface AttributableModel {
+  model: Model;
+  defaultMethod: string | undefined;
+  run<T>(job: (native: import("../native/binding-types.js").NativeModel) => Promise<T>): Promise<T>;
+}
+
+function toList(name: string, v: string | readonly string[] | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  const list = typeof v === "string" ? [v] : v;
+  if (!Array.isArray(list) || list.some((x) => typeof x !== "string")) throw invalidOption(name, "a string or an array of strings", v);
+  return [...list];
+}
+
+function stepArgs(name: string, args: Record<string, unknown> | undefined, implied: Record<string, unknown>): NativeStepArgs {
+  const out: Record<string, unknown> = { ...implied };
+  for (const [k, v] of Object.entries(args ?? {})) {
+    if (!(STEP_ARG_NAMES as readonly string[]).includes(k)) {
+      if (["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs"].includes(k)) {
+        throw new InseqError(ErrorCode.INVALID_OPTION, `Pass ${k} as a top-level attribute() option, not inside ${name}`);
+      }
+      throw new InseqError(ErrorCode.UNKNOWN_OPTION, `Unknown option ${JSON.stringify(k)} for ${name}; valid options are: ${STEP_ARG_NAMES.join(", ")}`);
+    }
+    out[k] = v;
+  }
+  return out as NativeStepArgs;
+}
+
+function methodArgs(method: string, args: Record<string, unknown> | undefined): Partial<NativeAttributionRequest> {
+  const def = getMethod(method);
+  checkKnownOptions(`methodArgs of ${method}`, args, def.options);
+  const a = args ?? {};
+  const out: Partial<NativeAttributionRequest> = {};
+  const int = (k: string, min: number) => {
+    const v = a[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min) throw invalidOption(k, `an integer >= ${min}`, v);
+    return v;
+  };
+  out.nSteps = int("nSteps", 1);
+  out.internalBatchSize = int("internalBatchSize", 1);
+  out.nSamples = int("nSamples", 1);
+  out.seed = int("seed", 0);
+  out.layer = int("layer", -1);
+  if (a.method !== undefined) out.integration = String(a.method);
+  if (a.stdevs !== undefined) {
+    if (typeof a.stdevs !== "number" || !(a.stdevs >= 0)) throw invalidOption("stdevs", "a non-negative number", a.stdevs);
+    out.stdevs = a.stdevs;
+  }
+  if (a.returnConvergenceDelta !== undefined) out.returnConvergenceDelta = Boolean(a.returnConvergenceDelta);
+  if (a.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(a.multiplyByInputs);
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
+}
+
+interface PreparedSequence {
+  input: string;
+  generated: string;
+  ids: number[];
+  tokens: string[];
+  promptLength: number;
+  start: number;
+  end: number;
+  baseline: number[];
+  contrastIds?: number[];
+  contrastPositions?: number[];
+}
+
+export async function attribute(handle: AttributableModel, inputTexts: string | readonly string[], options: AttributeOptions = {}): Promise<FeatureAttributionOutput> {
+  const started = performance.now();
+  checkKnownOptions("attribute", options, ATTRIBUTE_OPTIONS);
+  const { model } = handle;
+  const tok = model.tokenizer;
+  let inputs = toList("inputTexts", inputTexts as string | string[]);
+  if (!inputs || inputs.length === 0) throw invalidOption("inputTexts", "at least one input text", inputTexts);
+  const method = options.method ?? handle.defaultMethod ?? "saliency";
+  const def = getMethod(method);
+  const attributedFnId = options.attributedFn ?? "probability";
+  const attributed = resolveStepFunction(attributedFnId);
+  if (attributed.def.custom) throw invalidOption("attributedFn", "a built-in step function (custom JS step functions are forward-only)", attributedFnId);
+  const stepScoreIds = [...(options.stepScores ?? [])];
+  if (!Array.isArray(options.stepScores ?? [])) throw invalidOption("stepScores", "an array of step function ids", options.stepScores);
+  const resolvedScores = stepScoreIds.map((id) => ({ id, ...resolveStepFunction(id) }));
+  if (options.outputStepAttributions) throw invalidOption("outputStepAttributions", "false (per-step outputs are the columns of each sequence output)", true);
+  const batchSize = options.batchSize ?? inputs.length;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidOption("batchSize", "a positive integer", options.batchSize);
+  if (options.memoryBudgetMb !== undefined && !(Number.isInteger(options.memoryBudgetMb) && options.memoryBudgetMb > 0)) {
+    throw invalidOption("memoryBudgetMb", "a positive integer", options.memoryBudgetMb);
+  }
+  const nativeMethodArgs = methodArgs(method, options.methodArgs);
+  const attributedArgs = stepArgs("attributedFnArgs", options.attributedFnArgs, attributed.impliedArgs);
+  const scoreArgs = stepArgs("stepScoresArgs", options.stepScoresArgs, Object.assign({}, ...resolvedScores.map((s) => s.impliedArgs)));
+  const contrastTexts = toList("contrastTargets", options.contrastTargets);
+  const needsContrast = attributed.def.contrastive || resolvedScores.some((s) => s.def.contrastive);
+  if (contrastTexts && contrastTexts.length !== inputs.length) throw invalidOption("contrastTargets", `${inputs.length} texts (one per input)`, contrastTexts);
+  let forced = toList("generatedTexts", options.generatedTexts);
+  if (forced && forced.length !== inputs.length) throw invalidOption("generatedTexts", `${inputs.length} texts (one per input)`, forced);
+
+  if (options.skipSpecialTokens) {
+    const specials = [...tok.specialTokenIds].map((id) => tok.idToToken(id)).filter((t): t is string => !!t);
+    const strip = (s: string) => specials.reduce((acc, t) => acc.replaceAll(t, ""), s);
+    inputs = inputs.map(strip);
+    forced = forced?.map(strip);
+  }
+  const addSpecialTokens = !options.skipSpecialTokens;
+
+  // 1. Targets: forced, or generated first (KV-cached) from the prompts.
+  const promptEnc = await tok.encodeBatch(inputs, { addSpecialTokens });
+  const promptIds = promptEnc.map((e, i) => {
+    if (e.ids.length > 0) return e.ids;
+    const bos = tok.bosTokenId ?? (model.info.bosTokenId >= 0 ? model.info.bosTokenId : null);
+    if (bos == null) throw invalidOption(`inputTexts[${i}]`, "a non-empty prompt (this model has no BOS token)", inputs![i]);
+    return [bos];
+  });
+  let fullIds: number[][];
+  let generatedTexts: string[];
+  if (forced) {
+    forced.forEach((g, i) => {
+      if (!g.startsWith(inputs![i]!)) throw invalidOption(`generatedTexts[${i}]`, `a text starting with its prompt ${JSON.stringify(inputs![i])}`, g);
+    });
+    fullIds = (await tok.encodeBatch(forced, { addSpecialTokens })).map((e) => e.ids);
+    generatedTexts = forced;
+  } else {
+    const gen = await model.generate(inputs, { maxNewTokens: 20, ...(options.generationArgs ?? {}), returnIds: true, signal: options.signal, skipSpecialTokens: false });
+    fullIds = gen.sequences.map((s) => s.ids);
+    generatedTexts = await tok.decodeBatch(fullIds, { skipSpecialTokens: true });
+  }
+
+  // 2. Positions, baselines, contrasts.
+  const unk = tok.unkTokenId ?? model.padTokenId;
+  const eos = new Set(model.eosTokenIds);
+  const contrastEnc = contrastTexts ? (await tok.encodeBatch(contrastTexts, { addSpecialTokens })).map((e) => e.ids) : undefined;
+  const perInputAlignments = (i: number): Alignment[] | undefined => {
+    const a = options.contrastTargetsAlignments;
+    if (!a || a.length === 0) return undefined;
+    return Array.isArray(a[0]?.[0]) ? (a as ReadonlyArray<ReadonlyArray<Alignment>>)[i]?.map((p) => [...p] as Alignment) : (a as Alignment[]);
+  };
+  const prepared: PreparedSequence[] = fullIds.map((ids, i) => {
+    const n = ids.length;
+    const promptLength = Math.min(promptIds[i]!.length, n);
+    const rel = (v: number) => (v < 0 ? n + v : v);
+    const start = Math.max(options.attrPosStart !== undefined ? rel(options.attrPosStart) : promptLength, promptLength, 1);
+    const end = options.attrPosEnd !== undefined ? Math.min(rel(options.attrPosEnd), n) : n;
+    if (start >= end) {
+      throw invalidOption("attrPosStart/attrPosEnd", `a non-empty range of target positions within [${promptLength}, ${n}) for input ${i}`, `[${start}, ${end})`);
+    }
+    let baseline = ids.map((id) => (eos.has(id) && !options.includeEosBaseline ? id : unk));
+    const custom = options.baselineIds?.[i];
+    if (custom) {
+      if (custom.length !== n || custom.some((x) => !Number.isInteger(x) || x < 0 || x >= model.info.vocabSize)) {
+        throw invalidOption(`baselineIds[${i}]`, `${n} valid token ids (the tokenized target length)`, custom);
+      }
+      baseline = [...custom];
+    }
+    const p: PreparedSequence = {
+      input: inputs![i]!, generated: generatedTexts[i]!, ids, tokens: tok.convertIdsToTokens(ids).map((t) => t ?? ""),
+      promptLength, start, end, baseline,
+    };
+    if (needsContrast && contrastEnc) {
+      p.contrastIds = contrastEnc[i]!;
+      p.contrastPositions = contrastPositions(n, p.contrastIds.length, start, end, perInputAlignments(i));
+    }
+    return p;
+  });
+
+  // 3. Native attribution, one job per batch of inputs.
+  const sequences: FeatureAttributionSequenceOutput[] = [];
+  const nativeScores = resolvedScores.filter((s) => !s.def.custom);
+  for (let b0 = 0; b0 < prepared.length; b0 += batchSize) {
+    const batch = prepared.slice(b0, b0 + batchSize);
+    const ragged = (rows: number[][]) => ({ ids: Int32Array.from(rows.flat()), lengths: Int32Array.from(rows, (r) => r.length) });
+    const withContrast = batch.every((p) => p.contrastIds);
+    const request: NativeAttributionRequest = {
+      method, sequences: ragged(batch.map((p) => p.ids)), baselines: ragged(batch.map((p) => p.baseline)),
+      attrStart: batch.map((p) => p.start), attrEnd: batch.map((p) => p.end),
+      attributedFn: attributed.def.id, attributedFnArgs: attributedArgs,
+      stepScores: nativeScores.map((s) => s.def.id), stepScoresArgs: scoreArgs,
+      contrastSequences: withContrast ? ragged(batch.map((p) => p.contrastIds!)) : null,
+      contrastPositions: withContrast ? ragged(batch.map((p) => p.contrastPositions!)) : null,
+      contrastForceInputs: options.contrastForceInputs ?? false,
+      granular: options.granular ?? true, memoryBudgetMb: options.memoryBudgetMb, ...nativeMethodArgs,
+      onProgress: options.onProgress,
+    };
+    const raw = await handle.run((nm) =>
+      runNativeJob((cancel) => nm.attribute({ ...request, cancel }), options.signal),
+    );
+    for (let k = 0; k < batch.length; k++) {
+      const p = batch[k]!;
+      const r = raw.sequences[k]!;
+      const target: TokenWithId[] = p.ids.map((id, j) => ({ token: p.tokens[j]!, id }));
+      const stepScores: Record<string, Float32Array> = {};
+      for (const s of nativeScores) stepScores[s.id] = r.stepScores[s.def.id]!;
+      if (r.stepScores.deltas) stepScores.deltas = r.stepScores.deltas;
+      const kind = raw.kind === "granular_reduced" ? "coarse" : raw.kind;
+      sequences.push(new FeatureAttributionSequenceOutput({
+        source: target.slice(0, p.start),
+        target,
+        targetAttributions: r.attributions ? { dims: ["target", "generated", ...raw.extraDims], shape: r.attributions.shape, data: r.attributions.data } : null,
+        stepScores,
+        attrPosStart: p.start,
+        attrPosEnd: p.end,
+        kind,
+        extraDimNames: raw.extraDims,
+      }));
+    }
+  }
+
+  // 4. Custom (JS, forward-only) step scores from the logits of each step.
+  const customScores = resolvedScores.filter((s) => s.def.custom);
+  if (customScores.length > 0) await addCustomScores(model, prepared, sequences, customScores, options.stepScoresArgs ?? {}, options.signal);
+
+  const info: Record<string, unknown> = {
+    attribution_method: method,
+    attr_pos_start: Math.min(...prepared.map((p) => p.start)),
+    attr_pos_end: Math.max(...prepared.map((p) => p.end)),
+    output_step_attributions: false,
+    attribute_target: false,
+    step_scores: stepScoreIds,
+    model_name: model.info.name,
+    model_class: model.info.modelClass,
+    tokenizer_name: model.info.name,
+    tokenizer_class: model.info.tokenizerClass,
+    include_eos_baseline: options.includeEosBaseline ?? false,
+    attributed_fn: attributedFnId,
+    attribution_args: options.methodArgs ?? {},
+    attributed_fn_args: options.attributedFnArgs ?? {},
+    step_scores_args: options.stepScoresArgs ?? {},
+    input_texts: prepared.map((p) => p.input),
+    generated_texts: prepared.map((p) => p.generated),
+    generation_args: forced ? {} : { ...(options.generationArgs ?? {}) },
+    constrained_decoding: Boolean(forced),
+    generate_from_target_prefix: false,
+    exec_time: (performance.now() - started) / 1000,
+  };
+  return new FeatureAttributionOutput(sequences, info);
+}
+
+async function addCustomScores(
+  model: Model,
+  prepared: PreparedSequence[],
+  sequences: FeatureAttributionSequenceOutput[],
+  scores: Array<{ id: string; def: StepFunctionDefinition }>,
+  args: Record<string, unknown>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  for (let i = 0; i < prepared.length; i++) {
+    const p = prepared[i]!;
+    const { logits } = await model.forward([p.ids.slice(0, p.end - 1)], { signal });  // [1, end-1, V]
+    const vocab = logits.shape[2]!;
+    for (const s of scores) {
+      const values = new Float32Array(p.end - p.start);
+      for (let t = p.start; t < p.end; t++) {
+        values[t - p.start] = s.def.custom!({ logits: logits.data.subarray((t - 1) * vocab, t * vocab), target: p.ids[t]!, position: t, ids: p.ids, args });
+      }
+      sequences[i]!.stepScores[s.id] = values;
+    }
+  }
+}

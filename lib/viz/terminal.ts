@@ -1,0 +1,278 @@
+/**
+ * Terminal heatmaps, laid out like Inseq's rich console tables: generated tokens across, attributed tokens down,
+ * scores with 2 decimals (empty for NaN), then one row per step score. Cells get a diverging background
+ * (blue = negative, red = positive, Inseq's blue→beige→red map) in truecolor or 256 colours, or no escape codes
+ * at all with `color: "none"`. Pure: returns a string; whether colour is wanted is the caller's decision
+ * (`detectTerminalColor` helps).
+ */
+import { invalidOption } from "../core/errors.js";
+import {
+  colorScale,
+  formatScore,
+  heatmapPanels,
+  HEATMAP_CAPTION,
+  ordinal,
+  scalePosition,
+  type ColorScaleOptions,
+  type HeatmapPanel,
+  type RenderInput,
+} from "./heatmap.js";
+
+export type TerminalColor = "truecolor" | "256" | "none";
+
+export interface TerminalRenderOptions extends ColorScaleOptions {
+  /** Colour mode; default "none" (plain text). */
+  color?: TerminalColor;
+  /** Maximum line width; wider tables are split into column groups. Default: no limit. */
+  width?: number;
+  /** Longest token label in columns; longer labels are cut with "…". Default 16. */
+  maxTokenWidth?: number;
+}
+
+type Rgb = [number, number, number];
+
+const BLUE: Rgb = [33, 102, 172];
+const BEIGE: Rgb = [247, 252, 253];
+const RED: Rgb = [178, 24, 43];
+
+/** Inseq's blue → beige → red diverging map at position t in [0, 1]. */
+export function divergingColor(t: number): Rgb {
+  const lerp = (a: Rgb, b: Rgb, u: number): Rgb => [0, 1, 2].map((k) => Math.round(a[k]! + (b[k]! - a[k]!) * u)) as Rgb;
+  return t < 0.5 ? lerp(BLUE, BEIGE, t * 2) : lerp(BEIGE, RED, (t - 0.5) * 2);
+}
+
+const CUBE_LEVELS = [0, 95, 135, 175, 215, 255];
+
+/** Nearest xterm-256 colour cube index (16..231). */
+export function rgbTo256([r, g, b]: Rgb): number {
+  const nearest = (v: number) => {
+    let best = 0;
+    for (let i = 1; i < CUBE_LEVELS.length; i++) if (Math.abs(CUBE_LEVELS[i]! - v) < Math.abs(CUBE_LEVELS[best]! - v)) best = i;
+    return best;
+  };
+  return 16 + 36 * nearest(r) + 6 * nearest(g) + nearest(b);
+}
+
+const RESET = "\x1b[0m";
+const BOLD = "\x1b[1m";
+
+function cellStyle(rgb: Rgb, mode: TerminalColor): string {
+  if (mode === "none") return "";
+  const luminance = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
+  const dark = luminance < 140;
+  if (mode === "truecolor") {
+    const fg = dark ? "38;2;255;255;255" : "38;2;0;0;0";
+    return `\x1b[48;2;${rgb[0]};${rgb[1]};${rgb[2]};${fg}m`;
+  }
+  return `\x1b[48;5;${rgbTo256(rgb)};38;5;${dark ? 231 : 16}m`;
+}
+
+/** Colour mode for a stream, honouring NO_COLOR / FORCE_COLOR / COLORTERM / TERM and whether it is a TTY. */
+export function detectTerminalColor(
+  stream: { isTTY?: boolean } = process.stdout,
+  env: Record<string, string | undefined> = process.env,
+): TerminalColor {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return "none";
+  const force = env.FORCE_COLOR;
+  if (force === "0" || force === "false") return "none";
+  if (!stream.isTTY && (force === undefined || force === "")) return "none";
+  if (force === "3" || /^(truecolor|24bit)$/i.test(env.COLORTERM ?? "")) return "truecolor";
+  if (env.TERM === "dumb" && (force === undefined || force === "")) return "none";
+  return "256";
+}
+
+/** Display width of a string in terminal cells (wide East Asian / emoji = 2, combining marks = 0). */
+export function displayWidth(s: string): number {
+  let w = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if ((c >= 0x300 && c <= 0x36f) || (c >= 0x200b && c <= 0x200f) || (c >= 0xfe00 && c <= 0xfe0f) || c === 0x20e3) continue;
+    const wide =
+      (c >= 0x1100 && c <= 0x115f) ||
+      (c >= 0x2e80 && c <= 0xa4cf && c !== 0x303f) ||
+      (c >= 0xac00 && c <= 0xd7a3) ||
+      (c >= 0xf900 && c <= 0xfaff) ||
+      (c >= 0xfe30 && c <= 0xfe4f) ||
+      (c >= 0xff00 && c <= 0xff60) ||
+      (c >= 0xffe0 && c <= 0xffe6) ||
+      (c >= 0x1f300 && c <= 0x1faff) ||
+      (c >= 0x20000 && c <= 0x3fffd);
+    w += wide ? 2 : 1;
+  }
+  return w;
+}
+
+/** Makes a token printable: control characters as escapes (`\n`, `\t`, `\x1b`, ...), cut to `max` cells. */
+export function printableToken(token: string, max = Infinity): string {
+  let s = "";
+  for (const ch of token) {
+    const c = ch.codePointAt(0)!;
+    if (ch === "\n") s += "\\n";
+    else if (ch === "\r") s += "\\r";
+    else if (ch === "\t") s += "\\t";
+    else if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) s += `\\x${c.toString(16).padStart(2, "0")}`;
+    else s += ch;
+  }
+  if (displayWidth(s) <= max) return s;
+  let out = "";
+  let w = 0;
+  for (const ch of s) {
+    const cw = displayWidth(ch);
+    if (w + cw > max - 1) break;
+    out += ch;
+    w += cw;
+  }
+  return out + "…";
+}
+
+function pad(text: string, width: number, align: "left" | "right" | "center"): string {
+  const gap = Math.max(0, width - displayWidth(text));
+  if (align === "right") return " ".repeat(gap) + text;
+  if (align === "left") return text + " ".repeat(gap);
+  const left = Math.floor(gap / 2);
+  return " ".repeat(left) + text + " ".repeat(gap - left);
+}
+
+interface Cell {
+  text: string;
+  style?: string;
+  bold?: boolean;
+}
+
+function renderPanelTable(
+  panel: HeatmapPanel,
+  columns: number[],
+  scale: [number, number],
+  mode: TerminalColor,
+  maxTokenWidth: number,
+  titleSuffix: string,
+): string[] {
+  const colored = mode !== "none";
+  const header1: Cell[] = [{ text: "" }, { text: "" }, ...columns.map((c) => ({ text: String(c) }))];
+  const header2: Cell[] = [
+    { text: "" },
+    { text: "" },
+    ...columns.map((c) => ({ text: printableToken(panel.columnLabels[c] ?? "", maxTokenWidth) })),
+  ];
+  const body: Cell[][] = [];
+  const scores = panel.scores;
+  if (scores) {
+    const nCols = scores.shape[1]!;
+    for (let r = 0; r < scores.shape[0]!; r++) {
+      const row: Cell[] = [
+        { text: String(r), bold: true },
+        { text: printableToken(panel.rowLabels[r] ?? "", maxTokenWidth), bold: true },
+      ];
+      for (const c of columns) {
+        const v = c < nCols ? scores.data[r * nCols + c]! : NaN;
+        const pos = scalePosition(v, scale);
+        row.push({ text: formatScore(v, 2), style: pos === null ? undefined : cellStyle(divergingColor(pos), mode) });
+      }
+      body.push(row);
+    }
+  }
+  const stepRows: Cell[][] = panel.stepScores.map(([name, values]) => [
+    { text: "" },
+    { text: printableToken(name, maxTokenWidth), bold: true },
+    ...columns.map((c) => {
+      const v = c < values.length ? values[c]! : NaN;
+      return { text: formatScore(v, 2), bold: Math.abs(v) >= 0.5 };
+    }),
+  ]);
+  const all = [header1, header2, ...body, ...stepRows];
+  const widths = header1.map((_, k) => Math.max(1, ...all.map((row) => displayWidth(row[k]?.text ?? ""))));
+  const align = (k: number): "left" | "right" | "center" => (k < 2 ? "right" : "center");
+  const fmt = (cell: Cell, k: number) => {
+    const content = ` ${pad(cell.text, widths[k]!, align(k))} `;
+    if (!colored) return content;
+    if (cell.style) return `${cell.style}${content}${RESET}`;
+    if (cell.bold && cell.text) return `${BOLD}${content}${RESET}`;
+    return content;
+  };
+  const line = (l: string, m: string, r: string, h: string) => l + widths.map((w) => h.repeat(w + 2)).join(m) + r;
+  const row = (cells: Cell[], v: string) => v + cells.map((c, k) => fmt(c, k)).join(v) + v;
+  const total = widths.reduce((a, w) => a + w + 3, 1);
+  const center = (text: string) => pad(text, Math.max(total, displayWidth(text)), "center").replace(/\s+$/, "");
+  const title = `${panel.label} Saliency Heatmap${titleSuffix}`;
+  const out: string[] = [colored ? `${BOLD}${center(title)}${RESET}` : center(title)];
+  out.push(line("┏", "┳", "┓", "━"));
+  out.push(row(header1, "┃"), row(header2, "┃"));
+  out.push(line("┡", "╇", "┩", "━"));
+  for (const r of body) out.push(row(r, "│"));
+  if (stepRows.length > 0) {
+    if (body.length > 0) out.push(line("├", "┼", "┤", "─"));
+    for (const r of stepRows) out.push(row(r, "│"));
+  }
+  out.push(line("└", "┴", "┘", "─"));
+  out.push(center(HEATMAP_CAPTION));
+  return out;
+}
+
+/** Splits column indices into groups whose table fits in `width` (at least one column per group). */
+function columnGroups(panel: HeatmapPanel, width: number | undefined, maxTokenWidth: number): number[][] {
+  const n = panel.columnLabels.length;
+  const all = Array.from({ length: n }, (_, i) => i);
+  if (width === undefined || !Number.isFinite(width)) return [all];
+  // Column widths as the table would size them (content + 2 padding + 1 border).
+  const valueWidth = (c: number) => {
+    let w = Math.max(displayWidth(String(c)), displayWidth(printableToken(panel.columnLabels[c] ?? "", maxTokenWidth)));
+    if (panel.scores) {
+      const nCols = panel.scores.shape[1]!;
+      for (let r = 0; r < panel.scores.shape[0]!; r++) w = Math.max(w, formatScore(panel.scores.data[r * nCols + c]!, 2).length);
+    }
+    for (const [, v] of panel.stepScores) w = Math.max(w, formatScore(v[c] ?? NaN, 2).length);
+    return w + 3;
+  };
+  const labels = [...panel.rowLabels, ...panel.stepScores.map(([n]) => n)];
+  const labelWidth = Math.max(1, ...labels.map((t) => displayWidth(printableToken(t, maxTokenWidth))));
+  const fixed = 1 + (String(Math.max(0, panel.rowLabels.length - 1)).length + 3) + (labelWidth + 3);
+  const groups: number[][] = [];
+  let cur: number[] = [];
+  let used = fixed;
+  for (const c of all) {
+    const w = valueWidth(c);
+    if (cur.length > 0 && used + w > width) {
+      groups.push(cur);
+      cur = [];
+      used = fixed;
+    }
+    cur.push(c);
+    used += w;
+  }
+  if (cur.length > 0 || groups.length === 0) groups.push(cur);
+  return groups;
+}
+
+/**
+ * Renders every heatmap of the output as text tables. The input must already be aggregated to 2-D
+ * (`FeatureAttributionOutput.show()` does that).
+ */
+export function renderTerminal(output: RenderInput, options: TerminalRenderOptions = {}): string {
+  const mode = options.color ?? "none";
+  if (mode !== "truecolor" && mode !== "256" && mode !== "none") {
+    throw invalidOption("color", '"truecolor", "256" or "none"', mode);
+  }
+  if (options.width !== undefined && !(typeof options.width === "number" && options.width > 0)) {
+    throw invalidOption("width", "a positive number", options.width);
+  }
+  const maxTokenWidth = options.maxTokenWidth ?? 16;
+  if (!(typeof maxTokenWidth === "number" && maxTokenWidth >= 2)) throw invalidOption("maxTokenWidth", "a number >= 2", maxTokenWidth);
+  const panels = heatmapPanels(output);
+  const scale = colorScale(panels, options);
+  const blocks: string[] = [];
+  let lastSeq = -1;
+  for (const panel of panels) {
+    if (panel.sequenceIndex !== lastSeq) {
+      const heading = `${ordinal(panel.sequenceIndex)} instance:`;
+      blocks.push(mode === "none" ? heading : `${BOLD}${heading}${RESET}`);
+      lastSeq = panel.sequenceIndex;
+    }
+    const groups = columnGroups(panel, options.width, maxTokenWidth);
+    for (const cols of groups) {
+      const suffix =
+        groups.length > 1 && cols.length > 0 ? ` (columns ${cols[0]}–${cols[cols.length - 1]} of ${panel.columnLabels.length})` : "";
+      blocks.push(renderPanelTable(panel, cols, scale, mode, maxTokenWidth, suffix).join("\n"));
+    }
+  }
+  return blocks.join("\n\n") + (blocks.length > 0 ? "\n" : "");
+}
