@@ -20,3 +20,16 @@ export {
 } from "./attribution/registry.js";
 export type { StepFunctionInput, CustomStepFunction } from "./attribution/registry.js";
 export type { AttributeOptions } from "./attribution/attribute.js";
+export { FeatureAttributionOutput, FeatureAttributionSequenceOutput, MERGE_MATCH_INFO_FIELDS } from "./results/attribution.js";
+export type {
+  TokenWithId, SequenceOutputKind, SequenceOutputInit, SaveOptions, LoadOptions, ShowOptions,
+} from "./results/attribution.js";
+export type { ScoresPrecision } from "./results/inseq-json.js";
+export { createTensor, cloneTensor, sliceDim, sliceDim0, sliceDim1, selectIndex, nanToZero } from "./results/tensor.js";
+export type { ScoreTensor } from "./results/tensor.js";
+export { listAggregationFunctions, registerAggregationFunction } from "./aggregators/functions.js";
+export type { AggregationFunctionId, ScoresAggregationOptions, SelectIdx } from "./aggregators/scores.js";
+export { renderTerminal, detectTerminalColor } from "./viz/terminal.js";
+export type { TerminalRenderOptions, TerminalColor } from "./viz/terminal.js";
+export { renderHtml } from "./viz/html.js";
+export type { HtmlRenderOptions } from "./viz/html.js";

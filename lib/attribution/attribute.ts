@@ -49,6 +49,8 @@ export interface AttributeOptions {
   granular?: boolean;
   /** Activation memory for one native batch of rows, in MiB (default 1024). */
   memoryBudgetMb?: number;
+  /** "per_step" runs Inseq's schedule (one batch per step, LM head everywhere) for benchmarks; same results. */
+  schedule?: "batched" | "per_step";
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -57,7 +59,7 @@ export const ATTRIBUTE_OPTIONS = [
   "generatedTexts", "method", "attrPosStart", "attrPosEnd", "attributedFn", "stepScores", "includeEosBaseline",
   "baselineIds", "batchSize", "generationArgs", "outputStepAttributions", "skipSpecialTokens", "methodArgs",
   "attributedFnArgs", "stepScoresArgs", "contrastTargets", "contrastTargetsAlignments", "contrastForceInputs",
-  "granular", "memoryBudgetMb", "signal", "onProgress",
+  "granular", "memoryBudgetMb", "schedule", "signal", "onProgress",
 ] as const;
 
 const STEP_ARG_NAMES = ["logprob", "topP", "topK", "minTokensToKeep", "perplexityBase2", "nMcdSteps"] as const;
@@ -241,7 +243,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
       contrastSequences: withContrast ? ragged(batch.map((p) => p.contrastIds!)) : null,
       contrastPositions: withContrast ? ragged(batch.map((p) => p.contrastPositions!)) : null,
       contrastForceInputs: options.contrastForceInputs ?? false,
-      granular: options.granular ?? true, memoryBudgetMb: options.memoryBudgetMb, ...nativeMethodArgs,
+      granular: options.granular ?? true, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...nativeMethodArgs,
       onProgress: options.onProgress,
     };
     const raw = await handle.run((nm) =>

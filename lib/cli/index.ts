@@ -4,6 +4,7 @@ import { Command } from "commander";
 
 import { InseqError } from "../core/errors.js";
 import { packageVersion } from "../core/paths.js";
+import { makeAttributeCommand } from "./commands/attribute.js";
 import { makeDoctorCommand } from "./commands/doctor.js";
 import { makeGenerateCommand } from "./commands/generate.js";
 
@@ -12,6 +13,7 @@ export function makeProgram(): Command {
     .description("Interpretability for sequence generation models, on a native LibTorch core")
     .version(packageVersion(), "-v, --version")
     .showHelpAfterError()
+    .addCommand(makeAttributeCommand())
     .addCommand(makeGenerateCommand())
     .addCommand(makeDoctorCommand());
 }

@@ -93,6 +93,8 @@ export interface NativeAttributionRequest {
   layer?: number;
   granular?: boolean;
   memoryBudgetMb?: number;
+  /** "per_step" reproduces Inseq's schedule (benchmark baseline); default "batched". */
+  schedule?: "batched" | "per_step";
   cancel?: NativeCancelToken;
   onProgress?: (done: number, total: number) => void;
 }

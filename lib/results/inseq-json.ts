@@ -92,6 +92,17 @@ export function float16BitsToNumber(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+let f16Table: Float32Array | undefined;
+
+/** All 65536 half-precision values, for fast decoding. */
+function float16Table(): Float32Array {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = float16BitsToNumber(h);
+  }
+  return f16Table;
+}
+
 function bfloat16BitsToNumber(h: number): number {
   u32Scratch[0] = h << 16;
   return f32Scratch[0]!;
@@ -146,7 +157,10 @@ export function encodeSafetensors(
   out.write(header, 8, "utf8");
   const start = 8 + hlen;
   if (precision === "float16") {
-    for (let i = 0; i < data.length; i++) out.writeUInt16LE(float32ToFloat16Bits(data[i]!), start + 2 * i);
+    const half = new Uint16Array(data.length);
+    for (let i = 0; i < data.length; i++) half[i] = float32ToFloat16Bits(data[i]!);
+    if (LITTLE_ENDIAN) out.set(new Uint8Array(half.buffer), start);
+    else for (let i = 0; i < half.length; i++) out.writeUInt16LE(half[i]!, start + 2 * i);
   } else if (LITTLE_ENDIAN) {
     out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), start);
   } else {
@@ -201,10 +215,12 @@ export function decodeSafetensors(bytes: Uint8Array, name = "attribution", where
       if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(raw);
       else for (let i = 0; i < n; i++) out[i] = raw.readFloatLE(4 * i);
       break;
-    case "F16":
+    case "F16": {
       need(2);
-      for (let i = 0; i < n; i++) out[i] = float16BitsToNumber(raw.readUInt16LE(2 * i));
+      const table = float16Table();
+      for (let i = 0; i < n; i++) out[i] = table[raw[2 * i]! | (raw[2 * i + 1]! << 8)]!;
       break;
+    }
     case "BF16":
       need(2);
       for (let i = 0; i < n; i++) out[i] = bfloat16BitsToNumber(raw.readUInt16LE(2 * i));
@@ -244,7 +260,10 @@ export function decodeSafetensors(bytes: Uint8Array, name = "attribution", where
 // Python-compatible JSON text
 // ---------------------------------------------------------------------------------------------------------------
 
+const PLAIN_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 function pyString(s: string): string {
+  if (PLAIN_ASCII.test(s)) return `"${s}"`; // fast path (base64 blobs, most tokens)
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -98,6 +98,7 @@ class Engine {
   // Methods
   std::vector<at::Tensor> gradient_method(const std::string& method, std::map<size_t, at::Tensor>* deltas);
   at::Tensor occlusion(Example& e);
+  at::Tensor occlusion_per_step(Example& e);
   at::Tensor attention(Example& e);
   int64_t rows_per_batch(int64_t length) const;
 };
@@ -310,7 +311,12 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::
   while (pos < rows.size()) {
     check_cancel();
     const int64_t L = rows[pos].t;
-    const size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(rows_per_batch(L)));
+    size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(rows_per_batch(L)));
+    if (req_.per_step_schedule) {  // Inseq: one (example, step) per batch
+      size_t same = 0;
+      while (same < take && rows[pos + same].e == rows[pos].e && rows[pos + same].j == rows[pos].j) ++same;
+      take = same;
+    }
     const int64_t B = static_cast<int64_t>(take);
     c10::AutoGradMode grad_mode(true);
     at::Tensor point = at::zeros({B, L, H}, X[0].options());                   // [B, L, H]
@@ -342,8 +348,14 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::
       fr.inputs_embeds = model_.embed(ids);
       fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return l == layer ? point : h; };
     }
-    fr.logits_positions = long_tensor(logit_pos).unsqueeze(1);  // [B, 1]
-    at::Tensor logits = model_.forward(fr).logits.squeeze(1);    // [B, V]
+    at::Tensor logits;  // [B, V]
+    if (req_.per_step_schedule) {  // LM head over every position, then pick the step's row (as Inseq)
+      at::Tensor all = model_.forward(fr).logits;  // [B, L, V]
+      logits = all.gather(1, long_tensor(logit_pos).view({B, 1, 1}).expand({B, 1, all.size(2)})).squeeze(1);
+    } else {
+      fr.logits_positions = long_tensor(logit_pos).unsqueeze(1);  // [B, 1]
+      logits = model_.forward(fr).logits.squeeze(1);
+    }
     at::Tensor ct = any_contrast ? long_tensor(contrast_targets) : at::Tensor();
     at::Tensor cl = contrast_rows.empty() ? at::Tensor() : at::stack(contrast_rows);
     at::Tensor f = attributed_values(logits, long_tensor(targets), cl, ct);  // [B]
@@ -407,6 +419,7 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::
 at::Tensor Engine::occlusion(Example& e) {
   if (!e.base_ids.defined()) throw Error(ErrorCode::kInvalidOption, "occlusion needs baselines");
   c10::InferenceMode guard;
+  if (req_.per_step_schedule) return occlusion_per_step(e);
   const int64_t n = e.n, S = e.steps();
   at::Tensor x = model_.embed(e.ids.unsqueeze(0)).squeeze(0);        // [n, H]
   at::Tensor b = model_.embed(e.base_ids.unsqueeze(0)).squeeze(0);   // [n, H]
@@ -437,6 +450,29 @@ at::Tensor Engine::occlusion(Example& e) {
   for (int64_t j = 0; j < S; ++j) {
     const int64_t t = e.start + j;  // rows 0..t-1 precede target t
     res.select(1, j).slice(0, 0, t).copy_(abs_scores.select(1, j).slice(0, 0, t));
+  }
+  return res;
+}
+
+// Inseq's schedule: for each step, one forward per occluded prefix token, LM head over every position.
+at::Tensor Engine::occlusion_per_step(Example& e) {
+  const int64_t n = e.n, S = e.steps();
+  at::Tensor x = model_.embed(e.ids.unsqueeze(0)).squeeze(0);       // [n, H]
+  at::Tensor b = model_.embed(e.base_ids.unsqueeze(0)).squeeze(0);  // [n, H]
+  at::Tensor res = at::full({n, S}, kNaN, at::TensorOptions().dtype(at::kFloat));
+  total_ += S;
+  for (int64_t j = 0; j < S; ++j) {
+    check_cancel();
+    const int64_t t = e.start + j;
+    at::Tensor batch = x.slice(0, 0, t).unsqueeze(0).repeat({t + 1, 1, 1});  // [t+1, t, H]: row 0 unoccluded
+    for (int64_t k = 0; k < t; ++k) batch[k + 1][k].copy_(b[k]);
+    models::ForwardRequest fr;
+    fr.inputs_embeds = batch;
+    at::Tensor logits = model_.forward(fr).logits.select(1, t - 1);  // [t+1, V]
+    at::Tensor ct = e.contrast_targets.defined() ? e.contrast_targets[j].repeat({t + 1}) : at::Tensor();
+    at::Tensor f = attributed_values(logits, e.targets[j].repeat({t + 1}), at::Tensor(), ct);  // [t+1]
+    res.select(1, j).slice(0, 0, t).copy_(f[0].sub(f.slice(0, 1)).abs().to(at::kCPU, at::kFloat));
+    progress(1);
   }
   return res;
 }

@@ -47,6 +47,9 @@ struct AttributionRequest {
   int64_t layer = -1;                        // layer methods: -1 = the embedding layer, N = output of block N
   bool granular = true;                      // keep the hidden dimension; false = L2 norm over it on the device
   int64_t memory_budget_mb = 1024;           // activation memory for one batch of rows
+  // Benchmark baseline: Inseq's schedule (one batch per generated step, LM head over every position,
+  // occlusion re-run per step on the prefix). Results are identical; only the cost differs.
+  bool per_step_schedule = false;
 
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(int64_t done, int64_t total)> on_progress;

@@ -76,6 +76,7 @@ Napi::Value ModelWrap::Attribute(const Napi::CallbackInfo& info) {
   r.layer = get_int(o, "layer", -1);
   r.granular = get_bool(o, "granular", true);
   r.memory_budget_mb = get_int(o, "memoryBudgetMb", r.memory_budget_mb);
+  r.per_step_schedule = get_string(o, "schedule", "batched") == "per_step";
   auto cancel = CancelTokenWrap::from_options(o);
   auto progress = ProgressReporter::from_options(env, o);
   return PromiseWorker<attribution::AttributionResult>::Run(

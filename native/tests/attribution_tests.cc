@@ -201,3 +201,19 @@ TEST(attribution_bad_input_is_rejected) {
   req.cancel = &cancelled;
   ASSERT_THROWS_CODE(a::attribute(*model, req), inseq::core::ErrorCode::kAborted, "aborted");
 }
+
+TEST(per_step_schedule_gives_the_same_numbers) {
+  auto model = stories();
+  for (const std::string method : {"saliency", "integrated_gradients", "occlusion"}) {
+    auto req = request(method, {kSeq, kSeq2}, {5, 2});
+    req.n_steps = 4;
+    auto batched = a::attribute(*model, req);
+    req.per_step_schedule = true;
+    auto per_step = a::attribute(*model, req);
+    for (size_t i = 0; i < 2; ++i) {
+      at::Tensor x = batched.sequences[i].attributions, y = per_step.sequences[i].attributions;
+      ASSERT_TRUE(x.isnan().equal(y.isnan()));
+      ASSERT_TRUE(max_diff(x.nan_to_num(0), y.nan_to_num(0)) < 1e-5);
+    }
+  }
+}
