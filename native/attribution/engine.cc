@@ -312,6 +312,11 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::
     check_cancel();
     const int64_t L = rows[pos].t;
     size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(rows_per_batch(L)));
+    {  // keep padding low: rows are sorted by length, so stop at rows much shorter than the first
+      size_t same = 1;
+      while (same < take && rows[pos + same].t * 5 >= L * 4) ++same;
+      take = same;
+    }
     if (req_.per_step_schedule) {  // Inseq: one (example, step) per batch
       size_t same = 0;
       while (same < take && rows[pos + same].e == rows[pos].e && rows[pos + same].j == rows[pos].j) ++same;
