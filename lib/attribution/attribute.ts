@@ -109,6 +109,10 @@ function methodArgs(method: string, args: Record<string, unknown> | undefined): 
   out.seed = int("seed", 0);
   out.layer = int("layer", -1);
   if (a.method !== undefined) out.integration = String(a.method);
+  if (a.maskProb !== undefined) {
+    if (typeof a.maskProb !== "number" || !(a.maskProb > 0 && a.maskProb < 1)) throw invalidOption("maskProb", "a number in (0, 1)", a.maskProb);
+    out.maskProb = a.maskProb;
+  }
   if (a.stdevs !== undefined) {
     if (typeof a.stdevs !== "number" || !(a.stdevs >= 0)) throw invalidOption("stdevs", "a non-negative number", a.stdevs);
     out.stdevs = a.stdevs;

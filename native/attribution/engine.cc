@@ -1,17 +1,20 @@
 #include "attribution/engine.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
+#include <memory>
 #include <cmath>
 #include <limits>
 #include <random>
 
 #include "attribution/integration.h"
 #include "core/error.h"
+#include "models/layers.h"
 
 namespace inseq::attribution {
 
@@ -27,10 +30,15 @@ const std::vector<MethodInfo>& list_methods() {
        "Integrated gradients from the UNK baseline: (x - x') * sum_k w_k grad f(x' + a_k (x - x')), Captum's integration grids."},
       {"gradient_shap", "gradient", true, "granular",
        "GradientSHAP: expected gradients at random points between the baseline and (noisy) inputs, times (input - baseline)."},
+      {"deeplift", "gradient", true, "granular",
+       "DeepLIFT with the Rescale rule from the UNK baseline: (x - x') * multipliers, the multipliers back-propagated through (f(z) - f(z'))/(z - z') at the MLP activations and Captum's rule at the attention softmax."},
       {"layer_integrated_gradients", "layer", true, "granular", "Integrated gradients on a layer's activations (default: the embedding layer)."},
+      {"layer_deeplift", "layer", true, "granular", "DeepLIFT (Rescale) on a layer's activations (default: the embedding layer)."},
       {"layer_gradient_x_activation", "layer", false, "granular", "Gradient times activation of a layer (default: the embedding layer)."},
       {"occlusion", "perturbation", true, "coarse",
        "|f(x) - f(x with token j replaced by the baseline)| for every attributed token j; one forward per occluded token scores all steps."},
+      {"lime", "perturbation", true, "coarse",
+       "LIME in token space: random keep-masks (tokens replaced by the baseline token), one forward per sample scores every step, then a weighted ridge regression per step (sklearn Ridge defaults: alpha 1, intercept)."},
       {"attention", "internals", false, "multidimensional", "Attention weights of every layer and head from the generated token's query to each attributed token."},
   };
   return kMethods;
@@ -99,6 +107,7 @@ class Engine {
   std::vector<at::Tensor> gradient_method(const std::string& method, std::map<size_t, at::Tensor>* deltas);
   at::Tensor occlusion(Example& e);
   at::Tensor occlusion_per_step(Example& e);
+  at::Tensor lime(Example& e, size_t index);
   at::Tensor attention(Example& e);
   int64_t rows_per_batch(int64_t length) const;
 };
@@ -238,7 +247,8 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::
   const int64_t layer = is_layer ? req_.layer : -1;
   if (layer >= model_.config().num_layers) throw Error(ErrorCode::kInvalidOption, "layer " + std::to_string(layer) + " is out of range");
   const std::string base = is_layer ? method.substr(6) : method;  // integrated_gradients | gradient_x_activation
-  const bool path = base == "integrated_gradients" || base == "gradient_shap";
+  const bool deeplift = base == "deeplift";
+  const bool path = base == "integrated_gradients" || base == "gradient_shap" || deeplift;
   const bool shap = base == "gradient_shap";
 
   // Inputs and baselines in the attributed space: embeddings, or the chosen layer's activations.
@@ -311,7 +321,7 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::
   while (pos < rows.size()) {
     check_cancel();
     const int64_t L = rows[pos].t;
-    size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(rows_per_batch(L)));
+    size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(std::max<int64_t>(1, rows_per_batch(L) / (deeplift ? 2 : 1))));
     {  // keep padding low: rows are sorted by length, so stop at rows much shorter than the first
       size_t same = 1;
       while (same < take && rows[pos + same].t * 5 >= L * 4) ++same;
@@ -346,21 +356,41 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::
       }
     }
     point.requires_grad_(true);
+    // DeepLIFT runs each row next to its reference row: batch [inputs; references].
+    at::Tensor input = point, batch_ids = ids;
+    std::unique_ptr<models::DeepLiftScope> deeplift_scope;
+    if (deeplift) {
+      at::Tensor ref = at::zeros_like(point);
+      at::Tensor ref_ids = at::zeros_like(ids);
+      for (int64_t r = 0; r < B; ++r) {
+        const GradRow& row = rows[pos + r];
+        ref[r].slice(0, 0, row.t).copy_(Bx[row.e].slice(0, 0, row.t));
+        if (layer >= 0) ref_ids[r].slice(0, 0, row.t).copy_(ex_[row.e].base_ids.slice(0, 0, row.t));
+      }
+      input = at::cat({point, ref}, 0);
+      batch_ids = at::cat({ids, ref_ids}, 0);
+      const std::vector<int64_t> input_pos = logit_pos;
+      logit_pos.insert(logit_pos.end(), input_pos.begin(), input_pos.end());
+      deeplift_scope = std::make_unique<models::DeepLiftScope>(B);
+    }
     models::ForwardRequest fr;
     if (layer < 0) {
-      fr.inputs_embeds = point;
+      fr.inputs_embeds = input;
     } else {
-      fr.inputs_embeds = model_.embed(ids);
-      fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return l == layer ? point : h; };
+      fr.inputs_embeds = model_.embed(batch_ids);
+      fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return l == layer ? input : h; };
     }
     at::Tensor logits;  // [B, V]
     if (req_.per_step_schedule) {  // LM head over every position, then pick the step's row (as Inseq)
-      at::Tensor all = model_.forward(fr).logits;  // [B, L, V]
-      logits = all.gather(1, long_tensor(logit_pos).view({B, 1, 1}).expand({B, 1, all.size(2)})).squeeze(1);
+      at::Tensor all = model_.forward(fr).logits;  // [B', L, V]
+      const int64_t rows_in = all.size(0);
+      logits = all.gather(1, long_tensor(logit_pos).view({rows_in, 1, 1}).expand({rows_in, 1, all.size(2)})).squeeze(1);
     } else {
-      fr.logits_positions = long_tensor(logit_pos).unsqueeze(1);  // [B, 1]
+      fr.logits_positions = long_tensor(logit_pos).unsqueeze(1);  // [B', 1]
       logits = model_.forward(fr).logits.squeeze(1);
     }
+    logits = logits.slice(0, 0, B);  // DeepLIFT: the inputs' half; its gradient flows through the multipliers
+    deeplift_scope.reset();
     at::Tensor ct = any_contrast ? long_tensor(contrast_targets) : at::Tensor();
     at::Tensor cl = contrast_rows.empty() ? at::Tensor() : at::stack(contrast_rows);
     at::Tensor f = attributed_values(logits, long_tensor(targets), cl, ct);  // [B]
@@ -396,13 +426,13 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::
       at::Tensor a;
       if (base == "saliency") a = g.abs();
       else if (base == "input_x_gradient" || base == "gradient_x_activation") a = req_.multiply_by_inputs ? g.mul(x) : g;
-      else if (base == "integrated_gradients") a = req_.multiply_by_inputs ? g.mul(x.sub(Bx[i].slice(0, 0, t))) : g;
+      else if (base == "integrated_gradients" || deeplift) a = req_.multiply_by_inputs ? g.mul(x.sub(Bx[i].slice(0, 0, t))) : g;
       else a = g;  // gradient_shap: already multiplied per sample
       res.select(1, j).slice(0, 0, t).copy_(a.to(at::kCPU, at::kFloat));
       sums[j] = a.sum().item<double>();
     }
     out[i] = res;
-    if (deltas && base == "integrated_gradients") {
+    if (deltas && (base == "integrated_gradients" || deeplift)) {
       // Convergence delta: sum of attributions - (f(x) - f(baseline)), as Captum.
       c10::InferenceMode guard;
       auto f_at = [&](int64_t which) {  // 1 = input, 0 = baseline
@@ -482,6 +512,55 @@ at::Tensor Engine::occlusion_per_step(Example& e) {
   return res;
 }
 
+// LIME (Ribeiro et al. 2016) with masks in token space (Inseq masks embedding vectors with the token id, a bug).
+at::Tensor Engine::lime(Example& e, size_t index) {
+  if (!e.base_ids.defined()) throw Error(ErrorCode::kInvalidOption, "lime needs baselines");
+  c10::InferenceMode guard;
+  const int64_t n = e.n, S = e.steps(), N = req_.n_samples;
+  if (N < 2) throw Error(ErrorCode::kInvalidOption, "lime needs nSamples >= 2");
+  // Seeded by the request seed and the example's tokens, so batched and single runs draw the same masks.
+  const at::Tensor cpu_ids = e.ids.to(at::kCPU).contiguous();
+  const int64_t* id_ptr = cpu_ids.data_ptr<int64_t>();
+  uint64_t content = 1469598103934665603ULL;  // FNV-1a over the token ids
+  for (int64_t k = 0; k < n; ++k) content = (content ^ static_cast<uint64_t>(id_ptr[k])) * 1099511628211ULL;
+  (void)index;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(req_.seed * 1000003ULL + content);
+  // keep[s, j] = 1 keeps token j in sample s; position 0 (BOS) is always kept.
+  at::Tensor keep = at::bernoulli(at::full({N, n}, 1.0 - req_.mask_prob, at::kFloat), gen);  // [N, n]
+  keep.select(1, 0).fill_(1);
+  at::Tensor ids = at::where(keep.to(dev_).to(at::kBool), e.ids.unsqueeze(0).expand({N, n}), e.base_ids.unsqueeze(0).expand({N, n}));
+  at::Tensor fvals = at::empty({N, S}, at::kFloat);  // f_t of every sample
+  total_ += N;
+  for (int64_t s0 = 0; s0 < N;) {
+    check_cancel();
+    const int64_t k = std::min<int64_t>(N - s0, rows_per_batch(n) * 4);
+    models::ForwardRequest fr;
+    fr.inputs_embeds = model_.embed(ids.slice(0, s0, s0 + k));
+    fr.logits_positions = e.positions.unsqueeze(0).expand({k, S});
+    at::Tensor logits = model_.forward(fr).logits.reshape({k * S, -1});  // [k*S, V]
+    at::Tensor ct = e.contrast_targets.defined() ? e.contrast_targets.repeat({k}) : at::Tensor();
+    fvals.slice(0, s0, s0 + k).copy_(attributed_values(logits, e.targets.repeat({k}), at::Tensor(), ct).view({k, S}).to(at::kCPU, at::kFloat));
+    s0 += k;
+    progress(k);
+  }
+  at::Tensor res = at::full({n, S}, kNaN, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor X = keep.to(at::kDouble);  // [N, n]
+  for (int64_t j = 0; j < S; ++j) {
+    const int64_t t = e.start + j;
+    at::Tensor Xt = X.slice(1, 0, t);                              // [N, t] features: kept tokens before the target
+    at::Tensor w = Xt.sum(1);                                      // similarity: number of unchanged tokens
+    at::Tensor y = fvals.select(1, j).to(at::kDouble);             // [N]
+    at::Tensor ws = w.div(w.sum());
+    at::Tensor xc = Xt.sub(ws.matmul(Xt).unsqueeze(0));            // weighted centring (intercept)
+    at::Tensor yc = y.sub(ws.dot(y));
+    at::Tensor xtw = xc.t().mul(w.unsqueeze(0));                   // [t, N]
+    at::Tensor A = xtw.matmul(xc).add(at::eye(t, at::kDouble));    // X'WX + alpha I (alpha = 1)
+    at::Tensor coef = at::linalg_solve(A, xtw.matmul(yc));         // [t]
+    res.select(1, j).slice(0, 0, t).copy_(coef.to(at::kFloat));
+  }
+  return res;
+}
+
 // ---- internals ------------------------------------------------------------------------------------
 
 at::Tensor Engine::attention(Example& e) {
@@ -519,6 +598,8 @@ AttributionResult Engine::run() {
     for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = attrs[i];
   } else if (info.id == "occlusion") {
     for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = occlusion(ex_[i]);
+  } else if (info.id == "lime") {
+    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = lime(ex_[i], i);
   } else if (info.id == "attention") {
     result.extra_dims = {"layer", "head"};
     total_ += static_cast<int64_t>(ex_.size());

@@ -10,6 +10,9 @@
 
 #include "core/error.h"
 
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
 namespace inseq::models {
 
 at::Tensor full_mask(int64_t batch, int64_t total, c10::Device device) {
@@ -43,7 +46,7 @@ at::Tensor position_ids_from_mask(const at::Tensor& attention_mask, int64_t seq)
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                    const at::Tensor& bias, double scale, double dropout, bool training) {
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul(scale).add(bias);  // [b, h, s, t]
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());  // [b, h, s, t]
+  at::Tensor probs = deeplift_half() > 0 ? deeplift_softmax(scores) : at::softmax(scores, -1, at::kFloat).to(q.scalar_type());  // [b, h, s, t]
   at::Tensor used = (training && dropout > 0) ? at::dropout(probs, dropout, true) : probs;
   return {at::matmul(used, v), probs};  // [b, h, s, d]
 }
@@ -54,7 +57,96 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight.mul(normed.to(x.scalar_type()));
 }
 
+namespace {
+
+thread_local int64_t t_deeplift_half = 0;
+
+// y = f(z) forward; backward multiplies the incoming gradient by the precomputed DeepLIFT multiplier.
+struct MultiplierFunction : public torch::autograd::Function<MultiplierFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& z, const at::Tensor& y,
+                            const at::Tensor& multiplier) {
+    (void)z;
+    ctx->saved_data["m"] = multiplier;
+    return y;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+    at::Tensor m = ctx->saved_data["m"].toTensor();
+    return {grads[0].mul(m), at::Tensor(), at::Tensor()};
+  }
+};
+
+// Captum's softmax rule: grad_in = grad_out * ratio, then centred over the visible keys of each row.
+struct SoftmaxRuleFunction : public torch::autograd::Function<SoftmaxRuleFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& z, const at::Tensor& y,
+                            const at::Tensor& ratio, const at::Tensor& visible) {
+    (void)z;
+    ctx->saved_data["ratio"] = ratio;
+    ctx->saved_data["visible"] = visible;
+    return y;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+    at::Tensor ratio = ctx->saved_data["ratio"].toTensor(), visible = ctx->saved_data["visible"].toTensor();
+    at::Tensor g = grads[0].to(at::kDouble).mul(ratio).mul(visible);
+    at::Tensor mean = g.sum(-1, true).div(visible.sum(-1, true).clamp_min(1));
+    return {g.sub(mean).mul(visible).to(grads[0].scalar_type()), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor plain_activation(const at::Tensor& x, const std::string& name);
+
+// Rescale rule for an elementwise f on a paired batch: rows [0, h) inputs, [h, 2h) references.
+at::Tensor rescale_elementwise(const at::Tensor& z, const std::string& name, int64_t h) {
+  at::Tensor y = plain_activation(z, name);
+  if (!z.requires_grad()) return y;
+  at::Tensor zi = z.slice(0, 0, h), yr = y.slice(0, h).detach();
+  // Multipliers in float64: a float32 secant over a small difference is mostly rounding noise.
+  at::Tensor zd = zi.detach().to(at::kDouble), zrd = z.slice(0, h).detach().to(at::kDouble);
+  at::Tensor dz = zd.sub(zrd);
+  at::Tensor deriv;
+  {  // f'(z) where the inputs coincide
+    at::AutoGradMode enable(true);
+    at::Tensor zz = zd.clone().requires_grad_(true);
+    deriv = torch::autograd::grad({plain_activation(zz, name).sum()}, {zz})[0];
+  }
+  at::Tensor secant = plain_activation(zd, name).sub(plain_activation(zrd, name)).div(dz);
+  at::Tensor m = at::where(dz.abs().gt(1e-7), secant, deriv).to(z.scalar_type());
+  at::Tensor out_i = MultiplierFunction::apply(zi, y.slice(0, 0, h).detach(), m);
+  return at::cat({out_i, yr}, 0);
+}
+
+}  // namespace
+
+DeepLiftScope::DeepLiftScope(int64_t half) : previous_(t_deeplift_half) { t_deeplift_half = half; }
+DeepLiftScope::~DeepLiftScope() { t_deeplift_half = previous_; }
+int64_t deeplift_half() { return t_deeplift_half; }
+
+at::Tensor deeplift_softmax(const at::Tensor& scores) {
+  const int64_t h = t_deeplift_half;
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(scores.scalar_type());
+  if (h == 0 || !scores.requires_grad()) return probs;
+  at::Tensor zi = scores.slice(0, 0, h), pr = probs.slice(0, h).detach();
+  // Captum's softmax rule, in float64: elementwise ratio (the local derivative p(1 - p) where the inputs
+  // coincide), centred over the keys the query can see so that a row's multipliers sum to zero (softmax is
+  // shift invariant). Masked keys carry the dtype's lowest score.
+  at::Tensor zd = zi.detach().to(at::kDouble), zrd = scores.slice(0, h).detach().to(at::kDouble);
+  at::Tensor visible = zd.gt(-1e30).to(at::kDouble);
+  at::Tensor pd = zd.softmax(-1), prd = zrd.softmax(-1);
+  at::Tensor dz = zd.sub(zrd);
+  // The ratio is not elementwise (p_j moves with every score of the row), so it blows up as z_j - z'_j -> 0;
+  // below 1e-3, where float32 scores are barely apart, the local derivative is used instead.
+  at::Tensor apart = dz.abs().gt(1e-3);
+  at::Tensor ratio = at::where(apart, pd.sub(prd).div(dz.where(apart, at::ones_like(dz))), pd.mul(pd.neg().add(1)));
+  at::Tensor out_i = SoftmaxRuleFunction::apply(zi, probs.slice(0, 0, h).detach(), ratio, visible);
+  return at::cat({out_i, pr}, 0);
+}
+
 at::Tensor activation(const at::Tensor& x, const std::string& name) {
+  if (t_deeplift_half > 0) return rescale_elementwise(x, name, t_deeplift_half);
+  return plain_activation(x, name);
+}
+
+namespace {
+at::Tensor plain_activation(const at::Tensor& x, const std::string& name) {
   if (name == "silu") return at::silu(x);
   if (name == "relu") return at::relu(x);
   if (name == "gelu") return at::gelu(x);
@@ -65,6 +157,7 @@ at::Tensor activation(const at::Tensor& x, const std::string& name) {
   }
   throw core::Error(core::ErrorCode::kUnsupportedModel, "Unsupported activation " + name);
 }
+}  // namespace
 
 at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim) {
   at::Tensor idx = at::arange(0, head_dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat);

@@ -23,6 +23,24 @@ std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at
                                                    const at::Tensor& bias, double scale, double dropout, bool training);
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // [.., hidden]
+
+// DeepLIFT (Rescale rule, Shrikumar et al. 2017). While a DeepLiftScope is active on this thread, every batch
+// holds input rows [0, half) followed by their reference rows [half, 2 * half), and the nonlinearities below
+// back-propagate multipliers (f(z) - f(z')) / (z - z') instead of f'(z): the MLP activations elementwise,
+// and the attention softmax with Captum's rule (elementwise ratio, then centred over the row). Norms and the
+// q.k / attention.v products keep their ordinary gradients (linearised at the input).
+class DeepLiftScope {
+ public:
+  explicit DeepLiftScope(int64_t half);
+  ~DeepLiftScope();
+  DeepLiftScope(const DeepLiftScope&) = delete;
+  DeepLiftScope& operator=(const DeepLiftScope&) = delete;
+
+ private:
+  int64_t previous_;
+};
+int64_t deeplift_half();  // 0 when no scope is active
+at::Tensor deeplift_softmax(const at::Tensor& scores);  // softmax over the last dim with the rescale rule
 at::Tensor activation(const at::Tensor& x, const std::string& name);
 
 // Rotary embeddings: inverse frequencies with the configured scaling.

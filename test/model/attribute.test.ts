@@ -13,7 +13,7 @@ import { readJson, sharedFixtures, stories260K, tempDir } from "../helpers.js";
 
 const PROMPTS = ["Once upon a time", "Lily and Ben", "The little dog was"];
 const EXTRA: Record<string, number[]> = { saliency: [64], input_x_gradient: [64], integrated_gradients: [64], gradient_shap: [64],
-  layer_integrated_gradients: [64], layer_gradient_x_activation: [64], occlusion: [], attention: [5, 8] };
+  layer_integrated_gradients: [64], layer_gradient_x_activation: [64], occlusion: [], attention: [5, 8], deeplift: [64], layer_deeplift: [64], lime: [] };
 
 describe("model.attribute on hf-stories260K", () => {
   let model: Model;

@@ -37,7 +37,7 @@ function deviation(c: GoldenCase): string | null {
   if (c.error) return "Inseq itself fails on this case";
   if (c.method === "lime") return "random masks (our LIME masks in token space; Inseq's masks embeddings)";
   if (c.method === "gradient_shap") return "random integration points";
-  if (c.method === "deeplift" || c.method === "layer_deeplift") return "DeepLIFT is not implemented yet";
+  if (c.method === "deeplift" || c.method === "layer_deeplift") return "Inseq/Captum apply no DeepLIFT rule to these models ((x - x') * grad f(x)); ours applies the Rescale rule";
   if (c.method === "layer_integrated_gradients") return "Inseq bug: it ignores the baseline ids, so every score is 0; ours equals integrated_gradients";
   if (!c.forced && c.batch > 1) return "Inseq bug: batched generation without attention mask, re-tokenized texts, shared positions";
   if (c.step_scores.includes("mc_dropout_prob_avg")) return "random dropout masks";
