@@ -150,11 +150,8 @@ at::Tensor plain_activation(const at::Tensor& x, const std::string& name) {
   if (name == "silu") return at::silu(x);
   if (name == "relu") return at::relu(x);
   if (name == "gelu") return at::gelu(x);
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") {
-    // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as transformers' NewGELUActivation
-    const double c = std::sqrt(2.0 / M_PI);
-    return x.mul(0.5).mul(at::tanh(x.add(x.pow(3).mul(0.044715)).mul(c)).add(1.0));
-  }
+  // transformers' NewGELUActivation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = LibTorch's fused tanh GELU
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return at::gelu(x, "tanh");
   throw core::Error(core::ErrorCode::kUnsupportedModel, "Unsupported activation " + name);
 }
 }  // namespace
