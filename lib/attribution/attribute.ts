@@ -92,6 +92,21 @@ function stepArgs(name: string, args: Record<string, unknown> | undefined, impli
   return out as NativeStepArgs;
 }
 
+/**
+ * A layer by index or by name: "all" (every block), "embeddings" (the input embeddings; also
+ * "model.embed_tokens", "transformer.wte"), or a block ("model.layers.3", "transformer.h.3", "layers.3", 3).
+ */
+export function parseLayer(layer: unknown): number {
+  if (typeof layer === "number" && Number.isInteger(layer) && layer >= -1) return layer;
+  if (typeof layer === "string") {
+    if (layer === "all") return -2;
+    if (/^(embeddings|model\.embed_tokens|embed_tokens|transformer\.wte|wte)$/.test(layer)) return -1;
+    const m = /^(?:(?:model\.)?layers|(?:transformer\.)?h)\.(\d+)$/.exec(layer) ?? /^(\d+)$/.exec(layer);
+    if (m) return Number(m[1]);
+  }
+  throw invalidOption("layer", '"all", "embeddings", a block index, or a block name such as "model.layers.3" / "transformer.h.3"', layer);
+}
+
 function methodArgs(method: string, args: Record<string, unknown> | undefined): Partial<NativeAttributionRequest> {
   const def = getMethod(method);
   checkKnownOptions(`methodArgs of ${method}`, args, def.options);
@@ -107,7 +122,7 @@ function methodArgs(method: string, args: Record<string, unknown> | undefined): 
   out.internalBatchSize = int("internalBatchSize", 1);
   out.nSamples = int("nSamples", 1);
   out.seed = int("seed", 0);
-  out.layer = int("layer", -1);
+  if (a.layer !== undefined) out.layer = parseLayer(a.layer);
   if (a.method !== undefined) out.integration = String(a.method);
   if (a.maskProb !== undefined) {
     if (typeof a.maskProb !== "number" || !(a.maskProb > 0 && a.maskProb < 1)) throw invalidOption("maskProb", "a number in (0, 1)", a.maskProb);

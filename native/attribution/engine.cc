@@ -56,6 +56,7 @@ const MethodInfo& get_method(const std::string& id) {
 namespace {
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr int64_t kAllLayers = -2;  // request.layer: every block
 
 struct Example {
   at::Tensor ids;          // [n] int64 on the model device
@@ -104,7 +105,8 @@ class Engine {
   std::map<std::string, at::Tensor> compute_step_scores(Example& e);
 
   // Methods
-  std::vector<at::Tensor> gradient_method(const std::string& method, std::map<size_t, at::Tensor>* deltas);
+  std::vector<at::Tensor> gradient_method(const std::string& method, int64_t layer, std::map<size_t, at::Tensor>* deltas);
+  std::vector<at::Tensor> all_layers_gradient_x_activation();
   at::Tensor occlusion(Example& e);
   at::Tensor occlusion_per_step(Example& e);
   at::Tensor lime(Example& e, size_t index);
@@ -242,9 +244,9 @@ struct GradRow {
   int64_t sample; // gradient_shap sample index (noise)
 };
 
-std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::map<size_t, at::Tensor>* deltas) {
+std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64_t layer_arg, std::map<size_t, at::Tensor>* deltas) {
   const bool is_layer = method.rfind("layer_", 0) == 0;
-  const int64_t layer = is_layer ? req_.layer : -1;
+  const int64_t layer = is_layer ? layer_arg : -1;
   if (layer >= model_.config().num_layers) throw Error(ErrorCode::kInvalidOption, "layer " + std::to_string(layer) + " is out of range");
   const std::string base = is_layer ? method.substr(6) : method;  // integrated_gradients | gradient_x_activation
   const bool deeplift = base == "deeplift";
@@ -449,6 +451,67 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, std::
   return out;
 }
 
+std::vector<at::Tensor> Engine::all_layers_gradient_x_activation() {
+  const int64_t nL = model_.config().num_layers, H = model_.config().hidden_size;
+  std::vector<GradRow> rows;
+  for (size_t i = 0; i < ex_.size(); ++i)
+    for (int64_t j = 0; j < ex_[i].steps(); ++j) rows.push_back({i, j, ex_[i].start + j, 1.0, 1.0, 0});
+  std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
+  total_ += static_cast<int64_t>(rows.size());
+  std::vector<at::Tensor> out(ex_.size());
+  for (size_t i = 0; i < ex_.size(); ++i) {
+    out[i] = at::full({ex_[i].n, ex_[i].steps(), nL, H}, kNaN, at::TensorOptions().dtype(at::kFloat));
+  }
+  size_t pos = 0;
+  while (pos < rows.size()) {
+    check_cancel();
+    const int64_t L = rows[pos].t;
+    size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(std::max<int64_t>(1, rows_per_batch(L) / 2)));
+    size_t same = 1;
+    while (same < take && rows[pos + same].t * 5 >= L * 4) ++same;
+    take = same;
+    const int64_t B = static_cast<int64_t>(take);
+    c10::AutoGradMode grad_mode(true);
+    at::Tensor ids = at::zeros({B, L}, at::TensorOptions().dtype(at::kLong).device(dev_));  // [B, L]
+    std::vector<int64_t> logit_pos(B), targets(B), contrast_targets(B, 0);
+    bool any_contrast = false;
+    for (int64_t r = 0; r < B; ++r) {
+      const GradRow& row = rows[pos + r];
+      const Example& e = ex_[row.e];
+      ids[r].slice(0, 0, row.t).copy_(e.ids.slice(0, 0, row.t));
+      logit_pos[r] = row.t - 1;
+      targets[r] = e.ids[row.t].item<int64_t>();
+      if (e.contrast_ids.defined()) {
+        any_contrast = true;
+        contrast_targets[r] = e.contrast_targets[row.j].item<int64_t>();
+      }
+    }
+    std::vector<at::Tensor> captured(nL);  // each [B, L, H], part of the graph
+    at::Tensor embeds = model_.embed(ids).detach().requires_grad_(true);  // a leaf, so the graph is recorded
+    models::ForwardRequest fr;
+    fr.inputs_embeds = embeds;
+    fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
+      captured[l] = h;
+      return h;
+    };
+    fr.logits_positions = long_tensor(logit_pos).unsqueeze(1);
+    at::Tensor logits = model_.forward(fr).logits.squeeze(1);  // [B, V]
+    at::Tensor f = attributed_values(logits, long_tensor(targets), at::Tensor(), any_contrast ? long_tensor(contrast_targets) : at::Tensor());
+    auto grads = torch::autograd::grad({f.sum()}, captured);  // one backward for every layer
+    for (int64_t r = 0; r < B; ++r) {
+      const GradRow& row = rows[pos + r];
+      for (int64_t l = 0; l < nL; ++l) {
+        at::Tensor a = grads[l][r].slice(0, 0, row.t);  // [t, H]
+        if (req_.multiply_by_inputs) a = a.mul(captured[l][r].slice(0, 0, row.t).detach());
+        out[row.e].select(1, row.j).select(1, l).slice(0, 0, row.t).copy_(a.to(at::kCPU, at::kFloat));
+      }
+    }
+    pos += take;
+    progress(B);
+  }
+  return out;
+}
+
 // ---- perturbation ---------------------------------------------------------------------------------
 
 at::Tensor Engine::occlusion(Example& e) {
@@ -592,9 +655,26 @@ AttributionResult Engine::run() {
   result.kind = info.kind;
   result.sequences.resize(ex_.size());
   std::map<size_t, at::Tensor> deltas;
-  if (info.family == "gradient" || info.family == "layer") {
+  if (info.family == "layer" && req_.layer == kAllLayers) {
+    // Every block's output: gradient x activation in one forward + backward; the path methods run each
+    // layer's rows through the same batched schedule.
+    result.extra_dims = {"layer", "hidden"};
+    std::vector<at::Tensor> attrs;
+    if (info.id == "layer_gradient_x_activation") {
+      attrs = all_layers_gradient_x_activation();
+    } else {
+      std::vector<std::vector<at::Tensor>> per_layer;
+      for (int64_t l = 0; l < model_.config().num_layers; ++l) per_layer.push_back(gradient_method(info.id, l, nullptr));
+      for (size_t i = 0; i < ex_.size(); ++i) {
+        std::vector<at::Tensor> ls;
+        for (auto& pl : per_layer) ls.push_back(pl[i]);
+        attrs.push_back(at::stack(ls, 2));  // [n, S, layers, H]
+      }
+    }
+    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = attrs[i];
+  } else if (info.family == "gradient" || info.family == "layer") {
     result.extra_dims = {"hidden"};
-    auto attrs = gradient_method(info.id, req_.return_convergence_delta ? &deltas : nullptr);
+    auto attrs = gradient_method(info.id, req_.layer, req_.return_convergence_delta ? &deltas : nullptr);
     for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = attrs[i];
   } else if (info.id == "occlusion") {
     for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = occlusion(ex_[i]);
@@ -615,9 +695,9 @@ AttributionResult Engine::run() {
     at::Tensor& a = result.sequences[i].attributions;
     if (a.defined()) a = a.slice(0, 0, ex_[i].end).contiguous();
   }
-  if (!req_.granular && result.extra_dims == std::vector<std::string>{"hidden"}) {
+  if (!req_.granular && !result.extra_dims.empty() && result.extra_dims.back() == "hidden") {
     for (auto& s : result.sequences) s.attributions = s.attributions.norm(2, {-1});  // NaN rows stay NaN
-    result.extra_dims.clear();
+    result.extra_dims.pop_back();
     result.kind = "granular_reduced";
   }
   return result;

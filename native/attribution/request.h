@@ -44,7 +44,7 @@ struct AttributionRequest {
   double mask_prob = 0.3;                    // lime
   uint64_t seed = 0;
   bool multiply_by_inputs = true;
-  int64_t layer = -1;                        // layer methods: -1 = the embedding layer, N = output of block N
+  int64_t layer = -1;                        // layer methods: -1 = the embedding layer, N = output of block N, -2 = every block
   bool granular = true;                      // keep the hidden dimension; false = L2 norm over it on the device
   int64_t memory_budget_mb = 1024;           // activation memory for one batch of rows
   // Benchmark baseline: Inseq's schedule (one batch per generated step, LM head over every position,

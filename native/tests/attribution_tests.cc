@@ -266,3 +266,21 @@ TEST(deeplift_is_closer_to_summation_to_delta_than_gradient_x_input) {
   std::cout << "    mean |summation-to-delta error|: deeplift " << dl_err << ", grad x (x - x') " << gx_err << "\n";
   ASSERT_TRUE(dl_err < gx_err);
 }
+
+TEST(all_layers_in_one_pass_equal_each_layer_alone) {
+  auto model = stories();
+  auto req = request("layer_gradient_x_activation", {kSeq, kSeq2}, {5, 2});
+  req.layer = -2;  // every block, one forward + backward
+  auto all = a::attribute(*model, req);
+  ASSERT_TRUE(all.extra_dims == (std::vector<std::string>{"layer", "hidden"}));
+  for (int64_t l = 0; l < model->config().num_layers; ++l) {
+    auto one_req = request("layer_gradient_x_activation", {kSeq, kSeq2}, {5, 2});
+    one_req.layer = l;
+    auto one = a::attribute(*model, one_req);
+    for (size_t i = 0; i < 2; ++i) {
+      at::Tensor x = all.sequences[i].attributions.select(2, l), y = one.sequences[i].attributions;
+      ASSERT_TRUE(x.isnan().equal(y.isnan()));
+      ASSERT_TRUE(max_diff(x.nan_to_num(0), y.nan_to_num(0)) < 1e-5);
+    }
+  }
+}

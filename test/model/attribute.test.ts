@@ -136,6 +136,19 @@ describe("model.attribute on hf-stories260K", () => {
     expect(d.every((x) => Number.isNaN(x) || x === 0)).toBe(true);
   });
 
+  it("layer methods take a block by index or name, or every block", async () => {
+    const base = { generatedTexts: forcedTexts[0], method: "layer_gradient_x_activation" } as const;
+    const byName = await model.attribute(PROMPTS[0]!, { ...base, methodArgs: { layer: "model.layers.2" } });
+    const byIndex = await model.attribute(PROMPTS[0]!, { ...base, methodArgs: { layer: 2 } });
+    expect(byName.sequenceAttributions[0]!.targetAttributions!.data).toEqual(byIndex.sequenceAttributions[0]!.targetAttributions!.data);
+    const all = await model.attribute(PROMPTS[0]!, { ...base, methodArgs: { layer: "all" } });
+    const t = all.sequenceAttributions[0]!.targetAttributions!;
+    expect(t.dims).toEqual(["target", "generated", "layer", "hidden"]);
+    expect(t.shape.slice(1)).toEqual([5, 5, 64]);
+    await expect(model.attribute(PROMPTS[0]!, { ...base, methodArgs: { layer: "model.mlp" } })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+    await expect(model.attribute(PROMPTS[0]!, { ...base, methodArgs: { layer: 9 } })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+  });
+
   it("rejects bad input with codes and stays usable", async () => {
     const reject = async (p: Promise<unknown>, code: string, text: string) => {
       const e = await p.then(() => null, (x) => x);
