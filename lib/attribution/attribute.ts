@@ -161,7 +161,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
   const def = getMethod(method);
   const attributedFnId = options.attributedFn ?? "probability";
   const attributed = resolveStepFunction(attributedFnId);
-  if (attributed.def.custom) throw invalidOption("attributedFn", "a built-in step function (custom JS step functions are forward-only)", attributedFnId);
+  if (attributed.def.custom) throw invalidOption("attributedFn", "a built-in or TorchScript step function (custom JS step functions are forward-only)", attributedFnId);
   const stepScoreIds = [...(options.stepScores ?? [])];
   if (!Array.isArray(options.stepScores ?? [])) throw invalidOption("stepScores", "an array of step function ids", options.stepScores);
   const resolvedScores = stepScoreIds.map((id) => ({ id, ...resolveStepFunction(id) }));
@@ -254,7 +254,10 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     const batch = prepared.slice(b0, b0 + batchSize);
     const ragged = (rows: number[][]) => ({ ids: Int32Array.from(rows.flat()), lengths: Int32Array.from(rows, (r) => r.length) });
     const withContrast = batch.every((p) => p.contrastIds);
+    const customStepFunctions: Record<string, string> = {};
+    for (const d of [attributed.def, ...resolvedScores.map((x) => x.def)]) if (d.torchscript) customStepFunctions[d.id] = d.torchscript;
     const request: NativeAttributionRequest = {
+      customStepFunctions,
       method, sequences: ragged(batch.map((p) => p.ids)), baselines: ragged(batch.map((p) => p.baseline)),
       attrStart: batch.map((p) => p.start), attrEnd: batch.map((p) => p.end),
       attributedFn: attributed.def.id, attributedFnArgs: attributedArgs,

@@ -43,6 +43,8 @@ export interface StepFunctionDefinition {
   description: string;
   /** Forward-only JS step functions registered with registerStepFunction. */
   custom?: CustomStepFunction;
+  /** Differentiable step functions: TorchScript source compiled natively (defines `def step(...)`). */
+  torchscript?: string;
 }
 
 /** Arguments of a forward-only custom step function: the logits predicting one target token. */
@@ -111,25 +113,33 @@ export function resolveStepFunction(id: string): { def: StepFunctionDefinition; 
 }
 
 /**
- * Registers a forward-only step function computed in JS from each step's logits. It can be used in
- * `stepScores` (not as `attributedFn`: gradients cannot flow through JS; built-in ids are differentiable).
+ * Registers a custom step function, in one of two forms:
+ * - a JS function over each step's logits (forward only): usable in `stepScores`, not as `attributedFn`;
+ * - `{ torchscript: source }` defining `def step(logits: Tensor, targets: Tensor, contrast_logits: Tensor,
+ *   contrast_targets: Tensor) -> Tensor` (one score per row), compiled natively with torch::jit::compile:
+ *   differentiable, so usable as `attributedFn` too. Contrast arguments equal the originals without contrast targets.
  */
 export function registerStepFunction(
   id: string,
-  fn: CustomStepFunction,
+  fn: CustomStepFunction | { torchscript: string },
   options: { spanAggregate?: string; overwrite?: boolean; description?: string } = {},
 ): void {
   if (typeof id !== "string" || !/^[A-Za-z_][\w-]*$/.test(id)) {
     throw new InseqError(ErrorCode.INVALID_OPTION, `Expected an identifier for the step function id but received ${JSON.stringify(id)}`);
   }
-  if (typeof fn !== "function") throw new InseqError(ErrorCode.INVALID_OPTION, "Expected a function for the step function");
+  const torchscript = typeof fn === "object" && fn !== null && typeof fn.torchscript === "string" ? fn.torchscript : undefined;
+  if (typeof fn !== "function" && torchscript === undefined) {
+    throw new InseqError(ErrorCode.INVALID_OPTION, "Expected a function or { torchscript: source } for the step function");
+  }
   const existing = stepFunctions.get(id);
-  if (existing && (!existing.custom || !options.overwrite)) {
-    throw new InseqError(ErrorCode.INVALID_OPTION, `Step function ${JSON.stringify(id)} already exists${existing.custom ? "; pass overwrite: true to replace it" : " (built-in)"}`);
+  const isCustom = (d: StepFunctionDefinition) => Boolean(d.custom || d.torchscript);
+  if (existing && (!isCustom(existing) || !options.overwrite)) {
+    throw new InseqError(ErrorCode.INVALID_OPTION, `Step function ${JSON.stringify(id)} already exists${isCustom(existing) ? "; pass overwrite: true to replace it" : " (built-in)"}`);
   }
   stepFunctions.set(id, {
-    id, contrastive: false, spanAggregate: options.spanAggregate ?? "absmax", options: [],
-    description: options.description ?? "Custom step function.", custom: fn,
+    id, contrastive: torchscript !== undefined, spanAggregate: options.spanAggregate ?? "absmax", options: [],
+    description: options.description ?? "Custom step function.",
+    ...(torchscript !== undefined ? { torchscript } : { custom: fn as CustomStepFunction }),
   });
 }
 

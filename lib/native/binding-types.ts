@@ -78,6 +78,8 @@ export interface NativeAttributionRequest {
   attributedFnArgs?: NativeStepArgs;
   stepScores: string[];
   stepScoresArgs?: NativeStepArgs;
+  /** id -> TorchScript source of differentiable custom step functions used by this call. */
+  customStepFunctions?: Record<string, string>;
   contrastSequences?: NativeRagged | null;
   contrastPositions?: NativeRagged | null;
   contrastForceInputs?: boolean;

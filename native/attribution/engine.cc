@@ -13,6 +13,7 @@
 #include <random>
 
 #include "attribution/integration.h"
+#include "attribution/torchscript_step.h"
 #include "core/error.h"
 #include "models/layers.h"
 
@@ -81,7 +82,13 @@ class Engine {
   const AttributionRequest& req_;
   c10::Device dev_;
   std::vector<Example> ex_;
+  std::map<std::string, StepFunctionInfo> custom_;  // compiled TorchScript step functions
   int64_t done_ = 0, total_ = 0;
+
+  const StepFunctionInfo& step_fn(const std::string& id) const {
+    auto it = custom_.find(id);
+    return it != custom_.end() ? it->second : get_step_function(id);
+  }
 
   void check_cancel() const {
     if (req_.cancel && req_.cancel->load()) throw Error(ErrorCode::kAborted, "Attribution was aborted");
@@ -176,7 +183,7 @@ at::Tensor Engine::step_logits(const at::Tensor& ids, const at::Tensor& position
 
 at::Tensor Engine::attributed_values(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& contrast_logits,
                                      const at::Tensor& contrast_targets) const {
-  const StepFunctionInfo& fn = get_step_function(req_.attributed_fn);
+  const StepFunctionInfo& fn = step_fn(req_.attributed_fn);
   StepInputs in;
   in.logits = logits;
   in.targets = targets;
@@ -196,7 +203,7 @@ std::map<std::string, at::Tensor> Engine::compute_step_scores(Example& e) {
   at::Tensor logits = step_logits(e.ids, e.positions);  // [steps, V]
   at::Tensor contrast_logits;
   for (const auto& id : req_.step_scores) {
-    const StepFunctionInfo& fn = get_step_function(id);
+    const StepFunctionInfo& fn = step_fn(id);
     StepInputs in;
     in.logits = logits;
     in.targets = e.targets;
@@ -311,7 +318,7 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
   std::vector<std::vector<at::Tensor>> acc(ex_.size());
   for (size_t i = 0; i < ex_.size(); ++i) acc[i].resize(ex_[i].steps());
   const int64_t H = model_.config().hidden_size;
-  const StepFunctionInfo& fn = get_step_function(req_.attributed_fn);
+  const StepFunctionInfo& fn = step_fn(req_.attributed_fn);
   std::vector<at::Tensor> forced_contrast(ex_.size());  // contrast logits when contrast inputs are forced: [steps, V]
   if (fn.contrastive && req_.contrast_force_inputs) {
     c10::InferenceMode guard;
@@ -649,8 +656,9 @@ at::Tensor Engine::attention(Example& e) {
 AttributionResult Engine::run() {
   prepare();
   const MethodInfo& info = get_method(req_.method);
-  get_step_function(req_.attributed_fn);
-  for (const auto& id : req_.step_scores) get_step_function(id);
+  for (const auto& [id, source] : req_.custom_step_functions) custom_.emplace(id, compile_step_function(id, source));
+  step_fn(req_.attributed_fn);
+  for (const auto& id : req_.step_scores) step_fn(id);
   AttributionResult result;
   result.kind = info.kind;
   result.sequences.resize(ex_.size());

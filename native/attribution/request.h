@@ -27,6 +27,7 @@ struct AttributionRequest {
   StepFunctionArgs attributed_fn_args;
   std::vector<std::string> step_scores;
   StepFunctionArgs step_scores_args;
+  std::map<std::string, std::string> custom_step_functions;  // id -> TorchScript source (differentiable)
 
   // Contrastive targets: per example the contrast ids and, per attributed step, the aligned contrast
   // position c (its target is contrast[c], predicted from contrast[:c]). Empty = no contrast.

@@ -61,6 +61,14 @@ Napi::Value ModelWrap::Attribute(const Napi::CallbackInfo& info) {
   r.attributed_fn_args = step_args(o, "attributedFnArgs");
   r.step_scores = string_list(o, "stepScores");
   r.step_scores_args = step_args(o, "stepScoresArgs");
+  if (o.Has("customStepFunctions") && o.Get("customStepFunctions").IsObject()) {
+    Napi::Object c = o.Get("customStepFunctions").As<Napi::Object>();
+    Napi::Array keys = c.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); ++i) {
+      std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+      r.custom_step_functions[k] = get_string(c, k.c_str(), "");
+    }
+  }
   r.contrast_sequences = ragged_field(o, "contrastSequences");
   r.contrast_positions = ragged_field(o, "contrastPositions");
   r.contrast_force_inputs = get_bool(o, "contrastForceInputs", false);

@@ -94,6 +94,23 @@ describe("model.attribute on hf-stories260K", () => {
     expect(() => registerStepFunction("probability", () => 0)).toThrow(InseqError);
   });
 
+  it("TorchScript step functions are differentiable: as attributed function they give built-in results", async () => {
+    registerStepFunction("custom_ts_probability", {
+      torchscript: [
+        "def step(logits: Tensor, targets: Tensor, contrast_logits: Tensor, contrast_targets: Tensor) -> Tensor:",
+        "    return torch.softmax(logits, -1).gather(1, targets.unsqueeze(1)).squeeze(1)",
+      ].join("\n"),
+    }, { overwrite: true });
+    const opts = { method: "saliency", generatedTexts: forcedTexts[0], stepScores: ["probability", "custom_ts_probability"] } as const;
+    const custom = await model.attribute(PROMPTS[0]!, { ...opts, attributedFn: "custom_ts_probability" });
+    const builtin = await model.attribute(PROMPTS[0]!, { ...opts, attributedFn: "probability" });
+    expect(custom.sequenceAttributions[0]!.targetAttributions!.data).toEqual(builtin.sequenceAttributions[0]!.targetAttributions!.data);
+    const s = custom.sequenceAttributions[0]!.stepScores;
+    expect(Array.from(s.custom_ts_probability!)).toEqual(Array.from(s.probability!));
+    registerStepFunction("custom_ts_broken", { torchscript: "def step(x):\n    return x +" }, { overwrite: true });
+    await expect(model.attribute(PROMPTS[0]!, { ...opts, attributedFn: "custom_ts_broken" })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+  });
+
   it("saves and loads in Inseq's JSON format: float32 exact, float16 within 1e-3, gzip", async () => {
     const out = await model.attribute(PROMPTS.slice(0, 2), { method: "integrated_gradients", methodArgs: { nSteps: 4 }, generatedTexts: forcedTexts.slice(0, 2), stepScores: ["probability"] });
     const dir = tempDir("save");
