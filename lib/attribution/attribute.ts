@@ -7,7 +7,10 @@ import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core
 import type { NativeAttributionRequest, NativeStepArgs } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import type { GenerateOptions, Model } from "../models/model.js";
-import { FeatureAttributionOutput, FeatureAttributionSequenceOutput, type TokenWithId } from "../results/attribution.js";
+import {
+  FeatureAttributionOutput, FeatureAttributionSequenceOutput, type FeatureAttributionStepOutput, type TokenWithId,
+} from "../results/attribution.js";
+import type { ScoreTensor } from "../results/tensor.js";
 import { contrastPositions, type Alignment } from "./contrast.js";
 import { getMethod, resolveStepFunction, type StepFunctionDefinition } from "./registry.js";
 
@@ -31,7 +34,7 @@ export interface AttributeOptions {
   batchSize?: number;
   /** Generation options when targets are generated (maxNewTokens default 20). */
   generationArgs?: Omit<GenerateOptions, "returnIds" | "signal" | "onProgress" | "outputGeneratedOnly">;
-  /** Keep per-step outputs (not supported: the per-sequence tensors hold every step; must be false). */
+  /** Also return Inseq's per-step outputs in `out.stepAttributions` (views of the sequence columns; not saved). */
   outputStepAttributions?: boolean;
   /** Strip special-token strings from the texts and encode without special tokens. */
   skipSpecialTokens?: boolean;
@@ -165,7 +168,6 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
   const stepScoreIds = [...(options.stepScores ?? [])];
   if (!Array.isArray(options.stepScores ?? [])) throw invalidOption("stepScores", "an array of step function ids", options.stepScores);
   const resolvedScores = stepScoreIds.map((id) => ({ id, ...resolveStepFunction(id) }));
-  if (options.outputStepAttributions) throw invalidOption("outputStepAttributions", "false (per-step outputs are the columns of each sequence output)", true);
   const batchSize = options.batchSize ?? inputs.length;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidOption("batchSize", "a positive integer", options.batchSize);
   if (options.memoryBudgetMb !== undefined && !(Number.isInteger(options.memoryBudgetMb) && options.memoryBudgetMb > 0)) {
@@ -319,7 +321,42 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     generate_from_target_prefix: false,
     exec_time: (performance.now() - started) / 1000,
   };
-  return new FeatureAttributionOutput(sequences, info);
+  info.output_step_attributions = Boolean(options.outputStepAttributions);
+  const output = new FeatureAttributionOutput(sequences, info);
+  if (options.outputStepAttributions) output.stepAttributions = stepOutputs(sequences);
+  return output;
+}
+
+/** Inseq's per-step outputs, cut from the sequence outputs' columns. */
+function stepOutputs(sequences: FeatureAttributionSequenceOutput[]): FeatureAttributionStepOutput[] {
+  const steps = Math.max(...sequences.map((s) => s.attrPosEnd - s.attrPosStart));
+  const out: FeatureAttributionStepOutput[] = [];
+  for (let j = 0; j < steps; j++) {
+    const prefix = Math.max(...sequences.map((s) => s.attrPosStart + j));
+    const first = sequences.find((s) => s.targetAttributions)?.targetAttributions;
+    let targetAttributions: ScoreTensor | null = null;
+    if (first) {
+      const extra = first.shape.slice(2);
+      const inner = extra.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(sequences.length * prefix * inner).fill(Number.NaN);
+      sequences.forEach((s, b) => {
+        const t = s.targetAttributions!;
+        const cols = t.shape[1]!;
+        if (j >= cols) return;
+        for (let r = 0; r < Math.min(t.shape[0]!, prefix); r++) {
+          data.set(t.data.subarray((r * cols + j) * inner, (r * cols + j + 1) * inner), (b * prefix + r) * inner);
+        }
+      });
+      targetAttributions = { dims: ["batch", "prefix", ...first.dims.slice(2)], shape: [sequences.length, prefix, ...extra], data };
+    }
+    const stepScores: Record<string, Float32Array> = {};
+    for (const name of Object.keys(sequences[0]!.stepScores)) {
+      stepScores[name] = Float32Array.from(sequences, (s) => s.stepScores[name]?.[j] ?? Number.NaN);
+    }
+    const target = sequences.map((s) => (s.attrPosStart + j < s.attrPosEnd ? s.target[s.attrPosStart + j]! : null));
+    out.push({ step: j, targetAttributions, stepScores, target });
+  }
+  return out;
 }
 
 async function addCustomScores(

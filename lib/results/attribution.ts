@@ -112,6 +112,18 @@ function deepEqual(a: unknown, b: unknown): boolean {
   return ka.length === kb.length && ka.every((k) => Object.hasOwn(rb, k) && deepEqual(ra[k], rb[k]));
 }
 
+/** One generated step across the batch (Inseq's FeatureAttributionStepOutput). */
+export interface FeatureAttributionStepOutput {
+  /** Step index (column j of every sequence output). */
+  step: number;
+  /** [batch, prefix, ...extra]: each sequence's scores for its token at this step (rows padded with NaN). */
+  targetAttributions: ScoreTensor | null;
+  /** name -> [batch] (NaN for sequences with fewer steps). */
+  stepScores: Record<string, Float32Array>;
+  /** The predicted token of each sequence at this step (null where a sequence has no such step). */
+  target: Array<TokenWithId | null>;
+}
+
 /** Attribution scores for one sequence. Instances are treated as immutable by the library's methods. */
 export class FeatureAttributionSequenceOutput implements SequenceOutputData {
   source: TokenWithId[];
@@ -411,8 +423,12 @@ function notFound(path: string, err: unknown): InseqError {
 /** The result of an attribution run: one sequence output per input, plus the run's parameters in `info`. */
 export class FeatureAttributionOutput implements OutputData {
   sequenceAttributions: FeatureAttributionSequenceOutput[];
-  /** Always null: per-step outputs are not kept (Python Inseq cannot reload files that have them either). */
-  stepAttributions: null = null;
+  /**
+   * Per-step outputs when `attribute(..., { outputStepAttributions: true })` asked for them, else null. They
+   * are views of the sequence outputs' columns, and are not saved (Python Inseq cannot reload files that have
+   * them either).
+   */
+  stepAttributions: FeatureAttributionStepOutput[] | null = null;
   info: Record<string, unknown>;
 
   constructor(sequenceAttributions: FeatureAttributionSequenceOutput[], info: Record<string, unknown> = {}) {

@@ -166,6 +166,20 @@ describe("model.attribute on hf-stories260K", () => {
     await expect(model.attribute(PROMPTS[0]!, { ...base, methodArgs: { layer: 9 } })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
   });
 
+  it("outputStepAttributions gives Inseq's per-step outputs, cut from the sequence columns", async () => {
+    const out = await model.attribute(PROMPTS.slice(0, 2), { method: "saliency", generatedTexts: forcedTexts.slice(0, 2), stepScores: ["probability"], outputStepAttributions: true });
+    const steps = out.stepAttributions!;
+    expect(steps.length).toBe(5);
+    const seq = out.sequenceAttributions[1]!;
+    const st = steps[3]!.targetAttributions!;
+    expect(st.shape[0]).toBe(2);
+    const prefix = st.shape[1]!;
+    for (let r = 0; r < seq.attrPosStart + 3; r++)
+      for (let k = 0; k < 64; k++) expect(st.data[(prefix + r) * 64 + k]).toBe(seq.targetAttributions!.data[(r * 5 + 3) * 64 + k]);
+    expect(steps[3]!.stepScores.probability![1]).toBe(seq.stepScores.probability![3]);
+    expect(steps[3]!.target[1]).toEqual(seq.target[seq.attrPosStart + 3]);
+  });
+
   it("rejects bad input with codes and stays usable", async () => {
     const reject = async (p: Promise<unknown>, code: string, text: string) => {
       const e = await p.then(() => null, (x) => x);
