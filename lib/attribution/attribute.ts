@@ -48,7 +48,11 @@ export interface AttributeOptions {
   contrastTargetsAlignments?: ReadonlyArray<Alignment> | ReadonlyArray<ReadonlyArray<Alignment>>;
   /** Forward the contrast inputs also for the attributed function (default false, as Inseq). */
   contrastForceInputs?: boolean;
-  /** Keep the hidden dimension of gradient methods (default true, as Inseq); false = L2 norm on the device. */
+  /**
+   * Keep the hidden dimension of gradient methods (Inseq's granular output, `[target, generated, hidden]`).
+   * Default false: the hidden dimension is reduced on the device as each batch finishes (L2 norm), and the
+   * result is Inseq's default aggregation (L2 then L1 normalisation per generated token) as a coarse output.
+   */
   granular?: boolean;
   /** Activation memory for one native batch of rows, in MiB (default 1024). */
   memoryBudgetMb?: number;
@@ -267,7 +271,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
       contrastSequences: withContrast ? ragged(batch.map((p) => p.contrastIds!)) : null,
       contrastPositions: withContrast ? ragged(batch.map((p) => p.contrastPositions!)) : null,
       contrastForceInputs: options.contrastForceInputs ?? false,
-      granular: options.granular ?? true, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...nativeMethodArgs,
+      granular: options.granular ?? false, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...nativeMethodArgs,
       onProgress: options.onProgress,
     };
     const raw = await handle.run((nm) =>
@@ -280,17 +284,21 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
       const stepScores: Record<string, Float32Array> = {};
       for (const s of nativeScores) stepScores[s.id] = r.stepScores[s.def.id]!;
       if (r.stepScores.deltas) stepScores.deltas = r.stepScores.deltas;
-      const kind = raw.kind === "granular_reduced" ? "coarse" : raw.kind;
-      sequences.push(new FeatureAttributionSequenceOutput({
+      const reduced = raw.kind === "granular_reduced";
+      let seq = new FeatureAttributionSequenceOutput({
         source: target.slice(0, p.start),
         target,
         targetAttributions: r.attributions ? { dims: ["target", "generated", ...raw.extraDims], shape: r.attributions.shape, data: r.attributions.data } : null,
         stepScores,
         attrPosStart: p.start,
         attrPosEnd: p.end,
-        kind,
+        kind: raw.kind === "granular_reduced" ? "granular" : raw.kind,
         extraDimNames: raw.extraDims,
-      }));
+      });
+      // Reduced on the device: finish Inseq's default aggregation (L1 normalisation) and mark it coarse, so
+      // that neither we nor Python Inseq aggregate it again.
+      if (reduced) seq = seq.defaultAggregate().with({ kind: "coarse" });
+      sequences.push(seq);
     }
   }
 

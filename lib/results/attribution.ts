@@ -15,7 +15,7 @@ import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
 import { promisify } from "node:util";
 import { ErrorCode, InseqError, describeValue, invalidOption } from "../core/errors.js";
-import { aggregateScoresFields, type AggregationFunctionId, type ScoresAggregationOptions } from "../aggregators/scores.js";
+import { aggregateScoresFields, normalizeJoint, type AggregationFunctionId, type ScoresAggregationOptions } from "../aggregators/scores.js";
 import { cloneTensor, minMaxNanAsZero, tensorsClose, type ScoreTensor } from "./tensor.js";
 import {
   decodeOutputDocument,
@@ -297,6 +297,16 @@ export class FeatureAttributionSequenceOutput implements SequenceOutputData {
   defaultAggregate(): FeatureAttributionSequenceOutput {
     let out: FeatureAttributionSequenceOutput = this;
     if (this.kind === "coarse") return this;
+    if (this.kind === "granular" && this.numExtraDims === 0) {
+      // hidden dimension already reduced (L2) on the device: what is left of the default is the L1 normalisation
+      const present = [this.sourceAttributions, this.targetAttributions].filter((t): t is ScoreTensor => t !== null);
+      const normalized = normalizeJoint(present);
+      let k = 0;
+      return this.with({
+        sourceAttributions: this.sourceAttributions ? normalized[k++]! : null,
+        targetAttributions: this.targetAttributions ? normalized[k++]! : null,
+      });
+    }
     const fn = this.kind === "granular" ? "vnorm" : "mean";
     while (out.numExtraDims > 0) out = out.aggregateScores(fn);
     return out;

@@ -12,8 +12,10 @@ import { native } from "../../lib/native/load.js";
 import { readJson, sharedFixtures, stories260K, tempDir } from "../helpers.js";
 
 const PROMPTS = ["Once upon a time", "Lily and Ben", "The little dog was"];
-const EXTRA: Record<string, number[]> = { saliency: [64], input_x_gradient: [64], integrated_gradients: [64], gradient_shap: [64],
-  layer_integrated_gradients: [64], layer_gradient_x_activation: [64], occlusion: [], attention: [5, 8], deeplift: [64], layer_deeplift: [64], lime: [] };
+// Default output: gradient methods reduced over the hidden dimension on the device (Inseq's default
+// aggregation, as a coarse output); attention keeps [layer, head].
+const EXTRA: Record<string, number[]> = { saliency: [], input_x_gradient: [], integrated_gradients: [], gradient_shap: [],
+  layer_integrated_gradients: [], layer_gradient_x_activation: [], occlusion: [], attention: [5, 8], deeplift: [], layer_deeplift: [], lime: [] };
 
 describe("model.attribute on hf-stories260K", () => {
   let model: Model;
@@ -112,7 +114,7 @@ describe("model.attribute on hf-stories260K", () => {
   });
 
   it("saves and loads in Inseq's JSON format: float32 exact, float16 within 1e-3, gzip", async () => {
-    const out = await model.attribute(PROMPTS.slice(0, 2), { method: "integrated_gradients", methodArgs: { nSteps: 4 }, generatedTexts: forcedTexts.slice(0, 2), stepScores: ["probability"] });
+    const out = await model.attribute(PROMPTS.slice(0, 2), { method: "integrated_gradients", granular: true, methodArgs: { nSteps: 4 }, generatedTexts: forcedTexts.slice(0, 2), stepScores: ["probability"] });
     const dir = tempDir("save");
     await out.save(path.join(dir, "a.json"));
     await out.save(path.join(dir, "h.json"), { scoresPrecision: "float16" });
@@ -154,7 +156,7 @@ describe("model.attribute on hf-stories260K", () => {
   });
 
   it("layer methods take a block by index or name, or every block", async () => {
-    const base = { generatedTexts: forcedTexts[0], method: "layer_gradient_x_activation" } as const;
+    const base = { generatedTexts: forcedTexts[0], method: "layer_gradient_x_activation", granular: true } as const;
     const byName = await model.attribute(PROMPTS[0]!, { ...base, methodArgs: { layer: "model.layers.2" } });
     const byIndex = await model.attribute(PROMPTS[0]!, { ...base, methodArgs: { layer: 2 } });
     expect(byName.sequenceAttributions[0]!.targetAttributions!.data).toEqual(byIndex.sequenceAttributions[0]!.targetAttributions!.data);
@@ -167,7 +169,7 @@ describe("model.attribute on hf-stories260K", () => {
   });
 
   it("outputStepAttributions gives Inseq's per-step outputs, cut from the sequence columns", async () => {
-    const out = await model.attribute(PROMPTS.slice(0, 2), { method: "saliency", generatedTexts: forcedTexts.slice(0, 2), stepScores: ["probability"], outputStepAttributions: true });
+    const out = await model.attribute(PROMPTS.slice(0, 2), { method: "saliency", granular: true, generatedTexts: forcedTexts.slice(0, 2), stepScores: ["probability"], outputStepAttributions: true });
     const steps = out.stepAttributions!;
     expect(steps.length).toBe(5);
     const seq = out.sequenceAttributions[1]!;
@@ -178,6 +180,23 @@ describe("model.attribute on hf-stories260K", () => {
       for (let k = 0; k < 64; k++) expect(st.data[(prefix + r) * 64 + k]).toBe(seq.targetAttributions!.data[(r * 5 + 3) * 64 + k]);
     expect(steps[3]!.stepScores.probability![1]).toBe(seq.stepScores.probability![3]);
     expect(steps[3]!.target[1]).toEqual(seq.target[seq.attrPosStart + 3]);
+  });
+
+  it("the default output is Inseq's default aggregation of the granular one, reduced on the device", async () => {
+    const opts = { method: "integrated_gradients", methodArgs: { nSteps: 4 }, generatedTexts: forcedTexts[0] } as const;
+    const reduced = await model.attribute(PROMPTS[0]!, opts);
+    const granular = await model.attribute(PROMPTS[0]!, { ...opts, granular: true });
+    const r = reduced.sequenceAttributions[0]!, g = granular.aggregate().sequenceAttributions[0]!;
+    expect(r.kind).toBe("coarse");
+    expect(granular.sequenceAttributions[0]!.kind).toBe("granular");
+    expect(r.targetAttributions!.shape).toEqual(g.targetAttributions!.shape);
+    r.targetAttributions!.data.forEach((v, i) => {
+      const w = g.targetAttributions!.data[i]!;
+      if (Number.isNaN(w)) expect(Number.isNaN(v)).toBe(true);
+      else expect(Math.abs(v - w)).toBeLessThan(1e-6);
+    });
+    // aggregating again changes nothing; columns sum to 1 in |value|
+    expect(reduced.aggregate().sequenceAttributions[0]!.targetAttributions!.data).toEqual(r.targetAttributions!.data);
   });
 
   it("rejects bad input with codes and stays usable", async () => {

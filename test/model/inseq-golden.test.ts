@@ -73,6 +73,7 @@ function toOptions(c: GoldenCase): AttributeOptions {
     attrPosStart: k.attr_pos_start,
     attrPosEnd: k.attr_pos_end,
     includeEosBaseline: c.include_eos_baseline,
+    granular: true, // Inseq keeps the hidden dimension
   };
 }
 

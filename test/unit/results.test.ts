@@ -155,10 +155,17 @@ describe("FeatureAttributionSequenceOutput", () => {
       }
       expect(sum).toBeCloseTo(1, 6);
     }
-    // Step scores untouched; the original is not modified; aggregating again is a no-op.
+    // Step scores untouched; the original is not modified; aggregating again only re-normalises (same values).
     expect(agg.stepScores).toBe(seq.stepScores);
     expect(seq.sourceAttributions!.shape).toEqual([2, 2, 3]);
-    expect(agg.defaultAggregate()).toBe(agg);
+    const again = agg.defaultAggregate();
+    for (const k of ["sourceAttributions", "targetAttributions"] as const) {
+      again[k]!.data.forEach((v, i) => {
+        const w = agg[k]!.data[i]!;
+        if (Number.isNaN(w)) expect(Number.isNaN(v)).toBe(true);
+        else expect(v).toBeCloseTo(w, 6);
+      });
+    }
   });
 
   it("attention default aggregation: mean over heads, normalise, mean over layers, normalise", () => {
