@@ -71,6 +71,15 @@ struct Example {
   at::Tensor contrast_targets;    // [steps]
 };
 
+struct GradRow {
+  size_t e;       // example
+  int64_t j;      // step index (target position t = start + j)
+  int64_t t;      // prefix length
+  double alpha;   // interpolation point between baseline (0) and input (1)
+  double weight;  // integration weight
+  int64_t sample; // gradient_shap sample index (noise)
+};
+
 class Engine {
  public:
   Engine(models::CausalLM& model, const AttributionRequest& req) : model_(model), req_(req), dev_(model.device()) {}
@@ -119,6 +128,8 @@ class Engine {
   at::Tensor lime(Example& e, size_t index);
   at::Tensor attention(Example& e);
   int64_t rows_per_batch(int64_t length) const;
+  // Rows of the next batch starting at `pos` (rows sorted by decreasing length), for a memory cost factor.
+  size_t batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor) const;
 };
 
 void Engine::prepare() {
@@ -242,14 +253,16 @@ int64_t Engine::rows_per_batch(int64_t length) const {
 
 // ---- gradient family ----------------------------------------------------------------------------
 
-struct GradRow {
-  size_t e;       // example
-  int64_t j;      // step index (target position t = start + j)
-  int64_t t;      // prefix length
-  double alpha;   // interpolation point between baseline (0) and input (1)
-  double weight;  // integration weight
-  int64_t sample; // gradient_shap sample index (noise)
-};
+
+
+size_t Engine::batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor) const {
+  const int64_t L = rows[pos].t;
+  size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(std::max<int64_t>(1, rows_per_batch(L) / memory_factor)));
+  // Keep padding low: rows are sorted by length, so stop at rows much shorter than the first.
+  size_t same = 1;
+  while (same < take && rows[pos + same].t * 5 >= L * 4) ++same;
+  return same;
+}
 
 std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64_t layer_arg, std::map<size_t, at::Tensor>* deltas) {
   const bool is_layer = method.rfind("layer_", 0) == 0;
@@ -330,12 +343,7 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
   while (pos < rows.size()) {
     check_cancel();
     const int64_t L = rows[pos].t;
-    size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(std::max<int64_t>(1, rows_per_batch(L) / (deeplift ? 2 : 1))));
-    {  // keep padding low: rows are sorted by length, so stop at rows much shorter than the first
-      size_t same = 1;
-      while (same < take && rows[pos + same].t * 5 >= L * 4) ++same;
-      take = same;
-    }
+    size_t take = batch_size_at(rows, pos, deeplift ? 2 : 1);
     if (req_.per_step_schedule) {  // Inseq: one (example, step) per batch
       size_t same = 0;
       while (same < take && rows[pos + same].e == rows[pos].e && rows[pos + same].j == rows[pos].j) ++same;
@@ -473,10 +481,7 @@ std::vector<at::Tensor> Engine::all_layers_gradient_x_activation() {
   while (pos < rows.size()) {
     check_cancel();
     const int64_t L = rows[pos].t;
-    size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(std::max<int64_t>(1, rows_per_batch(L) / 2)));
-    size_t same = 1;
-    while (same < take && rows[pos + same].t * 5 >= L * 4) ++same;
-    take = same;
+    const size_t take = batch_size_at(rows, pos, 2);  // activations of every layer are kept
     const int64_t B = static_cast<int64_t>(take);
     c10::AutoGradMode grad_mode(true);
     at::Tensor ids = at::zeros({B, L}, at::TensorOptions().dtype(at::kLong).device(dev_));  // [B, L]
