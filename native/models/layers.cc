@@ -31,6 +31,7 @@ at::Tensor causal_attention_bias(const at::Tensor& attention_mask, int64_t seq, 
   visible = visible.unsqueeze(0).logical_and(attention_mask.to(at::kBool).unsqueeze(1));  // [batch, seq, total]
   const double lowest = dtype == at::kHalf       ? static_cast<double>(std::numeric_limits<c10::Half>::lowest())
                         : dtype == at::kBFloat16 ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
+                        : dtype == at::kDouble   ? std::numeric_limits<double>::lowest()
                                                  : static_cast<double>(std::numeric_limits<float>::lowest());
   at::Tensor bias = at::zeros(visible.sizes(), at::TensorOptions().dtype(dtype).device(attention_mask.device()));
   bias.masked_fill_(visible.logical_not(), lowest);
@@ -46,13 +47,13 @@ at::Tensor position_ids_from_mask(const at::Tensor& attention_mask, int64_t seq)
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                    const at::Tensor& bias, double scale, double dropout, bool training) {
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul(scale).add(bias);  // [b, h, s, t]
-  at::Tensor probs = deeplift_half() > 0 ? deeplift_softmax(scores) : at::softmax(scores, -1, at::kFloat).to(q.scalar_type());  // [b, h, s, t]
+  at::Tensor probs = deeplift_half() > 0 ? deeplift_softmax(scores) : at::softmax(scores, -1, accum_type(q.scalar_type())).to(q.scalar_type());  // [b, h, s, t]
   at::Tensor used = (training && dropout > 0) ? at::dropout(probs, dropout, true) : probs;
   return {at::matmul(used, v), probs};  // [b, h, s, d]
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor xf = x.to(accum_type(x.scalar_type()));
   at::Tensor normed = xf.mul(at::rsqrt(xf.pow(2).mean(-1, true).add(eps)));
   return weight.mul(normed.to(x.scalar_type()));
 }
@@ -122,7 +123,7 @@ int64_t deeplift_half() { return t_deeplift_half; }
 
 at::Tensor deeplift_softmax(const at::Tensor& scores) {
   const int64_t h = t_deeplift_half;
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(scores.scalar_type());
+  at::Tensor probs = at::softmax(scores, -1, accum_type(scores.scalar_type())).to(scores.scalar_type());
   if (h == 0 || !scores.requires_grad()) return probs;
   at::Tensor zi = scores.slice(0, 0, h), pr = probs.slice(0, h).detach();
   // Captum's softmax rule, in float64: elementwise ratio (the local derivative p(1 - p) where the inputs

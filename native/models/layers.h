@@ -7,6 +7,10 @@
 
 namespace inseq::models {
 
+// Precision for softmax, norms and logits: float64 models (tests: finite differences) stay in float64,
+// everything else accumulates in float32.
+inline c10::ScalarType accum_type(c10::ScalarType t) { return t == c10::ScalarType::Double ? t : c10::ScalarType::Float; }
+
 // Additive attention bias from a padding mask: 0 where key j is visible to query i (j <= past + i, j is
 // not padding, and within the sliding window if any), the dtype's lowest value elsewhere.
 at::Tensor causal_attention_bias(const at::Tensor& attention_mask,  // [batch, past + seq]

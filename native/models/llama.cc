@@ -146,7 +146,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   x = rms_norm(x, final_norm_, c.norm_eps);
   if (req.output_hidden_states) out.hidden_states.push_back(x);
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]
-  out.logits = at::linear(kept, lm_head_).to(at::kFloat);  // [b, kept, vocab]
+  out.logits = at::linear(kept, lm_head_).to(accum_type(dtype_));  // [b, kept, vocab] float32 (float64 models: float64)
   return out;
 }
 

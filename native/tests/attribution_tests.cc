@@ -6,11 +6,13 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
+#include <functional>
 #include <iostream>
 
 #include "attribution/engine.h"
 #include "attribution/integration.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "models/causal_lm.h"
 #include "models/layers.h"
 #include "tests/test.h"
@@ -282,5 +284,142 @@ TEST(all_layers_in_one_pass_equal_each_layer_alone) {
       ASSERT_TRUE(x.isnan().equal(y.isnan()));
       ASSERT_TRUE(max_diff(x.nan_to_num(0), y.nan_to_num(0)) < 1e-5);
     }
+  }
+}
+
+TEST(saliency_and_input_x_gradient_equal_float64_finite_differences) {
+  for (const std::string name : {"gpt2", "llama"}) {
+    const std::string dir = t::repo_dir() + "/test/fixtures/reference/" + name;
+    auto model = m::load_causal_lm(dir, c10::Device(c10::kCPU), at::kDouble);
+    inseq::core::Json g = inseq::core::Json::parse(t::read_file(dir + "/golden.json"));
+    std::vector<int64_t> seq;
+    for (const auto& v : g["prompts"][2]["ids"].as_array()) seq.push_back(v.as_int());
+    const int64_t start = static_cast<int64_t>(seq.size()) - 3;
+    a::AttributionRequest sal = request("saliency", {seq}, {start});
+    a::AttributionRequest ixg = request("input_x_gradient", {seq}, {start});
+    at::Tensor s = a::attribute(*model, sal).sequences[0].attributions;  // [n, S, H]
+    at::Tensor q = a::attribute(*model, ixg).sequences[0].attributions;
+    at::Tensor x;
+    {
+      c10::InferenceMode guard;
+      x = model->embed(at::tensor(seq, at::kLong).unsqueeze(0)).squeeze(0).clone();  // [n, H] float64
+    }
+    const double h = 1e-5;
+    int checked = 0;
+    for (int64_t j = 0; j < 3; ++j) {
+      const int64_t tpos = start + j;
+      for (int64_t k : {int64_t(0), tpos / 2, tpos - 1}) {
+        for (int64_t d : {int64_t(0), int64_t(5), int64_t(17), int64_t(31)}) {
+          at::Tensor plus = x.slice(0, 0, tpos).clone(), minus = x.slice(0, 0, tpos).clone();
+          plus[k][d] += h;
+          minus[k][d] -= h;
+          double fd;
+          {
+            c10::InferenceMode guard;
+            fd = (prob_of(*model, plus, seq[tpos]) - prob_of(*model, minus, seq[tpos])).item<double>() / (2 * h);
+          }
+          const double sv = s[k][j][d].item<double>(), qv = q[k][j][d].item<double>();
+          const double ref_q = fd * x[k][d].item<double>();
+          if (std::fabs(sv - std::fabs(fd)) > 1e-4 * std::fabs(fd) + 1e-9 || std::fabs(qv - ref_q) > 1e-4 * std::fabs(ref_q) + 1e-9) {
+            throw t::Failure(name + ": gradient differs from finite differences at step " + std::to_string(j) + " token " +
+                             std::to_string(k) + " dim " + std::to_string(d) + ": " + std::to_string(sv) + " vs " + std::to_string(fd));
+          }
+          ++checked;
+        }
+      }
+    }
+    ASSERT_EQ(checked, 36);
+  }
+}
+
+TEST(integrated_gradients_delta_below_one_percent_at_50_gauss_legendre_steps) {
+  auto model = stories();
+  auto req = request("integrated_gradients", {kSeq}, {5});
+  req.n_steps = 50;
+  req.return_convergence_delta = true;
+  auto out = a::attribute(*model, req).sequences[0];
+  at::Tensor delta = out.step_scores["deltas"];                                                  // [S]
+  at::Tensor diff = out.attributions.nan_to_num(0).sum(at::IntArrayRef{0, 2}).sub(delta);  // f(x) - f(x')
+  for (int64_t j = 0; j < delta.size(0); ++j) {
+    ASSERT_TRUE(std::fabs(delta[j].item<double>()) < 0.01 * std::fabs(diff[j].item<double>()));
+  }
+}
+
+TEST(integration_grids_match_a_reference_of_captums) {
+  // Reference: Gauss-Legendre nodes/weights from the eigen-decomposition of the Jacobi matrix (Golub-Welsch),
+  // the Riemann grids written out as Captum's approximation_parameters define them.
+  for (int64_t n : {2, 5, 17, 50}) {
+    at::Tensor J = at::zeros({n, n}, at::kDouble);
+    for (int64_t k = 1; k < n; ++k) {
+      const double b = k / std::sqrt(4.0 * k * k - 1.0);
+      J[k - 1][k] = b;
+      J[k][k - 1] = b;
+    }
+    auto [evals, evecs] = at::linalg_eigh(J);
+    auto [alphas, weights] = a::integration_grid("gausslegendre", n);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_NEAR(alphas[i], 0.5 * (evals[i].item<double>() + 1.0), 1e-12);
+      ASSERT_NEAR(weights[i], evecs[0][i].item<double>() * evecs[0][i].item<double>(), 1e-12);  // 2 v0^2 / 2
+    }
+    const double dn = static_cast<double>(n);
+    struct Grid { const char* name; std::function<double(int64_t)> alpha, weight; };
+    std::vector<Grid> grids = {
+        {"riemann_left", [&](int64_t i) { return i / dn; }, [&](int64_t) { return 1 / dn; }},
+        {"riemann_right", [&](int64_t i) { return (i + 1) / dn; }, [&](int64_t) { return 1 / dn; }},
+        {"riemann_middle", [&](int64_t i) { return (i + 0.5) / dn; }, [&](int64_t) { return 1 / dn; }},
+        {"riemann_trapezoid", [&](int64_t i) { return i / (dn - 1); },
+         [&](int64_t i) { return (i == 0 || i == n - 1) ? 0.5 / dn : 1 / dn; }},
+    };
+    for (const auto& grid : grids) {
+      auto [ga, gw] = a::integration_grid(grid.name, n);
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(ga[i], grid.alpha(i), 1e-15);
+        ASSERT_NEAR(gw[i], grid.weight(i), 1e-15);
+      }
+    }
+  }
+}
+
+TEST(input_x_gradient_layer_and_deeplift_equal_a_naive_per_step_loop) {
+  auto model = stories();
+  const int64_t start = 5, n = static_cast<int64_t>(kSeq.size());
+  at::Tensor x = embed_cpu(*model, kSeq), b = embed_cpu(*model, unk_baseline(kSeq));
+  auto ixg = a::attribute(*model, request("input_x_gradient", {kSeq}, {start})).sequences[0].attributions;
+  auto dl = a::attribute(*model, request("deeplift", {kSeq}, {start})).sequences[0].attributions;
+  auto layer_req = request("layer_gradient_x_activation", {kSeq}, {start});
+  layer_req.layer = 2;
+  auto lgx = a::attribute(*model, layer_req).sequences[0].attributions;
+  c10::AutoGradMode grad_mode(true);
+  for (int64_t tpos = start; tpos < n; ++tpos) {
+    const int64_t j = tpos - start;
+    at::Tensor xe = x.slice(0, 0, tpos).clone().requires_grad_(true);
+    at::Tensor g = torch::autograd::grad({prob_of(*model, xe, kSeq[tpos])}, {xe})[0];
+    ASSERT_TRUE(max_diff(ixg.select(1, j).slice(0, 0, tpos), g * x.slice(0, 0, tpos)) < 1e-5);
+    // DeepLIFT: the prefix next to its reference, multipliers from the rescale rules
+    at::Tensor xi = x.slice(0, 0, tpos).clone().requires_grad_(true);
+    at::Tensor pair = at::stack({xi, b.slice(0, 0, tpos)});
+    at::Tensor p;
+    {
+      m::DeepLiftScope scope(1);
+      m::ForwardRequest fr;
+      fr.inputs_embeds = pair;
+      p = model->forward(fr).logits[0][-1].softmax(-1)[kSeq[tpos]];
+    }
+    at::Tensor m_dl = torch::autograd::grad({p}, {xi})[0];
+    // the softmax rule amplifies float32 rounding of other batch shapes (see batched_examples_equal_one_by_one)
+    at::Tensor naive_dl = m_dl * (x.slice(0, 0, tpos) - b.slice(0, 0, tpos));
+    const double dl_diff = max_diff(dl.select(1, j).slice(0, 0, tpos), naive_dl);
+    if (!(dl_diff < 1e-3 * naive_dl.abs().max().item<double>())) throw t::Failure("deeplift differs by " + std::to_string(dl_diff));
+    // gradient x activation at block 2
+    at::Tensor captured;
+    m::ForwardRequest fr;
+    fr.inputs_embeds = x.slice(0, 0, tpos).unsqueeze(0).clone().requires_grad_(true);
+    fr.layer_output_hook = [&](int64_t l, const at::Tensor& hs) {
+      if (l == 2) captured = hs;
+      return hs;
+    };
+    at::Tensor f = model->forward(fr).logits[0][-1].softmax(-1)[kSeq[tpos]];
+    at::Tensor gl = torch::autograd::grad({f}, {captured})[0][0];
+    ASSERT_TRUE(max_diff(lgx.select(1, j).slice(0, 0, tpos), gl * captured[0].detach()) < 1e-5);
   }
 }
