@@ -32,4 +32,8 @@ export type { AggregationFunctionId, ScoresAggregationOptions, SelectIdx } from 
 export { renderTerminal, detectTerminalColor } from "./viz/terminal.js";
 export type { TerminalRenderOptions, TerminalColor } from "./viz/terminal.js";
 export { renderHtml } from "./viz/html.js";
-export type { HtmlRenderOptions } from "./viz/html.js";
+export type { HtmlRenderOptions, HtmlView } from "./viz/html.js";
+export { listAggregators } from "./aggregators/registry.js";
+export type { AggregatorInput, AggregatorStep, AggregateOptions } from "./aggregators/pipeline.js";
+export type { AggregatorOptions, Span, SpanInput, SplitMode } from "./aggregators/types.js";
+export type { OutputAggregateOptions } from "./results/attribution.js";

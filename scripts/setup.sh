@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything inseq needs on Debian 12 and builds it: LibTorch (Debian's libtorch-dev) with the
-# OpenMP OpenBLAS, the C++ toolchain, the npm dependencies, the native addon, the TypeScript.
+# OpenMP OpenBLAS, the C++ toolchain, Chromium (headless, for the HTML visualisation tests), the npm
+# dependencies, the native addon, the TypeScript.
 # Safe to re-run: system packages already present are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libtorch-dev libopenblas0-openmp cmake ninja-build g++ binutils)
+packages=(libtorch-dev libopenblas0-openmp cmake ninja-build g++ binutils chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

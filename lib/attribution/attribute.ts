@@ -145,6 +145,7 @@ function methodArgs(method: string, args: Record<string, unknown> | undefined): 
 }
 
 interface PreparedSequence {
+  wordIds?: Array<number | null>;
   input: string;
   generated: string;
   ids: number[];
@@ -203,17 +204,23 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     return [bos];
   });
   let fullIds: number[][];
+  let wordIds: Array<Array<number | null> | undefined>;
   let generatedTexts: string[];
   if (forced) {
     forced.forEach((g, i) => {
       if (!g.startsWith(inputs![i]!)) throw invalidOption(`generatedTexts[${i}]`, `a text starting with its prompt ${JSON.stringify(inputs![i])}`, g);
     });
-    fullIds = (await tok.encodeBatch(forced, { addSpecialTokens })).map((e) => e.ids);
+    const enc = await tok.encodeBatch(forced, { addSpecialTokens });
+    fullIds = enc.map((e) => e.ids);
+    wordIds = enc.map((e) => e.wordIds);
     generatedTexts = forced;
   } else {
     const gen = await model.generate(inputs, { maxNewTokens: 20, ...(options.generationArgs ?? {}), returnIds: true, signal: options.signal, skipSpecialTokens: false });
     fullIds = gen.sequences.map((s) => s.ids);
     generatedTexts = await tok.decodeBatch(fullIds, { skipSpecialTokens: true });
+    // word ids of the generated ids, when re-encoding the text gives the same ids back (it usually does)
+    const again = await tok.encodeBatch(await tok.decodeBatch(fullIds, { skipSpecialTokens: false }), { addSpecialTokens: false });
+    wordIds = again.map((e, i) => (JSON.stringify(e.ids) === JSON.stringify(fullIds[i]) ? e.wordIds : undefined));
   }
 
   // 2. Positions, baselines, contrasts.
@@ -243,7 +250,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
       baseline = [...custom];
     }
     const p: PreparedSequence = {
-      input: inputs![i]!, generated: generatedTexts[i]!, ids, tokens: tok.convertIdsToTokens(ids).map((t) => t ?? ""),
+      input: inputs![i]!, generated: generatedTexts[i]!, ids, tokens: tok.convertIdsToTokens(ids).map((t) => t ?? ""), wordIds: wordIds[i],
       promptLength, start, end, baseline,
     };
     if (needsContrast && contrastEnc) {
@@ -280,7 +287,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     for (let k = 0; k < batch.length; k++) {
       const p = batch[k]!;
       const r = raw.sequences[k]!;
-      const target: TokenWithId[] = p.ids.map((id, j) => ({ token: p.tokens[j]!, id }));
+      const target: TokenWithId[] = p.ids.map((id, j) => (p.wordIds ? { token: p.tokens[j]!, id, wordId: p.wordIds[j] ?? null } : { token: p.tokens[j]!, id }));
       const stepScores: Record<string, Float32Array> = {};
       for (const s of nativeScores) stepScores[s.id] = r.stepScores[s.def.id]!;
       if (r.stepScores.deltas) stepScores.deltas = r.stepScores.deltas;

@@ -5,8 +5,12 @@ import { Command } from "commander";
 import { InseqError } from "../core/errors.js";
 import { packageVersion } from "../core/paths.js";
 import { makeAttributeCommand } from "./commands/attribute.js";
+import { makeAttributeDatasetCommand } from "./commands/attribute-dataset.js";
 import { makeDoctorCommand } from "./commands/doctor.js";
 import { makeGenerateCommand } from "./commands/generate.js";
+import { makeListCommand } from "./commands/list.js";
+import { makeMergeCommand } from "./commands/merge.js";
+import { makeShowCommand } from "./commands/show.js";
 
 export function makeProgram(): Command {
   return new Command("inseq")
@@ -14,7 +18,11 @@ export function makeProgram(): Command {
     .version(packageVersion(), "-v, --version")
     .showHelpAfterError()
     .addCommand(makeAttributeCommand())
+    .addCommand(makeAttributeDatasetCommand())
+    .addCommand(makeMergeCommand())
     .addCommand(makeGenerateCommand())
+    .addCommand(makeShowCommand())
+    .addCommand(makeListCommand())
     .addCommand(makeDoctorCommand());
 }
 

@@ -13,6 +13,8 @@ export const ErrorCode = {
   UNSUPPORTED_MODEL: "ERR_UNSUPPORTED_MODEL",
   BAD_TOKENIZER: "ERR_BAD_TOKENIZER",
   NETWORK: "ERR_NETWORK",
+  /** A dataset file whose content cannot be read (malformed JSONL line, CSV row, Parquet file). */
+  BAD_DATASET: "ERR_BAD_DATASET",
   OFFLINE: "ERR_OFFLINE",
   DEVICE: "ERR_DEVICE",
   DISPOSED: "ERR_DISPOSED",

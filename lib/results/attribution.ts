@@ -16,6 +16,8 @@ import { gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
 import { promisify } from "node:util";
 import { ErrorCode, InseqError, describeValue, invalidOption } from "../core/errors.js";
 import { aggregateScoresFields, normalizeJoint, type AggregationFunctionId, type ScoresAggregationOptions } from "../aggregators/scores.js";
+import { aggregateSequence, type AggregateOptions, type AggregatorInput } from "../aggregators/pipeline.js";
+import { pairDiff } from "../aggregators/pair.js";
 import { cloneTensor, minMaxNanAsZero, tensorsClose, type ScoreTensor } from "./tensor.js";
 import {
   decodeOutputDocument,
@@ -37,6 +39,12 @@ const gunzipAsync = promisify(gunzip);
 export interface TokenWithId {
   token: string;
   id: number;
+  /**
+   * Optional index of the word the token belongs to (the tokenizer's pre-tokenizer word id; null for special
+   * tokens). When every token of a list has one, the `subwords` aggregator merges by word id instead of by
+   * markers. Not saved (Inseq's `TokenWithId` has no such field) and ignored by `equals`.
+   */
+  wordId?: number | null;
 }
 
 /**
@@ -312,6 +320,33 @@ export class FeatureAttributionSequenceOutput implements SequenceOutputData {
     return out;
   }
 
+  /**
+   * Inseq's `aggregate()`: runs an aggregator or a pipeline of aggregators (ids in `listAggregators()`;
+   * aggregation-function ids such as "mean" or "vnorm" are shorthand for `scores` with that function) and returns a
+   * new output. With no arguments: the default aggregation (`defaultAggregate`). See `lib/aggregators/pipeline.ts`
+   * and docs/attribution.md ("Aggregation") for the options and the order semantics.
+   *
+   * @example
+   * seq.aggregate("subwords", { specialChars: ["Ġ", "Ċ"] });
+   * seq.aggregate(["spans", "scores"], { targetSpans: [[0, 3]], aggregateFn: [null, "vnorm"] });
+   */
+  aggregate(aggregator?: AggregatorInput, options?: AggregateOptions): FeatureAttributionSequenceOutput {
+    if (aggregator === undefined && options === undefined) return this.defaultAggregate();
+    return aggregateSequence(this, aggregator, options);
+  }
+
+  /**
+   * `this - other`, field by field (attributions, step scores, sequence scores), for outputs of the same shapes.
+   * It is the `pair` aggregator run on `other` with `pairedAttr: this`, so token labels read `"other → this"`
+   * where the strings differ, and positions come from `other`.
+   *
+   * Note the order: Python Inseq's `x - y` (`__sub__`) computes `y - x`; here `a.diff(b)` is `a - b`.
+   */
+  diff(other: FeatureAttributionSequenceOutput): FeatureAttributionSequenceOutput {
+    if (!(other instanceof FeatureAttributionSequenceOutput)) throw invalidOption("other", "a FeatureAttributionSequenceOutput", other);
+    return pairDiff(other, this);
+  }
+
   /** Field-wise comparison, tensors with `atol` (NaN equal to NaN), like Inseq's `__eq__`. */
   equals(other: FeatureAttributionSequenceOutput, atol = 1e-5): boolean {
     const tokEq = (a: TokenWithId[], b: TokenWithId[]) =>
@@ -354,9 +389,23 @@ export interface LoadOptions {
   decompress?: boolean;
 }
 
+/** `FeatureAttributionOutput.aggregate` options: `pairedAttr` may also be a whole output (paired one to one). */
+export type OutputAggregateOptions = Omit<AggregateOptions, "pairedAttr"> & {
+  pairedAttr?: FeatureAttributionSequenceOutput | FeatureAttributionOutput;
+};
+
+/**
+ * `show()` options. `aggregate` (default true) applies each sequence's default aggregation first. For HTML, the
+ * page's view selector also offers:
+ * - `rawView` (default true): the scores as stored, when they are already 2-D and the aggregation changed them
+ *   (e.g. the L2 norms before Inseq's L1 normalisation);
+ * - `aggregations`: one view per aggregation function id (`"sum"`, `"absmax"`, ...), reducing every axis after
+ *   `[attributed, generated]` with it (each step normalised, as the `scores` aggregator does); sequences that
+ *   are already 2-D are shown as stored.
+ */
 export type ShowOptions =
   | ({ format?: "terminal"; aggregate?: boolean } & TerminalRenderOptions)
-  | ({ format: "html"; aggregate?: boolean } & HtmlRenderOptions);
+  | ({ format: "html"; aggregate?: boolean; rawView?: boolean; aggregations?: readonly string[] } & HtmlRenderOptions);
 
 /** Info fields that must agree for outputs to be merged (Inseq's `_merge_match_info_fields`). */
 export const MERGE_MATCH_INFO_FIELDS = [
@@ -463,10 +512,38 @@ export class FeatureAttributionOutput implements OutputData {
     return this.sequenceAttributions.at(i);
   }
 
-  /** Default aggregation of every sequence (see `FeatureAttributionSequenceOutput.defaultAggregate`). */
-  aggregate(): FeatureAttributionOutput {
+  /**
+   * `FeatureAttributionSequenceOutput.aggregate` on every sequence; with no arguments the default aggregation.
+   * `pairedAttr` may be another `FeatureAttributionOutput` with as many sequences (paired one to one) or a single
+   * sequence output (paired with every sequence).
+   */
+  aggregate(aggregator?: AggregatorInput, options?: OutputAggregateOptions): FeatureAttributionOutput {
+    const paired = options?.pairedAttr;
+    if (paired instanceof FeatureAttributionOutput && paired.length !== this.length) {
+      throw invalidOption("pairedAttr", `an output with ${this.length} sequences (one per sequence of this output)`, `${paired.length} sequences`);
+    }
     return new FeatureAttributionOutput(
-      this.sequenceAttributions.map((s) => s.defaultAggregate()),
+      this.sequenceAttributions.map((s, i) => {
+        if (aggregator === undefined && options === undefined) return s.defaultAggregate();
+        const opts = (paired instanceof FeatureAttributionOutput
+          ? { ...options, pairedAttr: paired.sequenceAttributions[i]! }
+          : options) as AggregateOptions | undefined;
+        return s.aggregate(aggregator, opts ?? {});
+      }),
+      cloneInfo(this.info),
+    );
+  }
+
+  /**
+   * `this - other` sequence by sequence (see `FeatureAttributionSequenceOutput.diff`; Python Inseq's `x - y` is
+   * `y - x`). Info comes from this output.
+   */
+  diff(other: FeatureAttributionOutput): FeatureAttributionOutput {
+    if (!(other instanceof FeatureAttributionOutput) || other.length !== this.length) {
+      throw invalidOption("other", `a FeatureAttributionOutput with ${this.length} sequences`, other);
+    }
+    return new FeatureAttributionOutput(
+      this.sequenceAttributions.map((s, i) => s.diff(other.sequenceAttributions[i]!)),
       cloneInfo(this.info),
     );
   }
@@ -481,13 +558,41 @@ export class FeatureAttributionOutput implements OutputData {
 
   /**
    * Renders the heatmaps as a string (printing is the caller's job). Aggregates with the default aggregation
-   * first unless `aggregate: false`.
+   * first unless `aggregate: false`. `format: "html"` gives one self-contained page (heatmaps, token view,
+   * sequence / view selectors; see `ShowOptions` for the extra views).
    */
   show(options: ShowOptions = {}): string {
-    const { format = "terminal", aggregate = true, ...rest } = options as ShowOptions & { format?: string };
+    const { format = "terminal", aggregate = true, rawView = true, aggregations = [], ...rest } = options as ShowOptions & {
+      format?: string;
+      rawView?: boolean;
+      aggregations?: readonly string[];
+    };
     if (format !== "terminal" && format !== "html") throw invalidOption("format", '"terminal" or "html"', format);
     const shown = aggregate ? this.aggregate() : this;
-    return format === "html" ? renderHtml(shown, rest as HtmlRenderOptions) : renderTerminal(shown, rest as TerminalRenderOptions);
+    if (format !== "html") return renderTerminal(shown, rest as TerminalRenderOptions);
+    const html = rest as HtmlRenderOptions;
+    const is2d = (t: ScoreTensor | null) => t === null || t.shape.length === 2;
+    const rawAvailable =
+      aggregate &&
+      rawView &&
+      this.sequenceAttributions.some((s) => s.sourceAttributions || s.targetAttributions) &&
+      this.sequenceAttributions.every((s) => is2d(s.sourceAttributions) && is2d(s.targetAttributions)) &&
+      shown.sequenceAttributions.some((s, i) => !s.equals(this.sequenceAttributions[i]!, 0));
+    if (!Array.isArray(aggregations)) throw invalidOption("aggregations", "an array of aggregation function ids", aggregations);
+    const reduced = aggregations.map((fn) => ({
+      label: `${fn} (+ normalisation)`,
+      output: this.sequenceAttributions.map((s) => {
+        let out: FeatureAttributionSequenceOutput = s;
+        while (out.numExtraDims > 0) out = out.aggregateScores(fn);
+        return out;
+      }),
+    }));
+    const views = [...(rawAvailable ? [{ label: "raw scores (no aggregation)", output: this }] : []), ...reduced, ...(html.views ?? [])];
+    return renderHtml(shown, {
+      ...html,
+      label: html.label ?? (aggregate ? "default aggregation" : "scores as stored"),
+      views,
+    });
   }
 
   /** The Python-compatible JSON document object (tensors as base64 float32 safetensors). */

@@ -1,9 +1,10 @@
 /**
  * Terminal heatmaps, laid out like Inseq's rich console tables: generated tokens across, attributed tokens down,
  * scores with 2 decimals (empty for NaN), then one row per step score. Cells get a diverging background
- * (blue = negative, red = positive, Inseq's blue→beige→red map) in truecolor or 256 colours, or no escape codes
- * at all with `color: "none"`. Pure: returns a string; whether colour is wanted is the caller's decision
- * (`detectTerminalColor` helps).
+ * (blue = negative, red = positive, Inseq's blue→beige→red map) in truecolor, 256 colours or the 16 ANSI
+ * colours, or no escape codes at all with `color: "none"`. Tables wider than `width` are paged into column
+ * groups. Pure: returns a string; whether colour is wanted is the caller's decision (`detectTerminalColor`, or
+ * `color: "auto"` which asks it about process.stdout).
  */
 import { invalidOption } from "../core/errors.js";
 import {
@@ -18,11 +19,11 @@ import {
   type RenderInput,
 } from "./heatmap.js";
 
-export type TerminalColor = "truecolor" | "256" | "none";
+export type TerminalColor = "truecolor" | "256" | "16" | "none";
 
 export interface TerminalRenderOptions extends ColorScaleOptions {
-  /** Colour mode; default "none" (plain text). */
-  color?: TerminalColor;
+  /** Colour mode; default "none" (plain text). "auto": `detectTerminalColor(process.stdout, process.env)`. */
+  color?: TerminalColor | "auto";
   /** Maximum line width; wider tables are split into column groups. Default: no limit. */
   width?: number;
   /** Longest token label in columns; longer labels are cut with "…". Default 16. */
@@ -56,8 +57,21 @@ export function rgbTo256([r, g, b]: Rgb): number {
 const RESET = "\x1b[0m";
 const BOLD = "\x1b[1m";
 
-function cellStyle(rgb: Rgb, mode: TerminalColor): string {
+/**
+ * The 16-colour ANSI style for scale position t: no background near 0 (|score| < 20% of the scale), bright
+ * blue/red backgrounds (104/101, black text) up to 60%, blue/red (44/41, bright white text) beyond.
+ */
+export function ansi16Style(t: number): string {
+  const m = Math.abs(t - 0.5) * 2;
+  if (m < 0.2) return "";
+  const negative = t < 0.5;
+  if (m < 0.6) return `\x1b[${negative ? 104 : 101};30m`;
+  return `\x1b[${negative ? 44 : 41};97m`;
+}
+
+function cellStyle(rgb: Rgb, mode: TerminalColor, t: number): string {
   if (mode === "none") return "";
+  if (mode === "16") return ansi16Style(t);
   const luminance = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
   const dark = luminance < 140;
   if (mode === "truecolor") {
@@ -67,18 +81,54 @@ function cellStyle(rgb: Rgb, mode: TerminalColor): string {
   return `\x1b[48;5;${rgbTo256(rgb)};38;5;${dark ? 231 : 16}m`;
 }
 
-/** Colour mode for a stream, honouring NO_COLOR / FORCE_COLOR / COLORTERM / TERM and whether it is a TTY. */
+/** TERM values of terminals known to do 24-bit colour. */
+const TRUECOLOR_TERMS = /(^|-)(direct|truecolor|24bit)$|^xterm-(kitty|ghostty)$|^(alacritty|foot|wezterm|contour)(-|$)/i;
+/** TERM values of terminals known to do at least the 16 ANSI colours (Node's `getColorDepth` list). */
+const ANSI_TERMS = /ansi|color|linux|cygwin|^con\d+x\d+|^rxvt|^screen|^tmux|^xterm|^vt1\d\d|^vt2\d\d|^putty|^konsole|^gnome|^eterm|^kterm|^mlterm|^st(-|$)/i;
+
+/**
+ * Colour mode for a stream, in this order:
+ * 1. `NO_COLOR` (non-empty) → "none";
+ * 2. `FORCE_COLOR`: "0"/"false" → "none", "2" → "256", "3" → "truecolor", anything else ("", "1", "true") → "16",
+ *    even without a TTY;
+ * 3. not a TTY, or `TERM=dumb` → "none";
+ * 4. `COLORTERM=truecolor|24bit`, Windows Terminal (`WT_SESSION`), `TERM_PROGRAM` iTerm.app / WezTerm / vscode /
+ *    ghostty, or a TERM such as `xterm-direct`, `xterm-kitty`, `alacritty` → "truecolor";
+ * 5. a TERM containing "256" (`xterm-256color`, `screen-256color`), `TERM_PROGRAM=Apple_Terminal` → "256";
+ * 6. another colour TERM (`xterm`, `screen`, `linux`, `vt100`, `rxvt`, `cygwin`, `*color*`, `ansi`, ...) or any
+ *    `COLORTERM` → "16";
+ * 7. no TERM: "truecolor" on Windows (ConPTY), else "none".
+ */
 export function detectTerminalColor(
   stream: { isTTY?: boolean } = process.stdout,
   env: Record<string, string | undefined> = process.env,
+  platform: string = process.platform,
 ): TerminalColor {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return "none";
   const force = env.FORCE_COLOR;
-  if (force === "0" || force === "false") return "none";
-  if (!stream.isTTY && (force === undefined || force === "")) return "none";
-  if (force === "3" || /^(truecolor|24bit)$/i.test(env.COLORTERM ?? "")) return "truecolor";
-  if (env.TERM === "dumb" && (force === undefined || force === "")) return "none";
-  return "256";
+  if (force !== undefined) {
+    const f = force.trim().toLowerCase();
+    if (f === "0" || f === "false") return "none";
+    if (f === "2") return "256";
+    if (f === "3") return "truecolor";
+    return "16";
+  }
+  if (!stream.isTTY) return "none";
+  const term = env.TERM ?? "";
+  if (term === "dumb") return "none";
+  const program = env.TERM_PROGRAM ?? "";
+  if (
+    /^(truecolor|24bit)$/i.test(env.COLORTERM ?? "") ||
+    (env.WT_SESSION !== undefined && env.WT_SESSION !== "") ||
+    /^(iTerm\.app|WezTerm|vscode|ghostty|Hyper)$/i.test(program) ||
+    TRUECOLOR_TERMS.test(term)
+  ) {
+    return "truecolor";
+  }
+  if (/256/.test(term) || program === "Apple_Terminal") return "256";
+  if (ANSI_TERMS.test(term) || (env.COLORTERM !== undefined && env.COLORTERM !== "")) return "16";
+  if (term === "") return platform === "win32" ? "truecolor" : "none";
+  return "16";
 }
 
 /** Display width of a string in terminal cells (wide East Asian / emoji = 2, combining marks = 0). */
@@ -146,6 +196,7 @@ function renderPanelTable(
   mode: TerminalColor,
   maxTokenWidth: number,
   titleSuffix: string,
+  maxWidth: number,
 ): string[] {
   const colored = mode !== "none";
   const header1: Cell[] = [{ text: "" }, { text: "" }, ...columns.map((c) => ({ text: String(c) }))];
@@ -166,7 +217,7 @@ function renderPanelTable(
       for (const c of columns) {
         const v = c < nCols ? scores.data[r * nCols + c]! : NaN;
         const pos = scalePosition(v, scale);
-        row.push({ text: formatScore(v, 2), style: pos === null ? undefined : cellStyle(divergingColor(pos), mode) });
+        row.push({ text: formatScore(v, 2), style: pos === null ? undefined : cellStyle(divergingColor(pos), mode, pos) || undefined });
       }
       body.push(row);
     }
@@ -192,9 +243,15 @@ function renderPanelTable(
   const line = (l: string, m: string, r: string, h: string) => l + widths.map((w) => h.repeat(w + 2)).join(m) + r;
   const row = (cells: Cell[], v: string) => v + cells.map((c, k) => fmt(c, k)).join(v) + v;
   const total = widths.reduce((a, w) => a + w + 3, 1);
-  const center = (text: string) => pad(text, Math.max(total, displayWidth(text)), "center").replace(/\s+$/, "");
-  const title = `${panel.label} Saliency Heatmap${titleSuffix}`;
-  const out: string[] = [colored ? `${BOLD}${center(title)}${RESET}` : center(title)];
+  // Title and caption are centred over the table, wrapped at word boundaries when wider than the page.
+  const centered = (phrases: string[]) => {
+    const text = phrases.join(" ");
+    return wrapPhrases(phrases, Math.max(total, Math.min(displayWidth(text), maxWidth))).map((l) =>
+      pad(l, Math.max(total, displayWidth(l)), "center").replace(/\s+$/, ""),
+    );
+  };
+  const title = [`${panel.label} Saliency Heatmap`, ...(titleSuffix ? [titleSuffix] : [])];
+  const out: string[] = centered(title).map((l) => (colored ? `${BOLD}${l}${RESET}` : l));
   out.push(line("┏", "┳", "┓", "━"));
   out.push(row(header1, "┃"), row(header2, "┃"));
   out.push(line("┡", "╇", "┩", "━"));
@@ -204,8 +261,30 @@ function renderPanelTable(
     for (const r of stepRows) out.push(row(r, "│"));
   }
   out.push(line("└", "┴", "┘", "─"));
-  out.push(center(HEATMAP_CAPTION));
+  out.push(...centered(HEATMAP_CAPTION.split(/(?<=,) /)));
   return out;
+}
+
+/**
+ * Joins phrases with spaces into lines of at most `width` cells, breaking between phrases first and inside a
+ * phrase (at spaces) only when the phrase alone is too wide; a word wider than `width` gets a line of its own.
+ */
+function wrapPhrases(phrases: string[], width: number): string[] {
+  const lines: string[] = [];
+  let cur = "";
+  const push = (piece: string) => {
+    const next = cur ? `${cur} ${piece}` : piece;
+    if (cur && displayWidth(next) > width) {
+      lines.push(cur);
+      cur = piece;
+    } else cur = next;
+  };
+  for (const phrase of phrases) {
+    if (displayWidth(phrase) <= width) push(phrase);
+    else for (const word of phrase.split(" ")) push(word);
+  }
+  if (cur) lines.push(cur);
+  return lines;
 }
 
 /** Splits column indices into groups whose table fits in `width` (at least one column per group). */
@@ -248,10 +327,11 @@ function columnGroups(panel: HeatmapPanel, width: number | undefined, maxTokenWi
  * (`FeatureAttributionOutput.show()` does that).
  */
 export function renderTerminal(output: RenderInput, options: TerminalRenderOptions = {}): string {
-  const mode = options.color ?? "none";
-  if (mode !== "truecolor" && mode !== "256" && mode !== "none") {
-    throw invalidOption("color", '"truecolor", "256" or "none"', mode);
+  const requested = options.color ?? "none";
+  if (requested !== "truecolor" && requested !== "256" && requested !== "16" && requested !== "none" && requested !== "auto") {
+    throw invalidOption("color", '"truecolor", "256", "16", "none" or "auto"', requested);
   }
+  const mode: TerminalColor = requested === "auto" ? detectTerminalColor() : requested;
   if (options.width !== undefined && !(typeof options.width === "number" && options.width > 0)) {
     throw invalidOption("width", "a positive number", options.width);
   }
@@ -270,8 +350,8 @@ export function renderTerminal(output: RenderInput, options: TerminalRenderOptio
     const groups = columnGroups(panel, options.width, maxTokenWidth);
     for (const cols of groups) {
       const suffix =
-        groups.length > 1 && cols.length > 0 ? ` (columns ${cols[0]}–${cols[cols.length - 1]} of ${panel.columnLabels.length})` : "";
-      blocks.push(renderPanelTable(panel, cols, scale, mode, maxTokenWidth, suffix).join("\n"));
+        groups.length > 1 && cols.length > 0 ? `(columns ${cols[0]}–${cols[cols.length - 1]} of ${panel.columnLabels.length})` : "";
+      blocks.push(renderPanelTable(panel, cols, scale, mode, maxTokenWidth, suffix, options.width ?? Infinity).join("\n"));
     }
   }
   return blocks.join("\n\n") + (blocks.length > 0 ? "\n" : "");

@@ -10,7 +10,10 @@ import { repoRoot, tempDir } from "../helpers.js";
 describe("published package", () => {
   it("installs from the tarball and generates with the prebuilt addon", () => {
     const packDir = tempDir("pack");
-    execFileSync("npm", ["pack", "--pack-destination", packDir], { cwd: repoRoot, stdio: "pipe" });
+    // The prepack hook (tsc + prebuild copy) would rewrite dist/ under the feet of tests running in parallel:
+    // run its prebuild half here and pack without scripts (dist/ is already built by npm run build).
+    execFileSync(process.execPath, [path.join(repoRoot, "scripts/make-prebuild.mjs")], { cwd: repoRoot, stdio: "pipe" });
+    execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", packDir], { cwd: repoRoot, stdio: "pipe" });
     const tarball = readdirSync(packDir).find((f) => f.endsWith(".tgz"))!;
     const files = execFileSync("tar", ["-tzf", path.join(packDir, tarball)], { encoding: "utf8" });
     expect(files).toContain(`package/prebuilds/${process.platform}-${process.arch}/inseq.napi.node`);

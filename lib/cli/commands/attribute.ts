@@ -7,6 +7,7 @@ import type { AttributeOptions } from "../../attribution/attribute.js";
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { intOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
+import { detectTerminalColor } from "../../viz/terminal.js";
 
 function jsonOption(value: string): Record<string, unknown> {
   try {
@@ -91,7 +92,7 @@ export function makeAttributeCommand(): Command {
         });
         bar.done();
         if (!opts.hideAttributions) {
-          const color = process.stdout.isTTY && !process.env.NO_COLOR ? "truecolor" : "none";
+          const color = detectTerminalColor(process.stdout, process.env);
           process.stdout.write(out.show({ format: "terminal", color, width: process.stdout.columns }) + "\n");
         }
         if (opts.vizPath) await writeAtomic(opts.vizPath, out.show({ format: "html" }));

@@ -1,0 +1,165 @@
+import { Command, Option } from "commander";
+
+import { ErrorCode, InseqError } from "../../core/errors.js";
+import { listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
+import { loadModel, type DeviceOption } from "../../models/load-model.js";
+import { DATASET_FORMATS, openDataset, type DatasetFormat } from "../../dataset/readers.js";
+import { PARQUET_REVISION } from "../../dataset/hub-dataset.js";
+import { planOutput, RecordWriter } from "../../dataset/records.js";
+import { attributeExamples, selectExamples, type SkippedRow } from "../../dataset/attribute-dataset.js";
+import { parseShard, parseSplit } from "../../dataset/split.js";
+import { intOption } from "../parse.js";
+import { ProgressBar } from "../progress.js";
+import { routeAttributionKwargs } from "./attribute.js";
+
+function jsonOption(value: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(value);
+    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
+    return v;
+  } catch (e) {
+    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a JSON object but received ${JSON.stringify(value)} (${(e as Error).message})`);
+  }
+}
+
+const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function parseDelimiter(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const d = value === "\\t" || value.toLowerCase() === "tab" ? "\t" : value;
+  if (d.length !== 1 || d === '"' || d === "\n" || d === "\r") {
+    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected one character (or "\\t" / "tab") for --delimiter but received ${JSON.stringify(value)}`);
+  }
+  return d;
+}
+
+function parseColumnNames(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(",").map((s) => s.trim());
+  if (names.some((n) => n === "")) throw new InseqError(ErrorCode.INVALID_OPTION, `Expected comma-separated non-empty names for --column-names but received ${JSON.stringify(value)}`);
+  return names;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+export function makeAttributeDatasetCommand(): Command {
+  return new Command("attribute-dataset")
+    .description("attribute every example of a dataset (JSONL, JSON, CSV/TSV, text, Parquet, or a Hugging Face Hub dataset) to a JSONL file, resumably")
+    .requiredOption("-d, --dataset <path|id>", "local data file, or a Hugging Face Hub dataset id (read from its Parquet conversion)")
+    .requiredOption("-i, --input-text-field <name>", "column holding the prompts")
+    .option("-g, --generated-text-field <name>", "column holding forced targets (each starts with its prompt); omit to generate")
+    .option("--split, --dataset-split <split>", 'split and slice, as in Hugging Face datasets: "train", "train[:20]", "train[10:20]", "train[-5:]", "train[:10%]"', "train")
+    .option("--config, --dataset-config <name>", "Hub datasets: config (subset) name", "default")
+    .option("--revision, --dataset-revision <rev>", "Hub datasets: revision holding the Parquet files", PARQUET_REVISION)
+    .addOption(new Option("--dataset-format <format>", "file format (default: from the extension)").choices(DATASET_FORMATS))
+    .option("--delimiter <char>", 'CSV/TSV field delimiter ("\\t" or "tab" for tabs; default "," for .csv, tab for .tsv and tabbed .txt)')
+    .option("--no-header", "CSV/TSV: the first row is data, not column names")
+    .option("--column-names <a,b,c>", 'CSV/TSV column names (without a header the default is "0", "1", ...)')
+    .requiredOption("-o, --output <file>", "JSONL output, one record per example (.jsonl.gz: gzip)")
+    .option("--resume", "continue an interrupted output: drop a partial last record, skip rows already done, append the rest", false)
+    .option("--overwrite", "replace an existing output", false)
+    .option("--shard <i/n>", "process only rows whose index % n == i")
+    .addOption(new Option("--on-error <mode>", "unreadable rows and failing examples: stop, or skip them (reported on stderr)").choices(["stop", "skip"]).default("stop"))
+    .option("-m, --model <id>", "model directory, hub id, or \"default\" (the bundled model)", "default")
+    .addOption(new Option("-a, --attribution-method <id>", "attribution method").choices(listFeatureAttributionMethods()).default("saliency"))
+    .addOption(new Option("--step-scores <ids...>", "step functions computed at every step").choices(listStepFunctions()))
+    .addOption(new Option("--attributed-fn <id>", "step function to attribute (default probability)").choices(listStepFunctions()))
+    .option("--attribution-kwargs <json>", "method / step-function options as JSON, e.g. '{\"n_steps\": 100}'", jsonOption)
+    .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", jsonOption)
+    .option("--bs, --batch-size <n>", "examples per attribution call and per flush to the output", intOption, 8)
+    .option("-s, --attr-pos-start <n>", "first target position to attribute", intOption)
+    .option("-e, --attr-pos-end <n>", "last target position (exclusive)", intOption)
+    .option("--eos, --include-eos-baseline", "replace EOS by UNK in the baseline too", false)
+    .addOption(new Option("--device <device>", "device").default("auto"))
+    .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
+    .option("--progress", "always show the progress bar (default: when stderr is a terminal)")
+    .option("--no-progress", "never show the progress bar")
+    .action(async (opts) => {
+      const started = performance.now();
+      if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) {
+        throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a positive integer for --batch-size but received ${opts.batchSize}`);
+      }
+      const split = parseSplit(opts.datasetSplit);
+      const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
+      const method: string = opts.attributionMethod;
+      const stepScores: string[] = opts.stepScores ?? [];
+      const attributedFn: string = opts.attributedFn ?? "probability";
+
+      // 1. Everything that can fail fast, before the model loads: dataset, fields, split, output.
+      const ds = await openDataset(opts.dataset, {
+        split: split.split,
+        format: opts.datasetFormat as DatasetFormat | undefined,
+        delimiter: parseDelimiter(opts.delimiter),
+        header: opts.header,
+        columnNames: parseColumnNames(opts.columnNames),
+        config: opts.datasetConfig,
+        hub: { revision: opts.datasetRevision, offline: opts.offline },
+      });
+      const plan = planOutput(opts.output, { resume: opts.resume, overwrite: opts.overwrite });
+      if (plan.firstInfo) {
+        const prev = plan.firstInfo;
+        const mismatch = (
+          [["attribution_method", method], ["attributed_fn", attributedFn], ["step_scores", stepScores]] as const
+        ).find(([k, v]) => prev[k] !== undefined && JSON.stringify(prev[k]) !== JSON.stringify(v));
+        if (mismatch) {
+          throw new InseqError(
+            ErrorCode.INVALID_OPTION,
+            `Cannot --resume ${opts.output}: its records have ${mismatch[0]} ${JSON.stringify(prev[mismatch[0]])} but this run uses ${JSON.stringify(mismatch[1])}`,
+          );
+        }
+      }
+      const sel = await selectExamples(ds, {
+        split, shard, done: plan.done, onError: opts.onError,
+        inputTextField: opts.inputTextField, generatedTextField: opts.generatedTextField,
+      });
+      let warned = 0;
+      const warnSkip = (r: SkippedRow) => {
+        if (warned++ < 10) process.stderr.write(`inseq: skipped row ${r.index}: ${r.reason}\n`);
+        else if (warned === 11) process.stderr.write("inseq: (more skipped rows not shown)\n");
+      };
+      sel.skipped.forEach(warnSkip);
+      if (plan.droppedBytes > 0) process.stderr.write(`inseq: dropped an interrupted last record (${plan.droppedBytes} bytes) from ${opts.output}\n`);
+
+      // 2. Attribute and write.
+      const writer = new RecordWriter(plan);
+      let stats;
+      try {
+        if (sel.examples.length > 0) {
+          const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
+          try {
+            const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
+            const bar = new ProgressBar(`attributing with ${method}`, { enabled: opts.progress });
+            stats = await attributeExamples(model, sel.examples, writer, {
+              batchSize: opts.batchSize,
+              onError: opts.onError,
+              attributeOptions: {
+                method, stepScores, attributedFn: opts.attributedFn,
+                attrPosStart: opts.attrPosStart, attrPosEnd: opts.attrPosEnd,
+                includeEosBaseline: opts.includeEosBaseline, generationArgs: gen,
+                ...routeAttributionKwargs(opts.attributionKwargs ?? {}),
+              },
+              onProgress: (done, total) => bar.update(done, total, "ex"),
+              onSkip: warnSkip,
+            });
+            bar.done();
+          } finally {
+            await model.dispose();
+          }
+        }
+      } finally {
+        writer.close();
+      }
+
+      // 3. Summary.
+      const written = stats?.written ?? 0;
+      const skipped = sel.skipped.length + (stats?.skipped.length ?? 0);
+      const parts = [`wrote ${written} record${written === 1 ? "" : "s"} to ${opts.output} in ${seconds(performance.now() - started)}`];
+      if (stats && stats.wallMs > 0 && written > 0) {
+        const other = stats.writeMs;
+        parts.push(`${(written / (stats.wallMs / 1000)).toFixed(1)} examples/s; attribution ${seconds(stats.attributeMs)}, aggregation + writing ${seconds(other)} (${((100 * other) / (stats.attributeMs + other)).toFixed(1)}%)`);
+      }
+      if (sel.alreadyDone > 0) parts.push(`${sel.alreadyDone} already done`);
+      if (skipped > 0) parts.push(`${skipped} skipped`);
+      process.stderr.write(`inseq: ${parts.join("; ")}\n`);
+    });
+}

@@ -1,0 +1,152 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rename, unlink, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Command, Option } from "commander";
+
+import { ErrorCode, InseqError } from "../../core/errors.js";
+import { FeatureAttributionOutput } from "../../results/attribution.js";
+import { detectTerminalColor, type TerminalColor } from "../../viz/terminal.js";
+import { intOption, numberOption } from "../parse.js";
+
+export interface OpenResult {
+  /** True when the opener started (and did not fail within `waitMs`). */
+  opened: boolean;
+  /** The command line tried, e.g. `xdg-open /tmp/x.html`. */
+  command: string;
+  /** Why it did not open (opener missing, non-zero exit). */
+  reason?: string;
+}
+
+export interface OpenOptions {
+  platform?: string;
+  env?: Record<string, string | undefined>;
+  /** How long to wait for an early failure of the opener before assuming it worked. Default 1500 ms. */
+  waitMs?: number;
+}
+
+/**
+ * Opens a file with the desktop's default handler: `$BROWSER` when set, else `open` (macOS), `cmd /c start`
+ * (Windows) or `xdg-open` (elsewhere). Never throws: a missing opener, or one that exits non-zero within
+ * `waitMs`, gives `{ opened: false, reason }`. The opener runs detached; an opener still running after `waitMs`
+ * is left alone and counted as opened.
+ */
+export function openInBrowser(file: string, options: OpenOptions = {}): Promise<OpenResult> {
+  const platform = options.platform ?? process.platform;
+  const env = options.env ?? process.env;
+  let cmd: string;
+  let args: string[];
+  const browser = env.BROWSER?.split(path.delimiter).find((b) => b.trim() !== "");
+  if (browser) [cmd, args] = [browser.trim(), [file]];
+  else if (platform === "darwin") [cmd, args] = ["open", [file]];
+  else if (platform === "win32") [cmd, args] = ["cmd", ["/d", "/s", "/c", `start "" "${file}"`]];
+  else [cmd, args] = ["xdg-open", [file]];
+  const command = [cmd, ...args].join(" ");
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (r: OpenResult) => {
+      if (settled) return;
+      settled = true;
+      resolve(r);
+    };
+    let child;
+    try {
+      child = spawn(cmd, args, { detached: true, stdio: "ignore", env: env as NodeJS.ProcessEnv, windowsVerbatimArguments: platform === "win32" });
+    } catch (err) {
+      finish({ opened: false, command, reason: (err as Error).message });
+      return;
+    }
+    child.on("error", (err: NodeJS.ErrnoException) =>
+      finish({ opened: false, command, reason: err.code === "ENOENT" ? `${cmd} not found` : err.message }),
+    );
+    child.on("exit", (code, signal) =>
+      finish(code === 0 ? { opened: true, command } : { opened: false, command, reason: `${cmd} exited with ${code ?? signal}` }),
+    );
+    child.on("spawn", () => {
+      const timer = setTimeout(() => {
+        child.unref();
+        finish({ opened: true, command });
+      }, options.waitMs ?? 1500);
+      timer.unref();
+    });
+  });
+}
+
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** "run.json.gz" -> "run". */
+function stem(file: string): string {
+  return path.basename(file).replace(/(\.json)?(\.gz)?$/i, "") || "attributions";
+}
+
+export function makeShowCommand(): Command {
+  return new Command("show")
+    .description("render a saved attribution output (Inseq JSON, .json or .json.gz, from inseq or Python Inseq)")
+    .argument("<file>", "the saved output")
+    .addOption(
+      new Option("-f, --format <format>", "terminal tables, or a self-contained HTML page (default: html with --open or --out *.html)").choices([
+        "terminal",
+        "html",
+      ]),
+    )
+    .option("-o, --out <file>", "write the rendering to this file instead of stdout")
+    .option("--open", "write the HTML page (to --out, else a temporary file), print its path and open it in the browser", false)
+    .addOption(
+      new Option("--color <mode>", "terminal colours (auto: from the terminal, NO_COLOR, FORCE_COLOR)").choices(["auto", "truecolor", "256", "16", "none"]).default("auto"),
+    )
+    .option("--width <n>", "page terminal tables to this many columns (default: the terminal width)", intOption)
+    .option("--no-aggregate", "render the scores as stored (they must already be 2-D)")
+    .option("--aggregations <fns...>", "HTML: extra views reducing the extra axes with these aggregation functions (e.g. sum absmax)")
+    .option("--min-val <x>", "score shown as full blue (default -max-val)", numberOption)
+    .option("--max-val <x>", "score shown as full red (default: the largest |score|)", numberOption)
+    .action(async (file: string, opts) => {
+      const out = await FeatureAttributionOutput.load(file);
+      const format: "terminal" | "html" =
+        opts.format ?? (opts.open || (typeof opts.out === "string" && /\.html?$/i.test(opts.out)) ? "html" : "terminal");
+      if (opts.open && format !== "html") {
+        throw new InseqError(ErrorCode.INVALID_OPTION, `Expected --format html (or no --format) with --open but received ${JSON.stringify(format)}`);
+      }
+      const scale = { minVal: opts.minVal, maxVal: opts.maxVal };
+      if (format === "terminal") {
+        const toStdout = opts.out === undefined;
+        const color: TerminalColor =
+          opts.color === "auto" ? (toStdout ? detectTerminalColor(process.stdout, process.env) : "none") : (opts.color as TerminalColor);
+        const width = opts.width ?? (toStdout && process.stdout.isTTY ? process.stdout.columns : undefined);
+        const text = out.show({ format: "terminal", aggregate: opts.aggregate, color, width, ...scale });
+        if (toStdout) process.stdout.write(text);
+        else {
+          await writeAtomic(opts.out, text);
+          process.stderr.write(`wrote ${opts.out}\n`);
+        }
+        return;
+      }
+      const html = out.show({
+        format: "html",
+        aggregate: opts.aggregate,
+        aggregations: opts.aggregations ?? [],
+        title: `inseq: ${path.basename(file)}`,
+        ...scale,
+      });
+      if (opts.out === undefined && !opts.open) {
+        process.stdout.write(html);
+        return;
+      }
+      const target = opts.out ?? path.join(await mkdtemp(path.join(os.tmpdir(), "inseq-show-")), `${stem(file)}.html`);
+      await writeAtomic(target, html);
+      const absolute = path.resolve(target);
+      process.stdout.write(`${absolute}\n`);
+      if (opts.open) {
+        const r = await openInBrowser(absolute);
+        if (!r.opened) process.stderr.write(`inseq: could not open a browser (${r.reason}); open ${absolute} yourself\n`);
+      }
+    });
+}
