@@ -14,12 +14,11 @@
  * Offline (`HF_HUB_OFFLINE=1` or the offline option) no request is made: the snapshot that `refs/<revision>`
  * points to must hold the split's files. When the Hub cannot be reached at all, a cached snapshot is used too.
  */
-import { createHash } from "node:crypto";
-import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
-import { hubCacheDir, hubOffline, isHubId, type HubOptions } from "../models/hub.js";
+import { hubCacheDir, hubOffline, isHubId, streamToBlob, type HubOptions } from "../models/hub.js";
 
 export const PARQUET_REVISION = "refs/convert/parquet";
 const COMMIT_RE = /^[0-9a-f]{40}$/;
@@ -280,7 +279,9 @@ async function ensureFile(ctx: Ctx, sha: string, entry: TreeEntry): Promise<stri
         `Downloading ${entry.path} of ${ctx.id} failed: HTTP ${res.status} ${res.statusText}`,
       );
     }
-    await streamToFile(ctx, entry.path, res, blob, size ?? null, sha256 && /^[0-9a-f]{64}$/.test(sha256) ? sha256 : null);
+    await streamToBlob(res, blob, {
+      what: ctx.id, file: entry.path, size: size ?? null, sha256: sha256 && /^[0-9a-f]{64}$/.test(sha256) ? sha256 : null, onProgress: ctx.opts.onProgress,
+    });
   }
   await mkdir(path.dirname(pointer), { recursive: true });
   await rm(pointer, { force: true });
@@ -292,29 +293,3 @@ async function ensureFile(ctx: Ctx, sha: string, entry: TreeEntry): Promise<stri
   return pointer;
 }
 
-/** Streams to `<blob>.incomplete`, checks size and sha256, then renames (a final name never holds a partial file). */
-async function streamToFile(ctx: Ctx, file: string, res: Response, blob: string, size: number | null, sha256: string | null): Promise<void> {
-  const tmp = `${blob}.incomplete`;
-  const hash = sha256 ? createHash("sha256") : null;
-  const out = await open(tmp, "w");
-  let loaded = 0;
-  const lengthHeader = res.headers.get("content-length");
-  const total = size ?? (lengthHeader != null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null);
-  try {
-    ctx.opts.onProgress?.({ file, loaded, total });
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      await out.write(chunk);
-      loaded += chunk.byteLength;
-      hash?.update(chunk);
-      ctx.opts.onProgress?.({ file, loaded, total });
-    }
-    await out.close();
-    if (total != null && loaded !== total) throw new Error(`received ${loaded} of ${total} bytes`);
-    if (hash && hash.digest("hex") !== sha256) throw new Error(`sha256 does not match ${sha256}`);
-    await rename(tmp, blob);
-  } catch (err) {
-    await out.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw new InseqError(ErrorCode.NETWORK, `Download of ${file} of ${ctx.id} failed: ${(err as Error).message}`, { cause: err });
-  }
-}

@@ -289,7 +289,7 @@ async function download(ctx: Ctx, file: string, required: boolean): Promise<Fetc
     await res.body.cancel(); // same content already cached under another snapshot
   } else {
     await mkdir(path.dirname(blob), { recursive: true });
-    await streamToFile(ctx, file, res, blob, linked && /^[0-9a-f]{64}$/.test(etag) ? etag : null);
+    await streamToBlob(res, blob, { what: ctx.id, file, sha256: linked && /^[0-9a-f]{64}$/.test(etag) ? etag : null, onProgress: ctx.opts.onProgress });
   }
 
   const pointer = path.join(ctx.repoDir, "snapshots", commit, file);
@@ -312,24 +312,34 @@ async function download(ctx: Ctx, file: string, required: boolean): Promise<Fetc
  * Streams the body to `<blob>.incomplete`, then renames it to `<blob>`, so a final name never holds a partial
  * file. Checks the length against content-length and, for LFS files, the sha256 against the etag.
  */
-async function streamToFile(ctx: Ctx, file: string, res: Response, blob: string, sha256: string | null): Promise<void> {
+/**
+ * Streams a download to `<blob>.incomplete`, checks its size (`size`, else content-length) and sha256, then
+ * renames it to `blob`: a final name never holds a partial file. Failures remove the partial file and throw
+ * ERR_NETWORK naming `what`. Shared by model and dataset downloads.
+ */
+export async function streamToBlob(
+  res: Response,
+  blob: string,
+  opts: { what: string; file: string; size?: number | null; sha256: string | null; onProgress?: (p: HubProgress) => void },
+): Promise<void> {
+  const { file, sha256, onProgress } = opts;
   const tmp = `${blob}.incomplete`;
   const lengthHeader = res.headers.get("content-length");
-  const total = lengthHeader != null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
+  const total = opts.size ?? (lengthHeader != null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null);
   const hash = sha256 ? createHash("sha256") : null;
   const out = await open(tmp, "w");
   let loaded = 0;
   try {
-    ctx.opts.onProgress?.({ file, loaded, total });
+    onProgress?.({ file, loaded, total });
     for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
       await out.write(chunk);
       loaded += chunk.byteLength;
       hash?.update(chunk);
-      ctx.opts.onProgress?.({ file, loaded, total });
+      onProgress?.({ file, loaded, total });
     }
     await out.close();
     if (total != null && loaded !== total) throw new Error(`received ${loaded} of ${total} bytes`);
-    if (hash && hash.digest("hex") !== sha256) throw new Error(`sha256 does not match the etag ${sha256}`);
+    if (hash && hash.digest("hex") !== sha256) throw new Error(`sha256 does not match ${sha256}`);
     await rename(tmp, blob);
   } catch (err) {
     await out.close().catch(() => {}); // no-op when already closed
@@ -338,6 +348,6 @@ async function streamToFile(ctx: Ctx, file: string, res: Response, blob: string,
     const cause = (err as { cause?: { message?: string; code?: string } }).cause;
     const detail = [cause?.message, cause?.code && `(${cause.code})`].filter(Boolean).join(" ");
     const reason = [(err as Error).message, detail].filter(Boolean).join(": ");
-    throw new InseqError(ErrorCode.NETWORK, `Download of ${file} of ${ctx.id} was interrupted: ${reason}`, { cause: err });
+    throw new InseqError(ErrorCode.NETWORK, `Download of ${file} of ${opts.what} was interrupted: ${reason}`, { cause: err });
   }
 }

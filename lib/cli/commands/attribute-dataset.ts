@@ -8,21 +8,11 @@ import { PARQUET_REVISION } from "../../dataset/hub-dataset.js";
 import { planOutput, RecordWriter } from "../../dataset/records.js";
 import { attributeExamples, selectExamples, type SkippedRow } from "../../dataset/attribute-dataset.js";
 import { parseShard, parseSplit } from "../../dataset/split.js";
-import { intOption } from "../parse.js";
+import { camel, intOption, jsonOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { routeAttributionKwargs } from "./attribute.js";
 
-function jsonOption(value: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(value);
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
-    return v;
-  } catch (e) {
-    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a JSON object but received ${JSON.stringify(value)} (${(e as Error).message})`);
-  }
-}
 
-const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
 function parseDelimiter(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;

@@ -5,22 +5,11 @@ import { ErrorCode, InseqError } from "../../core/errors.js";
 import { listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
 import type { AttributeOptions } from "../../attribution/attribute.js";
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
-import { intOption } from "../parse.js";
+import { camel, intOption, jsonOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { detectTerminalColor } from "../../viz/terminal.js";
 
-function jsonOption(value: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(value);
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
-    return v;
-  } catch (e) {
-    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a JSON object but received ${JSON.stringify(value)} (${(e as Error).message})`);
-  }
-}
 
-/** snake_case Inseq/Captum keyword (n_steps) -> our camelCase option (nSteps). */
-const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Splits --attribution-kwargs as Inseq routes them: method args, step-function args, contrast and position options. */
 export function routeAttributionKwargs(kwargs: Record<string, unknown>): Partial<AttributeOptions> {
