@@ -125,7 +125,7 @@ class Engine {
   std::vector<at::Tensor> all_layers_gradient_x_activation();
   at::Tensor occlusion(Example& e);
   at::Tensor occlusion_per_step(Example& e);
-  at::Tensor lime(Example& e, size_t index);
+  at::Tensor lime(Example& e);
   at::Tensor attention(Example& e);
   int64_t rows_per_batch(int64_t length) const;
   // Rows of the next batch starting at `pos` (rows sorted by decreasing length), for a memory cost factor.
@@ -588,7 +588,7 @@ at::Tensor Engine::occlusion_per_step(Example& e) {
 }
 
 // LIME (Ribeiro et al. 2016) with masks in token space (Inseq masks embedding vectors with the token id, a bug).
-at::Tensor Engine::lime(Example& e, size_t index) {
+at::Tensor Engine::lime(Example& e) {
   if (!e.base_ids.defined()) throw Error(ErrorCode::kInvalidOption, "lime needs baselines");
   c10::InferenceMode guard;
   const int64_t n = e.n, S = e.steps(), N = req_.n_samples;
@@ -598,7 +598,6 @@ at::Tensor Engine::lime(Example& e, size_t index) {
   const int64_t* id_ptr = cpu_ids.data_ptr<int64_t>();
   uint64_t content = 1469598103934665603ULL;  // FNV-1a over the token ids
   for (int64_t k = 0; k < n; ++k) content = (content ^ static_cast<uint64_t>(id_ptr[k])) * 1099511628211ULL;
-  (void)index;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(req_.seed * 1000003ULL + content);
   // keep[s, j] = 1 keeps token j in sample s; position 0 (BOS) is always kept.
   at::Tensor keep = at::bernoulli(at::full({N, n}, 1.0 - req_.mask_prob, at::kFloat), gen);  // [N, n]
@@ -692,7 +691,7 @@ AttributionResult Engine::run() {
   } else if (info.id == "occlusion") {
     for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = occlusion(ex_[i]);
   } else if (info.id == "lime") {
-    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = lime(ex_[i], i);
+    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = lime(ex_[i]);
   } else if (info.id == "attention") {
     result.extra_dims = {"layer", "head"};
     total_ += static_cast<int64_t>(ex_.size());

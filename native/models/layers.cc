@@ -176,8 +176,7 @@ at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim) {
 }
 
 std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
-                                               const RopeConfig& rope, c10::ScalarType dtype) {
-  (void)rope;
+                                               c10::ScalarType dtype) {
   at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1).mul(inv_freq.to(position_ids.device()));  // [b, s, d/2]
   at::Tensor emb = at::cat({freqs, freqs}, -1);                                                         // [b, s, d]
   return {emb.cos().to(dtype).unsqueeze(1), emb.sin().to(dtype).unsqueeze(1)};                           // [b, 1, s, d]

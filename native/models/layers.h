@@ -51,7 +51,7 @@ at::Tensor activation(const at::Tensor& x, const std::string& name);
 at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim);  // [head_dim / 2] float32 CPU
 // cos/sin tables for positions [batch, seq] -> each [batch, 1, seq, head_dim] in `dtype`
 std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
-                                               const RopeConfig& rope, c10::ScalarType dtype);
+                                               c10::ScalarType dtype);
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);  // [b, h, s, d]
 
 }  // namespace inseq::models

@@ -114,7 +114,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   at::Tensor mask = request_mask(req, batch, seq, device_);  // [batch, past + seq]
   at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
   at::Tensor bias = causal_attention_bias(mask, seq, c.sliding_window, dtype_);  // [batch, 1, seq, past+seq]
-  auto [cos, sin] = rope_cos_sin(inv_freq_, pos, c.rope, dtype_);              // [batch, 1, seq, hd]
+  auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype_);              // [batch, 1, seq, hd]
   const int64_t nh = c.num_heads, kv = c.num_kv_heads, hd = c.head_dim, groups = nh / kv;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
 
