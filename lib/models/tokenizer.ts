@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { Tokenizer } from "tokenizers";
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { PieceType, marianToTokenizerJson, readSentencePieceFile, sentencePieceToTokenizerJson } from "./sentencepiece.js";
 
 /** One encoded text. All arrays have one entry per token. */
 export interface Encoded {
@@ -86,6 +87,15 @@ async function readJson(file: string, required: boolean): Promise<{ text: string
     throw new InseqError(ErrorCode.BAD_TOKENIZER, `Malformed JSON in ${file}: ${(err as Error).message}`, {
       cause: err,
     });
+  }
+}
+
+/** Builds a binding Tokenizer from a tokenizer.json document we generated; rejection -> BAD_TOKENIZER naming `file`. */
+function tokenizerFromJson(json: object, file: string): Tokenizer {
+  try {
+    return Tokenizer.fromString(JSON.stringify(json));
+  } catch (err) {
+    throw new InseqError(ErrorCode.BAD_TOKENIZER, `Cannot build a tokenizer from ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -241,6 +251,62 @@ export class TextTokenizer {
     const tokenizer = new TextTokenizer(tok, tokens, addBos, addEos, cleanUp, modelMaxLength, specialIds);
     tokenizer.#wordsFromOffsets = isRecord(tj) && tj.pre_tokenizer == null;
     return tokenizer;
+  }
+
+  /**
+   * A tokenizer from a SentencePiece model file (`*.model`, `*.spm`), converted the way transformers'
+   * SpmConverter does (see sentencepiece.ts). `addBos` / `addEos` make the post-processor add the model's
+   * BOS / EOS pieces (default: neither, as SpmConverter). Missing file -> NOT_FOUND; not a model -> BAD_TOKENIZER.
+   */
+  static async fromSentencePiece(file: string, opts?: { addBos?: boolean; addEos?: boolean }): Promise<TextTokenizer> {
+    checkText(file, "file");
+    const model = await readSentencePieceFile(file);
+    const json = sentencePieceToTokenizerJson(model, { source: file, addBos: opts?.addBos, addEos: opts?.addEos });
+    const tok = tokenizerFromJson(json, file);
+    const piece = (id: number) => (id >= 0 ? model.pieces[id]!.piece : null);
+    const tokens = { bos: piece(model.bosId), eos: piece(model.eosId), unk: piece(model.unkId), pad: piece(model.padId) };
+    const specialIds = new Set<number>();
+    model.pieces.forEach((p, i) => {
+      if (p.type === PieceType.CONTROL) specialIds.add(i);
+    });
+    return new TextTokenizer(tok, tokens, undefined, undefined, false, null, specialIds);
+  }
+
+  /**
+   * A Marian checkpoint's tokenizer (no tokenizer.json): `vocab.json` (or `target_vocab.json` for the target side
+   * when tokenizer_config.json sets separate_vocabs) with `source.spm` or `target.spm`, as MarianTokenizer
+   * encodes: SentencePiece segmentation, vocab.json ids, `</s>` appended. `side` picks the SentencePiece model
+   * (default "source"); decoding works for ids of either side. Missing files -> NOT_FOUND; bad ones -> BAD_TOKENIZER.
+   */
+  static async fromMarianDir(dir: string, opts?: { side?: "source" | "target" }): Promise<TextTokenizer> {
+    checkText(dir, "dir");
+    const side = opts?.side ?? "source";
+    if (side !== "source" && side !== "target") throw invalidOption("side", '"source" or "target"', side);
+    const cfgFile = path.join(dir, "tokenizer_config.json");
+    const cfgJson = await readJson(cfgFile, false);
+    if (cfgJson && !isRecord(cfgJson.value)) throw new InseqError(ErrorCode.BAD_TOKENIZER, `Expected a JSON object in ${cfgFile}`);
+    const cfg = (cfgJson?.value ?? {}) as TokenizerConfig & { separate_vocabs?: unknown };
+    const separate = optionalBool(cfg.separate_vocabs, "separate_vocabs", cfgFile) ?? false;
+    const vocabFile = path.join(dir, side === "target" && separate ? "target_vocab.json" : "vocab.json");
+    const spmFile = path.join(dir, side === "source" ? "source.spm" : "target.spm");
+    const [vocabJson, model] = await Promise.all([readJson(vocabFile, true), readSentencePieceFile(spmFile)]);
+    const tokens = {
+      bos: null,
+      eos: tokenContent(cfg.eos_token, "eos_token", cfgFile) ?? "</s>",
+      unk: tokenContent(cfg.unk_token, "unk_token", cfgFile) ?? "<unk>",
+      pad: tokenContent(cfg.pad_token, "pad_token", cfgFile) ?? "<pad>",
+    };
+    const json = marianToTokenizerJson(model, vocabJson!.value, {
+      source: `${spmFile} with ${vocabFile}`,
+      eosToken: tokens.eos,
+      unkToken: tokens.unk,
+      padToken: tokens.pad,
+    });
+    const tok = tokenizerFromJson(json, spmFile);
+    const m = cfg.model_max_length;
+    const modelMaxLength = typeof m === "number" && Number.isSafeInteger(m) && m > 0 ? m : null;
+    const cleanUp = optionalBool(cfg.clean_up_tokenization_spaces, "clean_up_tokenization_spaces", cfgFile) ?? false;
+    return new TextTokenizer(tok, tokens, undefined, undefined, cleanUp, modelMaxLength, new Set<number>());
   }
 
   /** Encodes one text. Offsets are UTF-16 indices into `text`. */
