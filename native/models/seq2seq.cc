@@ -1,0 +1,329 @@
+#include "models/seq2seq.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/json.h"
+#include "models/layers.h"
+
+namespace inseq::models {
+
+using core::Error;
+using core::ErrorCode;
+using core::Json;
+
+bool is_seq2seq_model_type(const std::string& t) { return t == "marian" || t == "bart" || t == "mbart" || t == "m2m_100"; }
+
+Seq2SeqConfig parse_seq2seq_config(const Json& j, const std::string& source) {
+  Seq2SeqConfig c;
+  c.model_type = j.get_string("model_type", "");
+  if (!is_seq2seq_model_type(c.model_type)) throw Error(ErrorCode::kUnsupportedModel, source + ": model_type \"" + c.model_type + "\" is not a native encoder-decoder");
+  try {
+    c.vocab_size = j["vocab_size"].as_int();
+    c.d_model = j["d_model"].as_int();
+    c.encoder_layers = j["encoder_layers"].as_int();
+    c.decoder_layers = j["decoder_layers"].as_int();
+    c.encoder_heads = j["encoder_attention_heads"].as_int();
+    c.decoder_heads = j["decoder_attention_heads"].as_int();
+    c.encoder_ffn = j["encoder_ffn_dim"].as_int();
+    c.decoder_ffn = j["decoder_ffn_dim"].as_int();
+    c.max_positions = j.get_int("max_position_embeddings", 1024);
+    c.activation = j.get_string("activation_function", "gelu");
+    if (c.activation == "swish") c.activation = "silu";
+    c.embed_scale = j.get_bool("scale_embedding", false) ? std::sqrt(static_cast<double>(c.d_model)) : 1.0;
+    c.pad_token_id = j.get_int("pad_token_id", 1);
+    const Json& eos = j["eos_token_id"];
+    c.eos_token_id = eos.is_array() ? eos[0].as_int() : j.get_int("eos_token_id", 2);
+    c.decoder_start_token_id = j.get_int("decoder_start_token_id", c.model_type == "marian" ? c.pad_token_id : c.eos_token_id);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kBadCheckpoint, source + ": " + e.what());
+  }
+  c.pre_norm = c.model_type == "mbart" || c.model_type == "m2m_100";
+  c.layernorm_embedding = c.model_type == "bart" || c.model_type == "mbart";
+  c.positions = c.model_type == "marian" ? "sinusoidal_marian" : c.model_type == "m2m_100" ? "sinusoidal_m2m" : "learned";
+  if (c.d_model <= 0 || c.d_model % c.encoder_heads != 0 || c.d_model % c.decoder_heads != 0) {
+    throw Error(ErrorCode::kBadCheckpoint, source + ": d_model must be a positive multiple of the head counts");
+  }
+  return c;
+}
+
+namespace {
+
+// Marian: sin of the even-indexed angles in the first half, cos of the odd-indexed ones in the second.
+at::Tensor marian_table(int64_t n, int64_t dim) {
+  at::Tensor pos = at::arange(n, at::kDouble).unsqueeze(1);                  // [n, 1]
+  at::Tensor j = at::arange(dim, at::kLong).div(2, "floor").mul(2).to(at::kDouble);  // 2 * (j // 2)
+  at::Tensor angle = pos.div(at::pow(10000.0, j.div(static_cast<double>(dim))).unsqueeze(0));  // [n, dim]
+  const int64_t half = dim % 2 == 0 ? dim / 2 : dim / 2 + 1;
+  at::Tensor out = at::empty({n, dim}, at::kDouble);
+  out.slice(1, 0, half).copy_(angle.slice(1, 0, dim, 2).sin());
+  out.slice(1, half).copy_(angle.slice(1, 1, dim, 2).cos());
+  return out.to(at::kFloat);
+}
+
+// M2M100: fairseq's sinusoidal embedding, row padding_idx zeroed.
+at::Tensor m2m_table(int64_t n, int64_t dim, int64_t padding_idx) {
+  const int64_t half = dim / 2;
+  const double step = std::log(10000.0) / static_cast<double>(half - 1);
+  at::Tensor freq = at::arange(half, at::kFloat).mul(-step).exp();                       // [half]
+  at::Tensor emb = at::arange(n, at::kFloat).unsqueeze(1).mul(freq.unsqueeze(0));         // [n, half]
+  at::Tensor out = at::cat({emb.sin(), emb.cos()}, 1);
+  if (dim % 2 == 1) out = at::cat({out, at::zeros({n, 1})}, 1);
+  if (padding_idx >= 0 && padding_idx < n) out[padding_idx].zero_();
+  return out;
+}
+
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  return at::layer_norm(x, {x.size(-1)}, w, b, 1e-5);
+}
+
+at::Tensor padding_bias(const at::Tensor& mask, int64_t queries) {  // [b, k] -> [b, 1, q, k]
+  at::Tensor bias = at::zeros({mask.size(0), 1, queries, mask.size(1)}, at::TensorOptions().dtype(at::kFloat).device(mask.device()));
+  bias.masked_fill_(mask.to(at::kBool).logical_not().view({mask.size(0), 1, 1, mask.size(1)}).expand_as(bias), std::numeric_limits<float>::lowest());
+  return bias;
+}
+
+}  // namespace
+
+Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device device) : config_(c), device_(device) {
+  const int64_t d = c.d_model, V = c.vocab_size;
+  auto load = [&](const std::string& name, std::vector<int64_t> shape) { return w.load(name, shape, at::kFloat, device); };
+  auto first = [&](std::initializer_list<std::string> names, std::vector<int64_t> shape) -> at::Tensor {
+    for (const auto& n : names)
+      if (w.contains(n)) return load(n, shape);
+    throw Error(ErrorCode::kBadCheckpoint, "Checkpoint has no " + *names.begin());
+  };
+  enc_embed_ = first({"model.encoder.embed_tokens.weight", "model.shared.weight"}, {V, d});
+  dec_embed_ = first({"model.decoder.embed_tokens.weight", "model.shared.weight"}, {V, d});
+  lm_head_ = w.contains("lm_head.weight") ? load("lm_head.weight", {V, d}) : dec_embed_;
+  if (w.contains("final_logits_bias")) final_logits_bias_ = load("final_logits_bias", {1, V}).squeeze(0);
+  if (c.positions == "learned") {
+    enc_pos_ = load("model.encoder.embed_positions.weight", {c.max_positions + 2, d});
+    dec_pos_ = load("model.decoder.embed_positions.weight", {c.max_positions + 2, d});
+  } else if (c.positions == "sinusoidal_marian") {
+    enc_pos_ = dec_pos_ = marian_table(c.max_positions, d).to(device);
+  } else {
+    enc_pos_ = dec_pos_ = m2m_table(c.max_positions + 2, d, c.pad_token_id).to(device);
+  }
+  if (c.layernorm_embedding) {
+    enc_ln_emb_w_ = load("model.encoder.layernorm_embedding.weight", {d});
+    enc_ln_emb_b_ = load("model.encoder.layernorm_embedding.bias", {d});
+    dec_ln_emb_w_ = load("model.decoder.layernorm_embedding.weight", {d});
+    dec_ln_emb_b_ = load("model.decoder.layernorm_embedding.bias", {d});
+  }
+  auto load_layer = [&](const std::string& p, bool decoder, int64_t ffn) {
+    Seq2SeqLayer l;
+    auto lin = [&](const std::string& n, at::Tensor& wt, at::Tensor& bs, std::vector<int64_t> shape) {
+      wt = load(p + n + ".weight", shape);
+      bs = load(p + n + ".bias", {shape[0]});
+    };
+    lin("self_attn.q_proj", l.q_w, l.q_b, {d, d});
+    lin("self_attn.k_proj", l.k_w, l.k_b, {d, d});
+    lin("self_attn.v_proj", l.v_w, l.v_b, {d, d});
+    lin("self_attn.out_proj", l.o_w, l.o_b, {d, d});
+    lin("self_attn_layer_norm", l.sa_norm_w, l.sa_norm_b, {d});
+    if (decoder) {
+      lin("encoder_attn.q_proj", l.cq_w, l.cq_b, {d, d});
+      lin("encoder_attn.k_proj", l.ck_w, l.ck_b, {d, d});
+      lin("encoder_attn.v_proj", l.cv_w, l.cv_b, {d, d});
+      lin("encoder_attn.out_proj", l.co_w, l.co_b, {d, d});
+      lin("encoder_attn_layer_norm", l.ca_norm_w, l.ca_norm_b, {d});
+    }
+    lin("fc1", l.fc1_w, l.fc1_b, {ffn, d});
+    lin("fc2", l.fc2_w, l.fc2_b, {d, ffn});
+    lin("final_layer_norm", l.ff_norm_w, l.ff_norm_b, {d});
+    return l;
+  };
+  for (int64_t i = 0; i < c.encoder_layers; ++i) enc_layers_.push_back(load_layer("model.encoder.layers." + std::to_string(i) + ".", false, c.encoder_ffn));
+  for (int64_t i = 0; i < c.decoder_layers; ++i) dec_layers_.push_back(load_layer("model.decoder.layers." + std::to_string(i) + ".", true, c.decoder_ffn));
+  if (c.pre_norm) {
+    enc_final_w_ = load("model.encoder.layer_norm.weight", {d});
+    enc_final_b_ = load("model.encoder.layer_norm.bias", {d});
+    dec_final_w_ = load("model.decoder.layer_norm.weight", {d});
+    dec_final_b_ = load("model.decoder.layer_norm.bias", {d});
+  }
+}
+
+at::Tensor Seq2SeqLM::embed_source(const at::Tensor& ids) const {
+  return at::embedding(enc_embed_, ids.to(device_, at::kLong)).mul(config_.embed_scale);  // [b, s, d]
+}
+
+at::Tensor Seq2SeqLM::embed_target(const at::Tensor& ids) const {
+  return at::embedding(dec_embed_, ids.to(device_, at::kLong)).mul(config_.embed_scale);  // [b, t, d]
+}
+
+at::Tensor Seq2SeqLM::positions(int64_t past, int64_t length, bool decoder) const {
+  // learned: offset 2; m2m_100: padding_idx + 1 offset (sequential positions, as for inputs_embeds); marian: none
+  const int64_t offset = config_.positions == "learned" ? 2 : config_.positions == "sinusoidal_m2m" ? config_.pad_token_id + 1 : 0;
+  const at::Tensor& table = decoder ? dec_pos_ : enc_pos_;
+  if (past + length + offset > table.size(0)) {
+    throw Error(ErrorCode::kInvalidOption, "Sequence of " + std::to_string(past + length) + " tokens exceeds max_position_embeddings");
+  }
+  return table.slice(0, past + offset, past + offset + length);  // [length, d]
+}
+
+at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const at::Tensor& bias, const at::Tensor& q_w, const at::Tensor& q_b,
+                                const at::Tensor& k_w, const at::Tensor& k_b, const at::Tensor& v_w, const at::Tensor& v_b, const at::Tensor& o_w,
+                                const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append,
+                                at::Tensor* probs) const {
+  const int64_t b = x.size(0), t = x.size(1), d = x.size(2), hd = d / heads;
+  auto split = [&](const at::Tensor& y) { return y.view({b, -1, heads, hd}).transpose(1, 2); };  // [b, h, n, hd]
+  at::Tensor q = split(at::linear(x, q_w, q_b).mul(1.0 / std::sqrt(static_cast<double>(hd))));
+  at::Tensor k, v;
+  if (cached_k && !append && cached_k->defined()) {  // cross attention: keys/values of the encoder, once
+    k = *cached_k;
+    v = *cached_v;
+  } else {
+    k = split(at::linear(kv, k_w, k_b));
+    v = split(at::linear(kv, v_w, v_b));
+    if (cached_k && append && cached_k->defined()) {
+      k = at::cat({*cached_k, k}, 2);
+      v = at::cat({*cached_v, v}, 2);
+    }
+    if (cached_k) {
+      *cached_k = k;
+      *cached_v = v;
+    }
+  }
+  at::Tensor p = at::softmax(at::matmul(q, k.transpose(-1, -2)).add(bias), -1, at::kFloat);  // [b, h, t, k]
+  if (probs) *probs = p;
+  return at::linear(at::matmul(p, v).transpose(1, 2).reshape({b, t, d}), o_w, o_b);
+}
+
+at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& source_mask) const {
+  const Seq2SeqConfig& c = config_;
+  at::Tensor x = source_embeds.add(positions(0, source_embeds.size(1), false));  // [b, s, d]
+  if (c.layernorm_embedding) x = layer_norm(x, enc_ln_emb_w_, enc_ln_emb_b_);
+  at::Tensor bias = padding_bias(source_mask.to(device_), x.size(1));
+  for (const auto& l : enc_layers_) {
+    auto block = [&](const at::Tensor& h) {
+      return attention(h, h, bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.encoder_heads, nullptr, nullptr, false, nullptr);
+    };
+    auto ffn = [&](const at::Tensor& h) { return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b); };
+    if (c.pre_norm) {
+      x = x.add(block(layer_norm(x, l.sa_norm_w, l.sa_norm_b)));
+      x = x.add(ffn(layer_norm(x, l.ff_norm_w, l.ff_norm_b)));
+    } else {
+      x = layer_norm(x.add(block(x)), l.sa_norm_w, l.sa_norm_b);
+      x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b);
+    }
+  }
+  if (c.pre_norm) x = layer_norm(x, enc_final_w_, enc_final_b_);
+  return x;
+}
+
+Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
+                                      Seq2SeqCache* cache, bool output_attentions) const {
+  const Seq2SeqConfig& c = config_;
+  const int64_t t = target_embeds.size(1);
+  const int64_t past = cache ? cache->length() : 0;
+  at::Tensor x = target_embeds.add(positions(past, t, true));  // [b, t, d]
+  if (c.layernorm_embedding) x = layer_norm(x, dec_ln_emb_w_, dec_ln_emb_b_);
+  // causal bias over past + t keys: query past+i sees keys <= past+i
+  at::Tensor qpos = at::arange(past, past + t, at::TensorOptions().dtype(at::kLong).device(device_)).unsqueeze(1);
+  at::Tensor kpos = at::arange(0, past + t, at::TensorOptions().dtype(at::kLong).device(device_)).unsqueeze(0);
+  at::Tensor self_bias = at::zeros({1, 1, t, past + t}, at::TensorOptions().dtype(at::kFloat).device(device_));
+  self_bias.masked_fill_(kpos.gt(qpos).view({1, 1, t, past + t}), std::numeric_limits<float>::lowest());
+  at::Tensor cross_bias = padding_bias(source_mask.to(device_), t);
+  if (cache && cache->self_k.empty()) {
+    cache->self_k.resize(dec_layers_.size());
+    cache->self_v.resize(dec_layers_.size());
+    cache->cross_k.resize(dec_layers_.size());
+    cache->cross_v.resize(dec_layers_.size());
+  }
+  Seq2SeqDecodeResult out;
+  for (size_t i = 0; i < dec_layers_.size(); ++i) {
+    const Seq2SeqLayer& l = dec_layers_[i];
+    at::Tensor sp, cp;
+    auto self_block = [&](const at::Tensor& h) {
+      return attention(h, h, self_bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.decoder_heads,
+                       cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr);
+    };
+    auto cross_block = [&](const at::Tensor& h) {
+      return attention(h, encoder_hidden, cross_bias, l.cq_w, l.cq_b, l.ck_w, l.ck_b, l.cv_w, l.cv_b, l.co_w, l.co_b, c.decoder_heads,
+                       cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr);
+    };
+    auto ffn = [&](const at::Tensor& h) { return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b); };
+    if (c.pre_norm) {
+      x = x.add(self_block(layer_norm(x, l.sa_norm_w, l.sa_norm_b)));
+      x = x.add(cross_block(layer_norm(x, l.ca_norm_w, l.ca_norm_b)));
+      x = x.add(ffn(layer_norm(x, l.ff_norm_w, l.ff_norm_b)));
+    } else {
+      x = layer_norm(x.add(self_block(x)), l.sa_norm_w, l.sa_norm_b);
+      x = layer_norm(x.add(cross_block(x)), l.ca_norm_w, l.ca_norm_b);
+      x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b);
+    }
+    if (output_attentions) {
+      out.self_attentions.push_back(sp);
+      out.cross_attentions.push_back(cp);
+    }
+  }
+  if (c.pre_norm) x = layer_norm(x, dec_final_w_, dec_final_b_);
+  at::Tensor logits = at::linear(x, lm_head_);  // [b, t, V]
+  if (final_logits_bias_.defined()) logits = logits.add(final_logits_bias_);
+  out.logits = logits.to(at::kFloat);
+  return out;
+}
+
+std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device) {
+  if (!core::is_directory(dir)) throw Error(ErrorCode::kNotFound, "Model directory not found: " + dir);
+  const std::string path = core::join_path(dir, "config.json");
+  Json j;
+  try {
+    j = Json::parse(core::read_text_file(path));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kBadCheckpoint, "Malformed " + path + ": " + e.what());
+  }
+  return std::make_shared<Seq2SeqLM>(parse_seq2seq_config(j, path), WeightStore::open_dir(dir), device);
+}
+
+std::vector<std::vector<int64_t>> generate_seq2seq(const Seq2SeqLM& model, const std::vector<std::vector<int64_t>>& sources,
+                                                   int64_t max_new_tokens, const std::vector<int64_t>& eos_token_ids) {
+  c10::InferenceMode guard;
+  const Seq2SeqConfig& c = model.config();
+  const int64_t B = static_cast<int64_t>(sources.size());
+  size_t S = 0;
+  for (const auto& s : sources) {
+    if (s.empty()) throw Error(ErrorCode::kInvalidOption, "Expected non-empty sources");
+    S = std::max(S, s.size());
+  }
+  at::Tensor ids = at::full({B, static_cast<int64_t>(S)}, c.pad_token_id, at::kLong);  // right padding
+  at::Tensor mask = at::zeros({B, static_cast<int64_t>(S)}, at::kLong);
+  for (int64_t b = 0; b < B; ++b)
+    for (size_t j = 0; j < sources[b].size(); ++j) {
+      ids[b][static_cast<int64_t>(j)] = sources[b][j];
+      mask[b][static_cast<int64_t>(j)] = 1;
+    }
+  at::Tensor enc = model.encode(model.embed_source(ids), mask);  // [B, S, d]
+  Seq2SeqCache cache;
+  std::vector<std::vector<int64_t>> out(B);
+  std::vector<bool> done(B, false);
+  at::Tensor step = at::full({B, 1}, c.decoder_start_token_id, at::kLong);
+  for (int64_t s = 0; s < max_new_tokens; ++s) {
+    at::Tensor logits = model.decode(model.embed_target(step), enc, mask, &cache, false).logits.select(1, -1).to(at::kCPU);  // [B, V]
+    at::Tensor next = logits.argmax(-1);
+    bool all = true;
+    for (int64_t b = 0; b < B; ++b) {
+      if (done[b]) {
+        next[b] = c.pad_token_id;
+        continue;
+      }
+      const int64_t tok = next[b].item<int64_t>();
+      out[b].push_back(tok);
+      if (std::find(eos_token_ids.begin(), eos_token_ids.end(), tok) != eos_token_ids.end()) done[b] = true;
+      all = all && done[b];
+    }
+    if (all) break;
+    step = next.unsqueeze(1);
+  }
+  return out;
+}
+
+}  // namespace inseq::models
