@@ -260,7 +260,7 @@ TEST(deeplift_is_closer_to_summation_to_delta_than_gradient_x_input) {
   auto plain = request("input_x_gradient", {kSeq}, {5});
   plain.multiply_by_inputs = false;  // the raw gradient
   auto grad = a::attribute(*model, plain).sequences[0].attributions;  // [n, S, H]
-  at::Tensor x = embed_cpu(*model, kSeq), b = embed_cpu(*model, unk_baseline(kSeq));
+  at::Tensor x = embed_cpu(*model, kSeq).to(at::kCPU), b = embed_cpu(*model, unk_baseline(kSeq)).to(at::kCPU);
   at::Tensor gxb = grad.mul((x - b).slice(0, 0, grad.size(0)).unsqueeze(1));  // grad * (x - x')
   at::Tensor fd = dl.attributions.nan_to_num(0).sum(at::IntArrayRef{0, 2}) - dl.step_scores["deltas"];  // f(x) - f(x')
   double dl_err = dl.step_scores["deltas"].abs().mean().item<double>();
