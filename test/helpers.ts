@@ -3,6 +3,9 @@ import { cpSync, mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
+
+import { InseqError } from "../lib/core/errors.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** ../shared/fixtures next to the clone (CI always has it). */
@@ -30,4 +33,15 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+/** Awaits `p`, expecting a rejection with an InseqError of `code` whose message mentions `mention`. */
+export async function expectCode(p: Promise<unknown>, code: string, mention: string): Promise<void> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(InseqError);
+  expect((err as InseqError).code).toBe(code);
+  expect((err as InseqError).message).toContain(mention);
 }

@@ -21,6 +21,7 @@ import {
   sentencePieceToTokenizerJson,
 } from "../../lib/models/sentencepiece.js";
 import { TextTokenizer } from "../../lib/models/tokenizer.js";
+import { expectCode } from "../helpers.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const fixtures = path.resolve(repoRoot, "../shared/fixtures");
@@ -351,15 +352,6 @@ describe.skipIf(!spmAvailable)("SentencePiece models trained by sentencepiece", 
   });
 });
 
-async function expectCode(p: Promise<unknown>, code: string, mention: string): Promise<void> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(InseqError);
-  expect((err as InseqError).code).toBe(code);
-  expect((err as InseqError).message).toContain(mention);
-}
 
 describe("not a SentencePiece model", () => {
   let tmp = "";

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, InseqError } from "../../lib/core/errors.js";
 import { TextTokenizer, cleanUpTokenization, wordIdsFromOffsets } from "../../lib/models/tokenizer.js";
+import { expectCode } from "../helpers.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const fixtures = path.resolve(repoRoot, "../shared/fixtures");
@@ -47,15 +48,6 @@ async function withConfig(src: string, edit: (cfg: Record<string, unknown>) => v
   return dir;
 }
 
-async function expectCode(p: Promise<unknown>, code: string, mention: string): Promise<void> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(InseqError);
-  expect((err as InseqError).code).toBe(code);
-  expect((err as InseqError).message).toContain(mention);
-}
 
 for (const [name, dir] of [
   ["hf-stories260K", STORIES],
