@@ -37,3 +37,5 @@ export { listAggregators } from "./aggregators/registry.js";
 export type { AggregatorInput, AggregatorStep, AggregateOptions } from "./aggregators/pipeline.js";
 export type { AggregatorOptions, Span, SpanInput, SplitMode } from "./aggregators/types.js";
 export type { OutputAggregateOptions } from "./results/attribution.js";
+export { loadSeq2SeqModel, Seq2SeqModel } from "./models/seq2seq-model.js";
+export type { Seq2SeqGenerateOptions } from "./models/seq2seq-model.js";

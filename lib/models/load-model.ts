@@ -13,6 +13,7 @@ import { native } from "../native/load.js";
 import { isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
 import { getMethod } from "../attribution/registry.js";
 import { Model } from "./model.js";
+import { modelTypeOf, SEQ2SEQ_MODEL_TYPES } from "./seq2seq-model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
 export type DeviceOption = "auto" | "cpu" | "cuda" | `cuda:${number}`;
@@ -95,6 +96,11 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
     throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}: not a Hugging Face model directory`);
   }
   if (options.method !== undefined) getMethod(options.method);
+  const modelType = await modelTypeOf(dir);
+  if ((SEQ2SEQ_MODEL_TYPES as readonly string[]).includes(modelType)) {
+    throw new InseqError(ErrorCode.UNSUPPORTED_MODEL,
+      `${dir} is an encoder-decoder (${modelType}): load it with loadSeq2SeqModel() (generation); attribution for encoder-decoders is not available yet`);
+  }
   const [tokenizer, generationEos, modelClass, tokenizerClass] = await Promise.all([
     TextTokenizer.fromDir(dir),
     readGenerationEos(dir),

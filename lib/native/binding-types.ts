@@ -115,6 +115,13 @@ export interface NativeModel {
   dispose(): void;
 }
 
+export interface NativeSeq2SeqModel {
+  info(): { modelType: string; family: string; vocabSize: number; hiddenSize: number; numLayers: number; numEncoderLayers: number;
+    numHeads: number; padTokenId: number; eosTokenId: number; decoderStartTokenId: number; device: string; dtype: string };
+  generate(ids: Int32Array, lengths: Int32Array, options: { maxNewTokens: number; eosTokenIds: number[] }): Promise<NativeRagged>;
+  dispose(): void;
+}
+
 export interface NativeCancelToken {
   cancel(): void;
 }
@@ -149,6 +156,7 @@ export interface NativeBinding {
   NativeModel: new () => NativeModel;
   CancelToken: new () => NativeCancelToken;
   loadModel(dir: string, options: { device: string; dtype: string }): Promise<NativeModel>;
+  loadSeq2SeqModel(dir: string, options: { device: string; dtype: string }): Promise<NativeSeq2SeqModel>;
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(n: number): void;
   listMethods(): Array<{ id: string; family: string; usesBaselines: boolean; kind: string; description: string }>;

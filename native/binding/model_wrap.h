@@ -8,12 +8,14 @@
 #include <memory>
 
 #include "models/causal_lm.h"
+#include "models/seq2seq.h"
 
 namespace inseq::binding {
 
 // Per-environment state (worker_threads safe: no process-global N-API references).
 struct AddonData {
   Napi::FunctionReference model_ctor;
+  Napi::FunctionReference seq2seq_ctor;
   Napi::FunctionReference cancel_ctor;
 };
 
@@ -57,7 +59,23 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   std::shared_ptr<models::CausalLM> model_;
 };
 
+// An encoder-decoder (seq2seq_wrap.cc).
+class Seq2SeqModelWrap : public Napi::ObjectWrap<Seq2SeqModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object NewInstance(Napi::Env env, std::shared_ptr<models::Seq2SeqLM> model);
+  explicit Seq2SeqModelWrap(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<models::Seq2SeqLM> checked_model(Napi::Env env) const;
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  std::shared_ptr<models::Seq2SeqLM> model_;
+};
+
 // Module-level functions (registered by addon.cc).
+Napi::Value LoadSeq2SeqModel(const Napi::CallbackInfo& info);
 Napi::Value LoadModel(const Napi::CallbackInfo& info);
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info);
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info);

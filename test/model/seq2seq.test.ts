@@ -1,0 +1,51 @@
+// Encoder-decoders through the public API: tiny marian / bart / mbart / m2m_100 checkpoints saved by
+// transformers (scripts/reference/make_seq2seq_checkpoints.py) generate transformers' greedy tokens, one by
+// one and batched; loadModel() points to loadSeq2SeqModel() for them.
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+
+import { loadModel, loadSeq2SeqModel } from "../../lib/index.js";
+import { expectCode, readJson, repoRoot } from "../helpers.js";
+
+interface Golden {
+  sources: number[][];
+  greedy: number[][];
+  greedy_batched: number[][];
+}
+
+describe.each(["marian", "bart", "mbart", "m2m_100"])("encoder-decoder %s", (name) => {
+  const dir = path.join(repoRoot, "test/fixtures/reference-seq2seq", name);
+  const golden = readJson<Golden>(path.join(dir, "golden.json"));
+
+  it("tokenizes and generates transformers' greedy tokens, single and batched", async () => {
+    const model = await loadSeq2SeqModel(dir, { device: "cpu" });
+    try {
+      expect(model.info).toMatchObject({ modelType: name, isEncoderDecoder: true, numLayers: 2, numEncoderLayers: 2 });
+      const texts = await model.tokenizer.decodeBatch(golden.sources, { skipSpecialTokens: true });
+      const encoded = await model.tokenizer.encodeBatch(texts);
+      expect(encoded.map((e) => e.ids)).toEqual(golden.sources);
+      for (let i = 0; i < texts.length; i++) {
+        const out = await model.generate(texts[i]!, { maxNewTokens: golden.greedy[i]!.length, returnIds: true });
+        expect(out.sequences[0]).toEqual(golden.greedy[i]);
+      }
+      const batched = await model.generate(texts, { maxNewTokens: golden.greedy_batched[0]!.length, returnIds: true });
+      expect(batched.sequences).toEqual(golden.greedy_batched);
+      expect(batched.texts.length).toBe(3);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+describe("encoder-decoder loading", () => {
+  it("loadModel() names loadSeq2SeqModel() for encoder-decoders; bad options are rejected", async () => {
+    const dir = path.join(repoRoot, "test/fixtures/reference-seq2seq/bart");
+    await expectCode(loadModel(dir, { device: "cpu" }), "ERR_UNSUPPORTED_MODEL", "loadSeq2SeqModel");
+    await expectCode(loadSeq2SeqModel(path.join(repoRoot, "test/fixtures/reference/llama")), "ERR_UNSUPPORTED_MODEL", "not an encoder-decoder");
+    const model = await loadSeq2SeqModel(dir, { device: "cpu" });
+    await expectCode(model.generate("", {}), "ERR_INVALID_OPTION", "texts");
+    await expectCode(model.generate("a b", { maxNewTokens: -1 }), "ERR_INVALID_OPTION", "maxNewTokens");
+    await model.dispose();
+    await expectCode(model.generate("a b"), "ERR_DISPOSED", "disposed");
+  });
+});
