@@ -84,12 +84,7 @@ Napi::Object ModelWrap::NewInstance(Napi::Env env, std::shared_ptr<models::Causa
 }
 
 std::shared_ptr<models::CausalLM> ModelWrap::checked_model(Napi::Env env) const {
-  if (!model_) {
-    Napi::Error err = Napi::Error::New(env, "The model has been disposed");
-    err.Set("code", Napi::String::New(env, "ERR_DISPOSED"));
-    throw err;
-  }
-  return model_;
+  return alive_or_throw(env, model_);
 }
 
 Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {

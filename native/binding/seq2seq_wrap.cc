@@ -25,12 +25,7 @@ Napi::Object Seq2SeqModelWrap::NewInstance(Napi::Env env, std::shared_ptr<models
 }
 
 std::shared_ptr<models::Seq2SeqLM> Seq2SeqModelWrap::checked_model(Napi::Env env) const {
-  if (!model_) {
-    Napi::Error err = Napi::Error::New(env, "The model has been disposed");
-    err.Set("code", Napi::String::New(env, "ERR_DISPOSED"));
-    throw err;
-  }
-  return model_;
+  return alive_or_throw(env, model_);
 }
 
 Napi::Value Seq2SeqModelWrap::Info(const Napi::CallbackInfo& info) {
