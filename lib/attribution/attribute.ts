@@ -6,6 +6,7 @@
 import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import type { NativeAttributionRequest, NativeStepArgs } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
+import { toRagged } from "../native/ragged.js";
 import type { GenerateOptions, Model } from "../models/model.js";
 import {
   FeatureAttributionOutput, FeatureAttributionSequenceOutput, type FeatureAttributionStepOutput, type TokenWithId,
@@ -265,18 +266,17 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
   const nativeScores = resolvedScores.filter((s) => !s.def.custom);
   for (let b0 = 0; b0 < prepared.length; b0 += batchSize) {
     const batch = prepared.slice(b0, b0 + batchSize);
-    const ragged = (rows: number[][]) => ({ ids: Int32Array.from(rows.flat()), lengths: Int32Array.from(rows, (r) => r.length) });
     const withContrast = batch.every((p) => p.contrastIds);
     const customStepFunctions: Record<string, string> = {};
     for (const d of [attributed.def, ...resolvedScores.map((x) => x.def)]) if (d.torchscript) customStepFunctions[d.id] = d.torchscript;
     const request: NativeAttributionRequest = {
       customStepFunctions,
-      method, sequences: ragged(batch.map((p) => p.ids)), baselines: ragged(batch.map((p) => p.baseline)),
+      method, sequences: toRagged(batch.map((p) => p.ids)), baselines: toRagged(batch.map((p) => p.baseline)),
       attrStart: batch.map((p) => p.start), attrEnd: batch.map((p) => p.end),
       attributedFn: attributed.def.id, attributedFnArgs: attributedArgs,
       stepScores: nativeScores.map((s) => s.def.id), stepScoresArgs: scoreArgs,
-      contrastSequences: withContrast ? ragged(batch.map((p) => p.contrastIds!)) : null,
-      contrastPositions: withContrast ? ragged(batch.map((p) => p.contrastPositions!)) : null,
+      contrastSequences: withContrast ? toRagged(batch.map((p) => p.contrastIds!)) : null,
+      contrastPositions: withContrast ? toRagged(batch.map((p) => p.contrastPositions!)) : null,
       contrastForceInputs: options.contrastForceInputs ?? false,
       granular: options.granular ?? false, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...nativeMethodArgs,
       onProgress: options.onProgress,

@@ -5,6 +5,7 @@
 import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import type { NativeModel, NativeModelInfo, NativeTensor } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
+import { fromRagged, toRagged } from "../native/ragged.js";
 import type { DecodeOptions, Encoded, EncodeOptions, TextTokenizer } from "./tokenizer.js";
 import { attribute, type AttributeOptions } from "../attribution/attribute.js";
 import { getMethod } from "../attribution/registry.js";
@@ -180,8 +181,7 @@ export class Model {
     const seed = checkInt("seed", options.seed ?? 0, 0);
     const nativeModel = this.#checkAlive();
     const prompts = await this.#encodePrompts(list);
-    const lengths = Int32Array.from(prompts, (p) => p.length);
-    const flat = Int32Array.from(prompts.flat());
+    const { ids: flat, lengths } = toRagged(prompts);
     const raw = await runNativeJob(
       (cancel) =>
         nativeModel.generate(flat, lengths, {
@@ -191,12 +191,10 @@ export class Model {
       options.signal,
     );
     const sequences: GeneratedSequence[] = [];
-    let offset = 0;
+    const [generated, logprobRows] = fromRagged(raw.lengths, raw.ids, raw.logprobs);
     for (let i = 0; i < prompts.length; i++) {
-      const n = raw.lengths[i]!;
-      const generatedIds = Array.from(raw.ids.subarray(offset, offset + n));
-      const logprobs = Array.from(raw.logprobs.subarray(offset, offset + n));
-      offset += n;
+      const generatedIds = generated![i]!;
+      const logprobs = logprobRows![i]!;
       const ids = [...prompts[i]!, ...generatedIds];
       const text = await this.tokenizer.decode(options.outputGeneratedOnly ? generatedIds : ids, {
         skipSpecialTokens: options.skipSpecialTokens ?? true,
@@ -218,9 +216,10 @@ export class Model {
       throw invalidOption("ids", "a non-empty array of non-empty id arrays", ids);
     }
     const nativeModel = this.#checkAlive();
+    const rows = toRagged(ids);
     const raw = await runNativeJob(
       () =>
-        nativeModel.forward(Int32Array.from(ids.flat()), Int32Array.from(ids, (r) => r.length), {
+        nativeModel.forward(rows.ids, rows.lengths, {
           outputAttentions: options.outputAttentions ?? false,
           outputHiddenStates: options.outputHiddenStates ?? false,
           padTokenId: this.#padTokenId,

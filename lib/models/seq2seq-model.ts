@@ -10,6 +10,7 @@ import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core
 import type { NativeSeq2SeqModel } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
+import { fromRagged, toRagged } from "../native/ragged.js";
 import type { DeviceOption } from "./load-model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
@@ -47,20 +48,14 @@ export class Seq2SeqModel {
     const maxNewTokens = options.maxNewTokens ?? 20;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw invalidOption("maxNewTokens", "a non-negative integer", maxNewTokens);
     const nativeModel = this.#checkAlive();
-    const sources = (await this.tokenizer.encodeBatch(list)).map((e) => e.ids);
+    const ragged = toRagged((await this.tokenizer.encodeBatch(list)).map((e) => e.ids));
     const raw = await runNativeJob(
-      () => nativeModel.generate(Int32Array.from(sources.flat()), Int32Array.from(sources, (s) => s.length), {
+      () => nativeModel.generate(ragged.ids, ragged.lengths, {
         maxNewTokens, eosTokenIds: [this.info.eosTokenId],
       }),
       options.signal,
     );
-    const sequences: number[][] = [];
-    let offset = 0;
-    for (let i = 0; i < list.length; i++) {
-      const n = raw.lengths[i]!;
-      sequences.push(Array.from(raw.ids.subarray(offset, offset + n)));
-      offset += n;
-    }
+    const [sequences] = fromRagged(raw.lengths, raw.ids) as [number[][]];
     const out = await this.tokenizer.decodeBatch(sequences, { skipSpecialTokens: true });
     return options.returnIds ? { texts: out, sequences } : out;
   }
