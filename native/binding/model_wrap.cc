@@ -171,26 +171,8 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   return PromiseWorker<ForwardJobResult>::Run(
       env,
       [model, rows, attentions, hidden, keep, pad]() {
-        if (rows.empty()) throw core::Error(core::ErrorCode::kInvalidOption, "Expected at least one sequence for forward");
         c10::InferenceMode guard;
-        size_t max_len = 0;
-        for (const auto& r : rows) {
-          if (r.empty()) throw core::Error(core::ErrorCode::kInvalidOption, "Expected non-empty sequences for forward");
-          max_len = std::max(max_len, r.size());
-          for (int64_t id : r) {
-            if (id < 0 || id >= model->config().vocab_size) throw core::Error(core::ErrorCode::kInvalidOption, "Token id " + std::to_string(id) + " is outside the vocabulary");
-          }
-        }
-        const int64_t B = static_cast<int64_t>(rows.size()), T = static_cast<int64_t>(max_len);
-        at::Tensor ids = at::full({B, T}, pad, at::kLong);  // [B, T] left-padded
-        at::Tensor mask = at::zeros({B, T}, at::kLong);
-        for (int64_t b = 0; b < B; ++b) {
-          const int64_t off = T - static_cast<int64_t>(rows[b].size());
-          for (size_t j = 0; j < rows[b].size(); ++j) {
-            ids[b][off + static_cast<int64_t>(j)] = rows[b][j];
-            mask[b][off + static_cast<int64_t>(j)] = 1;
-          }
-        }
+        auto [ids, mask] = models::pad_left(rows, pad, model->config().vocab_size, "sequence for forward");  // [B, T]
         models::ForwardRequest req;
         req.inputs_embeds = model->embed(ids);
         req.attention_mask = mask.to(model->device());

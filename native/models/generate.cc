@@ -37,35 +37,38 @@ at::Tensor choose_next_tokens(const at::Tensor& logits, const GenerationOptions&
   return at::multinomial(probs, 1, false, generator).squeeze(-1);  // [batch]
 }
 
+PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what) {
+  if (rows.empty()) throw Error(ErrorCode::kInvalidOption, "Expected at least one " + what);
+  size_t max_len = 0;
+  for (const auto& r : rows) {
+    if (r.empty()) throw Error(ErrorCode::kInvalidOption, "Expected a non-empty " + what + " (at least one token id)");
+    for (int64_t id : r) {
+      if (id < 0 || id >= vocab_size) {
+        throw Error(ErrorCode::kInvalidOption, "Token id " + std::to_string(id) + " is outside the vocabulary (size " + std::to_string(vocab_size) + ")");
+      }
+    }
+    max_len = std::max(max_len, r.size());
+  }
+  const int64_t batch = static_cast<int64_t>(rows.size()), len = static_cast<int64_t>(max_len);
+  PaddedBatch out{at::full({batch, len}, pad_token_id, at::TensorOptions().dtype(at::kLong)),
+                  at::zeros({batch, len}, at::TensorOptions().dtype(at::kLong))};
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t off = len - static_cast<int64_t>(rows[b].size());
+    out.ids[b].slice(0, off).copy_(at::tensor(rows[b], at::kLong));
+    out.mask[b].slice(0, off).fill_(1);
+  }
+  return out;
+}
+
 GenerationResult generate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                           const GenerationOptions& o) {
   if (prompts.empty()) return {};
   if (o.max_new_tokens < 0) throw Error(ErrorCode::kInvalidOption, "Expected a non-negative integer for maxNewTokens but received " + std::to_string(o.max_new_tokens));
   if (o.do_sample && !(o.temperature > 0)) throw Error(ErrorCode::kInvalidOption, "Expected a positive number for temperature but received " + std::to_string(o.temperature));
   if (o.top_p <= 0 || o.top_p > 1) throw Error(ErrorCode::kInvalidOption, "Expected a number in (0, 1] for topP but received " + std::to_string(o.top_p));
-  const int64_t vocab = model.config().vocab_size;
-  size_t max_len = 0;
-  for (const auto& p : prompts) {
-    if (p.empty()) throw Error(ErrorCode::kInvalidOption, "Expected a non-empty prompt (at least one token id) for generate");
-    for (int64_t id : p) {
-      if (id < 0 || id >= vocab) throw Error(ErrorCode::kInvalidOption, "Token id " + std::to_string(id) + " is outside the vocabulary (size " + std::to_string(vocab) + ")");
-    }
-    max_len = std::max(max_len, p.size());
-  }
   c10::InferenceMode guard;
-  const int64_t batch = static_cast<int64_t>(prompts.size());
-  const int64_t plen = static_cast<int64_t>(max_len);
-  // Left padding: [pad ... pad, prompt]
-  at::Tensor ids = at::full({batch, plen}, o.pad_token_id, at::TensorOptions().dtype(at::kLong));  // [batch, plen]
-  at::Tensor mask = at::zeros({batch, plen}, at::TensorOptions().dtype(at::kLong));              // [batch, plen]
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto& p = prompts[b];
-    const int64_t off = plen - static_cast<int64_t>(p.size());
-    for (size_t j = 0; j < p.size(); ++j) {
-      ids[b][off + static_cast<int64_t>(j)] = p[j];
-      mask[b][off + static_cast<int64_t>(j)] = 1;
-    }
-  }
+  auto [ids, mask] = pad_left(prompts, o.pad_token_id, model.config().vocab_size, "prompt");  // [batch, plen]
+  const int64_t batch = ids.size(0);
   const c10::Device device = model.device();
   ids = ids.to(device);
   mask = mask.to(device);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "models/causal_lm.h"
@@ -30,6 +31,13 @@ struct GenerationResult {
   // Scores of the chosen tokens under the processed distribution (log-softmax of the final logits).
   std::vector<std::vector<float>> token_logprobs;
 };
+
+// Left-padded batch [pad ... pad, row] of non-empty rows of in-vocabulary ids (errors name `what`).
+struct PaddedBatch {
+  at::Tensor ids;   // [batch, max_len] int64 (CPU)
+  at::Tensor mask;  // [batch, max_len] int64: 1 = token, 0 = padding
+};
+PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what);
 
 GenerationResult generate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                           const GenerationOptions& options);
