@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 
 import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { readJsonField } from "../core/json-file.js";
 import { packageRoot } from "../core/paths.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
@@ -38,14 +39,6 @@ export interface LoadModelOptions {
 
 const LOAD_OPTIONS = ["device", "dtype", "offline", "revision", "cacheDir", "endpoint", "token", "onDownloadProgress", "signal", "method"] as const;
 
-async function readJsonField(file: string, key: string): Promise<string> {
-  try {
-    const v = JSON.parse(await readFile(file, "utf8"))[key];
-    return Array.isArray(v) ? String(v[0] ?? "") : typeof v === "string" ? v : "";
-  } catch {
-    return "";
-  }
-}
 
 /** Folder of the bundled default model. */
 export function defaultModelDir(): string {

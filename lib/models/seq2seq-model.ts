@@ -3,9 +3,9 @@
  * generation with the encoder run once; attribution for encoder-decoders comes next.
  */
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 
+import { readJsonField } from "../core/json-file.js";
 import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import type { NativeSeq2SeqModel } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
@@ -77,12 +77,8 @@ export class Seq2SeqModel {
 }
 
 /** The config.json model_type of a directory, or "" when unreadable. */
-export async function modelTypeOf(dir: string): Promise<string> {
-  try {
-    return String(JSON.parse(await readFile(path.join(dir, "config.json"), "utf8")).model_type ?? "");
-  } catch {
-    return "";
-  }
+export function modelTypeOf(dir: string): Promise<string> {
+  return readJsonField(path.join(dir, "config.json"), "model_type");
 }
 
 /**
