@@ -79,14 +79,14 @@ export interface AttributableModel {
   run<T>(job: (native: import("../native/binding-types.js").NativeModel) => Promise<T>): Promise<T>;
 }
 
-function toList(name: string, v: string | readonly string[] | undefined): string[] | undefined {
+export function toList(name: string, v: string | readonly string[] | undefined): string[] | undefined {
   if (v === undefined) return undefined;
   const list = typeof v === "string" ? [v] : v;
   if (!Array.isArray(list) || list.some((x) => typeof x !== "string")) throw invalidOption(name, "a string or an array of strings", v);
   return [...list];
 }
 
-function stepArgs(name: string, args: Record<string, unknown> | undefined, implied: Record<string, unknown>): NativeStepArgs {
+export function stepArgs(name: string, args: Record<string, unknown> | undefined, implied: Record<string, unknown>): NativeStepArgs {
   const out: Record<string, unknown> = { ...implied };
   for (const [k, v] of Object.entries(args ?? {})) {
     if (!(STEP_ARG_NAMES as readonly string[]).includes(k)) {
@@ -115,7 +115,7 @@ export function parseLayer(layer: unknown): number {
   throw invalidOption("layer", '"all", "embeddings", a block index, or a block name such as "model.layers.3" / "transformer.h.3"', layer);
 }
 
-function methodArgs(method: string, args: Record<string, unknown> | undefined): Partial<NativeAttributionRequest> {
+export function methodArgs(method: string, args: Record<string, unknown> | undefined): Partial<NativeAttributionRequest> {
   const def = getMethod(method);
   checkKnownOptions(`methodArgs of ${method}`, args, def.options);
   const a = args ?? {};
@@ -343,7 +343,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
 }
 
 /** Inseq's per-step outputs, cut from the sequence outputs' columns. */
-function stepOutputs(sequences: FeatureAttributionSequenceOutput[]): FeatureAttributionStepOutput[] {
+export function stepOutputs(sequences: FeatureAttributionSequenceOutput[]): FeatureAttributionStepOutput[] {
   const steps = Math.max(...sequences.map((s) => s.attrPosEnd - s.attrPosStart));
   const out: FeatureAttributionStepOutput[] = [];
   for (let j = 0; j < steps; j++) {

@@ -1,63 +1,125 @@
 /**
- * Encoder-decoder models (marian, bart, mbart, m2m_100) loaded natively. For now: tokenization and greedy
- * generation with the encoder run once; attribution for encoder-decoders comes next.
+ * Encoder-decoder models: marian, bart, mbart, m2m_100 loaded natively, or any architecture exported as a
+ * TorchScript bundle (docs/torchscript.md). Tokenization, generation with the encoder run once, and
+ * attribution with Inseq's encoder-decoder semantics (lib/attribution/attribute-seq2seq.ts).
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
 
 import { readJsonField } from "../core/json-file.js";
 import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
-import type { NativeSeq2SeqModel } from "../native/binding-types.js";
+import type { NativeSeq2SeqInfo, NativeSeq2SeqModel } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
 import { fromRagged, toRagged } from "../native/ragged.js";
+import { getMethod } from "../attribution/registry.js";
+import { attributeSeq2Seq, type Seq2SeqAttributeOptions } from "../attribution/attribute-seq2seq.js";
+import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DeviceOption } from "./load-model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
 export const SEQ2SEQ_MODEL_TYPES = ["marian", "bart", "mbart", "m2m_100"] as const;
+/** The sidecar that marks a TorchScript bundle directory. */
+export const BUNDLE_SIDECAR = "inseq_bundle.json";
 
 export interface Seq2SeqGenerateOptions {
   /** Tokens to generate per source (default 20). */
   maxNewTokens?: number;
+  /** Sample instead of greedy decoding (default false); temperature / topK / topP / seed as for decoder-only models. */
+  doSample?: boolean;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** Target text the generation continues (every source); it is part of the returned target. */
+  targetPrefix?: string;
   /** Resolve to `{ texts, sequences }` with token ids instead of the texts alone. */
   returnIds?: boolean;
   signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
 }
+
+const GENERATE_OPTIONS = ["maxNewTokens", "doSample", "temperature", "topK", "topP", "seed", "targetPrefix", "returnIds", "signal", "onProgress"] as const;
 
 export class Seq2SeqModel {
   #native: NativeSeq2SeqModel | undefined;
+  /** Source-side tokenizer. */
   readonly tokenizer: TextTokenizer;
-  readonly info: ReturnType<NativeSeq2SeqModel["info"]> & { name: string; path: string; isEncoderDecoder: true };
+  /** Target-side tokenizer (the source one unless the model has a separate target vocabulary). */
+  readonly targetTokenizer: TextTokenizer;
+  readonly info: NativeSeq2SeqInfo & { name: string; path: string; isEncoderDecoder: true; modelClass: string; tokenizerClass: string; attributionMethod?: string };
 
   /** @internal use loadSeq2SeqModel() */
-  constructor(nativeModel: NativeSeq2SeqModel, tokenizer: TextTokenizer, meta: { name: string; path: string }) {
+  constructor(nativeModel: NativeSeq2SeqModel, tokenizer: TextTokenizer, targetTokenizer: TextTokenizer,
+    meta: { name: string; path: string; modelClass: string; tokenizerClass: string; method?: string }) {
     this.#native = nativeModel;
     this.tokenizer = tokenizer;
-    this.info = { ...nativeModel.info(), name: meta.name, path: meta.path, isEncoderDecoder: true };
+    this.targetTokenizer = targetTokenizer;
+    this.info = {
+      ...nativeModel.info(), name: meta.name, path: meta.path, isEncoderDecoder: true, modelClass: meta.modelClass,
+      tokenizerClass: meta.tokenizerClass, attributionMethod: meta.method,
+    };
   }
 
   /** Translates/continues each source; resolves to the generated target texts (special tokens skipped). */
   generate(texts: string | readonly string[], options?: Seq2SeqGenerateOptions & { returnIds?: false }): Promise<string[]>;
   generate(texts: string | readonly string[], options: Seq2SeqGenerateOptions & { returnIds: true }): Promise<{ texts: string[]; sequences: number[][] }>;
   async generate(texts: string | readonly string[], options: Seq2SeqGenerateOptions = {}): Promise<string[] | { texts: string[]; sequences: number[][] }> {
-    checkKnownOptions("generate", options, ["maxNewTokens", "returnIds", "signal"]);
+    checkKnownOptions("generate", options, GENERATE_OPTIONS);
     const list = typeof texts === "string" ? [texts] : texts;
     if (!Array.isArray(list) || list.length === 0 || list.some((t) => typeof t !== "string" || t.length === 0)) {
       throw invalidOption("texts", "one or more non-empty source texts", texts);
     }
+    const sequences = await this.generateIds((await this.tokenizer.encodeBatch(list)).map((e) => e.ids), options);
+    const out = await this.targetTokenizer.decodeBatch(sequences, { skipSpecialTokens: true });
+    return options.returnIds ? { texts: out, sequences } : out;
+  }
+
+  /**
+   * Generation from source ids: the target ids of each source, decoder start excluded, the target prefix's
+   * tokens (if any) first. @internal
+   */
+  async generateIds(sources: number[][], options: Seq2SeqGenerateOptions = {}): Promise<number[][]> {
     const maxNewTokens = options.maxNewTokens ?? 20;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw invalidOption("maxNewTokens", "a non-negative integer", maxNewTokens);
+    const num = (name: string, v: unknown, ok: (x: number) => boolean, what: string, fallback: number): number => {
+      if (v === undefined) return fallback;
+      if (typeof v !== "number" || !ok(v)) throw invalidOption(name, what, v);
+      return v;
+    };
+    const temperature = num("temperature", options.temperature, (x) => x > 0, "a positive number", 1);
+    const topK = num("topK", options.topK, (x) => Number.isInteger(x) && x >= 0, "a non-negative integer", 0);
+    const topP = num("topP", options.topP, (x) => x > 0 && x <= 1, "a number in (0, 1]", 1);
+    const seed = num("seed", options.seed, (x) => Number.isInteger(x) && x >= 0, "a non-negative integer", 0);
+    let prefix: number[] = [];
+    if (options.targetPrefix !== undefined) {
+      if (typeof options.targetPrefix !== "string") throw invalidOption("targetPrefix", "a string", options.targetPrefix);
+      prefix = (await this.targetTokenizer.encode(options.targetPrefix, { addSpecialTokens: false })).ids;
+    }
     const nativeModel = this.#checkAlive();
-    const ragged = toRagged((await this.tokenizer.encodeBatch(list)).map((e) => e.ids));
+    const ragged = toRagged(sources);
     const raw = await runNativeJob(
-      () => nativeModel.generate(ragged.ids, ragged.lengths, {
-        maxNewTokens, eosTokenIds: [this.info.eosTokenId],
+      (cancel) => nativeModel.generate(ragged.ids, ragged.lengths, {
+        maxNewTokens, doSample: options.doSample ?? false, temperature, topK, topP, seed,
+        eosTokenIds: this.info.eosTokenIds, padTokenId: this.info.padTokenId, decoderPrefix: prefix, cancel, onProgress: options.onProgress,
       }),
       options.signal,
     );
-    const [sequences] = fromRagged(raw.lengths, raw.ids) as [number[][]];
-    const out = await this.tokenizer.decodeBatch(sequences, { skipSpecialTokens: true });
-    return options.returnIds ? { texts: out, sequences } : out;
+    const [generated] = fromRagged(raw.lengths, raw.ids) as [number[][]];
+    return generated.map((g) => [...prefix, ...g]);
+  }
+
+  /**
+   * Inseq's attribute() for encoder-decoders: source attributions (and target-prefix ones with
+   * `attributeTarget`), every method and step function of decoder-only models.
+   */
+  attribute(inputTexts: string | readonly string[], options: Seq2SeqAttributeOptions = {}): Promise<FeatureAttributionOutput> {
+    return attributeSeq2Seq(this, inputTexts, options);
+  }
+
+  /** @internal the attribution layer's access to the addon */
+  nativeModel(): NativeSeq2SeqModel {
+    return this.#checkAlive();
   }
 
   async dispose(): Promise<void> {
@@ -81,19 +143,47 @@ export function modelTypeOf(dir: string): Promise<string> {
   return readJsonField(path.join(dir, "config.json"), "model_type");
 }
 
+/** "decoder-only" | "encoder-decoder" for a TorchScript bundle directory, null when `dir` is not one. */
+export async function bundleKindOf(dir: string): Promise<string | null> {
+  if (!existsSync(path.join(dir, BUNDLE_SIDECAR))) return null;
+  return readJsonField(path.join(dir, BUNDLE_SIDECAR), "model_kind");
+}
+
 /**
- * Loads a local encoder-decoder checkpoint (marian, bart, mbart, m2m_100). Marian directories without
- * tokenizer.json use source.spm / target.spm + vocab.json.
+ * Loads a local encoder-decoder: a Hugging Face checkpoint (marian, bart, mbart, m2m_100; Marian directories
+ * without tokenizer.json use source.spm / target.spm + vocab.json) or an encoder-decoder TorchScript bundle.
  */
-export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; signal?: AbortSignal } = {}): Promise<Seq2SeqModel> {
-  checkKnownOptions("loadSeq2SeqModel", options, ["device", "signal"]);
-  if (!existsSync(path.join(dir, "config.json"))) throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}`);
-  const type = await modelTypeOf(dir);
-  if (!(SEQ2SEQ_MODEL_TYPES as readonly string[]).includes(type)) {
-    throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `model_type ${JSON.stringify(type)} in ${dir} is not an encoder-decoder (${SEQ2SEQ_MODEL_TYPES.join(", ")})`);
+export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; signal?: AbortSignal; method?: string } = {}): Promise<Seq2SeqModel> {
+  checkKnownOptions("loadSeq2SeqModel", options, ["device", "signal", "method"]);
+  if (typeof dir !== "string" || dir.length === 0) throw invalidOption("dir", "a directory path", dir);
+  if (options.method !== undefined) getMethod(options.method);
+  const bundle = await bundleKindOf(dir);
+  let tokenizer: TextTokenizer;
+  let targetTokenizer: TextTokenizer;
+  let modelClass: string;
+  if (bundle !== null) {
+    if (bundle === "decoder-only") {
+      throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is a ${JSON.stringify(bundle)} TorchScript bundle: load it with loadModel()`);
+    }
+    tokenizer = await TextTokenizer.fromDir(dir);
+    targetTokenizer = existsSync(path.join(dir, "target_tokenizer.json")) ? await TextTokenizer.fromDir(dir, "target_tokenizer.json") : tokenizer;
+    modelClass = `TorchScript:${await readJsonField(path.join(dir, BUNDLE_SIDECAR), "model_type")}`;
+  } else {
+    if (!existsSync(path.join(dir, "config.json"))) throw new InseqError(ErrorCode.NOT_FOUND, `No config.json or ${BUNDLE_SIDECAR} in ${dir}`);
+    const type = await modelTypeOf(dir);
+    if (!(SEQ2SEQ_MODEL_TYPES as readonly string[]).includes(type)) {
+      throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `model_type ${JSON.stringify(type)} in ${dir} is not an encoder-decoder (${SEQ2SEQ_MODEL_TYPES.join(", ")})`);
+    }
+    if (existsSync(path.join(dir, "tokenizer.json"))) {
+      tokenizer = targetTokenizer = await TextTokenizer.fromDir(dir);
+    } else {
+      tokenizer = await TextTokenizer.fromMarianDir(dir);
+      targetTokenizer = await TextTokenizer.fromMarianDir(dir, { side: "target" });
+    }
+    modelClass = await readJsonField(path.join(dir, "config.json"), "architectures");
   }
-  const tokenizer = existsSync(path.join(dir, "tokenizer.json")) ? await TextTokenizer.fromDir(dir) : await TextTokenizer.fromMarianDir(dir);
+  const tokenizerClass = await readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class");
   const binding = native();
   const nativeModel = await runNativeJob(() => binding.loadSeq2SeqModel(dir, { device: options.device ?? "auto", dtype: "float32" }), options.signal);
-  return new Seq2SeqModel(nativeModel, tokenizer, { name: dir, path: path.resolve(dir) });
+  return new Seq2SeqModel(nativeModel, tokenizer, targetTokenizer, { name: dir, path: path.resolve(dir), modelClass, tokenizerClass, method: options.method });
 }

@@ -182,9 +182,9 @@ export class TextTokenizer {
    * Loads `dir/tokenizer.json` (required) plus the optional `tokenizer_config.json` and `special_tokens_map.json`.
    * Missing tokenizer.json -> NOT_FOUND; malformed or rejected files -> BAD_TOKENIZER naming the file.
    */
-  static async fromDir(dir: string): Promise<TextTokenizer> {
+  static async fromDir(dir: string, fileName = "tokenizer.json"): Promise<TextTokenizer> {
     checkText(dir, "dir");
-    const tokFile = path.join(dir, "tokenizer.json");
+    const tokFile = path.join(dir, fileName);
     const cfgFile = path.join(dir, "tokenizer_config.json");
     const mapFile = path.join(dir, "special_tokens_map.json");
     const [tokJson, cfgJson, mapJson] = await Promise.all([

@@ -83,6 +83,9 @@ export interface NativeAttributionRequest {
   contrastSequences?: NativeRagged | null;
   contrastPositions?: NativeRagged | null;
   contrastForceInputs?: boolean;
+  /** Encoder-decoders: each sequence is source ++ target; one source length per sequence. */
+  sourceLengths?: number[];
+  contrastSourceLengths?: number[];
   nSteps?: number;
   integration?: string;
   internalBatchSize?: number;
@@ -104,7 +107,7 @@ export interface NativeAttributionRequest {
 export interface NativeAttributionResult {
   kind: "granular" | "granular_reduced" | "coarse" | "multidimensional" | "base";
   extraDims: string[];
-  sequences: Array<{ attributions: NativeTensor | null; stepScores: Record<string, Float32Array> }>;
+  sequences: Array<{ attributions: NativeTensor | null; stepScores: Record<string, Float32Array>; sequenceScores: Record<string, NativeTensor> }>;
 }
 
 export interface NativeModel {
@@ -115,10 +118,17 @@ export interface NativeModel {
   dispose(): void;
 }
 
+export interface NativeSeq2SeqInfo {
+  modelType: string; family: string; implementation: "native" | "torchscript"; vocabSize: number; sourceVocabSize: number;
+  hiddenSize: number; numLayers: number; numEncoderLayers: number; numHeads: number; maxPositions: number;
+  padTokenId: number; bosTokenId: number; unkTokenId: number; eosTokenIds: number[]; eosTokenId: number;
+  decoderStartTokenId: number; embedScale: number; hasAttentions: boolean; device: string; dtype: string;
+}
+
 export interface NativeSeq2SeqModel {
-  info(): { modelType: string; family: string; vocabSize: number; hiddenSize: number; numLayers: number; numEncoderLayers: number;
-    numHeads: number; padTokenId: number; eosTokenId: number; decoderStartTokenId: number; device: string; dtype: string };
-  generate(ids: Int32Array, lengths: Int32Array, options: { maxNewTokens: number; eosTokenIds: number[] }): Promise<NativeRagged>;
+  info(): NativeSeq2SeqInfo;
+  generate(ids: Int32Array, lengths: Int32Array, options: NativeGenerateOptions & { decoderPrefix?: number[] }): Promise<NativeRagged & { logprobs: Float32Array }>;
+  attribute(request: NativeAttributionRequest): Promise<NativeAttributionResult>;
   dispose(): void;
 }
 

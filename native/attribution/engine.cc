@@ -15,6 +15,7 @@
 #include "attribution/integration.h"
 #include "attribution/torchscript_step.h"
 #include "core/error.h"
+#include "models/concat_seq2seq.h"
 #include "models/layers.h"
 
 namespace inseq::attribution {
@@ -63,6 +64,8 @@ struct Example {
   at::Tensor ids;          // [n] int64 on the model device
   at::Tensor base_ids;     // [n] or undefined
   int64_t n = 0, start = 0, end = 0;
+  int64_t src = 0;           // encoder-decoders: the first src positions are the source (0 = decoder-only)
+  int64_t contrast_src = 0;  // the contrast sequence's source length
   int64_t steps() const { return end - start; }
   at::Tensor targets;      // [steps] int64: ids[start..end)
   at::Tensor positions;    // [steps] int64: start-1 .. end-2 (where the logits predicting each target are)
@@ -82,7 +85,8 @@ struct GradRow {
 
 class Engine {
  public:
-  Engine(models::CausalLM& model, const AttributionRequest& req) : model_(model), req_(req), dev_(model.device()) {}
+  Engine(models::CausalLM& model, const AttributionRequest& req)
+      : model_(model), req_(req), dev_(model.device()), seq2seq_(dynamic_cast<const models::ConcatenatedSeq2Seq*>(&model)) {}
 
   AttributionResult run();
 
@@ -90,6 +94,7 @@ class Engine {
   models::CausalLM& model_;
   const AttributionRequest& req_;
   c10::Device dev_;
+  const models::ConcatenatedSeq2Seq* seq2seq_;  // non-null for encoder-decoders
   std::vector<Example> ex_;
   std::map<std::string, StepFunctionInfo> custom_;  // compiled TorchScript step functions
   int64_t done_ = 0, total_ = 0;
@@ -107,14 +112,20 @@ class Engine {
     if (req_.on_progress) req_.on_progress(done_, total_);
   }
   void prepare();
+  // Source lengths of k rows of example e (undefined for decoder-only models), and embeddings of such rows.
+  at::Tensor lengths(int64_t src, int64_t k) const { return seq2seq_ ? at::full({k}, src, at::kLong) : at::Tensor(); }
+  at::Tensor lengths(const std::vector<int64_t>& srcs) const { return seq2seq_ ? at::tensor(srcs, at::kLong) : at::Tensor(); }
+  at::Tensor embed(const at::Tensor& ids, const at::Tensor& lens) const {
+    return lens.defined() ? model_.embed_split(ids, lens) : model_.embed(ids);
+  }
   at::Tensor long_tensor(const std::vector<int64_t>& v) const {
     return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(dev_);
   }
 
   // Logits predicting each attributed target: [steps, V], for the given ids of example e (no grad).
-  at::Tensor step_logits(const at::Tensor& ids, const at::Tensor& positions, int64_t hook_layer = -1,
+  at::Tensor step_logits(const at::Tensor& ids, const at::Tensor& positions, int64_t src, int64_t hook_layer = -1,
                          const at::Tensor& replacement = at::Tensor());
-  at::Tensor contrast_step_logits(const Example& e) { return step_logits(e.contrast_ids, e.contrast_positions.sub(1)); }
+  at::Tensor contrast_step_logits(const Example& e) { return step_logits(e.contrast_ids, e.contrast_positions.sub(1), e.contrast_src); }
   // The attributed function on rows (differentiable when logits are).
   at::Tensor attributed_values(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& contrast_logits,
                                const at::Tensor& contrast_targets) const;
@@ -138,6 +149,11 @@ void Engine::prepare() {
   if (E == 0) throw Error(ErrorCode::kInvalidOption, "Expected at least one sequence to attribute");
   if (r.attr_start.size() != E || r.attr_end.size() != E) throw Error(ErrorCode::kInvalidOption, "attr_start/attr_end must have one entry per sequence");
   const bool contrast = !r.contrast_sequences.empty();
+  if (seq2seq_ && r.source_lengths.size() != E) throw Error(ErrorCode::kInvalidOption, "Encoder-decoder attribution needs one source length per sequence");
+  if (!seq2seq_ && !r.source_lengths.empty()) throw Error(ErrorCode::kInvalidOption, "Source lengths are for encoder-decoder models only");
+  if (seq2seq_ && contrast && r.contrast_source_lengths.size() != E) {
+    throw Error(ErrorCode::kInvalidOption, "Encoder-decoder contrast targets need one contrast source length per sequence");
+  }
   if (contrast && (r.contrast_sequences.size() != E || r.contrast_positions.size() != E)) {
     throw Error(ErrorCode::kInvalidOption, "contrast targets must have one entry per sequence");
   }
@@ -158,6 +174,16 @@ void Engine::prepare() {
       throw Error(ErrorCode::kInvalidOption, "Expected 1 <= attrPosStart < attrPosEnd <= " + std::to_string(e.n) + " for sequence " +
                                                  std::to_string(i) + " but received [" + std::to_string(e.start) + ", " + std::to_string(e.end) + ")");
     }
+    if (seq2seq_) {
+      e.src = r.source_lengths[i];
+      if (e.src < 1 || e.src + 1 >= e.n) {
+        throw Error(ErrorCode::kInvalidOption, "Sequence " + std::to_string(i) + " needs a non-empty source and a target after it");
+      }
+      if (e.start < e.src + 1) {
+        throw Error(ErrorCode::kInvalidOption, "Expected attrPosStart >= 1 within the target of sequence " + std::to_string(i));
+      }
+      seq2seq_->model().check_lengths(e.src, e.n - e.src);
+    }
     e.ids = long_tensor(seq);
     if (!r.baselines.empty() && !r.baselines[i].empty()) {
       if (r.baselines[i].size() != seq.size()) throw Error(ErrorCode::kInvalidOption, "Baseline length differs from the input length for sequence " + std::to_string(i));
@@ -174,6 +200,15 @@ void Engine::prepare() {
       for (int64_t c : cp) {
         if (c < 1 || c >= static_cast<int64_t>(cs.size())) throw Error(ErrorCode::kInvalidOption, "Contrast position " + std::to_string(c) + " is out of range");
       }
+      if (seq2seq_) {
+        e.contrast_src = r.contrast_source_lengths[i];
+        if (e.contrast_src < 1 || e.contrast_src + 1 >= static_cast<int64_t>(cs.size())) {
+          throw Error(ErrorCode::kInvalidOption, "Contrast sequence " + std::to_string(i) + " needs a non-empty source and target");
+        }
+        for (int64_t c : cp) {
+          if (c < e.contrast_src + 1) throw Error(ErrorCode::kInvalidOption, "Contrast position " + std::to_string(c) + " is inside the contrast source");
+        }
+      }
       e.contrast_ids = long_tensor(cs);
       e.contrast_positions = long_tensor(cp);
       e.contrast_targets = e.contrast_ids.index_select(0, e.contrast_positions);
@@ -182,9 +217,11 @@ void Engine::prepare() {
   }
 }
 
-at::Tensor Engine::step_logits(const at::Tensor& ids, const at::Tensor& positions, int64_t hook_layer, const at::Tensor& replacement) {
+at::Tensor Engine::step_logits(const at::Tensor& ids, const at::Tensor& positions, int64_t src, int64_t hook_layer,
+                               const at::Tensor& replacement) {
   models::ForwardRequest fr;
-  fr.inputs_embeds = model_.embed(ids.unsqueeze(0));  // [1, n, H]
+  fr.source_lengths = lengths(src, 1);
+  fr.inputs_embeds = embed(ids.unsqueeze(0), fr.source_lengths);  // [1, n, H]
   fr.logits_positions = positions.unsqueeze(0);       // [1, steps]
   if (hook_layer >= 0) {
     fr.layer_output_hook = [&](int64_t layer, const at::Tensor& h) { return layer == hook_layer ? replacement.unsqueeze(0) : h; };
@@ -211,7 +248,7 @@ std::map<std::string, at::Tensor> Engine::compute_step_scores(Example& e) {
   std::map<std::string, at::Tensor> out;
   if (req_.step_scores.empty()) return out;
   c10::InferenceMode guard;
-  at::Tensor logits = step_logits(e.ids, e.positions);  // [steps, V]
+  at::Tensor logits = step_logits(e.ids, e.positions, e.src);  // [steps, V]
   at::Tensor contrast_logits;
   for (const auto& id : req_.step_scores) {
     const StepFunctionInfo& fn = step_fn(id);
@@ -227,7 +264,7 @@ std::map<std::string, at::Tensor> Engine::compute_step_scores(Example& e) {
       std::vector<at::Tensor> runs;
       model_.set_training(true);
       try {
-        for (int64_t k = 0; k < req_.step_scores_args.n_mcd_steps; ++k) runs.push_back(step_logits(e.ids, e.positions));
+        for (int64_t k = 0; k < req_.step_scores_args.n_mcd_steps; ++k) runs.push_back(step_logits(e.ids, e.positions, e.src));
       } catch (...) {
         model_.set_training(false);
         throw;
@@ -279,10 +316,12 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
     c10::InferenceMode guard;
     for (size_t i = 0; i < ex_.size(); ++i) {
       auto space = [&](const at::Tensor& ids) -> at::Tensor {
-        if (layer < 0) return model_.embed(ids.unsqueeze(0)).squeeze(0);
+        at::Tensor lens = lengths(ex_[i].src, 1);
+        if (layer < 0) return embed(ids.unsqueeze(0), lens).squeeze(0);
         at::Tensor captured;
         models::ForwardRequest fr;
-        fr.inputs_embeds = model_.embed(ids.unsqueeze(0));
+        fr.source_lengths = lens;
+        fr.inputs_embeds = embed(ids.unsqueeze(0), lens);
         fr.logits_positions = at::zeros({1, 1}, at::TensorOptions().dtype(at::kLong).device(dev_));
         fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
           if (l == layer) captured = h;
@@ -353,12 +392,13 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
     c10::AutoGradMode grad_mode(true);
     at::Tensor point = at::zeros({B, L, H}, X[0].options());                   // [B, L, H]
     at::Tensor ids = at::zeros({B, L}, at::TensorOptions().dtype(at::kLong).device(dev_));  // [B, L] (layer methods)
-    std::vector<int64_t> logit_pos(B), targets(B), contrast_targets(B, 0);
+    std::vector<int64_t> logit_pos(B), targets(B), contrast_targets(B, 0), srcs(B);
     std::vector<at::Tensor> contrast_rows;
     bool any_contrast = false;
     for (int64_t r = 0; r < B; ++r) {
       const GradRow& row = rows[pos + r];
       const Example& e = ex_[row.e];
+      srcs[r] = e.src;
       at::Tensor x = X[row.e].slice(0, 0, row.t);  // [t, H]
       if (shap && req_.stdevs > 0) x = x.add(noise[{row.e, row.sample}].slice(0, 0, row.t));
       at::Tensor p = path ? Bx[row.e].slice(0, 0, row.t).add(x.sub(Bx[row.e].slice(0, 0, row.t)).mul(row.alpha)) : x;
@@ -386,15 +426,17 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
       }
       input = at::cat({point, ref}, 0);
       batch_ids = at::cat({ids, ref_ids}, 0);
-      const std::vector<int64_t> input_pos = logit_pos;
+      const std::vector<int64_t> input_pos = logit_pos, input_srcs = srcs;
       logit_pos.insert(logit_pos.end(), input_pos.begin(), input_pos.end());
+      srcs.insert(srcs.end(), input_srcs.begin(), input_srcs.end());
       deeplift_scope = std::make_unique<models::DeepLiftScope>(B);
     }
     models::ForwardRequest fr;
+    fr.source_lengths = lengths(srcs);
     if (layer < 0) {
       fr.inputs_embeds = input;
     } else {
-      fr.inputs_embeds = model_.embed(batch_ids);
+      fr.inputs_embeds = embed(batch_ids, fr.source_lengths);
       fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return l == layer ? input : h; };
     }
     at::Tensor logits;  // [B, V]
@@ -453,8 +495,8 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
       // Convergence delta: sum of attributions - (f(x) - f(baseline)), as Captum.
       c10::InferenceMode guard;
       auto f_at = [&](int64_t which) {  // 1 = input, 0 = baseline
-        at::Tensor lg = layer < 0 ? step_logits(which ? e.ids : e.base_ids, e.positions)
-                                  : step_logits(e.ids, e.positions, layer, which ? X[i] : Bx[i]);
+        at::Tensor lg = layer < 0 ? step_logits(which ? e.ids : e.base_ids, e.positions, e.src)
+                                  : step_logits(e.ids, e.positions, e.src, layer, which ? X[i] : Bx[i]);
         at::Tensor cl = forced_contrast[i].defined() ? forced_contrast[i] : at::Tensor();
         return attributed_values(lg, e.targets, cl, e.contrast_targets);
       };
@@ -531,11 +573,20 @@ at::Tensor Engine::occlusion(Example& e) {
   c10::InferenceMode guard;
   if (req_.per_step_schedule) return occlusion_per_step(e);
   const int64_t n = e.n, S = e.steps();
-  at::Tensor x = model_.embed(e.ids.unsqueeze(0)).squeeze(0);        // [n, H]
-  at::Tensor b = model_.embed(e.base_ids.unsqueeze(0)).squeeze(0);   // [n, H]
-  const int64_t occluded = e.end - 1;  // tokens at positions >= end - 1 never precede an attributed target
+  at::Tensor x = embed(e.ids.unsqueeze(0), lengths(e.src, 1)).squeeze(0);        // [n, H]
+  at::Tensor b = embed(e.base_ids.unsqueeze(0), lengths(e.src, 1)).squeeze(0);   // [n, H]
+  // Tokens at positions >= end - 1 never precede an attributed target; tokens equal to their baseline
+  // (kept EOS, a target that is not attributed) score exactly 0 and need no forward.
+  std::vector<int64_t> occluded;
+  {
+    at::Tensor differs = e.ids.ne(e.base_ids).to(at::kCPU);
+    for (int64_t p = 0; p < e.end - 1; ++p)
+      if (differs[p].item<bool>()) occluded.push_back(p);
+  }
+  const int64_t n_occ = static_cast<int64_t>(occluded.size());
   auto f_of = [&](const at::Tensor& embeds) {  // [k, n, H] -> [k, S]
     models::ForwardRequest fr;
+    fr.source_lengths = lengths(e.src, embeds.size(0));
     fr.inputs_embeds = embeds;
     fr.logits_positions = e.positions.unsqueeze(0).expand({embeds.size(0), S});
     at::Tensor logits = model_.forward(fr).logits;  // [k, S, V]
@@ -544,14 +595,15 @@ at::Tensor Engine::occlusion(Example& e) {
     return attributed_values(logits.reshape({k * S, -1}), e.targets.repeat({k}), at::Tensor(), ct).view({k, S});
   };
   at::Tensor fx = f_of(x.unsqueeze(0)).squeeze(0);  // [S]
-  at::Tensor scores = at::empty({occluded, S}, fx.options());
-  total_ += occluded;
-  for (int64_t j0 = 0; j0 < occluded;) {
+  at::Tensor scores = at::zeros({e.end - 1, S}, fx.options());  // [occludable, S]
+  total_ += n_occ;
+  for (int64_t j0 = 0; j0 < n_occ;) {
     check_cancel();
-    const int64_t k = std::min<int64_t>(occluded - j0, rows_per_batch(n) * 4);
+    const int64_t k = std::min<int64_t>(n_occ - j0, rows_per_batch(n) * 4);
     at::Tensor batch = x.unsqueeze(0).repeat({k, 1, 1});  // [k, n, H]
-    for (int64_t r = 0; r < k; ++r) batch[r][j0 + r].copy_(b[j0 + r]);
-    scores.slice(0, j0, j0 + k).copy_(fx.unsqueeze(0).sub(f_of(batch)));
+    for (int64_t r = 0; r < k; ++r) batch[r][occluded[j0 + r]].copy_(b[occluded[j0 + r]]);
+    at::Tensor delta = fx.unsqueeze(0).sub(f_of(batch));  // [k, S]
+    for (int64_t r = 0; r < k; ++r) scores[occluded[j0 + r]].copy_(delta[r]);
     j0 += k;
     progress(k);
   }
@@ -567,8 +619,8 @@ at::Tensor Engine::occlusion(Example& e) {
 // Inseq's schedule: for each step, one forward per occluded prefix token, LM head over every position.
 at::Tensor Engine::occlusion_per_step(Example& e) {
   const int64_t n = e.n, S = e.steps();
-  at::Tensor x = model_.embed(e.ids.unsqueeze(0)).squeeze(0);       // [n, H]
-  at::Tensor b = model_.embed(e.base_ids.unsqueeze(0)).squeeze(0);  // [n, H]
+  at::Tensor x = embed(e.ids.unsqueeze(0), lengths(e.src, 1)).squeeze(0);       // [n, H]
+  at::Tensor b = embed(e.base_ids.unsqueeze(0), lengths(e.src, 1)).squeeze(0);  // [n, H]
   at::Tensor res = at::full({n, S}, kNaN, at::TensorOptions().dtype(at::kFloat));
   total_ += S;
   for (int64_t j = 0; j < S; ++j) {
@@ -577,6 +629,7 @@ at::Tensor Engine::occlusion_per_step(Example& e) {
     at::Tensor batch = x.slice(0, 0, t).unsqueeze(0).repeat({t + 1, 1, 1});  // [t+1, t, H]: row 0 unoccluded
     for (int64_t k = 0; k < t; ++k) batch[k + 1][k].copy_(b[k]);
     models::ForwardRequest fr;
+    fr.source_lengths = lengths(e.src, t + 1);
     fr.inputs_embeds = batch;
     at::Tensor logits = model_.forward(fr).logits.select(1, t - 1);  // [t+1, V]
     at::Tensor ct = e.contrast_targets.defined() ? e.contrast_targets[j].repeat({t + 1}) : at::Tensor();
@@ -601,7 +654,7 @@ at::Tensor Engine::lime(Example& e) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(req_.seed * 1000003ULL + content);
   // keep[s, j] = 1 keeps token j in sample s; position 0 (BOS) is always kept.
   at::Tensor keep = at::bernoulli(at::full({N, n}, 1.0 - req_.mask_prob, at::kFloat), gen);  // [N, n]
-  keep.select(1, 0).fill_(1);
+  if (e.src == 0) keep.select(1, 0).fill_(1);  // decoder-only: BOS is always kept
   at::Tensor ids = at::where(keep.to(dev_).to(at::kBool), e.ids.unsqueeze(0).expand({N, n}), e.base_ids.unsqueeze(0).expand({N, n}));
   at::Tensor fvals = at::empty({N, S}, at::kFloat);  // f_t of every sample
   total_ += N;
@@ -609,7 +662,8 @@ at::Tensor Engine::lime(Example& e) {
     check_cancel();
     const int64_t k = std::min<int64_t>(N - s0, rows_per_batch(n) * 4);
     models::ForwardRequest fr;
-    fr.inputs_embeds = model_.embed(ids.slice(0, s0, s0 + k));
+    fr.source_lengths = lengths(e.src, k);
+    fr.inputs_embeds = embed(ids.slice(0, s0, s0 + k), fr.source_lengths);
     fr.logits_positions = e.positions.unsqueeze(0).expand({k, S});
     at::Tensor logits = model_.forward(fr).logits.reshape({k * S, -1});  // [k*S, V]
     at::Tensor ct = e.contrast_targets.defined() ? e.contrast_targets.repeat({k}) : at::Tensor();
@@ -640,7 +694,8 @@ at::Tensor Engine::lime(Example& e) {
 at::Tensor Engine::attention(Example& e) {
   c10::InferenceMode guard;
   models::ForwardRequest fr;
-  fr.inputs_embeds = model_.embed(e.ids.unsqueeze(0));
+  fr.source_lengths = lengths(e.src, 1);
+  fr.inputs_embeds = embed(e.ids.unsqueeze(0), fr.source_lengths);
   fr.output_attentions = true;
   fr.logits_positions = e.positions.unsqueeze(0);
   auto out = model_.forward(fr);
@@ -663,6 +718,10 @@ AttributionResult Engine::run() {
   for (const auto& [id, source] : req_.custom_step_functions) custom_.emplace(id, compile_step_function(id, source));
   step_fn(req_.attributed_fn);
   for (const auto& id : req_.step_scores) step_fn(id);
+  if (seq2seq_ && info.family == "layer" && req_.layer != -1) {
+    throw Error(ErrorCode::kUnsupportedModel, info.id + " on an encoder-decoder attributes the embedding layer only (layer -1); layer " +
+                                                  std::to_string(req_.layer) + " is not available");
+  }
   AttributionResult result;
   result.kind = info.kind;
   result.sequences.resize(ex_.size());
@@ -695,7 +754,15 @@ AttributionResult Engine::run() {
   } else if (info.id == "attention") {
     result.extra_dims = {"layer", "head"};
     total_ += static_cast<int64_t>(ex_.size());
-    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = attention(ex_[i]);
+    for (size_t i = 0; i < ex_.size(); ++i) {
+      result.sequences[i].attributions = attention(ex_[i]);
+      if (seq2seq_) {  // encoder self-attention as a sequence score: [src, src, layers, heads] (key, query, ...)
+        c10::InferenceMode guard;
+        std::vector<at::Tensor> layers = seq2seq_->encoder_attentions(ex_[i].ids.slice(0, 0, ex_[i].src));  // [h, q, k] each
+        result.sequences[i].sequence_scores["encoder_self_attentions"] =
+            at::stack(layers).permute({3, 2, 0, 1}).to(at::kCPU, at::kFloat).contiguous();
+      }
+    }
   }
   for (size_t i = 0; i < ex_.size(); ++i) {
     check_cancel();

@@ -22,6 +22,9 @@ struct AttributionRequest {
   std::vector<std::vector<int64_t>> baselines;
   std::vector<int64_t> attr_start;
   std::vector<int64_t> attr_end;
+  // Encoder-decoders: per example the source length; each sequence is source ++ target (the target starts
+  // with the decoder start token), so attr_start >= source length + 1. Empty = decoder-only.
+  std::vector<int64_t> source_lengths;
 
   std::string attributed_fn = "probability";
   StepFunctionArgs attributed_fn_args;
@@ -33,6 +36,7 @@ struct AttributionRequest {
   // position c (its target is contrast[c], predicted from contrast[:c]). Empty = no contrast.
   std::vector<std::vector<int64_t>> contrast_sequences;
   std::vector<std::vector<int64_t>> contrast_positions;
+  std::vector<int64_t> contrast_source_lengths;  // encoder-decoders: the contrast sequence's source length
   bool contrast_force_inputs = false;
 
   // Method options (Inseq/Captum names in the comments).
@@ -59,6 +63,9 @@ struct AttributionRequest {
 struct SequenceAttribution {
   at::Tensor attributions;                    // [len, steps, *extra] float32 CPU, NaN where not causal; undefined for dummy
   std::map<std::string, at::Tensor> step_scores;  // name -> [steps] float32 CPU
+  // Per-sequence matrices beside the attributions (Inseq's sequence_scores), e.g. encoder self-attention
+  // [src, src, layers, heads].
+  std::map<std::string, at::Tensor> sequence_scores;
 };
 
 struct AttributionResult {

@@ -50,13 +50,17 @@ Napi::Value ModelWrap::Attribute(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = checked_model(env);
   if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "attribute(request) expects a request object");
-  Napi::Object o = info[0].As<Napi::Object>();
+  return run_attribution(env, model, info[0].As<Napi::Object>(), info.This().As<Napi::Object>());
+}
+
+Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> model, const Napi::Object& o, Napi::Object self) {
   attribution::AttributionRequest r;
   r.method = get_string(o, "method", "saliency");
   r.sequences = ragged_field(o, "sequences");
   r.baselines = ragged_field(o, "baselines");
   r.attr_start = get_int_list(o, "attrStart");
   r.attr_end = get_int_list(o, "attrEnd");
+  r.source_lengths = get_int_list(o, "sourceLengths");
   r.attributed_fn = get_string(o, "attributedFn", "probability");
   r.attributed_fn_args = step_args(o, "attributedFnArgs");
   r.step_scores = string_list(o, "stepScores");
@@ -71,6 +75,7 @@ Napi::Value ModelWrap::Attribute(const Napi::CallbackInfo& info) {
   }
   r.contrast_sequences = ragged_field(o, "contrastSequences");
   r.contrast_positions = ragged_field(o, "contrastPositions");
+  r.contrast_source_lengths = get_int_list(o, "contrastSourceLengths");
   r.contrast_force_inputs = get_bool(o, "contrastForceInputs", false);
   r.n_steps = get_int(o, "nSteps", r.n_steps);
   r.integration = get_string(o, "integration", r.integration);
@@ -108,12 +113,15 @@ Napi::Value ModelWrap::Attribute(const Napi::CallbackInfo& info) {
           Napi::Object scores = Napi::Object::New(env);
           for (const auto& [name, t] : s.step_scores) scores.Set(name, tensor_to_js(env, t).Get("data"));
           so.Set("stepScores", scores);
+          Napi::Object seq_scores = Napi::Object::New(env);
+          for (const auto& [name, t] : s.sequence_scores) seq_scores.Set(name, tensor_to_js(env, t));
+          so.Set("sequenceScores", seq_scores);
           seqs.Set(static_cast<uint32_t>(i), so);
         }
         out.Set("sequences", seqs);
         return out;
       },
-      {info.This().As<Napi::Object>()});
+      {self});
 }
 
 Napi::Value ListMethods(const Napi::CallbackInfo& info) {

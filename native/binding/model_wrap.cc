@@ -9,6 +9,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "models/generate.h"
+#include "models/torchscript_bundle.h"
 
 namespace inseq::binding {
 
@@ -112,12 +113,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto model = checked_model(env);
-  if (info.Length() < 3 || !info[2].IsObject()) throw_type_error(env, "generate(ids, lengths, options) expects an options object");
-  auto prompts = ragged_from_js(info[0], info[1], "generate prompts");
-  Napi::Object o = info[2].As<Napi::Object>();
+models::GenerationOptions parse_generation_options(const Napi::Object& o) {
   models::GenerationOptions opts;
   opts.max_new_tokens = get_int(o, "maxNewTokens", 20);
   opts.do_sample = get_bool(o, "doSample", false);
@@ -127,6 +123,29 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
   opts.seed = static_cast<uint64_t>(get_int(o, "seed", 0));
   opts.eos_token_ids = get_int_list(o, "eosTokenIds");
   opts.pad_token_id = get_int(o, "padTokenId", 0);
+  opts.decoder_prefix = get_int_list(o, "decoderPrefix");
+  return opts;
+}
+
+Napi::Value generation_result_to_js(Napi::Env env, models::GenerationResult& r) {
+  Napi::Object out = ragged_to_js(env, r.sequences);
+  size_t total = 0;
+  for (const auto& row : r.token_logprobs) total += row.size();
+  Napi::Float32Array lp = Napi::Float32Array::New(env, total);
+  size_t k = 0;
+  for (const auto& row : r.token_logprobs)
+    for (float v : row) lp[k++] = v;
+  out.Set("logprobs", lp);
+  return out;
+}
+
+Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = checked_model(env);
+  if (info.Length() < 3 || !info[2].IsObject()) throw_type_error(env, "generate(ids, lengths, options) expects an options object");
+  auto prompts = ragged_from_js(info[0], info[1], "generate prompts");
+  Napi::Object o = info[2].As<Napi::Object>();
+  models::GenerationOptions opts = parse_generation_options(o);
   auto cancel = CancelTokenWrap::from_options(o);
   auto progress = ProgressReporter::from_options(env, o);
   return PromiseWorker<models::GenerationResult>::Run(
@@ -136,17 +155,7 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
         if (progress) opts.on_step = [progress](int64_t d, int64_t t) { progress->report(d, t, 0); };
         return models::generate(*model, prompts, opts);
       },
-      [](Napi::Env env, models::GenerationResult& r) -> Napi::Value {
-        Napi::Object out = ragged_to_js(env, r.sequences);
-        size_t total = 0;
-        for (const auto& row : r.token_logprobs) total += row.size();
-        Napi::Float32Array lp = Napi::Float32Array::New(env, total);
-        size_t k = 0;
-        for (const auto& row : r.token_logprobs)
-          for (float v : row) lp[k++] = v;
-        out.Set("logprobs", lp);
-        return out;
-      },
+      generation_result_to_js,
       {info.This().As<Napi::Object>()});
 }
 
@@ -214,7 +223,12 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
       env,
       [dir, device, dtype]() {
         c10::Device d = core::parse_device(device);
-        return models::load_causal_lm(dir, d, core::parse_dtype(dtype, d));
+        const c10::ScalarType t = core::parse_dtype(dtype, d);
+        if (models::is_torchscript_bundle(dir)) {
+          if (t != c10::ScalarType::Float) throw core::Error(core::ErrorCode::kInvalidOption, "TorchScript bundles run in float32 only");
+          return models::load_torchscript_causal_lm(dir, d);
+        }
+        return models::load_causal_lm(dir, d, t);
       },
       [](Napi::Env env, std::shared_ptr<models::CausalLM>& model) -> Napi::Value { return ModelWrap::NewInstance(env, model); });
 }

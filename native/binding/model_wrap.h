@@ -7,8 +7,11 @@
 #include <atomic>
 #include <memory>
 
+#include "attribution/request.h"
 #include "models/causal_lm.h"
-#include "models/seq2seq.h"
+#include "models/concat_seq2seq.h"
+#include "models/encoder_decoder.h"
+#include "models/generate.h"
 
 namespace inseq::binding {
 
@@ -63,16 +66,24 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 class Seq2SeqModelWrap : public Napi::ObjectWrap<Seq2SeqModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
-  static Napi::Object NewInstance(Napi::Env env, std::shared_ptr<models::Seq2SeqLM> model);
+  static Napi::Object NewInstance(Napi::Env env, std::shared_ptr<models::EncoderDecoderLM> model);
   explicit Seq2SeqModelWrap(const Napi::CallbackInfo& info);
 
  private:
-  std::shared_ptr<models::Seq2SeqLM> checked_model(Napi::Env env) const;
+  std::shared_ptr<models::EncoderDecoderLM> checked_model(Napi::Env env) const;
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value Attribute(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  std::shared_ptr<models::Seq2SeqLM> model_;
+  std::shared_ptr<models::EncoderDecoderLM> model_;
+  std::shared_ptr<models::ConcatenatedSeq2Seq> adapter_;  // what the attribution engine runs on
 };
+
+// Shared by both model kinds: generation options and results, attribution requests and results.
+models::GenerationOptions parse_generation_options(const Napi::Object& options);
+Napi::Value generation_result_to_js(Napi::Env env, models::GenerationResult& result);
+// Runs the attribution engine on a worker thread; `self` is kept alive until it finishes.
+Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> model, const Napi::Object& request, Napi::Object self);
 
 // Module-level functions (registered by addon.cc).
 Napi::Value LoadSeq2SeqModel(const Napi::CallbackInfo& info);

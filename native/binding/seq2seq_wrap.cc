@@ -1,4 +1,5 @@
-// Encoder-decoder models in JS: load, info, greedy generation (the encoder runs once per batch).
+// Encoder-decoder models in JS (native or TorchScript bundles): load, info, generation (the encoder runs once
+// per batch), attribution through the concatenated-sequence adapter.
 #include <ATen/ATen.h>
 
 #include "binding/convert.h"
@@ -7,42 +8,58 @@
 #include "binding/promise_worker.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "models/seq2seq.h"
+#include "models/torchscript_bundle.h"
 
 namespace inseq::binding {
 
 Napi::Function Seq2SeqModelWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeSeq2SeqModel",
                      {InstanceMethod("info", &Seq2SeqModelWrap::Info), InstanceMethod("generate", &Seq2SeqModelWrap::Generate),
+                      InstanceMethod("attribute", &Seq2SeqModelWrap::Attribute),
                       InstanceMethod("dispose", &Seq2SeqModelWrap::Dispose)});
 }
 
 Seq2SeqModelWrap::Seq2SeqModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Seq2SeqModelWrap>(info) {}
 
-Napi::Object Seq2SeqModelWrap::NewInstance(Napi::Env env, std::shared_ptr<models::Seq2SeqLM> model) {
+Napi::Object Seq2SeqModelWrap::NewInstance(Napi::Env env, std::shared_ptr<models::EncoderDecoderLM> model) {
   Napi::Object obj = env.GetInstanceData<AddonData>()->seq2seq_ctor.New({});
-  Unwrap(obj)->model_ = std::move(model);
+  Seq2SeqModelWrap* self = Unwrap(obj);
+  self->adapter_ = std::make_shared<models::ConcatenatedSeq2Seq>(model);
+  self->model_ = std::move(model);
   return obj;
 }
 
-std::shared_ptr<models::Seq2SeqLM> Seq2SeqModelWrap::checked_model(Napi::Env env) const {
+std::shared_ptr<models::EncoderDecoderLM> Seq2SeqModelWrap::checked_model(Napi::Env env) const {
   return alive_or_throw(env, model_);
 }
 
 Napi::Value Seq2SeqModelWrap::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const models::Seq2SeqConfig& c = checked_model(env)->config();
+  auto model = checked_model(env);
+  const models::EncoderDecoderInfo& c = model->info();
   Napi::Object o = Napi::Object::New(env);
   o.Set("modelType", c.model_type);
   o.Set("family", "seq2seq");
+  o.Set("implementation", c.implementation);
   o.Set("vocabSize", static_cast<double>(c.vocab_size));
-  o.Set("hiddenSize", static_cast<double>(c.d_model));
+  o.Set("sourceVocabSize", static_cast<double>(c.source_vocab_size));
+  o.Set("hiddenSize", static_cast<double>(c.hidden_size));
   o.Set("numLayers", static_cast<double>(c.decoder_layers));
   o.Set("numEncoderLayers", static_cast<double>(c.encoder_layers));
-  o.Set("numHeads", static_cast<double>(c.decoder_heads));
+  o.Set("numHeads", static_cast<double>(c.num_heads));
+  o.Set("maxPositions", static_cast<double>(c.max_positions));
   o.Set("padTokenId", static_cast<double>(c.pad_token_id));
-  o.Set("eosTokenId", static_cast<double>(c.eos_token_id));
+  o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
+  o.Set("unkTokenId", static_cast<double>(c.unk_token_id));
+  Napi::Array eos = Napi::Array::New(env, c.eos_token_ids.size());
+  for (size_t i = 0; i < c.eos_token_ids.size(); ++i) eos.Set(static_cast<uint32_t>(i), static_cast<double>(c.eos_token_ids[i]));
+  o.Set("eosTokenIds", eos);
+  o.Set("eosTokenId", c.eos_token_ids.empty() ? -1.0 : static_cast<double>(c.eos_token_ids[0]));
   o.Set("decoderStartTokenId", static_cast<double>(c.decoder_start_token_id));
-  o.Set("device", model_->device().str());
+  o.Set("embedScale", c.embed_scale);
+  o.Set("hasAttentions", c.has_attentions);
+  o.Set("device", model->device().str());
   o.Set("dtype", "float32");
   return o;
 }
@@ -53,17 +70,31 @@ Napi::Value Seq2SeqModelWrap::Generate(const Napi::CallbackInfo& info) {
   if (info.Length() < 3 || !info[2].IsObject()) throw_type_error(env, "generate(ids, lengths, options) expects an options object");
   auto sources = ragged_from_js(info[0], info[1], "generate sources");
   Napi::Object o = info[2].As<Napi::Object>();
-  const int64_t max_new = get_int(o, "maxNewTokens", 20);
-  if (max_new < 0) throw_type_error(env, "Expected a non-negative integer for maxNewTokens");
-  const std::vector<int64_t> eos = get_int_list(o, "eosTokenIds");
-  return PromiseWorker<std::vector<std::vector<int64_t>>>::Run(
-      env, [model, sources, max_new, eos]() { return models::generate_seq2seq(*model, sources, max_new, eos); },
-      [](Napi::Env env, std::vector<std::vector<int64_t>>& rows) -> Napi::Value { return ragged_to_js(env, rows); },
-      {info.This().As<Napi::Object>()});
+  models::GenerationOptions opts = parse_generation_options(o);
+  opts.pad_token_id = model->info().pad_token_id;
+  if (opts.max_new_tokens < 0) throw_type_error(env, "Expected a non-negative integer for maxNewTokens");
+  auto cancel = CancelTokenWrap::from_options(o);
+  auto progress = ProgressReporter::from_options(env, o);
+  return PromiseWorker<models::GenerationResult>::Run(
+      env,
+      [model, sources, opts, cancel, progress]() mutable {
+        opts.cancel = cancel.get();
+        if (progress) opts.on_step = [progress](int64_t d, int64_t t) { progress->report(d, t, 0); };
+        return models::generate_encoder_decoder(*model, sources, opts);
+      },
+      generation_result_to_js, {info.This().As<Napi::Object>()});
+}
+
+Napi::Value Seq2SeqModelWrap::Attribute(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  checked_model(env);
+  if (info.Length() < 1 || !info[0].IsObject()) throw_type_error(env, "attribute(request) expects a request object");
+  return run_attribution(env, adapter_, info[0].As<Napi::Object>(), info.This().As<Napi::Object>());
 }
 
 Napi::Value Seq2SeqModelWrap::Dispose(const Napi::CallbackInfo& info) {
   model_.reset();
+  adapter_.reset();
   return info.Env().Undefined();
 }
 
@@ -74,16 +105,17 @@ Napi::Value LoadSeq2SeqModel(const Napi::CallbackInfo& info) {
   Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
   std::string device = get_string(o, "device", "auto");
   std::string dtype = get_string(o, "dtype", "float32");
-  return PromiseWorker<std::shared_ptr<models::Seq2SeqLM>>::Run(
+  return PromiseWorker<std::shared_ptr<models::EncoderDecoderLM>>::Run(
       env,
-      [dir, device, dtype]() {
+      [dir, device, dtype]() -> std::shared_ptr<models::EncoderDecoderLM> {
         c10::Device d = core::parse_device(device);
         if (core::parse_dtype(dtype, d) != c10::ScalarType::Float) {
           throw core::Error(core::ErrorCode::kInvalidOption, "Encoder-decoder models load in float32 only for now");
         }
+        if (models::is_torchscript_bundle(dir)) return models::load_torchscript_encoder_decoder(dir, d);
         return models::load_seq2seq_lm(dir, d);
       },
-      [](Napi::Env env, std::shared_ptr<models::Seq2SeqLM>& model) -> Napi::Value { return Seq2SeqModelWrap::NewInstance(env, model); });
+      [](Napi::Env env, std::shared_ptr<models::EncoderDecoderLM>& model) -> Napi::Value { return Seq2SeqModelWrap::NewInstance(env, model); });
 }
 
 }  // namespace inseq::binding

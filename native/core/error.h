@@ -14,6 +14,8 @@ enum class ErrorCode {
   kUnsupportedModel, // ERR_UNSUPPORTED_MODEL: model_type or option we do not implement
   kDevice,           // ERR_DEVICE: device/dtype not available in this LibTorch
   kAborted,          // ERR_ABORTED: cancelled by the caller
+  kBadModel,         // ERR_BAD_MODEL: a TorchScript bundle breaks its contract (missing method, wrong sidecar)
+  kInternal,         // ERR_NATIVE: a broken invariant inside the native core (a bug)
 };
 
 inline const char* error_code_name(ErrorCode code) {
@@ -24,6 +26,8 @@ inline const char* error_code_name(ErrorCode code) {
     case ErrorCode::kUnsupportedModel: return "ERR_UNSUPPORTED_MODEL";
     case ErrorCode::kDevice: return "ERR_DEVICE";
     case ErrorCode::kAborted: return "ERR_ABORTED";
+    case ErrorCode::kBadModel: return "ERR_BAD_MODEL";
+    case ErrorCode::kInternal: return "ERR_NATIVE";
   }
   return "ERR_NATIVE";
 }

@@ -35,6 +35,7 @@ struct ForwardRequest {
   KVCache* cache = nullptr;   // when set, past keys/values are read from it and the new ones appended
   bool output_attentions = false;
   bool output_hidden_states = false;
+  at::Tensor source_lengths;  // [batch] int64 CPU: encoder-decoder adapters only (the first source_lengths[b] positions are the source)
   int64_t logits_to_keep = 0;  // 0 = logits at every position, k = only the last k positions
   at::Tensor logits_positions; // [batch, P] int64: logits only at these positions (overrides logits_to_keep)
   // Called with the output of every block [batch, seq, hidden]; its return value replaces that output
@@ -59,6 +60,9 @@ class CausalLM {
 
   // Token embeddings only (no position embeddings, no scaling): what attribution perturbs.
   virtual at::Tensor embed(const at::Tensor& ids) const = 0;  // [batch, seq] int64 -> [batch, seq, hidden]
+  // Rows that start with a source segment (encoder-decoder adapters: source_lengths [batch] int64 CPU);
+  // decoder-only models have none and embed every position alike.
+  virtual at::Tensor embed_split(const at::Tensor& ids, const at::Tensor& source_lengths) const { return embed(ids); }
   virtual ForwardResult forward(const ForwardRequest& request) const = 0;
 
   // Named parameters (HF names) for training and inspection.

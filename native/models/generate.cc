@@ -60,12 +60,16 @@ PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_
   return out;
 }
 
-GenerationResult generate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
-                          const GenerationOptions& o) {
-  if (prompts.empty()) return {};
+void check_generation_options(const GenerationOptions& o) {
   if (o.max_new_tokens < 0) throw Error(ErrorCode::kInvalidOption, "Expected a non-negative integer for maxNewTokens but received " + std::to_string(o.max_new_tokens));
   if (o.do_sample && !(o.temperature > 0)) throw Error(ErrorCode::kInvalidOption, "Expected a positive number for temperature but received " + std::to_string(o.temperature));
   if (o.top_p <= 0 || o.top_p > 1) throw Error(ErrorCode::kInvalidOption, "Expected a number in (0, 1] for topP but received " + std::to_string(o.top_p));
+}
+
+GenerationResult generate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                          const GenerationOptions& o) {
+  if (prompts.empty()) return {};
+  check_generation_options(o);
   c10::InferenceMode guard;
   auto [ids, mask] = pad_left(prompts, o.pad_token_id, model.config().vocab_size, "prompt");  // [batch, plen]
   const int64_t batch = ids.size(0);

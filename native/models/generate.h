@@ -21,6 +21,7 @@ struct GenerationOptions {
   uint64_t seed = 0;
   std::vector<int64_t> eos_token_ids;  // empty = never stop early
   int64_t pad_token_id = 0;            // fills left padding and finished rows
+  std::vector<int64_t> decoder_prefix; // encoder-decoders: target tokens forced after the decoder start (every row)
   const std::atomic<bool>* cancel = nullptr;             // set -> core::Error kAborted between steps
   std::function<void(int64_t done, int64_t total)> on_step;  // called after each generated position
 };
@@ -38,6 +39,9 @@ struct PaddedBatch {
   at::Tensor mask;  // [batch, max_len] int64: 1 = token, 0 = padding
 };
 PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what);
+
+// Throws kInvalidOption for out-of-range maxNewTokens / temperature / topP.
+void check_generation_options(const GenerationOptions& options);
 
 GenerationResult generate(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                           const GenerationOptions& options);

@@ -90,7 +90,21 @@ at::Tensor padding_bias(const at::Tensor& mask, int64_t queries) {  // [b, k] ->
 
 }  // namespace
 
-Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device device) : config_(c), device_(device) {
+Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device device) : config_(c) {
+  device_ = device;
+  info_.model_type = c.model_type;
+  info_.implementation = "native";
+  info_.vocab_size = info_.source_vocab_size = c.vocab_size;
+  info_.hidden_size = c.d_model;
+  info_.encoder_layers = c.encoder_layers;
+  info_.decoder_layers = c.decoder_layers;
+  info_.num_heads = c.decoder_heads;
+  info_.encoder_heads = c.encoder_heads;
+  info_.max_positions = c.max_positions;
+  info_.pad_token_id = c.pad_token_id;
+  info_.decoder_start_token_id = c.decoder_start_token_id;
+  info_.eos_token_ids = {c.eos_token_id};
+  info_.embed_scale = c.embed_scale;
   const int64_t d = c.d_model, V = c.vocab_size;
   auto load = [&](const std::string& name, std::vector<int64_t> shape) { return w.load(name, shape, at::kFloat, device); };
   auto first = [&](std::initializer_list<std::string> names, std::vector<int64_t> shape) -> at::Tensor {
@@ -190,19 +204,22 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
       *cached_v = v;
     }
   }
-  at::Tensor p = at::softmax(at::matmul(q, k.transpose(-1, -2)).add(bias), -1, at::kFloat);  // [b, h, t, k]
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).add(bias);  // [b, h, t, k]
+  at::Tensor p = deeplift_half() > 0 ? deeplift_softmax(scores) : at::softmax(scores, -1, at::kFloat);
   if (probs) *probs = p;
   return at::linear(at::matmul(p, v).transpose(1, 2).reshape({b, t, d}), o_w, o_b);
 }
 
-at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& source_mask) const {
+at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& source_mask, std::vector<at::Tensor>* attentions) const {
   const Seq2SeqConfig& c = config_;
   at::Tensor x = source_embeds.add(positions(0, source_embeds.size(1), false));  // [b, s, d]
   if (c.layernorm_embedding) x = layer_norm(x, enc_ln_emb_w_, enc_ln_emb_b_);
   at::Tensor bias = padding_bias(source_mask.to(device_), x.size(1));
   for (const auto& l : enc_layers_) {
+    at::Tensor probs;
     auto block = [&](const at::Tensor& h) {
-      return attention(h, h, bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.encoder_heads, nullptr, nullptr, false, nullptr);
+      return attention(h, h, bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.encoder_heads, nullptr, nullptr, false,
+                       attentions ? &probs : nullptr);
     };
     auto ffn = [&](const at::Tensor& h) { return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b); };
     if (c.pre_norm) {
@@ -212,6 +229,7 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
       x = layer_norm(x.add(block(x)), l.sa_norm_w, l.sa_norm_b);
       x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b);
     }
+    if (attentions) attentions->push_back(probs);
   }
   if (c.pre_norm) x = layer_norm(x, enc_final_w_, enc_final_b_);
   return x;
@@ -284,46 +302,45 @@ std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device d
   return std::make_shared<Seq2SeqLM>(parse_seq2seq_config(j, path), WeightStore::open_dir(dir), device);
 }
 
+EncDecOutput Seq2SeqLM::forward(const EncDecRequest& r) const {
+  EncDecOutput out;
+  at::Tensor enc = encode(r.source_embeds, r.source_mask, r.output_attentions ? &out.encoder_attentions : nullptr);  // [b, s, d]
+  Seq2SeqDecodeResult dec = decode(r.target_embeds, enc, r.source_mask, nullptr, r.output_attentions);
+  out.logits = dec.logits;
+  out.cross_attentions = std::move(dec.cross_attentions);
+  out.decoder_attentions = std::move(dec.self_attentions);
+  return out;
+}
+
+namespace {
+
+struct CachedDecoding : DecodingState {
+  at::Tensor encoder_hidden;  // [b, s, d]
+  at::Tensor source_mask;     // [b, s]
+  Seq2SeqCache cache;
+};
+
+}  // namespace
+
+std::unique_ptr<DecodingState> Seq2SeqLM::start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const {
+  auto state = std::make_unique<CachedDecoding>();
+  state->encoder_hidden = encode(source_embeds, source_mask);
+  state->source_mask = source_mask;
+  return state;
+}
+
+at::Tensor Seq2SeqLM::decode_next(DecodingState& base, const at::Tensor& target_embeds) const {
+  auto& state = static_cast<CachedDecoding&>(base);
+  return decode(target_embeds, state.encoder_hidden, state.source_mask, &state.cache, false).logits.select(1, -1);  // [b, V]
+}
+
 std::vector<std::vector<int64_t>> generate_seq2seq(const Seq2SeqLM& model, const std::vector<std::vector<int64_t>>& sources,
                                                    int64_t max_new_tokens, const std::vector<int64_t>& eos_token_ids) {
-  c10::InferenceMode guard;
-  const Seq2SeqConfig& c = model.config();
-  const int64_t B = static_cast<int64_t>(sources.size());
-  size_t S = 0;
-  for (const auto& s : sources) {
-    if (s.empty()) throw Error(ErrorCode::kInvalidOption, "Expected non-empty sources");
-    S = std::max(S, s.size());
-  }
-  at::Tensor ids = at::full({B, static_cast<int64_t>(S)}, c.pad_token_id, at::kLong);  // right padding
-  at::Tensor mask = at::zeros({B, static_cast<int64_t>(S)}, at::kLong);
-  for (int64_t b = 0; b < B; ++b)
-    for (size_t j = 0; j < sources[b].size(); ++j) {
-      ids[b][static_cast<int64_t>(j)] = sources[b][j];
-      mask[b][static_cast<int64_t>(j)] = 1;
-    }
-  at::Tensor enc = model.encode(model.embed_source(ids), mask);  // [B, S, d]
-  Seq2SeqCache cache;
-  std::vector<std::vector<int64_t>> out(B);
-  std::vector<bool> done(B, false);
-  at::Tensor step = at::full({B, 1}, c.decoder_start_token_id, at::kLong);
-  for (int64_t s = 0; s < max_new_tokens; ++s) {
-    at::Tensor logits = model.decode(model.embed_target(step), enc, mask, &cache, false).logits.select(1, -1).to(at::kCPU);  // [B, V]
-    at::Tensor next = logits.argmax(-1);
-    bool all = true;
-    for (int64_t b = 0; b < B; ++b) {
-      if (done[b]) {
-        next[b] = c.pad_token_id;
-        continue;
-      }
-      const int64_t tok = next[b].item<int64_t>();
-      out[b].push_back(tok);
-      if (std::find(eos_token_ids.begin(), eos_token_ids.end(), tok) != eos_token_ids.end()) done[b] = true;
-      all = all && done[b];
-    }
-    if (all) break;
-    step = next.unsqueeze(1);
-  }
-  return out;
+  GenerationOptions o;
+  o.max_new_tokens = max_new_tokens;
+  o.eos_token_ids = eos_token_ids;
+  o.pad_token_id = model.config().pad_token_id;
+  return generate_encoder_decoder(model, sources, o).sequences;
 }
 
 }  // namespace inseq::models

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "models/encoder_decoder.h"
 #include "models/safetensors.h"
 
 namespace inseq::core { class Json; }
@@ -53,18 +54,23 @@ struct Seq2SeqDecodeResult {
   std::vector<at::Tensor> cross_attentions;   // per layer [b, heads, t, src]
 };
 
-class Seq2SeqLM {
+class Seq2SeqLM : public EncoderDecoderLM {
  public:
   Seq2SeqLM(const Seq2SeqConfig& config, const WeightStore& weights, c10::Device device);
   const Seq2SeqConfig& config() const { return config_; }
-  c10::Device device() const { return device_; }
 
   // Scaled token embeddings (embed_tokens(ids) * embed_scale), what the encoder/decoder layers receive.
-  at::Tensor embed_source(const at::Tensor& ids) const;  // [b, s] -> [b, s, d]
-  at::Tensor embed_target(const at::Tensor& ids) const;  // [b, t] -> [b, t, d]
-  at::Tensor encode(const at::Tensor& source_embeds, const at::Tensor& source_mask) const;  // -> [b, s, d]
+  at::Tensor embed_source(const at::Tensor& ids) const override;  // [b, s] -> [b, s, d]
+  at::Tensor embed_target(const at::Tensor& ids) const override;  // [b, t] -> [b, t, d]
+  // attentions (optional): per encoder layer [b, heads, s, s]
+  at::Tensor encode(const at::Tensor& source_embeds, const at::Tensor& source_mask,
+                    std::vector<at::Tensor>* attentions = nullptr) const;  // -> [b, s, d]
   Seq2SeqDecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
                              Seq2SeqCache* cache, bool output_attentions) const;
+
+  EncDecOutput forward(const EncDecRequest& request) const override;
+  std::unique_ptr<DecodingState> start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const override;
+  at::Tensor decode_next(DecodingState& state, const at::Tensor& target_embeds) const override;
 
  private:
   at::Tensor positions(int64_t past, int64_t length, bool decoder) const;  // [length, d]
@@ -73,7 +79,6 @@ class Seq2SeqLM {
                        const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append, at::Tensor* probs) const;
 
   Seq2SeqConfig config_;
-  c10::Device device_;
   at::Tensor enc_embed_, dec_embed_;            // [vocab, d]
   at::Tensor enc_pos_, dec_pos_;                // learned [max + 2, d] or sinusoidal table
   at::Tensor enc_ln_emb_w_, enc_ln_emb_b_, dec_ln_emb_w_, dec_ln_emb_b_;

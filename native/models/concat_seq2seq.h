@@ -1,0 +1,35 @@
+// An encoder-decoder seen as a causal LM over the concatenation source ++ target, so the attribution engine
+// runs unchanged on it: row b holds source_lengths[b] source tokens, then the target starting with the
+// decoder start token. Every target position sees the whole source and the target prefix, exactly the
+// causal prefix of the concatenation, so the engine's prefix rows, NaN layout and logit positions carry
+// over; the adapter splits each row, runs encoder and decoder, and maps logits / attentions back.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "models/causal_lm.h"
+#include "models/encoder_decoder.h"
+
+namespace inseq::models {
+
+class ConcatenatedSeq2Seq : public CausalLM {
+ public:
+  explicit ConcatenatedSeq2Seq(std::shared_ptr<const EncoderDecoderLM> model);
+  const EncoderDecoderLM& model() const { return *model_; }
+
+  at::Tensor embed(const at::Tensor& ids) const override;  // refuses: rows need their source length
+  at::Tensor embed_split(const at::Tensor& ids, const at::Tensor& source_lengths) const override;  // [b, L] -> [b, L, d]
+  // Logits at concatenated positions (source positions give zeros); attentions per decoder layer
+  // [b, heads, L, L] whose target rows hold [cross | decoder self] weights (source rows are zero).
+  ForwardResult forward(const ForwardRequest& request) const override;
+  std::map<std::string, at::Tensor> named_parameters() const override { return {}; }
+
+  // Encoder self-attention of one source: per encoder layer [heads, s, s].
+  std::vector<at::Tensor> encoder_attentions(const at::Tensor& source_ids) const;  // [s] int64
+
+ private:
+  std::shared_ptr<const EncoderDecoderLM> model_;
+};
+
+}  // namespace inseq::models

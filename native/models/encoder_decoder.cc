@@ -1,0 +1,122 @@
+#include "models/encoder_decoder.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace inseq::models {
+
+using core::Error;
+using core::ErrorCode;
+
+namespace {
+
+// Default decoding state: re-runs the whole forward over the growing target (bundles have no cache).
+struct RecomputeState : DecodingState {
+  at::Tensor source_embeds;  // [b, s, d]
+  at::Tensor source_mask;    // [b, s]
+  at::Tensor target_embeds;  // [b, t, d] so far
+};
+
+}  // namespace
+
+std::unique_ptr<DecodingState> EncoderDecoderLM::start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const {
+  auto state = std::make_unique<RecomputeState>();
+  state->source_embeds = source_embeds;
+  state->source_mask = source_mask;
+  return state;
+}
+
+at::Tensor EncoderDecoderLM::decode_next(DecodingState& base, const at::Tensor& target_embeds) const {
+  auto& state = static_cast<RecomputeState&>(base);
+  state.target_embeds = state.target_embeds.defined() ? at::cat({state.target_embeds, target_embeds}, 1) : target_embeds;
+  EncDecRequest req;
+  req.source_embeds = state.source_embeds;
+  req.source_mask = state.source_mask;
+  req.target_embeds = state.target_embeds;
+  return forward(req).logits.select(1, -1);  // [b, vocab]
+}
+
+void EncoderDecoderLM::check_lengths(int64_t source_length, int64_t target_length) const {
+  const int64_t limit = info_.max_positions;
+  if (limit <= 0) return;
+  if (source_length > limit) {
+    throw Error(ErrorCode::kInvalidOption, "Source of " + std::to_string(source_length) + " tokens exceeds the model's limit of " +
+                                               std::to_string(limit) + " positions");
+  }
+  if (target_length > limit) {
+    throw Error(ErrorCode::kInvalidOption, "Target of " + std::to_string(target_length) + " tokens exceeds the model's limit of " +
+                                               std::to_string(limit) + " positions");
+  }
+}
+
+GenerationResult generate_encoder_decoder(const EncoderDecoderLM& model, const std::vector<std::vector<int64_t>>& sources,
+                                          const GenerationOptions& o) {
+  check_generation_options(o);
+  c10::InferenceMode guard;
+  const EncoderDecoderInfo& info = model.info();
+  const int64_t B = static_cast<int64_t>(sources.size());
+  if (B == 0) throw Error(ErrorCode::kInvalidOption, "Expected at least one source");
+  size_t S = 0;
+  for (const auto& s : sources) {
+    if (s.empty()) throw Error(ErrorCode::kInvalidOption, "Expected non-empty sources");
+    for (int64_t id : s) {
+      if (id < 0 || id >= info.source_vocab_size) throw Error(ErrorCode::kInvalidOption, "Source token id " + std::to_string(id) + " is outside the vocabulary");
+    }
+    S = std::max(S, s.size());
+  }
+  const int64_t prefix = static_cast<int64_t>(o.decoder_prefix.size());
+  for (int64_t id : o.decoder_prefix) {
+    if (id < 0 || id >= info.vocab_size) throw Error(ErrorCode::kInvalidOption, "Target prefix token id " + std::to_string(id) + " is outside the vocabulary");
+  }
+  model.check_lengths(static_cast<int64_t>(S), o.max_new_tokens + prefix + 1);
+  at::Tensor ids = at::full({B, static_cast<int64_t>(S)}, info.pad_token_id, at::kLong);  // [B, S] right padding
+  at::Tensor mask = at::zeros({B, static_cast<int64_t>(S)}, at::kLong);                   // [B, S]
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& src = sources[b];
+    ids[b].slice(0, 0, static_cast<int64_t>(src.size())).copy_(at::tensor(src, at::kLong));
+    mask[b].slice(0, 0, static_cast<int64_t>(src.size())).fill_(1);
+  }
+  const c10::Device dev = model.device();
+  mask = mask.to(dev);
+  GenerationResult result;
+  result.sequences.resize(B);
+  result.token_logprobs.resize(B);
+  if (o.max_new_tokens == 0) return result;
+  auto state = model.start_decoding(model.embed_source(ids.to(dev)), mask);
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
+  std::vector<bool> finished(B, false);
+  // The decoder start token, then any forced prefix, in one block: [B, 1 + prefix]
+  std::vector<int64_t> first = {info.decoder_start_token_id};
+  first.insert(first.end(), o.decoder_prefix.begin(), o.decoder_prefix.end());
+  at::Tensor step = at::tensor(first, at::kLong).unsqueeze(0).repeat({B, 1});
+  for (int64_t s = 0; s < o.max_new_tokens; ++s) {
+    if (o.cancel && o.cancel->load()) throw Error(ErrorCode::kAborted, "Generation was aborted");
+    at::Tensor last = model.decode_next(*state, model.embed_target(step.to(dev))).to(at::kCPU, at::kFloat);  // [B, V]
+    at::Tensor next = choose_next_tokens(last, o, gen);  // [B]
+    at::Tensor logprobs = last.log_softmax(-1);
+    auto acc = next.accessor<int64_t, 1>();
+    bool all_done = true;
+    for (int64_t b = 0; b < B; ++b) {
+      if (finished[b]) {
+        acc[b] = info.pad_token_id;
+        continue;
+      }
+      const int64_t tok = acc[b];
+      result.sequences[b].push_back(tok);
+      result.token_logprobs[b].push_back(logprobs[b][tok].item<float>());
+      if (std::find(o.eos_token_ids.begin(), o.eos_token_ids.end(), tok) != o.eos_token_ids.end()) finished[b] = true;
+      all_done = all_done && finished[b];
+    }
+    if (o.on_step) o.on_step(s + 1, o.max_new_tokens);
+    if (all_done) break;
+    step = next.unsqueeze(1);
+  }
+  return result;
+}
+
+}  // namespace inseq::models

@@ -1,0 +1,78 @@
+// The interface every encoder-decoder implements (native BART family, TorchScript bundles): embed source and
+// target ids, run the network from embeddings (what attribution differentiates), and decode step by step
+// with the encoder run once.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/generate.h"
+
+namespace inseq::models {
+
+struct EncoderDecoderInfo {
+  std::string model_type;           // marian | bart | mbart | m2m_100 | a bundle's model_type
+  std::string implementation;       // "native" | "torchscript"
+  int64_t vocab_size = 0;           // logits (target vocabulary)
+  int64_t source_vocab_size = 0;    // source embedding table
+  int64_t hidden_size = 0, encoder_layers = 0, decoder_layers = 0, num_heads = 0, encoder_heads = 0;
+  int64_t max_positions = 0;        // longest source / target accepted; 0 = unlimited
+  int64_t pad_token_id = 0, decoder_start_token_id = 0, bos_token_id = -1, unk_token_id = -1;
+  std::vector<int64_t> eos_token_ids;
+  double embed_scale = 1.0;         // already included by embed_source / embed_target
+  bool has_attentions = true;       // forward can return attention weights
+};
+
+struct EncDecRequest {
+  at::Tensor source_embeds;   // [b, s, d]
+  at::Tensor source_mask;     // [b, s] int64: 1 = token, 0 = right padding
+  at::Tensor target_embeds;   // [b, t, d], starting with the decoder start token
+  bool output_attentions = false;
+};
+
+struct EncDecOutput {
+  at::Tensor logits;                          // [b, t, vocab] float32: row k predicts target token k + 1
+  std::vector<at::Tensor> cross_attentions;   // per decoder layer [b, heads, t, s]
+  std::vector<at::Tensor> decoder_attentions; // per decoder layer [b, heads, t, t]
+  std::vector<at::Tensor> encoder_attentions; // per encoder layer [b, heads, s, s]
+};
+
+// What decoding keeps between steps (encoder output, caches); implementations extend it.
+struct DecodingState {
+  virtual ~DecodingState() = default;
+};
+
+class EncoderDecoderLM {
+ public:
+  virtual ~EncoderDecoderLM() = default;
+  const EncoderDecoderInfo& info() const { return info_; }
+  c10::Device device() const { return device_; }
+
+  virtual at::Tensor embed_source(const at::Tensor& ids) const = 0;  // [b, s] -> [b, s, d]
+  virtual at::Tensor embed_target(const at::Tensor& ids) const = 0;  // [b, t] -> [b, t, d]
+  virtual EncDecOutput forward(const EncDecRequest& request) const = 0;
+
+  // Incremental decoding. The default keeps the embeddings and re-runs forward() (bundles); native models
+  // run the encoder once and keep self/cross key-value caches.
+  virtual std::unique_ptr<DecodingState> start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const;
+  virtual at::Tensor decode_next(DecodingState& state, const at::Tensor& target_embeds) const;  // [b, 1, d] -> logits [b, vocab]
+
+  // Refuses sources / targets longer than max_positions with kInvalidOption.
+  void check_lengths(int64_t source_length, int64_t target_length) const;
+
+ protected:
+  EncoderDecoderInfo info_;
+  c10::Device device_ = c10::Device(c10::kCPU);
+};
+
+// Greedy or sampled decoding (GenerationOptions as for decoder-only models); sources right-padded with pad.
+// Returns the new target tokens of each source (decoder start excluded), up to and including the first EOS.
+GenerationResult generate_encoder_decoder(const EncoderDecoderLM& model, const std::vector<std::vector<int64_t>>& sources,
+                                          const GenerationOptions& options);
+
+}  // namespace inseq::models

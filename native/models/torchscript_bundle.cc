@@ -1,0 +1,334 @@
+#include "models/torchscript_bundle.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/script.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/json.h"
+
+namespace inseq::models {
+
+using core::Error;
+using core::ErrorCode;
+using core::Json;
+
+namespace {
+
+const std::vector<std::string> kDecoderOnlyMethods = {"embed", "forward_embeds"};
+const std::vector<std::string> kEncoderDecoderMethods = {"embed_source", "embed_target", "forward_embeds"};
+
+// The sidecar, validated.
+struct Sidecar {
+  std::string path, kind, model_type;
+  int64_t vocab_size = 0, source_vocab_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0, encoder_layers = 0;
+  int64_t max_positions = 0, bos = -1, pad = -1, unk = -1, decoder_start = -1;
+  std::vector<int64_t> eos;
+  double embed_scale = 1.0;
+  std::set<std::string> methods;
+};
+
+int64_t optional_id(const Json& j, const std::string& key) {
+  if (!j.has(key) || j[key].is_null()) return -1;
+  if (j[key].is_array()) return j[key].size() > 0 ? j[key][0].as_int() : -1;
+  return j[key].as_int();
+}
+
+Sidecar read_sidecar(const std::string& dir) {
+  Sidecar s;
+  s.path = core::join_path(dir, kBundleSidecar);
+  Json j;
+  try {
+    j = Json::parse(core::read_text_file(s.path));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kBadModel, "Malformed " + s.path + ": " + e.what());
+  }
+  auto bad = [&](const std::string& what) { return Error(ErrorCode::kBadModel, s.path + ": " + what); };
+  try {
+    if (j.get_string("format", "") != "inseq-torchscript-bundle") throw bad("\"format\" must be \"inseq-torchscript-bundle\"");
+    if (j.get_int("format_version", 0) != 1) throw bad("unsupported format_version (this build reads 1)");
+    s.kind = j.get_string("model_kind", "");
+    if (s.kind != "decoder-only" && s.kind != "encoder-decoder") throw bad("\"model_kind\" must be \"decoder-only\" or \"encoder-decoder\"");
+    s.model_type = j.get_string("model_type", "torchscript");
+    s.vocab_size = j.get_int("vocab_size", 0);
+    s.source_vocab_size = j.has("source_vocab_size") && !j["source_vocab_size"].is_null() ? j["source_vocab_size"].as_int() : s.vocab_size;
+    s.hidden_size = j.get_int("hidden_size", 0);
+    s.num_layers = j.get_int("num_layers", 0);
+    s.num_heads = j.get_int("num_heads", 0);
+    s.encoder_layers = j.get_int("encoder_layers", 0);
+    s.max_positions = j.has("max_positions") && !j["max_positions"].is_null() ? j["max_positions"].as_int() : 0;
+    s.embed_scale = j.has("embed_scale") && !j["embed_scale"].is_null() ? j["embed_scale"].as_double() : 1.0;
+    s.bos = optional_id(j, "bos_token_id");
+    s.pad = optional_id(j, "pad_token_id");
+    s.unk = optional_id(j, "unk_token_id");
+    s.decoder_start = optional_id(j, "decoder_start_token_id");
+    if (j.has("eos_token_id") && j["eos_token_id"].is_array()) {
+      for (const auto& e : j["eos_token_id"].as_array()) s.eos.push_back(e.as_int());
+    } else if (optional_id(j, "eos_token_id") >= 0) {
+      s.eos.push_back(optional_id(j, "eos_token_id"));
+    }
+    if (j.has("methods") && j["methods"].is_array()) {
+      for (const auto& m : j["methods"].as_array()) s.methods.insert(m.as_string());
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw bad(e.what());
+  }
+  if (s.vocab_size <= 0 || s.source_vocab_size <= 0 || s.hidden_size <= 0 || s.num_layers <= 0 || s.num_heads <= 0) {
+    throw bad("vocab_size, hidden_size, num_layers and num_heads must be positive integers");
+  }
+  auto check_id = [&](const char* name, int64_t id, int64_t vocab) {
+    if (id >= vocab) throw bad(std::string(name) + " " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(vocab) + " tokens");
+  };
+  check_id("bos_token_id", s.bos, s.kind == "encoder-decoder" ? s.source_vocab_size : s.vocab_size);
+  check_id("pad_token_id", s.pad, s.vocab_size);
+  check_id("unk_token_id", s.unk, s.source_vocab_size);
+  for (int64_t e : s.eos) check_id("eos_token_id", e, s.vocab_size);
+  if (s.kind == "encoder-decoder") {
+    if (s.decoder_start < 0) throw bad("encoder-decoder bundles need decoder_start_token_id");
+    check_id("decoder_start_token_id", s.decoder_start, s.vocab_size);
+    if (s.pad < 0) throw bad("encoder-decoder bundles need pad_token_id (source padding)");
+  }
+  return s;
+}
+
+torch::jit::Module load_module(const std::string& dir, const Sidecar& s, c10::Device device) {
+  const std::string path = core::join_path(dir, kBundleModule);
+  if (!core::path_exists(path) || core::is_directory(path)) throw Error(ErrorCode::kNotFound, "TorchScript bundle has no " + path);
+  torch::jit::Module m;
+  try {
+    m = torch::jit::load(path, device);
+  } catch (const c10::Error& e) {
+    throw Error(ErrorCode::kBadModel, "Cannot load " + path + " with LibTorch " + std::string(TORCH_VERSION) + ": " + e.what_without_backtrace());
+  }
+  m.eval();
+  const auto& required = s.kind == "decoder-only" ? kDecoderOnlyMethods : kEncoderDecoderMethods;
+  for (const auto& name : required) {
+    if (!m.find_method(name)) {
+      throw Error(ErrorCode::kBadModel, path + " lacks the contract method \"" + name + "\" required for " + s.kind + " bundles (docs/torchscript.md)");
+    }
+  }
+  for (const auto& name : s.methods) {
+    if (!m.find_method(name)) throw Error(ErrorCode::kBadModel, s.path + " lists method \"" + name + "\" but " + path + " does not export it");
+  }
+  return m;
+}
+
+c10::IValue run(const torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> args) {
+  try {
+    return const_cast<torch::jit::Module&>(module).get_method(name)(std::move(args));
+  } catch (const c10::Error& e) {
+    throw Error(ErrorCode::kBadModel, "Bundle method " + name + " failed: " + e.what_without_backtrace());
+  }
+}
+
+at::Tensor as_tensor(const c10::IValue& v, const std::string& what) {
+  if (!v.isTensor()) throw Error(ErrorCode::kBadModel, "Bundle method " + what + " must return a Tensor");
+  return v.toTensor();
+}
+
+std::vector<c10::IValue> as_tuple(const c10::IValue& v, size_t n, const std::string& what) {
+  if (!v.isTuple() || v.toTuple()->elements().size() != n) {
+    throw Error(ErrorCode::kBadModel, "Bundle method " + what + " must return a tuple of " + std::to_string(n) + " tensors");
+  }
+  const auto& el = v.toTuple()->elements();
+  return std::vector<c10::IValue>(el.begin(), el.end());
+}
+
+std::vector<at::Tensor> unstack_layers(const at::Tensor& stacked) {  // [layers, ...] -> per layer
+  std::vector<at::Tensor> out;
+  for (int64_t l = 0; l < stacked.size(0); ++l) out.push_back(stacked[l]);
+  return out;
+}
+
+// ---- decoder-only -------------------------------------------------------------------------------
+
+class TorchScriptCausalLM : public CausalLM {
+ public:
+  TorchScriptCausalLM(Sidecar s, torch::jit::Module m, c10::Device device) : s_(std::move(s)), module_(std::move(m)) {
+    device_ = device;
+    config_.model_type = s_.model_type;
+    config_.family = "torchscript";
+    config_.vocab_size = s_.vocab_size;
+    config_.hidden_size = s_.hidden_size;
+    config_.num_layers = s_.num_layers;
+    config_.num_heads = config_.num_kv_heads = s_.num_heads;
+    config_.head_dim = s_.hidden_size / s_.num_heads;
+    config_.intermediate_size = 4 * s_.hidden_size;
+    config_.max_position_embeddings = s_.max_positions;
+    config_.bos_token_id = s_.bos;
+    config_.eos_token_ids = s_.eos;
+    config_.pad_token_id = s_.pad;
+    has_attentions_ = module_.find_method("forward_attentions").has_value();
+  }
+
+  at::Tensor embed(const at::Tensor& ids) const override {
+    return as_tensor(run(module_, "embed", {ids.to(device_, at::kLong)}), "embed");  // [b, n, d]
+  }
+
+  ForwardResult forward(const ForwardRequest& r) const override {
+    if (r.layer_output_hook) {
+      throw Error(ErrorCode::kUnsupportedModel, "This method needs per-block activations; TorchScript bundles expose only embeddings, logits and attentions");
+    }
+    if (r.output_hidden_states) throw Error(ErrorCode::kUnsupportedModel, "TorchScript bundles do not return hidden states");
+    if (r.output_attentions && !has_attentions_) {
+      throw Error(ErrorCode::kUnsupportedModel, "This bundle exports no forward_attentions: the attention method is not available");
+    }
+    at::Tensor embeds = r.inputs_embeds;  // [b, seq, d]
+    const int64_t b = embeds.size(0), seq = embeds.size(1);
+    int64_t past = 0;
+    if (r.cache) {  // no KV cache inside a bundle: keep the embeddings and re-run the whole sequence
+      if (!r.cache->keys.empty() && r.cache->keys[0].defined()) {
+        past = r.cache->keys[0].size(2);
+        embeds = at::cat({r.cache->keys[0].squeeze(1), embeds}, 1);
+      }
+      r.cache->keys = {embeds.unsqueeze(1)};  // [b, 1, past + seq, d]
+      r.cache->values = {at::Tensor()};
+    }
+    if (s_.max_positions > 0 && past + seq > s_.max_positions) {
+      throw Error(ErrorCode::kInvalidOption, "Sequence of " + std::to_string(past + seq) + " tokens exceeds the bundle's limit of " +
+                                                 std::to_string(s_.max_positions) + " positions");
+    }
+    at::Tensor mask = request_mask(r, b, seq, device_).to(at::kLong);  // [b, past + seq]
+    ForwardResult out;
+    at::Tensor logits;
+    if (r.output_attentions) {
+      auto t = as_tuple(run(module_, "forward_attentions", {embeds, mask}), 2, "forward_attentions");
+      logits = as_tensor(t[0], "forward_attentions");
+      for (auto& a : unstack_layers(as_tensor(t[1], "forward_attentions"))) out.attentions.push_back(a.slice(2, past));
+    } else {
+      logits = as_tensor(run(module_, "forward_embeds", {embeds, mask}), "forward_embeds");  // [b, past + seq, V]
+    }
+    if (logits.dim() != 3 || logits.size(2) != s_.vocab_size) {
+      throw Error(ErrorCode::kBadModel, "forward_embeds returned logits of shape " + shape(logits) + ", expected [b, n, " + std::to_string(s_.vocab_size) + "]");
+    }
+    out.logits = select_logit_positions(r, logits.slice(1, past)).to(at::kFloat);
+    return out;
+  }
+
+  std::map<std::string, at::Tensor> named_parameters() const override {
+    std::map<std::string, at::Tensor> out;
+    for (const auto& p : module_.named_parameters()) out[p.name] = p.value;
+    return out;
+  }
+
+ private:
+  static std::string shape(const at::Tensor& t) {
+    std::string s = "[";
+    for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+    return s + "]";
+  }
+  Sidecar s_;
+  torch::jit::Module module_;
+  bool has_attentions_ = false;
+};
+
+// ---- encoder-decoder ----------------------------------------------------------------------------
+
+class TorchScriptEncoderDecoder : public EncoderDecoderLM {
+ public:
+  TorchScriptEncoderDecoder(const Sidecar& s, torch::jit::Module m, c10::Device device) : module_(std::move(m)) {
+    device_ = device;
+    info_.model_type = s.model_type;
+    info_.implementation = "torchscript";
+    info_.vocab_size = s.vocab_size;
+    info_.source_vocab_size = s.source_vocab_size;
+    info_.hidden_size = s.hidden_size;
+    info_.decoder_layers = s.num_layers;
+    info_.encoder_layers = s.encoder_layers;
+    info_.num_heads = info_.encoder_heads = s.num_heads;
+    info_.max_positions = s.max_positions;
+    info_.pad_token_id = s.pad;
+    info_.decoder_start_token_id = s.decoder_start;
+    info_.bos_token_id = s.bos;
+    info_.unk_token_id = s.unk;
+    info_.eos_token_ids = s.eos;
+    info_.embed_scale = s.embed_scale;
+    info_.has_attentions = module_.find_method("forward_attentions").has_value();
+  }
+
+  at::Tensor embed_source(const at::Tensor& ids) const override {
+    return as_tensor(run(module_, "embed_source", {ids.to(device_, at::kLong)}), "embed_source");  // [b, s, d]
+  }
+  at::Tensor embed_target(const at::Tensor& ids) const override {
+    return as_tensor(run(module_, "embed_target", {ids.to(device_, at::kLong)}), "embed_target");  // [b, t, d]
+  }
+
+  EncDecOutput forward(const EncDecRequest& r) const override {
+    check_lengths(r.source_embeds.size(1), r.target_embeds.size(1));
+    std::vector<c10::IValue> args = {r.source_embeds, r.source_mask.to(device_, at::kLong), r.target_embeds};
+    EncDecOutput out;
+    if (r.output_attentions) {
+      if (!info_.has_attentions) throw Error(ErrorCode::kUnsupportedModel, "This bundle exports no forward_attentions: the attention method is not available");
+      auto t = as_tuple(run(module_, "forward_attentions", std::move(args)), 4, "forward_attentions");
+      out.logits = as_tensor(t[0], "forward_attentions");
+      out.cross_attentions = unstack_layers(as_tensor(t[1], "forward_attentions"));
+      out.decoder_attentions = unstack_layers(as_tensor(t[2], "forward_attentions"));
+      out.encoder_attentions = unstack_layers(as_tensor(t[3], "forward_attentions"));
+    } else {
+      out.logits = as_tensor(run(module_, "forward_embeds", std::move(args)), "forward_embeds");  // [b, t, V]
+    }
+    if (out.logits.dim() != 3 || out.logits.size(2) != info_.vocab_size) {
+      throw Error(ErrorCode::kBadModel, "forward_embeds must return logits [b, t, " + std::to_string(info_.vocab_size) + "] (sidecar vocab_size)");
+    }
+    out.logits = out.logits.to(at::kFloat);
+    return out;
+  }
+
+ private:
+  torch::jit::Module module_;
+};
+
+// One tiny forward on load, so a sidecar that disagrees with its module fails now with a clear message.
+void probe_hidden(const at::Tensor& embeds, const Sidecar& s, const std::string& method) {
+  if (embeds.dim() != 3 || embeds.size(2) != s.hidden_size) {
+    throw Error(ErrorCode::kBadModel, s.path + ": hidden_size " + std::to_string(s.hidden_size) + " disagrees with " + method + "'s output");
+  }
+}
+
+}  // namespace
+
+bool is_torchscript_bundle(const std::string& dir) { return core::path_exists(core::join_path(dir, kBundleSidecar)); }
+
+std::string bundle_model_kind(const std::string& dir) { return read_sidecar(dir).kind; }
+
+std::shared_ptr<CausalLM> load_torchscript_causal_lm(const std::string& dir, c10::Device device) {
+  Sidecar s = read_sidecar(dir);
+  if (s.kind != "decoder-only") throw Error(ErrorCode::kUnsupportedModel, dir + " is an encoder-decoder bundle: load it with loadSeq2SeqModel");
+  auto model = std::make_shared<TorchScriptCausalLM>(s, load_module(dir, s, device), device);
+  c10::InferenceMode guard;
+  const int64_t probe_id = std::max<int64_t>(s.bos, 0);
+  at::Tensor ids = at::full({1, 1}, probe_id, at::kLong);
+  probe_hidden(model->embed(ids), s, "embed");
+  ForwardRequest fr;
+  fr.inputs_embeds = model->embed(ids);
+  model->forward(fr);  // checks the logits' vocabulary size
+  return model;
+}
+
+std::shared_ptr<EncoderDecoderLM> load_torchscript_encoder_decoder(const std::string& dir, c10::Device device) {
+  Sidecar s = read_sidecar(dir);
+  if (s.kind != "encoder-decoder") throw Error(ErrorCode::kUnsupportedModel, dir + " is a decoder-only bundle: load it with loadModel");
+  auto model = std::make_shared<TorchScriptEncoderDecoder>(s, load_module(dir, s, device), device);
+  c10::InferenceMode guard;
+  at::Tensor src = at::full({1, 1}, std::max<int64_t>(s.unk, 0), at::kLong);
+  at::Tensor tgt = at::full({1, 1}, s.decoder_start, at::kLong);
+  EncDecRequest req;
+  req.source_embeds = model->embed_source(src);
+  req.target_embeds = model->embed_target(tgt);
+  probe_hidden(req.source_embeds, s, "embed_source");
+  probe_hidden(req.target_embeds, s, "embed_target");
+  req.source_mask = at::ones({1, 1}, at::kLong);
+  model->forward(req);
+  return model;
+}
+
+}  // namespace inseq::models
