@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything inseq needs on Debian 12 and builds it: LibTorch (Debian's libtorch-dev) with the
 # OpenMP OpenBLAS, the C++ toolchain, Chromium (headless, for the HTML visualisation tests), the npm
-# dependencies, the native addon, the TypeScript.
+# dependencies, the native addon, the TypeScript. python3-sentencepiece and python3-torch (Debian's, 1.13,
+# the same as libtorch-dev) are for the tests only: they train .spm models and write the ct2 TorchScript bundle.
 # Safe to re-run: system packages already present are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libtorch-dev libopenblas0-openmp cmake ninja-build g++ binutils chromium python3-sentencepiece)
+packages=(libtorch-dev libopenblas0-openmp cmake ninja-build g++ binutils chromium python3-sentencepiece python3-torch)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
