@@ -75,7 +75,7 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
     throw invalidOption("memoryBudgetMb", "a positive integer", options.memoryBudgetMb);
   }
   const attributeTarget = options.attributeTarget ?? false;
-  const nativeMethodArgs = methodArgs(method, options.methodArgs);
+  const nativeMethodArgs = methodArgs(method, options.methodArgs, { decoder: info.numLayers, encoder: info.numEncoderLayers });
   const attributedArgs = stepArgs("attributedFnArgs", options.attributedFnArgs, attributed.impliedArgs);
   const scoreArgs = stepArgs("stepScoresArgs", options.stepScoresArgs, Object.assign({}, ...resolvedScores.map((s) => s.impliedArgs)));
   const contrastTexts = toList("contrastTargets", options.contrastTargets);
@@ -201,12 +201,16 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
         sequenceScores[name] = { dims: ["source", "source", ...t.shape.slice(2).map((_, d) => extra[d] ?? `dim${d}`)], shape: t.shape, data: t.data };
       }
       const a = r.attributions;
-      if (a && method === "attention" && !attributeTarget) {
-        // As Inseq: the decoder self-attention becomes a sequence score [keys, generated, layer, head], 0 (not
-        // NaN) where a key comes after the query.
+      if (a && (method === "attention" || method === "value_zeroing") && !attributeTarget) {
+        // As Inseq: without attributeTarget the decoder self scores become a sequence score [keys, generated,
+        // ...]; attention has 0 where a key comes after the query, value zeroing NaN.
         const t = sliceRows(a, S, S + p.end - 1, ["target", "generated", ...extra]);
-        t.data = t.data.map((v) => (Number.isNaN(v) ? 0 : v));
-        sequenceScores.decoder_self_attentions = t;
+        if (method === "attention") {
+          t.data = t.data.map((v) => (Number.isNaN(v) ? 0 : v));
+          sequenceScores.decoder_self_attentions = t;
+        } else {
+          sequenceScores.decoder_self_scores = t;
+        }
       }
       const reduced = raw.kind === "granular_reduced";
       let seq = new FeatureAttributionSequenceOutput({

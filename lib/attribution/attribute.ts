@@ -115,7 +115,38 @@ export function parseLayer(layer: unknown): number {
   throw invalidOption("layer", '"all", "embeddings", a block index, or a block name such as "model.layers.3" / "transformer.h.3"', layer);
 }
 
-export function methodArgs(method: string, args: Record<string, unknown> | undefined): Partial<NativeAttributionRequest> {
+/**
+ * Inseq's `*_zeroed_units_indices`: a head index, a list of heads, a {start, end} range, or {layer: spec}; null
+ * / undefined = every head. Returns per-layer head lists (empty = every head) for `layers` layers.
+ */
+export function zeroedHeads(name: string, spec: unknown, layers: number): number[][] {
+  const one = (s: unknown): number[] => {
+    if (s === null || s === undefined) return [];
+    if (Number.isInteger(s) && (s as number) >= 0) return [s as number];
+    if (Array.isArray(s) && s.every((x) => Number.isInteger(x) && x >= 0)) return [...(s as number[])];
+    if (s && typeof s === "object" && Object.keys(s).sort().join() === "end,start") {
+      const { start, end } = s as { start: unknown; end: unknown };
+      if (Number.isInteger(start) && Number.isInteger(end) && (start as number) >= 0 && (end as number) > (start as number)) {
+        return Array.from({ length: (end as number) - (start as number) }, (_, k) => (start as number) + k);
+      }
+    }
+    throw invalidOption(name, "a head index, a list of head indices, {start, end}, or {layer: spec}", s);
+  };
+  if (spec && typeof spec === "object" && !Array.isArray(spec) && Object.keys(spec).every((k) => /^\d+$/.test(k))) {
+    const out = Array.from({ length: layers }, (): number[] => []);
+    for (const [k, v] of Object.entries(spec)) {
+      if (Number(k) >= layers) throw invalidOption(name, `layer indices below ${layers}`, Number(k));
+      out[Number(k)] = one(v);
+      if (out[Number(k)]!.length === 0) throw invalidOption(name, "at least one head per listed layer", v);
+    }
+    return out;
+  }
+  const heads = one(spec);
+  return Array.from({ length: layers }, () => [...heads]);
+}
+
+export function methodArgs(method: string, args: Record<string, unknown> | undefined,
+  layers: { decoder: number; encoder: number } = { decoder: 0, encoder: 0 }): Partial<NativeAttributionRequest> {
   const def = getMethod(method);
   checkKnownOptions(`methodArgs of ${method}`, args, def.options);
   const a = args ?? {};
@@ -142,6 +173,13 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
   }
   if (a.returnConvergenceDelta !== undefined) out.returnConvergenceDelta = Boolean(a.returnConvergenceDelta);
   if (a.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(a.multiplyByInputs);
+  if (a.similarityMetric !== undefined) {
+    if (a.similarityMetric !== "cosine" && a.similarityMetric !== "euclidean") throw invalidOption("similarityMetric", '"cosine" or "euclidean"', a.similarityMetric);
+    out.similarityMetric = a.similarityMetric;
+  }
+  if (a.decoderZeroedUnitsIndices != null) out.decoderZeroedHeads = toRagged(zeroedHeads("decoderZeroedUnitsIndices", a.decoderZeroedUnitsIndices, layers.decoder));
+  if (a.encoderZeroedUnitsIndices != null) out.encoderZeroedHeads = toRagged(zeroedHeads("encoderZeroedUnitsIndices", a.encoderZeroedUnitsIndices, layers.encoder));
+  if (a.crossZeroedUnitsIndices != null) out.crossZeroedHeads = toRagged(zeroedHeads("crossZeroedUnitsIndices", a.crossZeroedUnitsIndices, layers.decoder));
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
 }
 
@@ -179,7 +217,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
   if (options.memoryBudgetMb !== undefined && !(Number.isInteger(options.memoryBudgetMb) && options.memoryBudgetMb > 0)) {
     throw invalidOption("memoryBudgetMb", "a positive integer", options.memoryBudgetMb);
   }
-  const nativeMethodArgs = methodArgs(method, options.methodArgs);
+  const nativeMethodArgs = methodArgs(method, options.methodArgs, { decoder: model.info.numLayers, encoder: 0 });
   const attributedArgs = stepArgs("attributedFnArgs", options.attributedFnArgs, attributed.impliedArgs);
   const scoreArgs = stepArgs("stepScoresArgs", options.stepScoresArgs, Object.assign({}, ...resolvedScores.map((s) => s.impliedArgs)));
   const contrastTexts = toList("contrastTargets", options.contrastTargets);

@@ -97,6 +97,11 @@ export interface NativeAttributionRequest {
   multiplyByInputs?: boolean;
   layer?: number;
   granular?: boolean;
+  /** value_zeroing: "cosine" | "euclidean"; per layer the zeroed heads (empty row = every head). */
+  similarityMetric?: string;
+  decoderZeroedHeads?: NativeRagged;
+  encoderZeroedHeads?: NativeRagged;
+  crossZeroedHeads?: NativeRagged;
   memoryBudgetMb?: number;
   /** "per_step" reproduces Inseq's schedule (benchmark baseline); default "batched". */
   schedule?: "batched" | "per_step";

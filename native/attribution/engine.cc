@@ -14,6 +14,7 @@
 
 #include "attribution/integration.h"
 #include "attribution/torchscript_step.h"
+#include "attribution/value_zeroing.h"
 #include "core/error.h"
 #include "models/concat_seq2seq.h"
 #include "models/layers.h"
@@ -42,6 +43,8 @@ const std::vector<MethodInfo>& list_methods() {
       {"lime", "perturbation", true, "coarse",
        "LIME in token space: random keep-masks (tokens replaced by the baseline token), one forward per sample scores every step, then a weighted ridge regression per step (sklearn Ridge defaults: alpha 1, intercept)."},
       {"attention", "internals", false, "multidimensional", "Attention weights of every layer and head from the generated token's query to each attributed token."},
+      {"value_zeroing", "internals", false, "multidimensional",
+       "Value Zeroing (Mohebbi et al. 2023): 1 - cos between each layer's clean and corrupted states of the generated token's query when a token's attention values are zeroed; batched over zeroed tokens."},
   };
   return kMethods;
 }
@@ -138,6 +141,7 @@ class Engine {
   at::Tensor occlusion_per_step(Example& e);
   at::Tensor lime(Example& e);
   at::Tensor attention(Example& e);
+  at::Tensor value_zeroing(Example& e, std::map<std::string, at::Tensor>& sequence_scores);
   int64_t rows_per_batch(int64_t length) const;
   // Rows of the next batch starting at `pos` (rows sorted by decreasing length), for a memory cost factor.
   size_t batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor) const;
@@ -712,6 +716,41 @@ at::Tensor Engine::attention(Example& e) {
   return att;
 }
 
+// Value zeroing: one clean forward plus one forward per batch of zeroed tokens over the prefix ids[:end-1];
+// column j reads the query row of step j (its target's predecessor).
+at::Tensor Engine::value_zeroing(Example& e, std::map<std::string, at::Tensor>& sequence_scores) {
+  ValueZeroingOptions o;
+  o.similarity_metric = req_.similarity_metric;
+  o.decoder_heads = req_.decoder_zeroed_heads;
+  o.encoder_heads = req_.encoder_zeroed_heads;
+  o.cross_heads = req_.cross_zeroed_heads;
+  o.rows_per_batch = rows_per_batch(e.end - 1) * 4;
+  o.check_cancel = [this] { check_cancel(); };
+  const int64_t S = e.steps();
+  at::Tensor res;
+  if (!seq2seq_) {
+    at::Tensor z = value_zeroing_decoder_only(model_, e.ids.slice(0, 0, e.end - 1), o);  // [n_in, n_in, L]
+    res = at::full({e.n, S, z.size(2)}, kNaN, at::kFloat);
+    for (int64_t j = 0; j < S; ++j) {
+      const int64_t q = e.start + j - 1;
+      res.select(1, j).slice(0, 0, q + 1).copy_(z.select(1, q).slice(0, 0, q + 1));
+    }
+  } else {
+    const int64_t src = e.src;
+    Seq2SeqValueZeroing z = value_zeroing_seq2seq(seq2seq_->model(), e.ids.slice(0, 0, src), e.ids.slice(0, src, e.end - 1), o);
+    const int64_t T_in = e.end - 1 - src;
+    res = at::full({e.n, S, z.cross.size(2)}, kNaN, at::kFloat);
+    for (int64_t j = 0; j < S; ++j) {
+      const int64_t q = e.start + j - 1 - src;  // the decoder query of step j
+      res.select(1, j).slice(0, 0, src).copy_(z.cross.select(1, q));
+      res.select(1, j).slice(0, src, src + T_in).copy_(z.decoder_self.select(1, q));
+    }
+    sequence_scores["encoder_self_scores"] = z.encoder_self;
+  }
+  progress(1);
+  return res;
+}
+
 AttributionResult Engine::run() {
   prepare();
   const MethodInfo& info = get_method(req_.method);
@@ -763,6 +802,11 @@ AttributionResult Engine::run() {
             at::stack(layers).permute({3, 2, 0, 1}).to(at::kCPU, at::kFloat).contiguous();
       }
     }
+  }
+  if (info.id == "value_zeroing") {
+    result.extra_dims = {"layer"};
+    total_ += static_cast<int64_t>(ex_.size());
+    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = value_zeroing(ex_[i], result.sequences[i].sequence_scores);
   }
   for (size_t i = 0; i < ex_.size(); ++i) {
     check_cancel();

@@ -50,6 +50,9 @@ struct AttributionRequest {
   uint64_t seed = 0;
   bool multiply_by_inputs = true;
   int64_t layer = -1;                        // layer methods: -1 = the embedding layer, N = output of block N, -2 = every block
+  // value_zeroing: "cosine" | "euclidean"; per layer, the heads whose values are zeroed (empty = all)
+  std::string similarity_metric = "cosine";
+  std::vector<std::vector<int64_t>> decoder_zeroed_heads, encoder_zeroed_heads, cross_zeroed_heads;
   bool granular = true;                      // keep the hidden dimension; false = L2 norm over it on the device
   int64_t memory_budget_mb = 1024;           // activation memory for one batch of rows
   // Benchmark baseline: Inseq's schedule (one batch per generated step, LM head over every position,

@@ -88,6 +88,10 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
   r.multiply_by_inputs = get_bool(o, "multiplyByInputs", true);
   r.layer = get_int(o, "layer", -1);
   r.granular = get_bool(o, "granular", true);
+  r.similarity_metric = get_string(o, "similarityMetric", r.similarity_metric);
+  r.decoder_zeroed_heads = ragged_field(o, "decoderZeroedHeads");
+  r.encoder_zeroed_heads = ragged_field(o, "encoderZeroedHeads");
+  r.cross_zeroed_heads = ragged_field(o, "crossZeroedHeads");
   r.memory_budget_mb = get_int(o, "memoryBudgetMb", r.memory_budget_mb);
   r.per_step_schedule = get_string(o, "schedule", "batched") == "per_step";
   auto cancel = CancelTokenWrap::from_options(o);

@@ -41,6 +41,9 @@ struct ForwardRequest {
   // Called with the output of every block [batch, seq, hidden]; its return value replaces that output
   // (layer attribution methods read or substitute a layer's activations here).
   std::function<at::Tensor(int64_t layer, const at::Tensor& hidden)> layer_output_hook;
+  // Called with every block's self-attention values [batch, kv_heads, seq, head_dim] right after their
+  // projection; its return value replaces them (value zeroing).
+  std::function<at::Tensor(int64_t layer, const at::Tensor& values)> value_hook;
 };
 
 struct ForwardResult {

@@ -7,6 +7,7 @@
 #include <c10/core/Device.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ struct EncoderDecoderInfo {
   std::vector<int64_t> eos_token_ids;
   double embed_scale = 1.0;         // already included by embed_source / embed_target
   bool has_attentions = true;       // forward can return attention weights
+  bool has_internals = false;       // forward honours value_hook / layer_hook / output_final_states
 };
 
 struct EncDecRequest {
@@ -33,6 +35,12 @@ struct EncDecRequest {
   at::Tensor source_mask;     // [b, s] int64: 1 = token, 0 = right padding
   at::Tensor target_embeds;   // [b, t, d], starting with the decoder start token
   bool output_attentions = false;
+  // Internals (native models only; bundles refuse them). value_hook: the values [b, heads, n, head_dim] of
+  // `block` ("encoder" | "decoder" | "cross") in `layer`, right after their projection; layer_hook: the
+  // output [b, n, d] of each block of `stack` ("encoder" | "decoder"). Their return values replace them.
+  std::function<at::Tensor(const std::string& block, int64_t layer, const at::Tensor& values)> value_hook;
+  std::function<at::Tensor(const std::string& stack, int64_t layer, const at::Tensor& hidden)> layer_hook;
+  bool output_final_states = false;  // fill encoder_final / decoder_final
 };
 
 struct EncDecOutput {
@@ -40,6 +48,8 @@ struct EncDecOutput {
   std::vector<at::Tensor> cross_attentions;   // per decoder layer [b, heads, t, s]
   std::vector<at::Tensor> decoder_attentions; // per decoder layer [b, heads, t, t]
   std::vector<at::Tensor> encoder_attentions; // per encoder layer [b, heads, s, s]
+  at::Tensor encoder_final;                   // [b, s, d] the encoder output (after its final norm, if any)
+  at::Tensor decoder_final;                   // [b, t, d] the decoder output before the LM head
 };
 
 // What decoding keeps between steps (encoder output, caches); implementations extend it.

@@ -76,6 +76,7 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
     at::Tensor q = parts[0].view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
     at::Tensor k = parts[1].view({batch, seq, nh, hd}).transpose(1, 2);
     at::Tensor v = parts[2].view({batch, seq, nh, hd}).transpose(1, 2);
+    if (req.value_hook) v = req.value_hook(i, v);
     if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
     double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
     if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);

@@ -126,6 +126,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
     at::Tensor q = linear(hn, l.q_w, l.q_b).view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
     at::Tensor k = linear(hn, l.k_w, l.k_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
     at::Tensor v = linear(hn, l.v_w, l.v_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
+    if (req.value_hook) v = req.value_hook(i, v);
     q = apply_rope(q, cos, sin);
     k = apply_rope(k, cos, sin);
     if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]

@@ -105,6 +105,7 @@ Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device d
   info_.decoder_start_token_id = c.decoder_start_token_id;
   info_.eos_token_ids = {c.eos_token_id};
   info_.embed_scale = c.embed_scale;
+  info_.has_internals = true;
   const int64_t d = c.d_model, V = c.vocab_size;
   auto load = [&](const std::string& name, std::vector<int64_t> shape) { return w.load(name, shape, at::kFloat, device); };
   auto first = [&](std::initializer_list<std::string> names, std::vector<int64_t> shape) -> at::Tensor {
@@ -184,7 +185,7 @@ at::Tensor Seq2SeqLM::positions(int64_t past, int64_t length, bool decoder) cons
 at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const at::Tensor& bias, const at::Tensor& q_w, const at::Tensor& q_b,
                                 const at::Tensor& k_w, const at::Tensor& k_b, const at::Tensor& v_w, const at::Tensor& v_b, const at::Tensor& o_w,
                                 const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append,
-                                at::Tensor* probs) const {
+                                at::Tensor* probs, const std::function<at::Tensor(const at::Tensor&)>& value_hook) const {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2), hd = d / heads;
   auto split = [&](const at::Tensor& y) { return y.view({b, -1, heads, hd}).transpose(1, 2); };  // [b, h, n, hd]
   at::Tensor q = split(at::linear(x, q_w, q_b).mul(1.0 / std::sqrt(static_cast<double>(hd))));
@@ -194,7 +195,8 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
     v = *cached_v;
   } else {
     k = split(at::linear(kv, k_w, k_b));
-    v = split(at::linear(kv, v_w, v_b));
+    v = split(at::linear(kv, v_w, v_b));  // [b, h, n, hd]
+    if (value_hook) v = value_hook(v);
     if (cached_k && append && cached_k->defined()) {
       k = at::cat({*cached_k, k}, 2);
       v = at::cat({*cached_v, v}, 2);
@@ -210,16 +212,20 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
   return at::linear(at::matmul(p, v).transpose(1, 2).reshape({b, t, d}), o_w, o_b);
 }
 
-at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& source_mask, std::vector<at::Tensor>* attentions) const {
+at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& source_mask, std::vector<at::Tensor>* attentions,
+                             const EncDecRequest* hooks) const {
   const Seq2SeqConfig& c = config_;
   at::Tensor x = source_embeds.add(positions(0, source_embeds.size(1), false));  // [b, s, d]
   if (c.layernorm_embedding) x = layer_norm(x, enc_ln_emb_w_, enc_ln_emb_b_);
   at::Tensor bias = padding_bias(source_mask.to(device_), x.size(1));
-  for (const auto& l : enc_layers_) {
+  for (size_t i = 0; i < enc_layers_.size(); ++i) {
+    const Seq2SeqLayer& l = enc_layers_[i];
     at::Tensor probs;
+    std::function<at::Tensor(const at::Tensor&)> vh;
+    if (hooks && hooks->value_hook) vh = [&](const at::Tensor& v) { return hooks->value_hook("encoder", static_cast<int64_t>(i), v); };
     auto block = [&](const at::Tensor& h) {
       return attention(h, h, bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.encoder_heads, nullptr, nullptr, false,
-                       attentions ? &probs : nullptr);
+                       attentions ? &probs : nullptr, vh);
     };
     auto ffn = [&](const at::Tensor& h) { return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b); };
     if (c.pre_norm) {
@@ -230,13 +236,14 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
       x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b);
     }
     if (attentions) attentions->push_back(probs);
+    if (hooks && hooks->layer_hook) x = hooks->layer_hook("encoder", static_cast<int64_t>(i), x);
   }
   if (c.pre_norm) x = layer_norm(x, enc_final_w_, enc_final_b_);
   return x;
 }
 
 Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
-                                      Seq2SeqCache* cache, bool output_attentions) const {
+                                      Seq2SeqCache* cache, bool output_attentions, const EncDecRequest* hooks) const {
   const Seq2SeqConfig& c = config_;
   const int64_t t = target_embeds.size(1);
   const int64_t past = cache ? cache->length() : 0;
@@ -258,13 +265,18 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
   for (size_t i = 0; i < dec_layers_.size(); ++i) {
     const Seq2SeqLayer& l = dec_layers_[i];
     at::Tensor sp, cp;
+    std::function<at::Tensor(const at::Tensor&)> self_vh, cross_vh;
+    if (hooks && hooks->value_hook) {
+      self_vh = [&](const at::Tensor& v) { return hooks->value_hook("decoder", static_cast<int64_t>(i), v); };
+      cross_vh = [&](const at::Tensor& v) { return hooks->value_hook("cross", static_cast<int64_t>(i), v); };
+    }
     auto self_block = [&](const at::Tensor& h) {
       return attention(h, h, self_bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.decoder_heads,
-                       cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr);
+                       cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh);
     };
     auto cross_block = [&](const at::Tensor& h) {
       return attention(h, encoder_hidden, cross_bias, l.cq_w, l.cq_b, l.ck_w, l.ck_b, l.cv_w, l.cv_b, l.co_w, l.co_b, c.decoder_heads,
-                       cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr);
+                       cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh);
     };
     auto ffn = [&](const at::Tensor& h) { return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b); };
     if (c.pre_norm) {
@@ -280,8 +292,10 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
       out.self_attentions.push_back(sp);
       out.cross_attentions.push_back(cp);
     }
+    if (hooks && hooks->layer_hook) x = hooks->layer_hook("decoder", static_cast<int64_t>(i), x);
   }
   if (c.pre_norm) x = layer_norm(x, dec_final_w_, dec_final_b_);
+  out.hidden = x;
   at::Tensor logits = at::linear(x, lm_head_);  // [b, t, V]
   if (final_logits_bias_.defined()) logits = logits.add(final_logits_bias_);
   out.logits = logits.to(at::kFloat);
@@ -304,8 +318,12 @@ std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device d
 
 EncDecOutput Seq2SeqLM::forward(const EncDecRequest& r) const {
   EncDecOutput out;
-  at::Tensor enc = encode(r.source_embeds, r.source_mask, r.output_attentions ? &out.encoder_attentions : nullptr);  // [b, s, d]
-  Seq2SeqDecodeResult dec = decode(r.target_embeds, enc, r.source_mask, nullptr, r.output_attentions);
+  at::Tensor enc = encode(r.source_embeds, r.source_mask, r.output_attentions ? &out.encoder_attentions : nullptr, &r);  // [b, s, d]
+  Seq2SeqDecodeResult dec = decode(r.target_embeds, enc, r.source_mask, nullptr, r.output_attentions, &r);
+  if (r.output_final_states) {
+    out.encoder_final = enc;
+    out.decoder_final = dec.hidden;
+  }
   out.logits = dec.logits;
   out.cross_attentions = std::move(dec.cross_attentions);
   out.decoder_attentions = std::move(dec.self_attentions);

@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,7 @@ struct Seq2SeqCache {
 
 struct Seq2SeqDecodeResult {
   at::Tensor logits;                          // [b, t, vocab] float32
+  at::Tensor hidden;                          // [b, t, d] decoder output before the LM head
   std::vector<at::Tensor> self_attentions;    // per layer [b, heads, t, past + t]
   std::vector<at::Tensor> cross_attentions;   // per layer [b, heads, t, src]
 };
@@ -63,10 +65,11 @@ class Seq2SeqLM : public EncoderDecoderLM {
   at::Tensor embed_source(const at::Tensor& ids) const override;  // [b, s] -> [b, s, d]
   at::Tensor embed_target(const at::Tensor& ids) const override;  // [b, t] -> [b, t, d]
   // attentions (optional): per encoder layer [b, heads, s, s]
+  // hooks (optional): the request's value_hook / layer_hook
   at::Tensor encode(const at::Tensor& source_embeds, const at::Tensor& source_mask,
-                    std::vector<at::Tensor>* attentions = nullptr) const;  // -> [b, s, d]
+                    std::vector<at::Tensor>* attentions = nullptr, const EncDecRequest* hooks = nullptr) const;  // -> [b, s, d]
   Seq2SeqDecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
-                             Seq2SeqCache* cache, bool output_attentions) const;
+                             Seq2SeqCache* cache, bool output_attentions, const EncDecRequest* hooks = nullptr) const;
 
   EncDecOutput forward(const EncDecRequest& request) const override;
   std::unique_ptr<DecodingState> start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const override;
@@ -76,7 +79,8 @@ class Seq2SeqLM : public EncoderDecoderLM {
   at::Tensor positions(int64_t past, int64_t length, bool decoder) const;  // [length, d]
   at::Tensor attention(const at::Tensor& x, const at::Tensor& kv, const at::Tensor& bias, const at::Tensor& q_w, const at::Tensor& q_b,
                        const at::Tensor& k_w, const at::Tensor& k_b, const at::Tensor& v_w, const at::Tensor& v_b, const at::Tensor& o_w,
-                       const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append, at::Tensor* probs) const;
+                       const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append, at::Tensor* probs,
+                       const std::function<at::Tensor(const at::Tensor&)>& value_hook = {}) const;
 
   Seq2SeqConfig config_;
   at::Tensor enc_embed_, dec_embed_;            // [vocab, d]

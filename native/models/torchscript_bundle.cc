@@ -178,7 +178,9 @@ class TorchScriptCausalLM : public CausalLM {
     if (r.layer_output_hook) {
       throw Error(ErrorCode::kUnsupportedModel, "This method needs per-block activations; TorchScript bundles expose only embeddings, logits and attentions");
     }
-    if (r.output_hidden_states) throw Error(ErrorCode::kUnsupportedModel, "TorchScript bundles do not return hidden states");
+    if (r.output_hidden_states || r.value_hook) {
+      throw Error(ErrorCode::kUnsupportedModel, "This method needs hidden states or attention values, which TorchScript bundles do not expose");
+    }
     if (r.output_attentions && !has_attentions_) {
       throw Error(ErrorCode::kUnsupportedModel, "This bundle exports no forward_attentions: the attention method is not available");
     }
@@ -263,6 +265,9 @@ class TorchScriptEncoderDecoder : public EncoderDecoderLM {
   }
 
   EncDecOutput forward(const EncDecRequest& r) const override {
+    if (r.value_hook || r.layer_hook || r.output_final_states) {
+      throw Error(ErrorCode::kUnsupportedModel, "This method needs attention values or per-block states, which TorchScript bundles do not expose");
+    }
     check_lengths(r.source_embeds.size(1), r.target_embeds.size(1));
     std::vector<c10::IValue> args = {r.source_embeds, r.source_mask.to(device_, at::kLong), r.target_embeds};
     EncDecOutput out;

@@ -132,8 +132,13 @@ describe("ct2 transliteration model as a TorchScript bundle", () => {
     expect(await model.generate(expected.cases[0]!.source_tokens.join(" "))).toEqual(["a t z m o n"]);
   });
 
-  it("layer methods need per-block hooks a bundle does not expose: a clear error", async () => {
+  it("methods needing internals a bundle does not expose fail with a clear error naming what is missing", async () => {
     await expect(model.attribute("م ح م د", { method: "layer_gradient_x_activation", methodArgs: { layer: 2 } }))
       .rejects.toMatchObject({ code: "ERR_UNSUPPORTED_MODEL", message: expect.stringMatching(/embedding layer only/) });
+    await expect(model.attribute("م ح م د", { method: "value_zeroing" }))
+      .rejects.toMatchObject({ code: "ERR_UNSUPPORTED_MODEL", message: expect.stringMatching(/value_zeroing needs the attention values/) });
+    // the embedding layer works for layer methods
+    const out = await model.attribute("م ح م د", { method: "layer_gradient_x_activation" });
+    expect(out.sequenceAttributions[0]!.sourceAttributions!.shape).toEqual([4, 7]);
   });
 });
