@@ -5,6 +5,7 @@
 import { ErrorCode, InseqError } from "../core/errors.js";
 import type { AttributeOptions } from "../attribution/attribute.js";
 import type { Model } from "../models/model.js";
+import type { Seq2SeqModel } from "../models/seq2seq-model.js";
 import { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DatasetSplit } from "./readers.js";
 import { RecordWriter, type DatasetRecord } from "./records.js";
@@ -140,7 +141,7 @@ const FATAL = new Set<string>([ErrorCode.ABORTED, ErrorCode.DISPOSED, ErrorCode.
 
 /** Attributes `examples` in batches and appends their records to `writer` as each batch finishes. */
 export async function attributeExamples(
-  model: Model,
+  model: Model | Seq2SeqModel,
   examples: readonly Example[],
   writer: RecordWriter,
   opts: AttributeExamplesOptions = {},
@@ -155,7 +156,7 @@ export async function attributeExamples(
   const run = async (batch: readonly Example[]) => {
     const t0 = performance.now();
     try {
-      return await model.attribute(
+      return await (model as Model).attribute(
         batch.map((e) => e.input),
         { ...opts.attributeOptions, generatedTexts: forced ? batch.map((e) => e.generated ?? e.input) : undefined, signal: opts.signal },
       );

@@ -14,7 +14,7 @@ import { native } from "../native/load.js";
 import { isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
 import { getMethod } from "../attribution/registry.js";
 import { Model } from "./model.js";
-import { modelTypeOf, SEQ2SEQ_MODEL_TYPES } from "./seq2seq-model.js";
+import { BUNDLE_SIDECAR, bundleKindOf, modelTypeOf, SEQ2SEQ_MODEL_TYPES } from "./seq2seq-model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
 export type DeviceOption = "auto" | "cpu" | "cuda" | `cuda:${number}`;
@@ -45,7 +45,7 @@ export function defaultModelDir(): string {
   return path.join(packageRoot(), "models", "default");
 }
 
-async function resolveDir(id: string, options: LoadModelOptions): Promise<string> {
+export async function resolveDir(id: string, options: LoadModelOptions): Promise<string> {
   if (id === "default") return defaultModelDir();
   if (existsSync(id)) {
     if (!statSync(id).isDirectory()) throw new InseqError(ErrorCode.NOT_FOUND, `Model path is not a directory: ${id}`);
@@ -72,7 +72,9 @@ async function readGenerationEos(dir: string): Promise<number[]> {
 }
 
 /**
- * Loads a checkpoint for generation (and, in later versions, attribution).
+ * Loads a decoder-only model for generation and attribution: a Hugging Face checkpoint (llama, mistral,
+ * qwen2, gpt2 families) or a decoder-only TorchScript bundle (docs/torchscript.md). Encoder-decoders load
+ * with loadSeq2SeqModel().
  * @example
  * const model = await loadModel("default");
  * console.log(await model.generate("mary went to the market because", { maxNewTokens: 8 }));
@@ -85,19 +87,25 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
   const dtype = options.dtype ?? "float32";
   if (!["float32", "float16", "bfloat16"].includes(dtype)) throw invalidOption("dtype", '"float32", "float16" or "bfloat16"', dtype);
   const dir = await resolveDir(idOrDir, options);
-  if (!existsSync(path.join(dir, "config.json"))) {
-    throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}: not a Hugging Face model directory`);
-  }
   if (options.method !== undefined) getMethod(options.method);
-  const modelType = await modelTypeOf(dir);
-  if ((SEQ2SEQ_MODEL_TYPES as readonly string[]).includes(modelType)) {
-    throw new InseqError(ErrorCode.UNSUPPORTED_MODEL,
-      `${dir} is an encoder-decoder (${modelType}): load it with loadSeq2SeqModel() (generation); attribution for encoder-decoders is not available yet`);
+  const bundle = await bundleKindOf(dir);
+  if (bundle === "encoder-decoder") {
+    throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is an encoder-decoder TorchScript bundle: load it with loadSeq2SeqModel()`);
+  }
+  if (bundle === null && !existsSync(path.join(dir, "config.json"))) {
+    throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}: not a Hugging Face model directory (nor a TorchScript bundle with ${BUNDLE_SIDECAR})`);
+  }
+  if (bundle === null) {
+    const modelType = await modelTypeOf(dir);
+    if ((SEQ2SEQ_MODEL_TYPES as readonly string[]).includes(modelType)) {
+      throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is an encoder-decoder (${modelType}): load it with loadSeq2SeqModel()`);
+    }
   }
   const [tokenizer, generationEos, modelClass, tokenizerClass] = await Promise.all([
     TextTokenizer.fromDir(dir),
-    readGenerationEos(dir),
-    readJsonField(path.join(dir, "config.json"), "architectures"),
+    bundle === null ? readGenerationEos(dir) : Promise.resolve([]),
+    bundle === null ? readJsonField(path.join(dir, "config.json"), "architectures")
+      : readJsonField(path.join(dir, BUNDLE_SIDECAR), "model_type").then((t) => `TorchScript:${t}`),
     readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class"),
   ]);
   const binding = native();

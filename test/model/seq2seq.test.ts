@@ -1,6 +1,6 @@
 // Encoder-decoders through the public API: tiny marian / bart / mbart / m2m_100 checkpoints saved by
 // transformers (scripts/reference/make_seq2seq_checkpoints.py) generate transformers' greedy tokens, one by
-// one and batched; loadModel() points to loadSeq2SeqModel() for them.
+// one and batched; loadModel() (decoder-only) points to loadSeq2SeqModel() / loadAnyModel() for them.
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 

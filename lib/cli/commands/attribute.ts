@@ -2,9 +2,11 @@ import { writeFile, rename } from "node:fs/promises";
 import { Command, Option } from "commander";
 
 import { ErrorCode, InseqError } from "../../core/errors.js";
+import type { Model } from "../../models/model.js";
 import { listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
 import type { AttributeOptions } from "../../attribution/attribute.js";
-import { loadModel, type DeviceOption } from "../../models/load-model.js";
+import type { DeviceOption } from "../../models/load-model.js";
+import { loadAnyModel } from "../../models/load-any.js";
 import { camel, intOption, jsonOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { detectTerminalColor } from "../../viz/terminal.js";
@@ -47,7 +49,7 @@ export function makeAttributeCommand(): Command {
     .option("-m, --model <id>", "model directory, hub id, or \"default\" (the bundled model)", "default")
     .addOption(new Option("-a, --attribution-method <id>", "attribution method").choices(listFeatureAttributionMethods()).default("saliency"))
     .requiredOption("-i, --input-texts <texts...>", "prompts to attribute")
-    .option("-g, --generated-texts <texts...>", "forced targets (each starts with its prompt); omit to generate")
+    .option("-g, --generated-texts <texts...>", "forced targets (decoder-only: each starts with its prompt; encoder-decoders: the target texts); omit to generate")
     .addOption(new Option("--step-scores <ids...>", "step functions computed at every step").choices(listStepFunctions()))
     .addOption(new Option("--attributed-fn <id>", "step function to attribute (default probability)").choices(listStepFunctions()))
     .option("--attribution-kwargs <json>", "method / step-function options as JSON, e.g. '{\"n_steps\": 100}'", jsonOption)
@@ -56,17 +58,25 @@ export function makeAttributeCommand(): Command {
     .option("-s, --attr-pos-start <n>", "first target position to attribute", intOption)
     .option("-e, --attr-pos-end <n>", "last target position (exclusive)", intOption)
     .option("--eos, --include-eos-baseline", "replace EOS by UNK in the baseline too", false)
+    .option("--attribute-target", "encoder-decoders: also attribute the target prefix", false)
+    .option("--generate-from-target-prefix", "encoder-decoders: generate continuing the --generated-texts prefixes", false)
     .option("-o, --save-path <file>", "save the output as Inseq JSON (.json, or .json.gz compressed)")
     .option("--viz-path <file>", "write the HTML heatmap to this file")
     .option("--hide, --hide-attributions", "do not print the heatmap", false)
     .addOption(new Option("--device <device>", "device").default("auto"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
     .action(async (opts) => {
-      const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
+      const model = await loadAnyModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
       try {
         const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
         const bar = new ProgressBar(`attributing with ${opts.attributionMethod}`);
-        const out = await model.attribute(opts.inputTexts, {
+        const encDec = model.info.isEncoderDecoder;
+        if (!encDec && (opts.attributeTarget || opts.generateFromTargetPrefix)) {
+          throw new InseqError(ErrorCode.INVALID_OPTION, "--attribute-target and --generate-from-target-prefix are for encoder-decoder models");
+        }
+        // Both kinds share these options; the encoder-decoder ones are only passed to Seq2SeqModel.attribute.
+        const out = await (model as Model).attribute(opts.inputTexts, {
+          ...(encDec ? { attributeTarget: opts.attributeTarget, generateFromTargetPrefix: opts.generateFromTargetPrefix } : {}),
           method: opts.attributionMethod,
           generatedTexts: opts.generatedTexts,
           stepScores: opts.stepScores ?? [],
