@@ -1,5 +1,5 @@
 // Benchmark checkpoints written on demand into the temp dir (not committed).
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,7 +27,84 @@ export function gpt2SmallRandom() {
       [p + "mlp.c_fc.bias", [4 * h], "0"], [p + "mlp.c_proj.weight", [4 * h, h], "n"], [p + "mlp.c_proj.bias", [h], "0"]);
   }
   tensors.push(["transformer.ln_f.weight", [h], "1"], ["transformer.ln_f.bias", [h], "0"]);
-  tensors.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  writeRandomSafetensors(path.join(dir, "model.safetensors"), tensors, 1);
+  return dir;
+}
+
+/**
+ * A Marian-base-shaped checkpoint (opus-mt-*: 6 + 6 post-norm layers of 512, 8 heads, FFN 2048, swish, vocab
+ * 58101 shared by encoder, decoder and LM head, sinusoidal positions) with ~N(0, 0.02) weights, and a WordLevel
+ * tokenizer.json: "</s>" = 0, "<unk>" = 1, "w2".."w58099" = 2..58099, "<pad>" = 58100, whitespace-split, "</s>"
+ * appended as Marian's tokenizer does. So `n - 1` words "wK" encode to exactly `n` tokens.
+ */
+export function marianBaseRandom() {
+  const dir = path.join(os.tmpdir(), "inseq-bench-marian-base-random");
+  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
+  mkdirSync(dir, { recursive: true });
+  const [d, layers, heads, ffn, vocab, positions] = [512, 6, 8, 2048, 58101, 512];
+  const [eos, unk, pad] = [0, 1, vocab - 1];
+  const config = {
+    model_type: "marian", architectures: ["MarianMTModel"], d_model: d, encoder_layers: layers, decoder_layers: layers,
+    encoder_attention_heads: heads, decoder_attention_heads: heads, encoder_ffn_dim: ffn, decoder_ffn_dim: ffn, vocab_size: vocab,
+    decoder_vocab_size: vocab, max_position_embeddings: positions, scale_embedding: true, activation_function: "swish",
+    pad_token_id: pad, eos_token_id: eos, bos_token_id: eos, forced_eos_token_id: eos, decoder_start_token_id: pad,
+    share_encoder_decoder_embeddings: true, tie_word_embeddings: true, is_encoder_decoder: true, normalize_embedding: false,
+    static_position_embeddings: true, dropout: 0.0, attention_dropout: 0.0, activation_dropout: 0.0, encoder_layerdrop: 0.0,
+    decoder_layerdrop: 0.0, init_std: 0.02, use_cache: true, num_beams: 1, max_length: 512,
+  };
+  writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2));
+  const ids = { "</s>": eos, "<unk>": unk };
+  for (let i = 2; i < pad; i++) ids[`w${i}`] = i;
+  ids["<pad>"] = pad;
+  const special = (content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const tokenizer = {
+    version: "1.0", truncation: null, padding: null,
+    added_tokens: [special("</s>", eos), special("<unk>", unk), special("<pad>", pad)],
+    normalizer: null, pre_tokenizer: { type: "WhitespaceSplit" },
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [{ Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "</s>", type_id: 0 } }],
+      pair: [{ Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }, { SpecialToken: { id: "</s>", type_id: 0 } }],
+      special_tokens: { "</s>": { id: "</s>", ids: [eos], tokens: ["</s>"] } },
+    },
+    decoder: { type: "WordPiece", prefix: "##", cleanup: false },
+    model: { type: "WordLevel", vocab: ids, unk_token: "<unk>" },
+  };
+  writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
+  const specials = { eos_token: "</s>", unk_token: "<unk>", pad_token: "<pad>" };
+  writeFileSync(path.join(dir, "special_tokens_map.json"), JSON.stringify(specials, null, 2));
+  writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify({
+    tokenizer_class: "PreTrainedTokenizerFast", ...specials, model_max_length: positions, clean_up_tokenization_spaces: false,
+    model_input_names: ["input_ids", "attention_mask"],
+  }, null, 2));
+  const tensors = [["model.shared.weight", [vocab, d], "n"], ["final_logits_bias", [1, vocab], "0"]];
+  const lin = (p, out, inp) => tensors.push([p + ".weight", [out, inp], "n"], [p + ".bias", [out], "0"]);
+  const norm = (p) => tensors.push([p + ".weight", [d], "1"], [p + ".bias", [d], "0"]);
+  for (const side of ["encoder", "decoder"]) {
+    for (let i = 0; i < layers; i++) {
+      const p = `model.${side}.layers.${i}.`;
+      for (const m of ["q_proj", "k_proj", "v_proj", "out_proj"]) lin(p + "self_attn." + m, d, d);
+      norm(p + "self_attn_layer_norm");
+      if (side === "decoder") {
+        for (const m of ["q_proj", "k_proj", "v_proj", "out_proj"]) lin(p + "encoder_attn." + m, d, d);
+        norm(p + "encoder_attn_layer_norm");
+      }
+      lin(p + "fc1", ffn, d);
+      lin(p + "fc2", d, ffn);
+      norm(p + "final_layer_norm");
+    }
+  }
+  writeRandomSafetensors(path.join(dir, "model.safetensors"), tensors, 7);
+  return dir;
+}
+
+/**
+ * Writes `tensors` ([name, shape, init] with init "n" ~N(0, 0.02), "1" ones, "0" zeros) as float32
+ * safetensors (8-byte LE header length, JSON header, raw data), sorted by name, from a fixed LCG seed. The file
+ * is written to `file`.tmp and copied into place at the end, so a killed run never leaves a half-written one.
+ */
+export function writeRandomSafetensors(file, tensors, seed = 1) {
+  tensors = [...tensors].sort((a, b) => (a[0] < b[0] ? -1 : 1));
   const header = {};
   let offset = 0;
   for (const [name, shape] of tensors) {
@@ -37,12 +114,11 @@ export function gpt2SmallRandom() {
   }
   let json = JSON.stringify(header);
   while ((8 + json.length) % 8) json += " ";
-  const fd = openSync(path.join(dir, "model.safetensors.tmp"), "w");
+  const fd = openSync(file + ".tmp", "w");
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
   writeSync(fd, len);
   writeSync(fd, json);
-  let seed = 1;
   const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296);
   for (const [, shape, init] of tensors) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
@@ -51,9 +127,8 @@ export function gpt2SmallRandom() {
     writeSync(fd, Buffer.from(data.buffer));
   }
   closeSync(fd);
-  // atomic: a killed run never leaves a half-written checkpoint behind
-  copyFileSync(path.join(dir, "model.safetensors.tmp"), path.join(dir, "model.safetensors"));
-  return dir;
+  copyFileSync(file + ".tmp", file);
+  unlinkSync(file + ".tmp");
 }
 
 export const STORY = "Once upon a time there was a little girl named Lily who loved to play outside in the big green park with her friends and her dog Max every single day after school because the sun was warm and the grass was soft and the birds sang songs";
