@@ -4,7 +4,12 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <torch/csrc/autograd/autograd.h>
+
+#include "attribution/engine.h"
+#include "attribution/value_zeroing.h"
 #include "core/json.h"
+#include "models/concat_seq2seq.h"
 #include "models/seq2seq.h"
 #include "tests/test.h"
 
@@ -88,4 +93,66 @@ TEST(seq2seq_encoder_reuse_equals_recomputing_it) {
     at::Tensor l = model->decode(step, enc, mask, &cache, false).logits[0][0];
     ASSERT_TRUE((l.to(at::kCPU) - full[static_cast<int64_t>(p)].to(at::kCPU)).abs().max().item<double>() < 1e-4);
   }
+}
+
+// The engine on the source ++ target adapter equals a direct computation: saliency of p(y_t) with respect
+// to the source and target embeddings, one autograd call per step on EncoderDecoderLM::forward.
+TEST(seq2seq_engine_saliency_equals_direct_gradients) {
+  const std::string dir = t::repo_dir() + "/test/fixtures/reference-seq2seq/bart";
+  auto model = m::load_seq2seq_lm(dir, t::test_device());
+  auto adapter = std::make_shared<m::ConcatenatedSeq2Seq>(model);
+  const std::vector<int64_t> src = {52, 21, 38, 153, 67, 38, 2}, tgt = {2, 52, 13, 57, 152, 6, 2};
+  const std::vector<int64_t> src2 = {52, 21, 2};  // a second, shorter example in the same batch
+  inseq::attribution::AttributionRequest r;
+  r.method = "saliency";
+  std::vector<int64_t> seq = src, seq2 = src2;
+  seq.insert(seq.end(), tgt.begin(), tgt.end());
+  seq2.insert(seq2.end(), tgt.begin(), tgt.end());
+  r.sequences = {seq, seq2};
+  r.source_lengths = {7, 3};
+  r.attr_start = {8, 4};
+  r.attr_end = {14, 10};
+  auto res = inseq::attribution::attribute(*adapter, r);
+  for (int e = 0; e < 2; ++e) {
+    const std::vector<int64_t>& s = e == 0 ? src : src2;
+    const int64_t S = static_cast<int64_t>(s.size()), T = static_cast<int64_t>(tgt.size());
+    const at::Tensor a = res.sequences[e].attributions;  // [S + T - 1, steps, d]
+    ASSERT_EQ(a.size(0), S + T);
+    for (int64_t k = 1; k < T; ++k) {  // step predicting target[k]
+      at::Tensor se = model->embed_source(at::tensor(s, at::kLong).unsqueeze(0)).detach().requires_grad_(true);
+      at::Tensor te = model->embed_target(at::tensor(tgt, at::kLong).slice(0, 0, k).unsqueeze(0)).detach().requires_grad_(true);
+      m::EncDecRequest q;
+      q.source_embeds = se;
+      q.source_mask = at::ones({1, S}, at::TensorOptions().dtype(at::kLong).device(t::test_device()));
+      q.target_embeds = te;
+      at::Tensor p = model->forward(q).logits[0][k - 1].softmax(-1)[tgt[k]];
+      auto g = torch::autograd::grad({p}, {se, te});
+      at::Tensor col = a.select(1, k - 1);  // [S + T, d]
+      ASSERT_NEAR((col.slice(0, 0, S) - g[0][0].abs().to(at::kCPU)).abs().max().item<double>(), 0.0, 1e-5);
+      ASSERT_NEAR((col.slice(0, S, S + k) - g[1][0].abs().to(at::kCPU)).abs().max().item<double>(), 0.0, 1e-5);
+      ASSERT_TRUE(col.slice(0, S + k).isnan().all().item<bool>());  // the target from position k on is not causal
+    }
+  }
+}
+
+// Value zeroing batched over zeroed tokens equals one forward per zeroed token.
+TEST(seq2seq_value_zeroing_batched_equals_one_token_per_forward) {
+  const std::string dir = t::repo_dir() + "/test/fixtures/reference-seq2seq/m2m_100";
+  auto model = m::load_seq2seq_lm(dir, t::test_device());
+  at::Tensor src = at::tensor(std::vector<int64_t>{52, 21, 38, 153, 2}, at::kLong), tgt = at::tensor(std::vector<int64_t>{2, 52, 13, 57}, at::kLong);
+  inseq::attribution::ValueZeroingOptions one, many;
+  one.rows_per_batch = 1;
+  many.rows_per_batch = 16;
+  auto a = inseq::attribution::value_zeroing_seq2seq(*model, src, tgt, one);
+  auto b = inseq::attribution::value_zeroing_seq2seq(*model, src, tgt, many);
+  for (const auto& [x, y] : {std::pair{a.cross, b.cross}, {a.decoder_self, b.decoder_self}, {a.encoder_self, b.encoder_self}}) {
+    ASSERT_TRUE(x.isnan().equal(y.isnan()));
+    ASSERT_NEAR(at::nan_to_num(x - y).abs().max().item<double>(), 0.0, 1e-4);  // normalised scores: batch rounding x 1/sum
+    // every (query, layer) row sums to 1 over the zeroed tokens (or is all zero)
+    at::Tensor sums = at::nansum(x, 0);
+    ASSERT_TRUE((sums - 1).abs().lt(1e-4).logical_or(sums.eq(0)).all().item<bool>());
+  }
+  ASSERT_EQ(a.cross.size(0), 5);
+  ASSERT_EQ(a.cross.size(1), 4);
+  ASSERT_EQ(a.encoder_self.size(2), 2);
 }
