@@ -757,6 +757,9 @@ AttributionResult Engine::run() {
   for (const auto& [id, source] : req_.custom_step_functions) custom_.emplace(id, compile_step_function(id, source));
   step_fn(req_.attributed_fn);
   for (const auto& id : req_.step_scores) step_fn(id);
+  if (model_.config().family == "torchscript" && (info.id == "deeplift" || info.id == "layer_deeplift")) {
+    throw Error(ErrorCode::kUnsupportedModel, info.id + " applies its rules at the model's activations and softmax, which a TorchScript bundle does not expose");
+  }
   if (seq2seq_ && info.family == "layer" && req_.layer != -1) {
     throw Error(ErrorCode::kUnsupportedModel, info.id + " on an encoder-decoder attributes the embedding layer only (layer -1); layer " +
                                                   std::to_string(req_.layer) + " is not available");

@@ -67,6 +67,9 @@ class CausalLM {
   // decoder-only models have none and embed every position alike.
   virtual at::Tensor embed_split(const at::Tensor& ids, const at::Tensor& source_lengths) const { return embed(ids); }
   virtual ForwardResult forward(const ForwardRequest& request) const = 0;
+  // Whether forward() honours position_ids (derived from the mask for left-padded batches). TorchScript
+  // bundles cannot: batched generation then runs row by row.
+  virtual bool takes_position_ids() const { return true; }
 
   // Named parameters (HF names) for training and inspection.
   virtual std::map<std::string, at::Tensor> named_parameters() const = 0;

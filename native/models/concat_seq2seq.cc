@@ -16,6 +16,7 @@ ConcatenatedSeq2Seq::ConcatenatedSeq2Seq(std::shared_ptr<const EncoderDecoderLM>
   const EncoderDecoderInfo& i = model_->info();
   device_ = model_->device();
   config_.model_type = i.model_type;
+  config_.family = i.implementation == "torchscript" ? "torchscript" : "seq2seq";
   config_.vocab_size = std::max(i.vocab_size, i.source_vocab_size);  // ids of either segment are checked against it
   config_.hidden_size = i.hidden_size;
   config_.num_layers = i.encoder_layers + i.decoder_layers;  // the engine's activation-memory estimate

@@ -70,6 +70,18 @@ GenerationResult generate(const CausalLM& model, const std::vector<std::vector<i
                           const GenerationOptions& o) {
   if (prompts.empty()) return {};
   check_generation_options(o);
+  if (!model.takes_position_ids() && prompts.size() > 1) {
+    // Left padding needs position ids from the mask; a model that cannot take them generates row by row.
+    GenerationResult all;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      GenerationOptions one = o;
+      if (o.on_step) one.on_step = [&](int64_t d, int64_t t) { o.on_step(static_cast<int64_t>(i) * t + d, t * static_cast<int64_t>(prompts.size())); };
+      GenerationResult r = generate(model, {prompts[i]}, one);
+      all.sequences.push_back(std::move(r.sequences[0]));
+      all.token_logprobs.push_back(std::move(r.token_logprobs[0]));
+    }
+    return all;
+  }
   c10::InferenceMode guard;
   auto [ids, mask] = pad_left(prompts, o.pad_token_id, model.config().vocab_size, "prompt");  // [batch, plen]
   const int64_t batch = ids.size(0);

@@ -26,7 +26,7 @@ const std::vector<std::string> kEncoderDecoderMethods = {"embed_source", "embed_
 // The sidecar, validated.
 struct Sidecar {
   std::string path, kind, model_type;
-  int64_t vocab_size = 0, source_vocab_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0, encoder_layers = 0;
+  int64_t vocab_size = 0, source_vocab_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0, encoder_layers = 0, encoder_heads = 0;
   int64_t max_positions = 0, bos = -1, pad = -1, unk = -1, decoder_start = -1;
   std::vector<int64_t> eos;
   double embed_scale = 1.0;
@@ -63,6 +63,7 @@ Sidecar read_sidecar(const std::string& dir) {
     s.num_layers = j.get_int("num_layers", 0);
     s.num_heads = j.get_int("num_heads", 0);
     s.encoder_layers = j.get_int("encoder_layers", 0);
+    s.encoder_heads = j.has("encoder_heads") && !j["encoder_heads"].is_null() ? j["encoder_heads"].as_int() : s.num_heads;
     s.max_positions = j.has("max_positions") && !j["max_positions"].is_null() ? j["max_positions"].as_int() : 0;
     s.embed_scale = j.has("embed_scale") && !j["embed_scale"].is_null() ? j["embed_scale"].as_double() : 1.0;
     s.bos = optional_id(j, "bos_token_id");
@@ -186,6 +187,7 @@ class TorchScriptCausalLM : public CausalLM {
     }
     at::Tensor embeds = r.inputs_embeds;  // [b, seq, d]
     const int64_t b = embeds.size(0), seq = embeds.size(1);
+    at::Tensor mask = request_mask(r, b, seq, device_).to(at::kLong);  // [b, past + seq], checked against the cache
     int64_t past = 0;
     if (r.cache) {  // no KV cache inside a bundle: keep the embeddings and re-run the whole sequence
       if (!r.cache->keys.empty() && r.cache->keys[0].defined()) {
@@ -199,7 +201,6 @@ class TorchScriptCausalLM : public CausalLM {
       throw Error(ErrorCode::kInvalidOption, "Sequence of " + std::to_string(past + seq) + " tokens exceeds the bundle's limit of " +
                                                  std::to_string(s_.max_positions) + " positions");
     }
-    at::Tensor mask = request_mask(r, b, seq, device_).to(at::kLong);  // [b, past + seq]
     ForwardResult out;
     at::Tensor logits;
     if (r.output_attentions) {
@@ -215,6 +216,8 @@ class TorchScriptCausalLM : public CausalLM {
     out.logits = select_logit_positions(r, logits.slice(1, past)).to(at::kFloat);
     return out;
   }
+
+  bool takes_position_ids() const override { return false; }
 
   std::map<std::string, at::Tensor> named_parameters() const override {
     std::map<std::string, at::Tensor> out;
@@ -246,7 +249,8 @@ class TorchScriptEncoderDecoder : public EncoderDecoderLM {
     info_.hidden_size = s.hidden_size;
     info_.decoder_layers = s.num_layers;
     info_.encoder_layers = s.encoder_layers;
-    info_.num_heads = info_.encoder_heads = s.num_heads;
+    info_.num_heads = s.num_heads;
+    info_.encoder_heads = s.encoder_heads;
     info_.max_positions = s.max_positions;
     info_.pad_token_id = s.pad;
     info_.decoder_start_token_id = s.decoder_start;
