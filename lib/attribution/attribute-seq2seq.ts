@@ -67,8 +67,6 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
   if (!Array.isArray(options.stepScores ?? [])) throw invalidOption("stepScores", "an array of step function ids", options.stepScores);
   const stepScoreIds = [...(options.stepScores ?? [])];
   const resolvedScores = stepScoreIds.map((id) => ({ id, ...resolveStepFunction(id) }));
-  const custom = resolvedScores.find((s) => s.def.custom);
-  if (custom) throw invalidOption("stepScores", "built-in or TorchScript step functions (custom JS step functions need model.forward, which encoder-decoders do not expose)", custom.id);
   const batchSize = options.batchSize ?? inputs.length;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidOption("batchSize", "a positive integer", options.batchSize);
   if (options.memoryBudgetMb !== undefined && !(Number.isInteger(options.memoryBudgetMb) && options.memoryBudgetMb > 0)) {
@@ -177,7 +175,7 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
       sourceLengths: batch.map((p) => p.src.length),
       attrStart: batch.map((p) => p.src.length + p.start), attrEnd: batch.map((p) => p.src.length + p.end),
       attributedFn: attributed.def.id, attributedFnArgs: attributedArgs,
-      stepScores: resolvedScores.map((s) => s.def.id), stepScoresArgs: scoreArgs,
+      stepScores: resolvedScores.filter((s) => !s.def.custom).map((s) => s.def.id), stepScoresArgs: scoreArgs,
       contrastSequences: withContrast ? toRagged(batch.map((p) => [...p.contrast!.src, ...p.contrast!.tgt])) : null,
       contrastPositions: withContrast ? toRagged(batch.map((p) => p.contrast!.positions.map((c) => c + p.contrast!.src.length))) : null,
       contrastSourceLengths: withContrast ? batch.map((p) => p.contrast!.src.length) : undefined,
@@ -194,7 +192,7 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
       const S = p.src.length;
       const extra = raw.extraDims;
       const stepScores: Record<string, Float32Array> = {};
-      for (const s of resolvedScores) stepScores[s.id] = r.stepScores[s.def.id]!;
+      for (const s of resolvedScores) if (!s.def.custom) stepScores[s.id] = r.stepScores[s.def.id]!;
       if (r.stepScores.deltas) stepScores.deltas = r.stepScores.deltas;
       const sequenceScores: Record<string, ScoreTensor> = {};
       for (const [name, t] of Object.entries(r.sequenceScores ?? {})) {
@@ -227,6 +225,21 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
       });
       if (reduced) seq = seq.defaultAggregate().with({ kind: "coarse" });
       sequences.push(seq);
+    }
+  }
+
+  // Custom (JS, forward-only) step scores from the logits of each step.
+  const customScores = resolvedScores.filter((s) => s.def.custom);
+  for (const [i, p] of prepared.entries()) {
+    if (customScores.length === 0) break;
+    const { logits } = await model.forward([p.src], [p.tgt.slice(0, p.end - 1)], { signal: options.signal });  // [1, end-1, V]
+    const vocab = logits.shape[2]!;
+    for (const s of customScores) {
+      const values = new Float32Array(p.end - p.start);
+      for (let t = p.start; t < p.end; t++) {
+        values[t - p.start] = s.def.custom!({ logits: logits.data.subarray((t - 1) * vocab, t * vocab), target: p.tgt[t]!, position: t, ids: p.tgt, args: options.stepScoresArgs ?? {} });
+      }
+      sequences[i]!.stepScores[s.id] = values;
     }
   }
 

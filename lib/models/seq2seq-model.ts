@@ -16,6 +16,7 @@ import { getMethod } from "../attribution/registry.js";
 import { attributeSeq2Seq, type Seq2SeqAttributeOptions } from "../attribution/attribute-seq2seq.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DeviceOption } from "./load-model.js";
+import type { TensorView } from "./model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
 export const SEQ2SEQ_MODEL_TYPES = ["marian", "bart", "mbart", "m2m_100"] as const;
@@ -37,6 +38,16 @@ export interface Seq2SeqGenerateOptions {
   returnIds?: boolean;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+}
+
+export interface Seq2SeqForwardOutput {
+  logits: TensorView;
+  /** Per decoder layer [batch, head, target, source]. */
+  crossAttentions: TensorView[];
+  /** Per decoder layer [batch, head, target, target]. */
+  decoderAttentions: TensorView[];
+  /** Per encoder layer [batch, head, source, source]. */
+  encoderAttentions: TensorView[];
 }
 
 const GENERATE_OPTIONS = ["maxNewTokens", "doSample", "temperature", "topK", "topP", "seed", "targetPrefix", "returnIds", "signal", "onProgress"] as const;
@@ -115,6 +126,31 @@ export class Seq2SeqModel {
    */
   attribute(inputTexts: string | readonly string[], options: Seq2SeqAttributeOptions = {}): Promise<FeatureAttributionOutput> {
     return attributeSeq2Seq(this, inputTexts, options);
+  }
+
+  /**
+   * One forward pass over source and target token ids (targets start with the decoder start token; both
+   * right-padded in a batch): logits `[batch, position, vocab]` where row k predicts target token k + 1, and on
+   * request the attention weights of every layer.
+   */
+  async forward(sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>, options: { outputAttentions?: boolean; signal?: AbortSignal } = {}): Promise<Seq2SeqForwardOutput> {
+    checkKnownOptions("forward", options, ["outputAttentions", "signal"]);
+    for (const [name, rows] of [["sources", sources], ["targets", targets]] as const) {
+      if (!Array.isArray(rows) || rows.length === 0 || rows.some((r) => !Array.isArray(r) || r.length === 0)) {
+        throw invalidOption(name, "a non-empty array of non-empty id arrays", rows);
+      }
+    }
+    if (sources.length !== targets.length) throw invalidOption("targets", `${sources.length} id arrays (one per source)`, targets.length);
+    const nativeModel = this.#checkAlive();
+    const [s, t] = [toRagged(sources), toRagged(targets)];
+    const raw = await runNativeJob(() => nativeModel.forward(s.ids, s.lengths, t.ids, t.lengths, { outputAttentions: options.outputAttentions ?? false }), options.signal);
+    const view = (x: { shape: number[]; data: Float32Array }, dims: string[]) => ({ dims, shape: x.shape, data: x.data });
+    return {
+      logits: view(raw.logits, ["batch", "position", "vocab"]),
+      crossAttentions: raw.crossAttentions.map((x) => view(x, ["batch", "head", "query", "key"])),
+      decoderAttentions: raw.decoderAttentions.map((x) => view(x, ["batch", "head", "query", "key"])),
+      encoderAttentions: raw.encoderAttentions.map((x) => view(x, ["batch", "head", "query", "key"])),
+    };
   }
 
   /** @internal the attribution layer's access to the addon */

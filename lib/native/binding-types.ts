@@ -134,6 +134,9 @@ export interface NativeSeq2SeqModel {
   info(): NativeSeq2SeqInfo;
   generate(ids: Int32Array, lengths: Int32Array, options: NativeGenerateOptions & { decoderPrefix?: number[] }): Promise<NativeRagged & { logprobs: Float32Array }>;
   attribute(request: NativeAttributionRequest): Promise<NativeAttributionResult>;
+  forward(sourceIds: Int32Array, sourceLengths: Int32Array, targetIds: Int32Array, targetLengths: Int32Array, options: { outputAttentions: boolean }): Promise<{
+    logits: NativeTensor; crossAttentions: NativeTensor[]; decoderAttentions: NativeTensor[]; encoderAttentions: NativeTensor[];
+  }>;
   dispose(): void;
 }
 

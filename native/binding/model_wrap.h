@@ -74,6 +74,7 @@ class Seq2SeqModelWrap : public Napi::ObjectWrap<Seq2SeqModelWrap> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value Attribute(const Napi::CallbackInfo& info);
+  Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<models::EncoderDecoderLM> model_;
   std::shared_ptr<models::ConcatenatedSeq2Seq> adapter_;  // what the attribution engine runs on

@@ -1,6 +1,9 @@
 // Encoder-decoder models in JS (native or TorchScript bundles): load, info, generation (the encoder runs once
 // per batch), attribution through the concatenated-sequence adapter.
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
 
 #include "binding/convert.h"
 #include "binding/errors.h"
@@ -17,6 +20,7 @@ Napi::Function Seq2SeqModelWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeSeq2SeqModel",
                      {InstanceMethod("info", &Seq2SeqModelWrap::Info), InstanceMethod("generate", &Seq2SeqModelWrap::Generate),
                       InstanceMethod("attribute", &Seq2SeqModelWrap::Attribute),
+                      InstanceMethod("forward", &Seq2SeqModelWrap::Forward),
                       InstanceMethod("dispose", &Seq2SeqModelWrap::Dispose)});
 }
 
@@ -83,6 +87,70 @@ Napi::Value Seq2SeqModelWrap::Generate(const Napi::CallbackInfo& info) {
         return models::generate_encoder_decoder(*model, sources, opts);
       },
       generation_result_to_js, {info.This().As<Napi::Object>()});
+}
+
+namespace {
+
+// Right-padded [B, L] ids and mask from ragged rows, ids checked against the vocabulary.
+std::pair<at::Tensor, at::Tensor> pad_right(const std::vector<std::vector<int64_t>>& rows, int64_t pad, int64_t vocab, const std::string& what) {
+  size_t L = 0;
+  for (const auto& r : rows) {
+    if (r.empty()) throw core::Error(core::ErrorCode::kInvalidOption, "Expected a non-empty " + what);
+    for (int64_t id : r)
+      if (id < 0 || id >= vocab) throw core::Error(core::ErrorCode::kInvalidOption, what + " token id " + std::to_string(id) + " is outside the vocabulary");
+    L = std::max(L, r.size());
+  }
+  const int64_t B = static_cast<int64_t>(rows.size());
+  at::Tensor ids = at::full({B, static_cast<int64_t>(L)}, pad, at::kLong), mask = at::zeros({B, static_cast<int64_t>(L)}, at::kLong);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = static_cast<int64_t>(rows[b].size());
+    ids[b].slice(0, 0, n).copy_(at::tensor(rows[b], at::kLong));
+    mask[b].slice(0, 0, n).fill_(1);
+  }
+  return {ids, mask};
+}
+
+}  // namespace
+
+// forward(sourceIds, sourceLengths, targetIds, targetLengths, {outputAttentions}) -> logits [B, T, V] (rows
+// right-padded), attentions per layer when asked.
+Napi::Value Seq2SeqModelWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = checked_model(env);
+  if (info.Length() < 5 || !info[4].IsObject()) throw_type_error(env, "forward(sourceIds, sourceLengths, targetIds, targetLengths, options) expects an options object");
+  auto sources = ragged_from_js(info[0], info[1], "forward sources");
+  auto targets = ragged_from_js(info[2], info[3], "forward targets");
+  if (sources.size() != targets.size()) throw_type_error(env, "forward expects one target per source");
+  const bool attentions = get_bool(info[4].As<Napi::Object>(), "outputAttentions", false);
+  return PromiseWorker<models::EncDecOutput>::Run(
+      env,
+      [model, sources, targets, attentions]() {
+        c10::InferenceMode guard;
+        const models::EncoderDecoderInfo& i = model->info();
+        auto [src, src_mask] = pad_right(sources, i.pad_token_id, i.source_vocab_size, "source");
+        auto [tgt, tgt_mask] = pad_right(targets, i.pad_token_id, i.vocab_size, "target");
+        model->check_lengths(src.size(1), tgt.size(1));
+        models::EncDecRequest r;
+        r.source_embeds = model->embed_source(src);
+        r.source_mask = src_mask.to(model->device());
+        r.target_embeds = model->embed_target(tgt);
+        r.output_attentions = attentions;
+        return model->forward(r);
+      },
+      [](Napi::Env env, models::EncDecOutput& out) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("logits", tensor_to_js(env, out.logits));
+        auto list = [&](const std::vector<at::Tensor>& ts) {
+          Napi::Array a = Napi::Array::New(env, ts.size());
+          for (size_t k = 0; k < ts.size(); ++k) a.Set(static_cast<uint32_t>(k), tensor_to_js(env, ts[k]));
+          return a;
+        };
+        o.Set("crossAttentions", list(out.cross_attentions));
+        o.Set("decoderAttentions", list(out.decoder_attentions));
+        o.Set("encoderAttentions", list(out.encoder_attentions));
+        return o;
+      },
+      {info.This().As<Napi::Object>()});
 }
 
 Napi::Value Seq2SeqModelWrap::Attribute(const Napi::CallbackInfo& info) {

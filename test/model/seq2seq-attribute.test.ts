@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { listFeatureAttributionMethods, loadAnyModel, loadSeq2SeqModel, type Seq2SeqModel } from "../../lib/index.js";
+import { listFeatureAttributionMethods, loadAnyModel, loadSeq2SeqModel, registerStepFunction, type Seq2SeqModel } from "../../lib/index.js";
 import { expectCode, repoRoot, tempDir } from "../helpers.js";
 
 const dirOf = (name: string) => path.join(repoRoot, "test/fixtures/reference-seq2seq", name);
@@ -136,6 +136,26 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
       generatedTexts: TARGETS[0], method: "dummy", stepScores: ["contrast_prob_diff"], contrastSources: "Ben went home", contrastTargets: TARGETS[0],
     });
     expect(other.sequenceAttributions[0]!.stepScores.contrast_prob_diff!.some((v) => Math.abs(v) > 1e-6)).toBe(true);
+  });
+
+  it("forward() gives the logits the step scores come from; custom JS step functions work on encoder-decoders", async () => {
+    registerStepFunction(`custom_s2s_prob_${name}`, ({ logits, target }) => {
+      let max = -Infinity, sum = 0;
+      for (const v of logits) max = Math.max(max, v);
+      for (const v of logits) sum += Math.exp(v - max);
+      return Math.exp(logits[target]! - max) / sum;
+    });
+    const out = await model.attribute(SOURCES[1]!, { method: "dummy", generatedTexts: TARGETS[1], stepScores: ["probability", `custom_s2s_prob_${name}`] });
+    const s = out.sequenceAttributions[0]!;
+    expect(nanDiff(s.stepScores[`custom_s2s_prob_${name}`]!, s.stepScores.probability!)).toBeLessThan(1e-6);
+    const src = s.source.map((t) => t.id), tgt = s.target.map((t) => t.id);
+    const f = await model.forward([src, src.slice(0, 3)], [tgt, tgt.slice(0, 2)], { outputAttentions: true });
+    expect(f.logits.shape).toEqual([2, tgt.length, model.info.vocabSize]);
+    expect(f.crossAttentions.length).toBe(model.info.numLayers);
+    expect(f.crossAttentions[0]!.shape).toEqual([2, model.info.numHeads, tgt.length, src.length]);
+    expect(f.encoderAttentions[0]!.shape).toEqual([2, model.info.numHeads, src.length, src.length]);
+    await expectCode(model.forward([src], [tgt, tgt]), "ERR_INVALID_OPTION", "targets");
+    await expectCode(model.forward([src], [[999999]]), "ERR_INVALID_OPTION", "outside the vocabulary");
   });
 
   it("bad input: clear errors with codes, model still usable", async () => {
