@@ -35,13 +35,16 @@ export function gpt2SmallRandom() {
  * A Marian-base-shaped checkpoint (opus-mt-*: 6 + 6 post-norm layers of 512, 8 heads, FFN 2048, swish, vocab
  * 58101 shared by encoder, decoder and LM head, sinusoidal positions) with ~N(0, 0.02) weights, and a WordLevel
  * tokenizer.json: "</s>" = 0, "<unk>" = 1, "w2".."w58099" = 2..58099, "<pad>" = 58100, whitespace-split, "</s>"
- * appended as Marian's tokenizer does. So `n - 1` words "wK" encode to exactly `n` tokens.
+ * appended as Marian's tokenizer does. So `n - 1` words "wK" encode to exactly `n` tokens. `vocab` other than 58101
+ * (at least 8000, so MARIAN_SOURCE / MARIAN_TARGET stay in it) gives the same model with a smaller / larger
+ * vocabulary, in its own directory: a diagnostic for the cost of the LM head.
  */
-export function marianBaseRandom() {
-  const dir = path.join(os.tmpdir(), "inseq-bench-marian-base-random");
+export function marianBaseRandom(vocab = 58101) {
+  if (!Number.isInteger(vocab) || vocab < 8000) throw new Error(`marianBaseRandom: vocab must be an integer >= 8000, got ${vocab}`);
+  const dir = path.join(os.tmpdir(), `inseq-bench-marian-base-random${vocab === 58101 ? "" : `-v${vocab}`}`);
   if (existsSync(path.join(dir, "model.safetensors"))) return dir;
   mkdirSync(dir, { recursive: true });
-  const [d, layers, heads, ffn, vocab, positions] = [512, 6, 8, 2048, 58101, 512];
+  const [d, layers, heads, ffn, positions] = [512, 6, 8, 2048, 512];
   const [eos, unk, pad] = [0, 1, vocab - 1];
   const config = {
     model_type: "marian", architectures: ["MarianMTModel"], d_model: d, encoder_layers: layers, decoder_layers: layers,
@@ -97,6 +100,10 @@ export function marianBaseRandom() {
   writeRandomSafetensors(path.join(dir, "model.safetensors"), tensors, 7);
   return dir;
 }
+
+/** 19 words of marianBaseRandom()'s vocabulary each (20 tokens with the appended "</s>"): fixed source and forced target. */
+export const MARIAN_SOURCE = Array.from({ length: 19 }, (_, i) => `w${100 + i * 37}`).join(" ");
+export const MARIAN_TARGET = Array.from({ length: 19 }, (_, i) => `w${5000 + i * 91}`).join(" ");
 
 /**
  * Writes `tensors` ([name, shape, init] with init "n" ~N(0, 0.02), "1" ones, "0" zeros) as float32

@@ -77,18 +77,7 @@ ForwardResult ConcatenatedSeq2Seq::forward(const ForwardRequest& r) const {
   // Gathers keep the graph: gradients flow back to the concatenated embeddings.
   at::Tensor src = E.gather(1, src_idx.unsqueeze(-1).expand({B, S, d}));  // [B, S, d]
   at::Tensor tgt = E.gather(1, tgt_idx.unsqueeze(-1).expand({B, T, d}));  // [B, T, d]
-  EncDecRequest req;
-  req.source_embeds = src;
-  req.source_mask = src_mask.to(at::kLong);
-  req.target_embeds = tgt;
-  req.output_attentions = r.output_attentions;
-  if (r.output_attentions && !model_->info().has_attentions) {
-    throw Error(ErrorCode::kUnsupportedModel, "This model does not return attention weights (its bundle has no forward_attentions)");
-  }
-  EncDecOutput out = model_->forward(req);
-  const int64_t V = out.logits.size(2);
-
-  // Concatenated positions whose logits are wanted: [B, P]
+  // Concatenated positions whose logits are wanted: [B, P] -> target rows (< 0 = a source position)
   at::Tensor positions;
   if (r.logits_positions.defined()) {
     positions = r.logits_positions.to(device_, at::kLong);
@@ -96,9 +85,23 @@ ForwardResult ConcatenatedSeq2Seq::forward(const ForwardRequest& r) const {
     const int64_t keep = r.logits_to_keep > 0 ? std::min(r.logits_to_keep, L) : L;
     positions = at::arange(L - keep, L, lopt).unsqueeze(0).expand({B, keep});
   }
-  at::Tensor tpos = positions.sub(lens);                  // [B, P] target rows; < 0 = a source position
+  at::Tensor tpos = positions.sub(lens);                  // [B, P]
   at::Tensor valid = tpos.ge(0).logical_and(tpos.lt(T));  // [B, P]
-  at::Tensor picked = out.logits.gather(1, tpos.clamp(0, T - 1).unsqueeze(-1).expand({B, tpos.size(1), V}));  // [B, P, V]
+  EncDecRequest req;
+  req.source_embeds = src;
+  req.source_mask = src_mask.to(at::kLong);
+  req.target_embeds = tgt;
+  req.output_attentions = r.output_attentions;
+  // The LM head only where logits are wanted; asked for every position, it runs on the T target rows (as a
+  // plain decoder forward does) and the source positions read zeros below.
+  const bool every_position = !r.logits_positions.defined() && r.logits_to_keep <= 0;
+  if (!every_position) req.logits_positions = tpos.clamp(0, T - 1);
+  if (r.output_attentions && !model_->info().has_attentions) {
+    throw Error(ErrorCode::kUnsupportedModel, "This model does not return attention weights (its bundle has no forward_attentions)");
+  }
+  EncDecOutput out = model_->forward(req);
+  at::Tensor picked = out.logits;  // [B, P, V]
+  if (every_position) picked = picked.gather(1, tpos.clamp(0, T - 1).unsqueeze(-1).expand({B, tpos.size(1), picked.size(2)}));
   ForwardResult res;
   res.logits = picked.mul(valid.unsqueeze(-1).to(picked.scalar_type()));
 

@@ -35,6 +35,8 @@ struct EncDecRequest {
   at::Tensor source_mask;     // [b, s] int64: 1 = token, 0 = right padding
   at::Tensor target_embeds;   // [b, t, d], starting with the decoder start token
   bool output_attentions = false;
+  // [b, P] int64 target positions: logits only there (the LM head is the largest matmul); undefined = all.
+  at::Tensor logits_positions;
   // Internals (native models only; bundles refuse them). value_hook: the values [b, heads, n, head_dim] of
   // `block` ("encoder" | "decoder" | "cross") in `layer`, right after their projection; layer_hook: the
   // output [b, n, d] of each block of `stack` ("encoder" | "decoder"). Their return values replace them.
@@ -44,7 +46,7 @@ struct EncDecRequest {
 };
 
 struct EncDecOutput {
-  at::Tensor logits;                          // [b, t, vocab] float32: row k predicts target token k + 1
+  at::Tensor logits;                          // [b, t | P, vocab] float32: row k predicts target token k + 1
   std::vector<at::Tensor> cross_attentions;   // per decoder layer [b, heads, t, s]
   std::vector<at::Tensor> decoder_attentions; // per decoder layer [b, heads, t, t]
   std::vector<at::Tensor> encoder_attentions; // per encoder layer [b, heads, s, s]

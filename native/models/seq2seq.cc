@@ -296,7 +296,11 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
   }
   if (c.pre_norm) x = layer_norm(x, dec_final_w_, dec_final_b_);
   out.hidden = x;
-  at::Tensor logits = at::linear(x, lm_head_);  // [b, t, V]
+  if (hooks && hooks->logits_positions.defined()) {  // [b, P]: only the rows whose logits are wanted
+    const at::Tensor& pos = hooks->logits_positions;
+    x = x.gather(1, pos.to(device_, at::kLong).unsqueeze(-1).expand({x.size(0), pos.size(1), x.size(2)}));  // [b, P, d]
+  }
+  at::Tensor logits = at::linear(x, lm_head_);  // [b, t | P, V]
   if (final_logits_bias_.defined()) logits = logits.add(final_logits_bias_);
   out.logits = logits.to(at::kFloat);
   return out;

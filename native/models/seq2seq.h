@@ -68,6 +68,7 @@ class Seq2SeqLM : public EncoderDecoderLM {
   // hooks (optional): the request's value_hook / layer_hook
   at::Tensor encode(const at::Tensor& source_embeds, const at::Tensor& source_mask,
                     std::vector<at::Tensor>* attentions = nullptr, const EncDecRequest* hooks = nullptr) const;  // -> [b, s, d]
+  // hooks->logits_positions (optional): the LM head runs only at those positions
   Seq2SeqDecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
                              Seq2SeqCache* cache, bool output_attentions, const EncDecRequest* hooks = nullptr) const;
 

@@ -289,6 +289,10 @@ class TorchScriptEncoderDecoder : public EncoderDecoderLM {
       throw Error(ErrorCode::kBadModel, "forward_embeds must return logits [b, t, " + std::to_string(info_.vocab_size) + "] (sidecar vocab_size)");
     }
     out.logits = out.logits.to(at::kFloat);
+    if (r.logits_positions.defined()) {  // the module computes every row; keep the asked ones [b, P, V]
+      const at::Tensor pos = r.logits_positions.to(out.logits.device(), at::kLong);
+      out.logits = out.logits.gather(1, pos.unsqueeze(-1).expand({pos.size(0), pos.size(1), out.logits.size(2)}));
+    }
     return out;
   }
 
