@@ -31,7 +31,10 @@ export interface HubProgress {
 }
 
 const COMMIT_RE = /^[0-9a-f]{40}$/;
-const REQUIRED = ["config.json", "tokenizer.json"] as const;
+const CONFIG = "config.json";
+const TOKENIZER = "tokenizer.json";
+/** Marian repos ship SentencePiece models + vocab.json instead of tokenizer.json. */
+const MARIAN_TOKENIZER = { required: ["source.spm", "vocab.json"], optional: ["target.spm", "target_vocab.json"] } as const;
 const OPTIONAL = ["tokenizer_config.json", "special_tokens_map.json", "generation_config.json"] as const;
 const WEIGHTS = "model.safetensors";
 const WEIGHTS_INDEX = "model.safetensors.index.json";
@@ -70,7 +73,7 @@ class CommitMoved extends Error {
 
 /**
  * Returns the snapshot directory `<cache>/models--org--name/snapshots/<commit>` holding config.json,
- * tokenizer.json, the safetensors weights (single file or index + shards) and the optional tokenizer/generation
+ * tokenizer.json (Marian: source.spm / target.spm + vocab.json), the safetensors weights (single file or index + shards) and the optional tokenizer/generation
  * configs. Files already in the cache are used without any request; missing ones are downloaded unless offline.
  */
 export async function resolveModelFiles(id: string, opts: HubOptions = {}): Promise<string> {
@@ -121,7 +124,12 @@ async function ensureAll(ctx: Ctx, start: string | null): Promise<string> {
     }
     return r.kind === "ok";
   };
-  for (const f of REQUIRED) await get(f, true);
+  await get(CONFIG, true);
+  if (!(await get(TOKENIZER, false))) {
+    if (!(await get(MARIAN_TOKENIZER.required[0], false))) throw missingError(ctx, commit, `${TOKENIZER} (or Marian's source.spm + vocab.json)`);
+    await get(MARIAN_TOKENIZER.required[1], true);
+    for (const f of MARIAN_TOKENIZER.optional) await get(f, false);
+  }
   if (!(await get(WEIGHTS, false))) {
     if (!(await get(WEIGHTS_INDEX, false))) {
       throw missingError(ctx, commit, `${WEIGHTS} (or ${WEIGHTS_INDEX})`);

@@ -290,6 +290,22 @@ describe("resolveModelFiles", () => {
     expect(err.message).toContain("model.safetensors");
   });
 
+  it("Marian repos without tokenizer.json: source.spm / target.spm + vocab.json instead; neither -> ERR_NOT_FOUND", async () => {
+    const files = await storiesFiles();
+    files.delete("tokenizer.json");
+    files.set("source.spm", Buffer.from("spm-source"));
+    files.set("target.spm", Buffer.from("spm-target"));
+    files.set("vocab.json", Buffer.from("{}"));
+    const hub = await startHub(files);
+    const snap = await resolveModelFiles("org/tiny", { cacheDir: await tempCache(), endpoint: hub.endpoint });
+    expect(await readdir(snap)).toEqual(expect.arrayContaining(["source.spm", "target.spm", "vocab.json", "model.safetensors"]));
+    files.delete("source.spm");
+    const hub2 = await startHub(files);
+    const err = await rejection(resolveModelFiles("org/tiny", { cacheDir: await tempCache(), endpoint: hub2.endpoint }));
+    expect(err.code).toBe(ErrorCode.NOT_FOUND);
+    expect(err.message).toContain("source.spm");
+  });
+
   it("401/403 -> ERR_NETWORK about auth/gated repos, sending the token", async () => {
     let auth: string | undefined;
     const server = http.createServer((req, res) => {
