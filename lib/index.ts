@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 export { loadModel, defaultModelDir } from "./models/load-model.js";
+export type { AnyModel, ModelKind } from "./models/load-model.js";
 export type { LoadModelOptions, DeviceOption, DtypeOption } from "./models/load-model.js";
 export { Model } from "./models/model.js";
 export type {
@@ -38,6 +39,5 @@ export type { AggregatorInput, AggregatorStep, AggregateOptions } from "./aggreg
 export type { AggregatorOptions, Span, SpanInput, SplitMode } from "./aggregators/types.js";
 export type { OutputAggregateOptions } from "./results/attribution.js";
 export { loadSeq2SeqModel, Seq2SeqModel } from "./models/seq2seq-model.js";
-export { loadAnyModel, type AnyModel } from "./models/load-any.js";
 export type { Seq2SeqForwardOutput, Seq2SeqGenerateOptions } from "./models/seq2seq-model.js";
 export type { Seq2SeqAttributeOptions } from "./attribution/attribute-seq2seq.js";

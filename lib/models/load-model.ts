@@ -14,7 +14,7 @@ import { native } from "../native/load.js";
 import { isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
 import { getMethod } from "../attribution/registry.js";
 import { Model } from "./model.js";
-import { BUNDLE_SIDECAR, bundleKindOf, modelTypeOf, SEQ2SEQ_MODEL_TYPES } from "./seq2seq-model.js";
+import { BUNDLE_SIDECAR, bundleKindOf, loadSeq2SeqModel, modelTypeOf, SEQ2SEQ_MODEL_TYPES, type Seq2SeqModel } from "./seq2seq-model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
 export type DeviceOption = "auto" | "cpu" | "cuda" | `cuda:${number}`;
@@ -35,9 +35,19 @@ export interface LoadModelOptions {
   signal?: AbortSignal;
   /** Default attribution method for model.attribute() (Inseq's load_model(model, method)). */
   method?: string;
+  /**
+   * The model kind you expect: the result is then typed `Model` ("decoder-only") or `Seq2SeqModel`
+   * ("encoder-decoder"), and a checkpoint of the other kind is refused with ERR_UNSUPPORTED_MODEL.
+   * Omitted: either, told apart by `model.info.isEncoderDecoder` (or `instanceof Seq2SeqModel`).
+   */
+  kind?: ModelKind;
 }
 
-const LOAD_OPTIONS = ["device", "dtype", "offline", "revision", "cacheDir", "endpoint", "token", "onDownloadProgress", "signal", "method"] as const;
+export type ModelKind = "decoder-only" | "encoder-decoder";
+/** What loadModel resolves to when no `kind` is given. */
+export type AnyModel = Model | Seq2SeqModel;
+
+const LOAD_OPTIONS = ["device", "dtype", "offline", "revision", "cacheDir", "endpoint", "token", "onDownloadProgress", "signal", "method", "kind"] as const;
 
 
 /** Folder of the bundled default model. */
@@ -72,34 +82,43 @@ async function readGenerationEos(dir: string): Promise<number[]> {
 }
 
 /**
- * Loads a decoder-only model for generation and attribution: a Hugging Face checkpoint (llama, mistral,
- * qwen2, gpt2 families) or a decoder-only TorchScript bundle (docs/torchscript.md). Encoder-decoders load
- * with loadSeq2SeqModel().
+ * Loads a model for generation and attribution, as Python Inseq's `load_model`: a local directory, a hub id or
+ * "default". Decoder-only checkpoints (llama, mistral, qwen2, gpt2 families) and decoder-only TorchScript
+ * bundles give a `Model`; encoder-decoders (marian, bart, mbart, m2m_100, encoder-decoder bundles) a
+ * `Seq2SeqModel`. Both have generate(), attribute() and dispose().
  * @example
- * const model = await loadModel("default");
+ * const model = await loadModel("default", { kind: "decoder-only" });   // typed Model
  * console.log(await model.generate("mary went to the market because", { maxNewTokens: 8 }));
+ * const mt = await loadModel("Helsinki-NLP/opus-mt-en-fr");              // Model | Seq2SeqModel
  */
-export async function loadModel(idOrDir: string, options: LoadModelOptions = {}): Promise<Model> {
+export function loadModel(idOrDir: "default", options?: LoadModelOptions & { kind?: "decoder-only" }): Promise<Model>;
+export function loadModel(idOrDir: string, options: LoadModelOptions & { kind: "decoder-only" }): Promise<Model>;
+export function loadModel(idOrDir: string, options: LoadModelOptions & { kind: "encoder-decoder" }): Promise<Seq2SeqModel>;
+export function loadModel(idOrDir: string, options?: LoadModelOptions): Promise<AnyModel>;
+export async function loadModel(idOrDir: string, options: LoadModelOptions = {}): Promise<AnyModel> {
   checkKnownOptions("loadModel", options, LOAD_OPTIONS);
   if (typeof idOrDir !== "string" || idOrDir.length === 0) throw invalidOption("model", "a directory path or hub id", idOrDir);
+  if (options.kind !== undefined && options.kind !== "decoder-only" && options.kind !== "encoder-decoder") {
+    throw invalidOption("kind", '"decoder-only" or "encoder-decoder"', options.kind);
+  }
   const device = options.device ?? "auto";
   if (typeof device !== "string" || !/^(auto|cpu|cuda(:\d+)?)$/.test(device)) throw invalidOption("device", '"auto", "cpu", "cuda" or "cuda:N"', device);
   const dtype = options.dtype ?? "float32";
   if (!["float32", "float16", "bfloat16"].includes(dtype)) throw invalidOption("dtype", '"float32", "float16" or "bfloat16"', dtype);
-  const dir = await resolveDir(idOrDir, options);
   if (options.method !== undefined) getMethod(options.method);
+  const dir = await resolveDir(idOrDir, options);
   const bundle = await bundleKindOf(dir);
-  if (bundle === "encoder-decoder") {
-    throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is an encoder-decoder TorchScript bundle: load it with loadSeq2SeqModel()`);
-  }
   if (bundle === null && !existsSync(path.join(dir, "config.json"))) {
     throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}: not a Hugging Face model directory (nor a TorchScript bundle with ${BUNDLE_SIDECAR})`);
   }
-  if (bundle === null) {
-    const modelType = await modelTypeOf(dir);
-    if ((SEQ2SEQ_MODEL_TYPES as readonly string[]).includes(modelType)) {
-      throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is an encoder-decoder (${modelType}): load it with loadSeq2SeqModel()`);
-    }
+  const kind: ModelKind = bundle === "encoder-decoder" || (bundle === null && (SEQ2SEQ_MODEL_TYPES as readonly string[]).includes(await modelTypeOf(dir)))
+    ? "encoder-decoder" : "decoder-only";
+  if (options.kind !== undefined && options.kind !== kind) {
+    throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is ${kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"}, not ${options.kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"} (kind: ${JSON.stringify(options.kind)})`);
+  }
+  if (kind === "encoder-decoder") {
+    if (dtype !== "float32") throw invalidOption("dtype", '"float32" (encoder-decoders run in float32)', dtype);
+    return loadSeq2SeqModel(dir, { device, signal: options.signal, method: options.method, name: idOrDir });
   }
   const [tokenizer, generationEos, modelClass, tokenizerClass] = await Promise.all([
     TextTokenizer.fromDir(dir),

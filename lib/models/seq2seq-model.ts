@@ -186,11 +186,11 @@ export async function bundleKindOf(dir: string): Promise<string | null> {
 }
 
 /**
- * Loads a local encoder-decoder: a Hugging Face checkpoint (marian, bart, mbart, m2m_100; Marian directories
+ * Loads a local encoder-decoder (loadModel() does this too, and resolves hub ids): a Hugging Face checkpoint (marian, bart, mbart, m2m_100; Marian directories
  * without tokenizer.json use source.spm / target.spm + vocab.json) or an encoder-decoder TorchScript bundle.
  */
-export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; signal?: AbortSignal; method?: string } = {}): Promise<Seq2SeqModel> {
-  checkKnownOptions("loadSeq2SeqModel", options, ["device", "signal", "method"]);
+export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; signal?: AbortSignal; method?: string; name?: string } = {}): Promise<Seq2SeqModel> {
+  checkKnownOptions("loadSeq2SeqModel", options, ["device", "signal", "method", "name"]);
   if (typeof dir !== "string" || dir.length === 0) throw invalidOption("dir", "a directory path", dir);
   if (options.method !== undefined) getMethod(options.method);
   const bundle = await bundleKindOf(dir);
@@ -199,7 +199,7 @@ export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOp
   let modelClass: string;
   if (bundle !== null) {
     if (bundle === "decoder-only") {
-      throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is a ${JSON.stringify(bundle)} TorchScript bundle: load it with loadModel()`);
+      throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is a ${JSON.stringify(bundle)} TorchScript bundle, not an encoder-decoder: load it with loadModel()`);
     }
     tokenizer = await TextTokenizer.fromDir(dir);
     targetTokenizer = existsSync(path.join(dir, "target_tokenizer.json")) ? await TextTokenizer.fromDir(dir, "target_tokenizer.json") : tokenizer;
@@ -221,5 +221,5 @@ export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOp
   const tokenizerClass = await readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class");
   const binding = native();
   const nativeModel = await runNativeJob(() => binding.loadSeq2SeqModel(dir, { device: options.device ?? "auto", dtype: "float32" }), options.signal);
-  return new Seq2SeqModel(nativeModel, tokenizer, targetTokenizer, { name: dir, path: path.resolve(dir), modelClass, tokenizerClass, method: options.method });
+  return new Seq2SeqModel(nativeModel, tokenizer, targetTokenizer, { name: options.name ?? dir, path: path.resolve(dir), modelClass, tokenizerClass, method: options.method });
 }

@@ -1,12 +1,12 @@
 // Seq2SeqModel.attribute() on the tiny transformers-made checkpoints: every method's shapes and NaN layout on
 // the source and target side, batched == one by one, completeness of integrated gradients, generation options
-// (sampling, target prefixes), contrastive sources, loadAnyModel, the CLI, and bad input.
+// (sampling, target prefixes), contrastive sources, loadModel, the CLI, and bad input.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { listFeatureAttributionMethods, loadAnyModel, loadSeq2SeqModel, registerStepFunction, type Seq2SeqModel } from "../../lib/index.js";
+import { listFeatureAttributionMethods, loadModel, loadSeq2SeqModel, registerStepFunction, type Seq2SeqModel } from "../../lib/index.js";
 import { expectCode, repoRoot, tempDir } from "../helpers.js";
 
 const dirOf = (name: string) => path.join(repoRoot, "test/fixtures/reference-seq2seq", name);
@@ -172,15 +172,15 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
   });
 });
 
-describe("loadAnyModel and the CLI with encoder-decoders", () => {
-  it("loadAnyModel picks the model kind", async () => {
-    const enc = await loadAnyModel(dirOf("marian"), { device: "cpu" });
-    const dec = await loadAnyModel(path.join(repoRoot, "test/fixtures/reference/gpt2"), { device: "cpu" });
+describe("loadModel and the CLI with encoder-decoders", () => {
+  it("loadModel picks the model kind", async () => {
+    const enc = await loadModel(dirOf("marian"), { device: "cpu" });
+    const dec = await loadModel(path.join(repoRoot, "test/fixtures/reference/gpt2"), { device: "cpu" });
     expect(enc.info.isEncoderDecoder).toBe(true);
     expect((dec.info as { isEncoderDecoder?: boolean }).isEncoderDecoder ?? false).toBe(false);
     await enc.dispose();
     await dec.dispose();
-    await expectCode(loadAnyModel(dirOf("bart"), { dtype: "float16" }), "ERR_INVALID_OPTION", "dtype");
+    await expectCode(loadModel(dirOf("bart"), { dtype: "float16" }), "ERR_INVALID_OPTION", "dtype");
   });
 
   it("inseq attribute works on an encoder-decoder and saves Inseq JSON with source and target attributions", () => {

@@ -1,10 +1,10 @@
 // Encoder-decoders through the public API: tiny marian / bart / mbart / m2m_100 checkpoints saved by
 // transformers (scripts/reference/make_seq2seq_checkpoints.py) generate transformers' greedy tokens, one by
-// one and batched; loadModel() (decoder-only) points to loadSeq2SeqModel() / loadAnyModel() for them.
+// one and batched; loadModel() loads them as Seq2SeqModel.
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { loadModel, loadSeq2SeqModel } from "../../lib/index.js";
+import { loadModel, loadSeq2SeqModel, Seq2SeqModel } from "../../lib/index.js";
 import { expectCode, readJson, repoRoot } from "../helpers.js";
 
 interface Golden {
@@ -38,9 +38,15 @@ describe.each(["marian", "bart", "mbart", "m2m_100"])("encoder-decoder %s", (nam
 });
 
 describe("encoder-decoder loading", () => {
-  it("loadModel() names loadSeq2SeqModel() for encoder-decoders; bad options are rejected", async () => {
+  it("loadModel() loads encoder-decoders too (kind checked when given); bad options are rejected", async () => {
     const dir = path.join(repoRoot, "test/fixtures/reference-seq2seq/bart");
-    await expectCode(loadModel(dir, { device: "cpu" }), "ERR_UNSUPPORTED_MODEL", "loadSeq2SeqModel");
+    const any = await loadModel(dir, { device: "cpu" });
+    expect(any).toBeInstanceOf(Seq2SeqModel);
+    expect(any.info).toMatchObject({ isEncoderDecoder: true, name: dir });
+    await any.dispose();
+    await expectCode(loadModel(dir, { device: "cpu", kind: "decoder-only" }), "ERR_UNSUPPORTED_MODEL", "is an encoder-decoder");
+    await expectCode(loadModel(path.join(repoRoot, "test/fixtures/reference/llama"), { kind: "encoder-decoder" }), "ERR_UNSUPPORTED_MODEL", "decoder-only");
+    await expectCode(loadModel(dir, { kind: "seq2seq" as never }), "ERR_INVALID_OPTION", "kind");
     await expectCode(loadSeq2SeqModel(path.join(repoRoot, "test/fixtures/reference/llama")), "ERR_UNSUPPORTED_MODEL", "not an encoder-decoder");
     const model = await loadSeq2SeqModel(dir, { device: "cpu" });
     await expectCode(model.generate("", {}), "ERR_INVALID_OPTION", "texts");

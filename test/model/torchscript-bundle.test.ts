@@ -29,8 +29,8 @@ const methodArgs = (method: string) =>
 describe.each(["gpt2", "llama"])("decoder-only bundle %s", (name) => {
   let bundle: Model, nativeModel: Model;
   beforeAll(async () => {
-    bundle = await loadModel(bundleDir(name), { device: "cpu" });
-    nativeModel = await loadModel(path.join(repoRoot, "test/fixtures/reference", name), { device: "cpu" });
+    bundle = await loadModel(bundleDir(name), { device: "cpu", kind: "decoder-only" });
+    nativeModel = await loadModel(path.join(repoRoot, "test/fixtures/reference", name), { device: "cpu", kind: "decoder-only" });
   });
   afterAll(async () => {
     await bundle.dispose();
@@ -107,7 +107,10 @@ describe("bundle contract violations", () => {
     await expectCode(loadModel(bundleDir("broken-missing-method"), { device: "cpu" }), "ERR_BAD_MODEL", "forward_embeds");
   });
   it("kinds are checked: an encoder-decoder bundle is not a decoder-only model and vice versa", async () => {
-    await expectCode(loadModel(bundleDir("bart")), "ERR_UNSUPPORTED_MODEL", "loadSeq2SeqModel");
+    await expectCode(loadModel(bundleDir("bart"), { kind: "decoder-only" }), "ERR_UNSUPPORTED_MODEL", "is an encoder-decoder");
+    const any = await loadModel(bundleDir("bart"), { device: "cpu" });  // either kind: a Seq2SeqModel here
+    expect(any.info).toMatchObject({ isEncoderDecoder: true, implementation: "torchscript" });
+    await any.dispose();
     await expectCode(loadSeq2SeqModel(bundleDir("gpt2")), "ERR_UNSUPPORTED_MODEL", "loadModel");
   });
 });

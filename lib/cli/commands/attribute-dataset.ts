@@ -2,8 +2,7 @@ import { Command, Option } from "commander";
 
 import { ErrorCode, InseqError } from "../../core/errors.js";
 import { listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
-import type { DeviceOption } from "../../models/load-model.js";
-import { loadAnyModel } from "../../models/load-any.js";
+import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { DATASET_FORMATS, openDataset, type DatasetFormat } from "../../dataset/readers.js";
 import { PARQUET_REVISION } from "../../dataset/hub-dataset.js";
 import { planOutput, RecordWriter } from "../../dataset/records.js";
@@ -116,7 +115,7 @@ export function makeAttributeDatasetCommand(): Command {
       let stats;
       try {
         if (sel.examples.length > 0) {
-          const model = await loadAnyModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
+          const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
           try {
             const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
             const bar = new ProgressBar(`attributing with ${method}`, { enabled: opts.progress });

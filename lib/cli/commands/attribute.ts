@@ -5,8 +5,7 @@ import { ErrorCode, InseqError } from "../../core/errors.js";
 import type { Model } from "../../models/model.js";
 import { listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
 import type { AttributeOptions } from "../../attribution/attribute.js";
-import type { DeviceOption } from "../../models/load-model.js";
-import { loadAnyModel } from "../../models/load-any.js";
+import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { camel, intOption, jsonOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { detectTerminalColor } from "../../viz/terminal.js";
@@ -66,7 +65,7 @@ export function makeAttributeCommand(): Command {
     .addOption(new Option("--device <device>", "device").default("auto"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
     .action(async (opts) => {
-      const model = await loadAnyModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
+      const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
       try {
         const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
         const bar = new ProgressBar(`attributing with ${opts.attributionMethod}`);

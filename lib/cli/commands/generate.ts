@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 
 import { loadModel, type DeviceOption, type DtypeOption } from "../../models/load-model.js";
+import { Seq2SeqModel } from "../../models/seq2seq-model.js";
 import { ProgressBar } from "../progress.js";
 import { intOption, numberOption } from "../parse.js";
 
@@ -31,11 +32,12 @@ export function makeGenerateCommand(): Command {
       });
       try {
         const bar = new ProgressBar("generating");
-        const out = await model.generate(prompts, {
-          maxNewTokens: opts.maxNewTokens, doSample: opts.doSample, temperature: opts.temperature, topK: opts.topK,
-          topP: opts.topP, seed: opts.seed, outputGeneratedOnly: opts.generatedOnly, returnIds: true,
-          onProgress: (done, total) => bar.update(done, total, "tok"),
-        });
+        const sampling = { maxNewTokens: opts.maxNewTokens, doSample: opts.doSample, temperature: opts.temperature, topK: opts.topK, topP: opts.topP, seed: opts.seed };
+        const onProgress = (done: number, total: number) => bar.update(done, total, "tok");
+        // Encoder-decoders print the generated targets; decoder-only models prompt + continuation (Inseq's convention).
+        const out = model instanceof Seq2SeqModel
+          ? await model.generate(prompts, { ...sampling, returnIds: true, onProgress })
+          : await model.generate(prompts, { ...sampling, outputGeneratedOnly: opts.generatedOnly, returnIds: true, onProgress });
         bar.done();
         if (opts.json) {
           process.stdout.write(JSON.stringify(out.sequences, null, 2) + "\n");
