@@ -193,5 +193,9 @@ describe("loadModel and the CLI with encoder-decoders", () => {
     const saved = JSON.parse(readFileSync(out, "utf8"));
     expect(JSON.stringify(saved)).toContain("source_attributions");
     expect(saved.info ?? saved.__instance_attrs__?.info ?? {}).toBeDefined();
+    const generated = execFileSync(process.execPath, [path.join(repoRoot, "dist/cli/index.js"), "generate", "-m", dirOf("bart"), SOURCES[0]!, SOURCES[1]!, "--max-new-tokens", "4", "--json"], { encoding: "utf8" });
+    const ids = JSON.parse(generated) as number[][];
+    expect(ids.length).toBe(2);
+    expect(ids.every((row) => row.length >= 1 && row.length <= 4)).toBe(true);
   });
 });
