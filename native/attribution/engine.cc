@@ -265,6 +265,9 @@ std::map<std::string, at::Tensor> Engine::compute_step_scores(Example& e) {
       in.contrast_targets = e.contrast_targets;
     }
     if (fn.needs_dropout) {
+      if (seq2seq_ || model_.config().family == "torchscript") {
+        throw Error(ErrorCode::kUnsupportedModel, id + " needs dropout in the forward pass, which encoder-decoders and TorchScript bundles here do not apply");
+      }
       std::vector<at::Tensor> runs;
       model_.set_training(true);
       try {

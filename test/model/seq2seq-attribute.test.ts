@@ -168,6 +168,7 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
     const long = Array.from({ length: 600 }, () => "Ben").join(" ");
     await expectCode(model.attribute(long, { generatedTexts: "a" }), "ERR_INVALID_OPTION", "exceeds");
     await expectCode(model.generate(long), "ERR_INVALID_OPTION", "exceeds");
+    await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a", method: "dummy", stepScores: ["mc_dropout_prob_avg"] }), "ERR_UNSUPPORTED_MODEL", "dropout");
     expect((await model.attribute(SOURCES[0]!, { generatedTexts: "a" })).sequenceAttributions.length).toBe(1);
   });
 });
