@@ -140,7 +140,7 @@ class Engine {
   at::Tensor occlusion(Example& e);
   at::Tensor occlusion_per_step(Example& e);
   at::Tensor lime(Example& e);
-  at::Tensor attention(Example& e);
+  at::Tensor attention(Example& e, std::map<std::string, at::Tensor>& sequence_scores);
   at::Tensor value_zeroing(Example& e, std::map<std::string, at::Tensor>& sequence_scores);
   int64_t rows_per_batch(int64_t length) const;
   // Rows of the next batch starting at `pos` (rows sorted by decreasing length), for a memory cost factor.
@@ -698,7 +698,7 @@ at::Tensor Engine::lime(Example& e) {
 
 // ---- internals ------------------------------------------------------------------------------------
 
-at::Tensor Engine::attention(Example& e) {
+at::Tensor Engine::attention(Example& e, std::map<std::string, at::Tensor>& sequence_scores) {
   c10::InferenceMode guard;
   models::ForwardRequest fr;
   fr.source_lengths = lengths(e.src, 1);
@@ -706,6 +706,11 @@ at::Tensor Engine::attention(Example& e) {
   fr.output_attentions = true;
   fr.logits_positions = e.positions.unsqueeze(0);
   auto out = model_.forward(fr);
+  if (!out.encoder_attentions.empty()) {  // encoder self-attention as a sequence score: [src (key), src (query), layers, heads]
+    std::vector<at::Tensor> layers;
+    for (const auto& a : out.encoder_attentions) layers.push_back(a.squeeze(0));  // [h, q, k]
+    sequence_scores["encoder_self_attentions"] = at::stack(layers).permute({3, 2, 0, 1}).to(at::kCPU, at::kFloat).contiguous();
+  }
   // Only the query rows of the generated steps: [layers, heads, S, n]
   std::vector<at::Tensor> rows;
   for (const auto& a : out.attentions) rows.push_back(a.squeeze(0).index_select(1, e.positions));
@@ -799,15 +804,7 @@ AttributionResult Engine::run() {
   } else if (info.id == "attention") {
     result.extra_dims = {"layer", "head"};
     total_ += static_cast<int64_t>(ex_.size());
-    for (size_t i = 0; i < ex_.size(); ++i) {
-      result.sequences[i].attributions = attention(ex_[i]);
-      if (seq2seq_) {  // encoder self-attention as a sequence score: [src, src, layers, heads] (key, query, ...)
-        c10::InferenceMode guard;
-        std::vector<at::Tensor> layers = seq2seq_->encoder_attentions(ex_[i].ids.slice(0, 0, ex_[i].src));  // [h, q, k] each
-        result.sequences[i].sequence_scores["encoder_self_attentions"] =
-            at::stack(layers).permute({3, 2, 0, 1}).to(at::kCPU, at::kFloat).contiguous();
-      }
-    }
+    for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = attention(ex_[i], result.sequences[i].sequence_scores);
   }
   if (info.id == "value_zeroing") {
     result.extra_dims = {"layer"};

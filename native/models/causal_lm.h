@@ -49,6 +49,8 @@ struct ForwardRequest {
 struct ForwardResult {
   at::Tensor logits;                       // [batch, seq | logits_to_keep | P, vocab] float32
   std::vector<at::Tensor> attentions;      // per layer [batch, heads, seq, past + seq]
+  std::vector<at::Tensor> encoder_attentions;  // encoder-decoder adapters with output_attentions: per encoder
+                                               // layer [batch, heads, src, src] (rows padded to the longest source)
   std::vector<at::Tensor> hidden_states;   // num_layers + 1 entries [batch, seq, hidden]: the embeddings
                                            // (with positions for gpt2), each layer's output, and the
                                            // last entry after the final norm (as transformers returns them)

@@ -119,23 +119,9 @@ ForwardResult ConcatenatedSeq2Seq::forward(const ForwardRequest& r) const {
       }
       res.attentions.push_back(a);
     }
+    res.encoder_attentions = std::move(out.encoder_attentions);
   }
   return res;
-}
-
-std::vector<at::Tensor> ConcatenatedSeq2Seq::encoder_attentions(const at::Tensor& source_ids) const {
-  c10::InferenceMode guard;
-  at::Tensor ids = source_ids.to(device_, at::kLong).unsqueeze(0);  // [1, s]
-  EncDecRequest req;
-  req.source_embeds = model_->embed_source(ids);
-  req.source_mask = at::ones_like(ids);
-  const int64_t start = model_->info().decoder_start_token_id;
-  req.target_embeds = model_->embed_target(at::full({1, 1}, start, ids.options()));
-  req.output_attentions = true;
-  EncDecOutput out = model_->forward(req);
-  std::vector<at::Tensor> layers;
-  for (const auto& a : out.encoder_attentions) layers.push_back(a.squeeze(0));  // [h, s, s]
-  return layers;
 }
 
 }  // namespace inseq::models

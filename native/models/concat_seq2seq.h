@@ -21,12 +21,11 @@ class ConcatenatedSeq2Seq : public CausalLM {
   at::Tensor embed(const at::Tensor& ids) const override;  // refuses: rows need their source length
   at::Tensor embed_split(const at::Tensor& ids, const at::Tensor& source_lengths) const override;  // [b, L] -> [b, L, d]
   // Logits at concatenated positions (source positions give zeros); attentions per decoder layer
-  // [b, heads, L, L] whose target rows hold [cross | decoder self] weights (source rows are zero).
+  // [b, heads, L, L] whose target rows hold [cross | decoder self] weights (source rows are zero), and the
+  // encoder's self-attention in ForwardResult::encoder_attentions.
   ForwardResult forward(const ForwardRequest& request) const override;
   std::map<std::string, at::Tensor> named_parameters() const override { return {}; }
 
-  // Encoder self-attention of one source: per encoder layer [heads, s, s].
-  std::vector<at::Tensor> encoder_attentions(const at::Tensor& source_ids) const;  // [s] int64
 
  private:
   std::shared_ptr<const EncoderDecoderLM> model_;
