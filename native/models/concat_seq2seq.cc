@@ -1,7 +1,6 @@
 #include "models/concat_seq2seq.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 
