@@ -10,11 +10,13 @@ import type { NativeAttributionRequest, NativeTensor } from "../native/binding-t
 import { runNativeJob } from "../native/jobs.js";
 import { toRagged } from "../native/ragged.js";
 import type { Seq2SeqGenerateOptions, Seq2SeqModel } from "../models/seq2seq-model.js";
-import { FeatureAttributionOutput, FeatureAttributionSequenceOutput, type TokenWithId } from "../results/attribution.js";
+import { FeatureAttributionOutput, FeatureAttributionSequenceOutput } from "../results/attribution.js";
 import type { ScoreTensor } from "../results/tensor.js";
-import { ATTRIBUTE_OPTIONS, methodArgs, stepArgs, stepOutputs, toList, type AttributeOptions } from "./attribute.js";
-import { contrastPositions, type Alignment } from "./contrast.js";
-import { getMethod, resolveStepFunction } from "./registry.js";
+import {
+  addCustomScores, ATTRIBUTE_OPTIONS, attributedRange, attributionInfo, finishReduced, nativeRequestOptions, nativeStepScores,
+  resolveAttributeOptions, specialTokenStripper, stepOutputs, toList, tokensWithIds, type AttributeOptions,
+} from "./attribute.js";
+import { alignmentsOf, contrastPositions } from "./contrast.js";
 
 export interface Seq2SeqAttributeOptions extends Omit<AttributeOptions, "generationArgs" | "baselineIds"> {
   /** Also attribute the target prefix (`targetAttributions`); default false: source attributions only. */
@@ -59,39 +61,16 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
   const info = model.info;
   let inputs = toList("inputTexts", inputTexts as string | string[]);
   if (!inputs || inputs.length === 0 || inputs.some((t) => t.length === 0)) throw invalidOption("inputTexts", "one or more non-empty source texts", inputTexts);
-  const method = options.method ?? info.attributionMethod ?? "saliency";
-  getMethod(method);  // unknown ids fail here with the list
-  const attributedFnId = options.attributedFn ?? "probability";
-  const attributed = resolveStepFunction(attributedFnId);
-  if (attributed.def.custom) throw invalidOption("attributedFn", "a built-in or TorchScript step function (custom JS step functions are forward-only)", attributedFnId);
-  if (!Array.isArray(options.stepScores ?? [])) throw invalidOption("stepScores", "an array of step function ids", options.stepScores);
-  const stepScoreIds = [...(options.stepScores ?? [])];
-  const resolvedScores = stepScoreIds.map((id) => ({ id, ...resolveStepFunction(id) }));
-  const batchSize = options.batchSize ?? inputs.length;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidOption("batchSize", "a positive integer", options.batchSize);
-  if (options.memoryBudgetMb !== undefined && !(Number.isInteger(options.memoryBudgetMb) && options.memoryBudgetMb > 0)) {
-    throw invalidOption("memoryBudgetMb", "a positive integer", options.memoryBudgetMb);
-  }
+  const resolved = resolveAttributeOptions(inputs, options, info.attributionMethod, { decoder: info.numLayers, encoder: info.numEncoderLayers });
+  const { method, batchSize, contrastTexts, needsContrast } = resolved;
+  let forced = resolved.forced;
   const attributeTarget = options.attributeTarget ?? false;
-  const nativeMethodArgs = methodArgs(method, options.methodArgs, { decoder: info.numLayers, encoder: info.numEncoderLayers });
-  const attributedArgs = stepArgs("attributedFnArgs", options.attributedFnArgs, attributed.impliedArgs);
-  const scoreArgs = stepArgs("stepScoresArgs", options.stepScoresArgs, Object.assign({}, ...resolvedScores.map((s) => s.impliedArgs)));
-  const contrastTexts = toList("contrastTargets", options.contrastTargets);
   const contrastSources = toList("contrastSources", options.contrastSources);
-  const needsContrast = attributed.def.contrastive || resolvedScores.some((s) => s.def.contrastive);
-  for (const [name, list] of [["contrastTargets", contrastTexts], ["contrastSources", contrastSources]] as const) {
-    if (list && list.length !== inputs.length) throw invalidOption(name, `${inputs.length} texts (one per input)`, list);
-  }
-  let forced = toList("generatedTexts", options.generatedTexts);
-  if (forced && forced.length !== inputs.length) throw invalidOption("generatedTexts", `${inputs.length} texts (one per input)`, forced);
+  if (contrastSources && contrastSources.length !== inputs.length) throw invalidOption("contrastSources", `${inputs.length} texts (one per input)`, contrastSources);
   if (options.generateFromTargetPrefix && !forced) throw invalidOption("generateFromTargetPrefix", "generatedTexts to use as target prefixes", undefined);
   if (options.skipSpecialTokens) {
-    const strip = (tok: typeof src) => {
-      const specials = [...tok.specialTokenIds].map((id) => tok.idToToken(id)).filter((t): t is string => !!t);
-      return (s: string) => specials.reduce((acc, t) => acc.replaceAll(t, ""), s);
-    };
-    inputs = inputs.map(strip(src));
-    forced = forced?.map(strip(tgtTok));
+    inputs = inputs.map(specialTokenStripper(src));
+    forced = forced?.map(specialTokenStripper(tgtTok));
   }
   const addSpecialTokens = !options.skipSpecialTokens;
   const dst = info.decoderStartTokenId;
@@ -128,17 +107,9 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
   const keepEos = !options.includeEosBaseline;
   const contrastTgtEnc = contrastTexts ? (await tgtTok.encodeBatch(contrastTexts, { addSpecialTokens })).map((e) => [dst, ...e.ids]) : undefined;
   const contrastSrcEnc = contrastSources ? (await src.encodeBatch(contrastSources, { addSpecialTokens })).map((e) => e.ids) : undefined;
-  const perInputAlignments = (i: number): Alignment[] | undefined => {
-    const a = options.contrastTargetsAlignments;
-    if (!a || a.length === 0) return undefined;
-    return Array.isArray(a[0]?.[0]) ? (a as ReadonlyArray<ReadonlyArray<Alignment>>)[i]?.map((p) => [...p] as Alignment) : (a as Alignment[]);
-  };
   const prepared: Prepared[] = tgtIds.map((tgt, i) => {
     const T = tgt.length;
-    const rel = (v: number) => (v < 0 ? T + v : v);
-    const start = Math.max(options.attrPosStart !== undefined ? rel(options.attrPosStart) : 1, 1);
-    const end = options.attrPosEnd !== undefined ? Math.min(rel(options.attrPosEnd), T) : T;
-    if (start >= end) throw invalidOption("attrPosStart/attrPosEnd", `a non-empty range of target positions within [1, ${T}) for input ${i}`, `[${start}, ${end})`);
+    const { start, end } = attributedRange(T, options, 1, i);
     const s = srcIds[i]!;
     let srcBase = s.map((id) => (keepEos && srcEos.has(id) ? id : srcUnk));
     const customBase = options.baselineIds?.[i];
@@ -155,7 +126,7 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
     };
     if (needsContrast && (contrastTgtEnc || contrastSrcEnc)) {
       const ct = contrastTgtEnc?.[i] ?? tgt;
-      p.contrast = { src: contrastSrcEnc?.[i] ?? s, tgt: ct, positions: contrastPositions(T, ct.length, start, end, perInputAlignments(i)) };
+      p.contrast = { src: contrastSrcEnc?.[i] ?? s, tgt: ct, positions: contrastPositions(T, ct.length, start, end, alignmentsOf(options.contrastTargetsAlignments, i)) };
     }
     return p;
   });
@@ -166,34 +137,22 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
   for (let b0 = 0; b0 < prepared.length; b0 += batchSize) {
     const batch = prepared.slice(b0, b0 + batchSize);
     const withContrast = batch.every((p) => p.contrast);
-    const customStepFunctions: Record<string, string> = {};
-    for (const d of [attributed.def, ...resolvedScores.map((x) => x.def)]) if (d.torchscript) customStepFunctions[d.id] = d.torchscript;
     const request: NativeAttributionRequest = {
-      customStepFunctions, method,
+      ...nativeRequestOptions(resolved, options),
       sequences: toRagged(batch.map((p) => [...p.src, ...p.tgt])),
       baselines: toRagged(batch.map((p) => [...p.srcBase, ...p.tgtBase])),
       sourceLengths: batch.map((p) => p.src.length),
       attrStart: batch.map((p) => p.src.length + p.start), attrEnd: batch.map((p) => p.src.length + p.end),
-      attributedFn: attributed.def.id, attributedFnArgs: attributedArgs,
-      stepScores: resolvedScores.filter((s) => !s.def.custom).map((s) => s.def.id), stepScoresArgs: scoreArgs,
       contrastSequences: withContrast ? toRagged(batch.map((p) => [...p.contrast!.src, ...p.contrast!.tgt])) : null,
       contrastPositions: withContrast ? toRagged(batch.map((p) => p.contrast!.positions.map((c) => c + p.contrast!.src.length))) : null,
       contrastSourceLengths: withContrast ? batch.map((p) => p.contrast!.src.length) : undefined,
-      contrastForceInputs: options.contrastForceInputs ?? false,
-      granular: options.granular ?? false, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...nativeMethodArgs,
-      onProgress: options.onProgress,
     };
     const raw = await runNativeJob((cancel) => nativeModel.attribute({ ...request, cancel }), options.signal);
     for (let k = 0; k < batch.length; k++) {
       const p = batch[k]!;
       const r = raw.sequences[k]!;
-      const tokens = (tok: typeof src, ids: number[], words?: Array<number | null>): TokenWithId[] =>
-        tok.convertIdsToTokens(ids).map((t, j) => (words ? { token: t ?? "", id: ids[j]!, wordId: words[j] ?? null } : { token: t ?? "", id: ids[j]! }));
       const S = p.src.length;
       const extra = raw.extraDims;
-      const stepScores: Record<string, Float32Array> = {};
-      for (const s of resolvedScores) if (!s.def.custom) stepScores[s.id] = r.stepScores[s.def.id]!;
-      if (r.stepScores.deltas) stepScores.deltas = r.stepScores.deltas;
       const sequenceScores: Record<string, ScoreTensor> = {};
       for (const [name, t] of Object.entries(r.sequenceScores ?? {})) {
         sequenceScores[name] = { dims: ["source", "source", ...t.shape.slice(2).map((_, d) => extra[d] ?? `dim${d}`)], shape: t.shape, data: t.data };
@@ -210,62 +169,31 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
           sequenceScores.decoder_self_scores = t;
         }
       }
-      const reduced = raw.kind === "granular_reduced";
-      let seq = new FeatureAttributionSequenceOutput({
-        source: tokens(src, p.src, p.srcWords),
-        target: tokens(tgtTok, p.tgt, p.tgtWords),
+      const seq = new FeatureAttributionSequenceOutput({
+        source: tokensWithIds(src, p.src, p.srcWords),
+        target: tokensWithIds(tgtTok, p.tgt, p.tgtWords),
         sourceAttributions: a ? sliceRows(a, 0, S, ["source", "generated", ...extra]) : null,
         targetAttributions: a && attributeTarget ? sliceRows(a, S, S + p.end, ["target", "generated", ...extra]) : null,
-        stepScores,
+        stepScores: nativeStepScores(resolved, r.stepScores),
         sequenceScores,
         attrPosStart: p.start,
         attrPosEnd: p.end,
         kind: raw.kind === "granular_reduced" ? "granular" : raw.kind,
         extraDimNames: extra,
       });
-      if (reduced) seq = seq.defaultAggregate().with({ kind: "coarse" });
-      sequences.push(seq);
+      sequences.push(finishReduced(seq, raw.kind));
     }
   }
 
   // Custom (JS, forward-only) step scores from the logits of each step.
-  const customScores = resolvedScores.filter((s) => s.def.custom);
-  for (const [i, p] of prepared.entries()) {
-    if (customScores.length === 0) break;
-    const { logits } = await model.forward([p.src], [p.tgt.slice(0, p.end - 1)], { signal: options.signal });  // [1, end-1, V]
-    const vocab = logits.shape[2]!;
-    for (const s of customScores) {
-      const values = new Float32Array(p.end - p.start);
-      for (let t = p.start; t < p.end; t++) {
-        values[t - p.start] = s.def.custom!({ logits: logits.data.subarray((t - 1) * vocab, t * vocab), target: p.tgt[t]!, position: t, ids: p.tgt, args: options.stepScoresArgs ?? {} });
-      }
-      sequences[i]!.stepScores[s.id] = values;
-    }
-  }
+  await addCustomScores(resolved, prepared.map((p) => ({ ids: p.tgt, start: p.start, end: p.end })), sequences,
+    async (i) => (await model.forward([prepared[i]!.src], [prepared[i]!.tgt.slice(0, prepared[i]!.end - 1)], { signal: options.signal })).logits,  // [1, end-1, V]
+    options.stepScoresArgs ?? {});
 
-  const outInfo: Record<string, unknown> = {
-    attribution_method: method,
-    attr_pos_start: Math.min(...prepared.map((p) => p.start)),
-    attr_pos_end: Math.max(...prepared.map((p) => p.end)),
-    output_step_attributions: Boolean(options.outputStepAttributions),
-    attribute_target: attributeTarget,
-    step_scores: stepScoreIds,
-    model_name: info.name,
-    model_class: info.modelClass,
-    tokenizer_name: info.name,
-    tokenizer_class: info.tokenizerClass,
-    include_eos_baseline: options.includeEosBaseline ?? false,
-    attributed_fn: attributedFnId,
-    attribution_args: options.methodArgs ?? {},
-    attributed_fn_args: options.attributedFnArgs ?? {},
-    step_scores_args: options.stepScoresArgs ?? {},
-    input_texts: prepared.map((p) => p.input),
-    generated_texts: prepared.map((p) => p.generated),
-    generation_args: forced && !options.generateFromTargetPrefix ? {} : { ...(options.generationArgs ?? {}) },
-    constrained_decoding: Boolean(forced),
-    generate_from_target_prefix: Boolean(options.generateFromTargetPrefix),
-    exec_time: (performance.now() - started) / 1000,
-  };
+  const outInfo = attributionInfo(resolved, options, {
+    model: info, sequences: prepared, attributeTarget, generated: !forced || Boolean(options.generateFromTargetPrefix),
+    generateFromTargetPrefix: Boolean(options.generateFromTargetPrefix), started,
+  });
   const output = new FeatureAttributionOutput(sequences, outInfo);
   if (options.outputStepAttributions) output.stepAttributions = stepOutputs(sequences);
   return output;

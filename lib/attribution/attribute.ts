@@ -4,16 +4,17 @@
  * contrast alignments, runs the native schedule once per batch, and assembles FeatureAttributionOutput.
  */
 import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
-import type { NativeAttributionRequest, NativeStepArgs } from "../native/binding-types.js";
+import type { NativeAttributionRequest, NativeAttributionResult, NativeStepArgs } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { toRagged } from "../native/ragged.js";
 import type { GenerateOptions, Model } from "../models/model.js";
+import type { TextTokenizer } from "../models/tokenizer.js";
 import {
   FeatureAttributionOutput, FeatureAttributionSequenceOutput, type FeatureAttributionStepOutput, type TokenWithId,
 } from "../results/attribution.js";
 import type { ScoreTensor } from "../results/tensor.js";
-import { contrastPositions, type Alignment } from "./contrast.js";
-import { getMethod, resolveStepFunction, type StepFunctionDefinition } from "./registry.js";
+import { alignmentsOf, contrastPositions, type Alignment } from "./contrast.js";
+import { getMethod, resolveStepFunction } from "./registry.js";
 
 export interface AttributeOptions {
   /** Forced targets, one per input (decoder-only: each must start with its prompt). Omit to generate. */
@@ -183,13 +184,174 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
 }
 
+/** attribute() options both model kinds read the same way. */
+export type SharedAttributeOptions = Omit<AttributeOptions, "generationArgs" | "baselineIds">;
+
+/** What both model kinds resolve the same way from attribute()'s options. @internal */
+export interface ResolvedAttributeOptions {
+  method: string;
+  attributedFnId: string;
+  attributed: ReturnType<typeof resolveStepFunction>;
+  stepScoreIds: string[];
+  resolvedScores: Array<{ id: string } & ReturnType<typeof resolveStepFunction>>;
+  batchSize: number;
+  nativeMethodArgs: Partial<NativeAttributionRequest>;
+  attributedArgs: NativeStepArgs;
+  scoreArgs: NativeStepArgs;
+  contrastTexts: string[] | undefined;
+  needsContrast: boolean;
+  forced: string[] | undefined;
+}
+
+/** Validates and resolves the options shared by decoder-only and encoder-decoder attribution. @internal */
+export function resolveAttributeOptions(inputs: readonly string[], options: SharedAttributeOptions, defaultMethod: string | undefined,
+  layers: { decoder: number; encoder: number }): ResolvedAttributeOptions {
+  const method = options.method ?? defaultMethod ?? "saliency";
+  getMethod(method);  // unknown ids fail here with the list
+  const attributedFnId = options.attributedFn ?? "probability";
+  const attributed = resolveStepFunction(attributedFnId);
+  if (attributed.def.custom) throw invalidOption("attributedFn", "a built-in or TorchScript step function (custom JS step functions are forward-only)", attributedFnId);
+  if (!Array.isArray(options.stepScores ?? [])) throw invalidOption("stepScores", "an array of step function ids", options.stepScores);
+  const stepScoreIds = [...(options.stepScores ?? [])];
+  const resolvedScores = stepScoreIds.map((id) => ({ id, ...resolveStepFunction(id) }));
+  const batchSize = options.batchSize ?? inputs.length;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidOption("batchSize", "a positive integer", options.batchSize);
+  if (options.memoryBudgetMb !== undefined && !(Number.isInteger(options.memoryBudgetMb) && options.memoryBudgetMb > 0)) {
+    throw invalidOption("memoryBudgetMb", "a positive integer", options.memoryBudgetMb);
+  }
+  const nativeMethodArgs = methodArgs(method, options.methodArgs, layers);
+  const attributedArgs = stepArgs("attributedFnArgs", options.attributedFnArgs, attributed.impliedArgs);
+  const scoreArgs = stepArgs("stepScoresArgs", options.stepScoresArgs, Object.assign({}, ...resolvedScores.map((s) => s.impliedArgs)));
+  const contrastTexts = toList("contrastTargets", options.contrastTargets);
+  const needsContrast = attributed.def.contrastive || resolvedScores.some((s) => s.def.contrastive);
+  if (contrastTexts && contrastTexts.length !== inputs.length) throw invalidOption("contrastTargets", `${inputs.length} texts (one per input)`, contrastTexts);
+  const forced = toList("generatedTexts", options.generatedTexts);
+  if (forced && forced.length !== inputs.length) throw invalidOption("generatedTexts", `${inputs.length} texts (one per input)`, forced);
+  return { method, attributedFnId, attributed, stepScoreIds, resolvedScores, batchSize, nativeMethodArgs, attributedArgs, scoreArgs, contrastTexts, needsContrast, forced };
+}
+
+/** Removes the tokenizer's special-token strings from a text (the `skipSpecialTokens` option). @internal */
+export function specialTokenStripper(tok: TextTokenizer): (text: string) => string {
+  const specials = [...tok.specialTokenIds].map((id) => tok.idToToken(id)).filter((t): t is string => !!t);
+  return (text) => specials.reduce((acc, t) => acc.replaceAll(t, ""), text);
+}
+
+/**
+ * The attributed range [start, end) of a target of n tokens: attrPosStart / attrPosEnd (negative: from the
+ * end), never before `floor` (the prompt length, or 1). @internal
+ */
+export function attributedRange(n: number, options: SharedAttributeOptions, floor: number, input: number): { start: number; end: number } {
+  const rel = (v: number) => (v < 0 ? n + v : v);
+  const start = Math.max(options.attrPosStart !== undefined ? rel(options.attrPosStart) : floor, floor, 1);
+  const end = options.attrPosEnd !== undefined ? Math.min(rel(options.attrPosEnd), n) : n;
+  if (start >= end) {
+    throw invalidOption("attrPosStart/attrPosEnd", `a non-empty range of target positions within [${floor}, ${n}) for input ${input}`, `[${start}, ${end})`);
+  }
+  return { start, end };
+}
+
+/** The request fields that do not depend on the model kind's sequence layout. @internal */
+export function nativeRequestOptions(r: ResolvedAttributeOptions, options: SharedAttributeOptions):
+  Omit<NativeAttributionRequest, "sequences" | "attrStart" | "attrEnd"> {
+  const customStepFunctions: Record<string, string> = {};
+  for (const d of [r.attributed.def, ...r.resolvedScores.map((x) => x.def)]) if (d.torchscript) customStepFunctions[d.id] = d.torchscript;
+  return {
+    customStepFunctions, method: r.method,
+    attributedFn: r.attributed.def.id, attributedFnArgs: r.attributedArgs,
+    stepScores: r.resolvedScores.filter((s) => !s.def.custom).map((s) => s.def.id), stepScoresArgs: r.scoreArgs,
+    contrastForceInputs: options.contrastForceInputs ?? false,
+    granular: options.granular ?? false, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...r.nativeMethodArgs,
+    onProgress: options.onProgress,
+  };
+}
+
+/** The native step scores of one sequence under their requested names (plus IG's `deltas`). @internal */
+export function nativeStepScores(r: ResolvedAttributeOptions, raw: Record<string, Float32Array>): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const s of r.resolvedScores) if (!s.def.custom) out[s.id] = raw[s.def.id]!;
+  if (raw.deltas) out.deltas = raw.deltas;
+  return out;
+}
+
+/**
+ * Hidden dimension reduced on the device: finish Inseq's default aggregation (L1 normalisation) and mark it
+ * coarse, so that neither we nor Python Inseq aggregate it again. @internal
+ */
+export function finishReduced(seq: FeatureAttributionSequenceOutput, kind: NativeAttributionResult["kind"]): FeatureAttributionSequenceOutput {
+  return kind === "granular_reduced" ? seq.defaultAggregate().with({ kind: "coarse" }) : seq;
+}
+
+/** Token strings with ids (and word ids when known). @internal */
+export function tokensWithIds(tok: TextTokenizer, ids: readonly number[], wordIds?: ReadonlyArray<number | null>): TokenWithId[] {
+  return tok.convertIdsToTokens([...ids]).map((t, j) => (wordIds ? { token: t ?? "", id: ids[j]!, wordId: wordIds[j] ?? null } : { token: t ?? "", id: ids[j]! }));
+}
+
+/**
+ * Custom (JS, forward-only) step scores from the logits of each step: `logitsOf(i)` gives sequence i's logits
+ * [1, end - 1, vocab], row t - 1 predicting target token t. @internal
+ */
+export async function addCustomScores(
+  r: ResolvedAttributeOptions,
+  targets: ReadonlyArray<{ ids: readonly number[]; start: number; end: number }>,
+  sequences: FeatureAttributionSequenceOutput[],
+  logitsOf: (i: number) => Promise<{ shape: number[]; data: Float32Array }>,
+  args: Record<string, unknown>,
+): Promise<void> {
+  const scores = r.resolvedScores.filter((s) => s.def.custom);
+  if (scores.length === 0) return;
+  for (let i = 0; i < targets.length; i++) {
+    const p = targets[i]!;
+    const logits = await logitsOf(i);
+    const vocab = logits.shape[2]!;
+    for (const s of scores) {
+      const values = new Float32Array(p.end - p.start);
+      for (let t = p.start; t < p.end; t++) {
+        values[t - p.start] = s.def.custom!({ logits: logits.data.subarray((t - 1) * vocab, t * vocab), target: p.ids[t]!, position: t, ids: p.ids, args });
+      }
+      sequences[i]!.stepScores[s.id] = values;
+    }
+  }
+}
+
+/** The `info` block of a FeatureAttributionOutput, as Inseq fills it. @internal */
+export function attributionInfo(r: ResolvedAttributeOptions, options: SharedAttributeOptions & { generationArgs?: object }, a: {
+  model: { name: string; modelClass: string; tokenizerClass: string };
+  sequences: ReadonlyArray<{ input: string; generated: string; start: number; end: number }>;
+  attributeTarget: boolean;
+  generated: boolean;             // targets were generated (from scratch or from a forced prefix)
+  generateFromTargetPrefix: boolean;
+  started: number;
+}): Record<string, unknown> {
+  return {
+    attribution_method: r.method,
+    attr_pos_start: Math.min(...a.sequences.map((p) => p.start)),
+    attr_pos_end: Math.max(...a.sequences.map((p) => p.end)),
+    output_step_attributions: Boolean(options.outputStepAttributions),
+    attribute_target: a.attributeTarget,
+    step_scores: r.stepScoreIds,
+    model_name: a.model.name,
+    model_class: a.model.modelClass,
+    tokenizer_name: a.model.name,
+    tokenizer_class: a.model.tokenizerClass,
+    include_eos_baseline: options.includeEosBaseline ?? false,
+    attributed_fn: r.attributedFnId,
+    attribution_args: options.methodArgs ?? {},
+    attributed_fn_args: options.attributedFnArgs ?? {},
+    step_scores_args: options.stepScoresArgs ?? {},
+    input_texts: a.sequences.map((p) => p.input),
+    generated_texts: a.sequences.map((p) => p.generated),
+    generation_args: a.generated ? { ...(options.generationArgs ?? {}) } : {},
+    constrained_decoding: Boolean(r.forced),
+    generate_from_target_prefix: a.generateFromTargetPrefix,
+    exec_time: (performance.now() - a.started) / 1000,
+  };
+}
+
 interface PreparedSequence {
   wordIds?: Array<number | null>;
   input: string;
   generated: string;
   ids: number[];
-  tokens: string[];
-  promptLength: number;
   start: number;
   end: number;
   baseline: number[];
@@ -204,31 +366,12 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
   const tok = model.tokenizer;
   let inputs = toList("inputTexts", inputTexts as string | string[]);
   if (!inputs || inputs.length === 0) throw invalidOption("inputTexts", "at least one input text", inputTexts);
-  const method = options.method ?? handle.defaultMethod ?? "saliency";
-  const def = getMethod(method);
-  const attributedFnId = options.attributedFn ?? "probability";
-  const attributed = resolveStepFunction(attributedFnId);
-  if (attributed.def.custom) throw invalidOption("attributedFn", "a built-in or TorchScript step function (custom JS step functions are forward-only)", attributedFnId);
-  const stepScoreIds = [...(options.stepScores ?? [])];
-  if (!Array.isArray(options.stepScores ?? [])) throw invalidOption("stepScores", "an array of step function ids", options.stepScores);
-  const resolvedScores = stepScoreIds.map((id) => ({ id, ...resolveStepFunction(id) }));
-  const batchSize = options.batchSize ?? inputs.length;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidOption("batchSize", "a positive integer", options.batchSize);
-  if (options.memoryBudgetMb !== undefined && !(Number.isInteger(options.memoryBudgetMb) && options.memoryBudgetMb > 0)) {
-    throw invalidOption("memoryBudgetMb", "a positive integer", options.memoryBudgetMb);
-  }
-  const nativeMethodArgs = methodArgs(method, options.methodArgs, { decoder: model.info.numLayers, encoder: 0 });
-  const attributedArgs = stepArgs("attributedFnArgs", options.attributedFnArgs, attributed.impliedArgs);
-  const scoreArgs = stepArgs("stepScoresArgs", options.stepScoresArgs, Object.assign({}, ...resolvedScores.map((s) => s.impliedArgs)));
-  const contrastTexts = toList("contrastTargets", options.contrastTargets);
-  const needsContrast = attributed.def.contrastive || resolvedScores.some((s) => s.def.contrastive);
-  if (contrastTexts && contrastTexts.length !== inputs.length) throw invalidOption("contrastTargets", `${inputs.length} texts (one per input)`, contrastTexts);
-  let forced = toList("generatedTexts", options.generatedTexts);
-  if (forced && forced.length !== inputs.length) throw invalidOption("generatedTexts", `${inputs.length} texts (one per input)`, forced);
+  const resolved = resolveAttributeOptions(inputs, options, handle.defaultMethod, { decoder: model.info.numLayers, encoder: 0 });
+  const { batchSize, contrastTexts, needsContrast } = resolved;
+  let forced = resolved.forced;
 
   if (options.skipSpecialTokens) {
-    const specials = [...tok.specialTokenIds].map((id) => tok.idToToken(id)).filter((t): t is string => !!t);
-    const strip = (s: string) => specials.reduce((acc, t) => acc.replaceAll(t, ""), s);
+    const strip = specialTokenStripper(tok);
     inputs = inputs.map(strip);
     forced = forced?.map(strip);
   }
@@ -266,20 +409,10 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
   const unk = tok.unkTokenId ?? model.padTokenId;
   const eos = new Set(model.eosTokenIds);
   const contrastEnc = contrastTexts ? (await tok.encodeBatch(contrastTexts, { addSpecialTokens })).map((e) => e.ids) : undefined;
-  const perInputAlignments = (i: number): Alignment[] | undefined => {
-    const a = options.contrastTargetsAlignments;
-    if (!a || a.length === 0) return undefined;
-    return Array.isArray(a[0]?.[0]) ? (a as ReadonlyArray<ReadonlyArray<Alignment>>)[i]?.map((p) => [...p] as Alignment) : (a as Alignment[]);
-  };
   const prepared: PreparedSequence[] = fullIds.map((ids, i) => {
     const n = ids.length;
     const promptLength = Math.min(promptIds[i]!.length, n);
-    const rel = (v: number) => (v < 0 ? n + v : v);
-    const start = Math.max(options.attrPosStart !== undefined ? rel(options.attrPosStart) : promptLength, promptLength, 1);
-    const end = options.attrPosEnd !== undefined ? Math.min(rel(options.attrPosEnd), n) : n;
-    if (start >= end) {
-      throw invalidOption("attrPosStart/attrPosEnd", `a non-empty range of target positions within [${promptLength}, ${n}) for input ${i}`, `[${start}, ${end})`);
-    }
+    const { start, end } = attributedRange(n, options, promptLength, i);
     let baseline = ids.map((id) => (eos.has(id) && !options.includeEosBaseline ? id : unk));
     const custom = options.baselineIds?.[i];
     if (custom) {
@@ -288,36 +421,25 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
       }
       baseline = [...custom];
     }
-    const p: PreparedSequence = {
-      input: inputs![i]!, generated: generatedTexts[i]!, ids, tokens: tok.convertIdsToTokens(ids).map((t) => t ?? ""), wordIds: wordIds[i],
-      promptLength, start, end, baseline,
-    };
+    const p: PreparedSequence = { input: inputs![i]!, generated: generatedTexts[i]!, ids, wordIds: wordIds[i], start, end, baseline };
     if (needsContrast && contrastEnc) {
       p.contrastIds = contrastEnc[i]!;
-      p.contrastPositions = contrastPositions(n, p.contrastIds.length, start, end, perInputAlignments(i));
+      p.contrastPositions = contrastPositions(n, p.contrastIds.length, start, end, alignmentsOf(options.contrastTargetsAlignments, i));
     }
     return p;
   });
 
   // 3. Native attribution, one job per batch of inputs.
   const sequences: FeatureAttributionSequenceOutput[] = [];
-  const nativeScores = resolvedScores.filter((s) => !s.def.custom);
   for (let b0 = 0; b0 < prepared.length; b0 += batchSize) {
     const batch = prepared.slice(b0, b0 + batchSize);
     const withContrast = batch.every((p) => p.contrastIds);
-    const customStepFunctions: Record<string, string> = {};
-    for (const d of [attributed.def, ...resolvedScores.map((x) => x.def)]) if (d.torchscript) customStepFunctions[d.id] = d.torchscript;
     const request: NativeAttributionRequest = {
-      customStepFunctions,
-      method, sequences: toRagged(batch.map((p) => p.ids)), baselines: toRagged(batch.map((p) => p.baseline)),
+      ...nativeRequestOptions(resolved, options),
+      sequences: toRagged(batch.map((p) => p.ids)), baselines: toRagged(batch.map((p) => p.baseline)),
       attrStart: batch.map((p) => p.start), attrEnd: batch.map((p) => p.end),
-      attributedFn: attributed.def.id, attributedFnArgs: attributedArgs,
-      stepScores: nativeScores.map((s) => s.def.id), stepScoresArgs: scoreArgs,
       contrastSequences: withContrast ? toRagged(batch.map((p) => p.contrastIds!)) : null,
       contrastPositions: withContrast ? toRagged(batch.map((p) => p.contrastPositions!)) : null,
-      contrastForceInputs: options.contrastForceInputs ?? false,
-      granular: options.granular ?? false, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...nativeMethodArgs,
-      onProgress: options.onProgress,
     };
     const raw = await handle.run((nm) =>
       runNativeJob((cancel) => nm.attribute({ ...request, cancel }), options.signal),
@@ -325,56 +447,29 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     for (let k = 0; k < batch.length; k++) {
       const p = batch[k]!;
       const r = raw.sequences[k]!;
-      const target: TokenWithId[] = p.ids.map((id, j) => (p.wordIds ? { token: p.tokens[j]!, id, wordId: p.wordIds[j] ?? null } : { token: p.tokens[j]!, id }));
-      const stepScores: Record<string, Float32Array> = {};
-      for (const s of nativeScores) stepScores[s.id] = r.stepScores[s.def.id]!;
-      if (r.stepScores.deltas) stepScores.deltas = r.stepScores.deltas;
-      const reduced = raw.kind === "granular_reduced";
-      let seq = new FeatureAttributionSequenceOutput({
+      const target = tokensWithIds(tok, p.ids, p.wordIds);
+      const seq = new FeatureAttributionSequenceOutput({
         source: target.slice(0, p.start),
         target,
         targetAttributions: r.attributions ? { dims: ["target", "generated", ...raw.extraDims], shape: r.attributions.shape, data: r.attributions.data } : null,
-        stepScores,
+        stepScores: nativeStepScores(resolved, r.stepScores),
         attrPosStart: p.start,
         attrPosEnd: p.end,
         kind: raw.kind === "granular_reduced" ? "granular" : raw.kind,
         extraDimNames: raw.extraDims,
       });
-      // Reduced on the device: finish Inseq's default aggregation (L1 normalisation) and mark it coarse, so
-      // that neither we nor Python Inseq aggregate it again.
-      if (reduced) seq = seq.defaultAggregate().with({ kind: "coarse" });
-      sequences.push(seq);
+      sequences.push(finishReduced(seq, raw.kind));
     }
   }
 
   // 4. Custom (JS, forward-only) step scores from the logits of each step.
-  const customScores = resolvedScores.filter((s) => s.def.custom);
-  if (customScores.length > 0) await addCustomScores(model, prepared, sequences, customScores, options.stepScoresArgs ?? {}, options.signal);
+  await addCustomScores(resolved, prepared, sequences,
+    async (i) => (await model.forward([prepared[i]!.ids.slice(0, prepared[i]!.end - 1)], { signal: options.signal })).logits,  // [1, end-1, V]
+    options.stepScoresArgs ?? {});
 
-  const info: Record<string, unknown> = {
-    attribution_method: method,
-    attr_pos_start: Math.min(...prepared.map((p) => p.start)),
-    attr_pos_end: Math.max(...prepared.map((p) => p.end)),
-    output_step_attributions: false,
-    attribute_target: false,
-    step_scores: stepScoreIds,
-    model_name: model.info.name,
-    model_class: model.info.modelClass,
-    tokenizer_name: model.info.name,
-    tokenizer_class: model.info.tokenizerClass,
-    include_eos_baseline: options.includeEosBaseline ?? false,
-    attributed_fn: attributedFnId,
-    attribution_args: options.methodArgs ?? {},
-    attributed_fn_args: options.attributedFnArgs ?? {},
-    step_scores_args: options.stepScoresArgs ?? {},
-    input_texts: prepared.map((p) => p.input),
-    generated_texts: prepared.map((p) => p.generated),
-    generation_args: forced ? {} : { ...(options.generationArgs ?? {}) },
-    constrained_decoding: Boolean(forced),
-    generate_from_target_prefix: false,
-    exec_time: (performance.now() - started) / 1000,
-  };
-  info.output_step_attributions = Boolean(options.outputStepAttributions);
+  const info = attributionInfo(resolved, options, {
+    model: model.info, sequences: prepared, attributeTarget: false, generated: !forced, generateFromTargetPrefix: false, started,
+  });
   const output = new FeatureAttributionOutput(sequences, info);
   if (options.outputStepAttributions) output.stepAttributions = stepOutputs(sequences);
   return output;
@@ -410,26 +505,4 @@ export function stepOutputs(sequences: FeatureAttributionSequenceOutput[]): Feat
     out.push({ step: j, targetAttributions, stepScores, target });
   }
   return out;
-}
-
-async function addCustomScores(
-  model: Model,
-  prepared: PreparedSequence[],
-  sequences: FeatureAttributionSequenceOutput[],
-  scores: Array<{ id: string; def: StepFunctionDefinition }>,
-  args: Record<string, unknown>,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  for (let i = 0; i < prepared.length; i++) {
-    const p = prepared[i]!;
-    const { logits } = await model.forward([p.ids.slice(0, p.end - 1)], { signal });  // [1, end-1, V]
-    const vocab = logits.shape[2]!;
-    for (const s of scores) {
-      const values = new Float32Array(p.end - p.start);
-      for (let t = p.start; t < p.end; t++) {
-        values[t - p.start] = s.def.custom!({ logits: logits.data.subarray((t - 1) * vocab, t * vocab), target: p.ids[t]!, position: t, ids: p.ids, args });
-      }
-      sequences[i]!.stepScores[s.id] = values;
-    }
-  }
 }

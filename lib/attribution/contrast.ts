@@ -7,6 +7,12 @@ import { invalidOption } from "../core/errors.js";
 
 export type Alignment = [number, number];
 
+/** The alignments of input `i`: one list for every input, or one list per input. */
+export function alignmentsOf(all: ReadonlyArray<Alignment> | ReadonlyArray<ReadonlyArray<Alignment>> | undefined, i: number): Alignment[] | undefined {
+  if (!all || all.length === 0) return undefined;
+  return Array.isArray(all[0]?.[0]) ? (all as ReadonlyArray<ReadonlyArray<Alignment>>)[i]?.map((p) => [...p] as Alignment) : (all as Alignment[]);
+}
+
 export function contrastPositions(n: number, m: number, start: number, end: number, alignments?: readonly Alignment[]): number[] {
   const chosen = new Map<number, number>();
   const used = new Set<number>();
