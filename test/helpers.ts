@@ -35,6 +35,17 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** max |a - b| over the cells, requiring NaN at the same cells (NaN cells do not count). */
+export function nanAwareMaxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    expect(Number.isNaN(a[i]!), `NaN layout at cell ${i}`).toBe(Number.isNaN(b[i]!));
+    if (!Number.isNaN(a[i]!)) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  }
+  return m;
+}
+
 /** Awaits `p`, expecting a rejection with an InseqError of `code` whose message mentions `mention`. */
 export async function expectCode(p: Promise<unknown>, code: string, mention: string): Promise<void> {
   const err = await p.then(

@@ -92,6 +92,19 @@ const GENERATE_OPTIONS = [
   "outputGeneratedOnly", "returnIds", "signal", "onProgress",
 ] as const;
 
+/** Validated decoding options with their defaults (greedy unless doSample), shared by both model kinds. @internal */
+export function samplingOptions(options: Pick<GenerateOptions, "maxNewTokens" | "doSample" | "temperature" | "topK" | "topP" | "seed">):
+  { maxNewTokens: number; doSample: boolean; temperature: number; topK: number; topP: number; seed: number } {
+  const maxNewTokens = checkInt("maxNewTokens", options.maxNewTokens ?? 20, 0);
+  const temperature = options.temperature ?? 1;
+  if (typeof temperature !== "number" || !(temperature > 0)) throw invalidOption("temperature", "a positive number", temperature);
+  const topK = checkInt("topK", options.topK ?? 0, 0);
+  const topP = options.topP ?? 1;
+  if (typeof topP !== "number" || !(topP > 0 && topP <= 1)) throw invalidOption("topP", "a number in (0, 1]", topP);
+  const seed = checkInt("seed", options.seed ?? 0, 0);
+  return { maxNewTokens, doSample: options.doSample ?? false, temperature, topK, topP, seed };
+}
+
 function checkInt(name: string, v: unknown, min: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
     throw invalidOption(name, min === 0 ? "a non-negative integer" : `an integer >= ${min}`, v);
@@ -172,21 +185,14 @@ export class Model {
     checkKnownOptions("generate", options, GENERATE_OPTIONS);
     const list = typeof texts === "string" ? [texts] : texts;
     if (!Array.isArray(list) || list.some((t) => typeof t !== "string")) throw invalidOption("texts", "a string or an array of strings", texts);
-    const maxNewTokens = checkInt("maxNewTokens", options.maxNewTokens ?? 20, 0);
-    const temperature = options.temperature ?? 1;
-    if (typeof temperature !== "number" || !(temperature > 0)) throw invalidOption("temperature", "a positive number", temperature);
-    const topK = checkInt("topK", options.topK ?? 0, 0);
-    const topP = options.topP ?? 1;
-    if (typeof topP !== "number" || !(topP > 0 && topP <= 1)) throw invalidOption("topP", "a number in (0, 1]", topP);
-    const seed = checkInt("seed", options.seed ?? 0, 0);
+    const sampling = samplingOptions(options);
     const nativeModel = this.#checkAlive();
     const prompts = await this.#encodePrompts(list);
     const { ids: flat, lengths } = toRagged(prompts);
     const raw = await runNativeJob(
       (cancel) =>
         nativeModel.generate(flat, lengths, {
-          maxNewTokens, doSample: options.doSample ?? false, temperature, topK, topP, seed,
-          eosTokenIds: this.#eosTokenIds, padTokenId: this.#padTokenId, cancel, onProgress: options.onProgress,
+          ...sampling, eosTokenIds: this.#eosTokenIds, padTokenId: this.#padTokenId, cancel, onProgress: options.onProgress,
         }),
       options.signal,
     );

@@ -16,28 +16,18 @@ import { getMethod } from "../attribution/registry.js";
 import { attributeSeq2Seq, type Seq2SeqAttributeOptions } from "../attribution/attribute-seq2seq.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DeviceOption } from "./load-model.js";
-import type { TensorView } from "./model.js";
+import { samplingOptions, type GenerateOptions, type TensorView } from "./model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
 export const SEQ2SEQ_MODEL_TYPES = ["marian", "bart", "mbart", "m2m_100"] as const;
 /** The sidecar that marks a TorchScript bundle directory. */
 export const BUNDLE_SIDECAR = "inseq_bundle.json";
 
-export interface Seq2SeqGenerateOptions {
-  /** Tokens to generate per source (default 20). */
-  maxNewTokens?: number;
-  /** Sample instead of greedy decoding (default false); temperature / topK / topP / seed as for decoder-only models. */
-  doSample?: boolean;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
+/** Decoding options as for decoder-only models (maxNewTokens default 20, greedy unless doSample), plus a target prefix. */
+export interface Seq2SeqGenerateOptions
+  extends Pick<GenerateOptions, "maxNewTokens" | "doSample" | "temperature" | "topK" | "topP" | "seed" | "returnIds" | "signal" | "onProgress"> {
   /** Target text the generation continues (every source); it is part of the returned target. */
   targetPrefix?: string;
-  /** Resolve to `{ texts, sequences }` with token ids instead of the texts alone. */
-  returnIds?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (done: number, total: number) => void;
 }
 
 export interface Seq2SeqForwardOutput {
@@ -91,17 +81,7 @@ export class Seq2SeqModel {
    * tokens (if any) first. @internal
    */
   async generateIds(sources: number[][], options: Seq2SeqGenerateOptions = {}): Promise<number[][]> {
-    const maxNewTokens = options.maxNewTokens ?? 20;
-    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw invalidOption("maxNewTokens", "a non-negative integer", maxNewTokens);
-    const num = (name: string, v: unknown, ok: (x: number) => boolean, what: string, fallback: number): number => {
-      if (v === undefined) return fallback;
-      if (typeof v !== "number" || !ok(v)) throw invalidOption(name, what, v);
-      return v;
-    };
-    const temperature = num("temperature", options.temperature, (x) => x > 0, "a positive number", 1);
-    const topK = num("topK", options.topK, (x) => Number.isInteger(x) && x >= 0, "a non-negative integer", 0);
-    const topP = num("topP", options.topP, (x) => x > 0 && x <= 1, "a number in (0, 1]", 1);
-    const seed = num("seed", options.seed, (x) => Number.isInteger(x) && x >= 0, "a non-negative integer", 0);
+    const sampling = samplingOptions(options);
     let prefix: number[] = [];
     if (options.targetPrefix !== undefined) {
       if (typeof options.targetPrefix !== "string") throw invalidOption("targetPrefix", "a string", options.targetPrefix);
@@ -111,8 +91,7 @@ export class Seq2SeqModel {
     const ragged = toRagged(sources);
     const raw = await runNativeJob(
       (cancel) => nativeModel.generate(ragged.ids, ragged.lengths, {
-        maxNewTokens, doSample: options.doSample ?? false, temperature, topK, topP, seed,
-        eosTokenIds: this.info.eosTokenIds, padTokenId: this.info.padTokenId, decoderPrefix: prefix, cancel, onProgress: options.onProgress,
+        ...sampling, eosTokenIds: this.info.eosTokenIds, padTokenId: this.info.padTokenId, decoderPrefix: prefix, cancel, onProgress: options.onProgress,
       }),
       options.signal,
     );

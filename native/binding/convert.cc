@@ -114,4 +114,16 @@ Napi::Object tensor_to_js(Napi::Env env, const at::Tensor& t) {
   return out;
 }
 
+Napi::Array tensors_to_js(Napi::Env env, const std::vector<at::Tensor>& ts) {
+  Napi::Array a = Napi::Array::New(env, ts.size());
+  for (size_t i = 0; i < ts.size(); ++i) a.Set(static_cast<uint32_t>(i), tensor_to_js(env, ts[i]));
+  return a;
+}
+
+Napi::Array ints_to_js(Napi::Env env, const std::vector<int64_t>& values) {
+  Napi::Array a = Napi::Array::New(env, values.size());
+  for (size_t i = 0; i < values.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(values[i]));
+  return a;
+}
+
 }  // namespace inseq::binding

@@ -24,5 +24,9 @@ Napi::Object ragged_to_js(Napi::Env env, const std::vector<std::vector<int64_t>>
 
 // A tensor as {shape: number[], data: Float32Array} (float32, contiguous, CPU copy).
 Napi::Object tensor_to_js(Napi::Env env, const at::Tensor& t);
+// A list of tensors (e.g. per layer) as an array of such objects.
+Napi::Array tensors_to_js(Napi::Env env, const std::vector<at::Tensor>& ts);
+// Integers (token ids) as a number[].
+Napi::Array ints_to_js(Napi::Env env, const std::vector<int64_t>& values);
 
 }  // namespace inseq::binding

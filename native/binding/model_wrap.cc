@@ -105,9 +105,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("numParameters", static_cast<double>(model->num_parameters()));
   o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
   o.Set("padTokenId", static_cast<double>(c.pad_token_id));
-  Napi::Array eos = Napi::Array::New(env, c.eos_token_ids.size());
-  for (size_t i = 0; i < c.eos_token_ids.size(); ++i) eos.Set(static_cast<uint32_t>(i), static_cast<double>(c.eos_token_ids[i]));
-  o.Set("eosTokenIds", eos);
+  o.Set("eosTokenIds", ints_to_js(env, c.eos_token_ids));
   o.Set("device", model->device().str());
   o.Set("dtype", core::dtype_name(model->dtype()));
   return o;
@@ -194,12 +192,8 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
       [](Napi::Env env, ForwardJobResult& r) -> Napi::Value {
         Napi::Object out = Napi::Object::New(env);
         out.Set("logits", tensor_to_js(env, r.logits));
-        Napi::Array att = Napi::Array::New(env, r.attentions.size());
-        for (size_t i = 0; i < r.attentions.size(); ++i) att.Set(static_cast<uint32_t>(i), tensor_to_js(env, r.attentions[i]));
-        out.Set("attentions", att);
-        Napi::Array hs = Napi::Array::New(env, r.hidden_states.size());
-        for (size_t i = 0; i < r.hidden_states.size(); ++i) hs.Set(static_cast<uint32_t>(i), tensor_to_js(env, r.hidden_states[i]));
-        out.Set("hiddenStates", hs);
+        out.Set("attentions", tensors_to_js(env, r.attentions));
+        out.Set("hiddenStates", tensors_to_js(env, r.hidden_states));
         return out;
       },
       {info.This().As<Napi::Object>()});

@@ -56,9 +56,7 @@ Napi::Value Seq2SeqModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("padTokenId", static_cast<double>(c.pad_token_id));
   o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
   o.Set("unkTokenId", static_cast<double>(c.unk_token_id));
-  Napi::Array eos = Napi::Array::New(env, c.eos_token_ids.size());
-  for (size_t i = 0; i < c.eos_token_ids.size(); ++i) eos.Set(static_cast<uint32_t>(i), static_cast<double>(c.eos_token_ids[i]));
-  o.Set("eosTokenIds", eos);
+  o.Set("eosTokenIds", ints_to_js(env, c.eos_token_ids));
   o.Set("eosTokenId", c.eos_token_ids.empty() ? -1.0 : static_cast<double>(c.eos_token_ids[0]));
   o.Set("decoderStartTokenId", static_cast<double>(c.decoder_start_token_id));
   o.Set("embedScale", c.embed_scale);
@@ -76,7 +74,6 @@ Napi::Value Seq2SeqModelWrap::Generate(const Napi::CallbackInfo& info) {
   Napi::Object o = info[2].As<Napi::Object>();
   models::GenerationOptions opts = parse_generation_options(o);
   opts.pad_token_id = model->info().pad_token_id;
-  if (opts.max_new_tokens < 0) throw_type_error(env, "Expected a non-negative integer for maxNewTokens");
   auto cancel = CancelTokenWrap::from_options(o);
   auto progress = ProgressReporter::from_options(env, o);
   return PromiseWorker<models::GenerationResult>::Run(
@@ -140,14 +137,9 @@ Napi::Value Seq2SeqModelWrap::Forward(const Napi::CallbackInfo& info) {
       [](Napi::Env env, models::EncDecOutput& out) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
         o.Set("logits", tensor_to_js(env, out.logits));
-        auto list = [&](const std::vector<at::Tensor>& ts) {
-          Napi::Array a = Napi::Array::New(env, ts.size());
-          for (size_t k = 0; k < ts.size(); ++k) a.Set(static_cast<uint32_t>(k), tensor_to_js(env, ts[k]));
-          return a;
-        };
-        o.Set("crossAttentions", list(out.cross_attentions));
-        o.Set("decoderAttentions", list(out.decoder_attentions));
-        o.Set("encoderAttentions", list(out.encoder_attentions));
+        o.Set("crossAttentions", tensors_to_js(env, out.cross_attentions));
+        o.Set("decoderAttentions", tensors_to_js(env, out.decoder_attentions));
+        o.Set("encoderAttentions", tensors_to_js(env, out.encoder_attentions));
         return o;
       },
       {info.This().As<Napi::Object>()});

@@ -97,21 +97,7 @@ GenerationResult generate_encoder_decoder(const EncoderDecoderLM& model, const s
   for (int64_t s = 0; s < o.max_new_tokens; ++s) {
     if (o.cancel && o.cancel->load()) throw Error(ErrorCode::kAborted, "Generation was aborted");
     at::Tensor last = model.decode_next(*state, model.embed_target(step.to(dev))).to(at::kCPU, at::kFloat);  // [B, V]
-    at::Tensor next = choose_next_tokens(last, o, gen);  // [B]
-    at::Tensor logprobs = last.log_softmax(-1);
-    auto acc = next.accessor<int64_t, 1>();
-    bool all_done = true;
-    for (int64_t b = 0; b < B; ++b) {
-      if (finished[b]) {
-        acc[b] = info.pad_token_id;
-        continue;
-      }
-      const int64_t tok = acc[b];
-      result.sequences[b].push_back(tok);
-      result.token_logprobs[b].push_back(logprobs[b][tok].item<float>());
-      if (std::find(o.eos_token_ids.begin(), o.eos_token_ids.end(), tok) != o.eos_token_ids.end()) finished[b] = true;
-      all_done = all_done && finished[b];
-    }
+    auto [next, all_done] = record_next_tokens(last, o, info.pad_token_id, gen, finished, result);  // [B]
     if (o.on_step) o.on_step(s + 1, o.max_new_tokens);
     if (all_done) break;
     step = next.unsqueeze(1);

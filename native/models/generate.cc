@@ -60,6 +60,26 @@ PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_
   return out;
 }
 
+std::pair<at::Tensor, bool> record_next_tokens(const at::Tensor& last, const GenerationOptions& o, int64_t pad_token_id, at::Generator& gen,
+                                               std::vector<bool>& finished, GenerationResult& result) {
+  at::Tensor next = choose_next_tokens(last, o, gen);  // [batch] int64 CPU
+  at::Tensor logprobs = last.log_softmax(-1);          // [batch, vocab]
+  auto acc = next.accessor<int64_t, 1>();
+  bool all_done = true;
+  for (int64_t b = 0; b < next.size(0); ++b) {
+    if (finished[b]) {
+      acc[b] = pad_token_id;
+      continue;
+    }
+    const int64_t tok = acc[b];
+    result.sequences[b].push_back(tok);
+    result.token_logprobs[b].push_back(logprobs[b][tok].item<float>());
+    if (std::find(o.eos_token_ids.begin(), o.eos_token_ids.end(), tok) != o.eos_token_ids.end()) finished[b] = true;
+    all_done = all_done && finished[b];
+  }
+  return {next, all_done};
+}
+
 void check_generation_options(const GenerationOptions& o) {
   if (o.max_new_tokens < 0) throw Error(ErrorCode::kInvalidOption, "Expected a non-negative integer for maxNewTokens but received " + std::to_string(o.max_new_tokens));
   if (o.do_sample && !(o.temperature > 0)) throw Error(ErrorCode::kInvalidOption, "Expected a positive number for temperature but received " + std::to_string(o.temperature));
@@ -107,21 +127,7 @@ GenerationResult generate(const CausalLM& model, const std::vector<std::vector<i
     req.logits_to_keep = 1;
     ForwardResult out = model.forward(req);
     at::Tensor last = out.logits.select(1, -1).to(at::kCPU, at::kFloat);  // [batch, vocab]
-    at::Tensor next = choose_next_tokens(last, o, gen);                   // [batch] int64 CPU
-    at::Tensor logprobs = last.log_softmax(-1);
-    auto next_acc = next.accessor<int64_t, 1>();
-    bool all_done = true;
-    for (int64_t b = 0; b < batch; ++b) {
-      if (finished[b]) {
-        next_acc[b] = o.pad_token_id;
-        continue;
-      }
-      const int64_t tok = next_acc[b];
-      result.sequences[b].push_back(tok);
-      result.token_logprobs[b].push_back(logprobs[b][tok].item<float>());
-      if (std::find(o.eos_token_ids.begin(), o.eos_token_ids.end(), tok) != o.eos_token_ids.end()) finished[b] = true;
-      all_done = all_done && finished[b];
-    }
+    auto [next, all_done] = record_next_tokens(last, o, o.pad_token_id, gen, finished, result);  // [batch] int64 CPU
     if (o.on_step) o.on_step(step + 1, o.max_new_tokens);
     if (all_done) break;
     step_ids = next.unsqueeze(1).to(device);  // [batch, 1]

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/causal_lm.h"
@@ -39,6 +40,12 @@ struct PaddedBatch {
   at::Tensor mask;  // [batch, max_len] int64: 1 = token, 0 = padding
 };
 PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what);
+
+// One decoding step's bookkeeping, shared by both model kinds: chooses each row's next token from the last
+// logits [batch, vocab] (float32, CPU), appends it and its log-probability to `result` and marks rows that hit
+// an EOS id; finished rows get `pad_token_id`. Returns the next tokens [batch] and whether every row finished.
+std::pair<at::Tensor, bool> record_next_tokens(const at::Tensor& last, const GenerationOptions& options, int64_t pad_token_id,
+                                               at::Generator& generator, std::vector<bool>& finished, GenerationResult& result);
 
 // Throws kInvalidOption for out-of-range maxNewTokens / temperature / topP.
 void check_generation_options(const GenerationOptions& options);

@@ -154,20 +154,20 @@ std::vector<at::Tensor> unstack_layers(const at::Tensor& stacked) {  // [layers,
 
 class TorchScriptCausalLM : public CausalLM {
  public:
-  TorchScriptCausalLM(Sidecar s, torch::jit::Module m, c10::Device device) : s_(std::move(s)), module_(std::move(m)) {
+  TorchScriptCausalLM(const Sidecar& s, torch::jit::Module m, c10::Device device) : module_(std::move(m)) {
     device_ = device;
-    config_.model_type = s_.model_type;
+    config_.model_type = s.model_type;
     config_.family = "torchscript";
-    config_.vocab_size = s_.vocab_size;
-    config_.hidden_size = s_.hidden_size;
-    config_.num_layers = s_.num_layers;
-    config_.num_heads = config_.num_kv_heads = s_.num_heads;
-    config_.head_dim = s_.hidden_size / s_.num_heads;
-    config_.intermediate_size = 4 * s_.hidden_size;
-    config_.max_position_embeddings = s_.max_positions;
-    config_.bos_token_id = s_.bos;
-    config_.eos_token_ids = s_.eos;
-    config_.pad_token_id = s_.pad;
+    config_.vocab_size = s.vocab_size;
+    config_.hidden_size = s.hidden_size;
+    config_.num_layers = s.num_layers;
+    config_.num_heads = config_.num_kv_heads = s.num_heads;
+    config_.head_dim = s.hidden_size / s.num_heads;
+    config_.intermediate_size = 4 * s.hidden_size;
+    config_.max_position_embeddings = s.max_positions;
+    config_.bos_token_id = s.bos;
+    config_.eos_token_ids = s.eos;
+    config_.pad_token_id = s.pad;
     has_attentions_ = module_.find_method("forward_attentions").has_value();
   }
 
@@ -197,9 +197,10 @@ class TorchScriptCausalLM : public CausalLM {
       r.cache->keys = {embeds.unsqueeze(1)};  // [b, 1, past + seq, d]
       r.cache->values = {at::Tensor()};
     }
-    if (s_.max_positions > 0 && past + seq > s_.max_positions) {
+    const int64_t limit = config_.max_position_embeddings;
+    if (limit > 0 && past + seq > limit) {
       throw Error(ErrorCode::kInvalidOption, "Sequence of " + std::to_string(past + seq) + " tokens exceeds the bundle's limit of " +
-                                                 std::to_string(s_.max_positions) + " positions");
+                                                 std::to_string(limit) + " positions");
     }
     ForwardResult out;
     at::Tensor logits;
@@ -210,8 +211,8 @@ class TorchScriptCausalLM : public CausalLM {
     } else {
       logits = as_tensor(run(module_, "forward_embeds", {embeds, mask}), "forward_embeds");  // [b, past + seq, V]
     }
-    if (logits.dim() != 3 || logits.size(2) != s_.vocab_size) {
-      throw Error(ErrorCode::kBadModel, "forward_embeds returned logits of shape " + shape(logits) + ", expected [b, n, " + std::to_string(s_.vocab_size) + "]");
+    if (logits.dim() != 3 || logits.size(2) != config_.vocab_size) {
+      throw Error(ErrorCode::kBadModel, "forward_embeds returned logits of shape " + shape(logits) + ", expected [b, n, " + std::to_string(config_.vocab_size) + "]");
     }
     out.logits = select_logit_positions(r, logits.slice(1, past)).to(at::kFloat);
     return out;
@@ -231,7 +232,6 @@ class TorchScriptCausalLM : public CausalLM {
     for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
     return s + "]";
   }
-  Sidecar s_;
   torch::jit::Module module_;
   bool has_attentions_ = false;
 };
@@ -320,9 +320,9 @@ std::shared_ptr<CausalLM> load_torchscript_causal_lm(const std::string& dir, c10
   c10::InferenceMode guard;
   const int64_t probe_id = std::max<int64_t>(s.bos, 0);
   at::Tensor ids = at::full({1, 1}, probe_id, at::kLong);
-  probe_hidden(model->embed(ids), s, "embed");
   ForwardRequest fr;
-  fr.inputs_embeds = model->embed(ids);
+  fr.inputs_embeds = model->embed(ids);  // [1, 1, d]
+  probe_hidden(fr.inputs_embeds, s, "embed");
   model->forward(fr);  // checks the logits' vocabulary size
   return model;
 }

@@ -7,23 +7,12 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { listFeatureAttributionMethods, loadModel, loadSeq2SeqModel, registerStepFunction, type Seq2SeqModel } from "../../lib/index.js";
-import { expectCode, repoRoot, tempDir } from "../helpers.js";
+import { expectCode, nanAwareMaxDiff, repoRoot, tempDir } from "../helpers.js";
 
 const dirOf = (name: string) => path.join(repoRoot, "test/fixtures/reference-seq2seq", name);
 const SOURCES = ["So Ben too", "Once upon a time there was"];
 const TARGETS = ["And that'", "said, the"];
 const EXTRA: Record<string, number[]> = { attention: [2, 4], value_zeroing: [2] };
-
-/** max |a - b| with NaN required at the same cells. */
-function nanDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  a.forEach((v, i) => {
-    expect(Number.isNaN(v)).toBe(Number.isNaN(b[i]!));
-    if (!Number.isNaN(v)) m = Math.max(m, Math.abs(v - b[i]!));
-  });
-  return m;
-}
 
 describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
   let model: Seq2SeqModel;
@@ -66,8 +55,8 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
       for (let i = 0; i < SOURCES.length; i++) {
         const single = (await model.attribute(SOURCES[i]!, { ...opts, generatedTexts: TARGETS[i] })).sequenceAttributions[0]!;
         const b = batched.sequenceAttributions[i]!;
-        expect(nanDiff(b.sourceAttributions!.data, single.sourceAttributions!.data), method).toBeLessThan(1e-5);
-        expect(nanDiff(b.targetAttributions!.data, single.targetAttributions!.data), method).toBeLessThan(1e-5);
+        expect(nanAwareMaxDiff(b.sourceAttributions!.data, single.sourceAttributions!.data), method).toBeLessThan(1e-5);
+        expect(nanAwareMaxDiff(b.targetAttributions!.data, single.targetAttributions!.data), method).toBeLessThan(1e-5);
       }
     }
   });
@@ -109,7 +98,7 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
     expect(srcOnly.sequenceAttributions[0]!.targetAttributions).toBeNull();
     expect(srcOnly.info.attribute_target).toBe(false);
     // the path differs (the target is not interpolated), so the source scores differ
-    expect(nanDiff(both.sequenceAttributions[0]!.sourceAttributions!.data, srcOnly.sequenceAttributions[0]!.sourceAttributions!.data)).toBeGreaterThan(1e-6);
+    expect(nanAwareMaxDiff(both.sequenceAttributions[0]!.sourceAttributions!.data, srcOnly.sequenceAttributions[0]!.sourceAttributions!.data)).toBeGreaterThan(1e-6);
   });
 
   it("generates targets (greedy, sampled with a seed, from a target prefix) and attributes them", async () => {
@@ -147,7 +136,7 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
     });
     const out = await model.attribute(SOURCES[1]!, { method: "dummy", generatedTexts: TARGETS[1], stepScores: ["probability", `custom_s2s_prob_${name}`] });
     const s = out.sequenceAttributions[0]!;
-    expect(nanDiff(s.stepScores[`custom_s2s_prob_${name}`]!, s.stepScores.probability!)).toBeLessThan(1e-6);
+    expect(nanAwareMaxDiff(s.stepScores[`custom_s2s_prob_${name}`]!, s.stepScores.probability!)).toBeLessThan(1e-6);
     const src = s.source.map((t) => t.id), tgt = s.target.map((t) => t.id);
     const f = await model.forward([src, src.slice(0, 3)], [tgt, tgt.slice(0, 2)], { outputAttentions: true });
     expect(f.logits.shape).toEqual([2, tgt.length, model.info.vocabSize]);

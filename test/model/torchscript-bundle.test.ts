@@ -6,22 +6,12 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
-import { expectCode, repoRoot } from "../helpers.js";
+import { expectCode, nanAwareMaxDiff, repoRoot } from "../helpers.js";
 
 const bundleDir = (name: string) => path.join(repoRoot, "test/fixtures/torchscript", name);
 const BUNDLE_METHODS = ["saliency", "input_x_gradient", "integrated_gradients", "gradient_shap", "layer_integrated_gradients",
   "layer_gradient_x_activation", "occlusion", "lime", "attention", "dummy"];
 const NOT_IN_BUNDLES = ["deeplift", "layer_deeplift", "value_zeroing"];
-
-function nanDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  a.forEach((v, i) => {
-    expect(Number.isNaN(v)).toBe(Number.isNaN(b[i]!));
-    if (!Number.isNaN(v)) m = Math.max(m, Math.abs(v - b[i]!));
-  });
-  return m;
-}
 
 const methodArgs = (method: string) =>
   method.includes("integrated") ? { nSteps: 8 } : method === "gradient_shap" || method === "lime" ? { seed: 7 } : undefined;
@@ -41,7 +31,7 @@ describe.each(["gpt2", "llama"])("decoder-only bundle %s", (name) => {
     expect(bundle.info).toMatchObject({ family: "torchscript", modelClass: `TorchScript:${name}`, vocabSize: nativeModel.info.vocabSize });
     const [enc] = await nativeModel.encode("He was in the park with");
     const [a, b] = await Promise.all([bundle.forward([enc!.ids]), nativeModel.forward([enc!.ids])]);
-    expect(nanDiff(a.logits.data, b.logits.data)).toBeLessThan(1e-4);
+    expect(nanAwareMaxDiff(a.logits.data, b.logits.data)).toBeLessThan(1e-4);
     expect(await bundle.generate(["He was", "She said that the"], { maxNewTokens: 6 }))
       .toEqual(await nativeModel.generate(["He was", "She said that the"], { maxNewTokens: 6 }));
   });
@@ -52,8 +42,8 @@ describe.each(["gpt2", "llama"])("decoder-only bundle %s", (name) => {
       const [a, b] = await Promise.all([bundle.attribute(["He was", "She said"], opts), nativeModel.attribute(["He was", "She said"], opts)]);
       a.sequenceAttributions.forEach((s, i) => {
         const n = b.sequenceAttributions[i]!;
-        if (n.targetAttributions) expect(nanDiff(s.targetAttributions!.data, n.targetAttributions.data)).toBeLessThan(1e-5);
-        for (const k of ["probability", "entropy"]) expect(nanDiff(s.stepScores[k]!, n.stepScores[k]!)).toBeLessThan(1e-5);
+        if (n.targetAttributions) expect(nanAwareMaxDiff(s.targetAttributions!.data, n.targetAttributions.data)).toBeLessThan(1e-5);
+        for (const k of ["probability", "entropy"]) expect(nanAwareMaxDiff(s.stepScores[k]!, n.stepScores[k]!)).toBeLessThan(1e-5);
       });
     });
   }
@@ -93,10 +83,10 @@ describe.each(["marian", "bart"])("encoder-decoder bundle %s", (name) => {
       a.sequenceAttributions.forEach((s, i) => {
         const n = b.sequenceAttributions[i]!;
         expect(s.target.map((t) => t.id)).toEqual(n.target.map((t) => t.id));
-        if (n.sourceAttributions) expect(nanDiff(s.sourceAttributions!.data, n.sourceAttributions.data)).toBeLessThan(1e-5);
-        if (n.targetAttributions) expect(nanDiff(s.targetAttributions!.data, n.targetAttributions.data)).toBeLessThan(1e-5);
-        for (const [k, v] of Object.entries(n.sequenceScores)) expect(nanDiff(s.sequenceScores[k]!.data, v.data)).toBeLessThan(1e-5);
-        expect(nanDiff(s.stepScores.probability!, n.stepScores.probability!)).toBeLessThan(1e-5);
+        if (n.sourceAttributions) expect(nanAwareMaxDiff(s.sourceAttributions!.data, n.sourceAttributions.data)).toBeLessThan(1e-5);
+        if (n.targetAttributions) expect(nanAwareMaxDiff(s.targetAttributions!.data, n.targetAttributions.data)).toBeLessThan(1e-5);
+        for (const [k, v] of Object.entries(n.sequenceScores)) expect(nanAwareMaxDiff(s.sequenceScores[k]!.data, v.data)).toBeLessThan(1e-5);
+        expect(nanAwareMaxDiff(s.stepScores.probability!, n.stepScores.probability!)).toBeLessThan(1e-5);
       });
     });
   }
