@@ -439,36 +439,71 @@ def summarize(out) -> dict:
     }
 
 
-def main():
+def parse_args():
+    """--only / --case / --keep, shared with make_inseq_seq2seq_goldens.py."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", help="only this model")
     ap.add_argument("--case", help="only cases whose name contains this substring")
     ap.add_argument("--keep", action="store_true", help="do not wipe the output directory")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def setup_runtime():
+    """One thread, deterministic algorithms, quiet logs; run from the repository root."""
     os.chdir(REPO)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     logging.basicConfig(level=logging.ERROR)
     warnings.filterwarnings("ignore")
-
-    import inseq
-    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
 
-    recorder = RandomRecorder()
 
+def prepare_out_dir(out_dir, args):
+    """Wipes out_dir for a full run; a partial run (--only/--case/--keep) keeps it and returns the old index's cases."""
     partial_run = bool(args.only or args.case or args.keep)
-    index_path = OUT_DIR / "index.json"
+    index_path = out_dir / "index.json"
     old_index = []
     if partial_run and index_path.exists():
         old_index = json.loads(index_path.read_text())["cases"]
-    if not partial_run and OUT_DIR.exists():
-        shutil.rmtree(OUT_DIR)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if not partial_run and out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return partial_run, old_index, index_path
+
+
+def merge_partial(entries, old_index, model_order):
+    """A partial run's entries replace their old ones; the rest of the old index stays, in model order."""
+    new_keys = {(e["model"], e["case"]) for e in entries}
+    entries = [e for e in old_index if (e["model"], e["case"]) not in new_keys] + entries
+    order = {k: i for i, k in enumerate(model_order)}
+    entries.sort(key=lambda e: order.get(e["model"], 99))
+    return entries
+
+
+def package_versions(packages):
+    versions = {}
+    for pkg in packages:
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    versions["python"] = sys.version.split()[0]
+    return versions
+
+
+def main():
+    args = parse_args()
+    setup_runtime()
+
+    import inseq
+    from transformers import AutoTokenizer
+
+    recorder = RandomRecorder()
+
+    partial_run, old_index, index_path = prepare_out_dir(OUT_DIR, args)
 
     entries = []
     for model_key, cfg in MODELS.items():
@@ -562,18 +597,8 @@ def main():
             entries.append(entry)
 
     if partial_run:
-        new_keys = {(e["model"], e["case"]) for e in entries}
-        entries = [e for e in old_index if (e["model"], e["case"]) not in new_keys] + entries
-        order = {k: i for i, k in enumerate(MODELS)}
-        entries.sort(key=lambda e: order.get(e["model"], 99))
-
-    versions = {}
-    for pkg in ("inseq", "captum", "torch", "transformers", "tokenizers", "safetensors", "numpy", "scikit-learn"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    versions["python"] = sys.version.split()[0]
+        entries = merge_partial(entries, old_index, MODELS)
+    versions = package_versions(("inseq", "captum", "torch", "transformers", "tokenizers", "safetensors", "numpy", "scikit-learn"))
     index = {
         "description": "Goldens written by Python Inseq's FeatureAttributionOutput.save(path, overwrite=True) "
         "(scores_precision float32). info.exec_time forced to 0.0. See scripts/reference/README.md.",

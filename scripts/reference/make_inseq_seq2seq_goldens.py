@@ -25,21 +25,14 @@ compatibility shims applied only for the duration of that case (the golden).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib.metadata as md
 import importlib.util
 import json
 import logging
-import os
-import random
-import shutil
 import sys
 import traceback
-import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +45,7 @@ _old = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_old)
 DEC_ONLY_MODELS = _old.MODELS
 summarize = _old.summarize
+seed_all = _old.seed_all
 
 # ---------------------------------------------------------------------------
 # Encoder-decoder models and texts
@@ -220,12 +214,6 @@ def expand_vz(cases: list[dict]) -> list[dict]:
 # ---------------------------------------------------------------------------
 
 
-def seed_all():
-    torch.manual_seed(SEED)
-    np.random.seed(SEED)
-    random.seed(SEED)
-
-
 @contextlib.contextmanager
 def value_zeroing_compat():
     """The two shims described in VZ_COMPAT_NOTE; restored on exit."""
@@ -263,33 +251,13 @@ def value_zeroing_compat():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--only", help="only this model")
-    ap.add_argument("--case", help="only cases whose name contains this substring")
-    ap.add_argument("--keep", action="store_true", help="do not wipe the output directory")
-    args = ap.parse_args()
-
-    os.chdir(REPO)
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    logging.basicConfig(level=logging.ERROR)
-    warnings.filterwarnings("ignore")
+    args = _old.parse_args()
+    _old.setup_runtime()
 
     import inseq
     from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-    partial_run = bool(args.only or args.case or args.keep)
-    index_path = OUT_DIR / "index.json"
-    old_index = []
-    if partial_run and index_path.exists():
-        old_index = json.loads(index_path.read_text())["cases"]
-    if not partial_run and OUT_DIR.exists():
-        shutil.rmtree(OUT_DIR)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    partial_run, old_index, index_path = _old.prepare_out_dir(OUT_DIR, args)
 
     plan = []  # (model_key, path, kind, texts, cases)
     for m, cfg in ENC_DEC_MODELS.items():
@@ -408,18 +376,8 @@ def main():
             entries.append(entry)
 
     if partial_run:
-        new_keys = {(e["model"], e["case"]) for e in entries}
-        entries = [e for e in old_index if (e["model"], e["case"]) not in new_keys] + entries
-        order = {k: i for i, k in enumerate(model_order)}
-        entries.sort(key=lambda e: order.get(e["model"], 99))
-
-    versions = {}
-    for pkg in ("inseq", "captum", "torch", "transformers", "tokenizers", "safetensors", "numpy"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    versions["python"] = sys.version.split()[0]
+        entries = _old.merge_partial(entries, old_index, model_order)
+    versions = _old.package_versions(("inseq", "captum", "torch", "transformers", "tokenizers", "safetensors", "numpy"))
     index = {
         "description": "Goldens written by Python Inseq's FeatureAttributionOutput.save(path, overwrite=True) "
         "(scores_precision float32) for encoder-decoder models (marian, bart, mbart, m2m_100) and value_zeroing on "
