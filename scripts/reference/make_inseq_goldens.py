@@ -494,6 +494,14 @@ def package_versions(packages):
     return versions
 
 
+def write_index(index_path, index, out_dir):
+    """Writes index.json and prints the case / error / byte counts."""
+    index_path.write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
+    n_err = sum(1 for e in index["cases"] if e.get("error"))
+    total = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
+    print(f"{len(index['cases'])} cases, {n_err} errors, total {total} bytes")
+
+
 def main():
     args = parse_args()
     setup_runtime()
@@ -606,10 +614,7 @@ def main():
         "seed": SEED,
         "cases": entries,
     }
-    index_path.write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
-    n_err = sum(1 for e in entries if e.get("error"))
-    total = sum(p.stat().st_size for p in OUT_DIR.rglob("*") if p.is_file())
-    print(f"{len(entries)} cases, {n_err} errors, total {total} bytes")
+    write_index(index_path, index, OUT_DIR)
 
 
 if __name__ == "__main__":

@@ -404,10 +404,7 @@ def main():
         ],
         "cases": entries,
     }
-    index_path.write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
-    n_err = sum(1 for e in entries if e.get("error"))
-    total = sum(p.stat().st_size for p in OUT_DIR.rglob("*") if p.is_file())
-    print(f"{len(entries)} cases, {n_err} errors, total {total} bytes")
+    _old.write_index(index_path, index, OUT_DIR)
 
 
 if __name__ == "__main__":
