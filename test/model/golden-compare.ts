@@ -1,5 +1,38 @@
-// Cell-by-cell comparison of attribution tensors with Python Inseq goldens.
+// Python Inseq goldens: the index entries (scripts/reference/make_inseq_goldens.py and
+// make_inseq_seq2seq_goldens.py) and the cell-by-cell comparison of attribution tensors.
 import { expect } from "vitest";
+
+export interface GoldenCase {
+  model: string;
+  model_path: string;
+  model_kind?: string;          // seq2seq index: "encoder-decoder" | "decoder-only"
+  case: string;
+  file?: string;
+  error?: string;
+  method: string;
+  attributed_fn: string | null;
+  attribute_target?: boolean;   // seq2seq index
+  step_scores: string[];
+  forced: boolean;
+  batch: number;
+  input_texts: string[];
+  generated_texts?: string[];
+  generation_args: Record<string, unknown>;
+  attribute_kwargs: Record<string, any>;
+  include_eos_baseline: boolean;
+  inseq_compat_patches?: boolean;
+}
+
+/** The case's Captum/Inseq attribution args (n_steps, method) and convergence delta as our methodArgs. */
+export function methodArgsOf(c: GoldenCase): Record<string, unknown> | undefined {
+  const k = c.attribute_kwargs;
+  const a = { ...(k.attribution_args ?? {}) };
+  const out: Record<string, unknown> = {};
+  if (a.n_steps !== undefined) out.nSteps = a.n_steps;
+  if (a.method !== undefined) out.method = a.method;
+  if (k.return_convergence_delta) out.returnConvergenceDelta = true;
+  return Object.keys(out).length ? out : undefined;
+}
 
 /**
  * max |ours - golden| / (column scale) over all cells, with NaN required at the same cells. The scale has a

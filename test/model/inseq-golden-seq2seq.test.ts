@@ -10,28 +10,8 @@ import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { loadSeq2SeqModel, type Seq2SeqModel } from "../../lib/index.js";
 import type { Seq2SeqAttributeOptions } from "../../lib/attribution/attribute-seq2seq.js";
 import { readJson, repoRoot } from "../helpers.js";
-import { compareColumns } from "./golden-compare.js";
+import { compareColumns, methodArgsOf, type GoldenCase } from "./golden-compare.js";
 
-interface GoldenCase {
-  model: string;
-  model_path: string;
-  model_kind: string;
-  case: string;
-  file?: string;
-  error?: string;
-  method: string;
-  attributed_fn: string | null;
-  attribute_target?: boolean;
-  step_scores: string[];
-  forced: boolean;
-  batch: number;
-  input_texts: string[];
-  generated_texts?: string[];
-  generation_args: Record<string, unknown>;
-  attribute_kwargs: Record<string, any>;
-  include_eos_baseline: boolean;
-  inseq_compat_patches?: boolean;
-}
 
 const goldenDir = path.join(repoRoot, "test/fixtures/inseq-golden-seq2seq");
 const index = readJson<{ cases: GoldenCase[] }>(path.join(goldenDir, "index.json"));
@@ -50,17 +30,13 @@ function deviation(c: GoldenCase): string | null {
 
 function toOptions(c: GoldenCase): Seq2SeqAttributeOptions {
   const k = c.attribute_kwargs;
-  const methodArgs: Record<string, unknown> = {};
-  const a = { ...(k.attribution_args ?? {}) };
-  if (a.n_steps !== undefined) methodArgs.nSteps = a.n_steps;
-  if (a.method !== undefined) methodArgs.method = a.method;
   return {
     method: c.method,
     generatedTexts: c.forced ? c.generated_texts : undefined,
     generationArgs: c.forced ? undefined : { maxNewTokens: Number(c.generation_args.max_new_tokens) },
     attributedFn: c.attributed_fn ?? undefined,
     stepScores: c.step_scores,
-    methodArgs: Object.keys(methodArgs).length ? methodArgs : undefined,
+    methodArgs: methodArgsOf(c),
     contrastTargets: k.contrast_targets,
     attributeTarget: c.attribute_target ?? false,
     includeEosBaseline: c.include_eos_baseline,

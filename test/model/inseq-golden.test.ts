@@ -10,25 +10,8 @@ import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { loadModel, type Model } from "../../lib/index.js";
 import type { AttributeOptions } from "../../lib/attribution/attribute.js";
 import { readJson, repoRoot } from "../helpers.js";
-import { compareColumns } from "./golden-compare.js";
+import { compareColumns, methodArgsOf, type GoldenCase } from "./golden-compare.js";
 
-interface GoldenCase {
-  model: string;
-  model_path: string;
-  case: string;
-  file?: string;
-  error?: string;
-  method: string;
-  attributed_fn: string | null;
-  step_scores: string[];
-  forced: boolean;
-  batch: number;
-  input_texts: string[];
-  generated_texts?: string[];
-  generation_args: Record<string, unknown>;
-  attribute_kwargs: Record<string, any>;
-  include_eos_baseline: boolean;
-}
 
 const goldenDir = path.join(repoRoot, "test/fixtures/inseq-golden");
 const index = readJson<{ cases: GoldenCase[] }>(path.join(goldenDir, "index.json"));
@@ -51,11 +34,6 @@ const inputsOf = (c: GoldenCase) => c.input_texts.map((t) => (c.model === "stori
 
 function toOptions(c: GoldenCase): AttributeOptions {
   const k = c.attribute_kwargs;
-  const methodArgs: Record<string, unknown> = {};
-  const a = { ...(k.attribution_args ?? {}) };
-  if (a.n_steps !== undefined) methodArgs.nSteps = a.n_steps;
-  if (a.method !== undefined) methodArgs.method = a.method;
-  if (k.return_convergence_delta) methodArgs.returnConvergenceDelta = true;
   const stepArgs: Record<string, unknown> = { perplexityBase2: true }; // Inseq's perplexity is 2 ** CE
   if (k.logprob) stepArgs.logprob = true;
   if (k.top_p !== undefined) stepArgs.topP = k.top_p;
@@ -69,7 +47,7 @@ function toOptions(c: GoldenCase): AttributeOptions {
     stepScores: c.step_scores,
     stepScoresArgs: c.step_scores.length ? stepArgs : undefined,
     attributedFnArgs: Object.keys(fnArgs).length ? fnArgs : undefined,
-    methodArgs: Object.keys(methodArgs).length ? methodArgs : undefined,
+    methodArgs: methodArgsOf(c),
     contrastTargets: k.contrast_targets,
     attrPosStart: k.attr_pos_start,
     attrPosEnd: k.attr_pos_end,

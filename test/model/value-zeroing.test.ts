@@ -7,12 +7,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
 import { readJson, repoRoot } from "../helpers.js";
-import { compareColumns } from "./golden-compare.js";
+import { compareColumns, type GoldenCase } from "./golden-compare.js";
 
-interface GoldenCase {
-  model: string; model_path: string; model_kind: string; case: string; file?: string; error?: string; method: string;
-  attribute_target?: boolean; input_texts: string[]; generated_texts: string[];
-}
 const goldenDir = path.join(repoRoot, "test/fixtures/inseq-golden-seq2seq");
 const index = readJson<{ cases: GoldenCase[] }>(path.join(goldenDir, "index.json"));
 // marian: Inseq scales Marian's decoder embeddings twice with transformers 5 (see inseq-golden-seq2seq.test.ts);
