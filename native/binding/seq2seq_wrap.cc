@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
-#include <algorithm>
-
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
@@ -86,29 +84,6 @@ Napi::Value Seq2SeqModelWrap::Generate(const Napi::CallbackInfo& info) {
       generation_result_to_js, {info.This().As<Napi::Object>()});
 }
 
-namespace {
-
-// Right-padded [B, L] ids and mask from ragged rows, ids checked against the vocabulary.
-std::pair<at::Tensor, at::Tensor> pad_right(const std::vector<std::vector<int64_t>>& rows, int64_t pad, int64_t vocab, const std::string& what) {
-  size_t L = 0;
-  for (const auto& r : rows) {
-    if (r.empty()) throw core::Error(core::ErrorCode::kInvalidOption, "Expected a non-empty " + what);
-    for (int64_t id : r)
-      if (id < 0 || id >= vocab) throw core::Error(core::ErrorCode::kInvalidOption, what + " token id " + std::to_string(id) + " is outside the vocabulary");
-    L = std::max(L, r.size());
-  }
-  const int64_t B = static_cast<int64_t>(rows.size());
-  at::Tensor ids = at::full({B, static_cast<int64_t>(L)}, pad, at::kLong), mask = at::zeros({B, static_cast<int64_t>(L)}, at::kLong);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t n = static_cast<int64_t>(rows[b].size());
-    ids[b].slice(0, 0, n).copy_(at::tensor(rows[b], at::kLong));
-    mask[b].slice(0, 0, n).fill_(1);
-  }
-  return {ids, mask};
-}
-
-}  // namespace
-
 // forward(sourceIds, sourceLengths, targetIds, targetLengths, {outputAttentions}) -> logits [B, T, V] (rows
 // right-padded), attentions per layer when asked.
 Napi::Value Seq2SeqModelWrap::Forward(const Napi::CallbackInfo& info) {
@@ -124,8 +99,8 @@ Napi::Value Seq2SeqModelWrap::Forward(const Napi::CallbackInfo& info) {
       [model, sources, targets, attentions]() {
         c10::InferenceMode guard;
         const models::EncoderDecoderInfo& i = model->info();
-        auto [src, src_mask] = pad_right(sources, i.pad_token_id, i.source_vocab_size, "source");
-        auto [tgt, tgt_mask] = pad_right(targets, i.pad_token_id, i.vocab_size, "target");
+        auto [src, src_mask] = models::pad_right(sources, i.pad_token_id, i.source_vocab_size, "source");  // [B, S]
+        auto [tgt, tgt_mask] = models::pad_right(targets, i.pad_token_id, i.vocab_size, "target");         // [B, T]
         model->check_lengths(src.size(1), tgt.size(1));
         models::EncDecRequest r;
         r.source_embeds = model->embed_source(src);

@@ -4,7 +4,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 
-#include <algorithm>
 
 #include "core/error.h"
 
@@ -59,28 +58,13 @@ GenerationResult generate_encoder_decoder(const EncoderDecoderLM& model, const s
   check_generation_options(o);
   c10::InferenceMode guard;
   const EncoderDecoderInfo& info = model.info();
-  const int64_t B = static_cast<int64_t>(sources.size());
-  if (B == 0) throw Error(ErrorCode::kInvalidOption, "Expected at least one source");
-  size_t S = 0;
-  for (const auto& s : sources) {
-    if (s.empty()) throw Error(ErrorCode::kInvalidOption, "Expected non-empty sources");
-    for (int64_t id : s) {
-      if (id < 0 || id >= info.source_vocab_size) throw Error(ErrorCode::kInvalidOption, "Source token id " + std::to_string(id) + " is outside the vocabulary");
-    }
-    S = std::max(S, s.size());
-  }
+  auto [ids, mask] = pad_right(sources, info.pad_token_id, info.source_vocab_size, "source");  // [B, S]
+  const int64_t B = ids.size(0);
   const int64_t prefix = static_cast<int64_t>(o.decoder_prefix.size());
   for (int64_t id : o.decoder_prefix) {
     if (id < 0 || id >= info.vocab_size) throw Error(ErrorCode::kInvalidOption, "Target prefix token id " + std::to_string(id) + " is outside the vocabulary");
   }
-  model.check_lengths(static_cast<int64_t>(S), o.max_new_tokens + prefix + 1);
-  at::Tensor ids = at::full({B, static_cast<int64_t>(S)}, info.pad_token_id, at::kLong);  // [B, S] right padding
-  at::Tensor mask = at::zeros({B, static_cast<int64_t>(S)}, at::kLong);                   // [B, S]
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& src = sources[b];
-    ids[b].slice(0, 0, static_cast<int64_t>(src.size())).copy_(at::tensor(src, at::kLong));
-    mask[b].slice(0, 0, static_cast<int64_t>(src.size())).fill_(1);
-  }
+  model.check_lengths(ids.size(1), o.max_new_tokens + prefix + 1);
   const c10::Device dev = model.device();
   mask = mask.to(dev);
   GenerationResult result;

@@ -37,7 +37,9 @@ at::Tensor choose_next_tokens(const at::Tensor& logits, const GenerationOptions&
   return at::multinomial(probs, 1, false, generator).squeeze(-1);  // [batch]
 }
 
-PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what) {
+namespace {
+
+PaddedBatch pad_rows(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what, bool left) {
   if (rows.empty()) throw Error(ErrorCode::kInvalidOption, "Expected at least one " + what);
   size_t max_len = 0;
   for (const auto& r : rows) {
@@ -53,11 +55,21 @@ PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_
   PaddedBatch out{at::full({batch, len}, pad_token_id, at::TensorOptions().dtype(at::kLong)),
                   at::zeros({batch, len}, at::TensorOptions().dtype(at::kLong))};
   for (int64_t b = 0; b < batch; ++b) {
-    const int64_t off = len - static_cast<int64_t>(rows[b].size());
-    out.ids[b].slice(0, off).copy_(at::tensor(rows[b], at::kLong));
-    out.mask[b].slice(0, off).fill_(1);
+    const int64_t n = static_cast<int64_t>(rows[b].size()), off = left ? len - n : 0;
+    out.ids[b].slice(0, off, off + n).copy_(at::tensor(rows[b], at::kLong));
+    out.mask[b].slice(0, off, off + n).fill_(1);
   }
   return out;
+}
+
+}  // namespace
+
+PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what) {
+  return pad_rows(rows, pad_token_id, vocab_size, what, true);
+}
+
+PaddedBatch pad_right(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what) {
+  return pad_rows(rows, pad_token_id, vocab_size, what, false);
 }
 
 std::pair<at::Tensor, bool> record_next_tokens(const at::Tensor& last, const GenerationOptions& o, int64_t pad_token_id, at::Generator& gen,

@@ -40,6 +40,8 @@ struct PaddedBatch {
   at::Tensor mask;  // [batch, max_len] int64: 1 = token, 0 = padding
 };
 PaddedBatch pad_left(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what);
+// Right-padded [row ... row, pad ... pad] (encoder-decoder sources and targets), same checks.
+PaddedBatch pad_right(const std::vector<std::vector<int64_t>>& rows, int64_t pad_token_id, int64_t vocab_size, const std::string& what);
 
 // One decoding step's bookkeeping, shared by both model kinds: chooses each row's next token from the last
 // logits [batch, vocab] (float32, CPU), appends it and its log-probability to `result` and marks rows that hit
