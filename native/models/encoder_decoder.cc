@@ -4,7 +4,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 
-
 #include "core/error.h"
 
 namespace inseq::models {
