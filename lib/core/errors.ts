@@ -13,6 +13,8 @@ export const ErrorCode = {
   UNSUPPORTED_MODEL: "ERR_UNSUPPORTED_MODEL",
   BAD_TOKENIZER: "ERR_BAD_TOKENIZER",
   NETWORK: "ERR_NETWORK",
+  /** A downloaded or unpacked file whose checksum or size differs from the one expected (pin, index, archive). */
+  INTEGRITY: "ERR_INTEGRITY",
   /** A dataset file whose content cannot be read (malformed JSONL line, CSV row, Parquet file). */
   BAD_DATASET: "ERR_BAD_DATASET",
   OFFLINE: "ERR_OFFLINE",
