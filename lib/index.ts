@@ -14,8 +14,12 @@ export type { Encoded, EncodeOptions, DecodeOptions } from "./models/tokenizer.j
 export { hubCacheDir, isHubId, resolveModelFiles } from "./models/hub.js";
 export type { HubOptions, HubProgress } from "./models/hub.js";
 export { InseqError, ErrorCode } from "./core/errors.js";
-export { runtimeInfo, setNumThreads } from "./runtime.js";
-export type { RuntimeReport } from "./runtime.js";
+export { runtimeInfo, diagnose, setNumThreads } from "./runtime.js";
+export type { RuntimeReport, Diagnosis, GpuReport } from "./runtime.js";
+export type { LibtorchCandidate, LibtorchSource, AddonBuildInfo } from "./native/libtorch.js";
+export { setupTorch } from "./torch/setup.js";
+export type { SetupTorchOptions, SetupTorchProgress, SetupTorchResult } from "./torch/setup.js";
+export type { InstallManifest, LibtorchFlavor, LibtorchPin, PinnedWheel } from "./torch/pin.js";
 export {
   listFeatureAttributionMethods, listStepFunctions, registerStepFunction, explain,
 } from "./attribution/registry.js";

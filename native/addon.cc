@@ -2,11 +2,14 @@
 #include <napi.h>
 
 #include "binding/model_wrap.h"
+#include "binding/runtime.h"
+#include "core/cuda_runtime.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace inseq::binding;
+  inseq::core::load_torch_cuda();  // before anything asks ATen about CUDA (it decides once)
   auto* data = new AddonData();
   Napi::Function model = ModelWrap::Define(env);
   Napi::Function cancel = CancelTokenWrap::Define(env);
@@ -22,6 +25,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadSeq2SeqModel", Napi::Function::New(env, LoadSeq2SeqModel, "loadSeq2SeqModel"));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo, "runtimeInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("listGpus", Napi::Function::New(env, ListGpus, "listGpus"));
+  exports.Set("gpuMemory", Napi::Function::New(env, GpuMemory, "gpuMemory"));
+  exports.Set("resetGpuPeak", Napi::Function::New(env, ResetGpuPeak, "resetGpuPeak"));
   exports.Set("trainCausalLM", Napi::Function::New(env, TrainCausalLM, "trainCausalLM"));
   exports.Set("listMethods", Napi::Function::New(env, ListMethods, "listMethods"));
   exports.Set("listStepFunctions", Napi::Function::New(env, ListStepFunctions, "listStepFunctions"));

@@ -10,6 +10,7 @@ import { makeDoctorCommand } from "./commands/doctor.js";
 import { makeGenerateCommand } from "./commands/generate.js";
 import { makeListCommand } from "./commands/list.js";
 import { makeMergeCommand } from "./commands/merge.js";
+import { makeSetupTorchCommand } from "./commands/setup-torch.js";
 import { makeShowCommand } from "./commands/show.js";
 
 export function makeProgram(): Command {
@@ -23,8 +24,15 @@ export function makeProgram(): Command {
     .addCommand(makeGenerateCommand())
     .addCommand(makeShowCommand())
     .addCommand(makeListCommand())
-    .addCommand(makeDoctorCommand());
+    .addCommand(makeDoctorCommand())
+    .addCommand(makeSetupTorchCommand());
 }
+
+// `inseq doctor | head`: a closed pipe ends the command quietly, as with other Unix tools.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
 
 makeProgram()
   .parseAsync(process.argv)

@@ -146,8 +146,20 @@ export interface NativeCancelToken {
 
 export interface NativeRuntimeInfo {
   torchVersion: string;
+  /** Directory libtorch_cpu was loaded from. */
+  libtorchDir: string;
   cuda: boolean;
   cudaDevices: number;
+  /** Why CUDA is unavailable ("" when it is). */
+  cudaReason: string;
+  /** libtorch_cuda.so is loaded. */
+  torchCuda: boolean;
+  /** Path of the CUDA runtime library in the process ("" when none). */
+  cudaRuntime: string;
+  /** cudaRuntimeGetVersion / cudaDriverGetVersion (e.g. 13020; 0 when unknown or no driver). */
+  cudaRuntimeVersion: number;
+  cudaDriverVersion: number;
+  hostAvailableBytes: number;
   threads: number;
   interopThreads: number;
   parallelInfo: string;
@@ -177,6 +189,9 @@ export interface NativeBinding {
   loadSeq2SeqModel(dir: string, options: { device: string; dtype: string }): Promise<NativeSeq2SeqModel>;
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(n: number): void;
+  listGpus(): Array<{ index: number; name: string; freeBytes: number; totalBytes: number }>;
+  gpuMemory(deviceIndex: number): { freeBytes: number; peakAllocatedBytes: number };
+  resetGpuPeak(deviceIndex: number): void;
   listMethods(): Array<{ id: string; family: string; usesBaselines: boolean; kind: string; description: string }>;
   listStepFunctions(): Array<{ id: string; contrastive: boolean; spanAggregate: string; description: string }>;
   trainCausalLM(configJson: string, ids: Int32Array, lengths: Int32Array, options: NativeTrainOptions): Promise<{ losses: Float32Array; numParameters: number }>;

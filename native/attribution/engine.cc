@@ -15,6 +15,7 @@
 #include "attribution/integration.h"
 #include "attribution/torchscript_step.h"
 #include "attribution/value_zeroing.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "models/concat_seq2seq.h"
 #include "models/layers.h"
@@ -89,7 +90,11 @@ struct GradRow {
 class Engine {
  public:
   Engine(models::CausalLM& model, const AttributionRequest& req)
-      : model_(model), req_(req), dev_(model.device()), seq2seq_(dynamic_cast<const models::ConcatenatedSeq2Seq*>(&model)) {}
+      : model_(model),
+        req_(req),
+        dev_(model.device()),
+        seq2seq_(dynamic_cast<const models::ConcatenatedSeq2Seq*>(&model)),
+        budget_mb_(req.memory_budget_mb > 0 ? req.memory_budget_mb : core::default_memory_budget_mb(dev_)) {}
 
   AttributionResult run();
 
@@ -98,6 +103,7 @@ class Engine {
   const AttributionRequest& req_;
   c10::Device dev_;
   const models::ConcatenatedSeq2Seq* seq2seq_;  // non-null for encoder-decoders
+  const int64_t budget_mb_;                     // activation memory for one batch of rows
   std::vector<Example> ex_;
   std::map<std::string, StepFunctionInfo> custom_;  // compiled TorchScript step functions
   int64_t done_ = 0, total_ = 0;
@@ -289,7 +295,7 @@ int64_t Engine::rows_per_batch(int64_t length) const {
   // Activations kept for backward per token and layer: about 20 hidden-sized vectors plus one attention row per head.
   const double per_token = 4.0 * static_cast<double>(c.num_layers) * (20.0 * c.hidden_size + 2.0 * c.num_heads * length);
   const double per_row = per_token * static_cast<double>(length) + 4.0 * 3.0 * static_cast<double>(c.vocab_size);
-  int64_t rows = static_cast<int64_t>(static_cast<double>(req_.memory_budget_mb) * 1024.0 * 1024.0 / per_row);
+  int64_t rows = static_cast<int64_t>(static_cast<double>(budget_mb_) * 1024.0 * 1024.0 / per_row);
   rows = std::max<int64_t>(rows, 1);
   if (req_.internal_batch_size > 0) rows = std::min(rows, req_.internal_batch_size);
   return rows;

@@ -54,7 +54,7 @@ struct AttributionRequest {
   std::string similarity_metric = "cosine";
   std::vector<std::vector<int64_t>> decoder_zeroed_heads, encoder_zeroed_heads, cross_zeroed_heads;
   bool granular = true;                      // keep the hidden dimension; false = L2 norm over it on the device
-  int64_t memory_budget_mb = 1024;           // activation memory for one batch of rows
+  int64_t memory_budget_mb = 0;              // activation memory for one batch of rows; 0 = from the device's free memory
   // Benchmark baseline: Inseq's schedule (one batch per generated step, LM head over every position,
   // occlusion re-run per step on the prefix). Results are identical; only the cost differs.
   bool per_step_schedule = false;

@@ -4,6 +4,7 @@
 
 #include <new>
 
+#include "core/cuda_runtime.h"
 #include "core/error.h"
 
 namespace inseq::binding {
@@ -19,6 +20,9 @@ NativeFailure classify_current_exception() {
     throw;
   } catch (const core::Error& e) {
     return {e.code_name(), e.what()};
+  } catch (const c10::OutOfMemoryError& e) {
+    core::cuda_empty_cache();  // what the failed call had cached goes back, so the next call can work
+    return {"ERR_OUT_OF_MEMORY", e.what_without_backtrace()};
   } catch (const c10::Error& e) {
     std::string msg = e.what_without_backtrace();
     return {mentions_oom(msg) ? "ERR_OUT_OF_MEMORY" : "ERR_TORCH", msg};

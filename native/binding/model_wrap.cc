@@ -227,32 +227,4 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
       [](Napi::Env env, std::shared_ptr<models::CausalLM>& model) -> Napi::Value { return ModelWrap::NewInstance(env, model); });
 }
 
-Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  core::RuntimeInfo r = core::runtime_info();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("torchVersion", r.torch_version);
-  o.Set("cuda", r.cuda);
-  o.Set("cudaDevices", r.cuda_devices);
-  o.Set("threads", core::num_threads());
-  o.Set("interopThreads", r.interop_threads);
-  o.Set("parallelInfo", r.parallel_info);
-  o.Set("buildConfig", r.config);
-  Napi::Array types = Napi::Array::New(env);
-  for (const auto& t : models::supported_model_types()) types.Set(types.Length(), t);
-  o.Set("modelTypes", types);
-  return o;
-}
-
-Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) throw_type_error(env, "Expected a positive integer for threads");
-  try {
-    core::set_num_threads(info[0].As<Napi::Number>().Int32Value());
-  } catch (...) {
-    throw make_error(env, classify_current_exception());
-  }
-  return env.Undefined();
-}
-
 }  // namespace inseq::binding

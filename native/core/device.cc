@@ -5,9 +5,11 @@
 #include <ATen/Version.h>
 #include <ATen/Context.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
+#include "core/cuda_runtime.h"
 #include "core/error.h"
 
 #if __has_include(<torch/version.h>)
@@ -16,8 +18,15 @@
 
 namespace inseq::core {
 
-bool cuda_available() { return at::hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0; }
-int cuda_device_count() { return at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0; }
+bool cuda_available() { return cuda_status().available && at::hasCUDA(); }
+int cuda_device_count() { return cuda_available() ? cuda_status().devices : 0; }
+
+std::string cuda_unavailable_reason() {
+  const CudaStatus& s = cuda_status();
+  if (!s.available) return s.reason;
+  if (!at::hasCUDA()) return "ATen set up its CUDA hooks before libtorch_cuda.so was loaded";
+  return "";
+}
 
 c10::Device parse_device(const std::string& name) {
   if (name.empty() || name == "auto") return cuda_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
@@ -25,7 +34,7 @@ c10::Device parse_device(const std::string& name) {
   if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
     if (!cuda_available()) {
       throw Error(ErrorCode::kDevice, "Expected a device this LibTorch can use for device but received \"" + name +
-                                          "\": this build has no CUDA support or no GPU is visible (use \"cpu\" or \"auto\")");
+                                          "\": CUDA is unavailable (" + cuda_unavailable_reason() + "); use \"cpu\" or \"auto\"");
     }
     c10::Device d(name == "cuda" ? "cuda:0" : name);
     if (d.index() >= cuda_device_count()) throw Error(ErrorCode::kDevice, "CUDA device index out of range in \"" + name + "\"");
@@ -56,6 +65,17 @@ std::string dtype_name(c10::ScalarType dtype) {
     case c10::ScalarType::BFloat16: return "bfloat16";
     default: return "float32";
   }
+}
+
+int64_t default_memory_budget_mb(c10::Device device) {
+  constexpr uint64_t kMb = 1024 * 1024;
+  if (device.is_cuda()) {
+    const uint64_t free_b = cuda_free_bytes(device.index() < 0 ? 0 : device.index());
+    if (free_b > 0) return std::max<int64_t>(256, static_cast<int64_t>(free_b / 2 / kMb));
+  }
+  const uint64_t avail = host_available_bytes();
+  if (avail == 0) return 1024;
+  return std::clamp<int64_t>(static_cast<int64_t>(avail / 4 / kMb), 64, 1024);
 }
 
 namespace {
@@ -90,6 +110,7 @@ RuntimeInfo runtime_info() {
 #endif
   info.cuda = cuda_available();
   info.cuda_devices = cuda_device_count();
+  info.cuda_reason = cuda_unavailable_reason();
   info.threads = at::get_num_threads();
   info.interop_threads = at::get_num_interop_threads();
   info.parallel_info = at::get_parallel_info();

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "core/cuda_runtime.h"
 #include "core/device.h"
 #include "core/files.h"
 #include "tests/test.h"
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
   sa.sa_flags = SA_SIGINFO;
   for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGILL}) sigaction(sig, &sa, nullptr);
   std::cout << std::unitbuf;
+  const auto& cuda = inseq::core::load_torch_cuda();  // before anything asks ATen about CUDA
   std::string filter;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -94,7 +96,8 @@ int main(int argc, char** argv) {
     }
   }
   auto info = inseq::core::runtime_info();
-  std::cout << "LibTorch " << info.torch_version << ", device " << g_device << ", threads " << info.threads << "\n";
+  std::cout << "LibTorch " << info.torch_version << " (" << cuda.libtorch_dir << "), device " << g_device << ", threads "
+            << info.threads << (info.cuda ? "" : ", CUDA unavailable: " + info.cuda_reason) << "\n";
   int passed = 0, failed = 0, skipped = 0;
   for (const auto& t : registry()) {
     if (!filter.empty() && t.name.find(filter) == std::string::npos) continue;
