@@ -1,5 +1,9 @@
 import { defineConfig } from "vitest/config";
 
+// Two forks on two cores: one intra-op thread each, or LibTorch's OpenMP pools oversubscribe the cores
+// (10-37x slower). Forks inherit this environment before the addon loads.
+process.env.OMP_NUM_THREADS ??= "1";
+
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],

@@ -27,6 +27,12 @@ afterAll(async () => {
   for (const m of loaded.values()) await (await m).dispose();
 });
 
+// Value zeroing compares hidden states across layers, which amplifies float32 rounding: the golden file and
+// Python Inseq 0.7.1 itself rerun on another CPU (same torch 2.15, float32) differ by up to 1.2e-4 of a column's
+// scale on stories260K, and both lie within 1.6e-4 of the same computation in float64 (ours, on LibTorch 2.15, was
+// bit-identical to Python Inseq's float32 rerun). Hence 2e-4 here, where the other methods meet 1e-4.
+const VZ_TOLERANCE = 2e-4;
+
 describe("value_zeroing vs Python Inseq 0.7.1", () => {
   it("has decoder-only and encoder-decoder cases", () => {
     expect(new Set(cases.map((c) => c.model))).toEqual(new Set(["gpt2", "llama", "stories260K", "bart", "mbart", "m2m_100"]));
@@ -43,11 +49,11 @@ describe("value_zeroing vs Python Inseq 0.7.1", () => {
       expect([o.attrPosStart, o.attrPosEnd]).toEqual([g.attrPosStart, g.attrPosEnd]);
       expect(o.extraDimNames).toEqual(["layer"]);
       for (const key of ["sourceAttributions", "targetAttributions"] as const) {
-        if (g[key]) expect(compareColumns(o[key]!, g[key]!), key).toBeLessThanOrEqual(1e-4);
+        if (g[key]) expect(compareColumns(o[key]!, g[key]!), key).toBeLessThanOrEqual(VZ_TOLERANCE);
         else expect(o[key], key).toBeNull();
       }
       expect(Object.keys(o.sequenceScores).sort()).toEqual(Object.keys(g.sequenceScores).sort());
-      for (const [name, t] of Object.entries(g.sequenceScores)) expect(compareColumns(o.sequenceScores[name]!, t), name).toBeLessThanOrEqual(1e-4);
+      for (const [name, t] of Object.entries(g.sequenceScores)) expect(compareColumns(o.sequenceScores[name]!, t), name).toBeLessThanOrEqual(VZ_TOLERANCE);
     });
   }
 });
