@@ -1,6 +1,7 @@
 #include "core/files.h"
 
 #include <ftw.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,20 +17,27 @@
 
 namespace inseq::core {
 
+namespace {
+// statx (glibc 2.28) rather than stat, which glibc exports only since 2.33 (core/glibc_compat.h).
+bool status(const std::string& path, struct statx& sx) {
+  return ::statx(AT_FDCWD, path.c_str(), 0, STATX_TYPE | STATX_SIZE, &sx) == 0;
+}
+}  // namespace
+
 bool path_exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
+  struct statx sx {};
+  return status(path, sx);
 }
 
 bool is_directory(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  struct statx sx {};
+  return status(path, sx) && S_ISDIR(sx.stx_mode);
 }
 
 uint64_t file_size(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw Error(ErrorCode::kNotFound, "Cannot stat " + path + ": " + std::strerror(errno));
-  return static_cast<uint64_t>(st.st_size);
+  struct statx sx {};
+  if (!status(path, sx)) throw Error(ErrorCode::kNotFound, "Cannot stat " + path + ": " + std::strerror(errno));
+  return static_cast<uint64_t>(sx.stx_size);
 }
 
 std::string join_path(const std::string& dir, const std::string& name) {

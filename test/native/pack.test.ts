@@ -81,6 +81,20 @@ describe("published package", () => {
     expect(readelf).not.toMatch(/RPATH|RUNPATH/); // LibTorch is found at run time, never through a build machine's path
   });
 
+  it("needs at most glibc 2.28 (as PyPI's manylinux_2_28 torch wheel) and libstdc++ GLIBCXX_3.4.21 (GCC 5)", () => {
+    const newest = (file: string, prefix: string) => {
+      const versions = execFileSync("objdump", ["-T", file], { encoding: "utf8" }).match(new RegExp(`\\b${prefix}_[0-9.]+`, "g")) ?? [];
+      return versions.map((v) => v.slice(prefix.length + 1).split(".").map(Number)).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]! || (a[2] ?? 0) - (b[2] ?? 0)).at(-1)!;
+    };
+    for (const f of ["inseq.napi.node", "inseq-loader.napi.node"]) {
+      const file = path.join(app, "node_modules/inseq/prebuilds", platform, f);
+      const glibc = newest(file, "GLIBC");
+      expect(glibc[0] * 100 + glibc[1]!, `${f} needs glibc ${glibc.join(".")}`).toBeLessThanOrEqual(228);
+      const glibcxx = newest(file, "GLIBCXX");
+      expect(glibcxx.join("."), f).toMatch(/^3\.4(\.([0-9]|1[0-9]|2[01]))?$/);
+    }
+  });
+
   it("generates and attributes from the CLI and the library with the setup-torch LibTorch only", () => {
     const bin = path.join(app, "node_modules/.bin/inseq");
     const gen = execFileSync(bin, ["generate", "--max-new-tokens", "4", "mary went to"], { cwd: app, encoding: "utf8", env });
