@@ -12,6 +12,8 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const sharedFixtures = path.resolve(repoRoot, "../shared/fixtures");
 export const stories260K = path.join(sharedFixtures, "hf-stories260K");
 export const referenceDir = (name: string) => path.join(repoRoot, "test/fixtures/reference", name);
+/** Device the model tests run on: INSEQ_TEST_DEVICE ("cuda" under scripts/gpu-check), default "cpu". */
+export const testDevice = (process.env.INSEQ_TEST_DEVICE ?? "cpu") as "cpu" | "cuda" | `cuda:${number}`;
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(os.tmpdir(), `inseq-${prefix}-`));

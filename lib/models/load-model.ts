@@ -117,8 +117,7 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
     throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is ${kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"}, not ${options.kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"} (kind: ${JSON.stringify(options.kind)})`);
   }
   if (kind === "encoder-decoder") {
-    if (dtype !== "float32") throw invalidOption("dtype", '"float32" (encoder-decoders run in float32)', dtype);
-    return loadSeq2SeqModel(dir, { device, signal: options.signal, method: options.method, name: idOrDir });
+    return loadSeq2SeqModel(dir, { device, dtype, signal: options.signal, method: options.method, name: idOrDir });
   }
   const [tokenizer, generationEos, modelClass, tokenizerClass] = await Promise.all([
     TextTokenizer.fromDir(dir),

@@ -15,7 +15,7 @@ import { fromRagged, toRagged } from "../native/ragged.js";
 import { getMethod } from "../attribution/registry.js";
 import { attributeSeq2Seq, type Seq2SeqAttributeOptions } from "../attribution/attribute-seq2seq.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
-import type { DeviceOption } from "./load-model.js";
+import type { DeviceOption, DtypeOption } from "./load-model.js";
 import { samplingOptions, type GenerateOptions, type TensorView } from "./model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
@@ -168,8 +168,8 @@ export async function bundleKindOf(dir: string): Promise<string | null> {
  * Loads a local encoder-decoder (loadModel() does this too, and resolves hub ids): a Hugging Face checkpoint (marian, bart, mbart, m2m_100; Marian directories
  * without tokenizer.json use source.spm / target.spm + vocab.json) or an encoder-decoder TorchScript bundle.
  */
-export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; signal?: AbortSignal; method?: string; name?: string } = {}): Promise<Seq2SeqModel> {
-  checkKnownOptions("loadSeq2SeqModel", options, ["device", "signal", "method", "name"]);
+export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; dtype?: DtypeOption; signal?: AbortSignal; method?: string; name?: string } = {}): Promise<Seq2SeqModel> {
+  checkKnownOptions("loadSeq2SeqModel", options, ["device", "dtype", "signal", "method", "name"]);
   if (typeof dir !== "string" || dir.length === 0) throw invalidOption("dir", "a directory path", dir);
   if (options.method !== undefined) getMethod(options.method);
   const bundle = await bundleKindOf(dir);
@@ -199,6 +199,6 @@ export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOp
   }
   const tokenizerClass = await readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class");
   const binding = native();
-  const nativeModel = await runNativeJob(() => binding.loadSeq2SeqModel(dir, { device: options.device ?? "auto", dtype: "float32" }), options.signal);
+  const nativeModel = await runNativeJob(() => binding.loadSeq2SeqModel(dir, { device: options.device ?? "auto", dtype: options.dtype ?? "float32" }), options.signal);
   return new Seq2SeqModel(nativeModel, tokenizer, targetTokenizer, { name: options.name ?? dir, path: path.resolve(dir), modelClass, tokenizerClass, method: options.method });
 }

@@ -243,12 +243,12 @@ at::Tensor Engine::attributed_values(const at::Tensor& logits, const at::Tensor&
                                      const at::Tensor& contrast_targets) const {
   const StepFunctionInfo& fn = step_fn(req_.attributed_fn);
   StepInputs in;
-  in.logits = logits;
+  in.logits = logits.to(at::kFloat);  // half-precision models: the attributed function in float32 (differentiable cast)
   in.targets = targets;
   if (fn.contrastive && contrast_targets.defined()) {
     in.contrast_targets = contrast_targets;
     // Inseq: unless contrast inputs are forced, the original forward is reused and only the target changes.
-    in.contrast_logits = contrast_logits.defined() ? contrast_logits : logits;
+    in.contrast_logits = contrast_logits.defined() ? contrast_logits.to(at::kFloat) : in.logits;
   }
   if (fn.needs_dropout) throw Error(ErrorCode::kInvalidOption, "mc_dropout_prob_avg cannot be the attributed function");
   return fn.fn(in, req_.attributed_fn_args);
@@ -258,7 +258,7 @@ std::map<std::string, at::Tensor> Engine::compute_step_scores(Example& e) {
   std::map<std::string, at::Tensor> out;
   if (req_.step_scores.empty()) return out;
   c10::InferenceMode guard;
-  at::Tensor logits = step_logits(e.ids, e.positions, e.src);  // [steps, V]
+  at::Tensor logits = step_logits(e.ids, e.positions, e.src).to(at::kFloat);  // [steps, V], float32 for half models
   at::Tensor contrast_logits;
   for (const auto& id : req_.step_scores) {
     const StepFunctionInfo& fn = step_fn(id);
@@ -266,7 +266,7 @@ std::map<std::string, at::Tensor> Engine::compute_step_scores(Example& e) {
     in.logits = logits;
     in.targets = e.targets;
     if (fn.contrastive && e.contrast_ids.defined()) {
-      if (!contrast_logits.defined()) contrast_logits = contrast_step_logits(e);  // step scores always forward the contrast
+      if (!contrast_logits.defined()) contrast_logits = contrast_step_logits(e).to(at::kFloat);  // step scores always forward the contrast
       in.contrast_logits = contrast_logits;
       in.contrast_targets = e.contrast_targets;
     }
@@ -469,17 +469,17 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
     std::vector<double> w(B);
     for (int64_t r = 0; r < B; ++r) w[r] = rows[pos + r].weight;
     at::Tensor loss = f.mul(at::tensor(w, at::kDouble).to(dev_, f.scalar_type())).sum();
-    at::Tensor grad = torch::autograd::grad({loss}, {point})[0].detach();  // [B, L, H]
+    at::Tensor grad = torch::autograd::grad({loss}, {point})[0].detach();  // [B, L, H], the model's dtype
     for (int64_t r = 0; r < B; ++r) {
       const GradRow& row = rows[pos + r];
-      at::Tensor g = grad[r].slice(0, 0, row.t);  // [t, H]
+      at::Tensor g = grad[r].slice(0, 0, row.t).to(at::kFloat);  // [t, H]: accumulated in float32 for half models
       if (shap) {  // per-sample (input - baseline) factor: noise differs between samples
         at::Tensor x = X[row.e].slice(0, 0, row.t);
         if (req_.stdevs > 0) x = x.add(noise[{row.e, row.sample}].slice(0, 0, row.t));
-        g = g.mul(x.sub(Bx[row.e].slice(0, 0, row.t)));
+        g = g.mul(x.sub(Bx[row.e].slice(0, 0, row.t)).to(at::kFloat));
       }
       at::Tensor& a = acc[row.e][row.j];
-      a = a.defined() ? a.add(g) : g.clone();
+      a = a.defined() ? a.add(g) : g.clone();  // clone: no view into the batch's gradient buffer
     }
     pos += take;
     progress(B);
@@ -493,12 +493,12 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
     std::vector<double> sums(e.steps());
     for (int64_t j = 0; j < e.steps(); ++j) {
       const int64_t t = e.start + j;
-      at::Tensor g = acc[i][j];                 // [t, H]
-      at::Tensor x = X[i].slice(0, 0, t);
+      at::Tensor g = acc[i][j];                                  // [t, H] float32
+      at::Tensor x = X[i].slice(0, 0, t).to(at::kFloat);         // [t, H]
       at::Tensor a;
       if (base == "saliency") a = g.abs();
       else if (base == "input_x_gradient" || base == "gradient_x_activation") a = req_.multiply_by_inputs ? g.mul(x) : g;
-      else if (base == "integrated_gradients" || deeplift) a = req_.multiply_by_inputs ? g.mul(x.sub(Bx[i].slice(0, 0, t))) : g;
+      else if (base == "integrated_gradients" || deeplift) a = req_.multiply_by_inputs ? g.mul(x.sub(Bx[i].slice(0, 0, t).to(at::kFloat))) : g;
       else a = g;  // gradient_shap: already multiplied per sample
       res.select(1, j).slice(0, 0, t).copy_(a.to(at::kCPU, at::kFloat));
       sums[j] = a.sum().item<double>();
@@ -568,8 +568,8 @@ std::vector<at::Tensor> Engine::all_layers_gradient_x_activation() {
     for (int64_t r = 0; r < B; ++r) {
       const GradRow& row = rows[pos + r];
       for (int64_t l = 0; l < nL; ++l) {
-        at::Tensor a = grads[l][r].slice(0, 0, row.t);  // [t, H]
-        if (req_.multiply_by_inputs) a = a.mul(captured[l][r].slice(0, 0, row.t).detach());
+        at::Tensor a = grads[l][r].slice(0, 0, row.t).to(at::kFloat);  // [t, H]
+        if (req_.multiply_by_inputs) a = a.mul(captured[l][r].slice(0, 0, row.t).detach().to(at::kFloat));
         out[row.e].select(1, row.j).select(1, l).slice(0, 0, row.t).copy_(a.to(at::kCPU, at::kFloat));
       }
     }

@@ -60,7 +60,7 @@ Napi::Value Seq2SeqModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("embedScale", c.embed_scale);
   o.Set("hasAttentions", c.has_attentions);
   o.Set("device", model->device().str());
-  o.Set("dtype", "float32");
+  o.Set("dtype", core::dtype_name(model->dtype()));
   return o;
 }
 
@@ -144,11 +144,12 @@ Napi::Value LoadSeq2SeqModel(const Napi::CallbackInfo& info) {
       env,
       [dir, device, dtype]() -> std::shared_ptr<models::EncoderDecoderLM> {
         c10::Device d = core::parse_device(device);
-        if (core::parse_dtype(dtype, d) != c10::ScalarType::Float) {
-          throw core::Error(core::ErrorCode::kInvalidOption, "Encoder-decoder models load in float32 only for now");
+        const c10::ScalarType t = core::parse_dtype(dtype, d);
+        if (models::is_torchscript_bundle(dir)) {
+          if (t != c10::ScalarType::Float) throw core::Error(core::ErrorCode::kInvalidOption, "TorchScript bundles run in float32 only");
+          return models::load_torchscript_encoder_decoder(dir, d);
         }
-        if (models::is_torchscript_bundle(dir)) return models::load_torchscript_encoder_decoder(dir, d);
-        return models::load_seq2seq_lm(dir, d);
+        return models::load_seq2seq_lm(dir, d, t);
       },
       [](Napi::Env env, std::shared_ptr<models::EncoderDecoderLM>& model) -> Napi::Value { return Seq2SeqModelWrap::NewInstance(env, model); });
 }

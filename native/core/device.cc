@@ -53,9 +53,12 @@ c10::ScalarType parse_dtype(const std::string& name, c10::Device device) {
   } else {
     throw Error(ErrorCode::kInvalidOption, "Expected \"float32\", \"float16\" or \"bfloat16\" for dtype but received \"" + name + "\"");
   }
+#if !defined(TORCH_VERSION_MAJOR) || TORCH_VERSION_MAJOR < 2
+  // LibTorch 1.13 lacks CPU kernels for several half-precision ops.
   if (!device.is_cuda()) {
-    throw Error(ErrorCode::kInvalidOption, "Expected \"float32\" for dtype on the CPU but received \"" + name + "\" (half precision needs device \"cuda\")");
+    throw Error(ErrorCode::kInvalidOption, "Expected \"float32\" for dtype on the CPU with LibTorch 1.x but received \"" + name + "\" (half precision needs device \"cuda\" or LibTorch 2)");
   }
+#endif
   return t;
 }
 

@@ -10,7 +10,8 @@ namespace inseq::core {
 
 // "auto" -> cuda when available, else cpu; "cpu"; "cuda"; "cuda:N". Errors name the option.
 c10::Device parse_device(const std::string& name);
-// "float32" | "float16" | "bfloat16" ("auto" = float32). Half precision is accepted on CUDA only.
+// "float32" | "float16" | "bfloat16" ("auto" = float32). Half precision on the CPU needs LibTorch 2 (slow: it is
+// for small models and for checking the half-precision paths without a GPU).
 c10::ScalarType parse_dtype(const std::string& name, c10::Device device);
 std::string dtype_name(c10::ScalarType dtype);
 

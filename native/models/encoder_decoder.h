@@ -64,6 +64,7 @@ class EncoderDecoderLM {
   virtual ~EncoderDecoderLM() = default;
   const EncoderDecoderInfo& info() const { return info_; }
   c10::Device device() const { return device_; }
+  c10::ScalarType dtype() const { return dtype_; }  // of the weights and activations; logits are float32
 
   virtual at::Tensor embed_source(const at::Tensor& ids) const = 0;  // [b, s] -> [b, s, d]
   virtual at::Tensor embed_target(const at::Tensor& ids) const = 0;  // [b, t] -> [b, t, d]
@@ -80,6 +81,7 @@ class EncoderDecoderLM {
  protected:
   EncoderDecoderInfo info_;
   c10::Device device_ = c10::Device(c10::kCPU);
+  c10::ScalarType dtype_ = c10::ScalarType::Float;
 };
 
 // Greedy or sampled decoding (GenerationOptions as for decoder-only models); sources right-padded with pad.

@@ -90,8 +90,9 @@ at::Tensor padding_bias(const at::Tensor& mask, int64_t queries) {  // [b, k] ->
 
 }  // namespace
 
-Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device device) : config_(c) {
+Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device device, c10::ScalarType dtype) : config_(c) {
   device_ = device;
+  dtype_ = dtype;
   info_.model_type = c.model_type;
   info_.implementation = "native";
   info_.vocab_size = info_.source_vocab_size = c.vocab_size;
@@ -107,7 +108,7 @@ Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device d
   info_.embed_scale = c.embed_scale;
   info_.has_internals = true;
   const int64_t d = c.d_model, V = c.vocab_size;
-  auto load = [&](const std::string& name, std::vector<int64_t> shape) { return w.load(name, shape, at::kFloat, device); };
+  auto load = [&](const std::string& name, std::vector<int64_t> shape) { return w.load(name, shape, dtype, device); };
   auto first = [&](std::initializer_list<std::string> names, std::vector<int64_t> shape) -> at::Tensor {
     for (const auto& n : names)
       if (w.contains(n)) return load(n, shape);
@@ -121,9 +122,9 @@ Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device d
     enc_pos_ = load("model.encoder.embed_positions.weight", {c.max_positions + 2, d});
     dec_pos_ = load("model.decoder.embed_positions.weight", {c.max_positions + 2, d});
   } else if (c.positions == "sinusoidal_marian") {
-    enc_pos_ = dec_pos_ = marian_table(c.max_positions, d).to(device);
+    enc_pos_ = dec_pos_ = marian_table(c.max_positions, d).to(device, dtype);
   } else {
-    enc_pos_ = dec_pos_ = m2m_table(c.max_positions + 2, d, c.pad_token_id).to(device);
+    enc_pos_ = dec_pos_ = m2m_table(c.max_positions + 2, d, c.pad_token_id).to(device, dtype);
   }
   if (c.layernorm_embedding) {
     enc_ln_emb_w_ = load("model.encoder.layernorm_embedding.weight", {d});
@@ -206,10 +207,10 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
       *cached_v = v;
     }
   }
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).add(bias);  // [b, h, t, k]
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).add(bias);  // [b, h, t, k]; float32 (the bias is)
   at::Tensor p = deeplift_half() > 0 ? deeplift_softmax(scores) : at::softmax(scores, -1, at::kFloat);
   if (probs) *probs = p;
-  return at::linear(at::matmul(p, v).transpose(1, 2).reshape({b, t, d}), o_w, o_b);
+  return at::linear(at::matmul(p.to(v.scalar_type()), v).transpose(1, 2).reshape({b, t, d}), o_w, o_b);
 }
 
 at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& source_mask, std::vector<at::Tensor>* attentions,
@@ -306,7 +307,7 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
   return out;
 }
 
-std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device) {
+std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype) {
   if (!core::is_directory(dir)) throw Error(ErrorCode::kNotFound, "Model directory not found: " + dir);
   const std::string path = core::join_path(dir, "config.json");
   Json j;
@@ -317,7 +318,7 @@ std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device d
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kBadCheckpoint, "Malformed " + path + ": " + e.what());
   }
-  return std::make_shared<Seq2SeqLM>(parse_seq2seq_config(j, path), WeightStore::open_dir(dir), device);
+  return std::make_shared<Seq2SeqLM>(parse_seq2seq_config(j, path), WeightStore::open_dir(dir), device, dtype);
 }
 
 EncDecOutput Seq2SeqLM::forward(const EncDecRequest& r) const {

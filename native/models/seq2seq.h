@@ -58,7 +58,7 @@ struct Seq2SeqDecodeResult {
 
 class Seq2SeqLM : public EncoderDecoderLM {
  public:
-  Seq2SeqLM(const Seq2SeqConfig& config, const WeightStore& weights, c10::Device device);
+  Seq2SeqLM(const Seq2SeqConfig& config, const WeightStore& weights, c10::Device device, c10::ScalarType dtype = c10::ScalarType::Float);
   const Seq2SeqConfig& config() const { return config_; }
 
   // Scaled token embeddings (embed_tokens(ids) * embed_scale), what the encoder/decoder layers receive.
@@ -93,7 +93,7 @@ class Seq2SeqLM : public EncoderDecoderLM {
   at::Tensor final_logits_bias_;                // [vocab] or undefined
 };
 
-std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device);
+std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype = c10::ScalarType::Float);
 
 // Greedy decoding with the encoder run once and a self/cross KV cache; sources right-padded with pad.
 std::vector<std::vector<int64_t>> generate_seq2seq(const Seq2SeqLM& model, const std::vector<std::vector<int64_t>>& sources,

@@ -9,7 +9,7 @@ import {
 } from "../../lib/index.js";
 import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { native } from "../../lib/native/load.js";
-import { readJson, sharedFixtures, stories260K, tempDir } from "../helpers.js";
+import { readJson, sharedFixtures, stories260K, tempDir, testDevice } from "../helpers.js";
 
 const PROMPTS = ["Once upon a time", "Lily and Ben", "The little dog was"];
 // Default output: gradient methods reduced over the hidden dimension on the device (Inseq's default
@@ -22,7 +22,7 @@ describe("model.attribute on hf-stories260K", () => {
   let forcedTexts: string[];
   let promptLengths: number[];
   beforeAll(async () => {
-    model = await loadModel(stories260K, { device: "cpu" });
+    model = await loadModel(stories260K, { device: testDevice });
     forcedTexts = await model.generate(PROMPTS, { maxNewTokens: 5 });
     promptLengths = (await model.encode(PROMPTS)).map((e) => e.ids.length);
   });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { checkSentence, type GrammarExample } from "../../lib/default-model/grammar.js";
 import { defaultModelDir, loadModel, type Model } from "../../lib/index.js";
+import { testDevice } from "../helpers.js";
 
 const evalSet: GrammarExample[] = readFileSync(path.join(defaultModelDir(), "grammar/eval.jsonl"), "utf8")
   .split("\n").filter(Boolean).map((l) => JSON.parse(l));
@@ -14,7 +15,7 @@ const evalSet: GrammarExample[] = readFileSync(path.join(defaultModelDir(), "gra
 describe("bundled default model", () => {
   let model: Model;
   beforeAll(async () => {
-    model = await loadModel("default", { device: "cpu" });
+    model = await loadModel("default", { device: testDevice });
   });
   afterAll(() => model.dispose());
 

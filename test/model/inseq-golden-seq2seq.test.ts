@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { loadSeq2SeqModel, type Seq2SeqModel } from "../../lib/index.js";
 import type { Seq2SeqAttributeOptions } from "../../lib/attribution/attribute-seq2seq.js";
-import { readJson, repoRoot } from "../helpers.js";
+import { readJson, repoRoot, testDevice } from "../helpers.js";
 import { compareColumns, methodArgsOf, type GoldenCase } from "./golden-compare.js";
 
 
@@ -46,7 +46,7 @@ function toOptions(c: GoldenCase): Seq2SeqAttributeOptions {
 
 const models = new Map<string, Promise<Seq2SeqModel>>();
 const modelFor = (c: GoldenCase) => {
-  if (!models.has(c.model)) models.set(c.model, loadSeq2SeqModel(path.join(repoRoot, c.model_path), { device: "cpu" }));
+  if (!models.has(c.model)) models.set(c.model, loadSeq2SeqModel(path.join(repoRoot, c.model_path), { device: testDevice }));
   return models.get(c.model)!;
 };
 afterAll(async () => {

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { loadModel, type Model } from "../../lib/index.js";
 import type { AttributeOptions } from "../../lib/attribution/attribute.js";
-import { readJson, repoRoot } from "../helpers.js";
+import { readJson, repoRoot, testDevice } from "../helpers.js";
 import { compareColumns, methodArgsOf, type GoldenCase } from "./golden-compare.js";
 
 
@@ -58,7 +58,7 @@ function toOptions(c: GoldenCase): AttributeOptions {
 
 const models = new Map<string, Promise<Model>>();
 const modelFor = (c: GoldenCase) => {
-  if (!models.has(c.model)) models.set(c.model, loadModel(c.model_path, { device: "cpu" }));
+  if (!models.has(c.model)) models.set(c.model, loadModel(c.model_path, { device: testDevice }));
   return models.get(c.model)!;
 };
 afterAll(async () => {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { loadModel } from "../../lib/index.js";
-import { maxAbsDiff, readJson, referenceDir } from "../helpers.js";
+import { maxAbsDiff, readJson, referenceDir, testDevice } from "../helpers.js";
 
 interface Golden {
   model_type: string;
@@ -23,7 +23,7 @@ describe.each(MODELS)("transformers reference checkpoint %s", (name) => {
   const golden = readJson<Golden>(path.join(dir, "golden.json"));
 
   it("tokenizes, runs the forward pass and generates like transformers", async () => {
-    const model = await loadModel(dir, { device: "cpu" });
+    const model = await loadModel(dir, { device: testDevice });
     try {
       expect(model.info.modelType).toBe(golden.model_type);
       const encoded = await model.encode(golden.prompts.map((p) => p.text));

@@ -7,7 +7,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { listFeatureAttributionMethods, loadModel, loadSeq2SeqModel, registerStepFunction, type Seq2SeqModel } from "../../lib/index.js";
-import { expectCode, nanAwareMaxDiff, repoRoot, tempDir } from "../helpers.js";
+import { expectCode, nanAwareMaxDiff, repoRoot, tempDir, testDevice } from "../helpers.js";
 
 const dirOf = (name: string) => path.join(repoRoot, "test/fixtures/reference-seq2seq", name);
 const SOURCES = ["So Ben too", "Once upon a time there was"];
@@ -17,7 +17,7 @@ const EXTRA: Record<string, number[]> = { attention: [2, 4], value_zeroing: [2] 
 describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
   let model: Seq2SeqModel;
   beforeAll(async () => {
-    model = await loadSeq2SeqModel(dirOf(name), { device: "cpu" });
+    model = await loadSeq2SeqModel(dirOf(name), { device: testDevice });
   });
   afterAll(() => model.dispose());
 
@@ -164,13 +164,13 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
 
 describe("loadModel and the CLI with encoder-decoders", () => {
   it("loadModel picks the model kind", async () => {
-    const enc = await loadModel(dirOf("marian"), { device: "cpu" });
-    const dec = await loadModel(path.join(repoRoot, "test/fixtures/reference/gpt2"), { device: "cpu" });
+    const enc = await loadModel(dirOf("marian"), { device: testDevice });
+    const dec = await loadModel(path.join(repoRoot, "test/fixtures/reference/gpt2"), { device: testDevice });
     expect(enc.info.isEncoderDecoder).toBe(true);
     expect((dec.info as { isEncoderDecoder?: boolean }).isEncoderDecoder ?? false).toBe(false);
     await enc.dispose();
     await dec.dispose();
-    await expectCode(loadModel(dirOf("bart"), { dtype: "float16" }), "ERR_INVALID_OPTION", "dtype");
+    await expectCode(loadModel(path.join(repoRoot, "test/fixtures/torchscript/bart"), { dtype: "float16" }), "ERR_INVALID_OPTION", "float32 only");
   });
 
   it("inseq attribute works on an encoder-decoder and saves Inseq JSON with source and target attributions", () => {

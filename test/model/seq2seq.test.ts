@@ -5,7 +5,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { loadModel, loadSeq2SeqModel, Seq2SeqModel } from "../../lib/index.js";
-import { expectCode, readJson, repoRoot } from "../helpers.js";
+import { expectCode, readJson, repoRoot, testDevice } from "../helpers.js";
 
 interface Golden {
   sources: number[][];
@@ -18,7 +18,7 @@ describe.each(["marian", "bart", "mbart", "m2m_100"])("encoder-decoder %s", (nam
   const golden = readJson<Golden>(path.join(dir, "golden.json"));
 
   it("tokenizes and generates transformers' greedy tokens, single and batched", async () => {
-    const model = await loadSeq2SeqModel(dir, { device: "cpu" });
+    const model = await loadSeq2SeqModel(dir, { device: testDevice });
     try {
       expect(model.info).toMatchObject({ modelType: name, isEncoderDecoder: true, numLayers: 2, numEncoderLayers: 2 });
       const texts = await model.tokenizer.decodeBatch(golden.sources, { skipSpecialTokens: true });
@@ -40,15 +40,15 @@ describe.each(["marian", "bart", "mbart", "m2m_100"])("encoder-decoder %s", (nam
 describe("encoder-decoder loading", () => {
   it("loadModel() loads encoder-decoders too (kind checked when given); bad options are rejected", async () => {
     const dir = path.join(repoRoot, "test/fixtures/reference-seq2seq/bart");
-    const any = await loadModel(dir, { device: "cpu" });
+    const any = await loadModel(dir, { device: testDevice });
     expect(any).toBeInstanceOf(Seq2SeqModel);
     expect(any.info).toMatchObject({ isEncoderDecoder: true, name: dir });
     await any.dispose();
-    await expectCode(loadModel(dir, { device: "cpu", kind: "decoder-only" }), "ERR_UNSUPPORTED_MODEL", "is an encoder-decoder");
+    await expectCode(loadModel(dir, { device: testDevice, kind: "decoder-only" }), "ERR_UNSUPPORTED_MODEL", "is an encoder-decoder");
     await expectCode(loadModel(path.join(repoRoot, "test/fixtures/reference/llama"), { kind: "encoder-decoder" }), "ERR_UNSUPPORTED_MODEL", "decoder-only");
     await expectCode(loadModel(dir, { kind: "seq2seq" as never }), "ERR_INVALID_OPTION", "kind");
     await expectCode(loadSeq2SeqModel(path.join(repoRoot, "test/fixtures/reference/llama")), "ERR_UNSUPPORTED_MODEL", "not an encoder-decoder");
-    const model = await loadSeq2SeqModel(dir, { device: "cpu" });
+    const model = await loadSeq2SeqModel(dir, { device: testDevice });
     await expectCode(model.generate("", {}), "ERR_INVALID_OPTION", "texts");
     await expectCode(model.generate("a b", { maxNewTokens: -1 }), "ERR_INVALID_OPTION", "maxNewTokens");
     await model.dispose();

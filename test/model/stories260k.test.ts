@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import path from "node:path";
 
 import { loadModel, type Model } from "../../lib/index.js";
-import { readJson, sharedFixtures, stories260K } from "../helpers.js";
+import { readJson, sharedFixtures, stories260K, testDevice } from "../helpers.js";
 
 interface Case {
   prompt: string;
@@ -19,12 +19,12 @@ const expected = readJson<{ cases: Case[] }>(path.join(sharedFixtures, "stories2
 describe("hf-stories260K", () => {
   let model: Model;
   beforeAll(async () => {
-    model = await loadModel(stories260K, { device: "cpu" });
+    model = await loadModel(stories260K, { device: testDevice });
   });
   afterAll(() => model.dispose());
 
   it("reports the architecture", () => {
-    expect(model.info).toMatchObject({ modelType: "llama", numLayers: 5, numHeads: 8, numKvHeads: 4, vocabSize: 512, numParameters: 260032, device: "cpu", dtype: "float32" });
+    expect(model.info).toMatchObject({ modelType: "llama", numLayers: 5, numHeads: 8, numKvHeads: 4, vocabSize: 512, numParameters: 260032, device: testDevice, dtype: "float32" });
   });
 
   for (const c of expected.cases) {

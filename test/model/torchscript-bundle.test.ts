@@ -6,7 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
-import { expectCode, nanAwareMaxDiff, repoRoot } from "../helpers.js";
+import { expectCode, nanAwareMaxDiff, repoRoot, testDevice } from "../helpers.js";
 
 const bundleDir = (name: string) => path.join(repoRoot, "test/fixtures/torchscript", name);
 const BUNDLE_METHODS = ["saliency", "input_x_gradient", "integrated_gradients", "gradient_shap", "layer_integrated_gradients",
@@ -19,8 +19,8 @@ const methodArgs = (method: string) =>
 describe.each(["gpt2", "llama"])("decoder-only bundle %s", (name) => {
   let bundle: Model, nativeModel: Model;
   beforeAll(async () => {
-    bundle = await loadModel(bundleDir(name), { device: "cpu", kind: "decoder-only" });
-    nativeModel = await loadModel(path.join(repoRoot, "test/fixtures/reference", name), { device: "cpu", kind: "decoder-only" });
+    bundle = await loadModel(bundleDir(name), { device: testDevice, kind: "decoder-only" });
+    nativeModel = await loadModel(path.join(repoRoot, "test/fixtures/reference", name), { device: testDevice, kind: "decoder-only" });
   });
   afterAll(async () => {
     await bundle.dispose();
@@ -62,8 +62,8 @@ describe.each(["marian", "bart"])("encoder-decoder bundle %s", (name) => {
   const sources = ["So Ben too", "Once upon a time"];
   const targets = ["And that'", "said, the"];
   beforeAll(async () => {
-    bundle = await loadSeq2SeqModel(bundleDir(name), { device: "cpu" });
-    nativeModel = await loadSeq2SeqModel(path.join(repoRoot, "test/fixtures/reference-seq2seq", name), { device: "cpu" });
+    bundle = await loadSeq2SeqModel(bundleDir(name), { device: testDevice });
+    nativeModel = await loadSeq2SeqModel(path.join(repoRoot, "test/fixtures/reference-seq2seq", name), { device: testDevice });
   });
   afterAll(async () => {
     await bundle.dispose();
@@ -94,11 +94,11 @@ describe.each(["marian", "bart"])("encoder-decoder bundle %s", (name) => {
 
 describe("bundle contract violations", () => {
   it("a module missing forward_embeds is refused on load, naming the method", async () => {
-    await expectCode(loadModel(bundleDir("broken-missing-method"), { device: "cpu" }), "ERR_BAD_MODEL", "forward_embeds");
+    await expectCode(loadModel(bundleDir("broken-missing-method"), { device: testDevice }), "ERR_BAD_MODEL", "forward_embeds");
   });
   it("kinds are checked: an encoder-decoder bundle is not a decoder-only model and vice versa", async () => {
     await expectCode(loadModel(bundleDir("bart"), { kind: "decoder-only" }), "ERR_UNSUPPORTED_MODEL", "is an encoder-decoder");
-    const any = await loadModel(bundleDir("bart"), { device: "cpu" });  // either kind: a Seq2SeqModel here
+    const any = await loadModel(bundleDir("bart"), { device: testDevice });  // either kind: a Seq2SeqModel here
     expect(any.info).toMatchObject({ isEncoderDecoder: true, implementation: "torchscript" });
     await any.dispose();
     await expectCode(loadSeq2SeqModel(bundleDir("gpt2")), "ERR_UNSUPPORTED_MODEL", "loadModel");

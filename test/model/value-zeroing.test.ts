@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 
 import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
-import { readJson, repoRoot } from "../helpers.js";
+import { readJson, repoRoot, testDevice } from "../helpers.js";
 import { compareColumns, type GoldenCase } from "./golden-compare.js";
 
 const goldenDir = path.join(repoRoot, "test/fixtures/inseq-golden-seq2seq");
@@ -19,7 +19,7 @@ const loaded = new Map<string, Promise<Model | Seq2SeqModel>>();
 const modelFor = (c: GoldenCase) => {
   if (!loaded.has(c.model)) {
     const dir = path.isAbsolute(c.model_path) ? c.model_path : path.join(repoRoot, c.model_path);
-    loaded.set(c.model, c.model_kind === "encoder-decoder" ? loadSeq2SeqModel(dir, { device: "cpu" }) : loadModel(dir, { device: "cpu" }));
+    loaded.set(c.model, c.model_kind === "encoder-decoder" ? loadSeq2SeqModel(dir, { device: testDevice }) : loadModel(dir, { device: testDevice }));
   }
   return loaded.get(c.model)!;
 };

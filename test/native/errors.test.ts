@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { InseqError, loadModel, type Model } from "../../lib/index.js";
-import { copyModel, readJson, referenceDir, tempDir } from "../helpers.js";
+import { copyModel, readJson, referenceDir, repoRoot, tempDir } from "../helpers.js";
 
 const llama = referenceDir("llama");
 
@@ -103,9 +103,9 @@ describe("loading errors", () => {
   it("bad options", async () => {
     expect((await rejection(loadModel(llama, { device: "tpu" as never }))).code).toBe("ERR_INVALID_OPTION");
     expect((await rejection(loadModel(llama, { dtype: "int8" as never }))).code).toBe("ERR_INVALID_OPTION");
-    const half = await rejection(loadModel(llama, { device: "cpu", dtype: "float16" }));
+    const half = await rejection(loadModel(path.join(repoRoot, "test/fixtures/torchscript/llama"), { device: "cpu", dtype: "float16" }));
     expect(half.code).toBe("ERR_INVALID_OPTION");
-    expect(half.message).toContain("dtype");
+    expect(half.message).toContain("TorchScript bundles run in float32 only");
     const unknown = await rejection(loadModel(llama, { devise: "cpu" } as never));
     expect(unknown.code).toBe("ERR_UNKNOWN_OPTION");
     expect(unknown.message).toContain("device");
