@@ -30,7 +30,7 @@ function proxyAgent(settings: ReturnType<typeof proxySettings>): EnvHttpProxyAge
 }
 
 /** Global fetch, through an undici `EnvHttpProxyAgent` when `env` sets an HTTP(S) proxy. */
-export function httpFetch(url: string | URL, init: RequestInit = {}, env: NodeJS.ProcessEnv = process.env): Promise<Response> {
+export function httpFetch(url: string | URL | Request, init: RequestInit = {}, env: NodeJS.ProcessEnv = process.env): Promise<Response> {
   const settings = proxySettings(env);
   if (!settings.httpProxy && !settings.httpsProxy) return fetch(url, init);
   const key = JSON.stringify(settings);

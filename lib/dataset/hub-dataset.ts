@@ -18,6 +18,7 @@ import { copyFile, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from
 import path from "node:path";
 
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { httpFetch } from "../core/http.js";
 import { hubCacheDir, hubOffline, isHubId, streamToBlob, type HubOptions } from "../models/hub.js";
 
 export const PARQUET_REVISION = "refs/convert/parquet";
@@ -64,7 +65,7 @@ export async function resolveDatasetParquetFiles(id: string, opts: DatasetHubOpt
     id, repoDir, opts,
     endpoint: (opts.endpoint ?? process.env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, ""),
     token: opts.token ?? process.env.HF_TOKEN,
-    fetch: opts.fetch ?? globalThis.fetch,
+    fetch: opts.fetch ?? httpFetch,
   };
 
   if (hubOffline(opts)) {

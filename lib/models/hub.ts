@@ -7,6 +7,7 @@ import { copyFile, mkdir, open, readFile, rename, rm, stat, symlink, writeFile }
 import os from "node:os";
 import path from "node:path";
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { httpFetch } from "../core/http.js";
 
 export interface HubOptions {
   /** Branch, tag or 40-hex commit. Default "main". */
@@ -213,7 +214,7 @@ async function ensureFile(ctx: Ctx, commit: string | null, file: string, require
 
 /** Follows redirects by hand so that the Hub's metadata headers on the 302 (LFS -> CDN) are not lost. */
 async function request(ctx: Ctx, file: string): Promise<{ res: Response; commit: string | null; etag: string | null; linked: boolean }> {
-  const doFetch = ctx.opts.fetch ?? globalThis.fetch;
+  const doFetch = ctx.opts.fetch ?? httpFetch;  // proxies from the environment, as setup-torch
   const endpoint = (ctx.opts.endpoint ?? process.env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
   const token = ctx.opts.token ?? process.env.HF_TOKEN;
   const fileUrl = file.split("/").map(encodeURIComponent).join("/");
