@@ -14,7 +14,7 @@ export type { Encoded, EncodeOptions, DecodeOptions } from "./models/tokenizer.j
 export { hubCacheDir, isHubId, resolveModelFiles } from "./models/hub.js";
 export type { HubOptions, HubProgress } from "./models/hub.js";
 export { InseqError, ErrorCode } from "./core/errors.js";
-export { runtimeInfo, diagnose, setNumThreads } from "./runtime.js";
+export { runtimeInfo, diagnose, setNumThreads, cudaMemory, resetCudaPeakMemory } from "./runtime.js";
 export type { RuntimeReport, Diagnosis, GpuReport } from "./runtime.js";
 export type { LibtorchCandidate, LibtorchSource, AddonBuildInfo } from "./native/libtorch.js";
 export { setupTorch } from "./torch/setup.js";

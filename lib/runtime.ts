@@ -115,6 +115,16 @@ export function diagnose(options: { gpus?: boolean } = {}): Diagnosis {
   return { runtime, error, candidates };
 }
 
+/** Free and peak-allocated memory of a CUDA device (bytes), as LibTorch's caching allocator sees it. */
+export function cudaMemory(deviceIndex = 0): { freeBytes: number; peakAllocatedBytes: number } {
+  return native().gpuMemory(deviceIndex);
+}
+
+/** Starts a new peak for cudaMemory().peakAllocatedBytes. */
+export function resetCudaPeakMemory(deviceIndex = 0): void {
+  native().resetGpuPeak(deviceIndex);
+}
+
 /** LibTorch intra-op threads for native jobs (default: LibTorch's choice, the physical core count). */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw invalidOption("threads", "a positive integer", n);
