@@ -1,22 +1,36 @@
 #!/usr/bin/env node
-// One benchmark configuration in its own process (so peak RSS is its own):
-//   node bench/attribute-run.mjs <method> <threads> <batched|per_step>   -> one JSON line
-import { loadModel, setNumThreads } from "../dist/index.js";
-import { gpt2SmallRandom, prefixWithTokens, STORY } from "./checkpoints.mjs";
+// One benchmark configuration in its own process (so peak RSS / GPU memory is its own):
+//   node bench/attribute-run.mjs <method> <threads> <batched|per_step> [--model gpt2|llama1b] [--device cpu|cuda]
+//                                [--dtype float32|bfloat16|float16] [--warmup]      -> one JSON line
+// threads 0 keeps LibTorch's default. --warmup runs one short attribution first (CUDA context, cuBLAS handles).
+import { cudaMemory, loadModel, resetCudaPeakMemory, setNumThreads } from "../dist/index.js";
+import { gpt2SmallRandom, llama1bRandom, prefixWithTokens, STORY } from "./checkpoints.mjs";
 
 const [method, threads, schedule] = [process.argv[2], Number(process.argv[3]), process.argv[4] ?? "batched"];
-const model = await loadModel(gpt2SmallRandom(), { device: "cpu" });
-setNumThreads(threads);
+const flag = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+};
+const [modelName, device, dtype] = [flag("--model", "gpt2"), flag("--device", "cpu"), flag("--dtype", "float32")];
+const dir = { gpt2: gpt2SmallRandom, llama1b: llama1bRandom }[modelName]();
+const model = await loadModel(dir, { device, dtype });
+if (threads > 0) setNumThreads(threads);
 const count = async (t) => (await model.encode(t))[0].ids.length;
 const prompt = await prefixWithTokens(count, STORY, 20);
 const forced = await prefixWithTokens(count, STORY, 40);
 const methodArgs = method === "integrated_gradients" ? { nSteps: 50 } : undefined;
+const cuda = device.startsWith("cuda");
+if (process.argv.includes("--warmup")) {
+  await model.attribute(prompt, { method, generatedTexts: await prefixWithTokens(count, STORY, 22), methodArgs: method === "integrated_gradients" ? { nSteps: 2 } : undefined, schedule });
+}
+if (cuda) resetCudaPeakMemory();
 const t0 = performance.now();
 const out = await model.attribute(prompt, { method, generatedTexts: forced, methodArgs, schedule });
 const seconds = (performance.now() - t0) / 1000;
 const a = out.sequenceAttributions[0];
 console.log(JSON.stringify({
-  engine: schedule === "per_step" ? "inseq-node per-step schedule" : "inseq-node", method, threads, seconds: +seconds.toFixed(3),
-  peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024), steps: a.attrPosEnd - a.attrPosStart, shape: a.targetAttributions?.shape,
+  engine: schedule === "per_step" ? "inseq-node per-step schedule" : "inseq-node", model: modelName, device, dtype, method, threads, seconds: +seconds.toFixed(3),
+  peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024), ...(cuda ? { peakGpuMb: Math.round(cudaMemory().peakAllocatedBytes / 2 ** 20) } : {}),
+  steps: a.attrPosEnd - a.attrPosStart, shape: a.targetAttributions?.shape,
 }));
 await model.dispose();

@@ -106,17 +106,19 @@ export const MARIAN_SOURCE = Array.from({ length: 19 }, (_, i) => `w${100 + i * 
 export const MARIAN_TARGET = Array.from({ length: 19 }, (_, i) => `w${5000 + i * 91}`).join(" ");
 
 /**
- * Writes `tensors` ([name, shape, init] with init "n" ~N(0, 0.02), "1" ones, "0" zeros) as float32
- * safetensors (8-byte LE header length, JSON header, raw data), sorted by name, from a fixed LCG seed. The file
- * is written to `file`.tmp and copied into place at the end, so a killed run never leaves a half-written one.
+ * Writes `tensors` ([name, shape, init] with init "n" ~N(0, 0.02), "1" ones, "0" zeros) as float32 (or, with
+ * dtype "BF16", bfloat16) safetensors (8-byte LE header length, JSON header, raw data), sorted by name, from a
+ * fixed LCG seed. The file is written to `file`.tmp and copied into place at the end, so a killed run never
+ * leaves a half-written one.
  */
-export function writeRandomSafetensors(file, tensors, seed = 1) {
+export function writeRandomSafetensors(file, tensors, seed = 1, dtype = "F32") {
+  const width = dtype === "BF16" ? 2 : 4;
   tensors = [...tensors].sort((a, b) => (a[0] < b[0] ? -1 : 1));
   const header = {};
   let offset = 0;
   for (const [name, shape] of tensors) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + bytes] };
+    const bytes = shape.reduce((a, b) => a * b, 1) * width;
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -131,11 +133,49 @@ export function writeRandomSafetensors(file, tensors, seed = 1) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
     if (init === "1") data.fill(1);
     else if (init === "n") for (let i = 0; i < data.length; i++) data[i] = (rand() + rand() + rand() - 1.5) * 0.04; // ~N(0, 0.02)
-    writeSync(fd, Buffer.from(data.buffer));
+    if (width === 4) {
+      writeSync(fd, Buffer.from(data.buffer));
+    } else {  // bfloat16: the high half of each float32 (truncation)
+      const halves = new Uint16Array(data.buffer), out = new Uint16Array(data.length);
+      for (let i = 0; i < out.length; i++) out[i] = halves[2 * i + 1];
+      writeSync(fd, Buffer.from(out.buffer));
+    }
   }
   closeSync(fd);
   copyFileSync(file + ".tmp", file);
   unlinkSync(file + ".tmp");
+}
+
+/**
+ * A Llama-3.2-1B-shaped checkpoint (16 x 2048, 32 heads / 8 KV heads, MLP 8192, vocab 128256, tied embeddings,
+ * llama3 rope) with ~N(0, 0.02) bfloat16 weights (2.5 GB) and GPT-2's tokenizer (its ids are in the vocabulary):
+ * the GPU benchmark's large model. Python Inseq loads the same directory through transformers.
+ */
+export function llama1bRandom() {
+  const dir = path.join(os.tmpdir(), "inseq-bench-llama-1b-random");
+  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
+  mkdirSync(dir, { recursive: true });
+  const [h, layers, heads, kv, mlp, vocab] = [2048, 16, 32, 8, 8192, 128256];
+  const hd = h / heads;
+  const config = {
+    model_type: "llama", architectures: ["LlamaForCausalLM"], hidden_size: h, num_hidden_layers: layers, num_attention_heads: heads,
+    num_key_value_heads: kv, head_dim: hd, intermediate_size: mlp, vocab_size: vocab, max_position_embeddings: 131072, rms_norm_eps: 1e-5,
+    rope_theta: 500000.0, rope_scaling: { rope_type: "llama3", factor: 32.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192 },
+    hidden_act: "silu", tie_word_embeddings: true, attention_bias: false, mlp_bias: false, bos_token_id: 50256, eos_token_id: 50256,
+    torch_dtype: "bfloat16", dtype: "bfloat16",
+  };
+  writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2));
+  for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) copyFileSync(path.join(shared, "hf-gpt2-tokenizer", f), path.join(dir, f));
+  const tensors = [["model.embed_tokens.weight", [vocab, h], "n"], ["model.norm.weight", [h], "1"]];
+  for (let i = 0; i < layers; i++) {
+    const p = `model.layers.${i}.`;
+    tensors.push([p + "input_layernorm.weight", [h], "1"], [p + "post_attention_layernorm.weight", [h], "1"],
+      [p + "self_attn.q_proj.weight", [heads * hd, h], "n"], [p + "self_attn.k_proj.weight", [kv * hd, h], "n"],
+      [p + "self_attn.v_proj.weight", [kv * hd, h], "n"], [p + "self_attn.o_proj.weight", [h, heads * hd], "n"],
+      [p + "mlp.gate_proj.weight", [mlp, h], "n"], [p + "mlp.up_proj.weight", [mlp, h], "n"], [p + "mlp.down_proj.weight", [h, mlp], "n"]);
+  }
+  writeRandomSafetensors(path.join(dir, "model.safetensors"), tensors, 3, "BF16");
+  return dir;
 }
 
 export const STORY = "Once upon a time there was a little girl named Lily who loved to play outside in the big green park with her friends and her dog Max every single day after school because the sun was warm and the grass was soft and the birds sang songs";

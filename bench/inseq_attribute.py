@@ -1,6 +1,8 @@
 """Python Inseq 0.7.1 on the same checkpoint and inputs as bench/attribute-run.mjs (one JSON line).
 
-    /opt/inseq-py/venv/bin/python bench/inseq_attribute.py <model_dir> <method> <threads>
+    python bench/inseq_attribute.py <model_dir> <method> <threads> <story> [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--warmup]
+
+threads 0 keeps torch's default. --warmup runs one short attribution first (CUDA context, cuBLAS handles).
 """
 import json
 import resource
@@ -9,11 +11,18 @@ import time
 
 import torch
 
-model_dir, method, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-torch.set_num_threads(threads)
-import inseq  # noqa: E402
+model_dir, method, threads, STORY = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+flags = sys.argv[5:]
 
-STORY = sys.argv[4]
+
+def flag(name, default):
+    return flags[flags.index(name) + 1] if name in flags else default
+
+
+device, dtype = flag("--device", "cpu"), flag("--dtype", "float32")
+if threads > 0:
+    torch.set_num_threads(threads)
+import inseq  # noqa: E402
 
 
 def prefix_with_tokens(tok, text, n):
@@ -28,17 +37,27 @@ def prefix_with_tokens(tok, text, n):
     raise ValueError(f"no {n}-token prefix")
 
 
-model = inseq.load_model(model_dir, method, device="cpu")
+model = inseq.load_model(model_dir, method, device=device, model_kwargs={"dtype": getattr(torch, dtype)})
 tok = model.tokenizer
 prompt = prefix_with_tokens(tok, STORY, 20)
 forced = prefix_with_tokens(tok, STORY, 40)
 kwargs = {"n_steps": 50} if method == "integrated_gradients" else {}
+cuda = device.startswith("cuda")
+if "--warmup" in flags:
+    warm = {"n_steps": 2} if method == "integrated_gradients" else {}
+    model.attribute(prompt, prefix_with_tokens(tok, STORY, 22), show_progress=False, **warm)
+if cuda:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
 t0 = time.perf_counter()
 out = model.attribute(prompt, forced, show_progress=False, **kwargs)
+if cuda:
+    torch.cuda.synchronize()
 seconds = time.perf_counter() - t0
 seq = out.sequence_attributions[0]
 print(json.dumps({
-    "engine": "python-inseq-0.7.1", "method": method, "threads": threads, "seconds": round(seconds, 3),
+    "engine": "python-inseq-0.7.1", "method": method, "threads": threads, "device": device, "dtype": dtype, "seconds": round(seconds, 3),
     "peakRssMb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    **({"peakGpuMb": round(torch.cuda.max_memory_allocated() / 2**20)} if cuda else {}),
     "steps": seq.attr_pos_end - seq.attr_pos_start, "torch": torch.__version__,
 }))

@@ -30,7 +30,10 @@ if method == "value_zeroing":
         "make_inseq_seq2seq_goldens", Path(__file__).resolve().parent.parent / "scripts/reference/make_inseq_seq2seq_goldens.py")
     goldens = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(goldens)
-    goldens.value_zeroing_compat().__enter__()  # kept for the life of this process
+    # Keep a reference: a bare value_zeroing_compat().__enter__() lets the context manager be garbage-collected at
+    # once, which closes its generator and runs its `finally`, undoing the shim before the model is even loaded.
+    _vz_compat = goldens.value_zeroing_compat()
+    _vz_compat.__enter__()  # kept for the life of this process
 
 model = inseq.load_model(model_dir, method, device="cpu")
 tok = model.tokenizer
