@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, type AnyModel, type FeatureAttributionOutput, type Model } from "../../lib/index.js";
 import { repoRoot, testDevice } from "../helpers.js";
+import { compareColumns } from "./golden-compare.js";
 
 type Method = [string, Record<string, unknown>];
 const METHODS: Method[] = [
@@ -25,25 +26,6 @@ const DECODER = { dir: "default", prompts: ["the nurse , a man from the village 
 const BART = path.join(repoRoot, "test/fixtures/reference-seq2seq/bart");
 const BART_SOURCES = ["So Ben too", "Onc"];
 const BART_TARGETS = ["And that'", "said,"];
-
-/** Largest |a - b| over a column's cells relative to the column's largest |b| (NaN cells must match). */
-function worstColumnError(a: { shape: number[]; data: Float32Array }, b: { shape: number[]; data: Float32Array }): number {
-  expect(a.shape).toEqual(b.shape);
-  const [rows, cols] = a.shape as [number, number];
-  const inner = a.data.length / (rows * cols);
-  let worst = 0;
-  for (let j = 0; j < cols; j++) {
-    let scale = 0;
-    for (let r = 0; r < rows; r++) for (let k = 0; k < inner; k++) scale = Math.max(scale, Math.abs(b.data[(r * cols + j) * inner + k]!) || 0);
-    for (let r = 0; r < rows; r++)
-      for (let k = 0; k < inner; k++) {
-        const i = (r * cols + j) * inner + k;
-        expect(Number.isNaN(a.data[i]!), `NaN layout at ${r},${j}`).toBe(Number.isNaN(b.data[i]!));
-        if (!Number.isNaN(b.data[i]!)) worst = Math.max(worst, Math.abs(a.data[i]! - b.data[i]!) / Math.max(scale, 1e-12));
-      }
-  }
-  return worst;
-}
 
 /** Share of steps (columns) whose most attributed token (summed over extra dims) is the same in both. */
 function topTokenAgreement(a: { shape: number[]; data: Float32Array }, b: { shape: number[]; data: Float32Array }): number {
@@ -112,7 +94,7 @@ for (const kind of ["decoder-only", "encoder-decoder"] as const) {
         for (const [method] of methods) {
           const got = attributionsOf(outs.get(method)!), want = attributionsOf(referenceOut.get(method)!);
           expect(got.length, method).toBe(want.length);
-          got.forEach((t, i) => expect(worstColumnError(t!, want[i]!), method).toBeLessThanOrEqual(1e-3));
+          got.forEach((t, i) => expect(compareColumns(t!, want[i]!), method).toBeLessThanOrEqual(1e-3));
         }
       } finally {
         await model.dispose();
