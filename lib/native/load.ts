@@ -65,7 +65,7 @@ export function libtorchHelp(lookup: LibtorchLookup): string {
   const solutions = lookup.build.libtorchSoname === "libtorch_cpu.so"
     ? [
         pinned
-          ? `- Fetch it (CPU: about 440 MB on disk; add --cuda for NVIDIA GPUs): npx inseq setup-torch`
+          ? `- Fetch it (CPU: about 460 MB on disk; add --cuda for NVIDIA GPUs): npx inseq setup-torch`
           : `- Fetch LibTorch ${want}: this addon was built against it, not the version setup-torch pins (${libtorchPin().torch}); rebuild it (npm run build:native) or get ${want}`,
         `- Point INSEQ_LIBTORCH at a LibTorch ${want} directory (an unpacked libtorch zip, or a pip torch's site-packages/torch)`,
         `- Install torch==${want} for python3 (or the interpreter in INSEQ_PYTHON): its LibTorch is used`,
@@ -83,7 +83,12 @@ export function native(): NativeBinding {
   if (!chosen) {
     throw new InseqError(ErrorCode.ADDON_LOAD, `Could not load the inseq native addon: no usable LibTorch ${files.build.torch} was found.\n${libtorchHelp(lookup)}`);
   }
-  const loader = require(files.loader) as { open(file: string): string | null };
+  let loader: { open(file: string): string | null };
+  try {
+    loader = require(files.loader) as typeof loader;
+  } catch (cause) {
+    throw new InseqError(ErrorCode.ADDON_LOAD, `Could not load ${files.loader}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
   for (const lib of chosen.preload ?? []) {
     const err = loader.open(lib);
     if (err) {
