@@ -51,6 +51,8 @@ export interface RuntimeReport {
   modelTypes: string[];
 }
 
+const HALF_TOO = ["float32", "float16", "bfloat16"];
+
 function cudaVersion(v: number): string | undefined {
   return v > 0 ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : undefined;
 }
@@ -77,7 +79,7 @@ export function runtimeInfo(options: { gpus?: boolean } = {}): RuntimeReport {
     cudaRuntimeVersion: cudaVersion(r.cudaRuntimeVersion),
     cudaDriverVersion: cudaVersion(r.cudaDriverVersion),
     gpus: options.gpus ? n.listGpus() : undefined,
-    dtypes: { cpu: ["float32"], cuda: r.cuda ? ["float32", "float16", "bfloat16"] : [] },
+    dtypes: { cpu: r.cpuHalfPrecision ? HALF_TOO : ["float32"], cuda: r.cuda ? HALF_TOO : [] },
     defaultDevice: r.cuda ? "cuda" : "cpu",
     threads: r.threads,
     interopThreads: r.interopThreads,

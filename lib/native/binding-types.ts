@@ -160,6 +160,8 @@ export interface NativeRuntimeInfo {
   cudaRuntimeVersion: number;
   cudaDriverVersion: number;
   hostAvailableBytes: number;
+  /** float16 / bfloat16 models load on the CPU (LibTorch 2). */
+  cpuHalfPrecision: boolean;
   threads: number;
   interopThreads: number;
   parallelInfo: string;

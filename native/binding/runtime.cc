@@ -37,6 +37,7 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   o.Set("parallelInfo", r.parallel_info);
   o.Set("buildConfig", r.config);
   o.Set("hostAvailableBytes", static_cast<double>(core::host_available_bytes()));
+  o.Set("cpuHalfPrecision", core::cpu_half_precision());
   Napi::Array types = Napi::Array::New(env);
   for (const auto& t : models::supported_model_types()) types.Set(types.Length(), t);
   o.Set("modelTypes", types);

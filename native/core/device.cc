@@ -53,13 +53,18 @@ c10::ScalarType parse_dtype(const std::string& name, c10::Device device) {
   } else {
     throw Error(ErrorCode::kInvalidOption, "Expected \"float32\", \"float16\" or \"bfloat16\" for dtype but received \"" + name + "\"");
   }
-#if !defined(TORCH_VERSION_MAJOR) || TORCH_VERSION_MAJOR < 2
-  // LibTorch 1.13 lacks CPU kernels for several half-precision ops.
-  if (!device.is_cuda()) {
+  if (!device.is_cuda() && !cpu_half_precision()) {
     throw Error(ErrorCode::kInvalidOption, "Expected \"float32\" for dtype on the CPU with LibTorch 1.x but received \"" + name + "\" (half precision needs device \"cuda\" or LibTorch 2)");
   }
-#endif
   return t;
+}
+
+bool cpu_half_precision() {
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+  return true;
+#else
+  return false;  // LibTorch 1.13 lacks CPU kernels for several half-precision ops
+#endif
 }
 
 std::string dtype_name(c10::ScalarType dtype) {

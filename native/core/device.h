@@ -14,6 +14,8 @@ c10::Device parse_device(const std::string& name);
 // for small models and for checking the half-precision paths without a GPU).
 c10::ScalarType parse_dtype(const std::string& name, c10::Device device);
 std::string dtype_name(c10::ScalarType dtype);
+// float16 / bfloat16 models on the CPU: LibTorch 2 (parse_dtype refuses them on 1.x).
+bool cpu_half_precision();
 
 // CUDA needs libtorch_cuda.so loaded (core/cuda_runtime.h) and a visible GPU.
 bool cuda_available();

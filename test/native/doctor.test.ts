@@ -25,7 +25,7 @@ describe("inseq doctor", () => {
     expect(d.runtime.libtorchFiles.some((f: string) => f.startsWith(d.runtime.libtorch.libDir))).toBe(true);
     expect(d.runtime.libtorchFiles.some((f: string) => /\.so\.1\.13/.test(f))).toBe(false);
     expect(d.runtime.cuda || d.runtime.cudaReason.length > 0).toBe(true);
-    expect(d.runtime.dtypes.cpu).toContain("float32");
+    expect(d.runtime.dtypes.cpu).toEqual(["float32", "float16", "bfloat16"]);  // LibTorch 2: half precision on the CPU too
     expect(d.candidates.map((c: { source: string }) => c.source)).toEqual(
       expect.arrayContaining(["INSEQ_LIBTORCH", "setup-torch cache", "python torch", "debian"]),
     );
