@@ -98,7 +98,8 @@ function examine(source: LibtorchSource, location: string, build: AddonBuildInfo
   const suffix = sonameSuffix(build);
   const libDir = libDirOf(location, build.libtorchSoname);
   if (!libDir) {
-    const other = libDirOf(location, "libtorch_cpu.so") ?? (existsSync(path.join(location, "libtorch_cpu.so.1.13")) ? location : undefined);
+    // The other kind of LibTorch: PyPI's unversioned libtorch_cpu.so or Debian's libtorch_cpu.so.1.13.
+    const other = libDirOf(location, suffix ? "libtorch_cpu.so" : "libtorch_cpu.so.1.13");
     const reason = existsSync(location)
       ? other
         ? `has a different LibTorch (no ${build.libtorchSoname}; this addon was built against LibTorch ${build.torch})`

@@ -29,6 +29,7 @@ std::once_flag g_once;
 
 // The CUDA runtime API functions we call, by name (signatures from cuda_runtime_api.h; int = cudaError_t).
 struct Cudart {
+  std::string path;  // the loaded libcudart.so.N
   void* handle = nullptr;
   int (*get_device_count)(int*) = nullptr;
   int (*runtime_get_version)(int*) = nullptr;
@@ -72,9 +73,9 @@ void bind(void* handle, F& fn, const char* name) {
 const Cudart& cudart() {
   static Cudart rt = [] {
     Cudart r;
-    const std::string path = loaded_library("libcudart.so");
-    if (path.empty()) return r;
-    r.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    r.path = loaded_library("libcudart.so");
+    if (r.path.empty()) return r;
+    r.handle = dlopen(r.path.c_str(), RTLD_NOW | RTLD_NOLOAD);
     if (!r.handle) return r;
     bind(r.handle, r.get_device_count, "cudaGetDeviceCount");
     bind(r.handle, r.runtime_get_version, "cudaRuntimeGetVersion");
@@ -106,7 +107,7 @@ void load_once() {
   // The CUDA runtime is a dependency of libtorch_cpu in PyPI's wheels: its versions are known even when
   // libtorch_cuda cannot load.
   const Cudart& rt = cudart();
-  s.cudart = loaded_library("libcudart.so");
+  s.cudart = rt.path;
   if (rt && rt.runtime_get_version) rt.runtime_get_version(&s.runtime_version);
   if (rt && rt.driver_get_version) rt.driver_get_version(&s.driver_version);
   const char* flag = std::getenv("INSEQ_CUDA");
