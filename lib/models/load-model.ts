@@ -14,7 +14,8 @@ import { native } from "../native/load.js";
 import { isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
 import { getMethod } from "../attribution/registry.js";
 import { Model } from "./model.js";
-import { BUNDLE_SIDECAR, bundleKindOf, loadSeq2SeqModel, modelTypeOf, SEQ2SEQ_MODEL_TYPES, type Seq2SeqModel } from "./seq2seq-model.js";
+import { nativeModelKind, unsupportedModelType } from "./model-types.js";
+import { BUNDLE_SIDECAR, bundleKindOf, loadSeq2SeqModel, modelTypeOf, type Seq2SeqModel } from "./seq2seq-model.js";
 import { TextTokenizer } from "./tokenizer.js";
 
 export type DeviceOption = "auto" | "cpu" | "cuda" | `cuda:${number}`;
@@ -111,8 +112,10 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
   if (bundle === null && !existsSync(path.join(dir, "config.json"))) {
     throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}: not a Hugging Face model directory (nor a TorchScript bundle with ${BUNDLE_SIDECAR})`);
   }
-  const kind: ModelKind = bundle === "encoder-decoder" || (bundle === null && (SEQ2SEQ_MODEL_TYPES as readonly string[]).includes(await modelTypeOf(dir)))
-    ? "encoder-decoder" : "decoder-only";
+  const modelType = bundle === null ? await modelTypeOf(dir) : "";
+  // A missing or non-string model_type is left to the native config check (ERR_BAD_CHECKPOINT naming the field).
+  if (modelType !== "" && nativeModelKind(modelType) === null) throw unsupportedModelType(modelType, path.join(dir, "config.json"));
+  const kind: ModelKind = bundle === "encoder-decoder" || nativeModelKind(modelType) === "encoder-decoder" ? "encoder-decoder" : "decoder-only";
   if (options.kind !== undefined && options.kind !== kind) {
     throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is ${kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"}, not ${options.kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"} (kind: ${JSON.stringify(options.kind)})`);
   }

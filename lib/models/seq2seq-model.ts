@@ -18,8 +18,10 @@ import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DeviceOption, DtypeOption } from "./load-model.js";
 import { samplingOptions, type GenerateOptions, type TensorView } from "./model.js";
 import { TextTokenizer } from "./tokenizer.js";
+import { NATIVE_MODEL_TYPES } from "./model-types.js";
 
-export const SEQ2SEQ_MODEL_TYPES = ["marian", "bart", "mbart", "m2m_100"] as const;
+/** The natively implemented encoder-decoder `model_type`s (the table in model-types.ts). */
+export const SEQ2SEQ_MODEL_TYPES = NATIVE_MODEL_TYPES["encoder-decoder"];
 /** The sidecar that marks a TorchScript bundle directory. */
 export const BUNDLE_SIDECAR = "inseq_bundle.json";
 

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 
+import { describeNativeModelTypes } from "../../models/model-types.js";
 import { diagnose } from "../../runtime.js";
 
 const gb = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
@@ -32,7 +33,7 @@ export function makeDoctorCommand(): Command {
           ["default device", r.defaultDevice],
           ["threads", `${r.threads} intra-op, ${r.interopThreads} inter-op`],
           ["blas", r.blas.length ? r.blas.join(", ") : "none found in /proc/self/maps (LibTorch's own: MKL is linked in statically)"],
-          ["native models", r.modelTypes.join(", ")],
+          ["native models", `${describeNativeModelTypes()}; any other architecture: a TorchScript bundle (tools/export-torchscript)`],
         );
       } else {
         rows.push(["error", `${d.error?.code}: ${d.error?.message.split("\n")[0]}`]);

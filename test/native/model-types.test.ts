@@ -1,0 +1,64 @@
+// The one table of natively implemented model types (lib/models/model-types.ts): the addon agrees with it, and
+// what a user reads about supported models (the unsupported-model error, `inseq doctor`) lists every kind from it
+// and says how to load anything else (tools/export-torchscript, shipped in the package).
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+
+import { InseqError, loadModel, runtimeInfo } from "../../lib/index.js";
+import { NATIVE_MODEL_TYPES } from "../../lib/models/model-types.js";
+import { copyModel, readJson, referenceDir, repoRoot } from "../helpers.js";
+
+const ALL_TYPES = Object.values(NATIVE_MODEL_TYPES).flat();
+
+describe("natively implemented model types", () => {
+  it("the addon's decoder-only list is the table's", () => {
+    expect([...runtimeInfo().modelTypes].sort()).toEqual([...NATIVE_MODEL_TYPES["decoder-only"]].sort());
+  });
+
+  it("each encoder-decoder type of the table loads natively (a fixture per type)", async () => {
+    for (const type of NATIVE_MODEL_TYPES["encoder-decoder"]) {
+      const dir = path.join(repoRoot, "test/fixtures/reference-seq2seq", type);
+      expect(readJson(path.join(dir, "config.json")).model_type).toBe(type);
+      const model = await loadModel(dir, { device: "cpu" });
+      expect(model.info.isEncoderDecoder).toBe(true);
+      await model.dispose();
+    }
+  });
+
+  it("an unknown model_type: ERR_UNSUPPORTED_MODEL listing every native type by kind and naming tools/export-torchscript", async () => {
+    const dir = copyModel(referenceDir("llama"));
+    const config = readJson(path.join(dir, "config.json"));
+    config.model_type = "mamba";
+    writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+    const e = await loadModel(dir, { device: "cpu" }).then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(InseqError);
+    expect((e as InseqError).code).toBe("ERR_UNSUPPORTED_MODEL");
+    const msg = (e as InseqError).message;
+    expect(msg).toContain(`${path.join(dir, "config.json")}: model_type "mamba" is not implemented natively`);
+    expect(msg).toContain("decoder-only: gpt2, llama, mistral, qwen2; encoder-decoder: bart, m2m_100, marian, mbart");
+    expect(msg).toContain("tools/export-torchscript MODEL OUT_DIR");
+    expect(msg).toContain("node_modules/inseq/tools/export-torchscript");
+  });
+
+  it("the export tool the message names ships in the npm package (package.json files)", () => {
+    const files: string[] = readJson(path.join(repoRoot, "package.json")).files;
+    for (const f of ["tools/export-torchscript", "tools/export_torchscript.py"]) {
+      expect(files).toContain(f);
+      expect(existsSync(path.join(repoRoot, f))).toBe(true);
+    }
+    // the wrapper runs the module next to it
+    expect(readFileSync(path.join(repoRoot, "tools/export-torchscript"), "utf8")).toContain("from export_torchscript import main");
+  });
+
+  it("inseq doctor lists every native model type by kind and how to load any other", () => {
+    const r = spawnSync(process.execPath, [path.join(repoRoot, "dist/cli/index.js"), "doctor"], { cwd: repoRoot, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const line = r.stdout.split("\n").find((l) => l.startsWith("native models"));
+    expect(line).toBeDefined();
+    for (const type of ALL_TYPES) expect(line).toContain(type);
+    expect(line).toContain("decoder-only: gpt2, llama, mistral, qwen2; encoder-decoder: bart, m2m_100, marian, mbart");
+    expect(line).toContain("tools/export-torchscript");
+  });
+});
