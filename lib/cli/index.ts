@@ -12,6 +12,7 @@ import { makeListCommand } from "./commands/list.js";
 import { makeMergeCommand } from "./commands/merge.js";
 import { makeSetupTorchCommand } from "./commands/setup-torch.js";
 import { makeShowCommand } from "./commands/show.js";
+import { dropOutputOnClosedPipes } from "./pipes.js";
 
 export function makeProgram(): Command {
   return new Command("inseq")
@@ -28,11 +29,8 @@ export function makeProgram(): Command {
     .addCommand(makeSetupTorchCommand());
 }
 
-// `inseq doctor | head`: a closed pipe ends the command quietly, as with other Unix tools.
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exit(0);
-  throw err;
-});
+// `inseq show big.json | head -1`: a closed stdout or stderr drops that output quietly; the command finishes.
+dropOutputOnClosedPipes();
 
 makeProgram()
   .parseAsync(process.argv)
