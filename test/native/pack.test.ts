@@ -3,7 +3,7 @@
 // and the library. Also the two CUDA-less cases of one prebuilt addon: libtorch_cuda.so present without the CUDA
 // libraries it needs, and the whole CUDA install on a machine without a GPU.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 
@@ -32,7 +32,7 @@ const PROBE = `
   import { readFileSync } from "node:fs";
   import { loadModel, runtimeInfo } from "inseq";
   const model = await loadModel("default", { device: "auto" });
-  const [text] = await model.generate("the doctor , a woman , said that", { maxNewTokens: 6 });
+  const [text] = await model.generate("the doctor , a woman from the hospital , said that", { maxNewTokens: 6 });
   const out = await model.attribute("the nurse , a man ,", { method: "saliency", generationArgs: { maxNewTokens: 3 } });
   const maps = readFileSync("/proc/self/maps", "utf8").split("\\n").map((l) => l.slice(l.indexOf("/"))).filter((f) => /lib(torch|c10)/.test(f));
   const info = runtimeInfo();
@@ -73,6 +73,9 @@ describe("published package", () => {
     expect(files).toContain("package/libtorch.json");
     expect(files).toContain("package/models/default/model.safetensors");
     expect(files).toContain("package/dist/cli/index.js");
+    // The exporter the unsupported-model error names (lib/models/model-types.ts), runnable from the install.
+    for (const f of ["tools/export-torchscript", "tools/export_torchscript.py"]) expect(files).toContain(`package/${f}`);
+    expect(statSync(path.join(app, "node_modules/inseq/tools/export-torchscript")).mode & 0o111).not.toBe(0);
     expect(files).not.toContain("package/build/");
     expect(existsSync(compilerLog), "a compiler or build tool ran during npm install").toBe(false);
     expect(existsSync(path.join(app, "node_modules/inseq/build"))).toBe(false);
@@ -104,7 +107,7 @@ describe("published package", () => {
     expect(JSON.parse(readFileSync(path.join(app, "out.json"), "utf8")).attributes.sequence_attributions).toHaveLength(1);
 
     const r = runInApp(PROBE);
-    expect(r.text.startsWith("the doctor , a woman , said that ")).toBe(true);
+    expect(r.text).toBe("the doctor , a woman from the hospital , said that she was sad .");
     expect(r.shape[1]).toBe(3);
     expect(r.info.addon).toMatchObject({ kind: "prebuild", path: path.join(app, "node_modules/inseq/prebuilds", platform, "inseq.napi.node") });
     expect(r.info.torchVersion.startsWith("2.")).toBe(true);
@@ -133,7 +136,7 @@ describe("published package", () => {
     expect(r.info.cudaReason).toMatch(/^libtorch_cuda\.so could not be loaded: lib[\w.]+\.so[.\d]*: cannot open shared object file/);
     expect(r.info.cudaRuntimeVersion).toBe(libtorchPin().cuda);
     expect(r.device).toBe("cpu");
-    expect(r.text.startsWith("the doctor , a woman , said that ")).toBe(true);
+    expect(r.text).toBe("the doctor , a woman from the hospital , said that she was sad .");
   });
 
   it("with the whole CUDA install on a machine without a GPU: loads the CUDA libraries, reports no visible GPU, runs on CPU", () => {
@@ -144,7 +147,7 @@ describe("published package", () => {
     expect(r.info.cuda).toBe(false);
     expect(r.info.cudaReason).toMatch(/^no visible GPU/);
     expect(r.device).toBe("cpu");
-    expect(r.text.startsWith("the doctor , a woman , said that ")).toBe(true);
+    expect(r.text).toBe("the doctor , a woman from the hospital , said that she was sad .");
     // "cuda" asked for explicitly is a clear error naming why.
     const err = runInApp(`
       import { loadModel } from "inseq";
