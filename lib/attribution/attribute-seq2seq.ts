@@ -8,7 +8,7 @@
 import { checkKnownOptions, invalidOption } from "../core/errors.js";
 import type { NativeAttributionRequest, NativeTensor } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
-import { toRagged } from "../native/ragged.js";
+import { checkRows, toRagged } from "../native/ragged.js";
 import type { Seq2SeqGenerateOptions, Seq2SeqModel } from "../models/seq2seq-model.js";
 import { FeatureAttributionOutput, FeatureAttributionSequenceOutput } from "../results/attribution.js";
 import type { ScoreTensor } from "../results/tensor.js";
@@ -107,6 +107,12 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
   const keepEos = !options.includeEosBaseline;
   const contrastTgtEnc = contrastTexts ? (await tgtTok.encodeBatch(contrastTexts, { addSpecialTokens })).map((e) => [dst, ...e.ids]) : undefined;
   const contrastSrcEnc = contrastSources ? (await src.encodeBatch(contrastSources, { addSpecialTokens })).map((e) => e.ids) : undefined;
+  if (options.baselineIds !== undefined) checkRows(options.baselineIds, { name: "baselineIds", below: info.sourceVocabSize });
+  // Each segment against its own vocabulary (the concatenated rows are checked against the larger one only).
+  checkRows(srcIds, { name: "inputTexts", below: info.sourceVocabSize });
+  checkRows(tgtIds, { name: "generatedTexts", below: info.vocabSize });
+  if (contrastSrcEnc) checkRows(contrastSrcEnc, { name: "contrastSources", below: info.sourceVocabSize });
+  if (contrastTgtEnc) checkRows(contrastTgtEnc, { name: "contrastTargets", below: info.vocabSize });
   const prepared: Prepared[] = tgtIds.map((tgt, i) => {
     const T = tgt.length;
     const { start, end } = attributedRange(T, options, 1, i);
@@ -114,7 +120,7 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
     let srcBase = s.map((id) => (keepEos && srcEos.has(id) ? id : srcUnk));
     const customBase = options.baselineIds?.[i];
     if (customBase) {
-      if (customBase.length !== s.length || customBase.some((x) => !Number.isInteger(x) || x < 0 || x >= info.sourceVocabSize)) {
+      if (customBase.length !== s.length) {
         throw invalidOption(`baselineIds[${i}]`, `${s.length} valid source token ids (the tokenized source length)`, customBase);
       }
       srcBase = [...customBase];
@@ -134,17 +140,20 @@ export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string |
   // 3. Native attribution on source ++ target, one job per batch of inputs.
   const sequences: FeatureAttributionSequenceOutput[] = [];
   const nativeModel = model.nativeModel();
+  const vocab = Math.max(info.vocabSize, info.sourceVocabSize);
   for (let b0 = 0; b0 < prepared.length; b0 += batchSize) {
     const batch = prepared.slice(b0, b0 + batchSize);
     const withContrast = batch.every((p) => p.contrast);
     const request: NativeAttributionRequest = {
       ...nativeRequestOptions(resolved, options),
-      sequences: toRagged(batch.map((p) => [...p.src, ...p.tgt])),
-      baselines: toRagged(batch.map((p) => [...p.srcBase, ...p.tgtBase])),
+      sequences: toRagged(batch.map((p) => [...p.src, ...p.tgt]), { name: "inputTexts + generatedTexts", below: vocab, firstRow: b0 }),
+      baselines: toRagged(batch.map((p) => [...p.srcBase, ...p.tgtBase]), { name: "baselineIds", below: vocab, firstRow: b0 }),
       sourceLengths: batch.map((p) => p.src.length),
       attrStart: batch.map((p) => p.src.length + p.start), attrEnd: batch.map((p) => p.src.length + p.end),
-      contrastSequences: withContrast ? toRagged(batch.map((p) => [...p.contrast!.src, ...p.contrast!.tgt])) : null,
-      contrastPositions: withContrast ? toRagged(batch.map((p) => p.contrast!.positions.map((c) => c + p.contrast!.src.length))) : null,
+      contrastSequences: withContrast ? toRagged(batch.map((p) => [...p.contrast!.src, ...p.contrast!.tgt]), { name: "contrastSources + contrastTargets", below: vocab, firstRow: b0 }) : null,
+      contrastPositions: withContrast
+        ? toRagged(batch.map((p) => p.contrast!.positions.map((c) => c + p.contrast!.src.length)), { name: "contrastTargetsAlignments", below: Number.MAX_SAFE_INTEGER, what: "a contrast position", firstRow: b0 })
+        : null,
       contrastSourceLengths: withContrast ? batch.map((p) => p.contrast!.src.length) : undefined,
     };
     const raw = await runNativeJob((cancel) => nativeModel.attribute({ ...request, cancel }), options.signal);

@@ -6,7 +6,7 @@
 import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import type { NativeAttributionRequest, NativeAttributionResult, NativeStepArgs } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
-import { toRagged } from "../native/ragged.js";
+import { checkRows, toRagged } from "../native/ragged.js";
 import type { GenerateOptions, Model } from "../models/model.js";
 import type { TextTokenizer } from "../models/tokenizer.js";
 import {
@@ -178,9 +178,10 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
     if (a.similarityMetric !== "cosine" && a.similarityMetric !== "euclidean") throw invalidOption("similarityMetric", '"cosine" or "euclidean"', a.similarityMetric);
     out.similarityMetric = a.similarityMetric;
   }
-  if (a.decoderZeroedUnitsIndices != null) out.decoderZeroedHeads = toRagged(zeroedHeads("decoderZeroedUnitsIndices", a.decoderZeroedUnitsIndices, layers.decoder));
-  if (a.encoderZeroedUnitsIndices != null) out.encoderZeroedHeads = toRagged(zeroedHeads("encoderZeroedUnitsIndices", a.encoderZeroedUnitsIndices, layers.encoder));
-  if (a.crossZeroedUnitsIndices != null) out.crossZeroedHeads = toRagged(zeroedHeads("crossZeroedUnitsIndices", a.crossZeroedUnitsIndices, layers.decoder));
+  const heads = (name: string) => ({ name, below: Number.MAX_SAFE_INTEGER, what: "a head index" });
+  if (a.decoderZeroedUnitsIndices != null) out.decoderZeroedHeads = toRagged(zeroedHeads("decoderZeroedUnitsIndices", a.decoderZeroedUnitsIndices, layers.decoder), heads("decoderZeroedUnitsIndices"));
+  if (a.encoderZeroedUnitsIndices != null) out.encoderZeroedHeads = toRagged(zeroedHeads("encoderZeroedUnitsIndices", a.encoderZeroedUnitsIndices, layers.encoder), heads("encoderZeroedUnitsIndices"));
+  if (a.crossZeroedUnitsIndices != null) out.crossZeroedHeads = toRagged(zeroedHeads("crossZeroedUnitsIndices", a.crossZeroedUnitsIndices, layers.decoder), heads("crossZeroedUnitsIndices"));
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
 }
 
@@ -408,6 +409,8 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
   // 2. Positions, baselines, contrasts.
   const unk = tok.unkTokenId ?? model.padTokenId;
   const eos = new Set(model.eosTokenIds);
+  const vocab = model.info.vocabSize;
+  if (options.baselineIds !== undefined) checkRows(options.baselineIds, { name: "baselineIds", below: vocab });
   const contrastEnc = contrastTexts ? (await tok.encodeBatch(contrastTexts, { addSpecialTokens })).map((e) => e.ids) : undefined;
   const prepared: PreparedSequence[] = fullIds.map((ids, i) => {
     const n = ids.length;
@@ -416,7 +419,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     let baseline = ids.map((id) => (eos.has(id) && !options.includeEosBaseline ? id : unk));
     const custom = options.baselineIds?.[i];
     if (custom) {
-      if (custom.length !== n || custom.some((x) => !Number.isInteger(x) || x < 0 || x >= model.info.vocabSize)) {
+      if (custom.length !== n) {
         throw invalidOption(`baselineIds[${i}]`, `${n} valid token ids (the tokenized target length)`, custom);
       }
       baseline = [...custom];
@@ -436,10 +439,11 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     const withContrast = batch.every((p) => p.contrastIds);
     const request: NativeAttributionRequest = {
       ...nativeRequestOptions(resolved, options),
-      sequences: toRagged(batch.map((p) => p.ids)), baselines: toRagged(batch.map((p) => p.baseline)),
+      sequences: toRagged(batch.map((p) => p.ids), { name: "generatedTexts", below: vocab, firstRow: b0 }),
+      baselines: toRagged(batch.map((p) => p.baseline), { name: "baselineIds", below: vocab, firstRow: b0 }),
       attrStart: batch.map((p) => p.start), attrEnd: batch.map((p) => p.end),
-      contrastSequences: withContrast ? toRagged(batch.map((p) => p.contrastIds!)) : null,
-      contrastPositions: withContrast ? toRagged(batch.map((p) => p.contrastPositions!)) : null,
+      contrastSequences: withContrast ? toRagged(batch.map((p) => p.contrastIds!), { name: "contrastTargets", below: vocab, firstRow: b0 }) : null,
+      contrastPositions: withContrast ? toRagged(batch.map((p) => p.contrastPositions!), { name: "contrastTargetsAlignments", below: Number.MAX_SAFE_INTEGER, what: "a contrast position", firstRow: b0 }) : null,
     };
     const raw = await handle.run((nm) =>
       runNativeJob((cancel) => nm.attribute({ ...request, cancel }), options.signal),

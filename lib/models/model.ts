@@ -188,7 +188,7 @@ export class Model {
     const sampling = samplingOptions(options);
     const nativeModel = this.#checkAlive();
     const prompts = await this.#encodePrompts(list);
-    const { ids: flat, lengths } = toRagged(prompts);
+    const { ids: flat, lengths } = toRagged(prompts, { name: "texts", below: this.#info.vocabSize });
     const raw = await runNativeJob(
       (cancel) =>
         nativeModel.generate(flat, lengths, {
@@ -222,7 +222,7 @@ export class Model {
       throw invalidOption("ids", "a non-empty array of non-empty id arrays", ids);
     }
     const nativeModel = this.#checkAlive();
-    const rows = toRagged(ids);
+    const rows = toRagged(ids, { name: "ids", below: this.#info.vocabSize });
     const raw = await runNativeJob(
       () =>
         nativeModel.forward(rows.ids, rows.lengths, {

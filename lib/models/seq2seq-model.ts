@@ -90,7 +90,7 @@ export class Seq2SeqModel {
       prefix = (await this.targetTokenizer.encode(options.targetPrefix, { addSpecialTokens: false })).ids;
     }
     const nativeModel = this.#checkAlive();
-    const ragged = toRagged(sources);
+    const ragged = toRagged(sources, { name: "sources", below: this.info.sourceVocabSize });
     const raw = await runNativeJob(
       (cancel) => nativeModel.generate(ragged.ids, ragged.lengths, {
         ...sampling, eosTokenIds: this.info.eosTokenIds, padTokenId: this.info.padTokenId, decoderPrefix: prefix, cancel, onProgress: options.onProgress,
@@ -123,7 +123,8 @@ export class Seq2SeqModel {
     }
     if (sources.length !== targets.length) throw invalidOption("targets", `${sources.length} id arrays (one per source)`, targets.length);
     const nativeModel = this.#checkAlive();
-    const [s, t] = [toRagged(sources), toRagged(targets)];
+    const s = toRagged(sources, { name: "sources", below: this.info.sourceVocabSize });
+    const t = toRagged(targets, { name: "targets", below: this.info.vocabSize });
     const raw = await runNativeJob(() => nativeModel.forward(s.ids, s.lengths, t.ids, t.lengths, { outputAttentions: options.outputAttentions ?? false }), options.signal);
     const view = (x: { shape: number[]; data: Float32Array }, dims: string[]) => ({ dims, shape: x.shape, data: x.data });
     return {

@@ -144,7 +144,7 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
     expect(f.crossAttentions[0]!.shape).toEqual([2, model.info.numHeads, tgt.length, src.length]);
     expect(f.encoderAttentions[0]!.shape).toEqual([2, model.info.numHeads, src.length, src.length]);
     await expectCode(model.forward([src], [tgt, tgt]), "ERR_INVALID_OPTION", "targets");
-    await expectCode(model.forward([src], [[999999]]), "ERR_INVALID_OPTION", "outside the vocabulary");
+    await expectCode(model.forward([src], [[999999]]), "ERR_INVALID_OPTION", "for targets[0][0] (row 0, column 0) but received 999999");
   });
 
   it("bad input: clear errors with codes, model still usable", async () => {
