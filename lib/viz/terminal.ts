@@ -2,7 +2,8 @@
  * Terminal heatmaps, laid out like Inseq's rich console tables: generated tokens across, attributed tokens down,
  * scores with 2 decimals (empty for NaN), then one row per step score. Cells get a diverging background
  * (blue = negative, red = positive, Inseq's blue→beige→red map) in truecolor, 256 colours or the 16 ANSI
- * colours, or no escape codes at all with `color: "none"`. Tables wider than `width` are paged into column
+ * colours (monotonic ramps; near-zero cells get coloured text, not a glaring white background; `cellStyle`),
+ * or no escape codes at all with `color: "none"`. Tables wider than `width` are paged into column
  * groups. Pure: returns a string; whether colour is wanted is the caller's decision (`detectTerminalColor`, or
  * `color: "auto"` which asks it about process.stdout).
  */
@@ -44,41 +45,72 @@ export function divergingColor(t: number): Rgb {
 
 const CUBE_LEVELS = [0, 95, 135, 175, 215, 255];
 
-/** Nearest xterm-256 colour cube index (16..231). */
-export function rgbTo256([r, g, b]: Rgb): number {
-  const nearest = (v: number) => {
-    let best = 0;
-    for (let i = 1; i < CUBE_LEVELS.length; i++) if (Math.abs(CUBE_LEVELS[i]! - v) < Math.abs(CUBE_LEVELS[best]! - v)) best = i;
-    return best;
-  };
-  return 16 + 36 * nearest(r) + 6 * nearest(g) + nearest(b);
-}
-
 const RESET = "\x1b[0m";
 const BOLD = "\x1b[1m";
 
 /**
- * The 16-colour ANSI style for scale position t: no background near 0 (|score| < 20% of the scale), bright
- * blue/red backgrounds (104/101, black text) up to 60%, blue/red (44/41, bright white text) beyond.
+ * Below this share of the scale (|score| < 20% of the largest) a cell gets no background: Inseq's map is nearly
+ * white there, which glares on dark themes. Its text is coloured instead (blue or red), as rich colours text.
+ */
+export const NEAR_ZERO = 0.2;
+
+/**
+ * 256-colour ramps, lightest first: one hue each (xterm cube colours), strictly darker as |score| grows, so that
+ * no step turns lilac, grey or cyan as the nearest cube colour of Inseq's map does. Cells from NEAR_ZERO to the
+ * full scale use these five steps in equal bins.
+ */
+export const RAMP_256 = Object.freeze({
+  negative: Object.freeze([153, 110, 68, 32, 25]),  // (175,215,255) (135,175,215) (95,135,215) (0,135,215) (0,95,175)
+  positive: Object.freeze([224, 217, 174, 167, 124]), // (255,215,215) (255,175,175) (215,135,135) (215,95,95) (175,0,0)
+});
+/** Text colours of near-zero cells (256 colours): the ramps' second step, readable on dark and light themes. */
+const NEAR_ZERO_256 = { negative: 110, positive: 174 };
+
+/**
+ * The 16-colour ANSI style for scale position t: bright blue/red text near 0, bright blue/red backgrounds
+ * (104/101, black text) up to 60% of the scale, blue/red (44/41, bright white text) beyond; no style at 0.
  */
 export function ansi16Style(t: number): string {
   const m = Math.abs(t - 0.5) * 2;
-  if (m < 0.2) return "";
+  if (m === 0) return "";
   const negative = t < 0.5;
+  if (m < NEAR_ZERO) return `\x1b[${negative ? 94 : 91}m`;
   if (m < 0.6) return `\x1b[${negative ? 104 : 101};30m`;
   return `\x1b[${negative ? 44 : 41};97m`;
 }
 
-function cellStyle(rgb: Rgb, mode: TerminalColor, t: number): string {
+/**
+ * The escape sequence that starts a score cell at scale position t (0 = full blue, 0.5 = zero, 1 = full red), in
+ * a colour mode. Every mode follows one ramp: nothing at exactly 0, coloured text near 0 (|score| < NEAR_ZERO of
+ * the scale), then backgrounds that darken monotonically with |score| (white or black text, whichever reads).
+ */
+export function cellStyle(t: number, mode: TerminalColor): string {
   if (mode === "none") return "";
   if (mode === "16") return ansi16Style(t);
-  const luminance = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
-  const dark = luminance < 140;
+  const m = Math.abs(t - 0.5) * 2;
+  if (m === 0) return "";
+  const side = t < 0.5 ? "negative" : "positive";
   if (mode === "truecolor") {
-    const fg = dark ? "38;2;255;255;255" : "38;2;0;0;0";
+    if (m < NEAR_ZERO) {
+      const [r, g, b] = divergingColor(t < 0.5 ? 0.2 : 0.8);  // the map at 60% of the scale: readable on any theme
+      return `\x1b[38;2;${r};${g};${b}m`;
+    }
+    const rgb = divergingColor(t);
+    const fg = luminance(rgb) < 140 ? "38;2;255;255;255" : "38;2;0;0;0";
     return `\x1b[48;2;${rgb[0]};${rgb[1]};${rgb[2]};${fg}m`;
   }
-  return `\x1b[48;5;${rgbTo256(rgb)};38;5;${dark ? 231 : 16}m`;
+  if (m < NEAR_ZERO) return `\x1b[38;5;${NEAR_ZERO_256[side]}m`;
+  const ramp = RAMP_256[side];
+  const bg = ramp[Math.min(ramp.length - 1, Math.floor(((m - NEAR_ZERO) / (1 - NEAR_ZERO)) * ramp.length))]!;
+  return `\x1b[48;5;${bg};38;5;${luminance(xterm256Rgb(bg)) < 140 ? 231 : 16}m`;
+}
+
+const luminance = ([r, g, b]: Rgb) => 0.2126 * r + 0.7152 * g + 0.0722 * b;
+
+/** RGB of an xterm-256 colour-cube index (16..231). */
+function xterm256Rgb(index: number): Rgb {
+  const c = index - 16;
+  return [CUBE_LEVELS[Math.floor(c / 36)]!, CUBE_LEVELS[Math.floor(c / 6) % 6]!, CUBE_LEVELS[c % 6]!];
 }
 
 /** TERM values of terminals known to do 24-bit colour. */
@@ -217,7 +249,7 @@ function renderPanelTable(
       for (const c of columns) {
         const v = c < nCols ? scores.data[r * nCols + c]! : NaN;
         const pos = scalePosition(v, scale);
-        row.push({ text: formatScore(v, 2), style: pos === null ? undefined : cellStyle(divergingColor(pos), mode, pos) || undefined });
+        row.push({ text: formatScore(v, 2), style: pos === null ? undefined : cellStyle(pos, mode) || undefined });
       }
       body.push(row);
     }

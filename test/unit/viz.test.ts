@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { InseqError } from "../../lib/core/errors.js";
 import { FeatureAttributionOutput, FeatureAttributionSequenceOutput } from "../../lib/results/attribution.js";
 import { createTensor } from "../../lib/results/tensor.js";
-import { ansi16Style, detectTerminalColor, displayWidth, renderTerminal, rgbTo256 } from "../../lib/viz/terminal.js";
+import { ansi16Style, cellStyle, detectTerminalColor, displayWidth, renderTerminal } from "../../lib/viz/terminal.js";
 import { renderHtml } from "../../lib/viz/html.js";
 import { bandOutput, toks, twoSequenceOutput, wideOutput } from "../fixtures/viz/outputs.js";
 
@@ -92,7 +92,7 @@ describe("colour fallbacks", () => {
     expect(c256).toMatch(/\x1b\[48;5;\d+;38;5;\d+m/);
     expect(c256).not.toMatch(/\x1b\[48;2;/);
     const codes16 = new Set([...c16.matchAll(/\x1b\[([0-9;]+)m/g)].map((m) => m[1]));
-    expect([...codes16].sort()).toEqual(["0", "1", "101;30", "104;30", "41;97", "44;97"].filter((c) => codes16.has(c)).sort());
+    expect([...codes16].sort()).toEqual(["0", "1", "91", "94", "101;30", "104;30", "41;97", "44;97"].filter((c) => codes16.has(c)).sort());
     expect(codes16.has("41;97") && codes16.has("44;97")).toBe(true);
     // Same text once the escapes are gone.
     expect(stripAnsi(tc)).toBe(out.show({ color: "none" }));
@@ -120,14 +120,14 @@ describe("colour fallbacks", () => {
     expect(cellEscape(c16, "▁cat", "-0.50")).toMatch(/^(44|104);/);
   });
 
-  it("16 colours: no background near zero, bright then full colour with magnitude", () => {
+  it("16 colours: coloured text near zero, bright then full colour backgrounds with magnitude", () => {
     expect(ansi16Style(0.5)).toBe("");
-    expect(ansi16Style(0.55)).toBe("");
+    expect(ansi16Style(0.55)).toBe("\x1b[91m");
+    expect(ansi16Style(0.45)).toBe("\x1b[94m");
     expect(ansi16Style(0.7)).toBe("\x1b[101;30m");
     expect(ansi16Style(1)).toBe("\x1b[41;97m");
     expect(ansi16Style(0.3)).toBe("\x1b[104;30m");
     expect(ansi16Style(0)).toBe("\x1b[44;97m");
-    expect(rgbTo256([178, 24, 43])).toBe(124);
   });
 
   it('color "auto" follows NO_COLOR / FORCE_COLOR', () => {
@@ -143,6 +143,78 @@ describe("colour fallbacks", () => {
   it("rejects unknown modes", () => {
     expect(() => renderTerminal(out.aggregate(), { color: "blue" as never })).toThrow(InseqError);
     expect(() => renderTerminal(out.aggregate(), { width: 0 })).toThrow(/width/);
+  });
+});
+
+describe("colour ramps", () => {
+  /** xterm's RGB for a 256-colour index (16 ANSI colours, 6x6x6 cube, 24 greys). */
+  const xterm = (i: number): [number, number, number] => {
+    if (i >= 232) return [8 + 10 * (i - 232), 8 + 10 * (i - 232), 8 + 10 * (i - 232)] as [number, number, number];
+    if (i < 16) return [NaN, NaN, NaN];
+    const level = (k: number) => [0, 95, 135, 175, 215, 255][k]!;
+    const c = i - 16;
+    return [level(Math.floor(c / 36)), level(Math.floor(c / 6) % 6), level(c % 6)];
+  };
+  const luminance = ([r, g, b]: number[]) => 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+  /** Scale positions walking out from 0 (t = 0.5) to full magnitude on one side. */
+  const walk = (side: -1 | 1) => Array.from({ length: 101 }, (_, k) => 0.5 + (side * k) / 200);
+  const param = (style: string, key: string) => {
+    const m = new RegExp(`(?:\\[|;)${key};5;(\\d+)`).exec(style);
+    return m ? Number(m[1]) : null;
+  };
+
+  it.each([[-1, "blue"], [1, "red"]] as const)("256 colours, %s side: one hue, darker with magnitude, never white or grey", (side, hue) => {
+    let last = Infinity;
+    for (const t of walk(side)) {
+      const m = Math.abs(t - 0.5) * 2;
+      const style = cellStyle(t, "256");
+      const bg = param(style, "48");
+      if (m < 0.2) {
+        // Near zero: no background (a white cell glares on dark themes); the text carries the hue.
+        expect(bg, `t=${t}`).toBeNull();
+        if (m > 0) {
+          const [r, g, b] = xterm(param(style, "38")!);
+          expect(hue === "blue" ? b! > r! : r! > b! && r! > g!, `text colour at t=${t}: ${style}`).toBe(true);
+        }
+        continue;
+      }
+      expect(bg, `t=${t}`).not.toBeNull();
+      expect(bg! >= 16 && bg! < 232, `cube colour at t=${t}: ${bg}`).toBe(true);
+      const rgb = xterm(bg!);
+      const [r, g, b] = rgb;
+      expect(hue === "blue" ? b! > r! && b! > g! : r! > b! && r! > g!, `${hue} at t=${t}: ${bg} = ${rgb}`).toBe(true);
+      expect(luminance(rgb), `monotonic at t=${t}`).toBeLessThanOrEqual(last);
+      last = luminance(rgb);
+    }
+    expect(last).toBeLessThan(100);  // the far end is a dark, saturated colour
+  });
+
+  it.each([[-1, ["94", "104;30", "44;97"]], [1, ["91", "101;30", "41;97"]]] as const)(
+    "16 colours, side %i: coloured text near zero, then bright and full backgrounds, in order",
+    (side, ramp) => {
+      let rank = 0;
+      expect(cellStyle(0.5, "16")).toBe("");
+      for (const t of walk(side).slice(1)) {
+        const code = /^\x1b\[([0-9;]+)m$/.exec(cellStyle(t, "16"))?.[1];
+        const k = ramp.indexOf(code as never);
+        expect(k, `t=${t}: ${code}`).toBeGreaterThanOrEqual(rank);
+        rank = k;
+      }
+      expect(rank).toBe(2);
+    },
+  );
+
+  it("truecolor: no near-white background near zero, the text is coloured instead", () => {
+    for (const side of [-1, 1] as const) {
+      for (const t of walk(side).slice(1, 20)) {
+        const style = cellStyle(t, "truecolor");
+        expect(style, `t=${t}`).not.toContain("48;2;");
+        const [r, , b] = /^\x1b\[38;2;(\d+);(\d+);(\d+)m$/.exec(style)!.slice(1).map(Number);
+        expect(side < 0 ? b! > r! : r! > b!, `t=${t}: ${style}`).toBe(true);
+      }
+    }
+    expect(cellStyle(0.5, "truecolor")).toBe("");
+    expect(cellStyle(1, "truecolor")).toBe("\x1b[48;2;178;24;43;38;2;255;255;255m");
   });
 });
 
