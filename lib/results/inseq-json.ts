@@ -506,6 +506,28 @@ export function decodeTensorValue(value: unknown, where: string): { shape: numbe
 // Document encode / decode
 // ---------------------------------------------------------------------------------------------------------------
 
+/** The `info` fields that hold keyword arguments: Python Inseq passes them back as `**kwargs`, so snake_case. */
+export const INFO_KWARGS_FIELDS = ["attribution_args", "attributed_fn_args", "step_scores_args", "generation_args"] as const;
+
+/** Our camelCase option name as Inseq's keyword (`nSteps` → `n_steps`); snake_case names are unchanged. */
+export function snakeCase(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, (_, a: string, b: string) => `${a}_${b.toLowerCase()}`);
+}
+
+/**
+ * `info` with the keys of its keyword-argument fields in snake_case (`{nSteps: 10}` → `{n_steps: 10}`). Saving
+ * writes this form and loading returns it, whichever form the file holds (files written before 0.1 used ours).
+ */
+export function inseqInfo(info: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...info };
+  for (const field of INFO_KWARGS_FIELDS) {
+    const args = info[field];
+    if (args === null || typeof args !== "object" || Array.isArray(args)) continue;
+    out[field] = Object.fromEntries(Object.entries(args).map(([k, v]) => [snakeCase(k), v]));
+  }
+  return out;
+}
+
 /** The fields of one sequence output, as the file stores them (implemented by `FeatureAttributionSequenceOutput`). */
 export interface SequenceOutputData {
   kind: SequenceOutputKind;
@@ -563,7 +585,7 @@ export function encodeOutputDocument(data: OutputData, options: EncodeOptions = 
     }),
   );
   return instance(ATTRIBUTION_MODULE, "FeatureAttributionOutput", {
-    info: data.info,
+    info: inseqInfo(data.info),
     sequence_attributions: sequences,
     step_attributions: null,
   });
@@ -676,7 +698,7 @@ export function decodeOutputDocument(doc: unknown, where = "document"): OutputDa
   const info = attrs.info && typeof attrs.info === "object" && !Array.isArray(attrs.info) ? (attrs.info as Record<string, unknown>) : {};
   return {
     sequenceAttributions: seqs.map((s, i) => decodeSequence(s, `${where}.sequence_attributions[${i}]`)),
-    info,
+    info: inseqInfo(info),
   };
 }
 

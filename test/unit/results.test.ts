@@ -382,6 +382,39 @@ describe("Inseq JSON format", () => {
     await expect(out.save(file, { scoresPrecision: "float8" as never, overwrite: true })).rejects.toThrow(/scoresPrecision/);
   });
 
+  it("info keyword arguments are saved snake_case (Python Inseq passes them back as **kwargs); both forms load", async () => {
+    const info = {
+      attribution_method: "integrated_gradients",
+      attribution_args: { nSteps: 10, internalBatchSize: 5, decoderZeroedUnitsIndices: { 0: [1] } },
+      attributed_fn_args: { logprob: true, contrastTargets: ["x"] },
+      step_scores_args: { topK: 2, perplexityBase2: true },
+      generation_args: { maxNewTokens: 3, doSample: false },
+      input_texts: ["Hello"],
+    };
+    const snake = {
+      attribution_method: "integrated_gradients",
+      attribution_args: { n_steps: 10, internal_batch_size: 5, decoder_zeroed_units_indices: { 0: [1] } },
+      attributed_fn_args: { logprob: true, contrast_targets: ["x"] },
+      step_scores_args: { top_k: 2, perplexity_base2: true },
+      generation_args: { max_new_tokens: 3, do_sample: false },
+      input_texts: ["Hello"],
+    };
+    const out = new FeatureAttributionOutput(attentionOutput().sequenceAttributions, info);
+    const file = path.join(tmp, "kwargs.json");
+    await out.save(file);
+    const text = readFileSync(file, "utf8");
+    expect(text).toContain('"n_steps": 10');
+    expect(text).toContain('"max_new_tokens": 3');
+    expect(text).not.toMatch(/"(nSteps|maxNewTokens|topK|contrastTargets|internalBatchSize)"/);
+    expect((parsePythonJson(text) as any).attributes.info).toEqual(snake);
+    expect(FeatureAttributionOutput.loadSync(file).info).toEqual(snake);
+    // Files written before the fix (camelCase inside info) load with the same snake_case keys.
+    writeFileSync(file, text.replace('"n_steps"', '"nSteps"').replace('"max_new_tokens"', '"maxNewTokens"').replace('"top_k"', '"topK"'));
+    expect(readFileSync(file, "utf8")).toContain('"nSteps": 10');
+    expect(FeatureAttributionOutput.loadSync(file).info).toEqual(snake);
+    expect(FeatureAttributionOutput.fromJSON(readFileSync(file, "utf8")).info).toEqual(snake);
+  });
+
   it("load errors carry codes", async () => {
     await expect(FeatureAttributionOutput.load(path.join(tmp, "missing.json"))).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
     const bad = path.join(tmp, "bad.json");
