@@ -17,6 +17,12 @@ export const ErrorCode = {
   INTEGRITY: "ERR_INTEGRITY",
   /** A dataset file whose content cannot be read (malformed JSONL line, CSV row, Parquet file). */
   BAD_DATASET: "ERR_BAD_DATASET",
+  /** The disk (or quota) filled up while writing an output (ENOSPC / EDQUOT). */
+  DISK_FULL: "ERR_DISK_FULL",
+  /** Any other failure writing an output file (EIO, EROFS, ...). */
+  IO: "ERR_IO",
+  /** Code fetched from the hub (a TorchScript bundle) that loadModel would run without `trustRemoteCode: true`. */
+  UNTRUSTED_CODE: "ERR_UNTRUSTED_CODE",
   OFFLINE: "ERR_OFFLINE",
   DEVICE: "ERR_DEVICE",
   DISPOSED: "ERR_DISPOSED",

@@ -18,13 +18,12 @@ import { copyFile, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from
 import path from "node:path";
 
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
-import { httpFetch } from "../core/http.js";
-import { hubCacheDir, hubOffline, isHubId, streamToBlob, type HubOptions } from "../models/hub.js";
+import { fetchFromOrigin, httpFetch, UnreachableError } from "../core/http.js";
+import { hubCacheDir, hubOffline, isBlobName, isHubId, streamToBlob, type HubOptions } from "../models/hub.js";
 
 export const PARQUET_REVISION = "refs/convert/parquet";
 const COMMIT_RE = /^[0-9a-f]{40}$/;
 const NAME_RE = /^[\w.-]+$/;
-const MAX_REDIRECTS = 10;
 
 export interface DatasetHubOptions extends HubOptions {
   /** Config (subset) name. Default "default". */
@@ -83,7 +82,7 @@ export async function resolveDatasetParquetFiles(id: string, opts: DatasetHubOpt
     sha = COMMIT_RE.test(revision) ? revision : await resolveRevision(ctx, revision);
   } catch (err) {
     // Unreachable Hub: fall back to the cache, as huggingface_hub does.
-    if (err instanceof InseqError && err.code === ErrorCode.NETWORK && (err as { unreachable?: boolean }).unreachable) {
+    if (err instanceof UnreachableError) {
       const cached = await cachedFiles(ctx, revision, config, opts.split);
       if (cached) return cached;
     }
@@ -135,42 +134,21 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-class Unreachable extends InseqError {
-  readonly unreachable = true;
-}
-
-/** GET with the token (same origin only) and manual redirects. */
-async function get(ctx: Ctx, url0: string, what: string): Promise<Response> {
-  let url = new URL(url0);
-  const origin = url.origin;
-  for (let hop = 0; ; hop++) {
-    const headers: Record<string, string> = { "user-agent": "inseq-node" };
-    if (ctx.token && url.origin === origin) headers.authorization = `Bearer ${ctx.token}`;
-    let res: Response;
-    try {
-      res = await ctx.fetch(url, { headers, redirect: "manual" });
-    } catch (err) {
-      const cause = (err as { cause?: { message?: string; code?: string } }).cause;
-      const reason = cause ? `${cause.code ?? ""} ${cause.message ?? ""}`.trim() : (err as Error).message;
-      throw new Unreachable(ErrorCode.NETWORK, `Cannot reach ${url.origin} for ${what}: ${reason}`, { cause: err });
-    }
-    const location = res.headers.get("location");
-    if (res.status >= 300 && res.status < 400 && location) {
-      await res.body?.cancel();
-      if (hop >= MAX_REDIRECTS) throw new InseqError(ErrorCode.NETWORK, `Too many redirects for ${what}`);
-      url = new URL(location, url);
-      continue;
-    }
-    if (res.status === 401 || res.status === 403) {
-      await res.body?.cancel();
-      throw new InseqError(
-        ErrorCode.NETWORK,
-        `Access denied (HTTP ${res.status}) to ${what}: the dataset may not exist, or be private or gated. ` +
-          `Set HF_TOKEN to a token with access, and accept the dataset's terms on the Hub if it is gated`,
-      );
-    }
-    return res;
+/**
+ * GET with manual redirects; the token goes to the endpoint's origin only, whatever the URL (a pagination link
+ * or a redirect may name any origin).
+ */
+async function get(ctx: Ctx, url: string, what: string): Promise<Response> {
+  const res = await fetchFromOrigin(url, { tokenOrigin: ctx.endpoint, token: ctx.token, fetch: ctx.fetch, what });
+  if (res.status === 401 || res.status === 403) {
+    await res.body?.cancel();
+    throw new InseqError(
+      ErrorCode.NETWORK,
+      `Access denied (HTTP ${res.status}) to ${what}: the dataset may not exist, or be private or gated. ` +
+        `Set HF_TOKEN to a token with access, and accept the dataset's terms on the Hub if it is gated`,
+    );
   }
+  return res;
 }
 
 async function getJson(ctx: Ctx, url: string, what: string): Promise<{ json: unknown; res: Response } | null> {
@@ -265,7 +243,7 @@ async function ensureFile(ctx: Ctx, sha: string, entry: TreeEntry): Promise<stri
   }
   const sha256 = entry.lfs?.oid ?? entry.lfs?.sha256;
   const blobName = sha256 ?? entry.oid;
-  if (!blobName || !/^[0-9a-f]{40,64}$/.test(blobName)) {
+  if (!isBlobName(blobName)) {
     throw new InseqError(ErrorCode.NETWORK, `No usable object id for ${entry.path} in the file list of ${ctx.id}`);
   }
   const blob = path.join(ctx.repoDir, "blobs", blobName);

@@ -3,11 +3,11 @@
  * (`<cache>/models--org--name/{blobs,refs,snapshots,.no_exist}`), so caches are shared with Python.
  */
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, open, readFile, realpath, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
-import { httpFetch } from "../core/http.js";
+import { fetchFromOrigin } from "../core/http.js";
 
 export interface HubOptions {
   /** Branch, tag or 40-hex commit. Default "main". */
@@ -23,6 +23,12 @@ export interface HubOptions {
   /** Injected fetch (tests). Default: global fetch. */
   fetch?: typeof fetch;
   onProgress?: (p: HubProgress) => void;
+  /**
+   * Allow a TorchScript bundle (a program: loading it runs its code, like `torch.jit.load`). Default false: a
+   * repo (or cached snapshot) with `inseq_bundle.json` is refused with ERR_UNTRUSTED_CODE before its module is
+   * downloaded.
+   */
+  trustRemoteCode?: boolean;
 }
 
 export interface HubProgress {
@@ -39,7 +45,8 @@ const MARIAN_TOKENIZER = { required: ["source.spm", "vocab.json"], optional: ["t
 const OPTIONAL = ["tokenizer_config.json", "special_tokens_map.json", "generation_config.json"] as const;
 const WEIGHTS = "model.safetensors";
 const WEIGHTS_INDEX = "model.safetensors.index.json";
-const MAX_REDIRECTS = 10;
+/** TorchScript bundle files (docs/torchscript.md); the sidecar marks a bundle repo. */
+const BUNDLE = { sidecar: "inseq_bundle.json", module: "model.torchscript", optional: ["target_tokenizer.json", "tokenizer_config.json"] } as const;
 
 /** True when `s` looks like a Hub repo id (`name` or `org/name`). Check for a local directory first. */
 export function isHubId(s: string): boolean {
@@ -125,6 +132,20 @@ async function ensureAll(ctx: Ctx, start: string | null): Promise<string> {
     }
     return r.kind === "ok";
   };
+  if (await get(BUNDLE.sidecar, false)) {
+    // A bundle is code: refuse it before its module is fetched unless the caller trusts the repo.
+    if (!ctx.opts.trustRemoteCode) {
+      throw new InseqError(
+        ErrorCode.UNTRUSTED_CODE,
+        `${ctx.id} (revision ${ctx.revision}) is a TorchScript bundle: loading it runs the code it contains, with your permissions. ` +
+          `Load bundles from sources you trust only, and say so with trustRemoteCode: true (docs/torchscript.md)`,
+      );
+    }
+    await get(BUNDLE.module, true);
+    await get(TOKENIZER, true);
+    for (const f of BUNDLE.optional) await get(f, false);
+    return commit!; // set: the sidecar exists in a snapshot, or was downloaded
+  }
   await get(CONFIG, true);
   if (!(await get(TOKENIZER, false))) {
     if (!(await get(MARIAN_TOKENIZER.required[0], false))) throw missingError(ctx, commit, `${TOKENIZER} (or Marian's source.spm + vocab.json)`);
@@ -158,10 +179,44 @@ async function readShardList(indexFile: string): Promise<string[]> {
   const shards = [...new Set(Object.values(map))];
   for (const s of shards) {
     if (typeof s !== "string" || !safeRelative(s)) {
-      throw new InseqError(ErrorCode.BAD_CHECKPOINT, `Invalid shard file name ${JSON.stringify(s)} in ${indexFile}`);
+      throw new InseqError(
+        ErrorCode.BAD_CHECKPOINT,
+        `Invalid shard file name ${JSON.stringify(s)} in ${indexFile}: expected a relative path inside the model folder`,
+      );
     }
   }
   return shards as string[];
+}
+
+/**
+ * Checks the shards a sharded checkpoint's index (`model.safetensors.index.json`, read by the native loader
+ * when there is no `model.safetensors`) names before anything reads them: relative paths without `.`/`..`
+ * segments that, symlinks resolved, stay inside `dir`. A hub cache snapshot's files are links into the repo's
+ * `blobs/` folder, which is allowed too. Throws ERR_BAD_CHECKPOINT naming the entry and the index.
+ */
+export async function checkWeightFiles(dir: string): Promise<void> {
+  const indexFile = path.join(dir, WEIGHTS_INDEX);
+  if ((await exists(path.join(dir, WEIGHTS))) || !(await exists(indexFile))) return;
+  const root = await realpath(dir);
+  const roots = [root];
+  if (path.basename(path.dirname(root)) === "snapshots") {
+    const blobs = path.join(path.dirname(path.dirname(root)), "blobs");
+    if (await exists(blobs)) roots.push(await realpath(blobs));
+  }
+  for (const shard of await readShardList(indexFile)) {
+    let real: string;
+    try {
+      real = await realpath(path.join(dir, shard));
+    } catch {
+      continue; // missing: the native loader names it
+    }
+    if (!roots.some((r) => real.startsWith(r + path.sep))) {
+      throw new InseqError(
+        ErrorCode.BAD_CHECKPOINT,
+        `Shard ${JSON.stringify(shard)} in ${indexFile} resolves to ${real}, outside the model folder ${root}`,
+      );
+    }
+  }
 }
 
 /** A relative path inside the repo: no absolute paths, no `..`/`.` segments, no backslashes. */
@@ -212,53 +267,48 @@ async function ensureFile(ctx: Ctx, commit: string | null, file: string, require
   return download(ctx, file, required);
 }
 
-/** Follows redirects by hand so that the Hub's metadata headers on the 302 (LFS -> CDN) are not lost. */
+/**
+ * GET one file, following redirects by hand (fetchFromOrigin: the token goes to the endpoint's origin only) so
+ * that the Hub's metadata headers on the 302 (LFS -> CDN) are not lost.
+ */
 async function request(ctx: Ctx, file: string): Promise<{ res: Response; commit: string | null; etag: string | null; linked: boolean }> {
-  const doFetch = ctx.opts.fetch ?? httpFetch;  // proxies from the environment, as setup-torch
   const endpoint = (ctx.opts.endpoint ?? process.env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
-  const token = ctx.opts.token ?? process.env.HF_TOKEN;
   const fileUrl = file.split("/").map(encodeURIComponent).join("/");
-  let url = new URL(`${endpoint}/${ctx.id}/resolve/${encodeURIComponent(ctx.revision)}/${fileUrl}`);
-  const origin = url.origin;
+  const url = new URL(`${endpoint}/${ctx.id}/resolve/${encodeURIComponent(ctx.revision)}/${fileUrl}`);
   let commit: string | null = null;
   let etag: string | null = null;
   let linked = false;
-  for (let hop = 0; ; hop++) {
-    const headers: Record<string, string> = { "user-agent": "inseq-node" };
-    if (token && url.origin === origin) headers.authorization = `Bearer ${token}`; // never leak the token to a CDN
-    let res: Response;
-    try {
-      res = await doFetch(url, { headers, redirect: "manual" });
-    } catch (err) {
-      const cause = (err as { cause?: { message?: string; code?: string } }).cause;
-      const reason = cause ? `${cause.code ?? ""} ${cause.message ?? ""}`.trim() : (err as Error).message;
-      throw new InseqError(ErrorCode.NETWORK, `Cannot download ${file} of ${ctx.id} from ${url.origin}: ${reason}`, { cause: err });
-    }
-    // Metadata: the first response carrying x-repo-commit wins (the 302 for LFS files, the 200 otherwise).
-    const h = res.headers;
-    if (commit == null && h.get("x-repo-commit")) {
-      commit = h.get("x-repo-commit")!.trim();
-      const e = h.get("x-linked-etag") ?? h.get("etag");
-      linked = h.get("x-linked-etag") != null;
-      etag = e == null ? null : e.trim().replace(/^W\//, "").replace(/^"|"$/g, "");
-    }
-    const location = h.get("location");
-    if (res.status >= 300 && res.status < 400 && location) {
-      await res.body?.cancel();
-      if (hop >= MAX_REDIRECTS) throw new InseqError(ErrorCode.NETWORK, `Too many redirects downloading ${file} of ${ctx.id}`);
-      url = new URL(location, url);
-      continue;
-    }
-    if (commit == null && res.ok) {
-      // Not the Hub (or a proxy dropping headers): fall back to plain metadata when the revision is a commit.
-      const e = h.get("etag");
-      if (COMMIT_RE.test(ctx.revision) && e) {
-        commit = ctx.revision;
-        etag = e.trim().replace(/^W\//, "").replace(/^"|"$/g, "");
+  const res = await fetchFromOrigin(url, {
+    tokenOrigin: url.origin, token: ctx.opts.token ?? process.env.HF_TOKEN, fetch: ctx.opts.fetch, what: `${file} of ${ctx.id}`,
+    onResponse: (r) => {
+      // Metadata: the first response carrying x-repo-commit wins (the 302 for LFS files, the 200 otherwise).
+      const h = r.headers;
+      if (commit == null && h.get("x-repo-commit")) {
+        commit = h.get("x-repo-commit")!.trim();
+        const e = h.get("x-linked-etag") ?? h.get("etag");
+        linked = h.get("x-linked-etag") != null;
+        etag = e == null ? null : e.trim().replace(/^W\//, "").replace(/^"|"$/g, "");
       }
+    },
+  });
+  if (commit == null && res.ok) {
+    // Not the Hub (or a proxy dropping headers): fall back to plain metadata when the revision is a commit.
+    const e = res.headers.get("etag");
+    if (COMMIT_RE.test(ctx.revision) && e) {
+      commit = ctx.revision;
+      etag = e.trim().replace(/^W\//, "").replace(/^"|"$/g, "");
     }
-    return { res, commit, etag, linked };
   }
+  return { res, commit, etag, linked };
+}
+
+/**
+ * True when `name` can name a file in `blobs/`: a git sha1 (40 lowercase hex digits, small files) or a sha256
+ * (64, LFS files), as the Hub's etags are. Anything else (".", "..", a path, a made-up etag) would escape or
+ * corrupt the cache layout.
+ */
+export function isBlobName(name: unknown): name is string {
+  return typeof name === "string" && /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(name);
 }
 
 async function download(ctx: Ctx, file: string, required: boolean): Promise<FetchResult> {
@@ -285,11 +335,12 @@ async function download(ctx: Ctx, file: string, required: boolean): Promise<Fetc
     await res.body?.cancel();
     throw new InseqError(ErrorCode.NETWORK, `Downloading ${file} of ${ctx.id} failed: HTTP ${res.status} ${res.statusText}`);
   }
-  if (!commit || !COMMIT_RE.test(commit) || !etag || !/^[\w.-]+$/.test(etag)) {
+  if (!commit || !COMMIT_RE.test(commit) || !isBlobName(etag)) {
     await res.body.cancel();
     throw new InseqError(
       ErrorCode.NETWORK,
-      `Downloading ${file} of ${ctx.id}: the server did not send usable x-repo-commit / etag headers; is the endpoint a Hugging Face Hub?`,
+      `Downloading ${file} of ${ctx.id}: the server did not send usable x-repo-commit / etag headers (the etag must be a sha1 or ` +
+        `sha256 hex digest, received ${JSON.stringify(etag)}); is the endpoint a Hugging Face Hub?`,
     );
   }
 
@@ -298,7 +349,7 @@ async function download(ctx: Ctx, file: string, required: boolean): Promise<Fetc
     await res.body.cancel(); // same content already cached under another snapshot
   } else {
     await mkdir(path.dirname(blob), { recursive: true });
-    await streamToBlob(res, blob, { what: ctx.id, file, sha256: linked && /^[0-9a-f]{64}$/.test(etag) ? etag : null, onProgress: ctx.opts.onProgress });
+    await streamToBlob(res, blob, { what: ctx.id, file, sha256: linked && etag.length === 64 ? etag : null, onProgress: ctx.opts.onProgress });
   }
 
   const pointer = path.join(ctx.repoDir, "snapshots", commit, file);

@@ -11,7 +11,7 @@ import { readJsonField } from "../core/json-file.js";
 import { packageRoot } from "../core/paths.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
-import { isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
+import { checkWeightFiles, isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
 import { getMethod } from "../attribution/registry.js";
 import { Model } from "./model.js";
 import { nativeModelKind, unsupportedModelType } from "./model-types.js";
@@ -42,13 +42,19 @@ export interface LoadModelOptions {
    * Omitted: either, told apart by `model.info.isEncoderDecoder` (or `instanceof Seq2SeqModel`).
    */
   kind?: ModelKind;
+  /**
+   * Allow a TorchScript bundle from the hub (default false: ERR_UNTRUSTED_CODE). A bundle is a program that
+   * loading runs, like `torch.jit.load`: trust the repo first (docs/torchscript.md). Local bundle directories
+   * load without it.
+   */
+  trustRemoteCode?: boolean;
 }
 
 export type ModelKind = "decoder-only" | "encoder-decoder";
 /** What loadModel resolves to when no `kind` is given. */
 export type AnyModel = Model | Seq2SeqModel;
 
-const LOAD_OPTIONS = ["device", "dtype", "offline", "revision", "cacheDir", "endpoint", "token", "onDownloadProgress", "signal", "method", "kind"] as const;
+const LOAD_OPTIONS = ["device", "dtype", "offline", "revision", "cacheDir", "endpoint", "token", "onDownloadProgress", "signal", "method", "kind", "trustRemoteCode"] as const;
 
 
 /** Folder of the bundled default model. */
@@ -65,7 +71,7 @@ export async function resolveDir(id: string, options: LoadModelOptions): Promise
   if (isHubId(id) && !id.startsWith(".") && !path.isAbsolute(id)) {
     return resolveModelFiles(id, {
       revision: options.revision, cacheDir: options.cacheDir, offline: options.offline,
-      endpoint: options.endpoint, token: options.token, onProgress: options.onDownloadProgress,
+      endpoint: options.endpoint, token: options.token, onProgress: options.onDownloadProgress, trustRemoteCode: options.trustRemoteCode,
     });
   }
   throw new InseqError(ErrorCode.NOT_FOUND, `Model directory not found: ${id}`);
@@ -107,7 +113,9 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
   const dtype = options.dtype ?? "float32";
   if (!["float32", "float16", "bfloat16"].includes(dtype)) throw invalidOption("dtype", '"float32", "float16" or "bfloat16"', dtype);
   if (options.method !== undefined) getMethod(options.method);
+  if (options.trustRemoteCode !== undefined && typeof options.trustRemoteCode !== "boolean") throw invalidOption("trustRemoteCode", "a boolean", options.trustRemoteCode);
   const dir = await resolveDir(idOrDir, options);
+  await checkWeightFiles(dir); // the native loader reads the sharded index: no shard outside the folder
   const bundle = await bundleKindOf(dir);
   if (bundle === null && !existsSync(path.join(dir, "config.json"))) {
     throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}: not a Hugging Face model directory (nor a TorchScript bundle with ${BUNDLE_SIDECAR})`);

@@ -11,6 +11,7 @@ import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core
 import type { NativeSeq2SeqInfo, NativeSeq2SeqModel } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
+import { checkWeightFiles } from "./hub.js";
 import { fromRagged, toRagged } from "../native/ragged.js";
 import { getMethod } from "../attribution/registry.js";
 import { attributeSeq2Seq, type Seq2SeqAttributeOptions } from "../attribution/attribute-seq2seq.js";
@@ -201,6 +202,7 @@ export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOp
     modelClass = await readJsonField(path.join(dir, "config.json"), "architectures");
   }
   const tokenizerClass = await readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class");
+  await checkWeightFiles(dir); // the native loader reads the sharded index: no shard outside the folder
   const binding = native();
   const nativeModel = await runNativeJob(() => binding.loadSeq2SeqModel(dir, { device: options.device ?? "auto", dtype: options.dtype ?? "float32" }), options.signal);
   return new Seq2SeqModel(nativeModel, tokenizer, targetTokenizer, { name: options.name ?? dir, path: path.resolve(dir), modelClass, tokenizerClass, method: options.method });

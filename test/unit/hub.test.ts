@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { lstat, mkdtemp, readFile, readdir, readlink, realpath, rm } from "node:fs/promises";
+import { lstat, mkdtemp, readFile, readdir, readlink, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -7,7 +7,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, InseqError } from "../../lib/core/errors.js";
-import { hubCacheDir, hubOffline, isHubId, resolveModelFiles } from "../../lib/models/hub.js";
+import { resolveDatasetParquetFiles } from "../../lib/dataset/hub-dataset.js";
+import { checkWeightFiles, hubCacheDir, hubOffline, isHubId, resolveModelFiles } from "../../lib/models/hub.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const STORIES = path.resolve(repoRoot, "../shared/fixtures/hf-stories260K");
@@ -360,4 +361,182 @@ describe("resolveModelFiles", () => {
       (await rejection(resolveModelFiles("org/tiny", { cacheDir: cache, revision: "../x", fetch: throwingFetch }))).code,
     ).toBe(ErrorCode.INVALID_OPTION);
   });
+});
+
+/** A loopback server answering with `handler`; records each request's path and Authorization header. */
+async function startServer(handler: (url: string, res: http.ServerResponse) => void): Promise<{ endpoint: string; seen: Array<{ url: string; auth: string | undefined }> }> {
+  const seen: Array<{ url: string; auth: string | undefined }> = [];
+  const server = http.createServer((req, res) => {
+    seen.push({ url: req.url ?? "", auth: req.headers.authorization });
+    handler(req.url ?? "", res);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+/** Small made-up repo files (the hub code never parses weights). */
+function tinyRepo(): Map<string, Buffer> {
+  return new Map([
+    ["config.json", Buffer.from('{"model_type": "llama"}')],
+    ["tokenizer.json", Buffer.from('{"model": {}}')],
+    ["model.safetensors", Buffer.from("not really weights")],
+  ]);
+}
+
+describe("the token never leaves the endpoint's origin (one helper for models and datasets)", () => {
+  const DS_COMMIT = "fedcba9876543210fedcba9876543210fedcba98";
+  const parquet = Buffer.from("PAR1 fake parquet PAR1");
+  const entry = (name: string) => ({ type: "file", oid: sha1(parquet), size: parquet.length, path: `default/train/${name}`, lfs: { oid: sha256(parquet), size: parquet.length } });
+
+  it("dataset listings: a Link rel=next page on another origin is fetched without the Authorization header", async () => {
+    const other = await startServer((url, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify([entry("0001.parquet")]));
+    });
+    const hub = await startServer((url, res) => {
+      if (url === "/api/datasets/org/ds/revision/refs%2Fconvert%2Fparquet") {
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ sha: DS_COMMIT }));
+      }
+      if (url === `/api/datasets/org/ds/tree/${DS_COMMIT}/default/train`) {
+        res.writeHead(200, { "content-type": "application/json", link: `<${other.endpoint}/page2>; rel="next"` });
+        return res.end(JSON.stringify([entry("0000.parquet")]));
+      }
+      if (url.startsWith(`/datasets/org/ds/resolve/${DS_COMMIT}/default/train/`)) {
+        res.writeHead(200, { "content-length": parquet.length });
+        return res.end(parquet);
+      }
+      res.writeHead(404).end();
+    });
+    const files = await resolveDatasetParquetFiles("org/ds", { split: "train", cacheDir: await tempCache(), endpoint: hub.endpoint, token: "hf_secret", offline: false });
+    expect(files.map((f) => path.basename(f))).toEqual(["0000.parquet", "0001.parquet"]);
+    expect(other.seen.map((s) => s.url)).toEqual(["/page2"]);
+    expect(other.seen[0]!.auth).toBeUndefined();
+    expect(hub.seen.length).toBeGreaterThan(0);
+    for (const s of hub.seen) expect(s.auth, s.url).toBe("Bearer hf_secret");
+  });
+
+  it("model downloads: a redirect to another origin drops the token, the endpoint keeps it", async () => {
+    const files = tinyRepo();
+    const other = await startServer((url, res) => {
+      const body = files.get(url.slice(1))!;
+      res.writeHead(200, { "content-length": body.length });
+      res.end(body);
+    });
+    const hub = await startServer((url, res) => {
+      const name = /^\/org\/tiny\/resolve\/main\/(.+)$/.exec(url)?.[1];
+      const body = name ? files.get(name) : undefined;
+      if (!body) return res.writeHead(404, { "x-repo-commit": COMMIT }).end();
+      res.writeHead(302, { location: `${other.endpoint}/${name}`, "x-repo-commit": COMMIT, etag: `"${sha1(body)}"` }).end();
+    });
+    const snap = await resolveModelFiles("org/tiny", { cacheDir: await tempCache(), endpoint: hub.endpoint, token: "hf_secret" });
+    expect(await readFile(path.join(snap, "config.json"), "utf8")).toBe('{"model_type": "llama"}');
+    expect(other.seen.length).toBe(3);
+    for (const s of other.seen) expect(s.auth, s.url).toBeUndefined();
+    for (const s of hub.seen) expect(s.auth, s.url).toBe("Bearer hf_secret");
+  });
+});
+
+describe("blob names are hex digests (git sha1 or sha256)", () => {
+  for (const etag of [".", "..", "a".repeat(50), "ABCDEF0123456789ABCDEF0123456789ABCDEF01", "x"]) {
+    it(`model download with etag ${JSON.stringify(etag.length > 8 ? `${etag.slice(0, 8)}…` : etag)} -> ERR_NETWORK, nothing cached under that name`, async () => {
+      const files = tinyRepo();
+      const hub = await startServer((url, res) => {
+        const name = /^\/org\/tiny\/resolve\/main\/(.+)$/.exec(url)?.[1];
+        const body = name ? files.get(name) : undefined;
+        if (!body) return res.writeHead(404, { "x-repo-commit": COMMIT }).end();
+        res.writeHead(200, { "content-length": body.length, "x-repo-commit": COMMIT, etag: `"${etag}"` }).end(body);
+      });
+      const cache = await tempCache();
+      const err = await rejection(resolveModelFiles("org/tiny", { cacheDir: cache, endpoint: hub.endpoint }));
+      expect(err.code).toBe(ErrorCode.NETWORK);
+      expect(err.message).toContain("etag");
+      const repo = path.join(cache, "models--org--tiny");
+      expect((await listAll(repo)).filter((f) => !f.startsWith(".no_exist"))).toEqual([]);
+    });
+  }
+
+  it("model downloads accept sha1 (40 hex) and sha256 (64 hex) etags", async () => {
+    const files = tinyRepo();
+    const hub = await startHub(files); // sha1 etags for small files, sha256 x-linked-etag for safetensors
+    const cache = await tempCache();
+    await resolveModelFiles("org/tiny", { cacheDir: cache, endpoint: hub.endpoint });
+    const blobs = (await readdir(path.join(cache, "models--org--tiny", "blobs"))).sort();
+    expect(blobs).toEqual([sha1(files.get("config.json")!), sha1(files.get("tokenizer.json")!), sha256(files.get("model.safetensors")!)].sort());
+  });
+
+  for (const oid of [".", "..", "a".repeat(50)]) {
+    it(`dataset file with object id ${JSON.stringify(oid.length > 8 ? `${oid.slice(0, 8)}…` : oid)} and no LFS hash -> ERR_NETWORK`, async () => {
+      const hub = await startServer((url, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify([{ type: "file", oid, size: 4, path: "default/train/0000.parquet" }]));
+      });
+      const err = await rejection(resolveDatasetParquetFiles("org/ds", { split: "train", revision: "fedcba9876543210fedcba9876543210fedcba98", cacheDir: await tempCache(), endpoint: hub.endpoint, offline: false }));
+      expect(err.code).toBe(ErrorCode.NETWORK);
+      expect(err.message).toContain("0000.parquet");
+      expect(hub.seen.some((s) => s.url.includes("/resolve/"))).toBe(false);
+    });
+  }
+});
+
+describe("TorchScript bundles from the hub need trustRemoteCode", () => {
+  const bundle = () => new Map([
+    ["inseq_bundle.json", Buffer.from(JSON.stringify({ format: "inseq-torchscript-bundle", format_version: 1, model_kind: "decoder-only" }))],
+    ["model.torchscript", Buffer.from("PK a TorchScript program")],
+    ["tokenizer.json", Buffer.from('{"model": {}}')],
+  ]);
+
+  it("refused with ERR_UNTRUSTED_CODE before the module is downloaded, online and from the cache", async () => {
+    const hub = await startHub(bundle());
+    const cache = await tempCache();
+    const err = await rejection(resolveModelFiles("org/tiny", { cacheDir: cache, endpoint: hub.endpoint }));
+    expect(err.code).toBe(ErrorCode.UNTRUSTED_CODE);
+    expect(err.message).toContain("org/tiny");
+    expect(err.message).toContain("trustRemoteCode");
+    expect(hub.requests.some((r) => r.endsWith("model.torchscript"))).toBe(false);
+
+    const snap = await resolveModelFiles("org/tiny", { cacheDir: cache, endpoint: hub.endpoint, trustRemoteCode: true });
+    expect((await readdir(snap)).sort()).toEqual(["inseq_bundle.json", "model.torchscript", "tokenizer.json"]);
+    // Cached now: offline, still refused without the option.
+    const cached = await rejection(resolveModelFiles("org/tiny", { cacheDir: cache, offline: true, fetch: throwingFetch }));
+    expect(cached.code).toBe(ErrorCode.UNTRUSTED_CODE);
+    expect(await resolveModelFiles("org/tiny", { cacheDir: cache, offline: true, fetch: throwingFetch, trustRemoteCode: true })).toBe(snap);
+  });
+});
+
+describe("sharded-index entries stay inside the model folder", () => {
+  async function shardedDir(shard: string, extra?: (dir: string) => Promise<void>): Promise<string> {
+    const dir = await tempCache();
+    await writeFile(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ weight_map: { "a.weight": "model-1.safetensors", "b.weight": shard } }));
+    await writeFile(path.join(dir, "model-1.safetensors"), "shard");
+    await extra?.(dir);
+    return dir;
+  }
+
+  it("relative names inside the folder pass, also hub snapshots whose files link to ../../blobs", async () => {
+    await expect(checkWeightFiles(await shardedDir("sub/model-2.safetensors"))).resolves.toBeUndefined();
+    await expect(checkWeightFiles(await tempCache())).resolves.toBeUndefined(); // no index: nothing to check
+    const files = tinyRepo();
+    files.delete("model.safetensors");
+    files.set("model-00001-of-00001.safetensors", Buffer.from("shard"));
+    files.set("model.safetensors.index.json", Buffer.from(JSON.stringify({ weight_map: { "a.weight": "model-00001-of-00001.safetensors" } })));
+    const hub = await startHub(files);
+    const snap = await resolveModelFiles("org/tiny", { cacheDir: await tempCache(), endpoint: hub.endpoint });
+    await expect(checkWeightFiles(snap)).resolves.toBeUndefined();
+  });
+
+  for (const [what, shard, extra] of [
+    ["../ path", "../x.safetensors", undefined],
+    ["absolute path", "/etc/passwd", undefined],
+    ["backslash path", "..\\x.safetensors", undefined],
+    ["symlink out of the folder", "link.safetensors", async (dir: string) => symlink("/etc/passwd", path.join(dir, "link.safetensors"))],
+  ] as const) {
+    it(`${what} -> ERR_BAD_CHECKPOINT naming the entry`, async () => {
+      const err = await rejection(checkWeightFiles(await shardedDir(shard, extra)));
+      expect(err.code).toBe(ErrorCode.BAD_CHECKPOINT);
+      expect(err.message).toContain(JSON.stringify(shard));
+      expect(err.message).toContain("model.safetensors.index.json");
+    });
+  }
 });
