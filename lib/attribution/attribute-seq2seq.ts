@@ -6,7 +6,7 @@
  * models works here; the rows are split back into source and target attributions.
  */
 import { checkKnownOptions, invalidOption } from "../core/errors.js";
-import type { NativeAttributionRequest, NativeTensor } from "../native/binding-types.js";
+import type { NativeAttributionRequest, NativeSeq2SeqModel, NativeTensor } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { checkRows, toRagged } from "../native/ragged.js";
 import type { Seq2SeqGenerateOptions, Seq2SeqModel } from "../models/seq2seq-model.js";
@@ -53,7 +53,16 @@ function sliceRows(t: NativeTensor, r0: number, r1: number, dims: string[]): Sco
   return { dims, shape: [r1 - r0, ...t.shape.slice(1)], data: t.data.slice(r0 * inner, r1 * inner) };
 }
 
-export async function attributeSeq2Seq(model: Seq2SeqModel, inputTexts: string | readonly string[], options: Seq2SeqAttributeOptions = {}): Promise<FeatureAttributionOutput> {
+/**
+ * The pieces of a Seq2SeqModel the attribution layer needs, bound to the native model the attribute() call
+ * holds (so that they work while dispose() waits for the call). @internal
+ */
+export interface Seq2SeqAttributable extends Pick<Seq2SeqModel, "tokenizer" | "targetTokenizer" | "info" | "generateIds" | "forward"> {
+  nativeModel(): NativeSeq2SeqModel;
+}
+
+/** Seq2SeqModel.attribute(): see Seq2SeqAttributeOptions. @internal */
+export async function attributeSeq2Seq(model: Seq2SeqAttributable, inputTexts: string | readonly string[], options: Seq2SeqAttributeOptions = {}): Promise<FeatureAttributionOutput> {
   const started = performance.now();
   checkKnownOptions("attribute", options, SEQ2SEQ_OPTIONS);
   const src = model.tokenizer;

@@ -7,7 +7,7 @@ import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core
 import type { NativeAttributionRequest, NativeAttributionResult, NativeStepArgs } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { checkRows, toRagged } from "../native/ragged.js";
-import type { GenerateOptions, Model } from "../models/model.js";
+import type { ForwardOptions, ForwardOutput, GenerateOptions, GenerationOutput, Model } from "../models/model.js";
 import type { TextTokenizer } from "../models/tokenizer.js";
 import {
   FeatureAttributionOutput, FeatureAttributionSequenceOutput, type FeatureAttributionStepOutput, type TokenWithId,
@@ -73,11 +73,17 @@ export const ATTRIBUTE_OPTIONS = [
 
 const STEP_ARG_NAMES = ["logprob", "topP", "topK", "minTokensToKeep", "perplexityBase2", "nMcdSteps"] as const;
 
-/** The pieces of a Model the attribution layer needs (kept narrow on purpose). @internal */
+/**
+ * The pieces of a Model the attribution layer needs (kept narrow on purpose). `run`, `generate` and `forward`
+ * use the native model the attribute() call holds, so that they work while dispose() waits for the call.
+ * @internal
+ */
 export interface AttributableModel {
   model: Model;
   defaultMethod: string | undefined;
   run<T>(job: (native: import("../native/binding-types.js").NativeModel) => Promise<T>): Promise<T>;
+  generate(texts: readonly string[], options: GenerateOptions & { returnIds: true }): Promise<GenerationOutput>;
+  forward(ids: ReadonlyArray<readonly number[]>, options: ForwardOptions): Promise<ForwardOutput>;
 }
 
 export function toList(name: string, v: string | readonly string[] | undefined): string[] | undefined {
@@ -360,6 +366,7 @@ interface PreparedSequence {
   contrastPositions?: number[];
 }
 
+/** Model.attribute(): see AttributeOptions. @internal */
 export async function attribute(handle: AttributableModel, inputTexts: string | readonly string[], options: AttributeOptions = {}): Promise<FeatureAttributionOutput> {
   const started = performance.now();
   checkKnownOptions("attribute", options, ATTRIBUTE_OPTIONS);
@@ -398,7 +405,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     wordIds = enc.map((e) => e.wordIds);
     generatedTexts = forced;
   } else {
-    const gen = await model.generate(inputs, { maxNewTokens: 20, ...(options.generationArgs ?? {}), returnIds: true, signal: options.signal, skipSpecialTokens: false });
+    const gen = await handle.generate(inputs, { maxNewTokens: 20, ...(options.generationArgs ?? {}), returnIds: true, signal: options.signal, skipSpecialTokens: false });
     fullIds = gen.sequences.map((s) => s.ids);
     generatedTexts = await tok.decodeBatch(fullIds, { skipSpecialTokens: true });
     // word ids of the generated ids, when re-encoding the text gives the same ids back (it usually does)
@@ -468,7 +475,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
 
   // 4. Custom (JS, forward-only) step scores from the logits of each step.
   await addCustomScores(resolved, prepared, sequences,
-    async (i) => (await model.forward([prepared[i]!.ids.slice(0, prepared[i]!.end - 1)], { signal: options.signal })).logits,  // [1, end-1, V]
+    async (i) => (await handle.forward([prepared[i]!.ids.slice(0, prepared[i]!.end - 1)], { signal: options.signal })).logits,  // [1, end-1, V]
     options.stepScoresArgs ?? {});
 
   const info = attributionInfo(resolved, options, {

@@ -2,10 +2,11 @@
  * A loaded model: the native network plus its tokenizer. Every heavy call returns a Promise and runs on a
  * native worker thread; the event loop stays free.
  */
-import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { checkKnownOptions, invalidOption } from "../core/errors.js";
 import type { NativeModel, NativeModelInfo, NativeTensor } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { fromRagged, toRagged } from "../native/ragged.js";
+import { NativeLifecycle } from "./lifecycle.js";
 import type { DecodeOptions, Encoded, EncodeOptions, TextTokenizer } from "./tokenizer.js";
 import { attribute, type AttributeOptions } from "../attribution/attribute.js";
 import { getMethod } from "../attribution/registry.js";
@@ -113,12 +114,11 @@ function checkInt(name: string, v: unknown, min: number): number {
 }
 
 export class Model {
-  #native: NativeModel | undefined;
+  readonly #life: NativeLifecycle<NativeModel>;
   readonly tokenizer: TextTokenizer;
   readonly #info: ModelInfo;
   readonly #eosTokenIds: number[];
   readonly #padTokenId: number;
-  #inFlight = new Set<Promise<unknown>>();
 
   /** @internal use loadModel() */
   constructor(
@@ -127,7 +127,7 @@ export class Model {
     meta: { name: string; path: string; generationEos: number[]; modelClass: string; tokenizerClass: string; method?: string },
   ) {
     if (meta.method !== undefined) getMethod(meta.method);
-    this.#native = nativeModel;
+    this.#life = new NativeLifecycle(nativeModel);
     this.tokenizer = tokenizer;
     const info = nativeModel.info();
     this.#info = {
@@ -154,8 +154,9 @@ export class Model {
     return this.#padTokenId;
   }
 
+  /** True from the moment dispose() is called (calls started before it still finish). */
   get disposed(): boolean {
-    return this.#native === undefined;
+    return this.#life.disposed;
   }
 
   /** Tokenizes texts (special tokens added as the tokenizer config says), with offsets and word ids. */
@@ -177,16 +178,15 @@ export class Model {
   generate(texts: string | readonly string[], options?: GenerateOptions & { returnIds?: false }): Promise<string[]>;
   generate(texts: string | readonly string[], options: GenerateOptions & { returnIds: true }): Promise<GenerationOutput>;
   generate(texts: string | readonly string[], options: GenerateOptions = {}): Promise<string[] | GenerationOutput> {
-    // Tracked from the first moment, so dispose() waits for it even while the prompts are being encoded.
-    return this.#track(this.#generate(texts, options));
+    // Holds the model from the first moment, so dispose() waits for it even while the prompts are being encoded.
+    return this.#life.run((nativeModel) => this.#generate(nativeModel, texts, options));
   }
 
-  async #generate(texts: string | readonly string[], options: GenerateOptions): Promise<string[] | GenerationOutput> {
+  async #generate(nativeModel: NativeModel, texts: string | readonly string[], options: GenerateOptions): Promise<string[] | GenerationOutput> {
     checkKnownOptions("generate", options, GENERATE_OPTIONS);
     const list = typeof texts === "string" ? [texts] : texts;
     if (!Array.isArray(list) || list.some((t) => typeof t !== "string")) throw invalidOption("texts", "a string or an array of strings", texts);
     const sampling = samplingOptions(options);
-    const nativeModel = this.#checkAlive();
     const prompts = await this.#encodePrompts(list);
     const { ids: flat, lengths } = toRagged(prompts, { name: "texts", below: this.#info.vocabSize });
     const raw = await runNativeJob(
@@ -213,15 +213,14 @@ export class Model {
 
   /** One forward pass over token ids (left-padded batch) returning logits and, on request, internals. */
   forward(ids: ReadonlyArray<readonly number[]>, options: ForwardOptions = {}): Promise<ForwardOutput> {
-    return this.#track(this.#forward(ids, options));
+    return this.#life.run((nativeModel) => this.#forward(nativeModel, ids, options));
   }
 
-  async #forward(ids: ReadonlyArray<readonly number[]>, options: ForwardOptions): Promise<ForwardOutput> {
+  async #forward(nativeModel: NativeModel, ids: ReadonlyArray<readonly number[]>, options: ForwardOptions): Promise<ForwardOutput> {
     checkKnownOptions("forward", options, ["outputAttentions", "outputHiddenStates", "signal"]);
     if (!Array.isArray(ids) || ids.length === 0 || ids.some((r) => !Array.isArray(r) || r.length === 0)) {
       throw invalidOption("ids", "a non-empty array of non-empty id arrays", ids);
     }
-    const nativeModel = this.#checkAlive();
     const rows = toRagged(ids, { name: "ids", below: this.#info.vocabSize });
     const raw = await runNativeJob(
       () =>
@@ -248,17 +247,20 @@ export class Model {
    * console.log(out.show());
    */
   attribute(inputTexts: string | readonly string[], options?: AttributeOptions): Promise<FeatureAttributionOutput> {
-    return this.#track(
-      attribute({ model: this, defaultMethod: this.#info.attributionMethod, run: (job) => job(this.#checkAlive()) }, inputTexts, options),
-    );
+    // The attribution's own generate/forward calls go through the same hold on the model.
+    return this.#life.run((nativeModel) => attribute({
+      model: this, defaultMethod: this.#info.attributionMethod, run: (job) => job(nativeModel),
+      generate: (texts, o) => this.#generate(nativeModel, texts, o) as Promise<GenerationOutput>,
+      forward: (ids, o) => this.#forward(nativeModel, ids, o),
+    }, inputTexts, options));
   }
 
-  /** Frees the native weights after in-flight calls finish; later calls reject with ERR_DISPOSED. */
-  async dispose(): Promise<void> {
-    const nativeModel = this.#native;
-    this.#native = undefined;
-    await Promise.allSettled([...this.#inFlight]);
-    nativeModel?.dispose();
+  /**
+   * Refuses new calls (ERR_DISPOSED) at once and frees the native weights when the calls started before it
+   * (generate, forward, attribute) have finished.
+   */
+  dispose(): Promise<void> {
+    return this.#life.dispose();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -276,17 +278,4 @@ export class Model {
     });
   }
 
-  #checkAlive(): NativeModel {
-    if (!this.#native) throw new InseqError(ErrorCode.DISPOSED, "The model has been disposed");
-    return this.#native;
-  }
-
-  #track<T>(p: Promise<T>): Promise<T> {
-    this.#inFlight.add(p);
-    const done = () => {
-      this.#inFlight.delete(p);
-    };
-    p.then(done, done);
-    return p;
-  }
 }

@@ -13,8 +13,9 @@ import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
 import { checkWeightFiles } from "./hub.js";
 import { fromRagged, toRagged } from "../native/ragged.js";
+import { NativeLifecycle } from "./lifecycle.js";
 import { getMethod } from "../attribution/registry.js";
-import { attributeSeq2Seq, type Seq2SeqAttributeOptions } from "../attribution/attribute-seq2seq.js";
+import { attributeSeq2Seq, type Seq2SeqAttributable, type Seq2SeqAttributeOptions } from "../attribution/attribute-seq2seq.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DeviceOption, DtypeOption } from "./load-model.js";
 import { samplingOptions, type GenerateOptions, type TensorView } from "./model.js";
@@ -46,7 +47,7 @@ export interface Seq2SeqForwardOutput {
 const GENERATE_OPTIONS = ["maxNewTokens", "doSample", "temperature", "topK", "topP", "seed", "targetPrefix", "returnIds", "signal", "onProgress"] as const;
 
 export class Seq2SeqModel {
-  #native: NativeSeq2SeqModel | undefined;
+  readonly #life: NativeLifecycle<NativeSeq2SeqModel>;
   /** Source-side tokenizer. */
   readonly tokenizer: TextTokenizer;
   /** Target-side tokenizer (the source one unless the model has a separate target vocabulary). */
@@ -56,7 +57,7 @@ export class Seq2SeqModel {
   /** @internal use loadSeq2SeqModel() */
   constructor(nativeModel: NativeSeq2SeqModel, tokenizer: TextTokenizer, targetTokenizer: TextTokenizer,
     meta: { name: string; path: string; modelClass: string; tokenizerClass: string; method?: string }) {
-    this.#native = nativeModel;
+    this.#life = new NativeLifecycle(nativeModel);
     this.tokenizer = tokenizer;
     this.targetTokenizer = targetTokenizer;
     this.info = {
@@ -68,13 +69,18 @@ export class Seq2SeqModel {
   /** Translates/continues each source; resolves to the generated target texts (special tokens skipped). */
   generate(texts: string | readonly string[], options?: Seq2SeqGenerateOptions & { returnIds?: false }): Promise<string[]>;
   generate(texts: string | readonly string[], options: Seq2SeqGenerateOptions & { returnIds: true }): Promise<{ texts: string[]; sequences: number[][] }>;
-  async generate(texts: string | readonly string[], options: Seq2SeqGenerateOptions = {}): Promise<string[] | { texts: string[]; sequences: number[][] }> {
+  generate(texts: string | readonly string[], options: Seq2SeqGenerateOptions = {}): Promise<string[] | { texts: string[]; sequences: number[][] }> {
+    // Holds the model from the first moment, so dispose() waits for it even while the sources are being encoded.
+    return this.#life.run((nativeModel) => this.#generate(nativeModel, texts, options));
+  }
+
+  async #generate(nativeModel: NativeSeq2SeqModel, texts: string | readonly string[], options: Seq2SeqGenerateOptions): Promise<string[] | { texts: string[]; sequences: number[][] }> {
     checkKnownOptions("generate", options, GENERATE_OPTIONS);
     const list = typeof texts === "string" ? [texts] : texts;
     if (!Array.isArray(list) || list.length === 0 || list.some((t) => typeof t !== "string" || t.length === 0)) {
       throw invalidOption("texts", "one or more non-empty source texts", texts);
     }
-    const sequences = await this.generateIds((await this.tokenizer.encodeBatch(list)).map((e) => e.ids), options);
+    const sequences = await this.#generateIds(nativeModel, (await this.tokenizer.encodeBatch(list)).map((e) => e.ids), options);
     const out = await this.targetTokenizer.decodeBatch(sequences, { skipSpecialTokens: true });
     return options.returnIds ? { texts: out, sequences } : out;
   }
@@ -83,14 +89,17 @@ export class Seq2SeqModel {
    * Generation from source ids: the target ids of each source, decoder start excluded, the target prefix's
    * tokens (if any) first. @internal
    */
-  async generateIds(sources: number[][], options: Seq2SeqGenerateOptions = {}): Promise<number[][]> {
+  generateIds(sources: number[][], options: Seq2SeqGenerateOptions = {}): Promise<number[][]> {
+    return this.#life.run((nativeModel) => this.#generateIds(nativeModel, sources, options));
+  }
+
+  async #generateIds(nativeModel: NativeSeq2SeqModel, sources: number[][], options: Seq2SeqGenerateOptions): Promise<number[][]> {
     const sampling = samplingOptions(options);
     let prefix: number[] = [];
     if (options.targetPrefix !== undefined) {
       if (typeof options.targetPrefix !== "string") throw invalidOption("targetPrefix", "a string", options.targetPrefix);
       prefix = (await this.targetTokenizer.encode(options.targetPrefix, { addSpecialTokens: false })).ids;
     }
-    const nativeModel = this.#checkAlive();
     const ragged = toRagged(sources, { name: "sources", below: this.info.sourceVocabSize });
     const raw = await runNativeJob(
       (cancel) => nativeModel.generate(ragged.ids, ragged.lengths, {
@@ -107,7 +116,7 @@ export class Seq2SeqModel {
    * `attributeTarget`), every method and step function of decoder-only models.
    */
   attribute(inputTexts: string | readonly string[], options: Seq2SeqAttributeOptions = {}): Promise<FeatureAttributionOutput> {
-    return attributeSeq2Seq(this, inputTexts, options);
+    return this.#life.run((nativeModel) => attributeSeq2Seq(this.#held(nativeModel), inputTexts, options));
   }
 
   /**
@@ -115,7 +124,12 @@ export class Seq2SeqModel {
    * right-padded in a batch): logits `[batch, position, vocab]` where row k predicts target token k + 1, and on
    * request the attention weights of every layer.
    */
-  async forward(sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>, options: { outputAttentions?: boolean; signal?: AbortSignal } = {}): Promise<Seq2SeqForwardOutput> {
+  forward(sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>, options: { outputAttentions?: boolean; signal?: AbortSignal } = {}): Promise<Seq2SeqForwardOutput> {
+    return this.#life.run((nativeModel) => this.#forward(nativeModel, sources, targets, options));
+  }
+
+  async #forward(nativeModel: NativeSeq2SeqModel, sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>,
+    options: { outputAttentions?: boolean; signal?: AbortSignal }): Promise<Seq2SeqForwardOutput> {
     checkKnownOptions("forward", options, ["outputAttentions", "signal"]);
     for (const [name, rows] of [["sources", sources], ["targets", targets]] as const) {
       if (!Array.isArray(rows) || rows.length === 0 || rows.some((r) => !Array.isArray(r) || r.length === 0)) {
@@ -123,7 +137,6 @@ export class Seq2SeqModel {
       }
     }
     if (sources.length !== targets.length) throw invalidOption("targets", `${sources.length} id arrays (one per source)`, targets.length);
-    const nativeModel = this.#checkAlive();
     const s = toRagged(sources, { name: "sources", below: this.info.sourceVocabSize });
     const t = toRagged(targets, { name: "targets", below: this.info.vocabSize });
     const raw = await runNativeJob(() => nativeModel.forward(s.ids, s.lengths, t.ids, t.lengths, { outputAttentions: options.outputAttentions ?? false }), options.signal);
@@ -136,24 +149,30 @@ export class Seq2SeqModel {
     };
   }
 
-  /** @internal the attribution layer's access to the addon */
-  nativeModel(): NativeSeq2SeqModel {
-    return this.#checkAlive();
+  /** True from the moment dispose() is called (calls started before it still finish). */
+  get disposed(): boolean {
+    return this.#life.disposed;
   }
 
-  async dispose(): Promise<void> {
-    const n = this.#native;
-    this.#native = undefined;
-    n?.dispose();
+  /**
+   * Refuses new calls (ERR_DISPOSED) at once and frees the native weights when the calls started before it
+   * (generate, forward, attribute) have finished.
+   */
+  dispose(): Promise<void> {
+    return this.#life.dispose();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }
 
-  #checkAlive(): NativeSeq2SeqModel {
-    if (!this.#native) throw new InseqError(ErrorCode.DISPOSED, "The model has been disposed");
-    return this.#native;
+  /** The model as the attribution layer sees it during one call: bound to the native model that call holds. */
+  #held(nativeModel: NativeSeq2SeqModel): Seq2SeqAttributable {
+    return {
+      tokenizer: this.tokenizer, targetTokenizer: this.targetTokenizer, info: this.info, nativeModel: () => nativeModel,
+      generateIds: (sources, options = {}) => this.#generateIds(nativeModel, sources, options),
+      forward: (sources, targets, options = {}) => this.#forward(nativeModel, sources, targets, options),
+    };
   }
 }
 
