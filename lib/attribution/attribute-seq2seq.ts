@@ -13,10 +13,10 @@ import type { Seq2SeqGenerateOptions, Seq2SeqModel } from "../models/seq2seq-mod
 import { FeatureAttributionOutput, FeatureAttributionSequenceOutput } from "../results/attribution.js";
 import type { ScoreTensor } from "../results/tensor.js";
 import {
-  addCustomScores, ATTRIBUTE_OPTIONS, attributedRange, attributionInfo, finishReduced, nativeRequestOptions, nativeStepScores,
+  addCustomScores, ATTRIBUTE_OPTIONS, attributedRange, attributionInfo, contrastUse, finishReduced, nativeRequestOptions, nativeStepScores,
   resolveAttributeOptions, specialTokenStripper, stepOutputs, toList, tokensWithIds, type AttributeOptions,
 } from "./attribute.js";
-import { alignmentsOf, contrastPositions } from "./contrast.js";
+import { alignmentsOf, contrastPositions, sameContrastTokens, warnZeroContrast } from "./contrast.js";
 
 export interface Seq2SeqAttributeOptions extends Omit<AttributeOptions, "generationArgs" | "baselineIds"> {
   /** Also attribute the target prefix (`targetAttributions`); default false: source attributions only. */
@@ -145,6 +145,8 @@ export async function attributeSeq2Seq(model: Seq2SeqAttributable, inputTexts: s
     }
     return p;
   });
+  warnZeroContrast(contrastUse(resolved, options, Boolean(contrastTgtEnc || contrastSrcEnc),
+    prepared.flatMap((p, i) => (p.contrast && sameContrastTokens(p.tgt, p.start, p.contrast.tgt, p.contrast.positions) ? [i] : []))));
 
   // 3. Native attribution on source ++ target, one job per batch of inputs.
   const sequences: FeatureAttributionSequenceOutput[] = [];

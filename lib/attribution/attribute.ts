@@ -13,7 +13,10 @@ import {
   FeatureAttributionOutput, FeatureAttributionSequenceOutput, type FeatureAttributionStepOutput, type TokenWithId,
 } from "../results/attribution.js";
 import type { ScoreTensor } from "../results/tensor.js";
-import { alignmentsOf, contrastPositions, type Alignment } from "./contrast.js";
+import { inseqInfo } from "../results/inseq-json.js";
+import {
+  alignmentsOf, contrastInfoArgs, contrastPositions, sameContrastTokens, warnZeroContrast, type Alignment, type ContrastUse,
+} from "./contrast.js";
 import { getMethod, resolveStepFunction } from "./registry.js";
 
 export interface AttributeOptions {
@@ -320,7 +323,19 @@ export async function addCustomScores(
   }
 }
 
-/** The `info` block of a FeatureAttributionOutput, as Inseq fills it. @internal */
+/** How a call uses contrastive step functions, for `warnZeroContrast`. @internal */
+export function contrastUse(r: ResolvedAttributeOptions, options: SharedAttributeOptions, hasContrast: boolean, unchangedInputs: number[]): ContrastUse {
+  return {
+    attributedFn: r.attributed.def.contrastive ? r.attributedFnId : null,
+    stepScores: r.resolvedScores.filter((s) => s.def.contrastive).map((s) => s.id),
+    hasContrast, forceInputs: options.contrastForceInputs ?? false, unchangedInputs,
+  };
+}
+
+/**
+ * The `info` block of a FeatureAttributionOutput, as Inseq fills it: keyword arguments in snake_case, the
+ * contrastive ones (contrast_targets, ...) in the args of the contrastive functions that used them. @internal
+ */
 export function attributionInfo(r: ResolvedAttributeOptions, options: SharedAttributeOptions & { generationArgs?: object }, a: {
   model: { name: string; modelClass: string; tokenizerClass: string };
   sequences: ReadonlyArray<{ input: string; generated: string; start: number; end: number }>;
@@ -329,7 +344,8 @@ export function attributionInfo(r: ResolvedAttributeOptions, options: SharedAttr
   generateFromTargetPrefix: boolean;
   started: number;
 }): Record<string, unknown> {
-  return {
+  const contrast = contrastInfoArgs(options);
+  return inseqInfo({
     attribution_method: r.method,
     attr_pos_start: Math.min(...a.sequences.map((p) => p.start)),
     attr_pos_end: Math.max(...a.sequences.map((p) => p.end)),
@@ -343,15 +359,15 @@ export function attributionInfo(r: ResolvedAttributeOptions, options: SharedAttr
     include_eos_baseline: options.includeEosBaseline ?? false,
     attributed_fn: r.attributedFnId,
     attribution_args: options.methodArgs ?? {},
-    attributed_fn_args: options.attributedFnArgs ?? {},
-    step_scores_args: options.stepScoresArgs ?? {},
+    attributed_fn_args: { ...options.attributedFnArgs, ...(r.attributed.def.contrastive ? contrast : {}) },
+    step_scores_args: { ...options.stepScoresArgs, ...(r.resolvedScores.some((s) => s.def.contrastive) ? contrast : {}) },
     input_texts: a.sequences.map((p) => p.input),
     generated_texts: a.sequences.map((p) => p.generated),
     generation_args: a.generated ? { ...(options.generationArgs ?? {}) } : {},
     constrained_decoding: Boolean(r.forced),
     generate_from_target_prefix: a.generateFromTargetPrefix,
     exec_time: (performance.now() - a.started) / 1000,
-  };
+  });
 }
 
 interface PreparedSequence {
@@ -438,6 +454,8 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     }
     return p;
   });
+  warnZeroContrast(contrastUse(resolved, options, Boolean(contrastEnc),
+    prepared.flatMap((p, i) => (p.contrastIds && sameContrastTokens(p.ids, p.start, p.contrastIds, p.contrastPositions!) ? [i] : []))));
 
   // 3. Native attribution, one job per batch of inputs.
   const sequences: FeatureAttributionSequenceOutput[] = [];
