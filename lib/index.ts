@@ -23,7 +23,7 @@ export type { InstallManifest, LibtorchFlavor, LibtorchPin, PinnedWheel } from "
 export {
   listFeatureAttributionMethods, listStepFunctions, registerStepFunction, explain,
 } from "./attribution/registry.js";
-export type { StepFunctionInput, CustomStepFunction } from "./attribution/registry.js";
+export type { StepFunctionInput, CustomStepFunction, MethodId, StepFunctionId, AnyStepFunctionId } from "./attribution/registry.js";
 export type { AttributeOptions } from "./attribution/attribute.js";
 export { FeatureAttributionOutput, FeatureAttributionSequenceOutput, MERGE_MATCH_INFO_FIELDS } from "./results/attribution.js";
 export type {
@@ -39,7 +39,8 @@ export type { TerminalRenderOptions, TerminalColor } from "./viz/terminal.js";
 export { renderHtml } from "./viz/html.js";
 export type { HtmlRenderOptions, HtmlView } from "./viz/html.js";
 export { listAggregators } from "./aggregators/registry.js";
-export type { AggregatorInput, AggregatorStep, AggregateOptions } from "./aggregators/pipeline.js";
+export type { AggregatorInput, AggregatorStep, AggregateOptions, AggregatorStepId, AnyAggregationFunctionId } from "./aggregators/pipeline.js";
+export type { AggregatorId } from "./aggregators/registry.js";
 export type { AggregatorOptions, Span, SpanInput, SplitMode } from "./aggregators/types.js";
 export type { OutputAggregateOptions } from "./results/attribution.js";
 export { loadSeq2SeqModel, Seq2SeqModel } from "./models/seq2seq-model.js";

@@ -23,11 +23,11 @@ export interface AggregationFunction {
   readonly takesSequenceScores: boolean;
 }
 
-function define(id: string, reduce: AggregationFunction["reduce"]): AggregationFunction {
+function define<I extends string>(id: I, reduce: AggregationFunction["reduce"]): AggregationFunction & { readonly id: I } {
   return Object.freeze({ id, reduce, takesSingleTensor: true, takesSequenceScores: false });
 }
 
-const builtIns: AggregationFunction[] = [
+const builtIns = [
   define("mean", (v) => {
     if (v.length === 0) return NaN;
     let s = 0;
@@ -112,7 +112,10 @@ const builtIns: AggregationFunction[] = [
     for (const x of v) s += Math.abs(x) ** ord;
     return s ** (1 / ord);
   }),
-];
+] as const;
+
+/** Ids of the built-in aggregation functions, from the table above. */
+export type BuiltinAggregationFunctionId = (typeof builtIns)[number]["id"];
 
 const registry = new Map<string, AggregationFunction>(builtIns.map((f) => [f.id, f]));
 

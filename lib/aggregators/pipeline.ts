@@ -18,22 +18,28 @@
 import { ErrorCode, InseqError, checkKnownOptions, invalidOption } from "../core/errors.js";
 import type { FeatureAttributionSequenceOutput } from "../results/attribution.js";
 import { getAggregationFunction, listAggregationFunctions } from "./functions.js";
-import { getAggregator, isAggregatorId, scoresAggregator, defaultScoresFunction, unknownAggregator } from "./registry.js";
-import { postProcessScores } from "./scores.js";
+import { getAggregator, isAggregatorId, scoresAggregator, defaultScoresFunction, unknownAggregator, type AggregatorId } from "./registry.js";
+import { postProcessScores, type AggregationFunctionId } from "./scores.js";
 import type { AggregatorOptions, SequenceAggregator } from "./types.js";
+
+/** An aggregation function id, built in or registered with registerAggregationFunction. */
+export type AnyAggregationFunctionId = AggregationFunctionId | (string & {});
+
+/** An aggregator id, or an aggregation function id as shorthand for `scores` with that function. */
+export type AggregatorStepId = AggregatorId | AnyAggregationFunctionId;
 
 /** One pipeline step. */
 export type AggregatorStep =
-  | string
-  | readonly [aggregator: string, aggregateFn?: string | null]
-  | { readonly aggregator: string; readonly aggregateFn?: string | null; readonly options?: AggregatorOptions };
+  | AggregatorStepId
+  | readonly [aggregator: AggregatorStepId, aggregateFn?: AnyAggregationFunctionId | null]
+  | { readonly aggregator: AggregatorStepId; readonly aggregateFn?: AnyAggregationFunctionId | null; readonly options?: AggregatorOptions };
 
 /** What `aggregate()` accepts as its first argument (see the module comment). */
 export type AggregatorInput = AggregatorStep | readonly AggregatorStep[];
 
 export interface AggregateOptions extends AggregatorOptions {
   /** Aggregation function id, or (for a pipeline) a list aligned with the steps; null entries use the defaults. */
-  aggregateFn?: string | null | ReadonlyArray<string | null>;
+  aggregateFn?: AnyAggregationFunctionId | null | ReadonlyArray<AnyAggregationFunctionId | null>;
   /**
    * Inseq's end-of-aggregation check: a pipeline containing `scores` must leave 2-D `[attributed, generated]`
    * attributions (what the renderers need). Default true; false for intermediate results (e.g. one `mean` over

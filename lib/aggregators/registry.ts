@@ -44,9 +44,16 @@ export function defaultScoresFunction(seq: FeatureAttributionSequenceOutput): st
   return seq.kind === "granular" ? "vnorm" : "mean";
 }
 
-const registry = new Map<string, SequenceAggregator>(
-  [scoresAggregator, spansAggregator, subwordsAggregator, splitAggregator, pairAggregator, slicesAggregator].map((a) => [a.id, a]),
-);
+/** The aggregators by id (each object's `id` equals its key; a test checks it). */
+const AGGREGATORS = {
+  scores: scoresAggregator, spans: spansAggregator, subwords: subwordsAggregator, split: splitAggregator, pair: pairAggregator,
+  slices: slicesAggregator,
+} as const;
+
+/** Ids of the aggregators, from the table above. */
+export type AggregatorId = keyof typeof AGGREGATORS;
+
+const registry = new Map<string, SequenceAggregator>(Object.entries(AGGREGATORS));
 
 /** Ids of the available aggregators (Inseq's `list_aggregators()`). */
 export function listAggregators(): string[] {

@@ -7,10 +7,10 @@
  */
 import { InseqError, ErrorCode, invalidOption } from "../core/errors.js";
 import { numel, reduceLastDim, selectIndex, gatherDim, type ScoreTensor } from "../results/tensor.js";
-import { getAggregationFunction, type AggregationFunction, type AggregationFunctionOptions } from "./functions.js";
+import { getAggregationFunction, type AggregationFunction, type AggregationFunctionOptions, type BuiltinAggregationFunctionId } from "./functions.js";
 
-/** Built-in aggregation function ids. */
-export type AggregationFunctionId = "mean" | "max" | "min" | "sum" | "prod" | "absmax" | "vnorm";
+/** Built-in aggregation function ids (functions.ts's table). */
+export type AggregationFunctionId = BuiltinAggregationFunctionId;
 
 /**
  * Indices of the last axis to keep before reducing (Inseq's `select_idx`):

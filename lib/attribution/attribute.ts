@@ -17,20 +17,20 @@ import { inseqInfo } from "../results/inseq-json.js";
 import {
   alignmentsOf, contrastInfoArgs, contrastPositions, sameContrastTokens, warnZeroContrast, type Alignment, type ContrastUse,
 } from "./contrast.js";
-import { getMethod, resolveStepFunction } from "./registry.js";
+import { getMethod, resolveStepFunction, type AnyStepFunctionId, type MethodId } from "./registry.js";
 
 export interface AttributeOptions {
   /** Forced targets, one per input (decoder-only: each must start with its prompt). Omit to generate. */
   generatedTexts?: string | readonly string[];
   /** Method id (default: the model's method from loadModel, else "saliency"). */
-  method?: string;
+  method?: MethodId;
   /** First / last+1 target position to attribute (negative: from the end). Default: prompt length .. end. */
   attrPosStart?: number;
   attrPosEnd?: number;
   /** Step function whose value is attributed (default "probability"). */
-  attributedFn?: string;
+  attributedFn?: AnyStepFunctionId;
   /** Step functions computed at every attributed step. */
-  stepScores?: readonly string[];
+  stepScores?: readonly AnyStepFunctionId[];
   /** Also replace EOS by UNK in baselines (default: EOS kept, as Inseq). */
   includeEosBaseline?: boolean;
   /** Caller-provided baseline token ids, one array per input, as long as the tokenized target. */

@@ -18,7 +18,7 @@ export interface MethodDefinition {
 
 const INTEGRATION = ["nSteps", "method", "internalBatchSize", "returnConvergenceDelta", "multiplyByInputs"] as const;
 
-export const METHODS: readonly MethodDefinition[] = [
+export const METHODS = [
   { id: "dummy", family: "none", usesBaselines: false, options: [], description: "No attributions; computes only step scores." },
   { id: "saliency", family: "gradient", usesBaselines: false, options: ["internalBatchSize"], description: "Absolute gradient of the attributed function w.r.t. the input embeddings (Simonyan et al. 2013; Captum Saliency with abs=True)." },
   { id: "input_x_gradient", family: "gradient", usesBaselines: false, options: ["internalBatchSize", "multiplyByInputs"], description: "Gradient times input embedding (Shrikumar et al. 2016)." },
@@ -32,7 +32,10 @@ export const METHODS: readonly MethodDefinition[] = [
   { id: "lime", family: "perturbation", usesBaselines: true, options: ["nSamples", "maskProb", "seed"], description: "LIME (Ribeiro et al. 2016) in token space: random keep-masks replace tokens by the baseline token (Inseq masks embeddings with the token id, a bug), one forward per sample scores every step, weighted ridge per step (alpha 1, intercept; similarity = kept tokens). BOS is never masked. Signed token-level coefficients." },
   { id: "attention", family: "internals", usesBaselines: false, options: [], description: "Attention weights of every layer and head from each generated token's query row to the attributed tokens." },
   { id: "value_zeroing", family: "internals", usesBaselines: false, options: ["similarityMetric", "decoderZeroedUnitsIndices", "encoderZeroedUnitsIndices", "crossZeroedUnitsIndices"], description: "Value Zeroing (Mohebbi et al. 2023): for each token, zero its attention value vectors in every layer and score 1 - cos(clean, corrupted) of each layer's state of the generated token's query (\"euclidean\": the L2 distance); each layer measured on its own, scores < 1e-5 -> 0, rows normalised to sum 1. Zeroed heads per layer: a head index, a list, {start, end}, or {layer: spec}. Encoder-decoders: cross scores as source attributions, decoder self as target attributions, encoder self as a sequence score. One forward per batch of zeroed tokens." },
-];
+] as const satisfies readonly MethodDefinition[];
+
+/** Ids of the attribution methods, from the table above (the same strings in TS, C++, the CLI and saved JSON). */
+export type MethodId = (typeof METHODS)[number]["id"];
 
 export interface StepFunctionDefinition {
   id: string;
@@ -64,7 +67,7 @@ export type CustomStepFunction = (input: StepFunctionInput) => number;
 
 const CONTRAST = ["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs"] as const;
 
-const BUILTIN_STEP_FUNCTIONS: StepFunctionDefinition[] = [
+const BUILTIN_STEP_FUNCTIONS = [
   { id: "logit", contrastive: false, spanAggregate: "absmax", options: [], description: "Logit of the target token z[y]. Alias: logits." },
   { id: "probability", contrastive: false, spanAggregate: "prod", options: ["logprob"], description: "Probability p(y) of the target token (log p(y) with logprob). Alias: logprob." },
   { id: "entropy", contrastive: false, spanAggregate: "sum", options: [], description: "Entropy (nats) of the next-token distribution." },
@@ -79,13 +82,19 @@ const BUILTIN_STEP_FUNCTIONS: StepFunctionDefinition[] = [
   { id: "in_context_pvi", contrastive: true, spanAggregate: "absmax", options: [...CONTRAST], description: "In-context pointwise V-information -log p(y) + log p'(y') (Lu et al. 2023)." },
   { id: "mc_dropout_prob_avg", contrastive: false, spanAggregate: "prod", options: ["nMcdSteps", "logprob"], description: "(p(y) - mean p_k(y)) / std p_k(y) over nMcdSteps forwards with dropout active (Gal & Ghahramani 2016); the model stays in eval mode afterwards." },
   { id: "top_p_size", contrastive: false, spanAggregate: "absmax", options: ["topP"], description: "Number of tokens kept by nucleus filtering at topP (per row, unlike Inseq's batch-flattened value)." },
-];
+] as const satisfies readonly StepFunctionDefinition[];
 
 const stepFunctions = new Map<string, StepFunctionDefinition>(BUILTIN_STEP_FUNCTIONS.map((d) => [d.id, d]));
-const ALIASES: Record<string, { id: string; args: Record<string, unknown> }> = {
+const ALIAS_TABLE = {
   logits: { id: "logit", args: {} },
   logprob: { id: "probability", args: { logprob: true } },
-};
+} as const;
+const ALIASES: Readonly<Record<string, { id: string; args: Record<string, unknown> }>> = ALIAS_TABLE;
+
+/** Ids of the built-in step functions and their aliases, from the tables above. */
+export type StepFunctionId = (typeof BUILTIN_STEP_FUNCTIONS)[number]["id"] | keyof typeof ALIAS_TABLE;
+/** A built-in step function id, or the id of one registered with registerStepFunction. */
+export type AnyStepFunctionId = StepFunctionId | (string & {});
 
 export function listFeatureAttributionMethods(): string[] {
   return METHODS.map((m) => m.id);

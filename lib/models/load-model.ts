@@ -12,7 +12,7 @@ import { packageRoot } from "../core/paths.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
 import { checkWeightFiles, isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
-import { getMethod } from "../attribution/registry.js";
+import { getMethod, type MethodId } from "../attribution/registry.js";
 import { Model } from "./model.js";
 import { nativeModelKind, unsupportedModelType } from "./model-types.js";
 import { BUNDLE_SIDECAR, bundleKindOf, loadSeq2SeqModel, modelTypeOf, type Seq2SeqModel } from "./seq2seq-model.js";
@@ -35,7 +35,7 @@ export interface LoadModelOptions {
   onDownloadProgress?: (p: HubProgress) => void;
   signal?: AbortSignal;
   /** Default attribution method for model.attribute() (Inseq's load_model(model, method)). */
-  method?: string;
+  method?: MethodId;
   /**
    * The model kind you expect: the result is then typed `Model` ("decoder-only") or `Seq2SeqModel`
    * ("encoder-decoder"), and a checkpoint of the other kind is refused with ERR_UNSUPPORTED_MODEL.

@@ -1,7 +1,7 @@
 /**
  * The raw surface of the native addon (native/binding). Only lib/native/ sees these types' values;
- * the rest of the library goes through lib/models.
- * @internal
+ * the rest of the library goes through lib/models. Not tagged internal: public declarations use some of these
+ * types (ModelInfo extends NativeModelInfo), and a file comment's tag would strip the first declaration.
  */
 
 /** Ragged int sequences: a flat Int32Array plus one length per row. */

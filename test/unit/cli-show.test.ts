@@ -111,6 +111,38 @@ describe("inseq show", () => {
   });
 });
 
+describe("inseq show on an attribute-dataset output (.jsonl)", () => {
+  /** Records of rows 3 and 7 (one sequence each), as attribute-dataset writes them. */
+  const records = path.join(tmp, "run.jsonl");
+  const single = (k: number) => {
+    const out = twoSequenceOutput();
+    return new FeatureAttributionOutput([out.sequenceAttributions[k]!], { ...out.info, input_texts: [(out.info.input_texts as string[])[k]] });
+  };
+  beforeAll(() => {
+    writeFileSync(records, [3, 7].map((index, k) => JSON.stringify({ index, input_text: "x", generated_text: "y", attribution: single(k).toJSON() }) + "\n").join(""));
+  });
+
+  it("--index N shows the record of dataset row N", async () => {
+    const r7 = await run(makeShowCommand, [records, "--index", "7", "--color", "none"]);
+    expect(r7.stdout).toBe(single(1).show({ color: "none" }));
+    const r3 = await run(makeShowCommand, [records, "--index", "3", "--format", "html"]);
+    expect(r3.stdout).toContain("<title>inseq: run.jsonl</title>");
+  });
+
+  it("without --index (or with a row it does not hold) the error says what to do", async () => {
+    const err = (await run(makeShowCommand, [records]).catch((e: unknown) => e)) as InseqError;
+    expect(err).toBeInstanceOf(InseqError);
+    expect(err.code).toBe("ERR_INVALID_OPTION");
+    expect(err.message).toContain("--index");
+    expect(err.message).toContain(`inseq merge ${records} -o`);
+    const missing = (await run(makeShowCommand, [records, "--index", "4"]).catch((e: unknown) => e)) as InseqError;
+    expect(missing.code).toBe("ERR_INVALID_OPTION");
+    expect(missing.message).toMatch(/holds \(rows 3, 7\) for --index but received 4$/);
+    // --index on a single Inseq JSON file is a mistake too.
+    await expect(run(makeShowCommand, [saved, "--index", "0"])).rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: expect.stringContaining("--index") });
+  });
+});
+
 describe("openInBrowser", () => {
   it("reports a missing opener, a failing opener, and honours $BROWSER", async () => {
     expect(await openInBrowser("/x.html", { platform: "linux", env: { PATH: emptyBin } })).toEqual({

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 
 import { ErrorCode, InseqError } from "../../core/errors.js";
-import { listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
+import { listFeatureAttributionMethods, listStepFunctions, type MethodId } from "../../attribution/registry.js";
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { DATASET_FORMATS, openDataset, type DatasetFormat } from "../../dataset/readers.js";
 import { PARQUET_REVISION } from "../../dataset/hub-dataset.js";
@@ -71,7 +71,7 @@ export function makeAttributeDatasetCommand(): Command {
       }
       const split = parseSplit(opts.datasetSplit);
       const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
-      const method: string = opts.attributionMethod;
+      const method: MethodId = opts.attributionMethod; // one of the choices, checked by commander
       const stepScores: string[] = opts.stepScores ?? [];
       const attributedFn: string = opts.attributedFn ?? "probability";
 

@@ -4,7 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { Command, Option } from "commander";
 
-import { ErrorCode, InseqError } from "../../core/errors.js";
+import { ErrorCode, InseqError, invalidOption } from "../../core/errors.js";
+import { scanRecords, type DatasetRecord } from "../../dataset/records.js";
 import { FeatureAttributionOutput } from "../../results/attribution.js";
 import { detectTerminalColor, type TerminalColor } from "../../viz/terminal.js";
 import { intOption, numberOption } from "../parse.js";
@@ -85,13 +86,49 @@ async function writeAtomic(file: string, text: string): Promise<void> {
 
 /** "run.json.gz" -> "run". */
 function stem(file: string): string {
-  return path.basename(file).replace(/(\.json)?(\.gz)?$/i, "") || "attributions";
+  return path.basename(file).replace(/(\.jsonl?)?(\.gz)?$/i, "") || "attributions";
+}
+
+/** An `attribute-dataset` output: JSON Lines, one record per example (plain or gzip). */
+const isRecordsFile = (file: string) => /\.jsonl(\.gz)?$/i.test(file);
+
+/**
+ * The output to show: a saved Inseq JSON file, or, from an attribute-dataset output, the record of dataset row
+ * `index` (its `index` field).
+ */
+export async function loadShown(file: string, index: number | undefined): Promise<FeatureAttributionOutput> {
+  if (!isRecordsFile(file)) {
+    if (index !== undefined) {
+      throw new InseqError(ErrorCode.INVALID_OPTION, `--index is for attribute-dataset outputs (.jsonl, .jsonl.gz); ${file} is one Inseq JSON document: drop --index`);
+    }
+    return FeatureAttributionOutput.load(file);
+  }
+  const merged = `inseq merge ${file} -o ${stem(file)}.json`;
+  if (index === undefined) {
+    throw new InseqError(
+      ErrorCode.INVALID_OPTION,
+      `${file} is an attribute-dataset output (one record per example): pass --index N to show the record of dataset row N, ` +
+        `or join the records into one Inseq JSON file with \`${merged}\` and show that`,
+    );
+  }
+  const rows: number[] = [];
+  let found: DatasetRecord | undefined;
+  scanRecords(file, (record) => {
+    rows.push(record.index);
+    if (record.index === index) found ??= record;
+  });
+  if (!found) {
+    const held = rows.length <= 10 ? rows.join(", ") : `${rows.length} rows, ${Math.min(...rows)} to ${Math.max(...rows)}`;
+    throw invalidOption("--index", `a dataset row that ${file} holds (rows ${held || "none"})`, index);
+  }
+  return FeatureAttributionOutput.fromJSON(found.attribution);
 }
 
 export function makeShowCommand(): Command {
   return new Command("show")
     .description("render a saved attribution output (Inseq JSON, .json or .json.gz, from inseq or Python Inseq)")
-    .argument("<file>", "the saved output")
+    .argument("<file>", "the saved output, or an attribute-dataset output (.jsonl) with --index")
+    .option("--index <n>", "attribute-dataset outputs (.jsonl): show the record of this dataset row", intOption)
     .addOption(
       new Option("-f, --format <format>", "terminal tables, or a self-contained HTML page (default: html with --open or --out *.html)").choices([
         "terminal",
@@ -109,7 +146,7 @@ export function makeShowCommand(): Command {
     .option("--min-val <x>", "score shown as full blue (default -max-val)", numberOption)
     .option("--max-val <x>", "score shown as full red (default: the largest |score|)", numberOption)
     .action(async (file: string, opts) => {
-      const out = await FeatureAttributionOutput.load(file);
+      const out = await loadShown(file, opts.index);
       const format: "terminal" | "html" =
         opts.format ?? (opts.open || (typeof opts.out === "string" && /\.html?$/i.test(opts.out)) ? "html" : "terminal");
       if (opts.open && format !== "html") {
