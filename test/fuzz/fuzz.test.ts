@@ -17,37 +17,14 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { repoRoot } from "../helpers.js";
+import { CASE_TIMEOUT_MS, classify, documentedCodes, type Run } from "./classify.js";
 import { buildCorpus, templateCount, type FuzzCase } from "./corpus.js";
 
 const SEED = Number(process.env.INSEQ_FUZZ_SEED ?? 10);
 const COUNT = Number(process.env.INSEQ_FUZZ_CASES ?? Math.max(200, templateCount()));
 const ONLY = process.env.INSEQ_FUZZ_ONLY;
 const CONCURRENCY = 2;
-/** A case takes about a second; anything near this is a hang. */
-const CASE_TIMEOUT_MS = 30_000;
 const runner = path.join(repoRoot, "test/fuzz/run-case.mjs");
-
-/** The codes of the README's error-code table ("| `ERR_X` / `ERR_Y` | when |" rows), less ERR_NATIVE. */
-function documentedCodes(readme: string): Set<string> {
-  const codes = new Set<string>();
-  for (const line of readme.split("\n")) {
-    const cell = /^\|([^|]*`ERR_[A-Z_]+`[^|]*)\|/.exec(line);
-    if (cell) for (const m of cell[1]!.matchAll(/`(ERR_[A-Z_]+)`/g)) codes.add(m[1]!);
-  }
-  codes.delete("ERR_NATIVE");
-  return codes;
-}
-
-type Failure = "crash" | "hang" | "silent acceptance" | "valid input rejected" | "undocumented code" | "unexpected code" | "message lacks name" | "harness error";
-
-interface Run {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
 
 function runCase(c: FuzzCase): Promise<Run> {
   return new Promise((resolve) => {
@@ -72,36 +49,6 @@ function runCase(c: FuzzCase): Promise<Run> {
   });
 }
 
-/** The failures of one case (empty when it behaved). */
-function classify(c: FuzzCase, run: Run, documented: Set<string>): { failure: Failure; detail: string }[] {
-  const tail = (s: string) => s.trim().split("\n").slice(-6).join("\n");
-  if (run.timedOut) return [{ failure: "hang", detail: `no answer after ${CASE_TIMEOUT_MS} ms` }];
-  if (run.status === 3) return [{ failure: "harness error", detail: tail(run.stderr) }];
-  const line = run.stdout.trim().split("\n").reverse().find((l) => l.startsWith("{"));
-  if (run.signal || run.status !== 0 || !line) {
-    return [{ failure: "crash", detail: `exit ${run.status ?? run.signal}${line ? "" : ", no result line"}: ${tail(run.stderr)}` }];
-  }
-  const out: { failure: Failure; detail: string }[] = [];
-  // An uncaught stack on stderr (warnings print "(node:pid) [CODE] ..." lines, not stack frames).
-  if (/^\s+at .+:\d+:\d+\)?$/m.test(run.stderr)) out.push({ failure: "crash", detail: `stack on stderr: ${tail(run.stderr)}` });
-  const result = JSON.parse(line) as { outcome: "ok" | "rejected"; code?: string | null; name?: string; message?: string };
-  const said = `${result.code ?? result.name}: ${result.message?.split("\n")[0]}`;
-  if (result.outcome === "ok") {
-    if (c.invalid) out.push({ failure: "silent acceptance", detail: "resolved" });
-    return out;
-  }
-  if (!c.invalid) {
-    out.push({ failure: "valid input rejected", detail: said });
-    return out;
-  }
-  if (!result.code || !documented.has(result.code)) out.push({ failure: "undocumented code", detail: said });
-  else if (c.expectCodes && !c.expectCodes.includes(result.code)) out.push({ failure: "unexpected code", detail: `expected ${c.expectCodes.join(" or ")}, got ${said}` });
-  else if (c.mention && !c.mention.some((m) => result.message?.includes(m))) {
-    out.push({ failure: "message lacks name", detail: `expected a mention of ${c.mention.join(" or ")}: ${said}` });
-  }
-  return out;
-}
-
 async function pool<T, R>(items: T[], n: number, f: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
@@ -123,6 +70,29 @@ describe("fuzz corpus (issue 10 acceptance)", () => {
     expect(codes.has("ERR_UNKNOWN_OPTION")).toBe(true);
     expect(codes.has("ERR_TORCH")).toBe(true);
     expect(codes.has("ERR_NATIVE")).toBe(false);
+  });
+
+  it("the classifier tells crashes, hangs, silent acceptances and codes apart", () => {
+    const documented = new Set(["ERR_INVALID_OPTION", "ERR_BAD_CHECKPOINT"]);
+    const bad: FuzzCase = { id: "x", category: "config", base: "b", mutations: [], action: { kind: "smoke" }, invalid: true, expectCodes: ["ERR_BAD_CHECKPOINT"], mention: ["rope_theta"] };
+    const good: FuzzCase = { ...bad, invalid: false, expectCodes: undefined, mention: undefined };
+    const run = (over: Partial<Run>): Run => ({ status: 0, signal: null, timedOut: false, stdout: "", stderr: "", ms: 1, ...over });
+    const line = (r: object) => `${JSON.stringify(r)}\n`;
+    const kinds = (c: FuzzCase, r: Run) => classify(c, r, documented).map((f) => f.failure);
+    expect(kinds(bad, run({ status: null, signal: "SIGFPE" }))).toEqual(["crash"]);
+    expect(kinds(bad, run({ status: 1, stderr: "TypeError: x\n    at f (file:///a.js:1:2)\n" }))).toEqual(["crash"]);
+    expect(kinds(bad, run({ timedOut: true, status: null, signal: "SIGKILL" }))).toEqual(["hang"]);
+    expect(kinds(bad, run({ status: 3 }))).toEqual(["harness error"]);
+    expect(kinds(bad, run({ stdout: line({ outcome: "ok" }) }))).toEqual(["silent acceptance"]);
+    expect(kinds(good, run({ stdout: line({ outcome: "ok" }) }))).toEqual([]);
+    expect(kinds(good, run({ stdout: line({ outcome: "rejected", code: "ERR_INVALID_OPTION", message: "m" }) }))).toEqual(["valid input rejected"]);
+    expect(kinds(bad, run({ stdout: line({ outcome: "rejected", code: "ERR_NATIVE", message: "m" }) }))).toEqual(["undocumented code"]);
+    expect(kinds(bad, run({ stdout: line({ outcome: "rejected", code: null, name: "TypeError", message: "m" }) }))).toEqual(["undocumented code"]);
+    expect(kinds(bad, run({ stdout: line({ outcome: "rejected", code: "ERR_INVALID_OPTION", message: "rope_theta" }) }))).toEqual(["unexpected code"]);
+    expect(kinds(bad, run({ stdout: line({ outcome: "rejected", code: "ERR_BAD_CHECKPOINT", message: "sizes must be positive" }) }))).toEqual(["message lacks name"]);
+    expect(kinds(bad, run({ stdout: line({ outcome: "rejected", code: "ERR_BAD_CHECKPOINT", message: "rope_theta must be positive" }) }))).toEqual([]);
+    // A warning on stderr is not a stack.
+    expect(kinds(good, run({ stdout: line({ outcome: "ok" }), stderr: "(node:12) [INSEQ_W] Warning: x\n" }))).toEqual([]);
   });
 
   it("the corpus is seeded, labelled both ways and covers every category", () => {
