@@ -9,10 +9,11 @@
 //   INSEQ_FUZZ_CASES=<n>   number of cases (default: one round over every template, at least 200; more cases
 //                          start further rounds with fresh random offsets, tensors, positions and bases)
 //   INSEQ_FUZZ_ONLY=<s>    only the cases whose id contains <s>
+//   INSEQ_FUZZ_LOG=<file>  write every case with its child's result line and time (JSONL)
 //   One case by hand: node test/fuzz/run-case.mjs '<case JSON printed in the failure report>'
 // Needs dist/ (npm run build:ts).
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -113,6 +114,10 @@ describe("fuzz corpus (issue 10 acceptance)", () => {
     const cases = buildCorpus(SEED, COUNT).filter((c) => !ONLY || c.id.includes(ONLY));
     const t0 = Date.now();
     const runs = await pool(cases, CONCURRENCY, runCase);
+    if (process.env.INSEQ_FUZZ_LOG) {
+      const log = cases.map((c, i) => JSON.stringify({ id: c.id, invalid: c.invalid, ms: runs[i]!.ms, status: runs[i]!.status ?? runs[i]!.signal, result: runs[i]!.stdout.trim().split("\n").pop() }));
+      writeFileSync(process.env.INSEQ_FUZZ_LOG, `${log.join("\n")}\n`);
+    }
     const failures = cases.flatMap((c, i) => classify(c, runs[i]!, documented).map((f) => ({ ...f, c })));
     const byKind = new Map<string, typeof failures>();
     for (const f of failures) byKind.set(f.failure, [...(byKind.get(f.failure) ?? []), f]);
