@@ -9,6 +9,7 @@ import type { Seq2SeqModel } from "../models/seq2seq-model.js";
 import { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DatasetSplit } from "./readers.js";
 import { RecordWriter, type DatasetRecord } from "./records.js";
+import { checkResumeConfig, withModelRevision, type RunConfig } from "./run-config.js";
 import { resolveSplit, type Shard, type SplitSpec } from "./split.js";
 
 export interface Example {
@@ -111,6 +112,16 @@ export interface AttributeExamplesOptions {
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
   onSkip?: (row: SkippedRow) => void;
+  /**
+   * The run's configuration (run-config.ts `runConfig`), stored in every record with the loaded model's hub
+   * revision added.
+   */
+  config?: RunConfig;
+  /**
+   * The configuration of the records already in the output (`OutputPlan.firstConfig`): a run whose
+   * configuration differs once the model is loaded (its hub revision moved) is refused before anything is written.
+   */
+  previousConfig?: RunConfig | null;
 }
 
 export interface AttributeExamplesStats {
@@ -137,7 +148,7 @@ export function exampleOutput(out: FeatureAttributionOutput, k: number): Feature
   return new FeatureAttributionOutput([seq], info);
 }
 
-const FATAL = new Set<string>([ErrorCode.ABORTED, ErrorCode.DISPOSED, ErrorCode.ADDON_LOAD]);
+const FATAL = new Set<string>([ErrorCode.ABORTED, ErrorCode.DISPOSED, ErrorCode.ADDON_LOAD, ErrorCode.DISK_FULL, ErrorCode.IO]);
 
 /** Attributes `examples` in batches and appends their records to `writer` as each batch finishes. */
 export async function attributeExamples(
@@ -152,6 +163,8 @@ export async function attributeExamples(
     throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a positive integer for --batch-size but received ${batchSize}`);
   }
   const stats: AttributeExamplesStats = { written: 0, skipped: [], attributeMs: 0, writeMs: 0, wallMs: 0 };
+  const config = opts.config ? withModelRevision(opts.config, model.info.path) : undefined;
+  if (config && opts.previousConfig) checkResumeConfig(writer.path, opts.previousConfig, config);
   const forced = examples.some((e) => e.generated !== undefined);
   const run = async (batch: readonly Example[]) => {
     const t0 = performance.now();
@@ -172,6 +185,7 @@ export async function attributeExamples(
         index: e.index,
         input_text: e.input,
         generated_text: String((single.info.generated_texts as unknown[] | undefined)?.[0] ?? ""),
+        ...(config ? { config } : {}),
         attribution: single.toJSON(),
       };
       writer.write(record);
@@ -183,15 +197,18 @@ export async function attributeExamples(
   opts.onProgress?.(0, examples.length);
   for (let b = 0; b < examples.length; b += batchSize) {
     const batch = examples.slice(b, b + batchSize);
+    // Writes stay outside the try blocks: a failed write (ERR_DISK_FULL, ERR_IO) stops the run, never skips a row.
+    let out: FeatureAttributionOutput | null = null;
     try {
-      write(batch, await run(batch));
+      out = await run(batch);
     } catch (err) {
       if (!(err instanceof InseqError) || FATAL.has(err.code)) throw err;
       // Find the failing row(s): one example at a time.
       for (const e of batch) {
+        let single: FeatureAttributionOutput | null = null;
         try {
           if (batch.length === 1) throw err;
-          write([e], await run([e]));
+          single = await run([e]);
         } catch (err1) {
           if (!(err1 instanceof InseqError) || FATAL.has(err1.code)) throw err1;
           if ((opts.onError ?? "stop") === "stop") {
@@ -201,8 +218,10 @@ export async function attributeExamples(
           stats.skipped.push(row);
           opts.onSkip?.(row);
         }
+        if (single) write([e], single);
       }
     }
+    if (out) write(batch, out);
     done += batch.length;
     opts.onProgress?.(done, examples.length);
   }

@@ -2,14 +2,19 @@
  * `inseq merge`: joins attribute-dataset outputs (shards, resumed runs) into one file ordered by row index.
  * A row present in several inputs must have the same content (texts, and attributions within 1e-5; the
  * measured `exec_time` may differ); it is written once. The attribution settings that Inseq requires to agree
- * when merging outputs (method, model, step scores, ...) must agree across all records.
+ * when merging outputs (method, model, step scores, ...) must agree across all records, and so must the records'
+ * run configurations (run-config.ts: method and step-function arguments, generation arguments, revision, ...),
+ * since the merged output has one `info`.
  */
 import { existsSync, renameSync, unlinkSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
 import { ErrorCode, InseqError } from "../core/errors.js";
 import { FeatureAttributionOutput, MERGE_MATCH_INFO_FIELDS } from "../results/attribution.js";
-import { isGzipPath, planOutput, recordInfo, RecordWriter, scanRecords, type DatasetRecord } from "./records.js";
+import { fileWriteError, isGzipPath, planOutput, recordInfo, RecordWriter, scanRecords, type DatasetRecord } from "./records.js";
+import { describeDifferences, diffRunConfigs, recordConfig, type RunConfig } from "./run-config.js";
+
+const MERGE_HINT = "run merge again (the output was not written)";
 
 export interface MergeOptions {
   /** Replace an existing output. Default false (ERR_INVALID_OPTION). */
@@ -74,13 +79,22 @@ export async function mergeRecordFiles(inputs: readonly string[], output: string
   }
   const byIndex = new Map<number, Entry>();
   let duplicates = 0;
-  let reference: { file: string; index: number; info: Record<string, unknown> } | null = null;
+  let reference: { file: string; index: number; info: Record<string, unknown>; config: RunConfig } | null = null;
   for (const file of inputs) {
     const scan = scanRecords(file, (record, text) => {
       const info = infoOf(record);
+      const config = recordConfig(record);
       if (!reference) {
-        reference = { file, index: record.index, info };
+        reference = { file, index: record.index, info, config };
       } else {
+        const diffs = diffRunConfigs(reference.config, config);
+        if (diffs.length > 0) {
+          throw new InseqError(
+            ErrorCode.BAD_DATASET,
+            `Cannot merge: row ${record.index} of ${file} was attributed with another configuration than row ${reference.index} of ` +
+              `${reference.file}, in ${diffs.map((d) => d.field).join(", ")} (${describeDifferences(diffs, `in ${reference.file}`, `in ${file}`)})`,
+          );
+        }
         for (const field of MERGE_MATCH_INFO_FIELDS) {
           if (JSON.stringify(info[field]) !== JSON.stringify(reference.info[field])) {
             throw new InseqError(
@@ -119,7 +133,7 @@ export async function mergeRecordFiles(inputs: readonly string[], output: string
       const merged = FeatureAttributionOutput.merge(entries.map((e) => FeatureAttributionOutput.fromJSON(e.record.attribution)));
       await merged.save(tmp, { overwrite: true, compress: /\.gz$/i.test(output) });
     } else {
-      const writer = new RecordWriter({ ...planOutput(tmp, { overwrite: true }), gzip: isGzipPath(output) });
+      const writer = new RecordWriter({ ...planOutput(tmp, { overwrite: true }), gzip: isGzipPath(output) }, { hint: MERGE_HINT });
       try {
         const gz = isGzipPath(output);
         for (const e of entries) {
@@ -137,7 +151,7 @@ export async function mergeRecordFiles(inputs: readonly string[], output: string
     } catch {
       /* not created */
     }
-    throw err;
+    throw (err as NodeJS.ErrnoException)?.syscall ? fileWriteError(err, output, MERGE_HINT) : err; // file system errors get a code
   }
   return { records: entries.length, duplicates, inputs: inputs.length, format: asInseqJson ? "inseq-json" : "jsonl" };
 }

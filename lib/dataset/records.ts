@@ -10,13 +10,34 @@ import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, wr
 import { crc32, gzipSync, inflateRawSync } from "node:zlib";
 
 import { ErrorCode, InseqError } from "../core/errors.js";
+import { checkResumeConfig, recordConfig, type RunConfig } from "./run-config.js";
 
 export interface DatasetRecord {
   index: number;
   input_text: string;
   generated_text: string;
+  /** The run's configuration (lib/dataset/run-config.ts); absent in records written before it was stored. */
+  config?: RunConfig;
   attribution: Record<string, unknown>;
 }
+
+/**
+ * The InseqError for a failed write of `file`: ERR_DISK_FULL for a full disk or quota (ENOSPC, EDQUOT),
+ * ERR_IO for anything else; `hint` says how to continue (e.g. "rerun with --resume ...").
+ */
+export function fileWriteError(err: unknown, file: string, hint: string): InseqError {
+  if (err instanceof InseqError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === "ENOSPC" || e?.code === "EDQUOT") {
+    const what = e.code === "ENOSPC" ? "No space left on the device" : "Disk quota exceeded";
+    return new InseqError(ErrorCode.DISK_FULL, `${what} (${e.code}) writing ${file}: free some space, then ${hint}`, { cause: err });
+  }
+  const why = e?.code ? `${e.code}: ${e.message}` : String((err as Error)?.message ?? err);
+  return new InseqError(ErrorCode.IO, `Cannot write ${file} (${why}); ${hint}`, { cause: err });
+}
+
+/** The default `hint` of RecordWriter errors (attribute-dataset outputs). */
+export const RESUME_HINT = "rerun the same command with --resume to continue where it stopped";
 
 /** The Inseq `info` of a record's attribution document (`{__instance_type__, attributes: {info, ...}}`). */
 export function recordInfo(record: DatasetRecord): Record<string, unknown> {
@@ -188,16 +209,22 @@ export interface OutputPlan {
   droppedBytes: number;
   /** Row indices already in the file. */
   done: Set<number>;
-  /** The `info` of the first record (to check that a resumed run uses the same settings). */
+  /** The `info` of the first record. */
   firstInfo: Record<string, unknown> | null;
+  /** The run configuration of the first record (to check that a resumed run uses the same settings). */
+  firstConfig: RunConfig | null;
 }
 
-export function planOutput(file: string, opts: { resume?: boolean; overwrite?: boolean } = {}): OutputPlan {
+/**
+ * What to do with `file` before a run. With `resume` and `config` (this run's configuration, run-config.ts),
+ * records of another configuration are refused with ERR_INVALID_OPTION listing the fields that differ.
+ */
+export function planOutput(file: string, opts: { resume?: boolean; overwrite?: boolean; config?: RunConfig } = {}): OutputPlan {
   if (opts.resume && opts.overwrite) {
     throw new InseqError(ErrorCode.INVALID_OPTION, "Expected at most one of --resume and --overwrite but received both");
   }
   const gzip = isGzipPath(file);
-  const empty: OutputPlan = { path: file, gzip, mode: "create", validBytes: 0, droppedBytes: 0, done: new Set(), firstInfo: null };
+  const empty: OutputPlan = { path: file, gzip, mode: "create", validBytes: 0, droppedBytes: 0, done: new Set(), firstInfo: null, firstConfig: null };
   if (!existsSync(file)) return empty;
   if (opts.overwrite) return { ...empty, mode: "overwrite" };
   if (!opts.resume) {
@@ -208,9 +235,11 @@ export function planOutput(file: string, opts: { resume?: boolean; overwrite?: b
   }
   const done = new Set<number>();
   let firstInfo: Record<string, unknown> | null = null;
+  let firstConfig: RunConfig | null = null;
   const scan = scanRecords(file, (rec) => {
     done.add(rec.index);
     firstInfo ??= recordInfo(rec);
+    firstConfig ??= recordConfig(rec);
   });
   if (scan.size > 0 && scan.gzip !== gzip) {
     throw new InseqError(
@@ -218,7 +247,15 @@ export function planOutput(file: string, opts: { resume?: boolean; overwrite?: b
       `Expected a ${gzip ? "gzip" : "plain JSONL"} file (from its name) for --output but ${file} is ${scan.gzip ? "gzip-compressed" : "not compressed"}`,
     );
   }
-  return { path: file, gzip, mode: "append", validBytes: scan.validBytes, droppedBytes: scan.size - scan.validBytes, done, firstInfo };
+  if (firstConfig && opts.config) checkResumeConfig(file, firstConfig, opts.config);
+  return { path: file, gzip, mode: "append", validBytes: scan.validBytes, droppedBytes: scan.size - scan.validBytes, done, firstInfo, firstConfig };
+}
+
+export interface RecordWriterOptions {
+  /** How to continue after a failed write, in ERR_DISK_FULL / ERR_IO messages. Default RESUME_HINT. */
+  hint?: string;
+  /** The write call (tests inject failures). Default fs.writeSync. */
+  writeSync?: (fd: number, buffer: Buffer, offset: number, length: number) => number;
 }
 
 /** Appends records, one write call each (one gzip member each for `.gz`). */
@@ -226,11 +263,15 @@ export class RecordWriter {
   readonly path: string;
   readonly gzip: boolean;
   #fd: number | null;
+  readonly #hint: string;
+  readonly #writeSync: NonNullable<RecordWriterOptions["writeSync"]>;
   bytesWritten = 0;
 
-  constructor(plan: OutputPlan) {
+  constructor(plan: OutputPlan, opts: RecordWriterOptions = {}) {
     this.path = plan.path;
     this.gzip = plan.gzip;
+    this.#hint = opts.hint ?? RESUME_HINT;
+    this.#writeSync = opts.writeSync ?? writeSync;
     try {
       if (plan.mode === "append") {
         this.#fd = openSync(plan.path, "r+");
@@ -245,6 +286,7 @@ export class RecordWriter {
       if (e.code === "EEXIST") {
         throw new InseqError(ErrorCode.INVALID_OPTION, `Expected an output path that does not exist for --output but received ${JSON.stringify(plan.path)}: the file already exists`);
       }
+      if (e.code === "ENOSPC" || e.code === "EDQUOT" || e.code === "EIO") throw fileWriteError(err, plan.path, this.#hint);
       throw new InseqError(ErrorCode.INVALID_OPTION, `Cannot write --output ${plan.path}: ${e.message}`, { cause: err });
     }
   }
@@ -259,15 +301,29 @@ export class RecordWriter {
     this.writeEncoded(RecordWriter.encode(record, this.gzip));
   }
 
+  /**
+   * Appends `bytes`. A failed write throws ERR_DISK_FULL (ENOSPC, EDQUOT) or ERR_IO with the writer's hint; the
+   * bytes of a record it cut short are what `--resume` drops.
+   */
   writeEncoded(bytes: Buffer): void {
     if (this.#fd === null) throw new InseqError(ErrorCode.DISPOSED, `Output ${this.path} is closed`);
     let off = 0;
-    while (off < bytes.length) off += writeSync(this.#fd, bytes, off, bytes.length - off);
+    try {
+      while (off < bytes.length) off += this.#writeSync(this.#fd, bytes, off, bytes.length - off);
+    } catch (err) {
+      throw fileWriteError(err, this.path, this.#hint);
+    }
     this.bytesWritten += bytes.length;
   }
 
   close(): void {
-    if (this.#fd !== null) closeSync(this.#fd);
+    const fd = this.#fd;
     this.#fd = null;
+    if (fd === null) return;
+    try {
+      closeSync(fd); // a network file system may report a full disk only here
+    } catch (err) {
+      throw fileWriteError(err, this.path, this.#hint);
+    }
   }
 }

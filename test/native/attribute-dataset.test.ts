@@ -104,7 +104,7 @@ describe("attribute-dataset over WinoMT", () => {
     expect(lines).toHaveLength(13);
     expect(lines[12]).toBe("");
     for (const [i, r] of full) {
-      expect(Object.keys(r)).toEqual(["index", "input_text", "generated_text", "attribution"]);
+      expect(Object.keys(r)).toEqual(["index", "input_text", "generated_text", "config", "attribution"]);
       expect(r.input_text).toBe(SENTENCES[i]);
       expect(r.generated_text.startsWith(r.input_text)).toBe(true);
       const out = FeatureAttributionOutput.fromJSON(r.attribution);
@@ -160,6 +160,33 @@ describe("attribute-dataset over WinoMT", () => {
     const lines = readFileSync(out, "utf8").split("\n");
     expect(lines.length).toBe(13);
     expect(lines[12]).toBe("");
+  });
+
+  it("every record stores the run's configuration; --resume refuses other method, step-function or generation arguments, naming each field", async () => {
+    const config = (full.get(0) as DatasetRecord & { config?: Record<string, unknown> }).config!;
+    expect(config).toMatchObject({ model: stories260K, model_revision: null, attribution_method: "saliency", generation_args: { max_new_tokens: 3 }, input_text_field: "sentence" });
+    const out = path.join(tempDir("ds-config"), "out.jsonl");
+    writeFileSync(out, readFileSync(fullPath, "utf8").split("\n").slice(0, 4).join("\n") + "\n");
+    const other = await cli(["attribute-dataset", ...WINO, "--generation-kwargs", '{"max_new_tokens": 4}', "--attribution-kwargs", '{"logprob": true}', "--output", out, "--resume"]);
+    expectFailure(other, "ERR_INVALID_OPTION", "Cannot --resume", "attributed_fn_args", "step_scores_args", "generation_args", '{"max_new_tokens":3} in the file, {"max_new_tokens":4} in this run');
+    const field = await cli(["attribute-dataset", ...WINO, "--input-text-field", "noun", "--output", out, "--resume"]);
+    expectFailure(field, "ERR_INVALID_OPTION", "input_text_field");
+    expect(readFileSync(out, "utf8").split("\n").length).toBe(5); // nothing appended
+    const same = await cli(["attribute-dataset", ...WINO, "--output", out, "--resume"]);
+    expect(same.code, same.stderr).toBe(0);
+    expectSameRecords(records(out), full);
+  });
+
+  it("a full disk mid-run: ERR_DISK_FULL with a hint to --resume, no stack; --resume then finishes the output", async () => {
+    const out = path.join(tempDir("ds-full-disk"), "out.jsonl");
+    const run = await cli(["attribute-dataset", ...WINO, "--bs", "2", "--output", out], { env: { INSEQ_TEST_WRITE_FAIL: "ENOSPC@4" } });
+    expectFailure(run, "ERR_DISK_FULL", out, "ENOSPC", "--resume");
+    expect(records(out).size).toBe(3);
+    const io = await cli(["attribute-dataset", ...WINO, "--bs", "2", "--output", out, "--resume"], { env: { INSEQ_TEST_WRITE_FAIL: "EIO@2" } });
+    expectFailure(io, "ERR_IO", out, "EIO", "--resume");
+    const resumed = await cli(["attribute-dataset", ...WINO, "--output", out, "--resume"]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expectSameRecords(records(out), full);
   });
 
   it("--shard 0/2 and 1/2 merged equal the full run", async () => {

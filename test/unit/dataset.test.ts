@@ -1,5 +1,5 @@
 // Dataset plumbing without a model: split syntax, the CSV reader, readers, and the record file scanner.
-import { readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
@@ -7,7 +7,9 @@ import { describe, expect, it } from "vitest";
 import { InseqError } from "../../lib/core/errors.js";
 import { parseDelimited } from "../../lib/dataset/csv.js";
 import { openDataset } from "../../lib/dataset/readers.js";
+import { mergeRecordFiles } from "../../lib/dataset/merge.js";
 import { planOutput, RecordWriter, scanRecords, type DatasetRecord } from "../../lib/dataset/records.js";
+import { runConfig, withModelRevision, type RunConfig } from "../../lib/dataset/run-config.js";
 import { parseShard, parseSplit, resolveSplit } from "../../lib/dataset/split.js";
 import { repoRoot, tempDir } from "../helpers.js";
 
@@ -207,5 +209,138 @@ describe("record files", () => {
     expect(codeOf(() => scanRecords(bad))).toBe("ERR_BAD_DATASET");
     writeFileSync(bad, `${JSON.stringify({ index: -1, attribution: {} })}\n`);
     expect(codeOf(() => scanRecords(bad))).toBe("ERR_BAD_DATASET");
+  });
+});
+
+describe("run configurations: --resume and merge compare the whole configuration", () => {
+  const dir = tempDir("ds-config");
+  const base = { model: "org/m", inputTextField: "text", attributeOptions: { method: "integrated_gradients", methodArgs: { nSteps: 10 }, generationArgs: { maxNewTokens: 3 } } };
+  const withConfig = (index: number, config: RunConfig): DatasetRecord => ({
+    index, input_text: `in ${index}`, generated_text: `in ${index} out`, config, attribution: { info: { attribution_method: config.attribution_method } },
+  });
+  const writeRecords = (file: string, records: DatasetRecord[]) => {
+    const w = new RecordWriter(planOutput(file, { overwrite: true }));
+    records.forEach((r) => w.write(r));
+    w.close();
+  };
+  const messageOf = (fn: () => unknown): InseqError => {
+    try {
+      fn();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InseqError);
+      return e as InseqError;
+    }
+    throw new Error("expected an error");
+  };
+
+  it("the same settings resume (option spellings and defaults normalised); any other setting is refused, every differing field named", () => {
+    const f = path.join(dir, "resume.jsonl");
+    const first = withModelRevision(runConfig(base), "/cache/models--org--m/snapshots/0123456789abcdef0123456789abcdef01234567");
+    expect(first.model_revision).toBe("0123456789abcdef0123456789abcdef01234567");
+    writeRecords(f, [withConfig(0, first), withConfig(1, first)]);
+    const same = runConfig({ ...base, attributeOptions: { ...base.attributeOptions, methodArgs: { n_steps: 10 }, attributedFn: "probability", stepScores: [] } });
+    expect([...planOutput(f, { resume: true, config: same }).done]).toEqual([0, 1]);
+
+    const other = runConfig({ ...base, attributeOptions: { ...base.attributeOptions, methodArgs: { nSteps: 20 }, generationArgs: { maxNewTokens: 5 }, stepScores: ["probability"] } });
+    const err = messageOf(() => planOutput(f, { resume: true, config: other }));
+    expect(err.code).toBe("ERR_INVALID_OPTION");
+    expect(err.message).toContain("Cannot --resume");
+    expect(err.message).toContain("attribution_args, step_scores, generation_args");
+    expect(err.message).toContain('attribution_args {"n_steps":10} in the file, {"n_steps":20} in this run');
+    expect(err.message).toContain('generation_args {"max_new_tokens":3} in the file, {"max_new_tokens":5} in this run');
+    for (const [what, cfg, field] of [
+      ["model", runConfig({ ...base, model: "org/other" }), "model"],
+      ["attributed function args", runConfig({ ...base, attributeOptions: { ...base.attributeOptions, attributedFnArgs: { logprob: true } } }), "attributed_fn_args"],
+      ["step function args", runConfig({ ...base, attributeOptions: { ...base.attributeOptions, stepScoresArgs: { topK: 2 } } }), "step_scores_args"],
+      ["contrast targets", runConfig({ ...base, attributeOptions: { ...base.attributeOptions, contrastTargets: ["x"] } }), "contrast_targets"],
+      ["text field", runConfig({ ...base, inputTextField: "other" }), "input_text_field"],
+      ["model revision", withModelRevision(runConfig(base), "/cache/models--org--m/snapshots/fedcba9876543210fedcba9876543210fedcba98"), "model_revision"],
+    ] as const) {
+      const e = messageOf(() => planOutput(f, { resume: true, config: cfg as RunConfig }));
+      expect(e.code, what).toBe("ERR_INVALID_OPTION");
+      expect(e.message, what).toContain(`differs from its records' in ${field} (`);
+    }
+    // Not resuming: no comparison.
+    expect(planOutput(f, { overwrite: true, config: other }).mode).toBe("overwrite");
+  });
+
+  it("records written before configurations were stored are compared through their info", () => {
+    const f = path.join(dir, "legacy.jsonl");
+    const legacy: DatasetRecord = { index: 0, input_text: "a", generated_text: "a b", attribution: { info: { model_name: "org/m", attribution_method: "integrated_gradients", attribution_args: { nSteps: 10 }, constrained_decoding: false, generation_args: { maxNewTokens: 3 } } } };
+    writeRecords(f, [legacy]);
+    expect([...planOutput(f, { resume: true, config: runConfig(base) }).done]).toEqual([0]);
+    const e = messageOf(() => planOutput(f, { resume: true, config: runConfig({ ...base, attributeOptions: { ...base.attributeOptions, methodArgs: { nSteps: 50 } } }) }));
+    expect(e.message).toContain('attribution_args {"n_steps":10} in the file, {"n_steps":50} in this run');
+  });
+
+  it("merge refuses records whose configurations differ, naming the rows, files and fields", async () => {
+    const a = path.join(dir, "a.jsonl");
+    const b = path.join(dir, "b.jsonl");
+    const cfg = runConfig(base);
+    writeRecords(a, [withConfig(0, cfg)]);
+    writeRecords(b, [withConfig(1, runConfig({ ...base, attributeOptions: { ...base.attributeOptions, generationArgs: { maxNewTokens: 9 } } }))]);
+    const out = path.join(dir, "merged.jsonl");
+    const err = await mergeRecordFiles([a, b], out).then(() => null, (e: unknown) => e as InseqError);
+    expect(err).toBeInstanceOf(InseqError);
+    expect(err!.code).toBe("ERR_BAD_DATASET");
+    expect(err!.message).toContain(`row 1 of ${b}`);
+    expect(err!.message).toContain(`row 0 of ${a}`);
+    expect(err!.message).toContain("generation_args");
+    expect(existsSync(out)).toBe(false);
+    writeRecords(b, [withConfig(1, cfg)]);
+    expect((await mergeRecordFiles([a, b], out)).records).toBe(2);
+  });
+});
+
+describe("write failures: ERR_DISK_FULL / ERR_IO with a hint, never a raw errno stack", () => {
+  const dir = tempDir("ds-write");
+  const rec = (index: number): DatasetRecord => ({ index, input_text: `in ${index}`, generated_text: `in ${index} out`, attribution: { info: {} } });
+  const errno = (code: string) => Object.assign(new Error(`${code}: simulated, write`), { code, syscall: "write", errno: -28 });
+
+  for (const [code, expected] of [["ENOSPC", "ERR_DISK_FULL"], ["EDQUOT", "ERR_DISK_FULL"], ["EIO", "ERR_IO"]] as const) {
+    it(`${code} -> ${expected}, naming the file and --resume; the cut record is dropped on resume`, () => {
+      const f = path.join(dir, `${code}.jsonl`);
+      let calls = 0;
+      // The 2nd record: half of it is written, then the disk is full.
+      const w = new RecordWriter(planOutput(f), {
+        writeSync: (fd, buf, off, len) => {
+          if (++calls === 2) return writeSync(fd, buf, off, len >> 1);
+          if (calls >= 3) throw errno(code);
+          return writeSync(fd, buf, off, len);
+        },
+      });
+      w.write(rec(0));
+      const err = (() => {
+        try {
+          w.write(rec(1));
+        } catch (e) {
+          return e as InseqError;
+        }
+        return null;
+      })();
+      w.close();
+      expect(err).toBeInstanceOf(InseqError);
+      expect(err!.code).toBe(expected);
+      expect(err!.message).toContain(f);
+      expect(err!.message).toContain(code);
+      expect(err!.message).toContain("--resume");
+      const plan = planOutput(f, { resume: true });
+      expect([...plan.done]).toEqual([0]);
+      expect(plan.droppedBytes).toBeGreaterThan(0);
+    });
+  }
+
+  it("the hint is the writer's (merge passes its own: run merge again)", () => {
+    const writer = new RecordWriter(planOutput(path.join(dir, "hint.jsonl")), { hint: "run merge again (the output was not written)", writeSync: () => { throw errno("ENOSPC"); } });
+    let err: InseqError | null = null;
+    try {
+      writer.write(rec(0));
+    } catch (e) {
+      err = e as InseqError;
+    }
+    writer.close();
+    expect(err!.code).toBe("ERR_DISK_FULL");
+    expect(err!.message).toContain("free some space, then run merge again");
+    expect(err!.message).not.toContain("--resume");
   });
 });
