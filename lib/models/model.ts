@@ -88,7 +88,8 @@ export interface ModelInfo extends NativeModelInfo {
   attributionMethod: string | undefined;
 }
 
-const GENERATE_OPTIONS = [
+/** The options generate() takes (the CLI's --generation-kwargs checks its keys against them). */
+export const GENERATE_OPTIONS = [
   "maxNewTokens", "doSample", "temperature", "topK", "topP", "seed", "skipSpecialTokens",
   "outputGeneratedOnly", "returnIds", "signal", "onProgress",
 ] as const;

@@ -10,6 +10,7 @@ import { makeShowCommand, openInBrowser } from "../../lib/cli/commands/show.js";
 import { listAggregatorIds, makeListCommand } from "../../lib/cli/commands/list.js";
 import { twoSequenceOutput } from "../fixtures/viz/outputs.js";
 import { repoRoot, tempDir } from "../helpers.js";
+import { runCommand } from "../helpers/cli.js";
 
 const tmp = tempDir("cli-show");
 const saved = path.join(tmp, "run.json");
@@ -37,20 +38,7 @@ afterEach(() => {
   vi.unstubAllEnvs();
 });
 
-/** Runs a command with `args`, capturing stdout and stderr. */
-async function run(make: () => import("commander").Command, args: string[]): Promise<{ stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-  try {
-    await make().exitOverride().parseAsync(args, { from: "user" });
-  } finally {
-    vi.mocked(process.stdout.write).mockRestore();
-    vi.mocked(process.stderr.write).mockRestore();
-  }
-  return { stdout, stderr };
-}
+const run = runCommand;
 
 describe("inseq show", () => {
   it("prints the terminal heatmaps of a saved file (plain and gzip)", async () => {

@@ -8,9 +8,9 @@ import { PARQUET_REVISION } from "../../dataset/hub-dataset.js";
 import { planOutput, RecordWriter } from "../../dataset/records.js";
 import { attributeExamples, selectExamples, type SkippedRow } from "../../dataset/attribute-dataset.js";
 import { parseShard, parseSplit } from "../../dataset/split.js";
-import { camel, intOption, jsonOption } from "../parse.js";
+import { camel, generationKwargsOption, intOption, jsonOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
-import { routeAttributionKwargs } from "./attribute.js";
+import { checkAttributionKwargs, routeAttributionKwargs } from "./attribute.js";
 
 
 
@@ -31,6 +31,19 @@ function parseColumnNames(value: string | undefined): string[] | undefined {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+/** Checks that need neither the dataset nor the model: the output's extension and the JSON keyword arguments. */
+function checkOptions(opts: { output: string; attributionKwargs?: Record<string, unknown>; attributionMethod: string }): void {
+  if (!/\.jsonl(\.gz)?$/i.test(opts.output)) {
+    const stem = opts.output.replace(/(\.[^./]*)?(\.gz)?$/i, "");
+    throw new InseqError(
+      ErrorCode.INVALID_OPTION,
+      `Expected a .jsonl or .jsonl.gz path for --output but received ${JSON.stringify(opts.output)}: attribute-dataset writes one JSON ` +
+        `record per line (resumable); join them into one Inseq JSON file afterwards with \`inseq merge ${stem}.jsonl -o ${opts.output}\``,
+    );
+  }
+  checkAttributionKwargs(opts.attributionKwargs ?? {}, opts.attributionMethod);
+}
 
 export function makeAttributeDatasetCommand(): Command {
   return new Command("attribute-dataset")
@@ -55,7 +68,7 @@ export function makeAttributeDatasetCommand(): Command {
     .addOption(new Option("--step-scores <ids...>", "step functions computed at every step").choices(listStepFunctions()))
     .addOption(new Option("--attributed-fn <id>", "step function to attribute (default probability)").choices(listStepFunctions()))
     .option("--attribution-kwargs <json>", "method / step-function options as JSON, e.g. '{\"n_steps\": 100}'", jsonOption)
-    .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", jsonOption)
+    .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", generationKwargsOption)
     .option("--bs, --batch-size <n>", "examples per attribution call and per flush to the output", intOption, 8)
     .option("-s, --attr-pos-start <n>", "first target position to attribute", intOption)
     .option("-e, --attr-pos-end <n>", "last target position (exclusive)", intOption)
@@ -64,6 +77,7 @@ export function makeAttributeDatasetCommand(): Command {
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
     .option("--progress", "always show the progress bar (default: when stderr is a terminal)")
     .option("--no-progress", "never show the progress bar")
+    .hook("preAction", (cmd) => checkOptions(cmd.opts()))
     .action(async (opts) => {
       const started = performance.now();
       if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) {

@@ -1,24 +1,47 @@
+import { existsSync } from "node:fs";
 import { writeFile, rename } from "node:fs/promises";
 import { Command, Option } from "commander";
 
 import { ErrorCode, InseqError } from "../../core/errors.js";
 import type { Model } from "../../models/model.js";
-import { listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
+import { getMethod, listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
 import type { AttributeOptions } from "../../attribution/attribute.js";
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
-import { camel, intOption, jsonOption } from "../parse.js";
+import { camel, generationKwargsOption, intOption, jsonOption, unknownKey } from "../parse.js";
 import { ProgressBar } from "../progress.js";
-import { detectTerminalColor } from "../../viz/terminal.js";
+import { colorOption, terminalSettings, widthOption } from "../terminal-options.js";
 
+const STEP_KEYS = ["logprob", "topP", "topK", "minTokensToKeep", "perplexityBase2", "nMcdSteps"];
+const TOP_LEVEL_KEYS = ["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs", "contrastSources", "granular", "memoryBudgetMb", "baselineIds"];
 
+/**
+ * Rejects --attribution-kwargs keys that neither `method` nor the step functions take, naming each key as written
+ * (snake_case or camelCase), with the nearest valid key.
+ */
+export function checkAttributionKwargs(kwargs: Record<string, unknown>, method: string): void {
+  const methodKeys = getMethod(method).options;
+  const where = `--attribution-kwargs for ${method}`;
+  for (const [key, value] of Object.entries(kwargs)) {
+    const k = camel(key);
+    if (k === "attributionArgs" && value && typeof value === "object" && !Array.isArray(value)) {
+      for (const k2 of Object.keys(value)) if (!methodKeys.includes(camel(k2))) throw unknownKey(k2, `${key} of ${where}`, methodKeys);
+    } else if (!methodKeys.includes(k) && !STEP_KEYS.includes(k) && !TOP_LEVEL_KEYS.includes(k)) {
+      throw unknownKey(key, where, [...methodKeys, ...STEP_KEYS, ...TOP_LEVEL_KEYS, "attributionArgs"]);
+    }
+  }
+}
 
-/** Splits --attribution-kwargs as Inseq routes them: method args, step-function args, contrast and position options. */
-export function routeAttributionKwargs(kwargs: Record<string, unknown>): Partial<AttributeOptions> {
+/**
+ * Splits --attribution-kwargs as Inseq routes them: method args, step-function args, contrast and position
+ * options. With `method`, unknown keys are refused first (`checkAttributionKwargs`).
+ */
+export function routeAttributionKwargs(kwargs: Record<string, unknown>, method?: string): Partial<AttributeOptions> {
+  if (method !== undefined) checkAttributionKwargs(kwargs, method);
   const out: Partial<AttributeOptions> & { methodArgs: Record<string, unknown>; stepScoresArgs: Record<string, unknown>; attributedFnArgs: Record<string, unknown> } = {
     methodArgs: {}, stepScoresArgs: {}, attributedFnArgs: {},
   };
-  const stepKeys = new Set(["logprob", "topP", "topK", "minTokensToKeep", "perplexityBase2", "nMcdSteps"]);
-  const topLevel = new Set(["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs", "granular", "memoryBudgetMb", "baselineIds"]);
+  const stepKeys = new Set(STEP_KEYS);
+  const topLevel = new Set(TOP_LEVEL_KEYS);
   for (const [key, value] of Object.entries(kwargs)) {
     const k = camel(key);
     if (k === "attributionArgs" && value && typeof value === "object") {
@@ -42,6 +65,13 @@ async function writeAtomic(path: string, text: string): Promise<void> {
   await rename(tmp, path);
 }
 
+/** Refuses to replace an existing output unless --overwrite (checked before the model loads). */
+function checkNewOutput(file: string | undefined, flag: string, overwrite: boolean): void {
+  if (file !== undefined && !overwrite && existsSync(file)) {
+    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a path that does not exist (or --overwrite) for ${flag} but received ${JSON.stringify(file)}: the file already exists`);
+  }
+}
+
 export function makeAttributeCommand(): Command {
   return new Command("attribute")
     .description("attribute generated (or forced) tokens to their inputs and show the heatmap")
@@ -52,7 +82,7 @@ export function makeAttributeCommand(): Command {
     .addOption(new Option("--step-scores <ids...>", "step functions computed at every step").choices(listStepFunctions()))
     .addOption(new Option("--attributed-fn <id>", "step function to attribute (default probability)").choices(listStepFunctions()))
     .option("--attribution-kwargs <json>", "method / step-function options as JSON, e.g. '{\"n_steps\": 100}'", jsonOption)
-    .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", jsonOption)
+    .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", generationKwargsOption)
     .option("--bs, --batch-size <n>", "inputs per native job (default: all)", intOption)
     .option("-s, --attr-pos-start <n>", "first target position to attribute", intOption)
     .option("-e, --attr-pos-end <n>", "last target position (exclusive)", intOption)
@@ -61,13 +91,20 @@ export function makeAttributeCommand(): Command {
     .option("--generate-from-target-prefix", "encoder-decoders: generate continuing the --generated-texts prefixes", false)
     .option("-o, --save-path <file>", "save the output as Inseq JSON (.json, or .json.gz compressed)")
     .option("--viz-path <file>", "write the HTML heatmap to this file")
+    .option("--overwrite", "replace existing --save-path / --viz-path files", false)
     .option("--hide, --hide-attributions", "do not print the heatmap", false)
+    .addOption(colorOption())
+    .addOption(widthOption())
     .addOption(new Option("--device <device>", "device").default("auto"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
     .action(async (opts) => {
+      // Everything that can fail without the model, first.
+      checkNewOutput(opts.savePath, "--save-path", opts.overwrite);
+      checkNewOutput(opts.vizPath, "--viz-path", opts.overwrite);
+      const kwargs = routeAttributionKwargs(opts.attributionKwargs ?? {}, opts.attributionMethod);
+      const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
       const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
       try {
-        const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
         const bar = new ProgressBar(`attributing with ${opts.attributionMethod}`);
         const encDec = model.info.isEncoderDecoder;
         if (!encDec && (opts.attributeTarget || opts.generateFromTargetPrefix)) {
@@ -85,16 +122,13 @@ export function makeAttributeCommand(): Command {
           attrPosEnd: opts.attrPosEnd,
           includeEosBaseline: opts.includeEosBaseline,
           generationArgs: gen,
-          ...routeAttributionKwargs(opts.attributionKwargs ?? {}),
+          ...kwargs,
           onProgress: (done, total) => bar.update(done, total, "rows"),
         });
         bar.done();
-        if (!opts.hideAttributions) {
-          const color = detectTerminalColor(process.stdout, process.env);
-          process.stdout.write(out.show({ format: "terminal", color, width: process.stdout.columns }) + "\n");
-        }
+        if (!opts.hideAttributions) process.stdout.write(out.show({ format: "terminal", ...terminalSettings(opts, true) }) + "\n");
         if (opts.vizPath) await writeAtomic(opts.vizPath, out.show({ format: "html" }));
-        if (opts.savePath) await out.save(opts.savePath, { overwrite: true, compress: String(opts.savePath).endsWith(".gz") });
+        if (opts.savePath) await out.save(opts.savePath, { overwrite: opts.overwrite, compress: String(opts.savePath).endsWith(".gz") });
       } finally {
         await model.dispose();
       }

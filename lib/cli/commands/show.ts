@@ -7,8 +7,8 @@ import { Command, Option } from "commander";
 import { ErrorCode, InseqError, invalidOption } from "../../core/errors.js";
 import { scanRecords, type DatasetRecord } from "../../dataset/records.js";
 import { FeatureAttributionOutput } from "../../results/attribution.js";
-import { detectTerminalColor, type TerminalColor } from "../../viz/terminal.js";
 import { intOption, numberOption } from "../parse.js";
+import { colorOption, terminalSettings, widthOption } from "../terminal-options.js";
 
 export interface OpenResult {
   /** True when the opener started (and did not fail within `waitMs`). */
@@ -137,10 +137,8 @@ export function makeShowCommand(): Command {
     )
     .option("-o, --out <file>", "write the rendering to this file instead of stdout")
     .option("--open", "write the HTML page (to --out, else a temporary file), print its path and open it in the browser", false)
-    .addOption(
-      new Option("--color <mode>", "terminal colours (auto: from the terminal, NO_COLOR, FORCE_COLOR)").choices(["auto", "truecolor", "256", "16", "none"]).default("auto"),
-    )
-    .option("--width <n>", "page terminal tables to this many columns (default: the terminal width)", intOption)
+    .addOption(colorOption())
+    .addOption(widthOption())
     .option("--no-aggregate", "render the scores as stored (they must already be 2-D)")
     .option("--aggregations <fns...>", "HTML: extra views reducing the extra axes with these aggregation functions (e.g. sum absmax)")
     .option("--min-val <x>", "score shown as full blue (default -max-val)", numberOption)
@@ -155,10 +153,7 @@ export function makeShowCommand(): Command {
       const scale = { minVal: opts.minVal, maxVal: opts.maxVal };
       if (format === "terminal") {
         const toStdout = opts.out === undefined;
-        const color: TerminalColor =
-          opts.color === "auto" ? (toStdout ? detectTerminalColor(process.stdout, process.env) : "none") : (opts.color as TerminalColor);
-        const width = opts.width ?? (toStdout && process.stdout.isTTY ? process.stdout.columns : undefined);
-        const text = out.show({ format: "terminal", aggregate: opts.aggregate, color, width, ...scale });
+        const text = out.show({ format: "terminal", aggregate: opts.aggregate, ...terminalSettings(opts, toStdout), ...scale });
         if (toStdout) process.stdout.write(text);
         else {
           await writeAtomic(opts.out, text);
