@@ -6,6 +6,7 @@ import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { DATASET_FORMATS, openDataset, type DatasetFormat } from "../../dataset/readers.js";
 import { PARQUET_REVISION } from "../../dataset/hub-dataset.js";
 import { planOutput, RecordWriter } from "../../dataset/records.js";
+import { runConfig } from "../../dataset/run-config.js";
 import { attributeExamples, selectExamples, type SkippedRow } from "../../dataset/attribute-dataset.js";
 import { parseShard, parseSplit } from "../../dataset/split.js";
 import { camel, generationKwargsOption, intOption, jsonOption } from "../parse.js";
@@ -99,19 +100,16 @@ export function makeAttributeDatasetCommand(): Command {
         config: opts.datasetConfig,
         hub: { revision: opts.datasetRevision, offline: opts.offline },
       });
-      const plan = planOutput(opts.output, { resume: opts.resume, overwrite: opts.overwrite });
-      if (plan.firstInfo) {
-        const prev = plan.firstInfo;
-        const mismatch = (
-          [["attribution_method", method], ["attributed_fn", attributedFn], ["step_scores", stepScores]] as const
-        ).find(([k, v]) => prev[k] !== undefined && JSON.stringify(prev[k]) !== JSON.stringify(v));
-        if (mismatch) {
-          throw new InseqError(
-            ErrorCode.INVALID_OPTION,
-            `Cannot --resume ${opts.output}: its records have ${mismatch[0]} ${JSON.stringify(prev[mismatch[0]])} but this run uses ${JSON.stringify(mismatch[1])}`,
-          );
-        }
-      }
+      const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
+      const attributeOptions = {
+        method, stepScores, attributedFn,
+        attrPosStart: opts.attrPosStart, attrPosEnd: opts.attrPosEnd,
+        includeEosBaseline: opts.includeEosBaseline, generationArgs: gen,
+        ...routeAttributionKwargs(opts.attributionKwargs ?? {}),
+      };
+      // The whole configuration is compared with a resumed output's (and stored in every record).
+      const config = runConfig({ model: opts.model, attributeOptions, inputTextField: opts.inputTextField, generatedTextField: opts.generatedTextField });
+      const plan = planOutput(opts.output, { resume: opts.resume, overwrite: opts.overwrite, config });
       const sel = await selectExamples(ds, {
         split, shard, done: plan.done, onError: opts.onError,
         inputTextField: opts.inputTextField, generatedTextField: opts.generatedTextField,
@@ -131,17 +129,11 @@ export function makeAttributeDatasetCommand(): Command {
         if (sel.examples.length > 0) {
           const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
           try {
-            const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
             const bar = new ProgressBar(`attributing with ${method}`, { enabled: opts.progress });
             stats = await attributeExamples(model, sel.examples, writer, {
               batchSize: opts.batchSize,
               onError: opts.onError,
-              attributeOptions: {
-                method, stepScores, attributedFn: opts.attributedFn,
-                attrPosStart: opts.attrPosStart, attrPosEnd: opts.attrPosEnd,
-                includeEosBaseline: opts.includeEosBaseline, generationArgs: gen,
-                ...routeAttributionKwargs(opts.attributionKwargs ?? {}),
-              },
+              attributeOptions, config, previousConfig: plan.firstConfig,
               onProgress: (done, total) => bar.update(done, total, "ex"),
               onSkip: warnSkip,
             });
