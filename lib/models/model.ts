@@ -244,7 +244,7 @@ export class Model {
    * Attributes each generated (or forced) token to the input tokens, as Python Inseq's `attribute()` with
    * camelCase options. Unknown option names are errors listing the valid ones.
    * @example
-   * const out = await model.attribute("the doctor , a woman , said that", { method: "integrated_gradients", generationArgs: { maxNewTokens: 3 } });
+   * const out = await model.attribute("the doctor , a woman from the hospital , said that", { method: "integrated_gradients", generationArgs: { maxNewTokens: 3 } });
    * console.log(out.show());
    */
   attribute(inputTexts: string | readonly string[], options?: AttributeOptions): Promise<FeatureAttributionOutput> {
