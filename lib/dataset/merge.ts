@@ -10,6 +10,7 @@ import { existsSync, renameSync, unlinkSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
 import { ErrorCode, InseqError } from "../core/errors.js";
+import { isFileSystemError } from "../core/write-errors.js";
 import { FeatureAttributionOutput, MERGE_MATCH_INFO_FIELDS } from "../results/attribution.js";
 import { fileWriteError, isGzipPath, planOutput, recordInfo, RecordWriter, scanRecords, type DatasetRecord } from "./records.js";
 import { describeDifferences, diffRunConfigs, recordConfig, type RunConfig } from "./run-config.js";
@@ -151,7 +152,7 @@ export async function mergeRecordFiles(inputs: readonly string[], output: string
     } catch {
       /* not created */
     }
-    throw (err as NodeJS.ErrnoException)?.syscall ? fileWriteError(err, output, MERGE_HINT) : err; // file system errors get a code
+    throw isFileSystemError(err) ? fileWriteError(err, output, MERGE_HINT) : err;
   }
   return { records: entries.length, duplicates, inputs: inputs.length, format: asInseqJson ? "inseq-json" : "jsonl" };
 }

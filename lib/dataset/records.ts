@@ -10,6 +10,7 @@ import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, wr
 import { crc32, gzipSync, inflateRawSync } from "node:zlib";
 
 import { ErrorCode, InseqError } from "../core/errors.js";
+import { fileWriteError } from "../core/write-errors.js";
 import { checkResumeConfig, recordConfig, type RunConfig } from "./run-config.js";
 
 export interface DatasetRecord {
@@ -21,20 +22,7 @@ export interface DatasetRecord {
   attribution: Record<string, unknown>;
 }
 
-/**
- * The InseqError for a failed write of `file`: ERR_DISK_FULL for a full disk or quota (ENOSPC, EDQUOT),
- * ERR_IO for anything else; `hint` says how to continue (e.g. "rerun with --resume ...").
- */
-export function fileWriteError(err: unknown, file: string, hint: string): InseqError {
-  if (err instanceof InseqError) return err;
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === "ENOSPC" || e?.code === "EDQUOT") {
-    const what = e.code === "ENOSPC" ? "No space left on the device" : "Disk quota exceeded";
-    return new InseqError(ErrorCode.DISK_FULL, `${what} (${e.code}) writing ${file}: free some space, then ${hint}`, { cause: err });
-  }
-  const why = e?.code ? `${e.code}: ${e.message}` : String((err as Error)?.message ?? err);
-  return new InseqError(ErrorCode.IO, `Cannot write ${file} (${why}); ${hint}`, { cause: err });
-}
+export { fileWriteError };
 
 /** The default `hint` of RecordWriter errors (attribute-dataset outputs). */
 export const RESUME_HINT = "rerun the same command with --resume to continue where it stopped";

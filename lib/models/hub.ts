@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import { fetchFromOrigin } from "../core/http.js";
+import { fileWriteError, isFileSystemError } from "../core/write-errors.js";
 
 export interface HubOptions {
   /** Branch, tag or 40-hex commit. Default "main". */
@@ -387,7 +388,9 @@ export async function streamToBlob(
   const lengthHeader = res.headers.get("content-length");
   const total = opts.size ?? (lengthHeader != null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null);
   const hash = sha256 ? createHash("sha256") : null;
-  const out = await open(tmp, "w");
+  const out = await open(tmp, "w").catch((err: unknown) => {
+    throw fileWriteError(err, tmp, "run again to download it");
+  });
   let loaded = 0;
   try {
     onProgress?.({ file, loaded, total });
@@ -405,6 +408,8 @@ export async function streamToBlob(
     await out.close().catch(() => {}); // no-op when already closed
     await rm(tmp, { force: true });
     if (err instanceof InseqError) throw err;
+    // The cache's disk, not the network: ERR_DISK_FULL / ERR_IO (the next run downloads the file again).
+    if (isFileSystemError(err)) throw fileWriteError(err, tmp, "run again to download it");
     const cause = (err as { cause?: { message?: string; code?: string } }).cause;
     const detail = [cause?.message, cause?.code && `(${cause.code})`].filter(Boolean).join(" ");
     const reason = [(err as Error).message, detail].filter(Boolean).join(": ");

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { lstat, mkdtemp, readFile, readdir, readlink, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -539,4 +539,39 @@ describe("sharded-index entries stay inside the model folder", () => {
       expect(err.message).toContain("model.safetensors.index.json");
     });
   }
+});
+
+describe("a full disk while downloading is ERR_DISK_FULL, not a network error", () => {
+  // `<blob>.incomplete` made a link to /dev/full: every write to it fails with ENOSPC, as on a full disk.
+  it("model files", async () => {
+    const files = tinyRepo();
+    const hub = await startHub(files);
+    const cache = await tempCache();
+    const blobs = path.join(cache, "models--org--tiny", "blobs");
+    await mkdir(blobs, { recursive: true });
+    await symlink("/dev/full", path.join(blobs, `${sha1(files.get("config.json")!)}.incomplete`));
+    const err = await rejection(resolveModelFiles("org/tiny", { cacheDir: cache, endpoint: hub.endpoint }));
+    expect(err.code).toBe(ErrorCode.DISK_FULL);
+    expect(err.message).toContain("ENOSPC");
+    expect(err.message).toContain(blobs);
+    expect(await readdir(blobs)).toEqual([]); // the partial file (here: the link) is removed
+  });
+
+  it("dataset files", async () => {
+    const parquet = Buffer.from("PAR1 fake parquet PAR1");
+    const hub = await startServer((url, res) => {
+      if (url.includes("/tree/")) {
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end(JSON.stringify([{ type: "file", oid: sha1(parquet), size: parquet.length, path: "default/train/0000.parquet", lfs: { oid: sha256(parquet), size: parquet.length } }]));
+      }
+      res.writeHead(200, { "content-length": parquet.length }).end(parquet);
+    });
+    const cache = await tempCache();
+    const blobs = path.join(cache, "datasets--org--ds", "blobs");
+    await mkdir(blobs, { recursive: true });
+    await symlink("/dev/full", path.join(blobs, `${sha256(parquet)}.incomplete`));
+    const err = await rejection(resolveDatasetParquetFiles("org/ds", { split: "train", revision: "fedcba9876543210fedcba9876543210fedcba98", cacheDir: cache, endpoint: hub.endpoint, offline: false }));
+    expect(err.code).toBe(ErrorCode.DISK_FULL);
+    expect(err.message).toContain("ENOSPC");
+  });
 });
