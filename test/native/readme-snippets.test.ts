@@ -106,7 +106,6 @@ beforeAll(async () => {
     ...process.env,
     HF_ENDPOINT: `http://127.0.0.1:${(hub.address() as AddressInfo).port}`,
     HF_HOME: tempDir("readme-hf"),
-    INSEQ_DEVICE: undefined,
     FORCE_COLOR: "0",
   };
   delete env.HF_TOKEN;
