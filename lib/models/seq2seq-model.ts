@@ -20,7 +20,7 @@ import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DeviceOption, DtypeOption } from "./load-model.js";
 import { samplingOptions, type GenerateOptions, type TensorView } from "./model.js";
 import { TextTokenizer } from "./tokenizer.js";
-import { NATIVE_MODEL_TYPES } from "./model-types.js";
+import { NATIVE_MODEL_TYPES, nativeModelKind, unsupportedModelType } from "./model-types.js";
 
 /** The natively implemented encoder-decoder `model_type`s (the table in model-types.ts). */
 export const SEQ2SEQ_MODEL_TYPES = NATIVE_MODEL_TYPES["encoder-decoder"];
@@ -209,9 +209,11 @@ export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOp
   } else {
     if (!existsSync(path.join(dir, "config.json"))) throw new InseqError(ErrorCode.NOT_FOUND, `No config.json or ${BUNDLE_SIDECAR} in ${dir}`);
     const type = await modelTypeOf(dir);
-    if (!(SEQ2SEQ_MODEL_TYPES as readonly string[]).includes(type)) {
-      throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `model_type ${JSON.stringify(type)} in ${dir} is not an encoder-decoder (${SEQ2SEQ_MODEL_TYPES.join(", ")})`);
+    const kind = nativeModelKind(type);
+    if (kind === "decoder-only") {
+      throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `model_type ${JSON.stringify(type)} in ${dir} is a decoder-only model, not an encoder-decoder (${SEQ2SEQ_MODEL_TYPES.join(", ")}): load it with loadModel()`);
     }
+    if (kind === null && type !== "") throw unsupportedModelType(type, path.join(dir, "config.json"));
     if (existsSync(path.join(dir, "tokenizer.json"))) {
       tokenizer = targetTokenizer = await TextTokenizer.fromDir(dir);
     } else {

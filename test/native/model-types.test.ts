@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { InseqError, loadModel, runtimeInfo } from "../../lib/index.js";
+import { InseqError, loadModel, loadSeq2SeqModel, runtimeInfo } from "../../lib/index.js";
 import { NATIVE_MODEL_TYPES } from "../../lib/models/model-types.js";
 import { copyModel, readJson, referenceDir, repoRoot } from "../helpers.js";
 
@@ -40,6 +40,21 @@ describe("natively implemented model types", () => {
     expect(msg).toContain("decoder-only: gpt2, llama, mistral, qwen2; encoder-decoder: bart, m2m_100, marian, mbart");
     expect(msg).toContain("tools/export-torchscript MODEL OUT_DIR");
     expect(msg).toContain("node_modules/inseq/tools/export-torchscript");
+  });
+
+  it("loadSeq2SeqModel says the same for an unknown model_type, and names the loader for a decoder-only one", async () => {
+    const dir = copyModel(referenceDir("llama"));
+    const e1 = await loadSeq2SeqModel(dir, { device: "cpu" }).then(() => null, (err: unknown) => err);
+    expect(e1).toMatchObject({ code: "ERR_UNSUPPORTED_MODEL" });
+    expect((e1 as InseqError).message).toContain(`model_type "llama" in ${dir} is a decoder-only model`);
+    expect((e1 as InseqError).message).toContain("loadModel()");
+    const config = readJson(path.join(dir, "config.json"));
+    config.model_type = "t5";
+    writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+    const e2 = await loadSeq2SeqModel(dir, { device: "cpu" }).then(() => null, (err: unknown) => err);
+    expect(e2).toMatchObject({ code: "ERR_UNSUPPORTED_MODEL" });
+    expect((e2 as InseqError).message).toContain('model_type "t5" is not implemented natively (decoder-only: gpt2, llama, mistral, qwen2; encoder-decoder: bart, m2m_100, marian, mbart)');
+    expect((e2 as InseqError).message).toContain("tools/export-torchscript");
   });
 
   it("the export tool the message names ships in the npm package (package.json files)", () => {
