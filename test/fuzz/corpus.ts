@@ -580,7 +580,11 @@ export function buildCorpus(seed: number, count: number): FuzzCase[] {
     for (const { name, tpl } of rng.shuffle(templates)) {
       if (cases.length >= count) break;
       const c = tpl(rng);
-      const what = [...c.mutations.map((m) => m.op + (m.set ? `:${(m.set as [unknown[], unknown][]).slice(0, 1).map(([k, v]) => `${k.join(".")}=${short(v)}`)}` : "")), c.action.kind].join("+");
+      const describe = ({ op, file, set, ...rest }: Mutation): string =>
+        set
+          ? `${op}:${(set as [unknown[], unknown][]).slice(0, 1).map(([k, v]) => `${k.join(".")}=${short(v)}`)}`
+          : `${op}:${file}${Object.keys(rest).length ? JSON.stringify(rest).slice(0, 70) : ""}`;
+      const what = [...c.mutations.map(describe), c.action.kind].join("+");
       const { kind, ...args } = c.action;
       const argText = Object.keys(args).length ? ` ${JSON.stringify(args).slice(0, 90)}` : "";
       cases.push({ id: `${name}${round ? `r${round}` : ""} ${c.base} ${what}${argText}`, ...c });
