@@ -8,7 +8,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel } from "../../lib/index.js";
+import { makeGenerateCommand } from "../../lib/cli/commands/generate.js";
 import { copyModel, expectCode, referenceDir, repoRoot, tempDir } from "../helpers.js";
+import { runCommand } from "../helpers/cli.js";
 
 const source = referenceDir("qwen2");
 /** Repos the local "Hub" serves. */
@@ -100,6 +102,18 @@ describe("TorchScript bundles from the hub run code: trustRemoteCode", () => {
     }
     // From the cache, offline: still refused without the option.
     await expectCode(loadModel("acme/tiny-bundle", { cacheDir, device: "cpu", offline: true }), "ERR_UNTRUSTED_CODE", "acme/tiny-bundle");
+
+    // The CLI: refused without --trust-remote-code, runs with it (the cache found through $HF_HUB_CACHE).
+    const saved = process.env.HF_HUB_CACHE;
+    process.env.HF_HUB_CACHE = cacheDir;
+    try {
+      await expectCode(runCommand(makeGenerateCommand, ["He was", "-m", "acme/tiny-bundle", "--offline", "--device", "cpu", "--max-new-tokens", "2"]), "ERR_UNTRUSTED_CODE", "trustRemoteCode");
+      const { stdout } = await runCommand(makeGenerateCommand, ["He was", "-m", "acme/tiny-bundle", "--offline", "--device", "cpu", "--max-new-tokens", "2", "--trust-remote-code"]);
+      expect(stdout.startsWith("He was")).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.HF_HUB_CACHE;
+      else process.env.HF_HUB_CACHE = saved;
+    }
   });
 });
 

@@ -11,6 +11,7 @@ import { attributeExamples, selectExamples, type SkippedRow } from "../../datase
 import { parseShard, parseSplit } from "../../dataset/split.js";
 import { camel, generationKwargsOption, intOption, jsonOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
+import { trustRemoteCodeOption } from "../model-options.js";
 import { checkAttributionKwargs, routeAttributionKwargs } from "./attribute.js";
 
 
@@ -76,6 +77,7 @@ export function makeAttributeDatasetCommand(): Command {
     .option("--eos, --include-eos-baseline", "replace EOS by UNK in the baseline too", false)
     .addOption(new Option("--device <device>", "device").default("auto"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
+    .addOption(trustRemoteCodeOption())
     .option("--progress", "always show the progress bar (default: when stderr is a terminal)")
     .option("--no-progress", "never show the progress bar")
     .hook("preAction", (cmd) => checkOptions(cmd.opts()))
@@ -127,7 +129,7 @@ export function makeAttributeDatasetCommand(): Command {
       let stats;
       try {
         if (sel.examples.length > 0) {
-          const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
+          const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
           try {
             const bar = new ProgressBar(`attributing with ${method}`, { enabled: opts.progress });
             stats = await attributeExamples(model, sel.examples, writer, {

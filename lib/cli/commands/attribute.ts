@@ -10,6 +10,7 @@ import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { camel, generationKwargsOption, intOption, jsonOption, unknownKey } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { colorOption, terminalSettings, widthOption } from "../terminal-options.js";
+import { trustRemoteCodeOption } from "../model-options.js";
 
 const STEP_KEYS = ["logprob", "topP", "topK", "minTokensToKeep", "perplexityBase2", "nMcdSteps"];
 const TOP_LEVEL_KEYS = ["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs", "contrastSources", "granular", "memoryBudgetMb", "baselineIds"];
@@ -97,13 +98,14 @@ export function makeAttributeCommand(): Command {
     .addOption(widthOption())
     .addOption(new Option("--device <device>", "device").default("auto"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
+    .addOption(trustRemoteCodeOption())
     .action(async (opts) => {
       // Everything that can fail without the model, first.
       checkNewOutput(opts.savePath, "--save-path", opts.overwrite);
       checkNewOutput(opts.vizPath, "--viz-path", opts.overwrite);
       const kwargs = routeAttributionKwargs(opts.attributionKwargs ?? {}, opts.attributionMethod);
       const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
-      const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline });
+      const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
       try {
         const bar = new ProgressBar(`attributing with ${opts.attributionMethod}`);
         const encDec = model.info.isEncoderDecoder;

@@ -4,6 +4,7 @@ import { loadModel, type DeviceOption, type DtypeOption } from "../../models/loa
 import { Seq2SeqModel } from "../../models/seq2seq-model.js";
 import { ProgressBar } from "../progress.js";
 import { intOption, numberOption } from "../parse.js";
+import { trustRemoteCodeOption } from "../model-options.js";
 
 export function makeGenerateCommand(): Command {
   return new Command("generate")
@@ -21,6 +22,7 @@ export function makeGenerateCommand(): Command {
     .addOption(new Option("--device <device>", "device").default("auto"))
     .addOption(new Option("--dtype <dtype>", "weights dtype (half precision on CUDA)").choices(["float32", "float16", "bfloat16"]).default("float32"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
+    .addOption(trustRemoteCodeOption())
     .option("--json", "print JSON with ids and log-probabilities", false)
     .action(async (texts: string[], opts) => {
       const prompts: string[] = [...(opts.inputTexts ?? []), ...texts];
@@ -29,6 +31,7 @@ export function makeGenerateCommand(): Command {
         device: opts.device as DeviceOption,
         dtype: opts.dtype as DtypeOption,
         offline: opts.offline,
+        trustRemoteCode: opts.trustRemoteCode,
       });
       try {
         const bar = new ProgressBar("generating");
