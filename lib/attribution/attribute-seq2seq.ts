@@ -13,7 +13,7 @@ import type { Seq2SeqGenerateOptions, Seq2SeqModel } from "../models/seq2seq-mod
 import { FeatureAttributionOutput, FeatureAttributionSequenceOutput } from "../results/attribution.js";
 import type { ScoreTensor } from "../results/tensor.js";
 import {
-  addCustomScores, ATTRIBUTE_OPTIONS, attributedRange, attributionInfo, contrastUse, finishReduced, nativeRequestOptions, nativeStepScores,
+  addCustomScores, ATTRIBUTE_OPTIONS, attributedRange, attributionInfo, contrastUse, finishReduced, jobProgress, nativeRequestOptions, nativeStepScores, stepsOf,
   resolveAttributeOptions, specialTokenStripper, stepOutputs, toList, tokensWithIds, type AttributeOptions,
 } from "./attribute.js";
 import { alignmentsOf, contrastPositions, sameContrastTokens, warnZeroContrast } from "./contrast.js";
@@ -157,6 +157,7 @@ export async function attributeSeq2Seq(model: Seq2SeqAttributable, inputTexts: s
     const withContrast = batch.every((p) => p.contrast);
     const request: NativeAttributionRequest = {
       ...nativeRequestOptions(resolved, options),
+      onProgress: jobProgress(options.onProgress, stepsOf(prepared.slice(0, b0)), stepsOf(prepared)),
       sequences: toRagged(batch.map((p) => [...p.src, ...p.tgt]), { name: "inputTexts + generatedTexts", below: vocab, firstRow: b0 }),
       baselines: toRagged(batch.map((p) => [...p.srcBase, ...p.tgtBase]), { name: "baselineIds", below: vocab, firstRow: b0 }),
       sourceLengths: batch.map((p) => p.src.length),

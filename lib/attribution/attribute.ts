@@ -275,6 +275,20 @@ export function nativeRequestOptions(r: ResolvedAttributeOptions, options: Share
   };
 }
 
+/** The number of attributed (generated) steps of prepared sequences [start, end). @internal */
+export function stepsOf(prepared: ReadonlyArray<{ start: number; end: number }>): number {
+  return prepared.reduce((n, p) => n + p.end - p.start, 0);
+}
+
+/**
+ * Progress of one native job (the generated steps of its batch) as progress of the whole attribute() call:
+ * `before` steps were done by earlier jobs, `total` is every input's number of attributed steps. @internal
+ */
+export function jobProgress(onProgress: ((done: number, total: number) => void) | undefined, before: number, total: number):
+  ((done: number) => void) | undefined {
+  return onProgress && ((done: number) => onProgress(before + done, total));
+}
+
 /** The native step scores of one sequence under their requested names (plus IG's `deltas`). @internal */
 export function nativeStepScores(r: ResolvedAttributeOptions, raw: Record<string, Float32Array>): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
@@ -464,6 +478,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     const withContrast = batch.every((p) => p.contrastIds);
     const request: NativeAttributionRequest = {
       ...nativeRequestOptions(resolved, options),
+      onProgress: jobProgress(options.onProgress, stepsOf(prepared.slice(0, b0)), stepsOf(prepared)),
       sequences: toRagged(batch.map((p) => p.ids), { name: "generatedTexts", below: vocab, firstRow: b0 }),
       baselines: toRagged(batch.map((p) => p.baseline), { name: "baselineIds", below: vocab, firstRow: b0 }),
       attrStart: batch.map((p) => p.start), attrEnd: batch.map((p) => p.end),

@@ -43,6 +43,16 @@ export class InseqError extends Error {
   }
 }
 
+/**
+ * The rejection of a call cancelled through its AbortSignal: code ERR_ABORTED, `name` "AbortError" (as
+ * fetch and other AbortSignal APIs reject) and `cause` the signal's reason.
+ */
+export function abortError(signal: AbortSignal | undefined, message = "The operation was aborted"): InseqError {
+  const err = new InseqError(ErrorCode.ABORTED, message, { cause: signal?.reason });
+  err.name = "AbortError";
+  return err;
+}
+
 /** Short, single-line rendering of a received value for error messages. */
 export function describeValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);

@@ -194,7 +194,8 @@ export interface NativeBinding {
   listGpus(): Array<{ index: number; name: string; freeBytes: number; totalBytes: number }>;
   gpuMemory(deviceIndex: number): { freeBytes: number; peakAllocatedBytes: number };
   resetGpuPeak(deviceIndex: number): void;
-  listMethods(): Array<{ id: string; family: string; usesBaselines: boolean; kind: string; description: string }>;
+  /** `defaults`: the method's default for each numeric option (camelCase, as in methodArgs). */
+  listMethods(): Array<{ id: string; family: string; usesBaselines: boolean; kind: string; description: string; defaults: Record<string, number> }>;
   listStepFunctions(): Array<{ id: string; contrastive: boolean; spanAggregate: string; description: string }>;
   trainCausalLM(configJson: string, ids: Int32Array, lengths: Int32Array, options: NativeTrainOptions): Promise<{ losses: Float32Array; numParameters: number }>;
 }

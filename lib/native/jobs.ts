@@ -3,7 +3,7 @@
  * at once on the libuv pool oversubscribe the cores (measured 10-37x slower on 2 cores), so jobs queue here.
  * Each job keeps the caller's stack and gets a stable error code.
  */
-import { ErrorCode, InseqError } from "../core/errors.js";
+import { abortError, ErrorCode, InseqError } from "../core/errors.js";
 import type { NativeCancelToken } from "./binding-types.js";
 import { native } from "./load.js";
 
@@ -21,18 +21,25 @@ export function toInseqError(err: unknown, stack: Error): InseqError {
   return wrapped;
 }
 
-/** Queues `job` behind every earlier native job; rejects with ERR_ABORTED if `signal` fires first. */
+/**
+ * Queues `job` behind every earlier native job; rejects with an AbortError (code ERR_ABORTED, cause
+ * `signal.reason`) if `signal` fires first or while the job runs.
+ */
 export function runNativeJob<T>(job: (cancel: NativeCancelToken) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const stack = new Error();
   const run = async (): Promise<T> => {
-    if (signal?.aborted) throw new InseqError(ErrorCode.ABORTED, "The operation was aborted");
+    if (signal?.aborted) throw abortError(signal);
     const token = new (native().CancelToken)();
     const onAbort = () => token.cancel();
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       return await job(token);
     } catch (err) {
-      throw toInseqError(err, stack);
+      const wrapped = toInseqError(err, stack);
+      if (wrapped.code !== ErrorCode.ABORTED) throw wrapped;
+      const aborted = abortError(signal, wrapped.message);  // AbortError, cause = signal.reason
+      aborted.stack = wrapped.stack?.replace(/^InseqError/, "AbortError");
+      throw aborted;
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }

@@ -7,6 +7,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <cmath>
 #include <limits>
@@ -31,18 +32,22 @@ const std::vector<MethodInfo>& list_methods() {
       {"saliency", "gradient", false, "granular", "Absolute gradient of the attributed function w.r.t. the input embeddings (Captum Saliency, abs=True)."},
       {"input_x_gradient", "gradient", false, "granular", "Gradient times input embedding."},
       {"integrated_gradients", "gradient", true, "granular",
-       "Integrated gradients from the UNK baseline: (x - x') * sum_k w_k grad f(x' + a_k (x - x')), Captum's integration grids."},
+       "Integrated gradients from the UNK baseline: (x - x') * sum_k w_k grad f(x' + a_k (x - x')), Captum's integration grids.",
+       {{"nSteps", 50}}},
       {"gradient_shap", "gradient", true, "granular",
-       "GradientSHAP: expected gradients at random points between the baseline and (noisy) inputs, times (input - baseline)."},
+       "GradientSHAP: expected gradients at random points between the baseline and (noisy) inputs, times (input - baseline).",
+       {{"nSamples", 5}, {"stdevs", 0}}},  // Captum's GradientShap defaults
       {"deeplift", "gradient", true, "granular",
        "DeepLIFT with the Rescale rule from the UNK baseline: (x - x') * multipliers, the multipliers back-propagated through (f(z) - f(z'))/(z - z') at the MLP activations and Captum's rule at the attention softmax."},
-      {"layer_integrated_gradients", "layer", true, "granular", "Integrated gradients on a layer's activations (default: the embedding layer)."},
+      {"layer_integrated_gradients", "layer", true, "granular", "Integrated gradients on a layer's activations (default: the embedding layer).",
+       {{"nSteps", 50}}},
       {"layer_deeplift", "layer", true, "granular", "DeepLIFT (Rescale) on a layer's activations (default: the embedding layer)."},
       {"layer_gradient_x_activation", "layer", false, "granular", "Gradient times activation of a layer (default: the embedding layer)."},
       {"occlusion", "perturbation", true, "coarse",
        "|f(x) - f(x with token j replaced by the baseline)| for every attributed token j; one forward per occluded token scores all steps."},
       {"lime", "perturbation", true, "coarse",
-       "LIME in token space: random keep-masks (tokens replaced by the baseline token), one forward per sample scores every step, then a weighted ridge regression per step (sklearn Ridge defaults: alpha 1, intercept)."},
+       "LIME in token space: random keep-masks (tokens replaced by the baseline token), one forward per sample scores every step, then a weighted ridge regression per step (sklearn Ridge defaults: alpha 1, intercept).",
+       {{"nSamples", 50}, {"maskProb", 0.3}}},  // Captum's Lime: 50 samples (5 leave the ridge problem underdetermined)
       {"attention", "internals", false, "multidimensional", "Attention weights of every layer and head from the generated token's query to each attributed token."},
       {"value_zeroing", "internals", false, "multidimensional",
        "Value Zeroing (Mohebbi et al. 2023): 1 - cos between each layer's clean and corrupted states of the generated token's query when a token's attention values are zeroed; batched over zeroed tokens."},
@@ -59,7 +64,25 @@ const MethodInfo& get_method(const std::string& id) {
   throw Error(ErrorCode::kInvalidOption, "Unknown attribution method \"" + id + "\"; available: " + list);
 }
 
+double method_default(const MethodInfo& method, const std::string& option, double fallback) {
+  for (const auto& [name, value] : method.defaults) {
+    if (name == option) return value;
+  }
+  return fallback;
+}
+
 namespace {
+
+// The request with every unset method option replaced by the method's default.
+AttributionRequest with_method_defaults(const AttributionRequest& request) {
+  AttributionRequest r = request;
+  const MethodInfo& m = get_method(r.method);
+  if (r.n_steps <= 0) r.n_steps = static_cast<int64_t>(method_default(m, "nSteps", 50));
+  if (r.n_samples <= 0) r.n_samples = static_cast<int64_t>(method_default(m, "nSamples", 5));
+  if (r.stdevs < 0) r.stdevs = method_default(m, "stdevs", 0.0);
+  if (r.mask_prob < 0) r.mask_prob = method_default(m, "maskProb", 0.3);
+  return r;
+}
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr int64_t kAllLayers = -2;  // request.layer: every block
@@ -76,6 +99,30 @@ struct Example {
   at::Tensor contrast_ids;        // [m] or undefined
   at::Tensor contrast_positions;  // [steps] the aligned contrast position c (target contrast[c])
   at::Tensor contrast_targets;    // [steps]
+};
+
+// Bounds the duration of a chunk (one batch of rows): cancellation is checked and progress reported between
+// chunks and inside them (models::cancel_point at every block), and the memory budget alone would let one chunk
+// run for seconds. The first chunk is small; later ones take the rows the measured time per row allows in
+// kChunkSeconds, never more than memory allows. Fast models keep their memory-sized batches.
+class ChunkPacer {
+ public:
+  static constexpr double kChunkSeconds = 0.1;
+  static constexpr int64_t kFirstChunkRows = 4;
+  int64_t rows(int64_t by_memory) const {
+    if (seconds_per_row_ < 0) return std::min(by_memory, kFirstChunkRows);
+    const double fit = kChunkSeconds / std::max(seconds_per_row_, 1e-12);
+    return std::max<int64_t>(1, std::min<int64_t>(by_memory, fit > 1e12 ? by_memory : static_cast<int64_t>(fit)));
+  }
+  void start() { started_ = std::chrono::steady_clock::now(); }
+  void finish(int64_t rows) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    seconds_per_row_ = s / static_cast<double>(std::max<int64_t>(rows, 1));
+  }
+
+ private:
+  double seconds_per_row_ = -1;
+  std::chrono::steady_clock::time_point started_;
 };
 
 struct GradRow {
@@ -106,7 +153,8 @@ class Engine {
   const int64_t budget_mb_;                     // activation memory for one batch of rows
   std::vector<Example> ex_;
   std::map<std::string, StepFunctionInfo> custom_;  // compiled TorchScript step functions
-  int64_t done_ = 0, total_ = 0;
+  // Progress in generated steps (all examples): chunks advance it by the share of a step their rows cover.
+  double steps_done_ = 0, steps_total_ = 0;
 
   const StepFunctionInfo& step_fn(const std::string& id) const {
     auto it = custom_.find(id);
@@ -116,9 +164,9 @@ class Engine {
   void check_cancel() const {
     if (req_.cancel && req_.cancel->load()) throw Error(ErrorCode::kAborted, "Attribution was aborted");
   }
-  void progress(int64_t n) {
-    done_ += n;
-    if (req_.on_progress) req_.on_progress(done_, total_);
+  void progress(double steps) {
+    steps_done_ = std::min(steps_done_ + steps, steps_total_);
+    if (req_.on_progress) req_.on_progress(static_cast<int64_t>(std::floor(steps_done_ + 1e-9)), static_cast<int64_t>(steps_total_));
   }
   void prepare();
   // Source lengths of k rows of example e (undefined for decoder-only models), and embeddings of such rows.
@@ -141,7 +189,8 @@ class Engine {
   std::map<std::string, at::Tensor> compute_step_scores(Example& e);
 
   // Methods
-  std::vector<at::Tensor> gradient_method(const std::string& method, int64_t layer, std::map<size_t, at::Tensor>* deltas);
+  // `share`: the part of each step's work these rows are (1 / layers when every layer is attributed in turn).
+  std::vector<at::Tensor> gradient_method(const std::string& method, int64_t layer, std::map<size_t, at::Tensor>* deltas, double share = 1.0);
   std::vector<at::Tensor> all_layers_gradient_x_activation();
   at::Tensor occlusion(Example& e);
   at::Tensor occlusion_per_step(Example& e);
@@ -150,7 +199,7 @@ class Engine {
   at::Tensor value_zeroing(Example& e, std::map<std::string, at::Tensor>& sequence_scores);
   int64_t rows_per_batch(int64_t length) const;
   // Rows of the next batch starting at `pos` (rows sorted by decreasing length), for a memory cost factor.
-  size_t batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor) const;
+  size_t batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer) const;
 };
 
 void Engine::prepare() {
@@ -178,6 +227,7 @@ void Engine::prepare() {
     const auto& seq = r.sequences[i];
     check_ids(seq, "Input");
     e.n = static_cast<int64_t>(seq.size());
+    if (!seq2seq_) models::check_context(model_, e.n, "Sequence " + std::to_string(i) + " (prompt + target, " + std::to_string(e.n) + " tokens)");
     e.start = r.attr_start[i];
     e.end = r.attr_end[i];
     if (e.start < 1 || e.end > e.n || e.start >= e.end) {
@@ -206,6 +256,7 @@ void Engine::prepare() {
       const auto& cs = r.contrast_sequences[i];
       const auto& cp = r.contrast_positions[i];
       check_ids(cs, "Contrast");
+      if (!seq2seq_) models::check_context(model_, static_cast<int64_t>(cs.size()), "Contrast sequence " + std::to_string(i));
       if (static_cast<int64_t>(cp.size()) != e.steps()) throw Error(ErrorCode::kInvalidOption, "Expected one contrast position per attributed step");
       for (int64_t c : cp) {
         if (c < 1 || c >= static_cast<int64_t>(cs.size())) throw Error(ErrorCode::kInvalidOption, "Contrast position " + std::to_string(c) + " is out of range");
@@ -223,6 +274,7 @@ void Engine::prepare() {
       e.contrast_positions = long_tensor(cp);
       e.contrast_targets = e.contrast_ids.index_select(0, e.contrast_positions);
     }
+    steps_total_ += static_cast<double>(e.steps());
     ex_.push_back(std::move(e));
   }
 }
@@ -305,16 +357,17 @@ int64_t Engine::rows_per_batch(int64_t length) const {
 
 
 
-size_t Engine::batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor) const {
+size_t Engine::batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer) const {
   const int64_t L = rows[pos].t;
-  size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(std::max<int64_t>(1, rows_per_batch(L) / memory_factor)));
+  const int64_t by_memory = pacer.rows(std::max<int64_t>(1, rows_per_batch(L) / memory_factor));
+  size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(by_memory));
   // Keep padding low: rows are sorted by length, so stop at rows much shorter than the first.
   size_t same = 1;
   while (same < take && rows[pos + same].t * 5 >= L * 4) ++same;
   return same;
 }
 
-std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64_t layer_arg, std::map<size_t, at::Tensor>* deltas) {
+std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64_t layer_arg, std::map<size_t, at::Tensor>* deltas, double share) {
   const bool is_layer = method.rfind("layer_", 0) == 0;
   const int64_t layer = is_layer ? layer_arg : -1;
   if (layer >= model_.config().num_layers) throw Error(ErrorCode::kInvalidOption, "layer " + std::to_string(layer) + " is out of range");
@@ -377,7 +430,8 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
       }
   }
   std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
-  total_ += static_cast<int64_t>(rows.size());
+  const double rows_per_step = static_cast<double>(shap ? req_.n_samples : static_cast<int64_t>(alphas.size()));
+  ChunkPacer pacer;
 
   // Accumulated gradients per (example, step): [t, H].
   std::vector<std::vector<at::Tensor>> acc(ex_.size());
@@ -394,8 +448,9 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
   size_t pos = 0;
   while (pos < rows.size()) {
     check_cancel();
+    pacer.start();
     const int64_t L = rows[pos].t;
-    size_t take = batch_size_at(rows, pos, deeplift ? 2 : 1);
+    size_t take = batch_size_at(rows, pos, deeplift ? 2 : 1, pacer);
     if (req_.per_step_schedule) {  // Inseq: one (example, step) per batch
       size_t same = 0;
       while (same < take && rows[pos + same].e == rows[pos].e && rows[pos + same].j == rows[pos].j) ++same;
@@ -482,7 +537,8 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
       a = a.defined() ? a.add(g) : g.clone();  // clone: no view into the batch's gradient buffer
     }
     pos += take;
-    progress(B);
+    pacer.finish(B);
+    progress(share * static_cast<double>(B) / rows_per_step);
   }
 
   // Finish each method's formula and lay out [n, steps, H] with NaN outside the causal prefix.
@@ -527,7 +583,7 @@ std::vector<at::Tensor> Engine::all_layers_gradient_x_activation() {
   for (size_t i = 0; i < ex_.size(); ++i)
     for (int64_t j = 0; j < ex_[i].steps(); ++j) rows.push_back({i, j, ex_[i].start + j, 1.0, 1.0, 0});
   std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
-  total_ += static_cast<int64_t>(rows.size());
+  ChunkPacer pacer;
   std::vector<at::Tensor> out(ex_.size());
   for (size_t i = 0; i < ex_.size(); ++i) {
     out[i] = at::full({ex_[i].n, ex_[i].steps(), nL, H}, kNaN, at::TensorOptions().dtype(at::kFloat));
@@ -535,8 +591,9 @@ std::vector<at::Tensor> Engine::all_layers_gradient_x_activation() {
   size_t pos = 0;
   while (pos < rows.size()) {
     check_cancel();
+    pacer.start();
     const int64_t L = rows[pos].t;
-    const size_t take = batch_size_at(rows, pos, 2);  // activations of every layer are kept
+    const size_t take = batch_size_at(rows, pos, 2, pacer);  // activations of every layer are kept
     const int64_t B = static_cast<int64_t>(take);
     c10::AutoGradMode grad_mode(true);
     at::Tensor ids = at::zeros({B, L}, at::TensorOptions().dtype(at::kLong).device(dev_));  // [B, L]
@@ -574,7 +631,8 @@ std::vector<at::Tensor> Engine::all_layers_gradient_x_activation() {
       }
     }
     pos += take;
-    progress(B);
+    pacer.finish(B);
+    progress(static_cast<double>(B));
   }
   return out;
 }
@@ -609,17 +667,20 @@ at::Tensor Engine::occlusion(Example& e) {
   };
   at::Tensor fx = f_of(x.unsqueeze(0)).squeeze(0);  // [S]
   at::Tensor scores = at::zeros({e.end - 1, S}, fx.options());  // [occludable, S]
-  total_ += n_occ;
+  ChunkPacer pacer;
   for (int64_t j0 = 0; j0 < n_occ;) {
     check_cancel();
-    const int64_t k = std::min<int64_t>(n_occ - j0, rows_per_batch(n) * 4);
+    pacer.start();
+    const int64_t k = std::min<int64_t>(n_occ - j0, pacer.rows(rows_per_batch(n) * 4));
     at::Tensor batch = x.unsqueeze(0).repeat({k, 1, 1});  // [k, n, H]
     for (int64_t r = 0; r < k; ++r) batch[r][occluded[j0 + r]].copy_(b[occluded[j0 + r]]);
     at::Tensor delta = fx.unsqueeze(0).sub(f_of(batch));  // [k, S]
     for (int64_t r = 0; r < k; ++r) scores[occluded[j0 + r]].copy_(delta[r]);
     j0 += k;
-    progress(k);
+    pacer.finish(k);
+    progress(static_cast<double>(S) * static_cast<double>(k) / static_cast<double>(n_occ));
   }
+  if (n_occ == 0) progress(static_cast<double>(S));
   at::Tensor res = at::full({n, S}, kNaN, at::TensorOptions().dtype(at::kFloat));
   at::Tensor abs_scores = scores.abs().to(at::kCPU, at::kFloat);
   for (int64_t j = 0; j < S; ++j) {
@@ -635,7 +696,6 @@ at::Tensor Engine::occlusion_per_step(Example& e) {
   at::Tensor x = embed(e.ids.unsqueeze(0), lengths(e.src, 1)).squeeze(0);       // [n, H]
   at::Tensor b = embed(e.base_ids.unsqueeze(0), lengths(e.src, 1)).squeeze(0);  // [n, H]
   at::Tensor res = at::full({n, S}, kNaN, at::TensorOptions().dtype(at::kFloat));
-  total_ += S;
   for (int64_t j = 0; j < S; ++j) {
     check_cancel();
     const int64_t t = e.start + j;
@@ -670,10 +730,11 @@ at::Tensor Engine::lime(Example& e) {
   if (e.src == 0) keep.select(1, 0).fill_(1);  // decoder-only: BOS is always kept
   at::Tensor ids = at::where(keep.to(dev_).to(at::kBool), e.ids.unsqueeze(0).expand({N, n}), e.base_ids.unsqueeze(0).expand({N, n}));
   at::Tensor fvals = at::empty({N, S}, at::kFloat);  // f_t of every sample
-  total_ += N;
+  ChunkPacer pacer;
   for (int64_t s0 = 0; s0 < N;) {
     check_cancel();
-    const int64_t k = std::min<int64_t>(N - s0, rows_per_batch(n) * 4);
+    pacer.start();
+    const int64_t k = std::min<int64_t>(N - s0, pacer.rows(rows_per_batch(n) * 4));
     models::ForwardRequest fr;
     fr.source_lengths = lengths(e.src, k);
     fr.inputs_embeds = embed(ids.slice(0, s0, s0 + k), fr.source_lengths);
@@ -682,7 +743,8 @@ at::Tensor Engine::lime(Example& e) {
     at::Tensor ct = e.contrast_targets.defined() ? e.contrast_targets.repeat({k}) : at::Tensor();
     fvals.slice(0, s0, s0 + k).copy_(attributed_values(logits, e.targets.repeat({k}), at::Tensor(), ct).view({k, S}).to(at::kCPU, at::kFloat));
     s0 += k;
-    progress(k);
+    pacer.finish(k);
+    progress(static_cast<double>(S) * static_cast<double>(k) / static_cast<double>(N));
   }
   at::Tensor res = at::full({n, S}, kNaN, at::TensorOptions().dtype(at::kFloat));
   at::Tensor X = keep.to(at::kDouble);  // [N, n]
@@ -726,7 +788,7 @@ at::Tensor Engine::attention(Example& e, std::map<std::string, at::Tensor>& sequ
     const int64_t t = e.start + j;
     if (t < e.n) att.select(1, j).slice(0, t).fill_(kNaN);  // keys at or after the target are not causal
   }
-  progress(1);
+  progress(static_cast<double>(S));
   return att;
 }
 
@@ -761,7 +823,7 @@ at::Tensor Engine::value_zeroing(Example& e, std::map<std::string, at::Tensor>& 
     }
     sequence_scores["encoder_self_scores"] = z.encoder_self;
   }
-  progress(1);
+  progress(static_cast<double>(S));
   return res;
 }
 
@@ -791,7 +853,8 @@ AttributionResult Engine::run() {
       attrs = all_layers_gradient_x_activation();
     } else {
       std::vector<std::vector<at::Tensor>> per_layer;
-      for (int64_t l = 0; l < model_.config().num_layers; ++l) per_layer.push_back(gradient_method(info.id, l, nullptr));
+      const double share = 1.0 / static_cast<double>(model_.config().num_layers);
+      for (int64_t l = 0; l < model_.config().num_layers; ++l) per_layer.push_back(gradient_method(info.id, l, nullptr, share));
       for (size_t i = 0; i < ex_.size(); ++i) {
         std::vector<at::Tensor> ls;
         for (auto& pl : per_layer) ls.push_back(pl[i]);
@@ -809,12 +872,10 @@ AttributionResult Engine::run() {
     for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = lime(ex_[i]);
   } else if (info.id == "attention") {
     result.extra_dims = {"layer", "head"};
-    total_ += static_cast<int64_t>(ex_.size());
     for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = attention(ex_[i], result.sequences[i].sequence_scores);
   }
   if (info.id == "value_zeroing") {
     result.extra_dims = {"layer"};
-    total_ += static_cast<int64_t>(ex_.size());
     for (size_t i = 0; i < ex_.size(); ++i) result.sequences[i].attributions = value_zeroing(ex_[i], result.sequences[i].sequence_scores);
   }
   for (size_t i = 0; i < ex_.size(); ++i) {
@@ -822,6 +883,7 @@ AttributionResult Engine::run() {
     result.sequences[i].step_scores = compute_step_scores(ex_[i]);
     if (deltas.count(i)) result.sequences[i].step_scores["deltas"] = deltas[i];
   }
+  progress(steps_total_);  // every step done (methods without chunks report here only)
   // As Inseq: rows are the target positions before attr_end (later tokens never precede an attributed step).
   for (size_t i = 0; i < ex_.size(); ++i) {
     at::Tensor& a = result.sequences[i].attributions;
@@ -838,7 +900,9 @@ AttributionResult Engine::run() {
 }  // namespace
 
 AttributionResult attribute(models::CausalLM& model, const AttributionRequest& request) {
-  Engine engine(model, request);
+  const AttributionRequest resolved = with_method_defaults(request);
+  models::CancelScope cancel_scope(request.cancel);  // checked at every block of the forward and backward passes
+  Engine engine(model, resolved);
   return engine.run();
 }
 

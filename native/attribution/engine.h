@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attribution/request.h"
@@ -21,10 +22,16 @@ struct MethodInfo {
   bool uses_baselines;
   std::string kind;         // result kind, see AttributionResult
   std::string description;
+  // Defaults of the method's numeric options (camelCase ids as in methodArgs), documented in docs/attribution.md;
+  // a request leaves an option unset (n_steps / n_samples 0, stdevs / mask_prob < 0) to get these.
+  std::vector<std::pair<std::string, double>> defaults = {};
 };
 
 const std::vector<MethodInfo>& list_methods();
 const MethodInfo& get_method(const std::string& id);  // throws kInvalidOption listing the ids
+
+// The method's default for `option`, or `fallback` when it has none.
+double method_default(const MethodInfo& method, const std::string& option, double fallback);
 
 AttributionResult attribute(models::CausalLM& model, const AttributionRequest& request);
 

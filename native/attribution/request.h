@@ -40,13 +40,14 @@ struct AttributionRequest {
   bool contrast_force_inputs = false;
 
   // Method options (Inseq/Captum names in the comments).
-  int64_t n_steps = 50;                      // n_steps
+  // Unset values (0 / negative) take the method's own default (MethodInfo::defaults, docs/attribution.md).
+  int64_t n_steps = 0;                       // n_steps (integrated gradients: 50)
   std::string integration = "gausslegendre";  // method
   int64_t internal_batch_size = 0;           // internal_batch_size: max rows per forward (0 = by memory)
   bool return_convergence_delta = false;
-  int64_t n_samples = 5;                     // gradient_shap, lime
-  double stdevs = 0.0;                       // gradient_shap noise
-  double mask_prob = 0.3;                    // lime
+  int64_t n_samples = 0;                     // gradient_shap: 5, lime: 50
+  double stdevs = -1.0;                      // gradient_shap noise: 0
+  double mask_prob = -1.0;                   // lime: 0.3
   uint64_t seed = 0;
   bool multiply_by_inputs = true;
   int64_t layer = -1;                        // layer methods: -1 = the embedding layer, N = output of block N, -2 = every block

@@ -33,8 +33,10 @@ StepFunctionInfo compile_step_function(const std::string& id, const std::string&
     c10::IValue out;
     try {
       out = cu->run_method("step", in.logits, in.targets, cl, ct);
-    } catch (const c10::Error& e) {
-      throw core::Error(core::ErrorCode::kInvalidOption, "TorchScript step function \"" + id + "\" failed: " + e.what_without_backtrace());
+    } catch (...) {
+      core::Failure f = core::classify_current_exception();  // an allocation failure stays ERR_OUT_OF_MEMORY
+      throw core::Error(f.out_of_memory ? core::ErrorCode::kOutOfMemory : core::ErrorCode::kInvalidOption,
+                        f.out_of_memory ? f.message : "TorchScript step function \"" + id + "\" failed: " + f.message);
     }
     if (!out.isTensor()) throw core::Error(core::ErrorCode::kInvalidOption, "TorchScript step function \"" + id + "\" must return a Tensor");
     at::Tensor t = out.toTensor();

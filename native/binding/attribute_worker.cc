@@ -139,6 +139,9 @@ Napi::Value ListMethods(const Napi::CallbackInfo& info) {
     m.Set("usesBaselines", methods[i].uses_baselines);
     m.Set("kind", methods[i].kind);
     m.Set("description", methods[i].description);
+    Napi::Object defaults = Napi::Object::New(env);
+    for (const auto& [name, value] : methods[i].defaults) defaults.Set(name, value);
+    m.Set("defaults", defaults);
     out.Set(static_cast<uint32_t>(i), m);
   }
   return out;

@@ -15,6 +15,7 @@ enum class ErrorCode {
   kDevice,           // ERR_DEVICE: device/dtype not available in this LibTorch
   kAborted,          // ERR_ABORTED: cancelled by the caller
   kBadModel,         // ERR_BAD_MODEL: a TorchScript bundle breaks its contract (missing method, wrong sidecar)
+  kOutOfMemory,      // ERR_OUT_OF_MEMORY: an allocation failed (CPU or GPU), whichever layer saw it
   kInternal,         // ERR_NATIVE: a broken invariant inside the native core (a bug)
 };
 
@@ -27,6 +28,7 @@ inline const char* error_code_name(ErrorCode code) {
     case ErrorCode::kDevice: return "ERR_DEVICE";
     case ErrorCode::kAborted: return "ERR_ABORTED";
     case ErrorCode::kBadModel: return "ERR_BAD_MODEL";
+    case ErrorCode::kOutOfMemory: return "ERR_OUT_OF_MEMORY";
     case ErrorCode::kInternal: return "ERR_NATIVE";
   }
   return "ERR_NATIVE";
@@ -41,5 +43,19 @@ class Error : public std::runtime_error {
  private:
   ErrorCode code_;
 };
+
+// Whether an exception message reports a failed allocation: CUDA's "out of memory", c10's "Out of Memory",
+// the CPU allocator's "can't allocate memory" / "not enough memory", errno ENOMEM's "Cannot allocate memory".
+bool is_out_of_memory_message(const std::string& message);
+
+// The code and one-line message of the exception being handled (call inside a catch block): core::Error keeps
+// its code; every allocation failure is ERR_OUT_OF_MEMORY (c10::OutOfMemoryError, std::bad_alloc, or a
+// message as above); other LibTorch errors are ERR_TORCH; anything else ERR_NATIVE.
+struct Failure {
+  std::string code;
+  std::string message;
+  bool out_of_memory = false;
+};
+Failure classify_current_exception();
 
 }  // namespace inseq::core

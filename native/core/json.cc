@@ -197,6 +197,7 @@ double Json::as_double() const {
 int64_t Json::as_int() const {
   double v = as_double();
   if (v != std::floor(v)) throw std::runtime_error("JSON number is not an integer");
+  if (std::fabs(v) > 9007199254740992.0) throw std::runtime_error("JSON integer is out of range (|n| > 2^53)");
   return static_cast<int64_t>(v);
 }
 bool Json::as_bool() const {
@@ -232,17 +233,29 @@ size_t Json::size() const {
   if (type_ == Type::kObject) return object_->size();
   return 0;
 }
+namespace {
+// Typed getters name the key in their error ("n_layer: JSON number is not an integer").
+template <typename F>
+auto keyed(const std::string& key, F read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(key + ": " + e.what());
+  }
+}
+}  // namespace
+
 double Json::get_double(const std::string& key, double fallback) const {
-  return has(key) ? (*this)[key].as_double() : fallback;
+  return has(key) ? keyed(key, [&] { return (*this)[key].as_double(); }) : fallback;
 }
 int64_t Json::get_int(const std::string& key, int64_t fallback) const {
-  return has(key) ? (*this)[key].as_int() : fallback;
+  return has(key) ? keyed(key, [&] { return (*this)[key].as_int(); }) : fallback;
 }
 bool Json::get_bool(const std::string& key, bool fallback) const {
-  return has(key) ? (*this)[key].as_bool() : fallback;
+  return has(key) ? keyed(key, [&] { return (*this)[key].as_bool(); }) : fallback;
 }
 std::string Json::get_string(const std::string& key, const std::string& fallback) const {
-  return has(key) ? (*this)[key].as_string() : fallback;
+  return has(key) ? keyed(key, [&] { return (*this)[key].as_string(); }) : fallback;
 }
 
 }  // namespace inseq::core

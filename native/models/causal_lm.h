@@ -90,6 +90,11 @@ class CausalLM {
 // The final hidden states the LM head is applied to: all, the last k, or the requested positions.
 at::Tensor select_logit_positions(const ForwardRequest& request, const at::Tensor& hidden);  // [b, s, h] -> [b, s', h]
 
+// Refuses `length` positions beyond the model's context (config max_position_embeddings; 0 = unknown):
+// kInvalidOption "<what> needs <length> positions but ...". Positions past the context give garbage in
+// RoPE models and index errors in learned-position ones.
+void check_context(const CausalLM& model, int64_t length, const std::string& what);
+
 // The padding mask of a request, checked against past + seq: [batch, past + seq] (ones when not given).
 at::Tensor request_mask(const ForwardRequest& request, int64_t batch, int64_t seq, c10::Device device);
 

@@ -1,5 +1,6 @@
 #include "models/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -22,17 +23,23 @@ namespace {
 
 int64_t require_int(const Json& j, const std::vector<std::string>& keys, const std::string& source) {
   for (const auto& k : keys) {
-    if (j.has(k)) return j[k].as_int();
+    if (j.has(k)) return j.get_int(k, 0);
   }
   throw Error(ErrorCode::kBadCheckpoint, source + " has no " + keys.front());
 }
 
-std::vector<int64_t> id_list(const Json& v) {
+std::vector<int64_t> id_list(const Json& j, const std::string& key) {
   std::vector<int64_t> out;
-  if (v.is_number()) out.push_back(v.as_int());
-  if (v.is_array()) {
-    for (const auto& x : v.as_array()) out.push_back(x.as_int());
+  const Json& v = j[key];
+  try {
+    if (v.is_number()) out.push_back(v.as_int());
+    if (v.is_array()) {
+      for (const auto& x : v.as_array()) out.push_back(x.as_int());
+    }
+  } catch (const std::exception& e) {
+    throw std::runtime_error(key + ": " + e.what());
   }
+  if (!v.is_null() && !v.is_number() && !v.is_array()) throw std::runtime_error(key + ": expected an id or a list of ids");
   return out;
 }
 
@@ -64,12 +71,11 @@ void parse_rope(const Json& j, ModelConfig& c, const std::string& source) {
 ModelConfig parse_model_config(const Json& j, const std::string& source) {
   if (!j.is_object()) throw Error(ErrorCode::kBadCheckpoint, source + " is not a JSON object");
   ModelConfig c;
-  c.model_type = j.get_string("model_type", "");
-  if (c.model_type.empty()) throw Error(ErrorCode::kBadCheckpoint, source + " has no model_type");
+  c.model_type = config_model_type(j, source);
   try {
-    c.bos_token_id = j.has("bos_token_id") ? j["bos_token_id"].as_int() : -1;
-    c.eos_token_ids = id_list(j["eos_token_id"]);
-    c.pad_token_id = j.has("pad_token_id") ? j["pad_token_id"].as_int() : -1;
+    c.bos_token_id = j.get_int("bos_token_id", -1);
+    c.eos_token_ids = id_list(j, "eos_token_id");
+    c.pad_token_id = j.get_int("pad_token_id", -1);
     c.vocab_size = require_int(j, {"vocab_size"}, source);
     if (c.model_type == "gpt2") {
       c.family = "gpt2";
@@ -126,17 +132,63 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kBadCheckpoint, source + ": " + e.what());
   }
-  if (c.hidden_size <= 0 || c.num_layers <= 0 || c.num_heads <= 0 || c.num_kv_heads <= 0 || c.vocab_size <= 0 ||
-      c.head_dim <= 0 || c.intermediate_size <= 0) {
-    throw Error(ErrorCode::kBadCheckpoint, source + ": sizes must be positive");
-  }
-  if (c.num_heads % c.num_kv_heads != 0) {
-    throw Error(ErrorCode::kBadCheckpoint, source + ": num_attention_heads must be a multiple of num_key_value_heads");
-  }
-  if (c.head_dim % 2 != 0 && c.family == "llama") {
-    throw Error(ErrorCode::kBadCheckpoint, source + ": head_dim must be even for rotary embeddings");
-  }
+  check_model_config(j, c, source);
   return c;
+}
+
+std::string config_model_type(const Json& j, const std::string& source) {
+  if (!j.has("model_type")) throw Error(ErrorCode::kBadCheckpoint, source + " has no model_type");
+  if (!j["model_type"].is_string() || j["model_type"].as_string().empty()) {
+    throw Error(ErrorCode::kBadCheckpoint, source + ": model_type must be a non-empty string");
+  }
+  return j["model_type"].as_string();
+}
+
+void check_model_config(const Json& j, const ModelConfig& c, const std::string& source) {
+  const bool gpt2 = c.family == "gpt2";
+  auto field = [&](const char* gpt2_name, const char* llama_name) {  // the key as written in this config
+    return std::string(gpt2 && j.has(gpt2_name) ? gpt2_name : llama_name);
+  };
+  auto bad = [&](const std::string& key, const std::string& what) {
+    return Error(ErrorCode::kBadCheckpoint, source + ": " + key + " " + what);
+  };
+  auto positive = [&](const std::string& key, int64_t v) {
+    if (v <= 0) throw bad(key, "must be a positive integer but is " + std::to_string(v));
+  };
+  positive("vocab_size", c.vocab_size);
+  positive(field("n_embd", "hidden_size"), c.hidden_size);
+  positive(field("n_layer", "num_hidden_layers"), c.num_layers);
+  positive(field("n_head", "num_attention_heads"), c.num_heads);
+  positive(gpt2 ? "n_head" : "num_key_value_heads", c.num_kv_heads);
+  positive(gpt2 ? "n_inner" : "intermediate_size", c.intermediate_size);
+  if (c.max_position_embeddings <= 1) {
+    throw bad(field("n_positions", "max_position_embeddings"), "must be at least 2 but is " + std::to_string(c.max_position_embeddings));
+  }
+  // Without an explicit head_dim the width is split evenly between the heads (gpt2 always splits it).
+  if ((gpt2 || !j.has("head_dim")) && c.hidden_size % c.num_heads != 0) {
+    throw bad(field("n_head", "num_attention_heads"), std::to_string(c.num_heads) + " does not divide the width " +
+                                                           field("n_embd", "hidden_size") + " = " + std::to_string(c.hidden_size));
+  }
+  positive("head_dim", c.head_dim);
+  if (c.num_heads % c.num_kv_heads != 0) {
+    throw bad("num_key_value_heads", std::to_string(c.num_kv_heads) + " does not divide num_attention_heads = " + std::to_string(c.num_heads));
+  }
+  if (c.head_dim % 2 != 0 && c.family == "llama") throw bad("head_dim", "must be even for rotary embeddings");
+  const std::string eps_key = gpt2 ? "layer_norm_epsilon" : "rms_norm_eps";
+  if (!std::isfinite(c.norm_eps) || c.norm_eps < 0) throw bad(eps_key, "must be a finite non-negative number");
+  if (c.family == "llama") {
+    if (!std::isfinite(c.rope.theta) || c.rope.theta <= 0) throw bad("rope_theta", "must be a positive number");
+    if (!std::isfinite(c.rope.factor) || c.rope.factor <= 0) throw bad("rope_scaling.factor", "must be a positive number");
+    if (c.sliding_window < 0) throw bad("sliding_window", "must be a non-negative integer");
+  }
+  auto in_vocab = [&](const char* key, int64_t id) {
+    if (id < 0 || id >= c.vocab_size) {
+      throw bad(key, std::to_string(id) + " is outside the vocabulary of " + std::to_string(c.vocab_size) + " tokens (vocab_size)");
+    }
+  };
+  if (j.has("bos_token_id")) in_vocab("bos_token_id", c.bos_token_id);
+  if (j.has("pad_token_id")) in_vocab("pad_token_id", c.pad_token_id);
+  for (int64_t id : c.eos_token_ids) in_vocab("eos_token_id", id);
 }
 
 ModelConfig read_model_config(const std::string& dir) {

@@ -52,6 +52,12 @@ struct ModelConfig {
 // Parses and validates; `source` names the file in error messages.
 ModelConfig parse_model_config(const core::Json& json, const std::string& source);
 ModelConfig read_model_config(const std::string& dir);
+// config.json's model_type: a non-empty string, else kBadCheckpoint.
+std::string config_model_type(const core::Json& json, const std::string& source);
+// Values that cannot be right (sizes <= 0, a head count that does not split the width, rope_theta <= 0,
+// negative or non-finite norm epsilons, special ids outside the vocabulary, max_position_embeddings <= 1)
+// -> kBadCheckpoint naming the field as written in config.json.
+void check_model_config(const core::Json& json, const ModelConfig& config, const std::string& source);
 
 // Model types implemented natively (config.json `model_type` values).
 const std::vector<std::string>& supported_model_types();

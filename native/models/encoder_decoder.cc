@@ -63,7 +63,13 @@ GenerationResult generate_encoder_decoder(const EncoderDecoderLM& model, const s
   for (int64_t id : o.decoder_prefix) {
     if (id < 0 || id >= info.vocab_size) throw Error(ErrorCode::kInvalidOption, "Target prefix token id " + std::to_string(id) + " is outside the vocabulary");
   }
-  model.check_lengths(ids.size(1), o.max_new_tokens + prefix + 1);
+  const int64_t limit = info.max_positions, target = o.max_new_tokens + prefix + 1;
+  if (limit > 0 && target > limit) {
+    throw Error(ErrorCode::kInvalidOption, "The decoder start token + a target prefix of " + std::to_string(prefix) + " tokens + maxNewTokens " +
+                                               std::to_string(o.max_new_tokens) + " needs " + std::to_string(target) +
+                                               " positions but the model's context is " + std::to_string(limit) + " (max_position_embeddings)");
+  }
+  model.check_lengths(ids.size(1), target);
   const c10::Device dev = model.device();
   mask = mask.to(dev);
   GenerationResult result;

@@ -117,6 +117,11 @@ GenerationResult generate(const CausalLM& model, const std::vector<std::vector<i
   c10::InferenceMode guard;
   auto [ids, mask] = pad_left(prompts, o.pad_token_id, model.config().vocab_size, "prompt");  // [batch, plen]
   const int64_t batch = ids.size(0);
+  if (o.max_new_tokens > 0) {
+    const int64_t longest = ids.size(1);
+    check_context(model, longest + o.max_new_tokens,
+                  "A prompt of " + std::to_string(longest) + " tokens + maxNewTokens " + std::to_string(o.max_new_tokens));
+  }
   const c10::Device device = model.device();
   ids = ids.to(device);
   mask = mask.to(device);

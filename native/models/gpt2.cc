@@ -56,11 +56,7 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   const int64_t batch = req.inputs_embeds.size(0), seq = req.inputs_embeds.size(1);
   at::Tensor mask = request_mask(req, batch, seq, device_);  // [batch, past + seq]
   at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
-  if (pos.numel() > 0 && pos.max().item<int64_t>() >= c.max_position_embeddings) {
-    throw core::Error(core::ErrorCode::kInvalidOption,
-                      "Sequence needs position " + std::to_string(pos.max().item<int64_t>()) + " but this GPT-2 model has " +
-                          std::to_string(c.max_position_embeddings) + " positions (n_positions)");
-  }
+  if (pos.numel() > 0) check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");  // wpe has no row beyond
   at::Tensor x = req.inputs_embeds.to(dtype_).add(at::embedding(wpe_, pos));  // [b, s, h]
   if (training_ && c.hidden_dropout > 0) x = at::dropout(x, c.hidden_dropout, true);
   at::Tensor bias = causal_attention_bias(mask, seq, 0, dtype_);  // [b, 1, s, past+s]
@@ -69,6 +65,7 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   ForwardResult out;
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const Gpt2Layer& l = layers_[i];
+    cancel_point(x);
     if (req.output_hidden_states) out.hidden_states.push_back(x);
     at::Tensor hn = at::layer_norm(x, {h}, l.ln1_w, l.ln1_b, c.norm_eps);
     at::Tensor qkv = at::addmm(l.attn_b, hn.reshape({-1, h}), l.attn_w).view({batch, seq, 3 * h});  // [b, s, 3h]

@@ -117,6 +117,26 @@ at::Tensor rescale_elementwise(const at::Tensor& z, const std::string& name, int
 
 }  // namespace
 
+namespace {
+thread_local const std::atomic<bool>* t_cancel = nullptr;
+[[noreturn]] void throw_aborted() { throw core::Error(core::ErrorCode::kAborted, "Attribution was aborted"); }
+}  // namespace
+
+CancelScope::CancelScope(const std::atomic<bool>* flag) : previous_(t_cancel) { t_cancel = flag; }
+CancelScope::~CancelScope() { t_cancel = previous_; }
+
+const at::Tensor& cancel_point(const at::Tensor& x) {
+  const std::atomic<bool>* flag = t_cancel;
+  if (flag == nullptr) return x;
+  if (flag->load()) throw_aborted();
+  if (x.requires_grad()) {
+    x.register_hook([flag](const at::Tensor&) {
+      if (flag->load()) throw_aborted();
+    });
+  }
+  return x;
+}
+
 DeepLiftScope::DeepLiftScope(int64_t half) : previous_(t_deeplift_half) { t_deeplift_half = half; }
 DeepLiftScope::~DeepLiftScope() { t_deeplift_half = previous_; }
 int64_t deeplift_half() { return t_deeplift_half; }

@@ -3,6 +3,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <atomic>
+
 #include "models/config.h"
 
 namespace inseq::models {
@@ -44,6 +46,23 @@ class DeepLiftScope {
   int64_t previous_;
 };
 int64_t deeplift_half();  // 0 when no scope is active
+
+// Cancellation inside one forward / backward pass. While a CancelScope is active on this thread, every block of
+// the native models passes its input through cancel_point(x): it throws core::Error kAborted once the flag is
+// set, and when x takes part in a backward pass it hooks x's gradient to check the flag there too (backward
+// may run on other threads, so the hook holds the flag itself). Abort latency is then one block's work,
+// whatever the batch.
+class CancelScope {
+ public:
+  explicit CancelScope(const std::atomic<bool>* flag);
+  ~CancelScope();
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+
+ private:
+  const std::atomic<bool>* previous_;
+};
+const at::Tensor& cancel_point(const at::Tensor& x);
 at::Tensor deeplift_softmax(const at::Tensor& scores);  // softmax over the last dim with the rescale rule
 at::Tensor activation(const at::Tensor& x, const std::string& name);
 

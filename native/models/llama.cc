@@ -113,6 +113,9 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   const int64_t batch = x.size(0), seq = x.size(1);
   at::Tensor mask = request_mask(req, batch, seq, device_);  // [batch, past + seq]
   at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
+  if (mask.size(1) > c.max_position_embeddings && seq > 0) {  // left padding may keep the real positions inside
+    check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");
+  }
   at::Tensor bias = causal_attention_bias(mask, seq, c.sliding_window, dtype_);  // [batch, 1, seq, past+seq]
   auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype_);              // [batch, 1, seq, hd]
   const int64_t nh = c.num_heads, kv = c.num_kv_heads, hd = c.head_dim, groups = nh / kv;
@@ -121,6 +124,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   ForwardResult out;
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LlamaLayer& l = layers_[i];
+    cancel_point(x);
     if (req.output_hidden_states) out.hidden_states.push_back(x);
     at::Tensor hn = rms_norm(x, l.input_norm, c.norm_eps);                               // [b, s, h]
     at::Tensor q = linear(hn, l.q_w, l.q_b).view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]

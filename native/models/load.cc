@@ -1,6 +1,8 @@
 // Family dispatch: config.json model_type -> native implementation.
 #include <ATen/ATen.h>
 
+#include <cstdint>
+
 #include "core/error.h"
 #include "core/files.h"
 #include "models/causal_lm.h"
@@ -35,6 +37,15 @@ at::Tensor request_mask(const ForwardRequest& req, int64_t batch, int64_t seq, c
   return req.attention_mask;
 }
 
+void check_context(const CausalLM& model, int64_t length, const std::string& what) {
+  const int64_t limit = model.config().max_position_embeddings;
+  if (limit > 0 && length > limit) {
+    const char* key = model.config().family == "gpt2" ? "n_positions" : "max_position_embeddings";
+    throw core::Error(core::ErrorCode::kInvalidOption, what + " needs " + std::to_string(length) + " positions but the model's context is " +
+                                                           std::to_string(limit) + " (" + key + ")");
+  }
+}
+
 at::Tensor select_logit_positions(const ForwardRequest& req, const at::Tensor& x) {
   if (req.logits_positions.defined()) {
     at::Tensor idx = req.logits_positions.to(x.device(), at::kLong).unsqueeze(-1).expand({-1, -1, x.size(2)});  // [b, P, h]
@@ -54,8 +65,23 @@ std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device dev
   if (!core::is_directory(dir)) throw core::Error(core::ErrorCode::kNotFound, "Model directory not found: " + dir);
   ModelConfig config = read_model_config(dir);
   WeightStore weights = WeightStore::open_dir(dir);
-  if (config.family == "gpt2") return std::make_shared<Gpt2Model>(config, weights, device, dtype);
-  return std::make_shared<LlamaModel>(config, weights, device, dtype);
+  std::shared_ptr<CausalLM> model;
+  if (config.family == "gpt2") {
+    model = std::make_shared<Gpt2Model>(config, weights, device, dtype);
+  } else {
+    model = std::make_shared<LlamaModel>(config, weights, device, dtype);
+  }
+  // Buffers older checkpoints carry (rotary inverse frequencies, GPT-2's causal mask) and an lm_head that
+  // tie_word_embeddings replaces are skipped as transformers skips them.
+  auto ignorable = [](const std::string& n) {
+    auto ends = [&](const std::string& suffix) { return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0; };
+    return n == "lm_head.weight" || ends("rotary_emb.inv_freq") || ends(".attn.bias") || ends(".attn.masked_bias");
+  };
+  const bool gpt2 = config.family == "gpt2";
+  weights.reject_unused(core::join_path(dir, "config.json"), ignorable,
+                        {{gpt2 ? "transformer.h." : "model.layers.", gpt2 ? "n_layer" : "num_hidden_layers", config.num_layers},
+                         {"h.", "n_layer", gpt2 ? config.num_layers : INT64_MAX}});
+  return model;
 }
 
 std::shared_ptr<CausalLM> init_causal_lm(const ModelConfig& config, uint64_t seed, c10::Device device) {

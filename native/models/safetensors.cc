@@ -162,6 +162,7 @@ std::vector<std::string> WeightStore::names() const {
 at::Tensor WeightStore::load(const std::string& name, const std::vector<int64_t>& expected_shape,
                              c10::ScalarType dtype, c10::Device device) const {
   const TensorEntry& e = entry(name);
+  loaded_.insert(name);
   if (!expected_shape.empty() && e.shape != expected_shape) {
     throw Error(ErrorCode::kBadCheckpoint, "Tensor " + name + " in " + e.file + " has shape " + shape_str(e.shape) +
                                                " but the config implies " + shape_str(expected_shape));
@@ -174,6 +175,32 @@ at::Tensor WeightStore::load(const std::string& name, const std::vector<int64_t>
   in.read(static_cast<char*>(raw.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
   if (!in) throw Error(ErrorCode::kBadCheckpoint, "Short read of tensor " + name + " from " + e.file);
   return raw.to(device, dtype);
+}
+
+void WeightStore::reject_unused(const std::string& source, const std::function<bool(const std::string&)>& ignorable,
+                                const std::vector<LayerStack>& stacks) const {
+  std::vector<std::string> unused;
+  for (const auto& [name, e] : entries_) {
+    if (!loaded_.count(name) && !ignorable(name)) unused.push_back(name);
+  }
+  if (unused.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < unused.size() && i < 3; ++i) list += (i ? ", " : "") + unused[i];
+  if (unused.size() > 3) list += ", ... (" + std::to_string(unused.size()) + " in all)";
+  for (const auto& name : unused) {
+    for (const auto& s : stacks) {
+      if (name.rfind(s.prefix, 0) != 0) continue;
+      const size_t digits_end = name.find('.', s.prefix.size());
+      const std::string idx = name.substr(s.prefix.size(), digits_end - s.prefix.size());
+      if (idx.empty() || idx.find_first_not_of("0123456789") != std::string::npos || idx.size() > 9) continue;
+      if (std::stoll(idx) >= s.count) {
+        throw Error(ErrorCode::kBadCheckpoint, source + ": " + s.key + " is " + std::to_string(s.count) + " but the checkpoint has block " + idx +
+                                                   " (" + name + "); the config disagrees with the weights, which would be silently ignored");
+      }
+    }
+  }
+  throw Error(ErrorCode::kBadCheckpoint, source + ": the checkpoint holds tensors this config does not use (" + list +
+                                             "); the config disagrees with the weights (a bias or tying switch, a layer count?)");
 }
 
 void save_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors,

@@ -7,7 +7,9 @@
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,9 +39,22 @@ class WeightStore {
   at::Tensor load(const std::string& name, const std::vector<int64_t>& expected_shape, c10::ScalarType dtype,
                   c10::Device device) const;
 
+  // A stack of blocks in the checkpoint's names ("model.layers.<i>.") and the config key that counts them.
+  struct LayerStack {
+    std::string prefix;  // "model.layers."
+    std::string key;     // "num_hidden_layers"
+    int64_t count;
+  };
+  // After a model read its weights: tensors no load() read, other than `ignorable` ones (buffers and aliases
+  // that transformers skips too), mean a config that disagrees with the checkpoint (fewer layers, a bias
+  // switched off) -> kBadCheckpoint naming the config key when a tensor belongs to a block beyond `count`.
+  void reject_unused(const std::string& source, const std::function<bool(const std::string&)>& ignorable,
+                     const std::vector<LayerStack>& stacks) const;
+
  private:
   void add_file(const std::string& path);
   std::map<std::string, TensorEntry> entries_;
+  mutable std::set<std::string> loaded_;  // names load() has read
 };
 
 // Writes float32 tensors as one safetensors file (used by the trainer and tests). Tensors are made contiguous

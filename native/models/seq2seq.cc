@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "models/config.h"
 #include "models/layers.h"
 
 namespace inseq::models {
@@ -20,34 +21,55 @@ using core::Json;
 bool is_seq2seq_model_type(const std::string& t) { return t == "marian" || t == "bart" || t == "mbart" || t == "m2m_100"; }
 
 Seq2SeqConfig parse_seq2seq_config(const Json& j, const std::string& source) {
+  if (!j.is_object()) throw Error(ErrorCode::kBadCheckpoint, source + " is not a JSON object");
   Seq2SeqConfig c;
-  c.model_type = j.get_string("model_type", "");
+  c.model_type = config_model_type(j, source);
   if (!is_seq2seq_model_type(c.model_type)) throw Error(ErrorCode::kUnsupportedModel, source + ": model_type \"" + c.model_type + "\" is not a native encoder-decoder");
+  auto required = [&](const char* key) {
+    if (!j.has(key)) throw Error(ErrorCode::kBadCheckpoint, source + " has no " + key);
+    return j.get_int(key, 0);
+  };
   try {
-    c.vocab_size = j["vocab_size"].as_int();
-    c.d_model = j["d_model"].as_int();
-    c.encoder_layers = j["encoder_layers"].as_int();
-    c.decoder_layers = j["decoder_layers"].as_int();
-    c.encoder_heads = j["encoder_attention_heads"].as_int();
-    c.decoder_heads = j["decoder_attention_heads"].as_int();
-    c.encoder_ffn = j["encoder_ffn_dim"].as_int();
-    c.decoder_ffn = j["decoder_ffn_dim"].as_int();
+    c.vocab_size = required("vocab_size");
+    c.d_model = required("d_model");
+    c.encoder_layers = required("encoder_layers");
+    c.decoder_layers = required("decoder_layers");
+    c.encoder_heads = required("encoder_attention_heads");
+    c.decoder_heads = required("decoder_attention_heads");
+    c.encoder_ffn = required("encoder_ffn_dim");
+    c.decoder_ffn = required("decoder_ffn_dim");
     c.max_positions = j.get_int("max_position_embeddings", 1024);
     c.activation = j.get_string("activation_function", "gelu");
     if (c.activation == "swish") c.activation = "silu";
     c.embed_scale = j.get_bool("scale_embedding", false) ? std::sqrt(static_cast<double>(c.d_model)) : 1.0;
     c.pad_token_id = j.get_int("pad_token_id", 1);
     const Json& eos = j["eos_token_id"];
-    c.eos_token_id = eos.is_array() ? eos[0].as_int() : j.get_int("eos_token_id", 2);
+    c.eos_token_id = eos.is_array() && eos.size() > 0 ? eos[0].as_int() : j.get_int("eos_token_id", 2);
     c.decoder_start_token_id = j.get_int("decoder_start_token_id", c.model_type == "marian" ? c.pad_token_id : c.eos_token_id);
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kBadCheckpoint, source + ": " + e.what());
   }
   c.pre_norm = c.model_type == "mbart" || c.model_type == "m2m_100";
   c.layernorm_embedding = c.model_type == "bart" || c.model_type == "mbart";
   c.positions = c.model_type == "marian" ? "sinusoidal_marian" : c.model_type == "m2m_100" ? "sinusoidal_m2m" : "learned";
-  if (c.d_model <= 0 || c.d_model % c.encoder_heads != 0 || c.d_model % c.decoder_heads != 0) {
-    throw Error(ErrorCode::kBadCheckpoint, source + ": d_model must be a positive multiple of the head counts");
+  auto bad = [&](const std::string& key, const std::string& what) { return Error(ErrorCode::kBadCheckpoint, source + ": " + key + " " + what); };
+  const std::pair<const char*, int64_t> sizes[] = {{"vocab_size", c.vocab_size}, {"d_model", c.d_model}, {"encoder_layers", c.encoder_layers},
+                                                   {"decoder_layers", c.decoder_layers}, {"encoder_attention_heads", c.encoder_heads},
+                                                   {"decoder_attention_heads", c.decoder_heads}, {"encoder_ffn_dim", c.encoder_ffn},
+                                                   {"decoder_ffn_dim", c.decoder_ffn}};
+  for (const auto& [key, v] : sizes) {
+    if (v <= 0) throw bad(key, "must be a positive integer but is " + std::to_string(v));
+  }
+  if (c.max_positions <= 1) throw bad("max_position_embeddings", "must be at least 2 but is " + std::to_string(c.max_positions));
+  if (c.d_model % c.encoder_heads != 0) throw bad("encoder_attention_heads", std::to_string(c.encoder_heads) + " does not divide d_model = " + std::to_string(c.d_model));
+  if (c.d_model % c.decoder_heads != 0) throw bad("decoder_attention_heads", std::to_string(c.decoder_heads) + " does not divide d_model = " + std::to_string(c.d_model));
+  for (const auto& [key, id] : {std::pair<const char*, int64_t>{"pad_token_id", c.pad_token_id}, {"eos_token_id", c.eos_token_id},
+                                {"decoder_start_token_id", c.decoder_start_token_id}}) {
+    if (id < 0 || id >= c.vocab_size) {
+      throw bad(key, std::to_string(id) + " is outside the vocabulary of " + std::to_string(c.vocab_size) + " tokens (vocab_size)");
+    }
   }
   return c;
 }
@@ -221,6 +243,7 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
   at::Tensor bias = padding_bias(source_mask.to(device_), x.size(1));
   for (size_t i = 0; i < enc_layers_.size(); ++i) {
     const Seq2SeqLayer& l = enc_layers_[i];
+    cancel_point(x);
     at::Tensor probs;
     std::function<at::Tensor(const at::Tensor&)> vh;
     if (hooks && hooks->value_hook) vh = [&](const at::Tensor& v) { return hooks->value_hook("encoder", static_cast<int64_t>(i), v); };
@@ -265,6 +288,7 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
   Seq2SeqDecodeResult out;
   for (size_t i = 0; i < dec_layers_.size(); ++i) {
     const Seq2SeqLayer& l = dec_layers_[i];
+    cancel_point(x);
     at::Tensor sp, cp;
     std::function<at::Tensor(const at::Tensor&)> self_vh, cross_vh;
     if (hooks && hooks->value_hook) {
@@ -318,7 +342,17 @@ std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device d
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kBadCheckpoint, "Malformed " + path + ": " + e.what());
   }
-  return std::make_shared<Seq2SeqLM>(parse_seq2seq_config(j, path), WeightStore::open_dir(dir), device, dtype);
+  const Seq2SeqConfig config = parse_seq2seq_config(j, path);
+  const WeightStore weights = WeightStore::open_dir(dir);
+  auto model = std::make_shared<Seq2SeqLM>(config, weights, device, dtype);
+  // Embedding aliases (shared / per side / lm_head) and stored sinusoidal tables are skipped as transformers does.
+  auto ignorable = [&](const std::string& n) {
+    if (n == "model.shared.weight" || n == "model.encoder.embed_tokens.weight" || n == "model.decoder.embed_tokens.weight" || n == "lm_head.weight") return true;
+    return config.positions != "learned" && (n.rfind("model.encoder.embed_positions.", 0) == 0 || n.rfind("model.decoder.embed_positions.", 0) == 0);
+  };
+  weights.reject_unused(path, ignorable, {{"model.encoder.layers.", "encoder_layers", config.encoder_layers},
+                                          {"model.decoder.layers.", "decoder_layers", config.decoder_layers}});
+  return model;
 }
 
 EncDecOutput Seq2SeqLM::forward(const EncDecRequest& r) const {

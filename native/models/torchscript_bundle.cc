@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/script.h>
 #include <torch/version.h>
+#include <caffe2/serialize/inline_container.h>
 
 #include <algorithm>
 #include <set>
@@ -101,15 +102,79 @@ Sidecar read_sidecar(const std::string& dir) {
   return s;
 }
 
+// Rethrows the exception being handled as `code` with `prefix`, except core errors (kept) and allocation
+// failures (always ERR_OUT_OF_MEMORY). TorchScript raises c10::Error, torch::jit::ErrorReport (a
+// std::exception) for code that does not compile, and std::runtime_error from the zip reader.
+[[noreturn]] void rethrow_bundle_failure(ErrorCode code, const std::string& prefix) {
+  core::Failure f = core::classify_current_exception();
+  if (f.out_of_memory) throw Error(ErrorCode::kOutOfMemory, f.message);
+  try {
+    throw;
+  } catch (const Error&) {
+    throw;
+  } catch (...) {
+    throw Error(code, prefix + f.message);
+  }
+}
+
+// The extent of a dense tensor in its storage, in bytes: (offset + sum (size_d - 1) * stride_d + 1) * itemsize.
+uint64_t bytes_needed(const at::Tensor& t) {
+  if (t.numel() == 0) return 0;
+  int64_t last = t.storage_offset();
+  for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
+  return static_cast<uint64_t>(last + 1) * static_cast<uint64_t>(t.element_size());
+}
+
+// torch::jit::load sizes each storage from the pickle (numel x itemsize) and fills it from its archive record
+// without comparing the record's length: a truncated or edited bundle reads past the buffer (run-dependent
+// logits). Each storage a parameter, buffer or tensor attribute uses must have a record of its exact size
+// (records hold numel x itemsize bytes), and each tensor must fit its storage.
+void check_storages(const torch::jit::Module& m, const std::string& path) {
+  std::multiset<uint64_t> records;  // sizes of the storage records (<archive>/data/N, <archive>/constants/N)
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const auto& name : reader.getAllRecords()) {
+      const size_t slash = name.rfind('/');
+      if (slash == std::string::npos || name.find_first_not_of("0123456789", slash + 1) != std::string::npos || slash + 1 == name.size()) continue;
+      const std::string dir = name.substr(0, slash), last = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
+      if (last == "data" || last == "constants") records.insert(reader.getRecordSize(name));
+    }
+  } catch (...) {
+    rethrow_bundle_failure(ErrorCode::kBadModel, "Cannot read " + path + ": ");
+  }
+  std::set<const void*> seen;
+  auto check = [&](const std::string& name, const at::Tensor& t) {
+    if (!t.defined() || !t.has_storage() || t.layout() != at::kStrided) return;
+    const uint64_t need = bytes_needed(t), have = t.storage().nbytes();
+    if (have < need) {
+      throw Error(ErrorCode::kBadModel, path + ": tensor " + name + " needs " + std::to_string(need) + " bytes but its storage holds " +
+                                            std::to_string(have) + " (truncated or corrupt bundle)");
+    }
+    if (have == 0 || !seen.insert(t.storage().unsafeGetStorageImpl()).second) return;
+    auto it = records.find(have);
+    if (it == records.end()) {
+      throw Error(ErrorCode::kBadModel, path + ": tensor " + name + " needs a storage of " + std::to_string(have) +
+                                            " bytes but no storage record in the archive has that size (truncated or corrupt bundle)");
+    }
+    records.erase(it);
+  };
+  for (const auto& p : m.named_parameters(true)) check(p.name, p.value);
+  for (const auto& b : m.named_buffers(true)) check(b.name, b.value);
+  for (const auto& a : m.named_attributes(true)) {
+    if (a.value.isTensor()) check(a.name, a.value.toTensor());
+  }
+}
+
 torch::jit::Module load_module(const std::string& dir, const Sidecar& s, c10::Device device) {
   const std::string path = core::join_path(dir, kBundleModule);
   if (!core::path_exists(path) || core::is_directory(path)) throw Error(ErrorCode::kNotFound, "TorchScript bundle has no " + path);
   torch::jit::Module m;
   try {
     m = torch::jit::load(path, device);
-  } catch (const c10::Error& e) {
-    throw Error(ErrorCode::kBadModel, "Cannot load " + path + " with LibTorch " + std::string(TORCH_VERSION) + ": " + e.what_without_backtrace());
+  } catch (...) {
+    rethrow_bundle_failure(ErrorCode::kBadModel, "Cannot load " + path + " with LibTorch " + std::string(TORCH_VERSION) + ": ");
   }
+  check_storages(m, path);
   m.eval();
   const auto& required = s.kind == "decoder-only" ? kDecoderOnlyMethods : kEncoderDecoderMethods;
   for (const auto& name : required) {
@@ -126,8 +191,8 @@ torch::jit::Module load_module(const std::string& dir, const Sidecar& s, c10::De
 c10::IValue run(const torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> args) {
   try {
     return const_cast<torch::jit::Module&>(module).get_method(name)(std::move(args));
-  } catch (const c10::Error& e) {
-    throw Error(ErrorCode::kBadModel, "Bundle method " + name + " failed: " + e.what_without_backtrace());
+  } catch (...) {
+    rethrow_bundle_failure(ErrorCode::kBadModel, "Bundle method " + name + " failed: ");
   }
 }
 

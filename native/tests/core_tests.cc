@@ -140,6 +140,79 @@ TEST(config_errors_name_the_problem) {
                     "/nonexistent/model");
 }
 
+TEST(config_values_that_cannot_be_right_name_the_field) {
+  auto parse_with = [](const std::string& key, const std::string& value) {
+    std::string text = kLlamaConfig;
+    const size_t at = text.find("\"" + key + "\"");
+    if (at == std::string::npos) {
+      text = "{\"" + key + "\": " + value + ", " + text.substr(1);
+    } else {
+      const size_t colon = text.find(':', at), bracket = text.find_first_not_of(' ', colon + 1);
+      const size_t end = text[bracket] == '[' ? text.find(']', bracket) + 1 : text.find_first_of(",}", colon);
+      text = text.substr(0, colon + 1) + " " + value + text.substr(end);
+    }
+    return m::parse_model_config(Json::parse(text), "x/config.json");
+  };
+  ASSERT_THROWS_CODE(parse_with("num_hidden_layers", "0"), ErrorCode::kBadCheckpoint, "num_hidden_layers must be a positive integer but is 0");
+  ASSERT_THROWS_CODE(parse_with("rope_theta", "0"), ErrorCode::kBadCheckpoint, "rope_theta must be a positive number");
+  ASSERT_THROWS_CODE(parse_with("rms_norm_eps", "NaN"), ErrorCode::kBadCheckpoint, "rms_norm_eps must be a finite non-negative number");
+  ASSERT_THROWS_CODE(parse_with("num_attention_heads", "3"), ErrorCode::kBadCheckpoint, "num_attention_heads 3 does not divide the width hidden_size = 8");
+  ASSERT_THROWS_CODE(parse_with("bos_token_id", "16"), ErrorCode::kBadCheckpoint, "bos_token_id 16 is outside the vocabulary of 16 tokens");
+  ASSERT_THROWS_CODE(parse_with("eos_token_id", "[2, -1]"), ErrorCode::kBadCheckpoint, "eos_token_id -1 is outside the vocabulary");
+  ASSERT_THROWS_CODE(parse_with("max_position_embeddings", "1"), ErrorCode::kBadCheckpoint, "max_position_embeddings must be at least 2");
+  ASSERT_THROWS_CODE(parse_with("model_type", "123"), ErrorCode::kBadCheckpoint, "model_type must be a non-empty string");
+  ASSERT_THROWS_CODE(parse_with("intermediate_size", "12.5"), ErrorCode::kBadCheckpoint, "intermediate_size: JSON number is not an integer");
+  ASSERT_THROWS_CODE(parse_with("hidden_size", "1e300"), ErrorCode::kBadCheckpoint, "hidden_size: JSON integer is out of range");
+  parse_with("pad_token_id", "null");  // null = absent
+}
+
+TEST(unused_checkpoint_tensors_are_refused) {
+  std::string dir = temp_dir("unused");
+  write(dir + "/config.json", kLlamaConfig);
+  auto cfg = m::parse_model_config(Json::parse(kLlamaConfig), "config.json");
+  auto params = m::init_causal_lm(cfg, 1, c10::Device(c10::kCPU))->named_parameters();
+  params["model.layers.0.rotary_emb.inv_freq"] = at::zeros({2});  // a buffer older checkpoints carry: fine
+  params["lm_head.weight"] = at::zeros({16, 8});                  // replaced by tying, as in transformers: fine
+  m::save_safetensors(dir + "/model.safetensors", params);
+  m::load_causal_lm(dir, c10::Device(c10::kCPU), at::kFloat);
+  params["model.layers.1.input_layernorm.weight"] = at::zeros({8});
+  m::save_safetensors(dir + "/model.safetensors", params);
+  ASSERT_THROWS_CODE(m::load_causal_lm(dir, c10::Device(c10::kCPU), at::kFloat), ErrorCode::kBadCheckpoint,
+                    "num_hidden_layers is 1 but the checkpoint has block 1 (model.layers.1.input_layernorm.weight)");
+  params.erase("model.layers.1.input_layernorm.weight");
+  params["model.layers.0.mlp.up_proj.bias"] = at::zeros({12});
+  m::save_safetensors(dir + "/model.safetensors", params);
+  ASSERT_THROWS_CODE(m::load_causal_lm(dir, c10::Device(c10::kCPU), at::kFloat), ErrorCode::kBadCheckpoint,
+                    "holds tensors this config does not use (model.layers.0.mlp.up_proj.bias)");
+  inseq::core::remove_tree(dir);
+}
+
+TEST(allocation_failures_are_out_of_memory_whatever_raises_them) {
+  // The CPU allocator reports a failed allocation as a plain c10::Error ("can't allocate memory"); it was
+  // ERR_TORCH while CUDA's c10::OutOfMemoryError was ERR_OUT_OF_MEMORY.
+  try {
+    at::Tensor huge = at::empty({int64_t{1} << 50}, at::kFloat);  // 4 PiB: refused at once, nothing touched
+    ASSERT_TRUE(!"allocation of 4 PiB succeeded");
+  } catch (const inseq::testing::Failure&) {
+    throw;
+  } catch (...) {
+    inseq::core::Failure f = inseq::core::classify_current_exception();
+    ASSERT_EQ(f.code, std::string("ERR_OUT_OF_MEMORY"));
+    ASSERT_TRUE(f.out_of_memory);
+  }
+  for (const char* oom : {"CUDA out of memory. Tried to allocate 2.00 GiB", "C10 Out of Memory. Trying to allocate 12 bytes",
+                          "DefaultCPUAllocator: can't allocate memory: you tried to allocate 4503599627370496 bytes. Error code 12 (Cannot allocate memory)",
+                          "DefaultCPUAllocator: not enough memory: you tried to allocate 8 bytes."}) {
+    ASSERT_TRUE(inseq::core::is_out_of_memory_message(oom));
+  }
+  ASSERT_TRUE(!inseq::core::is_out_of_memory_message("The size of tensor a (3) must match the size of tensor b (4)"));
+  try {
+    throw Error(ErrorCode::kOutOfMemory, "wrapped");
+  } catch (...) {
+    ASSERT_EQ(inseq::core::classify_current_exception().code, std::string("ERR_OUT_OF_MEMORY"));
+  }
+}
+
 TEST(wrong_tensor_shape_is_reported_with_the_tensor_name) {
   std::string dir = temp_dir("shape");
   write(dir + "/config.json", kLlamaConfig);

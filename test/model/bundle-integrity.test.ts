@@ -1,0 +1,84 @@
+// A TorchScript bundle whose archive was truncated or edited is refused on load with ERR_BAD_MODEL (issue 10,
+// items 4 and 12): a tensor storage record shorter than its tensor (LibTorch would read past the buffer) and
+// code that does not compile (LibTorch raises a non-c10 error, which leaked as ERR_NATIVE).
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+
+import { InseqError, loadModel } from "../../lib/index.js";
+import { ZipReader } from "../../lib/torch/zip.js";
+import { repoRoot, tempDir } from "../helpers.js";
+import { writeZip, type ZipInput } from "../helpers/zip-writer.js";
+
+const source = path.join(repoRoot, "test/fixtures/torchscript/gpt2");
+
+/** The archive's entries, in order, with their contents. */
+async function readEntries(file: string): Promise<Array<{ name: string; data: Buffer }>> {
+  const zip = await ZipReader.open(file);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "inseq-zip-"));
+  try {
+    const out: Array<{ name: string; data: Buffer }> = [];
+    for (const [i, entry] of zip.entries.entries()) {
+      const dest = path.join(scratch, String(i));
+      await zip.extract(entry, dest);
+      out.push({ name: entry.name, data: readFileSync(dest) });
+    }
+    return out;
+  } finally {
+    await zip.close();
+  }
+}
+
+/** A copy of the gpt2 bundle whose module archive is rewritten by `edit`. */
+async function editedBundle(edit: (entries: Array<{ name: string; data: Buffer }>) => void): Promise<string> {
+  const dir = tempDir("bundle");
+  for (const f of readdirSync(source)) if (f !== "model.torchscript") copyFileSync(path.join(source, f), path.join(dir, f));
+  const entries = await readEntries(path.join(source, "model.torchscript"));
+  edit(entries);
+  const zip: ZipInput[] = entries.map((e) => ({ name: e.name, data: e.data, store: true }));
+  writeFileSync(path.join(dir, "model.torchscript"), writeZip(zip));
+  return dir;
+}
+
+async function loadError(dir: string): Promise<InseqError> {
+  try {
+    const m = await loadModel(dir, { device: "cpu", kind: "decoder-only" });
+    await m.dispose();
+  } catch (e) {
+    expect(e).toBeInstanceOf(InseqError);
+    return e as InseqError;
+  }
+  throw new Error("expected the bundle to be refused");
+}
+
+describe("TorchScript bundle integrity", () => {
+  it("the archive rewritten unchanged still loads (the test's zip writer is faithful)", async () => {
+    const dir = await editedBundle(() => {});
+    const m = await loadModel(dir, { device: "cpu", kind: "decoder-only" });
+    expect(m.info.family).toBe("torchscript");
+    await m.dispose();
+  });
+
+  it("a truncated tensor storage is refused, naming the tensor and its size", async () => {
+    const dir = await editedBundle((entries) => {
+      const data = entries.filter((e) => /\/data\/\d+$/.test(e.name)).sort((a, b) => b.data.length - a.data.length)[0]!;
+      data.data = data.data.subarray(0, data.data.length / 2);
+    });
+    const e = await loadError(dir);
+    expect(e.code).toBe("ERR_BAD_MODEL");
+    expect(e.message).toContain(path.join(dir, "model.torchscript"));
+    expect(e.message).toMatch(/: tensor \S*wte\S* needs a storage of 38400 bytes but no storage record in the archive has that size \(truncated or corrupt bundle\)/);
+  });
+
+  it("module code that does not compile is ERR_BAD_MODEL, not ERR_NATIVE", async () => {
+    const dir = await editedBundle((entries) => {
+      const code = entries.find((e) => e.name.endsWith("code/__torch__/export_torchscript.py"))!;
+      code.data = Buffer.from(code.data.toString().replace(/Tensor/g, "Tensr"));  // parses, but names an unknown type
+    });
+    const e = await loadError(dir);
+    expect(e.code).toBe("ERR_BAD_MODEL");
+    expect(e.message).toContain(`Cannot load ${path.join(dir, "model.torchscript")}`);
+    expect(e.message).toContain("Unknown type name 'Tensr'");
+  });
+});
