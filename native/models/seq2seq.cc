@@ -63,6 +63,9 @@ Seq2SeqConfig parse_seq2seq_config(const Json& j, const std::string& source) {
     if (v <= 0) throw bad(key, "must be a positive integer but is " + std::to_string(v));
   }
   if (c.max_positions <= 1) throw bad("max_position_embeddings", "must be at least 2 but is " + std::to_string(c.max_positions));
+  if (c.activation != "gelu" && c.activation != "relu" && c.activation != "silu" && c.activation != "gelu_new" && c.activation != "gelu_pytorch_tanh") {
+    throw Error(ErrorCode::kUnsupportedModel, source + ": activation_function \"" + c.activation + "\" is not supported (gelu, gelu_new, relu, silu, swish)");
+  }
   if (c.d_model % c.encoder_heads != 0) throw bad("encoder_attention_heads", std::to_string(c.encoder_heads) + " does not divide d_model = " + std::to_string(c.d_model));
   if (c.d_model % c.decoder_heads != 0) throw bad("decoder_attention_heads", std::to_string(c.decoder_heads) + " does not divide d_model = " + std::to_string(c.d_model));
   for (const auto& [key, id] : {std::pair<const char*, int64_t>{"pad_token_id", c.pad_token_id}, {"eos_token_id", c.eos_token_id},

@@ -120,6 +120,13 @@ describe("config.json sanity: encoder-decoders", () => {
     });
   }
 
+  it("an activation we do not implement is refused at load (it failed at the first forward)", async () => {
+    const dir = withConfig(seq2seqDir("bart"), (c) => { c.activation_function = "tanh"; });
+    const e = await loadError(loadSeq2SeqModel(dir, { device: "cpu" }));
+    expect(e.code).toBe("ERR_UNSUPPORTED_MODEL");
+    expect(e.message).toContain('activation_function "tanh"');
+  });
+
   it("every reference encoder-decoder still loads", async () => {
     for (const name of ["bart", "marian", "mbart", "m2m_100"]) {
       const m = await loadSeq2SeqModel(seq2seqDir(name), { device: "cpu" });
