@@ -423,3 +423,22 @@ TEST(input_x_gradient_layer_and_deeplift_equal_a_naive_per_step_loop) {
     ASSERT_TRUE(max_diff(lgx.select(1, j).slice(0, 0, tpos), gl * captured[0].detach()) < 1e-5);
   }
 }
+
+TEST(cancellation_reaches_inside_forward_and_backward_passes) {
+  // A cancelled flag is seen at the next block of a forward pass, and, for a graph recorded before the
+  // cancellation, inside its backward pass (the error keeps its type through the autograd engine).
+  m::ModelConfig c = m::parse_model_config(inseq::core::Json::parse(R"({"model_type": "llama", "vocab_size": 16, "hidden_size": 8,
+    "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 12})"), "config.json");
+  auto model = m::init_causal_lm(c, 1, c10::Device(c10::kCPU));
+  std::atomic<bool> cancel{false};
+  m::CancelScope scope(&cancel);
+  c10::AutoGradMode grad(true);
+  m::ForwardRequest fr;
+  fr.inputs_embeds = model->embed(at::tensor(std::vector<int64_t>{1, 2, 3}, at::kLong).unsqueeze(0)).detach().requires_grad_(true);  // [1, 3, 8]
+  at::Tensor loss = model->forward(fr).logits.sum();
+  cancel.store(true);
+  ASSERT_THROWS_CODE(torch::autograd::grad({loss}, {fr.inputs_embeds}), inseq::core::ErrorCode::kAborted, "aborted");
+  ASSERT_THROWS_CODE(model->forward(fr), inseq::core::ErrorCode::kAborted, "aborted");
+  cancel.store(false);
+  model->forward(fr);  // no longer cancelled
+}
