@@ -68,8 +68,16 @@ Seq2SeqConfig parse_seq2seq_config(const Json& j, const std::string& source) {
   }
   if (c.d_model % c.encoder_heads != 0) throw bad("encoder_attention_heads", std::to_string(c.encoder_heads) + " does not divide d_model = " + std::to_string(c.d_model));
   if (c.d_model % c.decoder_heads != 0) throw bad("decoder_attention_heads", std::to_string(c.decoder_heads) + " does not divide d_model = " + std::to_string(c.d_model));
-  for (const auto& [key, id] : {std::pair<const char*, int64_t>{"pad_token_id", c.pad_token_id}, {"eos_token_id", c.eos_token_id},
-                                {"decoder_start_token_id", c.decoder_start_token_id}}) {
+  std::vector<std::pair<const char*, int64_t>> ids = {{"pad_token_id", c.pad_token_id}, {"eos_token_id", c.eos_token_id},
+                                                       {"decoder_start_token_id", c.decoder_start_token_id}};
+  try {  // ids the tokenizer and generation read from config.json too
+    for (const char* key : {"bos_token_id", "forced_bos_token_id", "forced_eos_token_id"}) {
+      if (j.has(key)) ids.emplace_back(key, j.get_int(key, 0));
+    }
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kBadCheckpoint, source + ": " + e.what());
+  }
+  for (const auto& [key, id] : ids) {
     if (id < 0 || id >= c.vocab_size) {
       throw bad(key, std::to_string(id) + " is outside the vocabulary of " + std::to_string(c.vocab_size) + " tokens (vocab_size)");
     }

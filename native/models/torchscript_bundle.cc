@@ -90,6 +90,18 @@ Sidecar read_sidecar(const std::string& dir) {
   auto check_id = [&](const char* name, int64_t id, int64_t vocab) {
     if (id >= vocab) throw bad(std::string(name) + " " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(vocab) + " tokens");
   };
+  // Absent ids are null (or missing); a present one must be a token id.
+  for (const char* key : {"bos_token_id", "pad_token_id", "unk_token_id", "decoder_start_token_id", "eos_token_id"}) {
+    const Json& v = j[key];
+    bool negative = v.is_number() && v.as_double() < 0;
+    if (v.is_array()) {
+      for (const auto& x : v.as_array()) negative = negative || (x.is_number() && x.as_double() < 0);
+    }
+    if (negative) throw bad(std::string(key) + " must be a token id (>= 0) or null");
+  }
+  if (j.has("max_positions") && s.max_positions <= 1) {
+    throw bad("max_positions must be at least 2 (or null when the module has no limit) but is " + std::to_string(s.max_positions));
+  }
   check_id("bos_token_id", s.bos, s.kind == "encoder-decoder" ? s.source_vocab_size : s.vocab_size);
   check_id("pad_token_id", s.pad, s.vocab_size);
   check_id("unk_token_id", s.unk, s.source_vocab_size);
@@ -372,6 +384,21 @@ void probe_hidden(const at::Tensor& embeds, const Sidecar& s, const std::string&
   }
 }
 
+// The sidecar's layer and head counts against the attentions the module returns ([b, heads, q, k] per layer).
+void probe_layers(const std::vector<at::Tensor>& attentions, int64_t layers, int64_t heads, const Sidecar& s, const char* key,
+                  const std::string& what) {
+  if (static_cast<int64_t>(attentions.size()) != layers) {
+    throw Error(ErrorCode::kBadModel, s.path + ": " + key + " " + std::to_string(layers) + " disagrees with the " +
+                                          std::to_string(attentions.size()) + " layers of " + what);
+  }
+  for (const auto& a : attentions) {
+    if (a.dim() != 4 || a.size(1) != heads) {
+      throw Error(ErrorCode::kBadModel, s.path + ": the head count " + std::to_string(heads) + " disagrees with " + what + " of shape " +
+                                            std::to_string(a.dim() == 4 ? a.size(1) : -1) + " heads");
+    }
+  }
+}
+
 }  // namespace
 
 bool is_torchscript_bundle(const std::string& dir) { return core::path_exists(core::join_path(dir, kBundleSidecar)); }
@@ -389,6 +416,13 @@ std::shared_ptr<CausalLM> load_torchscript_causal_lm(const std::string& dir, c10
   fr.inputs_embeds = model->embed(ids);  // [1, 1, d]
   probe_hidden(fr.inputs_embeds, s, "embed");
   model->forward(fr);  // checks the logits' vocabulary size
+  fr.output_attentions = true;
+  try {
+    const ForwardResult out = model->forward(fr);
+    probe_layers(out.attentions, s.num_layers, s.num_heads, s, "num_layers", "forward_attentions");
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kUnsupportedModel) throw;  // no forward_attentions: nothing to compare
+  }
   return model;
 }
 
@@ -406,6 +440,12 @@ std::shared_ptr<EncoderDecoderLM> load_torchscript_encoder_decoder(const std::st
   probe_hidden(req.target_embeds, s, "embed_target");
   req.source_mask = at::ones({1, 1}, at::kLong);
   model->forward(req);
+  if (model->info().has_attentions) {
+    req.output_attentions = true;
+    const EncDecOutput out = model->forward(req);
+    probe_layers(out.cross_attentions, s.num_layers, s.num_heads, s, "num_layers", "forward_attentions' cross attentions");
+    if (s.encoder_layers > 0) probe_layers(out.encoder_attentions, s.encoder_layers, s.encoder_heads, s, "encoder_layers", "forward_attentions' encoder attentions");
+  }
   return model;
 }
 

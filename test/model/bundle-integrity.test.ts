@@ -6,12 +6,13 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { InseqError, loadModel } from "../../lib/index.js";
+import { InseqError, loadModel, loadSeq2SeqModel } from "../../lib/index.js";
 import { ZipReader } from "../../lib/torch/zip.js";
 import { repoRoot, tempDir } from "../helpers.js";
 import { writeZip, type ZipInput } from "../helpers/zip-writer.js";
 
-const source = path.join(repoRoot, "test/fixtures/torchscript/gpt2");
+const bundles = path.join(repoRoot, "test/fixtures/torchscript");
+const source = path.join(bundles, "gpt2");
 
 /** The archive's entries, in order, with their contents. */
 async function readEntries(file: string): Promise<Array<{ name: string; data: Buffer }>> {
@@ -81,4 +82,35 @@ describe("TorchScript bundle integrity", () => {
     expect(e.message).toContain(`Cannot load ${path.join(dir, "model.torchscript")}`);
     expect(e.message).toContain("Unknown type name 'Tensr'");
   });
+
+  // [bundle, sidecar edit, what the message names]
+  const SIDECARS: Array<[string, Record<string, unknown>, string]> = [
+    ["gpt2", { bos_token_id: -5 }, "bos_token_id must be a token id (>= 0) or null"],
+    ["bart", { eos_token_id: [2, -1] }, "eos_token_id must be a token id (>= 0) or null"],
+    ["gpt2", { max_positions: 0 }, "max_positions must be at least 2"],
+    ["llama", { num_layers: 3 }, "num_layers 3 disagrees with the 2 layers of forward_attentions"],
+    ["gpt2", { num_heads: 2 }, "the head count 2 disagrees with forward_attentions"],
+    ["bart", { num_layers: 3 }, "num_layers 3 disagrees with the 2 layers of forward_attentions' cross attentions"],
+    ["marian", { encoder_layers: 1 }, "encoder_layers 1 disagrees with the 2 layers of forward_attentions' encoder attentions"],
+  ];
+  for (const [name, edit, message] of SIDECARS) {
+    it(`${name}: sidecar ${JSON.stringify(edit)} is refused (ERR_BAD_MODEL)`, async () => {
+      const dir = tempDir("sidecar");
+      for (const f of readdirSync(path.join(bundles, name))) copyFileSync(path.join(bundles, name, f), path.join(dir, f));
+      const sidecar = JSON.parse(readFileSync(path.join(dir, "inseq_bundle.json"), "utf8"));
+      writeFileSync(path.join(dir, "inseq_bundle.json"), JSON.stringify({ ...sidecar, ...edit }));
+      const seq2seq = sidecar.model_kind === "encoder-decoder";
+      let err: unknown;
+      try {
+        const m = await (seq2seq ? loadSeq2SeqModel(dir, { device: "cpu" }) : loadModel(dir, { device: "cpu", kind: "decoder-only" }));
+        await m.dispose();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(InseqError);
+      expect((err as InseqError).code).toBe("ERR_BAD_MODEL");
+      expect((err as InseqError).message).toContain(message);
+      expect((err as InseqError).message).toContain(path.join(dir, "inseq_bundle.json"));
+    });
+  }
 });

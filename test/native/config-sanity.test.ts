@@ -108,6 +108,7 @@ const SEQ2SEQ: Array<[string, string, (c: Record<string, any>) => void, string]>
   ["pad id outside the vocabulary", "marian", (c) => { c.pad_token_id = c.vocab_size + 5; }, "pad_token_id"],
   ["decoder start id outside the vocabulary", "bart", (c) => { c.decoder_start_token_id = -3; }, "decoder_start_token_id"],
   ["max_position_embeddings 0", "bart", (c) => { c.max_position_embeddings = 0; }, "max_position_embeddings"],
+  ["bos id outside the vocabulary", "bart", (c) => { c.bos_token_id = c.vocab_size; }, "bos_token_id"],
 ];
 
 describe("config.json sanity: encoder-decoders", () => {
