@@ -2,9 +2,11 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -74,6 +76,7 @@ void WeightStore::add_file(const std::string& path) {
   if (!meta.is_object()) throw Error(ErrorCode::kBadCheckpoint, "Corrupt safetensors header in " + path + ": not a JSON object");
   const uint64_t data_start = 8 + header_len;
   const uint64_t data_size = file_size - data_start;
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> spans;  // (begin, end, name)
   for (const auto& [name, value] : meta.as_object()) {
     if (name == "__metadata__") continue;
     try {
@@ -98,12 +101,28 @@ void WeightStore::add_file(const std::string& path) {
       if (e.end > data_size) {
         throw std::runtime_error("data ends at byte " + std::to_string(e.end) + " but the file has " + std::to_string(data_size) + " data bytes (truncated file?)");
       }
+      spans.emplace_back(e.begin, e.end, name);
       entries_[name] = std::move(e);
     } catch (const Error&) {
       throw;
     } catch (const std::exception& err) {
       throw Error(ErrorCode::kBadCheckpoint, "Corrupt safetensors entry " + name + " in " + path + ": " + err.what());
     }
+  }
+  // As the safetensors library validates: the tensors tile the data section, in order, without gaps or overlaps
+  // (a shifted span would read a neighbour's bytes).
+  std::sort(spans.begin(), spans.end());
+  uint64_t at = 0;
+  for (const auto& [begin, end, name] : spans) {
+    if (begin != at) {
+      throw Error(ErrorCode::kBadCheckpoint, "Corrupt safetensors entry " + name + " in " + path + ": data starts at byte " + std::to_string(begin) +
+                                                 " but the previous tensor ends at " + std::to_string(at) + " (overlapping or gapped data_offsets)");
+    }
+    at = end;
+  }
+  if (at != data_size) {
+    throw Error(ErrorCode::kBadCheckpoint, "Corrupt safetensors file " + path + ": the tensors cover " + std::to_string(at) + " of its " +
+                                               std::to_string(data_size) + " data bytes");
   }
 }
 

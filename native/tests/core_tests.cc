@@ -99,6 +99,17 @@ TEST(safetensors_truncated_and_corrupt_files_are_rejected) {
   ASSERT_THROWS_CODE(m::WeightStore::open_dir(dir), ErrorCode::kBadCheckpoint, "Corrupt safetensors header");
   write(dir + "/model.safetensors", "abc");
   ASSERT_THROWS_CODE(m::WeightStore::open_dir(dir), ErrorCode::kBadCheckpoint, "Truncated");
+  // Spans that do not tile the data section: shifted onto a neighbour, or leaving bytes over.
+  m::save_safetensors(dir + "/model.safetensors", {{"a", at::ones({4})}, {"b", at::ones({4})}});
+  std::string two = inseq::testing::read_file(dir + "/model.safetensors");
+  std::string shifted = two;
+  const size_t span = shifted.find("\"data_offsets\":[0,16]");
+  ASSERT_TRUE(span != std::string::npos);
+  shifted.replace(span, 21, "\"data_offsets\":[4,20]");
+  write(dir + "/model.safetensors", shifted);
+  ASSERT_THROWS_CODE(m::WeightStore::open_dir(dir), ErrorCode::kBadCheckpoint, "overlapping or gapped data_offsets");
+  write(dir + "/model.safetensors", two + std::string(8, '\0'));
+  ASSERT_THROWS_CODE(m::WeightStore::open_dir(dir), ErrorCode::kBadCheckpoint, "the tensors cover 32 of its 40 data bytes");
   std::remove((dir + "/model.safetensors").c_str());
   ASSERT_THROWS_CODE(m::WeightStore::open_dir(dir), ErrorCode::kNotFound, "No model.safetensors");
   inseq::core::remove_tree(dir);
