@@ -122,6 +122,7 @@ function configTemplates(): Template[] {
     [["pad_token_id"], null, false],
     [["bos_token_id"], 300, true, BAD_CHECKPOINT, ["bos_token_id"]],
     [["bos_token_id"], 2 ** 32, true, BAD_CHECKPOINT, ["bos_token_id"]],
+    [["bos_token_id"], null, false],
     [["eos_token_id"], 300, true, BAD_CHECKPOINT, ["eos_token_id"]],
     [["eos_token_id"], [0, 300], true, BAD_CHECKPOINT, ["eos_token_id"]],
     [["eos_token_id"], "0", true, BAD_CHECKPOINT, ["eos_token_id"]],
@@ -217,6 +218,7 @@ function encdecTemplates(): Template[] {
     [["activation_function"], "nonsense", true, UNSUPPORTED, ["activation_function"]],
     [["model_type"], 5, true, BAD_CHECKPOINT, ["model_type"]],
     [["fuzz_extra_field"], [1, 2], false],
+    [["eos_token_id"], [2], false],
   ];
   for (const [keys, value, invalid, expectCodes, mention, bases] of rows) {
     t.push((rng) => ({
@@ -516,6 +518,7 @@ function bundleTemplates(): Template[] {
     [() => [[["max_positions"], 0]], true, ["ERR_BAD_MODEL"]],
     [() => [[["vocab_size"], "300"]], true, ["ERR_BAD_MODEL"]],
     [() => [[["fuzz_extra_field"], 1]], false],
+    [() => [[["bos_token_id"], null]], false],
     [() => [[["source"], "elsewhere"]], false],
   ];
   for (const [set, invalid, codes] of sidecar) t.push(bundle((_r, base) => side(set(base)), invalid, codes));
