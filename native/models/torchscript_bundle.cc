@@ -7,7 +7,12 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <functional>
 #include <set>
+#include <vector>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -129,6 +134,113 @@ Sidecar read_sidecar(const std::string& dir) {
   }
 }
 
+// ---- archive checksums -----------------------------------------------------------------------------
+// LibTorch's reader does not verify the CRC-32 the zip records for each entry, so a flipped byte in a weight
+// record loads silently. The central directory is read here and every stored tensor record checked.
+
+uint32_t crc32_update(uint32_t crc, const unsigned char* p, size_t n) {
+  static const auto table = [] {  // slicing-by-4 tables of the reflected polynomial 0xEDB88320
+    std::array<std::array<uint32_t, 256>, 4> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; ++i)
+      for (int k = 1; k < 4; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
+    return t;
+  }();
+  crc = ~crc;
+  while (n >= 4) {
+    crc ^= static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+    crc = table[3][crc & 0xFF] ^ table[2][(crc >> 8) & 0xFF] ^ table[1][(crc >> 16) & 0xFF] ^ table[0][crc >> 24];
+    p += 4;
+    n -= 4;
+  }
+  while (n--) crc = table[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+
+uint64_t le(const unsigned char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+// Checks the CRC-32 of every stored record whose name passes `wanted` against the central directory.
+void verify_record_crcs(const std::string& path, const std::function<bool(const std::string&)>& wanted) {
+  std::ifstream in(path, std::ios::binary);
+  auto bad = [&](const std::string& what) { return Error(ErrorCode::kBadModel, path + ": " + what + " (truncated or corrupt bundle)"); };
+  auto read_at = [&](uint64_t pos, size_t n) {
+    std::vector<unsigned char> buf(n);
+    in.seekg(static_cast<std::streamoff>(pos));
+    in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n));
+    if (!in) throw bad("cannot read " + std::to_string(n) + " bytes at offset " + std::to_string(pos));
+    return buf;
+  };
+  const uint64_t size = core::file_size(path);
+  if (size < 22) throw bad("not a zip archive");
+  const uint64_t tail_len = std::min<uint64_t>(size, 65557);
+  const auto tail = read_at(size - tail_len, tail_len);
+  int64_t eocd = -1;
+  for (int64_t i = static_cast<int64_t>(tail_len) - 22; i >= 0; --i) {
+    if (le(&tail[i], 4) == 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw bad("no end of central directory");
+  uint64_t count = le(&tail[eocd + 10], 2), cd_size = le(&tail[eocd + 12], 4), cd_offset = le(&tail[eocd + 16], 4);
+  if ((count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_offset == 0xFFFFFFFFu) && eocd >= 20 && le(&tail[eocd - 20], 4) == 0x07064b50) {
+    const auto z64 = read_at(le(&tail[eocd - 12], 8), 56);  // ZIP64 end of central directory record
+    if (le(&z64[0], 4) != 0x06064b50) throw bad("bad ZIP64 end of central directory");
+    count = le(&z64[32], 8);
+    cd_size = le(&z64[40], 8);
+    cd_offset = le(&z64[48], 8);
+  }
+  if (cd_offset + cd_size > size) throw bad("central directory beyond the end of the file");
+  const auto cd = read_at(cd_offset, cd_size);
+  std::vector<unsigned char> buf(1 << 20);
+  for (uint64_t i = 0, p = 0; i < count; ++i) {
+    if (p + 46 > cd.size() || le(&cd[p], 4) != 0x02014b50) throw bad("bad central directory entry " + std::to_string(i));
+    const uint64_t method = le(&cd[p + 10], 2), crc = le(&cd[p + 16], 4), name_len = le(&cd[p + 28], 2), extra_len = le(&cd[p + 30], 2),
+                   comment_len = le(&cd[p + 32], 2);
+    uint64_t comp = le(&cd[p + 20], 4), usize = le(&cd[p + 24], 4), local = le(&cd[p + 42], 4);
+    if (p + 46 + name_len + extra_len > cd.size()) throw bad("bad central directory entry " + std::to_string(i));
+    const std::string name(reinterpret_cast<const char*>(&cd[p + 46]), name_len);
+    for (uint64_t x = p + 46 + name_len; x + 4 <= p + 46 + name_len + extra_len;) {  // ZIP64 extra: the 0xFFFFFFFF fields in order
+      const uint64_t id = le(&cd[x], 2), len = le(&cd[x + 2], 2);
+      if (id == 1) {
+        uint64_t q = x + 4;
+        if (usize == 0xFFFFFFFFu && q + 8 <= x + 4 + len) usize = le(&cd[q], 8), q += 8;
+        if (comp == 0xFFFFFFFFu && q + 8 <= x + 4 + len) comp = le(&cd[q], 8), q += 8;
+        if (local == 0xFFFFFFFFu && q + 8 <= x + 4 + len) local = le(&cd[q], 8);
+      }
+      x += 4 + len;
+    }
+    p += 46 + name_len + extra_len + comment_len;
+    if (method != 0 || !wanted(name)) continue;  // LibTorch stores tensor records uncompressed
+    const auto lh = read_at(local, 30);
+    if (le(&lh[0], 4) != 0x04034b50) throw bad("bad local header of " + name);
+    uint64_t pos = local + 30 + le(&lh[26], 2) + le(&lh[28], 2), left = usize;
+    if (pos + left > size) throw bad(name + " extends beyond the end of the file");
+    uint32_t got = 0;
+    in.seekg(static_cast<std::streamoff>(pos));
+    while (left > 0) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+      in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n));
+      if (!in) throw bad("cannot read " + name);
+      got = crc32_update(got, buf.data(), n);
+      left -= n;
+    }
+    if (got != crc) {
+      char hex[64];
+      std::snprintf(hex, sizeof(hex), "%08x but the archive records %08x", got, static_cast<uint32_t>(crc));
+      throw bad("record " + name + " has CRC-32 " + hex);
+    }
+  }
+}
+
 // The extent of a dense tensor in its storage, in bytes: (offset + sum (size_d - 1) * stride_d + 1) * itemsize.
 uint64_t bytes_needed(const at::Tensor& t) {
   if (t.numel() == 0) return 0;
@@ -142,18 +254,22 @@ uint64_t bytes_needed(const at::Tensor& t) {
 // logits). Each storage a parameter, buffer or tensor attribute uses must have a record of its exact size
 // (records hold numel x itemsize bytes), and each tensor must fit its storage.
 void check_storages(const torch::jit::Module& m, const std::string& path) {
-  std::multiset<uint64_t> records;  // sizes of the storage records (<archive>/data/N, <archive>/constants/N)
+  auto is_storage_record = [](const std::string& name) {  // <archive>/data/N, <archive>/constants/N
+    const size_t slash = name.rfind('/');
+    if (slash == std::string::npos || slash + 1 == name.size() || name.find_first_not_of("0123456789", slash + 1) != std::string::npos) return false;
+    const std::string dir = name.substr(0, slash), last = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
+    return last == "data" || last == "constants";
+  };
+  std::multiset<uint64_t> records;  // sizes of the storage records
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     for (const auto& name : reader.getAllRecords()) {
-      const size_t slash = name.rfind('/');
-      if (slash == std::string::npos || name.find_first_not_of("0123456789", slash + 1) != std::string::npos || slash + 1 == name.size()) continue;
-      const std::string dir = name.substr(0, slash), last = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
-      if (last == "data" || last == "constants") records.insert(reader.getRecordSize(name));
+      if (is_storage_record(name)) records.insert(reader.getRecordSize(name));
     }
   } catch (...) {
     rethrow_bundle_failure(ErrorCode::kBadModel, "Cannot read " + path + ": ");
   }
+  verify_record_crcs(path, is_storage_record);
   std::set<const void*> seen;
   auto check = [&](const std::string& name, const at::Tensor& t) {
     if (!t.defined() || !t.has_storage() || t.layout() != at::kStrided) return;

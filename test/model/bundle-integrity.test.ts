@@ -3,6 +3,7 @@
 // code that does not compile (LibTorch raises a non-c10 error, which leaked as ERR_NATIVE).
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import zlib from "node:zlib";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -32,12 +33,12 @@ async function readEntries(file: string): Promise<Array<{ name: string; data: Bu
 }
 
 /** A copy of the gpt2 bundle whose module archive is rewritten by `edit`. */
-async function editedBundle(edit: (entries: Array<{ name: string; data: Buffer }>) => void): Promise<string> {
+async function editedBundle(edit: (entries: Array<{ name: string; data: Buffer; crc32?: number }>) => void): Promise<string> {
   const dir = tempDir("bundle");
   for (const f of readdirSync(source)) if (f !== "model.torchscript") copyFileSync(path.join(source, f), path.join(dir, f));
-  const entries = await readEntries(path.join(source, "model.torchscript"));
+  const entries: Array<{ name: string; data: Buffer; crc32?: number }> = await readEntries(path.join(source, "model.torchscript"));
   edit(entries);
-  const zip: ZipInput[] = entries.map((e) => ({ name: e.name, data: e.data, store: true }));
+  const zip: ZipInput[] = entries.map((e) => ({ name: e.name, data: e.data, store: true, crc32: e.crc32 }));
   writeFileSync(path.join(dir, "model.torchscript"), writeZip(zip));
   return dir;
 }
@@ -70,6 +71,18 @@ describe("TorchScript bundle integrity", () => {
     expect(e.code).toBe("ERR_BAD_MODEL");
     expect(e.message).toContain(path.join(dir, "model.torchscript"));
     expect(e.message).toMatch(/: tensor \S*wte\S* needs a storage of 38400 bytes but no storage record in the archive has that size \(truncated or corrupt bundle\)/);
+  });
+
+  it("a flipped byte in a weight record (its CRC-32 left stale) is refused, naming the record", async () => {
+    const dir = await editedBundle((entries) => {
+      const data = entries.find((e) => e.name.endsWith("/data/4"))!;
+      data.crc32 = zlib.crc32(data.data);
+      data.data = Buffer.from(data.data);
+      data.data[1000] ^= 0xff;
+    });
+    const e = await loadError(dir);
+    expect(e.code).toBe("ERR_BAD_MODEL");
+    expect(e.message).toMatch(/: record model\/data\/4 has CRC-32 [0-9a-f]{8} but the archive records [0-9a-f]{8} \(truncated or corrupt bundle\)/);
   });
 
   it("module code that does not compile is ERR_BAD_MODEL, not ERR_NATIVE", async () => {
