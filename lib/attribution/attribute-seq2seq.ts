@@ -155,9 +155,10 @@ export async function attributeSeq2Seq(model: Seq2SeqAttributable, inputTexts: s
   for (let b0 = 0; b0 < prepared.length; b0 += batchSize) {
     const batch = prepared.slice(b0, b0 + batchSize);
     const withContrast = batch.every((p) => p.contrast);
+    const progress = jobProgress(options.onProgress, stepsOf(prepared.slice(0, b0)), stepsOf(prepared));
     const request: NativeAttributionRequest = {
       ...nativeRequestOptions(resolved, options),
-      onProgress: jobProgress(options.onProgress, stepsOf(prepared.slice(0, b0)), stepsOf(prepared)),
+      onProgress: progress.report,
       sequences: toRagged(batch.map((p) => [...p.src, ...p.tgt]), { name: "inputTexts + generatedTexts", below: vocab, firstRow: b0 }),
       baselines: toRagged(batch.map((p) => [...p.srcBase, ...p.tgtBase]), { name: "baselineIds", below: vocab, firstRow: b0 }),
       sourceLengths: batch.map((p) => p.src.length),
@@ -169,6 +170,7 @@ export async function attributeSeq2Seq(model: Seq2SeqAttributable, inputTexts: s
       contrastSourceLengths: withContrast ? batch.map((p) => p.contrast!.src.length) : undefined,
     };
     const raw = await runNativeJob((cancel) => nativeModel.attribute({ ...request, cancel }), options.signal);
+    progress.finish(stepsOf(batch));
     for (let k = 0; k < batch.length; k++) {
       const p = batch[k]!;
       const r = raw.sequences[k]!;

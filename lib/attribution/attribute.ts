@@ -282,11 +282,27 @@ export function stepsOf(prepared: ReadonlyArray<{ start: number; end: number }>)
 
 /**
  * Progress of one native job (the generated steps of its batch) as progress of the whole attribute() call:
- * `before` steps were done by earlier jobs, `total` is every input's number of attributed steps. @internal
+ * `before` steps were done by earlier jobs, `total` is every input's number of attributed steps. Native events
+ * arrive asynchronously (possibly after the job's promise settles): `finish(steps)` reports the batch as done
+ * once and drops any later event, so `done` never goes back and the last event is `total`. @internal
  */
 export function jobProgress(onProgress: ((done: number, total: number) => void) | undefined, before: number, total: number):
-  ((done: number) => void) | undefined {
-  return onProgress && ((done: number) => onProgress(before + done, total));
+  { report: ((done: number) => void) | undefined; finish: (steps: number) => void } {
+  if (!onProgress) return { report: undefined, finish: () => {} };
+  let last = -1;
+  let closed = false;
+  return {
+    report: (done) => {
+      if (closed || done < last) return;
+      last = done;
+      onProgress(before + done, total);
+    },
+    finish: (steps) => {
+      if (closed) return;
+      closed = true;
+      if (last < steps) onProgress(before + steps, total);
+    },
+  };
 }
 
 /** The native step scores of one sequence under their requested names (plus IG's `deltas`). @internal */
@@ -476,9 +492,10 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
   for (let b0 = 0; b0 < prepared.length; b0 += batchSize) {
     const batch = prepared.slice(b0, b0 + batchSize);
     const withContrast = batch.every((p) => p.contrastIds);
+    const progress = jobProgress(options.onProgress, stepsOf(prepared.slice(0, b0)), stepsOf(prepared));
     const request: NativeAttributionRequest = {
       ...nativeRequestOptions(resolved, options),
-      onProgress: jobProgress(options.onProgress, stepsOf(prepared.slice(0, b0)), stepsOf(prepared)),
+      onProgress: progress.report,
       sequences: toRagged(batch.map((p) => p.ids), { name: "generatedTexts", below: vocab, firstRow: b0 }),
       baselines: toRagged(batch.map((p) => p.baseline), { name: "baselineIds", below: vocab, firstRow: b0 }),
       attrStart: batch.map((p) => p.start), attrEnd: batch.map((p) => p.end),
@@ -488,6 +505,7 @@ export async function attribute(handle: AttributableModel, inputTexts: string | 
     const raw = await handle.run((nm) =>
       runNativeJob((cancel) => nm.attribute({ ...request, cancel }), options.signal),
     );
+    progress.finish(stepsOf(batch));
     for (let k = 0; k < batch.length; k++) {
       const p = batch[k]!;
       const r = raw.sequences[k]!;

@@ -803,6 +803,20 @@ at::Tensor Engine::value_zeroing(Example& e, std::map<std::string, at::Tensor>& 
   o.rows_per_batch = rows_per_batch(e.end - 1) * 4;
   o.check_cancel = [this] { check_cancel(); };
   const int64_t S = e.steps();
+  // Zeroed tokens over every sweep: decoder-only n_in; encoder-decoders cross (src) + decoder self + encoder self (src).
+  const int64_t sweep_rows = seq2seq_ ? 2 * e.src + (e.end - 1 - e.src) : e.end - 1;
+  ChunkPacer pacer;
+  double reported = 0;
+  o.batch_rows = [&](int64_t by_memory) {
+    pacer.start();
+    return pacer.rows(by_memory);
+  };
+  o.batch_done = [&](int64_t rows) {
+    pacer.finish(rows);
+    const double share = static_cast<double>(S) * static_cast<double>(rows) / static_cast<double>(std::max<int64_t>(sweep_rows, 1));
+    reported += share;
+    progress(share);
+  };
   at::Tensor res;
   if (!seq2seq_) {
     at::Tensor z = value_zeroing_decoder_only(model_, e.ids.slice(0, 0, e.end - 1), o);  // [n_in, n_in, L]
@@ -823,7 +837,7 @@ at::Tensor Engine::value_zeroing(Example& e, std::map<std::string, at::Tensor>& 
     }
     sequence_scores["encoder_self_scores"] = z.encoder_self;
   }
-  progress(static_cast<double>(S));
+  progress(std::max(0.0, static_cast<double>(S) - reported));  // what the batches did not cover
   return res;
 }
 

@@ -68,12 +68,14 @@ at::Tensor sweep(int64_t K, const std::vector<at::Tensor>& clean, const ValueZer
   at::Tensor z = at::empty({K, Q, L}, at::kFloat);
   for (int64_t p0 = 0; p0 < K;) {
     if (o.check_cancel) o.check_cancel();
-    const int64_t k = std::min<int64_t>(K - p0, std::max<int64_t>(o.rows_per_batch, 1));
+    const int64_t cap = std::max<int64_t>(o.rows_per_batch, 1);
+    const int64_t k = std::min<int64_t>(K - p0, std::max<int64_t>(o.batch_rows ? o.batch_rows(cap) : cap, 1));
     std::vector<int64_t> zeroed(k);
     for (int64_t r = 0; r < k; ++r) zeroed[r] = p0 + r;
     std::vector<at::Tensor> states = corrupted(zeroed);  // per layer [k, Q, d]
     for (int64_t l = 0; l < L; ++l) z.slice(0, p0, p0 + k).select(2, l).copy_(dissimilarity(clean[l], states[l], o.similarity_metric).to(at::kCPU));
     p0 += k;
+    if (o.batch_done) o.batch_done(k);
   }
   return z;
 }

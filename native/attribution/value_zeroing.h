@@ -23,6 +23,9 @@ struct ValueZeroingOptions {
   std::vector<std::vector<int64_t>> decoder_heads, encoder_heads, cross_heads;
   int64_t rows_per_batch = 8;                // zeroed tokens per forward
   std::function<void()> check_cancel;        // throws to abort
+  // Pacing (the engine's): rows of the next batch given the memory cap, and a call after each batch of `rows`.
+  std::function<int64_t(int64_t by_memory)> batch_rows;
+  std::function<void(int64_t rows)> batch_done;
 };
 
 // Decoder-only: ids [n] -> scores [n (zeroed key), n (query), layers]; NaN where key > query.

@@ -66,4 +66,13 @@ describe("attribute(): abort and progress", () => {
     const gaps = events.map((e, i) => e.at - (i ? events[i - 1]!.at : t0));
     expect(Math.max(...gaps.slice(1))).toBeLessThan(250);
   });
+
+  it("value_zeroing reports progress per batch of zeroed tokens, in generated steps", async () => {
+    const events: Array<[number, number]> = [];
+    const out = await model.attribute([prompt], { generatedTexts: [target], method: "value_zeroing", onProgress: (d, t) => events.push([d, t]) });
+    const steps = out.sequenceAttributions[0]!.attrPosEnd - out.sequenceAttributions[0]!.attrPosStart;
+    expect(events.some(([d]) => d > 0 && d < steps)).toBe(true);  // after the first (small) batch of zeroed tokens
+    expect(events.every(([, t]) => t === steps)).toBe(true);
+    expect(events.at(-1)![0]).toBe(steps);
+  });
 });
