@@ -104,12 +104,16 @@ struct Example {
 // Bounds the duration of a chunk (one batch of rows): cancellation is checked and progress reported between
 // chunks and inside them (models::cancel_point at every block), and the memory budget alone would let one chunk
 // run for seconds. The first chunk is small; later ones take the rows the measured time per row allows in
-// kChunkSeconds, never more than memory allows. Fast models keep their memory-sized batches.
+// kChunkSeconds, never more than memory allows. Fast models keep their memory-sized batches. Paced chunks group
+// rows by measured time, so two runs can differ in the last bits; an explicit internal_batch_size turns pacing
+// off (chunks of exactly that many rows, bit-for-bit repeatable; aborts are still seen at every block).
 class ChunkPacer {
  public:
   static constexpr double kChunkSeconds = 0.1;
   static constexpr int64_t kFirstChunkRows = 4;
+  explicit ChunkPacer(bool fixed) : fixed_(fixed) {}
   int64_t rows(int64_t by_memory) const {
+    if (fixed_) return by_memory;
     if (seconds_per_row_ < 0) return std::min(by_memory, kFirstChunkRows);
     const double fit = kChunkSeconds / std::max(seconds_per_row_, 1e-12);
     return std::max<int64_t>(1, std::min<int64_t>(by_memory, fit > 1e12 ? by_memory : static_cast<int64_t>(fit)));
@@ -121,6 +125,7 @@ class ChunkPacer {
   }
 
  private:
+  bool fixed_;
   double seconds_per_row_ = -1;
   std::chrono::steady_clock::time_point started_;
 };
@@ -355,8 +360,6 @@ int64_t Engine::rows_per_batch(int64_t length) const {
 
 // ---- gradient family ----------------------------------------------------------------------------
 
-
-
 size_t Engine::batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer) const {
   const int64_t L = rows[pos].t;
   const int64_t by_memory = pacer.rows(std::max<int64_t>(1, rows_per_batch(L) / memory_factor));
@@ -431,7 +434,7 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
   }
   std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
   const double rows_per_step = static_cast<double>(shap ? req_.n_samples : static_cast<int64_t>(alphas.size()));
-  ChunkPacer pacer;
+  ChunkPacer pacer(req_.internal_batch_size > 0);
 
   // Accumulated gradients per (example, step): [t, H].
   std::vector<std::vector<at::Tensor>> acc(ex_.size());
@@ -583,7 +586,7 @@ std::vector<at::Tensor> Engine::all_layers_gradient_x_activation() {
   for (size_t i = 0; i < ex_.size(); ++i)
     for (int64_t j = 0; j < ex_[i].steps(); ++j) rows.push_back({i, j, ex_[i].start + j, 1.0, 1.0, 0});
   std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
-  ChunkPacer pacer;
+  ChunkPacer pacer(req_.internal_batch_size > 0);
   std::vector<at::Tensor> out(ex_.size());
   for (size_t i = 0; i < ex_.size(); ++i) {
     out[i] = at::full({ex_[i].n, ex_[i].steps(), nL, H}, kNaN, at::TensorOptions().dtype(at::kFloat));
@@ -667,7 +670,7 @@ at::Tensor Engine::occlusion(Example& e) {
   };
   at::Tensor fx = f_of(x.unsqueeze(0)).squeeze(0);  // [S]
   at::Tensor scores = at::zeros({e.end - 1, S}, fx.options());  // [occludable, S]
-  ChunkPacer pacer;
+  ChunkPacer pacer(req_.internal_batch_size > 0);
   for (int64_t j0 = 0; j0 < n_occ;) {
     check_cancel();
     pacer.start();
@@ -730,7 +733,7 @@ at::Tensor Engine::lime(Example& e) {
   if (e.src == 0) keep.select(1, 0).fill_(1);  // decoder-only: BOS is always kept
   at::Tensor ids = at::where(keep.to(dev_).to(at::kBool), e.ids.unsqueeze(0).expand({N, n}), e.base_ids.unsqueeze(0).expand({N, n}));
   at::Tensor fvals = at::empty({N, S}, at::kFloat);  // f_t of every sample
-  ChunkPacer pacer;
+  ChunkPacer pacer(req_.internal_batch_size > 0);
   for (int64_t s0 = 0; s0 < N;) {
     check_cancel();
     pacer.start();
@@ -805,7 +808,7 @@ at::Tensor Engine::value_zeroing(Example& e, std::map<std::string, at::Tensor>& 
   const int64_t S = e.steps();
   // Zeroed tokens over every sweep: decoder-only n_in; encoder-decoders cross (src) + decoder self + encoder self (src).
   const int64_t sweep_rows = seq2seq_ ? 2 * e.src + (e.end - 1 - e.src) : e.end - 1;
-  ChunkPacer pacer;
+  ChunkPacer pacer(req_.internal_batch_size > 0);
   double reported = 0;
   o.batch_rows = [&](int64_t by_memory) {
     pacer.start();
