@@ -5,7 +5,8 @@
  * concatenation source ++ target (models/concat_seq2seq.h), so every method and step function of decoder-only
  * models works here; the rows are split back into source and target attributions.
  */
-import { checkKnownOptions, invalidOption } from "../core/errors.js";
+import { invalidOption } from "../core/errors.js";
+import { checkOptions, type OptionTable } from "../core/options.js";
 import type { NativeAttributionRequest, NativeSeq2SeqModel, NativeTensor } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { checkRows, toRagged } from "../native/ragged.js";
@@ -31,7 +32,7 @@ export interface Seq2SeqAttributeOptions extends Omit<AttributeOptions, "generat
   generationArgs?: Omit<Seq2SeqGenerateOptions, "returnIds" | "signal" | "onProgress" | "targetPrefix">;
 }
 
-const SEQ2SEQ_OPTIONS = [...ATTRIBUTE_OPTIONS, "attributeTarget", "generateFromTargetPrefix", "contrastSources"] as const;
+const SEQ2SEQ_OPTIONS = { ...ATTRIBUTE_OPTIONS, attributeTarget: "boolean", generateFromTargetPrefix: "boolean", contrastSources: "checked" } as const satisfies OptionTable;
 
 interface Prepared {
   input: string;
@@ -64,7 +65,7 @@ export interface Seq2SeqAttributable extends Pick<Seq2SeqModel, "tokenizer" | "t
 /** Seq2SeqModel.attribute(): see Seq2SeqAttributeOptions. @internal */
 export async function attributeSeq2Seq(model: Seq2SeqAttributable, inputTexts: string | readonly string[], options: Seq2SeqAttributeOptions = {}): Promise<FeatureAttributionOutput> {
   const started = performance.now();
-  checkKnownOptions("attribute", options, SEQ2SEQ_OPTIONS);
+  checkOptions("attribute", options, SEQ2SEQ_OPTIONS);
   const src = model.tokenizer;
   const tgtTok = model.targetTokenizer;
   const info = model.info;

@@ -4,6 +4,7 @@
  * contrast alignments, runs the native schedule once per batch, and assembles FeatureAttributionOutput.
  */
 import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { checkOptions, type OptionTable } from "../core/options.js";
 import type { NativeAttributionRequest, NativeAttributionResult, NativeStepArgs } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { checkRows, toRagged } from "../native/ragged.js";
@@ -67,12 +68,13 @@ export interface AttributeOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export const ATTRIBUTE_OPTIONS = [
-  "generatedTexts", "method", "attrPosStart", "attrPosEnd", "attributedFn", "stepScores", "includeEosBaseline",
-  "baselineIds", "batchSize", "generationArgs", "outputStepAttributions", "skipSpecialTokens", "methodArgs",
-  "attributedFnArgs", "stepScoresArgs", "contrastTargets", "contrastTargetsAlignments", "contrastForceInputs",
-  "granular", "memoryBudgetMb", "schedule", "signal", "onProgress",
-] as const;
+export const ATTRIBUTE_OPTIONS = {
+  generatedTexts: "checked", method: "checked", attrPosStart: "integer", attrPosEnd: "integer", attributedFn: "checked",
+  stepScores: "checked", includeEosBaseline: "boolean", baselineIds: "checked", batchSize: "checked", generationArgs: "object",
+  outputStepAttributions: "boolean", skipSpecialTokens: "boolean", methodArgs: "object", attributedFnArgs: "object",
+  stepScoresArgs: "object", contrastTargets: "checked", contrastTargetsAlignments: "checked", contrastForceInputs: "boolean",
+  granular: "boolean", memoryBudgetMb: "checked", schedule: { oneOf: ["batched", "per_step"] }, signal: "signal", onProgress: "function",
+} as const satisfies OptionTable;
 
 const STEP_ARG_NAMES = ["logprob", "topP", "topK", "minTokensToKeep", "perplexityBase2", "nMcdSteps"] as const;
 
@@ -415,7 +417,7 @@ interface PreparedSequence {
 /** Model.attribute(): see AttributeOptions. @internal */
 export async function attribute(handle: AttributableModel, inputTexts: string | readonly string[], options: AttributeOptions = {}): Promise<FeatureAttributionOutput> {
   const started = performance.now();
-  checkKnownOptions("attribute", options, ATTRIBUTE_OPTIONS);
+  checkOptions("attribute", options, ATTRIBUTE_OPTIONS);
   const { model } = handle;
   const tok = model.tokenizer;
   let inputs = toList("inputTexts", inputTexts as string | string[]);

@@ -69,7 +69,7 @@ export function unknownKey(key: string, where: string, valid: readonly string[])
 }
 
 /** The keys --generation-kwargs takes (generate()'s decoding options, in snake_case or camelCase). */
-export const GENERATION_KWARGS: readonly string[] = GENERATE_OPTIONS.filter(
+export const GENERATION_KWARGS: readonly string[] = Object.keys(GENERATE_OPTIONS).filter(
   (k) => !["outputGeneratedOnly", "returnIds", "signal", "onProgress"].includes(k),
 );
 

@@ -6,7 +6,8 @@ import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
-import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { checkOptions, type OptionTable } from "../core/options.js";
 import { readJsonField } from "../core/json-file.js";
 import { packageRoot } from "../core/paths.js";
 import { runNativeJob } from "../native/jobs.js";
@@ -54,7 +55,10 @@ export type ModelKind = "decoder-only" | "encoder-decoder";
 /** What loadModel resolves to when no `kind` is given. */
 export type AnyModel = Model | Seq2SeqModel;
 
-const LOAD_OPTIONS = ["device", "dtype", "offline", "revision", "cacheDir", "endpoint", "token", "onDownloadProgress", "signal", "method", "kind", "trustRemoteCode"] as const;
+const LOAD_OPTIONS = {
+  device: "checked", dtype: "checked", offline: "boolean", revision: "checked", cacheDir: "string", endpoint: "string", token: "string",
+  onDownloadProgress: "function", signal: "signal", method: "checked", kind: "checked", trustRemoteCode: "boolean",
+} as const satisfies OptionTable;
 
 
 /** Folder of the bundled default model. */
@@ -103,7 +107,7 @@ export function loadModel(idOrDir: string, options: LoadModelOptions & { kind: "
 export function loadModel(idOrDir: string, options: LoadModelOptions & { kind: "encoder-decoder" }): Promise<Seq2SeqModel>;
 export function loadModel(idOrDir: string, options?: LoadModelOptions): Promise<AnyModel>;
 export async function loadModel(idOrDir: string, options: LoadModelOptions = {}): Promise<AnyModel> {
-  checkKnownOptions("loadModel", options, LOAD_OPTIONS);
+  checkOptions("loadModel", options, LOAD_OPTIONS);
   if (typeof idOrDir !== "string" || idOrDir.length === 0) throw invalidOption("model", "a directory path or hub id", idOrDir);
   if (options.kind !== undefined && options.kind !== "decoder-only" && options.kind !== "encoder-decoder") {
     throw invalidOption("kind", '"decoder-only" or "encoder-decoder"', options.kind);
@@ -113,7 +117,6 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
   const dtype = options.dtype ?? "float32";
   if (!["float32", "float16", "bfloat16"].includes(dtype)) throw invalidOption("dtype", '"float32", "float16" or "bfloat16"', dtype);
   if (options.method !== undefined) getMethod(options.method);
-  if (options.trustRemoteCode !== undefined && typeof options.trustRemoteCode !== "boolean") throw invalidOption("trustRemoteCode", "a boolean", options.trustRemoteCode);
   const dir = await resolveDir(idOrDir, options);
   await checkWeightFiles(dir); // the native loader reads the sharded index: no shard outside the folder
   const bundle = await bundleKindOf(dir);

@@ -2,10 +2,11 @@
  * A loaded model: the native network plus its tokenizer. Every heavy call returns a Promise and runs on a
  * native worker thread; the event loop stays free.
  */
-import { checkKnownOptions, invalidOption } from "../core/errors.js";
+import { invalidOption } from "../core/errors.js";
+import { checkOptions, type OptionTable } from "../core/options.js";
 import type { NativeModel, NativeModelInfo, NativeTensor } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
-import { fromRagged, toRagged } from "../native/ragged.js";
+import { checkValues, fromRagged, toRagged } from "../native/ragged.js";
 import { NativeLifecycle } from "./lifecycle.js";
 import type { DecodeOptions, Encoded, EncodeOptions, TextTokenizer } from "./tokenizer.js";
 import { attribute, type AttributeOptions } from "../attribution/attribute.js";
@@ -89,10 +90,12 @@ export interface ModelInfo extends NativeModelInfo {
 }
 
 /** The options generate() takes (the CLI's --generation-kwargs checks its keys against them). */
-export const GENERATE_OPTIONS = [
-  "maxNewTokens", "doSample", "temperature", "topK", "topP", "seed", "skipSpecialTokens",
-  "outputGeneratedOnly", "returnIds", "signal", "onProgress",
-] as const;
+export const GENERATE_OPTIONS = {
+  maxNewTokens: "checked", doSample: "boolean", temperature: "checked", topK: "checked", topP: "checked", seed: "checked",
+  skipSpecialTokens: "boolean", outputGeneratedOnly: "boolean", returnIds: "boolean", signal: "signal", onProgress: "function",
+} as const satisfies OptionTable;
+
+const FORWARD_OPTIONS = { outputAttentions: "boolean", outputHiddenStates: "boolean", signal: "signal" } as const satisfies OptionTable;
 
 /** Validated decoding options with their defaults (greedy unless doSample), shared by both model kinds. @internal */
 export function samplingOptions(options: Pick<GenerateOptions, "maxNewTokens" | "doSample" | "temperature" | "topK" | "topP" | "seed">):
@@ -166,8 +169,13 @@ export class Model {
     return this.tokenizer.encodeBatch(list, options);
   }
 
-  /** Turns ids back into text (special tokens skipped by default). */
+  /**
+   * Turns ids back into text (special tokens skipped by default). Every id must be one of the model's
+   * (ERR_INVALID_OPTION naming the position); ids the model has but the tokenizer lacks (padded embedding
+   * rows) decode to nothing, as in Hugging Face tokenizers.
+   */
   async decode(ids: readonly number[], options?: DecodeOptions): Promise<string> {
+    checkValues(ids, { name: "ids", below: this.#info.vocabSize });
     return this.tokenizer.decode(ids, options);
   }
 
@@ -184,7 +192,7 @@ export class Model {
   }
 
   async #generate(nativeModel: NativeModel, texts: string | readonly string[], options: GenerateOptions): Promise<string[] | GenerationOutput> {
-    checkKnownOptions("generate", options, GENERATE_OPTIONS);
+    checkOptions("generate", options, GENERATE_OPTIONS);
     const list = typeof texts === "string" ? [texts] : texts;
     if (!Array.isArray(list) || list.some((t) => typeof t !== "string")) throw invalidOption("texts", "a string or an array of strings", texts);
     const sampling = samplingOptions(options);
@@ -218,7 +226,7 @@ export class Model {
   }
 
   async #forward(nativeModel: NativeModel, ids: ReadonlyArray<readonly number[]>, options: ForwardOptions): Promise<ForwardOutput> {
-    checkKnownOptions("forward", options, ["outputAttentions", "outputHiddenStates", "signal"]);
+    checkOptions("forward", options, FORWARD_OPTIONS);
     if (!Array.isArray(ids) || ids.length === 0 || ids.some((r) => !Array.isArray(r) || r.length === 0)) {
       throw invalidOption("ids", "a non-empty array of non-empty id arrays", ids);
     }

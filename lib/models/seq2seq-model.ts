@@ -7,7 +7,8 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 
 import { readJsonField } from "../core/json-file.js";
-import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { checkOptions, type OptionTable } from "../core/options.js";
 import type { NativeSeq2SeqInfo, NativeSeq2SeqModel } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
@@ -44,7 +45,10 @@ export interface Seq2SeqForwardOutput {
   encoderAttentions: TensorView[];
 }
 
-const GENERATE_OPTIONS = ["maxNewTokens", "doSample", "temperature", "topK", "topP", "seed", "targetPrefix", "returnIds", "signal", "onProgress"] as const;
+const GENERATE_OPTIONS = {
+  maxNewTokens: "checked", doSample: "boolean", temperature: "checked", topK: "checked", topP: "checked", seed: "checked",
+  targetPrefix: "string", returnIds: "boolean", signal: "signal", onProgress: "function",
+} as const satisfies OptionTable;
 
 export class Seq2SeqModel {
   readonly #life: NativeLifecycle<NativeSeq2SeqModel>;
@@ -75,7 +79,7 @@ export class Seq2SeqModel {
   }
 
   async #generate(nativeModel: NativeSeq2SeqModel, texts: string | readonly string[], options: Seq2SeqGenerateOptions): Promise<string[] | { texts: string[]; sequences: number[][] }> {
-    checkKnownOptions("generate", options, GENERATE_OPTIONS);
+    checkOptions("generate", options, GENERATE_OPTIONS);
     const list = typeof texts === "string" ? [texts] : texts;
     if (!Array.isArray(list) || list.length === 0 || list.some((t) => typeof t !== "string" || t.length === 0)) {
       throw invalidOption("texts", "one or more non-empty source texts", texts);
@@ -130,7 +134,7 @@ export class Seq2SeqModel {
 
   async #forward(nativeModel: NativeSeq2SeqModel, sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>,
     options: { outputAttentions?: boolean; signal?: AbortSignal }): Promise<Seq2SeqForwardOutput> {
-    checkKnownOptions("forward", options, ["outputAttentions", "signal"]);
+    checkOptions("forward", options, { outputAttentions: "boolean", signal: "signal" });
     for (const [name, rows] of [["sources", sources], ["targets", targets]] as const) {
       if (!Array.isArray(rows) || rows.length === 0 || rows.some((r) => !Array.isArray(r) || r.length === 0)) {
         throw invalidOption(name, "a non-empty array of non-empty id arrays", rows);
@@ -192,7 +196,7 @@ export async function bundleKindOf(dir: string): Promise<string | null> {
  * without tokenizer.json use source.spm / target.spm + vocab.json) or an encoder-decoder TorchScript bundle.
  */
 export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; dtype?: DtypeOption; signal?: AbortSignal; method?: string; name?: string } = {}): Promise<Seq2SeqModel> {
-  checkKnownOptions("loadSeq2SeqModel", options, ["device", "dtype", "signal", "method", "name"]);
+  checkOptions("loadSeq2SeqModel", options, { device: "checked", dtype: "checked", signal: "signal", method: "checked", name: "string" });
   if (typeof dir !== "string" || dir.length === 0) throw invalidOption("dir", "a directory path", dir);
   if (options.method !== undefined) getMethod(options.method);
   const bundle = await bundleKindOf(dir);

@@ -40,6 +40,19 @@ export function checkRows(rows: unknown, spec: RowValues): asserts rows is Reado
   }
 }
 
+/** One row of values (a single id list, such as decode()'s): the error names the position. */
+export function checkValues(values: unknown, spec: Omit<RowValues, "firstRow">): asserts values is readonly number[] {
+  const what = spec.what ?? "a token id";
+  if (!Array.isArray(values)) throw invalidOption(spec.name, `an array of ${spec.what ? "integers" : "token ids"}`, values);
+  const below = Math.min(spec.below, INT32_END);
+  for (let c = 0; c < values.length; c++) {
+    const v: unknown = values[c];
+    if (!(Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) < below)) {
+      throw invalidOption(`${spec.name}[${c}]`, `${what} (an integer in [0, ${below}))`, v);
+    }
+  }
+}
+
 /** Checks `rows` (see checkRows) and packs them for the addon. */
 export function toRagged(rows: ReadonlyArray<readonly number[]>, spec: RowValues): NativeRagged {
   checkRows(rows, spec);

@@ -30,6 +30,12 @@ describe("decoder-only ids", () => {
     expect(out.logits.shape).toEqual([1, 2, 300]);
   });
 
+  it("decode() refuses ids the model does not have (naming the position), keeps the tokenizer's skipping", async () => {
+    await expectCode(model.decode([1, 2, 307]), "ERR_INVALID_OPTION", "Expected a token id (an integer in [0, 300)) for ids[2] but received 307");
+    for (const [bad, shown] of BAD) await expectCode(model.decode([bad as number]), "ERR_INVALID_OPTION", `for ids[0] but received ${shown}`);
+    expect(typeof (await model.decode([1, 299]))).toBe("string");
+  });
+
   it("attribute() checks baselineIds per row and column", async () => {
     const n = (await model.encode("a b c"))[0]!.ids.length;
     for (const [bad, shown] of BAD) {
