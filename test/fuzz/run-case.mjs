@@ -12,7 +12,11 @@ import zlib from "node:zlib";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtures = path.resolve(here, "../fixtures");
-const { loadModel } = await import(path.resolve(here, "../../dist/index.js"));
+// Exit 3 = the harness could not set the case up (dist/ not importable, a case naming a missing tensor ...).
+const { loadModel } = await import(path.resolve(here, "../../dist/index.js")).catch((err) => {
+  process.stderr.write(`fuzz harness error: cannot import dist/index.js (run npm run build:ts): ${err.stack}\n`);
+  process.exit(3);
+});
 
 const SPECIAL = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity, undefined: undefined };
 
@@ -232,7 +236,7 @@ try {
   cpSync(path.join(fixtures, fuzzCase.base), dir, { recursive: true, filter: (src) => path.basename(src) !== "golden.json" });
   for (const m of fuzzCase.mutations) applyMutation(dir, m);
 } catch (err) {
-  // The harness itself failed (a case naming a missing tensor ...): not a library outcome.
+  // The harness itself failed: not a library outcome.
   process.stderr.write(`fuzz harness error: ${err.stack}\n`);
   rmSync(root, { recursive: true, force: true });
   process.exit(3);
