@@ -2,12 +2,12 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <memory>
 #include <cmath>
 #include <limits>
@@ -101,33 +101,24 @@ struct Example {
   at::Tensor contrast_targets;    // [steps]
 };
 
-// Bounds the duration of a chunk (one batch of rows): cancellation is checked and progress reported between
-// chunks and inside them (models::cancel_point at every block), and the memory budget alone would let one chunk
-// run for seconds. The first chunk is small; later ones take the rows the measured time per row allows in
-// kChunkSeconds, never more than memory allows. Fast models keep their memory-sized batches. Paced chunks group
-// rows by measured time, so two runs can differ in the last bits; an explicit internal_batch_size turns pacing
-// off (chunks of exactly that many rows, bit-for-bit repeatable; aborts are still seen at every block).
+// Bounds the work of a chunk (one batch of rows): progress is reported between chunks, and the memory budget
+// alone would let one chunk run for seconds (cancellation is seen inside chunks too: models::cancel_point at
+// every block, forward and backward). A chunk takes the rows that an estimated kChunkSeconds of work holds,
+// never more than memory allows. The estimate (Engine::row_seconds) depends on the model, the row, the device
+// kind and the thread count only, never on measured time, so two runs group rows the same way and agree bit
+// for bit. An explicit internal_batch_size turns the budget off (chunks of exactly that many rows).
 class ChunkPacer {
  public:
   static constexpr double kChunkSeconds = 0.1;
-  static constexpr int64_t kFirstChunkRows = 4;
   explicit ChunkPacer(bool fixed) : fixed_(fixed) {}
-  int64_t rows(int64_t by_memory) const {
-    if (fixed_) return by_memory;
-    if (seconds_per_row_ < 0) return std::min(by_memory, kFirstChunkRows);
-    const double fit = kChunkSeconds / std::max(seconds_per_row_, 1e-12);
-    return std::max<int64_t>(1, std::min<int64_t>(by_memory, fit > 1e12 ? by_memory : static_cast<int64_t>(fit)));
-  }
-  void start() { started_ = std::chrono::steady_clock::now(); }
-  void finish(int64_t rows) {
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    seconds_per_row_ = s / static_cast<double>(std::max<int64_t>(rows, 1));
+  int64_t rows(int64_t by_memory, double row_seconds) const {
+    if (fixed_ || !(row_seconds > 0)) return by_memory;
+    const double fit = kChunkSeconds / row_seconds;
+    return std::max<int64_t>(1, fit >= static_cast<double>(by_memory) ? by_memory : static_cast<int64_t>(fit));
   }
 
  private:
   bool fixed_;
-  double seconds_per_row_ = -1;
-  std::chrono::steady_clock::time_point started_;
 };
 
 struct GradRow {
@@ -203,6 +194,9 @@ class Engine {
   at::Tensor attention(Example& e, std::map<std::string, at::Tensor>& sequence_scores);
   at::Tensor value_zeroing(Example& e, std::map<std::string, at::Tensor>& sequence_scores);
   int64_t rows_per_batch(int64_t length) const;
+  // Estimated seconds of one row of `length` tokens: `passes` 1 (forward) or 3 (forward + backward), logits at
+  // `head_positions` positions.
+  double row_seconds(int64_t length, double passes, int64_t head_positions) const;
   // Rows of the next batch starting at `pos` (rows sorted by decreasing length), for a memory cost factor.
   size_t batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer) const;
 };
@@ -347,22 +341,51 @@ std::map<std::string, at::Tensor> Engine::compute_step_scores(Example& e) {
   return out;
 }
 
-int64_t Engine::rows_per_batch(int64_t length) const {
-  const auto& c = model_.config();
-  // Activations kept for backward per token and layer: about 20 hidden-sized vectors plus one attention row per head.
+namespace {
+// Activation bytes kept for backward by one row of `length` tokens: about 20 hidden-sized vectors plus one
+// attention row per head, per token and layer, and the logits of a few positions.
+double row_bytes(const models::ModelConfig& c, int64_t length) {
   const double per_token = 4.0 * static_cast<double>(c.num_layers) * (20.0 * c.hidden_size + 2.0 * c.num_heads * length);
-  const double per_row = per_token * static_cast<double>(length) + 4.0 * 3.0 * static_cast<double>(c.vocab_size);
-  int64_t rows = static_cast<int64_t>(static_cast<double>(budget_mb_) * 1024.0 * 1024.0 / per_row);
+  return per_token * static_cast<double>(length) + 4.0 * 3.0 * static_cast<double>(c.vocab_size);
+}
+}  // namespace
+
+int64_t Engine::rows_per_batch(int64_t length) const {
+  int64_t rows = static_cast<int64_t>(static_cast<double>(budget_mb_) * 1024.0 * 1024.0 / row_bytes(model_.config(), length));
   rows = std::max<int64_t>(rows, 1);
   if (req_.internal_batch_size > 0) rows = std::min(rows, req_.internal_batch_size);
   return rows;
+}
+
+double Engine::row_seconds(int64_t length, double passes, int64_t head_positions) const {
+  const auto& c = model_.config();
+  const double h = static_cast<double>(c.hidden_size), L = static_cast<double>(length);
+  const double inter = c.intermediate_size > 0 ? static_cast<double>(c.intermediate_size) : 4.0 * h;
+  // Multiply-adds: projections (4 h^2), the MLP (up to 3 h x inter), attention scores and values (2 L h).
+  const double flops = passes * 2.0 *
+      (L * static_cast<double>(c.num_layers) * (4.0 * h * h + 3.0 * h * inter + 2.0 * L * h) +
+       static_cast<double>(head_positions) * h * static_cast<double>(c.vocab_size));
+  const double bytes = passes * row_bytes(c, length);
+  // Sustained rates of one CPU thread (fp32 GEMM; elementwise and autograd traffic), or of one GPU. Chosen low:
+  // a slower machine makes chunks longer than kChunkSeconds, a faster one shorter (never different results).
+  double flops_per_s = 1.0e10, bytes_per_s = 3.0e9;
+  if (dev_.is_cuda()) {
+    flops_per_s = 1.0e13;
+    bytes_per_s = 2.0e11;
+  } else {
+    const double threads = static_cast<double>(std::max(1, at::get_num_threads()));
+    flops_per_s *= threads;
+    bytes_per_s *= threads;
+  }
+  return flops / flops_per_s + bytes / bytes_per_s;
 }
 
 // ---- gradient family ----------------------------------------------------------------------------
 
 size_t Engine::batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer) const {
   const int64_t L = rows[pos].t;
-  const int64_t by_memory = pacer.rows(std::max<int64_t>(1, rows_per_batch(L) / memory_factor));
+  // Forward + backward (x2 for DeepLIFT's baseline pass, or every layer's activations kept), logits at one position.
+  const int64_t by_memory = pacer.rows(std::max<int64_t>(1, rows_per_batch(L) / memory_factor), row_seconds(L, 3.0 * memory_factor, 1));
   size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(by_memory));
   // Keep padding low: rows are sorted by length, so stop at rows much shorter than the first.
   size_t same = 1;
@@ -451,7 +474,6 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
   size_t pos = 0;
   while (pos < rows.size()) {
     check_cancel();
-    pacer.start();
     const int64_t L = rows[pos].t;
     size_t take = batch_size_at(rows, pos, deeplift ? 2 : 1, pacer);
     if (req_.per_step_schedule) {  // Inseq: one (example, step) per batch
@@ -540,7 +562,6 @@ std::vector<at::Tensor> Engine::gradient_method(const std::string& method, int64
       a = a.defined() ? a.add(g) : g.clone();  // clone: no view into the batch's gradient buffer
     }
     pos += take;
-    pacer.finish(B);
     progress(share * static_cast<double>(B) / rows_per_step);
   }
 
@@ -594,7 +615,6 @@ std::vector<at::Tensor> Engine::all_layers_gradient_x_activation() {
   size_t pos = 0;
   while (pos < rows.size()) {
     check_cancel();
-    pacer.start();
     const int64_t L = rows[pos].t;
     const size_t take = batch_size_at(rows, pos, 2, pacer);  // activations of every layer are kept
     const int64_t B = static_cast<int64_t>(take);
@@ -634,7 +654,6 @@ std::vector<at::Tensor> Engine::all_layers_gradient_x_activation() {
       }
     }
     pos += take;
-    pacer.finish(B);
     progress(static_cast<double>(B));
   }
   return out;
@@ -673,14 +692,12 @@ at::Tensor Engine::occlusion(Example& e) {
   ChunkPacer pacer(req_.internal_batch_size > 0);
   for (int64_t j0 = 0; j0 < n_occ;) {
     check_cancel();
-    pacer.start();
-    const int64_t k = std::min<int64_t>(n_occ - j0, pacer.rows(rows_per_batch(n) * 4));
+    const int64_t k = std::min<int64_t>(n_occ - j0, pacer.rows(rows_per_batch(n) * 4, row_seconds(n, 1.0, S)));
     at::Tensor batch = x.unsqueeze(0).repeat({k, 1, 1});  // [k, n, H]
     for (int64_t r = 0; r < k; ++r) batch[r][occluded[j0 + r]].copy_(b[occluded[j0 + r]]);
     at::Tensor delta = fx.unsqueeze(0).sub(f_of(batch));  // [k, S]
     for (int64_t r = 0; r < k; ++r) scores[occluded[j0 + r]].copy_(delta[r]);
     j0 += k;
-    pacer.finish(k);
     progress(static_cast<double>(S) * static_cast<double>(k) / static_cast<double>(n_occ));
   }
   if (n_occ == 0) progress(static_cast<double>(S));
@@ -736,8 +753,7 @@ at::Tensor Engine::lime(Example& e) {
   ChunkPacer pacer(req_.internal_batch_size > 0);
   for (int64_t s0 = 0; s0 < N;) {
     check_cancel();
-    pacer.start();
-    const int64_t k = std::min<int64_t>(N - s0, pacer.rows(rows_per_batch(n) * 4));
+    const int64_t k = std::min<int64_t>(N - s0, pacer.rows(rows_per_batch(n) * 4, row_seconds(n, 1.0, S)));
     models::ForwardRequest fr;
     fr.source_lengths = lengths(e.src, k);
     fr.inputs_embeds = embed(ids.slice(0, s0, s0 + k), fr.source_lengths);
@@ -746,7 +762,6 @@ at::Tensor Engine::lime(Example& e) {
     at::Tensor ct = e.contrast_targets.defined() ? e.contrast_targets.repeat({k}) : at::Tensor();
     fvals.slice(0, s0, s0 + k).copy_(attributed_values(logits, e.targets.repeat({k}), at::Tensor(), ct).view({k, S}).to(at::kCPU, at::kFloat));
     s0 += k;
-    pacer.finish(k);
     progress(static_cast<double>(S) * static_cast<double>(k) / static_cast<double>(N));
   }
   at::Tensor res = at::full({n, S}, kNaN, at::TensorOptions().dtype(at::kFloat));
@@ -810,12 +825,8 @@ at::Tensor Engine::value_zeroing(Example& e, std::map<std::string, at::Tensor>& 
   const int64_t sweep_rows = seq2seq_ ? 2 * e.src + (e.end - 1 - e.src) : e.end - 1;
   ChunkPacer pacer(req_.internal_batch_size > 0);
   double reported = 0;
-  o.batch_rows = [&](int64_t by_memory) {
-    pacer.start();
-    return pacer.rows(by_memory);
-  };
+  o.batch_rows = [&](int64_t by_memory) { return pacer.rows(by_memory, row_seconds(e.end - 1, 1.0, S)); };
   o.batch_done = [&](int64_t rows) {
-    pacer.finish(rows);
     const double share = static_cast<double>(S) * static_cast<double>(rows) / static_cast<double>(std::max<int64_t>(sweep_rows, 1));
     reported += share;
     progress(share);

@@ -51,6 +51,21 @@ describe("attribute(): abort and progress", () => {
     expect((err as InseqError).cause).toBe(controller.signal.reason);
   });
 
+  it("rows are grouped by an estimate of work, not by measured time: repeated calls agree bit for bit", async () => {
+    // The progress test's workload: many budget-sized chunks. Under the old time-paced batching the grouping
+    // (and so the last bits) followed the machine's load.
+    const run = async () => (await model.attribute([prompt], { ...lighter, onProgress: () => {} })).sequenceAttributions[0]!.targetAttributions!.data;
+    const first = await run();
+    let busy = 0;
+    const load = setInterval(() => { const t = performance.now(); while (performance.now() - t < 8) busy++; }, 10);  // a loaded event loop
+    try {
+      expect(await run()).toEqual(first);
+    } finally {
+      clearInterval(load);
+    }
+    expect(busy).toBeGreaterThan(0);
+  });
+
   it("progress counts generated steps over every batch of inputs and fires at least every 250 ms of work", async () => {
     const events: Array<{ done: number; total: number; at: number }> = [];
     const t0 = performance.now();
@@ -69,9 +84,12 @@ describe("attribute(): abort and progress", () => {
 
   it("value_zeroing reports progress per batch of zeroed tokens, in generated steps", async () => {
     const events: Array<[number, number]> = [];
-    const out = await model.attribute([prompt], { generatedTexts: [target], method: "value_zeroing", onProgress: (d, t) => events.push([d, t]) });
+    // A 1 MiB budget splits the zeroed tokens of this target into several batches.
+    const out = await model.attribute([prompt], {
+      generatedTexts: [`${target} and ${target.slice(7)}`], method: "value_zeroing", memoryBudgetMb: 1, onProgress: (d, t) => events.push([d, t]),
+    });
     const steps = out.sequenceAttributions[0]!.attrPosEnd - out.sequenceAttributions[0]!.attrPosStart;
-    expect(events.some(([d]) => d > 0 && d < steps)).toBe(true);  // after the first (small) batch of zeroed tokens
+    expect(events.filter(([d]) => d > 0 && d < steps).length).toBeGreaterThan(1);  // after each batch of zeroed tokens
     expect(events.every(([, t]) => t === steps)).toBe(true);
     expect(events.at(-1)![0]).toBe(steps);
   });
