@@ -48,7 +48,8 @@ export interface RuntimeReport {
   libtorchFiles: string[];
   /** MemAvailable of the host, bytes. */
   hostAvailableBytes: number;
-  modelTypes: string[];
+  /** Natively implemented config.json `model_type` values, by model kind. */
+  modelTypes: Record<"decoder-only" | "encoder-decoder", string[]>;
 }
 
 const HALF_TOO = ["float32", "float16", "bfloat16"];

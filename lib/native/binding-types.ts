@@ -166,7 +166,7 @@ export interface NativeRuntimeInfo {
   interopThreads: number;
   parallelInfo: string;
   buildConfig: string;
-  modelTypes: string[];
+  modelTypes: Record<"decoder-only" | "encoder-decoder", string[]>;
 }
 
 export interface NativeTrainOptions {

@@ -38,8 +38,12 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   o.Set("buildConfig", r.config);
   o.Set("hostAvailableBytes", static_cast<double>(core::host_available_bytes()));
   o.Set("cpuHalfPrecision", core::cpu_half_precision());
-  Napi::Array types = Napi::Array::New(env);
-  for (const auto& t : models::supported_model_types()) types.Set(types.Length(), t);
+  Napi::Object types = Napi::Object::New(env);  // kind -> [model_type...]
+  for (const auto& t : models::native_model_types()) {
+    if (!types.Has(t.kind)) types.Set(t.kind, Napi::Array::New(env));
+    Napi::Array list = types.Get(t.kind).As<Napi::Array>();
+    list.Set(list.Length(), t.id);
+  }
   o.Set("modelTypes", types);
   return o;
 }

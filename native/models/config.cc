@@ -14,9 +14,19 @@ using core::Error;
 using core::ErrorCode;
 using core::Json;
 
-const std::vector<std::string>& supported_model_types() {
-  static const std::vector<std::string> kTypes = {"gpt2", "llama", "mistral", "qwen2"};
+const std::vector<NativeModelType>& native_model_types() {
+  static const std::vector<NativeModelType> kTypes = {
+      {"gpt2", "decoder-only"}, {"llama", "decoder-only"}, {"mistral", "decoder-only"}, {"qwen2", "decoder-only"},
+      {"bart", "encoder-decoder"}, {"m2m_100", "encoder-decoder"}, {"marian", "encoder-decoder"}, {"mbart", "encoder-decoder"},
+  };
   return kTypes;
+}
+
+std::vector<std::string> supported_model_types(const std::string& kind) {
+  std::vector<std::string> out;
+  for (const auto& t : native_model_types())
+    if (kind == t.kind) out.push_back(t.id);
+  return out;
 }
 
 namespace {
@@ -121,10 +131,15 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
       }
     } else {
       std::string list;
-      for (const auto& t : supported_model_types()) list += (list.empty() ? "" : ", ") + t;
+      // "decoder-only: gpt2, ...; encoder-decoder: bart, ..." as lib/models/model-types.ts words it.
+      for (const char* kind : {"decoder-only", "encoder-decoder"}) {
+        std::string ids;
+        for (const auto& t : supported_model_types(kind)) ids += (ids.empty() ? "" : ", ") + t;
+        list += (list.empty() ? "" : "; ") + std::string(kind) + ": " + ids;
+      }
       throw Error(ErrorCode::kUnsupportedModel,
-                  source + ": model_type \"" + c.model_type + "\" is not implemented natively (supported: " + list +
-                      "); export it as a TorchScript bundle instead");
+                  source + ": model_type \"" + c.model_type + "\" is not implemented natively (" + list +
+                      "); export it as a TorchScript bundle with tools/export-torchscript");
     }
     c.head_dim = j.get_int("head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
   } catch (const Error&) {

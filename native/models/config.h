@@ -59,7 +59,14 @@ std::string config_model_type(const core::Json& json, const std::string& source)
 // -> kBadCheckpoint naming the field as written in config.json.
 void check_model_config(const core::Json& json, const ModelConfig& config, const std::string& source);
 
-// Model types implemented natively (config.json `model_type` values).
-const std::vector<std::string>& supported_model_types();
+// Model types implemented natively (config.json `model_type` values), by kind: the one C++ table
+// (lib/models/model-types.ts holds the same; test/native/model-types.test.ts checks they agree).
+struct NativeModelType {
+  const char* id;
+  const char* kind;  // "decoder-only" | "encoder-decoder"
+};
+const std::vector<NativeModelType>& native_model_types();
+// The ids of one kind, in table order.
+std::vector<std::string> supported_model_types(const std::string& kind = "decoder-only");
 
 }  // namespace inseq::models

@@ -18,7 +18,11 @@ using core::Error;
 using core::ErrorCode;
 using core::Json;
 
-bool is_seq2seq_model_type(const std::string& t) { return t == "marian" || t == "bart" || t == "mbart" || t == "m2m_100"; }
+bool is_seq2seq_model_type(const std::string& t) {
+  for (const auto& m : native_model_types())
+    if (t == m.id) return std::string(m.kind) == "encoder-decoder";
+  return false;
+}
 
 Seq2SeqConfig parse_seq2seq_config(const Json& j, const std::string& source) {
   if (!j.is_object()) throw Error(ErrorCode::kBadCheckpoint, source + " is not a JSON object");

@@ -7,14 +7,17 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { InseqError, loadModel, loadSeq2SeqModel, runtimeInfo } from "../../lib/index.js";
-import { NATIVE_MODEL_TYPES } from "../../lib/models/model-types.js";
+import { describeNativeModelTypes, NATIVE_MODEL_TYPES } from "../../lib/models/model-types.js";
+import { native } from "../../lib/native/load.js";
 import { copyModel, readJson, referenceDir, repoRoot } from "../helpers.js";
 
 const ALL_TYPES = Object.values(NATIVE_MODEL_TYPES).flat();
 
 describe("natively implemented model types", () => {
-  it("the addon's decoder-only list is the table's", () => {
-    expect([...runtimeInfo().modelTypes].sort()).toEqual([...NATIVE_MODEL_TYPES["decoder-only"]].sort());
+  it("the addon's table is the library's, kind by kind", () => {
+    const native = runtimeInfo().modelTypes;
+    expect(Object.keys(native).sort()).toEqual(Object.keys(NATIVE_MODEL_TYPES).sort());
+    for (const [kind, types] of Object.entries(NATIVE_MODEL_TYPES)) expect([...native[kind as keyof typeof native]].sort()).toEqual([...types].sort());
   });
 
   it("each encoder-decoder type of the table loads natively (a fixture per type)", async () => {
@@ -40,6 +43,16 @@ describe("natively implemented model types", () => {
     expect(msg).toContain("decoder-only: gpt2, llama, mistral, qwen2; encoder-decoder: bart, m2m_100, marian, mbart");
     expect(msg).toContain("tools/export-torchscript MODEL OUT_DIR");
     expect(msg).toContain("node_modules/inseq/tools/export-torchscript");
+  });
+
+  it("the addon's own refusal (a direct native load) words the list the same way", async () => {
+    const dir = copyModel(referenceDir("llama"));
+    const config = readJson(path.join(dir, "config.json"));
+    config.model_type = "mamba";
+    writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+    const e = await native().loadModel(dir, { device: "cpu", dtype: "float32" }).then(() => null, (err: unknown) => err);
+    expect(e).toMatchObject({ code: "ERR_UNSUPPORTED_MODEL" });
+    expect((e as Error).message).toContain(`model_type "mamba" is not implemented natively (${describeNativeModelTypes()}); export it as a TorchScript bundle with tools/export-torchscript`);
   });
 
   it("loadSeq2SeqModel says the same for an unknown model_type, and names the loader for a decoder-only one", async () => {
