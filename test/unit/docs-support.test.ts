@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 
 import { listFeatureAttributionMethods } from "../../lib/attribution/registry.js";
 import { NATIVE_MODEL_TYPES } from "../../lib/models/model-types.js";
+import { ErrorCode } from "../../lib/core/errors.js";
 import { repoRoot } from "../helpers.js";
 
 const attributionDoc = readFileSync(path.join(repoRoot, "docs/attribution.md"), "utf8");
@@ -40,5 +41,17 @@ describe("support claims in the docs", () => {
   it("README's Models section names every native model type of each kind", () => {
     const models = section(readme, "Models");
     for (const type of Object.values(NATIVE_MODEL_TYPES).flat()) expect(models, type).toContain(`\`${type}\``);
+  });
+});
+
+describe("error codes", () => {
+  it("every code the library can throw is a row of README's error table", () => {
+    const lines = readme.split("\n");
+    const start = lines.findIndex((l) => /^\| code \| when \|/.test(l));
+    expect(start).toBeGreaterThan(-1);
+    const end = lines.findIndex((l, i) => i > start && !l.startsWith("|"));
+    const table = lines.slice(start + 2, end).join("\n");
+    const documented = new Set([...table.matchAll(/^\|([^|]*)\|/gm)].flatMap((m) => [...m[1]!.matchAll(/`(ERR_\w+)`/g)].map((c) => c[1]!)));
+    expect([...Object.values(ErrorCode)].filter((c) => !documented.has(c))).toEqual([]);
   });
 });
