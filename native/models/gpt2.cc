@@ -82,6 +82,7 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
     at::Tensor attn_out = at::addmm(l.proj_b, ctx.transpose(1, 2).reshape({batch * seq, h}), l.proj_w).view({batch, seq, h});
     if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
     x = x.add(attn_out);
+    cancel_point(x);  // between attention and MLP too: half a block of latency
     at::Tensor hm = at::layer_norm(x, {h}, l.ln2_w, l.ln2_b, c.norm_eps);
     at::Tensor fc = activation(at::addmm(l.fc_b, hm.reshape({-1, h}), l.fc_w), c.hidden_act);  // [b*s, inner]
     at::Tensor mlp = at::addmm(l.fc_proj_b, fc, l.fc_proj_w).view({batch, seq, h});

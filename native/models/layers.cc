@@ -119,19 +119,30 @@ at::Tensor rescale_elementwise(const at::Tensor& z, const std::string& name, int
 
 namespace {
 thread_local const std::atomic<bool>* t_cancel = nullptr;
+thread_local const std::function<void()>* t_on_block = nullptr;
 [[noreturn]] void throw_aborted() { throw core::Error(core::ErrorCode::kAborted, "Attribution was aborted"); }
 }  // namespace
 
-CancelScope::CancelScope(const std::atomic<bool>* flag) : previous_(t_cancel) { t_cancel = flag; }
-CancelScope::~CancelScope() { t_cancel = previous_; }
+CancelScope::CancelScope(const std::atomic<bool>* flag, const std::function<void()>* on_block)
+    : previous_(t_cancel), previous_on_block_(t_on_block) {
+  t_cancel = flag;
+  t_on_block = on_block;
+}
+CancelScope::~CancelScope() {
+  t_cancel = previous_;
+  t_on_block = previous_on_block_;
+}
 
 const at::Tensor& cancel_point(const at::Tensor& x) {
   const std::atomic<bool>* flag = t_cancel;
-  if (flag == nullptr) return x;
-  if (flag->load()) throw_aborted();
+  const std::function<void()>* on_block = t_on_block;
+  if (flag == nullptr && on_block == nullptr) return x;
+  if (flag && flag->load()) throw_aborted();
+  if (on_block) (*on_block)();
   if (x.requires_grad()) {
-    x.register_hook([flag](const at::Tensor&) {
-      if (flag->load()) throw_aborted();
+    x.register_hook([flag, on_block](const at::Tensor&) {
+      if (flag && flag->load()) throw_aborted();
+      if (on_block) (*on_block)();
     });
   }
   return x;

@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <atomic>
+#include <functional>
 
 #include "models/config.h"
 
@@ -51,16 +52,18 @@ int64_t deeplift_half();  // 0 when no scope is active
 // the native models passes its input through cancel_point(x): it throws core::Error kAborted once the flag is
 // set, and when x takes part in a backward pass it hooks x's gradient to check the flag there too (backward
 // may run on other threads, so the hook holds the flag itself). Abort latency is then one block's work,
-// whatever the batch.
+// whatever the batch. `on_block` (optional, outliving the scope's passes) runs at the same points: progress
+// heartbeats inside a batch.
 class CancelScope {
  public:
-  explicit CancelScope(const std::atomic<bool>* flag);
+  explicit CancelScope(const std::atomic<bool>* flag, const std::function<void()>* on_block = nullptr);
   ~CancelScope();
   CancelScope(const CancelScope&) = delete;
   CancelScope& operator=(const CancelScope&) = delete;
 
  private:
   const std::atomic<bool>* previous_;
+  const std::function<void()>* previous_on_block_;
 };
 const at::Tensor& cancel_point(const at::Tensor& x);
 at::Tensor deeplift_softmax(const at::Tensor& scores);  // softmax over the last dim with the rescale rule

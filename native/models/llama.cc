@@ -141,6 +141,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
     at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
     if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
     x = x.add(attn_out);
+    cancel_point(x);  // between attention and MLP too: half a block of latency
     at::Tensor hm = rms_norm(x, l.post_norm, c.norm_eps);
     at::Tensor mlp = linear(activation(linear(hm, l.gate_w, l.gate_b), c.hidden_act).mul(linear(hm, l.up_w, l.up_b)),
                             l.down_w, l.down_b);  // [b, s, h]

@@ -266,7 +266,10 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
       return attention(h, h, bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.encoder_heads, nullptr, nullptr, false,
                        attentions ? &probs : nullptr, vh);
     };
-    auto ffn = [&](const at::Tensor& h) { return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b); };
+    auto ffn = [&](const at::Tensor& h) {
+      cancel_point(h);  // between attention and the feed-forward too: part of a block of latency
+      return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b);
+    };
     if (c.pre_norm) {
       x = x.add(block(layer_norm(x, l.sa_norm_w, l.sa_norm_b)));
       x = x.add(ffn(layer_norm(x, l.ff_norm_w, l.ff_norm_b)));
@@ -318,7 +321,10 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
       return attention(h, encoder_hidden, cross_bias, l.cq_w, l.cq_b, l.ck_w, l.ck_b, l.cv_w, l.cv_b, l.co_w, l.co_b, c.decoder_heads,
                        cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh);
     };
-    auto ffn = [&](const at::Tensor& h) { return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b); };
+    auto ffn = [&](const at::Tensor& h) {
+      cancel_point(h);  // between attention and the feed-forward too: part of a block of latency
+      return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b);
+    };
     if (c.pre_norm) {
       x = x.add(self_block(layer_norm(x, l.sa_norm_w, l.sa_norm_b)));
       x = x.add(cross_block(layer_norm(x, l.ca_norm_w, l.ca_norm_b)));
