@@ -264,7 +264,12 @@ void check_storages(const torch::jit::Module& m, const std::string& path) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     for (const auto& name : reader.getAllRecords()) {
-      if (is_storage_record(name)) records.insert(reader.getRecordSize(name));
+      if (!is_storage_record(name)) continue;
+#if TORCH_VERSION_MAJOR >= 2
+      records.insert(reader.getRecordSize(name));
+#else  // LibTorch 1.x (the Debian build) has no getRecordSize: read the record for its size
+      records.insert(static_cast<uint64_t>(std::get<1>(reader.getRecord(name))));
+#endif
     }
   } catch (...) {
     rethrow_bundle_failure(ErrorCode::kBadModel, "Cannot read " + path + ": ");
