@@ -6,7 +6,6 @@
  */
 import type { AttributeOptions } from "../attribution/attribute.js";
 import { ErrorCode, InseqError } from "../core/errors.js";
-import type { DatasetRecord } from "./records.js";
 
 /** snake_case keys (as Inseq's `info`), JSON values. */
 export type RunConfig = Record<string, unknown>;
@@ -82,8 +81,8 @@ export function withModelRevision(config: RunConfig, modelPath: string): RunConf
  * A record's configuration: its `config`, or for records written before configurations were stored, the part
  * of its Inseq `info` that says the same (method, arguments, functions, model).
  */
-export function recordConfig(record: DatasetRecord): RunConfig {
-  const stored = (record as DatasetRecord & { config?: unknown }).config;
+export function recordConfig(record: { config?: unknown; attribution: Record<string, unknown> }): RunConfig {
+  const stored = record.config;
   if (stored !== null && typeof stored === "object" && !Array.isArray(stored)) return stored as RunConfig;
   const doc = record.attribution as { attributes?: { info?: unknown }; info?: unknown };
   const raw = doc.attributes?.info ?? doc.info;
