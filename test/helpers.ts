@@ -49,12 +49,18 @@ export function nanAwareMaxDiff(a: ArrayLike<number>, b: ArrayLike<number>): num
 }
 
 /** Awaits `p`, expecting a rejection with an InseqError of `code` whose message mentions `mention`. */
-export async function expectCode(p: Promise<unknown>, code: string, mention: string): Promise<void> {
+/** The InseqError `p` rejects with (a resolved promise fails the test). */
+export async function rejection(p: Promise<unknown>): Promise<InseqError> {
   const err = await p.then(
     () => null,
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(InseqError);
-  expect((err as InseqError).code).toBe(code);
-  expect((err as InseqError).message).toContain(mention);
+  return err as InseqError;
+}
+
+export async function expectCode(p: Promise<unknown>, code: string, mention: string): Promise<void> {
+  const err = await rejection(p);
+  expect(err.code).toBe(code);
+  expect(err.message).toContain(mention);
 }

@@ -7,9 +7,9 @@ import zlib from "node:zlib";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { InseqError, loadModel, loadSeq2SeqModel } from "../../lib/index.js";
+import { loadModel, loadSeq2SeqModel, type InseqError } from "../../lib/index.js";
 import { ZipReader } from "../../lib/torch/zip.js";
-import { repoRoot, tempDir } from "../helpers.js";
+import { rejection, repoRoot, tempDir } from "../helpers.js";
 import { writeZip, type ZipInput } from "../helpers/zip-writer.js";
 
 const bundles = path.join(repoRoot, "test/fixtures/torchscript");
@@ -43,16 +43,8 @@ async function editedBundle(edit: (entries: Array<{ name: string; data: Buffer; 
   return dir;
 }
 
-async function loadError(dir: string): Promise<InseqError> {
-  try {
-    const m = await loadModel(dir, { device: "cpu", kind: "decoder-only" });
-    await m.dispose();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InseqError);
-    return e as InseqError;
-  }
-  throw new Error("expected the bundle to be refused");
-}
+/** Why loading the bundle in `dir` fails (a bundle that loads is disposed and fails the test). */
+const loadError = (dir: string): Promise<InseqError> => rejection(loadModel(dir, { device: "cpu", kind: "decoder-only" }).then((m) => m.dispose()));
 
 describe("TorchScript bundle integrity", () => {
   it("the archive rewritten unchanged still loads (the test's zip writer is faithful)", async () => {
@@ -113,17 +105,10 @@ describe("TorchScript bundle integrity", () => {
       const sidecar = JSON.parse(readFileSync(path.join(dir, "inseq_bundle.json"), "utf8"));
       writeFileSync(path.join(dir, "inseq_bundle.json"), JSON.stringify({ ...sidecar, ...edit }));
       const seq2seq = sidecar.model_kind === "encoder-decoder";
-      let err: unknown;
-      try {
-        const m = await (seq2seq ? loadSeq2SeqModel(dir, { device: "cpu" }) : loadModel(dir, { device: "cpu", kind: "decoder-only" }));
-        await m.dispose();
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(InseqError);
-      expect((err as InseqError).code).toBe("ERR_BAD_MODEL");
-      expect((err as InseqError).message).toContain(message);
-      expect((err as InseqError).message).toContain(path.join(dir, "inseq_bundle.json"));
+      const err = await rejection((seq2seq ? loadSeq2SeqModel(dir, { device: "cpu" }) : loadModel(dir, { device: "cpu", kind: "decoder-only" })).then((m) => m.dispose()));
+      expect(err.code).toBe("ERR_BAD_MODEL");
+      expect(err.message).toContain(message);
+      expect(err.message).toContain(path.join(dir, "inseq_bundle.json"));
     });
   }
 });

@@ -4,18 +4,8 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { InseqError, loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
-import { referenceDir, repoRoot } from "../helpers.js";
-
-async function rejection(p: Promise<unknown>): Promise<InseqError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(InseqError);
-    return e as InseqError;
-  }
-  throw new Error("expected a rejection");
-}
+import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
+import { referenceDir, rejection, repoRoot } from "../helpers.js";
 
 describe.each(["llama", "qwen2", "gpt2"])("decoder-only %s (128 positions)", (name) => {
   let model: Model;

@@ -17,26 +17,31 @@ const source = referenceDir("qwen2");
 const REPOS: Record<string, string> = { "acme/tiny-qwen": source, "acme/tiny-bundle": path.join(repoRoot, "test/fixtures/torchscript/gpt2") };
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 
+/** A local "Hub" on a free loopback port serving REPOS; `requests` collects the URLs it is asked for. */
+async function serveHub(requests: string[]): Promise<{ server: http.Server; endpoint: string }> {
+  const server = http.createServer((req, res) => {
+    requests.push(req.url ?? "");
+    const m = /^\/(acme\/[\w-]+)\/resolve\/main\/(.+)$/.exec(req.url ?? "");
+    const dir = m ? REPOS[m[1]!] : undefined;
+    if (!m || !dir || !readdirSync(dir).includes(m[2]!)) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    const body = readFileSync(path.join(dir, m[2]!));
+    const etag = createHash("sha1").update(body).digest("hex"); // the Hub's etag for small files: the git blob sha1
+    res.writeHead(200, { "x-repo-commit": COMMIT, etag: `"${etag}"`, "content-length": body.length });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 describe("loadModel from the hub cache", () => {
   let server: http.Server;
   let endpoint: string;
   const requests: string[] = [];
   beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      requests.push(req.url ?? "");
-      const m = /^\/(acme\/[\w-]+)\/resolve\/main\/(.+)$/.exec(req.url ?? "");
-      const dir = m ? REPOS[m[1]!] : undefined;
-      if (!m || !dir || !readdirSync(dir).includes(m[2]!)) {
-        res.writeHead(404).end("not found");
-        return;
-      }
-      const body = readFileSync(path.join(dir, m[2]!));
-      const etag = createHash("sha1").update(body).digest("hex"); // the Hub's etag for small files: the git blob sha1
-      res.writeHead(200, { "x-repo-commit": COMMIT, etag: `"${etag}"`, "content-length": body.length });
-      res.end(body);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, endpoint } = await serveHub(requests));
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
@@ -74,17 +79,7 @@ describe("TorchScript bundles from the hub run code: trustRemoteCode", () => {
   let endpoint: string;
   const requests: string[] = [];
   beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      requests.push(req.url ?? "");
-      const m = /^\/acme\/tiny-bundle\/resolve\/main\/(.+)$/.exec(req.url ?? "");
-      const dir = REPOS["acme/tiny-bundle"]!;
-      if (!m || !readdirSync(dir).includes(m[1]!)) return void res.writeHead(404).end();
-      const body = readFileSync(path.join(dir, m[1]!));
-      res.writeHead(200, { "x-repo-commit": COMMIT, etag: `"${createHash("sha1").update(body).digest("hex")}"`, "content-length": body.length });
-      res.end(body);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, endpoint } = await serveHub(requests));
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 

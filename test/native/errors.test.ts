@@ -4,20 +4,10 @@ import { appendFileSync, readFileSync, rmSync, truncateSync, writeFileSync } fro
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { InseqError, loadModel, type Model } from "../../lib/index.js";
-import { copyModel, readJson, referenceDir, repoRoot, tempDir } from "../helpers.js";
+import { loadModel, type Model } from "../../lib/index.js";
+import { copyModel, readJson, referenceDir, rejection, repoRoot, tempDir } from "../helpers.js";
 
 const llama = referenceDir("llama");
-
-async function rejection(p: Promise<unknown>): Promise<InseqError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(InseqError);
-    return e as InseqError;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("loading errors", () => {
   it("missing directory", async () => {

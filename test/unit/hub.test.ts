@@ -6,9 +6,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, InseqError } from "../../lib/core/errors.js";
+import { ErrorCode } from "../../lib/core/errors.js";
 import { resolveDatasetParquetFiles } from "../../lib/dataset/hub-dataset.js";
 import { checkWeightFiles, hubCacheDir, hubOffline, isHubId, resolveModelFiles } from "../../lib/models/hub.js";
+import { rejection } from "../helpers.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const STORIES = path.resolve(repoRoot, "../shared/fixtures/hf-stories260K");
@@ -101,15 +102,6 @@ async function startHub(files: Map<string, Buffer>, opts?: { dropAfter?: string 
   const hub = await fakeHub(files, opts);
   cleanups.push(() => hub.close());
   return hub;
-}
-
-async function rejection(p: Promise<unknown>): Promise<InseqError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(InseqError);
-  return err as InseqError;
 }
 
 const throwingFetch = (() => {
