@@ -4,7 +4,6 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/script.h>
 #include <torch/version.h>
-#include <caffe2/serialize/inline_container.h>
 
 #include <algorithm>
 #include <array>
@@ -167,8 +166,9 @@ uint64_t le(const unsigned char* p, int bytes) {
   return v;
 }
 
-// Checks the CRC-32 of every stored record whose name passes `wanted` against the central directory.
-void verify_record_crcs(const std::string& path, const std::function<bool(const std::string&)>& wanted) {
+// Checks the CRC-32 of every stored record whose name passes `wanted` against the central directory, and
+// returns the sizes of those records.
+std::multiset<uint64_t> checked_record_sizes(const std::string& path, const std::function<bool(const std::string&)>& wanted) {
   std::ifstream in(path, std::ios::binary);
   auto bad = [&](const std::string& what) { return Error(ErrorCode::kBadModel, path + ": " + what + " (truncated or corrupt bundle)"); };
   auto read_at = [&](uint64_t pos, size_t n) {
@@ -200,6 +200,7 @@ void verify_record_crcs(const std::string& path, const std::function<bool(const 
   }
   if (cd_offset + cd_size > size) throw bad("central directory beyond the end of the file");
   const auto cd = read_at(cd_offset, cd_size);
+  std::multiset<uint64_t> sizes;
   std::vector<unsigned char> buf(1 << 20);
   for (uint64_t i = 0, p = 0; i < count; ++i) {
     if (p + 46 > cd.size() || le(&cd[p], 4) != 0x02014b50) throw bad("bad central directory entry " + std::to_string(i));
@@ -219,7 +220,9 @@ void verify_record_crcs(const std::string& path, const std::function<bool(const 
       x += 4 + len;
     }
     p += 46 + name_len + extra_len + comment_len;
-    if (method != 0 || !wanted(name)) continue;  // LibTorch stores tensor records uncompressed
+    if (!wanted(name)) continue;
+    sizes.insert(usize);
+    if (method != 0) continue;  // LibTorch stores tensor records uncompressed
     const auto lh = read_at(local, 30);
     if (le(&lh[0], 4) != 0x04034b50) throw bad("bad local header of " + name);
     uint64_t pos = local + 30 + le(&lh[26], 2) + le(&lh[28], 2), left = usize;
@@ -239,6 +242,7 @@ void verify_record_crcs(const std::string& path, const std::function<bool(const 
       throw bad("record " + name + " has CRC-32 " + hex);
     }
   }
+  return sizes;
 }
 
 // The extent of a dense tensor in its storage, in bytes: (offset + sum (size_d - 1) * stride_d + 1) * itemsize.
@@ -260,21 +264,7 @@ void check_storages(const torch::jit::Module& m, const std::string& path) {
     const std::string dir = name.substr(0, slash), last = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
     return last == "data" || last == "constants";
   };
-  std::multiset<uint64_t> records;  // sizes of the storage records
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    for (const auto& name : reader.getAllRecords()) {
-      if (!is_storage_record(name)) continue;
-#if TORCH_VERSION_MAJOR >= 2
-      records.insert(reader.getRecordSize(name));
-#else  // LibTorch 1.x (the Debian build) has no getRecordSize: read the record for its size
-      records.insert(static_cast<uint64_t>(std::get<1>(reader.getRecord(name))));
-#endif
-    }
-  } catch (...) {
-    rethrow_bundle_failure(ErrorCode::kBadModel, "Cannot read " + path + ": ");
-  }
-  verify_record_crcs(path, is_storage_record);
+  std::multiset<uint64_t> records = checked_record_sizes(path, is_storage_record);  // sizes of the storage records
   std::set<const void*> seen;
   auto check = [&](const std::string& name, const at::Tensor& t) {
     if (!t.defined() || !t.has_storage() || t.layout() != at::kStrided) return;
