@@ -89,10 +89,14 @@ export interface ModelInfo extends NativeModelInfo {
   attributionMethod: string | undefined;
 }
 
+/** The decoding options both model kinds take (samplingOptions validates the "checked" ones). @internal */
+export const SAMPLING_OPTIONS = {
+  maxNewTokens: "checked", doSample: "boolean", temperature: "checked", topK: "checked", topP: "checked", seed: "checked",
+} as const satisfies OptionTable;
+
 /** The options generate() takes (the CLI's --generation-kwargs checks its keys against them). */
 export const GENERATE_OPTIONS = {
-  maxNewTokens: "checked", doSample: "boolean", temperature: "checked", topK: "checked", topP: "checked", seed: "checked",
-  skipSpecialTokens: "boolean", outputGeneratedOnly: "boolean", returnIds: "boolean", signal: "signal", onProgress: "function",
+  ...SAMPLING_OPTIONS, skipSpecialTokens: "boolean", outputGeneratedOnly: "boolean", returnIds: "boolean", signal: "signal", onProgress: "function",
 } as const satisfies OptionTable;
 
 const FORWARD_OPTIONS = { outputAttentions: "boolean", outputHiddenStates: "boolean", signal: "signal" } as const satisfies OptionTable;

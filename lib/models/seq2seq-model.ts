@@ -19,7 +19,7 @@ import { getMethod } from "../attribution/registry.js";
 import { attributeSeq2Seq, type Seq2SeqAttributable, type Seq2SeqAttributeOptions } from "../attribution/attribute-seq2seq.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DeviceOption, DtypeOption } from "./load-model.js";
-import { samplingOptions, type GenerateOptions, type TensorView } from "./model.js";
+import { SAMPLING_OPTIONS, samplingOptions, type GenerateOptions, type TensorView } from "./model.js";
 import { TextTokenizer } from "./tokenizer.js";
 import { NATIVE_MODEL_TYPES, nativeModelKind, unsupportedModelType } from "./model-types.js";
 
@@ -46,8 +46,7 @@ export interface Seq2SeqForwardOutput {
 }
 
 const GENERATE_OPTIONS = {
-  maxNewTokens: "checked", doSample: "boolean", temperature: "checked", topK: "checked", topP: "checked", seed: "checked",
-  targetPrefix: "string", returnIds: "boolean", signal: "signal", onProgress: "function",
+  ...SAMPLING_OPTIONS, targetPrefix: "string", returnIds: "boolean", signal: "signal", onProgress: "function",
 } as const satisfies OptionTable;
 
 export class Seq2SeqModel {
