@@ -9,10 +9,10 @@ export { Model } from "./models/model.js";
 export type {
   GenerateOptions, GenerationOutput, GeneratedSequence, ForwardOptions, ForwardOutput, ModelInfo, TensorView,
 } from "./models/model.js";
-export { TextTokenizer } from "./models/tokenizer.js";
-export type { Encoded, EncodeOptions, DecodeOptions } from "./models/tokenizer.js";
-export { hubCacheDir, isHubId, resolveModelFiles } from "./models/hub.js";
-export type { HubOptions, HubProgress } from "./models/hub.js";
+export { TextTokenizer } from "./tokenizers/tokenizer.js";
+export type { Encoded, EncodeOptions, DecodeOptions } from "./tokenizers/tokenizer.js";
+export { hubCacheDir, isHubId, resolveModelFiles } from "./hub/hub.js";
+export type { HubOptions, HubProgress } from "./hub/hub.js";
 export { InseqError, ErrorCode } from "./core/errors.js";
 export { runtimeInfo, diagnose, setNumThreads, cudaMemory, resetCudaPeakMemory } from "./runtime.js";
 export type { RuntimeReport, Diagnosis, GpuReport } from "./runtime.js";

@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { writeCorpusFiles } from "../dist/default-model/tokenizer-json.js";
-import { TextTokenizer } from "../dist/models/tokenizer.js";
+import { TextTokenizer } from "../dist/tokenizers/tokenizer.js";
 import { native } from "../dist/native/load.js";
 import { checkSentence } from "../dist/default-model/grammar.js";
 import { loadModel } from "../dist/index.js";

@@ -9,7 +9,7 @@ import type { NativeAttributionRequest, NativeAttributionResult, NativeStepArgs 
 import { runNativeJob } from "../native/jobs.js";
 import { checkRows, toRagged } from "../native/ragged.js";
 import type { ForwardOptions, ForwardOutput, GenerateOptions, GenerationOutput, Model } from "../models/model.js";
-import type { TextTokenizer } from "../models/tokenizer.js";
+import type { TextTokenizer } from "../tokenizers/tokenizer.js";
 import {
   FeatureAttributionOutput, FeatureAttributionSequenceOutput, type FeatureAttributionStepOutput, type TokenWithId,
 } from "../results/attribution.js";

@@ -19,7 +19,7 @@ import path from "node:path";
 
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import { fetchFromOrigin, httpFetch, UnreachableError } from "../core/http.js";
-import { hubCacheDir, hubOffline, isBlobName, isHubId, streamToBlob, type HubOptions } from "../models/hub.js";
+import { hubCacheDir, hubOffline, isBlobName, isHubId, streamToBlob, type HubOptions } from "../hub/hub.js";
 
 export const PARQUET_REVISION = "refs/convert/parquet";
 const COMMIT_RE = /^[0-9a-f]{40}$/;

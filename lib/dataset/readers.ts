@@ -10,7 +10,7 @@ import { gunzipSync } from "node:zlib";
 import { parquetMetadata, parquetReadObjects, parquetSchema } from "hyparquet";
 
 import { ErrorCode, InseqError } from "../core/errors.js";
-import { isHubId, type HubOptions } from "../models/hub.js";
+import { isHubId, type HubOptions } from "../hub/hub.js";
 import { parseDelimited } from "./csv.js";
 import { resolveDatasetParquetFiles } from "./hub-dataset.js";
 

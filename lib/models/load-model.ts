@@ -12,12 +12,12 @@ import { readJsonField } from "../core/json-file.js";
 import { packageRoot } from "../core/paths.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
-import { checkWeightFiles, isHubId, resolveModelFiles, type HubProgress } from "./hub.js";
+import { checkWeightFiles, isHubId, resolveModelFiles, type HubProgress } from "../hub/hub.js";
 import { getMethod, type MethodId } from "../attribution/registry.js";
 import { Model } from "./model.js";
 import { nativeModelKind, unsupportedModelType } from "./model-types.js";
 import { BUNDLE_SIDECAR, bundleKindOf, loadSeq2SeqModel, modelTypeOf, type Seq2SeqModel } from "./seq2seq-model.js";
-import { TextTokenizer } from "./tokenizer.js";
+import { TextTokenizer } from "../tokenizers/tokenizer.js";
 
 export type DeviceOption = "auto" | "cpu" | "cuda" | `cuda:${number}`;
 export type DtypeOption = "float32" | "float16" | "bfloat16";

@@ -8,7 +8,7 @@ import type { NativeModel, NativeModelInfo, NativeTensor } from "../native/bindi
 import { runNativeJob } from "../native/jobs.js";
 import { checkValues, fromRagged, toRagged } from "../native/ragged.js";
 import { NativeLifecycle } from "./lifecycle.js";
-import type { DecodeOptions, Encoded, EncodeOptions, TextTokenizer } from "./tokenizer.js";
+import type { DecodeOptions, Encoded, EncodeOptions, TextTokenizer } from "../tokenizers/tokenizer.js";
 import { attribute, type AttributeOptions } from "../attribution/attribute.js";
 import { getMethod } from "../attribution/registry.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";

@@ -12,7 +12,7 @@ import { checkOptions, type OptionTable } from "../core/options.js";
 import type { NativeSeq2SeqInfo, NativeSeq2SeqModel } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
 import { native } from "../native/load.js";
-import { checkWeightFiles } from "./hub.js";
+import { checkWeightFiles } from "../hub/hub.js";
 import { fromRagged, toRagged } from "../native/ragged.js";
 import { NativeLifecycle } from "./lifecycle.js";
 import { getMethod } from "../attribution/registry.js";
@@ -20,7 +20,7 @@ import { attributeSeq2Seq, type Seq2SeqAttributable, type Seq2SeqAttributeOption
 import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DeviceOption, DtypeOption } from "./load-model.js";
 import { SAMPLING_OPTIONS, samplingOptions, type GenerateOptions, type TensorView } from "./model.js";
-import { TextTokenizer } from "./tokenizer.js";
+import { TextTokenizer } from "../tokenizers/tokenizer.js";
 import { NATIVE_MODEL_TYPES, nativeModelKind, unsupportedModelType } from "./model-types.js";
 
 /** The natively implemented encoder-decoder `model_type`s (the table in model-types.ts). */

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../lib/core/errors.js";
 import { resolveDatasetParquetFiles } from "../../lib/dataset/hub-dataset.js";
-import { checkWeightFiles, hubCacheDir, hubOffline, isHubId, resolveModelFiles } from "../../lib/models/hub.js";
+import { checkWeightFiles, hubCacheDir, hubOffline, isHubId, resolveModelFiles } from "../../lib/hub/hub.js";
 import { rejection } from "../helpers.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));

@@ -19,8 +19,8 @@ import {
   readSentencePieceFile,
   readSentencePieceModel,
   sentencePieceToTokenizerJson,
-} from "../../lib/models/sentencepiece.js";
-import { TextTokenizer } from "../../lib/models/tokenizer.js";
+} from "../../lib/tokenizers/sentencepiece.js";
+import { TextTokenizer } from "../../lib/tokenizers/tokenizer.js";
 import { expectCode } from "../helpers.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));

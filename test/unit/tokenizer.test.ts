@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, InseqError } from "../../lib/core/errors.js";
-import { TextTokenizer, cleanUpTokenization, wordIdsFromOffsets } from "../../lib/models/tokenizer.js";
+import { TextTokenizer, cleanUpTokenization, wordIdsFromOffsets } from "../../lib/tokenizers/tokenizer.js";
 import { expectCode } from "../helpers.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
