@@ -8,7 +8,7 @@
  * `FeatureAttributionSequenceOutput.diff` computes what its name says instead (see there).
  */
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
-import type { FeatureAttributionSequenceOutput, TokenWithId } from "../results/attribution.js";
+import type { SequenceOutput, TokenWithId } from "../results/types.js";
 import type { ScoreTensor } from "../results/tensor.js";
 import type { AggregatorOptions, SequenceAggregator } from "./types.js";
 
@@ -37,13 +37,13 @@ function diffTensor(self: ScoreTensor, paired: ScoreTensor): ScoreTensor {
   return { dims: [...self.dims], shape: [...self.shape], data: out };
 }
 
-function isSequenceOutput(x: unknown): x is FeatureAttributionSequenceOutput {
-  const s = x as FeatureAttributionSequenceOutput;
+function isSequenceOutput(x: unknown): x is SequenceOutput {
+  const s = x as SequenceOutput;
   return s !== null && typeof s === "object" && Array.isArray(s.source) && Array.isArray(s.target) && typeof s.with === "function";
 }
 
 /** Inseq's `validate_pair`: token counts, tensor shapes, and every step/sequence score of `self` in `paired`. */
-export function validatePair(self: FeatureAttributionSequenceOutput, paired: unknown): asserts paired is FeatureAttributionSequenceOutput {
+export function validatePair(self: SequenceOutput, paired: unknown): asserts paired is SequenceOutput {
   if (!isSequenceOutput(paired)) throw invalidOption("pairedAttr", "a FeatureAttributionSequenceOutput", paired);
   if (self.source.length !== paired.source.length) throw mismatch("source lengths", self.source.length, paired.source.length);
   if (self.target.length !== paired.target.length) throw mismatch("target lengths", self.target.length, paired.target.length);
@@ -67,7 +67,7 @@ export function validatePair(self: FeatureAttributionSequenceOutput, paired: unk
 }
 
 /** `paired - self` field by field, with `"a → b"` token labels. */
-export function pairDiff(self: FeatureAttributionSequenceOutput, paired: FeatureAttributionSequenceOutput): FeatureAttributionSequenceOutput {
+export function pairDiff(self: SequenceOutput, paired: SequenceOutput): SequenceOutput {
   validatePair(self, paired);
   const stepScores: Record<string, Float32Array> = {};
   for (const [name, v] of Object.entries(self.stepScores)) {
@@ -96,7 +96,7 @@ export const pairAggregator: SequenceAggregator = Object.freeze({
   options: PAIR_OPTIONS,
   takesAggregateFn: false,
   requires2D: false,
-  aggregate(seq: FeatureAttributionSequenceOutput, _fn: string | null, options: AggregatorOptions) {
+  aggregate(seq: SequenceOutput, _fn: string | null, options: AggregatorOptions) {
     if (options.pairedAttr === undefined) throw invalidOption("pairedAttr", "the FeatureAttributionSequenceOutput to pair with", undefined);
     return pairDiff(seq, options.pairedAttr);
   },

@@ -16,7 +16,7 @@
  * kwargs); an option no step reads throws ERR_UNKNOWN_OPTION (Inseq ignores it).
  */
 import { ErrorCode, InseqError, checkKnownOptions, invalidOption } from "../core/errors.js";
-import type { FeatureAttributionSequenceOutput } from "../results/attribution.js";
+import type { SequenceOutput } from "../results/types.js";
 import { getAggregationFunction, listAggregationFunctions } from "./functions.js";
 import { getAggregator, isAggregatorId, scoresAggregator, defaultScoresFunction, unknownAggregator, type AggregatorId } from "./registry.js";
 import { postProcessScores, type AggregationFunctionId } from "./scores.js";
@@ -64,14 +64,14 @@ const normalizeOnly: SequenceAggregator = Object.freeze({
   options: ["normalize", "rescale"],
   takesAggregateFn: false,
   requires2D: true,
-  aggregate(seq: FeatureAttributionSequenceOutput, _fn: string | null, options: AggregatorOptions) {
+  aggregate(seq: SequenceOutput, _fn: string | null, options: AggregatorOptions) {
     const post = postProcessScores(seq.sourceAttributions, seq.targetAttributions, options);
     return seq.with({ sourceAttributions: post.source, targetAttributions: post.target, extraDimNames: seq.extraDimNames });
   },
 });
 
 /** The steps of the default aggregation of `seq` (see `FeatureAttributionSequenceOutput.defaultAggregate`). */
-export function defaultSteps(seq: FeatureAttributionSequenceOutput): ResolvedStep[] {
+export function defaultSteps(seq: SequenceOutput): ResolvedStep[] {
   if (seq.kind === "coarse") return [];
   const n = seq.numExtraDims;
   if (seq.kind === "granular" && n === 0) return [{ aggregator: normalizeOnly, fn: null, options: null }];
@@ -140,7 +140,7 @@ function resolveStep(step: unknown, alignedFn: string | null, where: string): Re
 
 /** Resolves `aggregator` + `options.aggregateFn` into steps (throws before anything runs). */
 export function resolvePipeline(
-  seq: FeatureAttributionSequenceOutput,
+  seq: SequenceOutput,
   aggregator: AggregatorInput | undefined,
   aggregateFn: AggregateOptions["aggregateFn"],
 ): ResolvedStep[] {
@@ -171,7 +171,7 @@ export function resolvePipeline(
   return steps.map((s, i) => resolveStep(s, fns[i]!, `aggregator[${i}]`));
 }
 
-function check2D(seq: FeatureAttributionSequenceOutput): void {
+function check2D(seq: SequenceOutput): void {
   for (const key of ["sourceAttributions", "targetAttributions"] as const) {
     const t = seq[key];
     if (t && t.shape.length !== 2) {
@@ -186,10 +186,10 @@ function check2D(seq: FeatureAttributionSequenceOutput): void {
 
 /** Runs an aggregation (see the module comment). Returns a new output; `seq` is not modified. */
 export function aggregateSequence(
-  seq: FeatureAttributionSequenceOutput,
+  seq: SequenceOutput,
   aggregator?: AggregatorInput,
   options: AggregateOptions = {},
-): FeatureAttributionSequenceOutput {
+): SequenceOutput {
   if (options === null || typeof options !== "object" || Array.isArray(options)) throw invalidOption("aggregate options", "an object", options);
   const steps = resolvePipeline(seq, aggregator, options.aggregateFn);
   const valid = new Set<string>(GENERAL_OPTIONS);

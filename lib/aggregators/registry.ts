@@ -4,12 +4,13 @@
  * accepted wherever an aggregator id is, as shorthand for `scores` with that function (see `pipeline.ts`).
  */
 import { ErrorCode, InseqError } from "../core/errors.js";
-import type { FeatureAttributionSequenceOutput } from "../results/attribution.js";
+import type { SequenceOutput } from "../results/types.js";
 import { listAggregationFunctions } from "./functions.js";
 import { pairAggregator } from "./pair.js";
 import { slicesAggregator } from "./slices.js";
 import { spansAggregator } from "./spans.js";
 import { splitAggregator } from "./split.js";
+import { aggregateSequenceScores } from "./scores.js";
 import { subwordsAggregator } from "./subwords.js";
 import type { AggregatorOptions, SequenceAggregator } from "./types.js";
 
@@ -29,8 +30,8 @@ export const scoresAggregator: SequenceAggregator = Object.freeze({
   options: SCORES_OPTIONS,
   takesAggregateFn: true,
   requires2D: true,
-  aggregate(seq: FeatureAttributionSequenceOutput, fn: string | null, options: AggregatorOptions) {
-    return seq.aggregateScores(fn ?? defaultScoresFunction(seq), {
+  aggregate(seq: SequenceOutput, fn: string | null, options: AggregatorOptions) {
+    return aggregateSequenceScores(seq, fn ?? defaultScoresFunction(seq), {
       normalize: options.normalize,
       rescale: options.rescale,
       selectIdx: options.selectIdx,
@@ -40,7 +41,7 @@ export const scoresAggregator: SequenceAggregator = Object.freeze({
 });
 
 /** The `scores` function when none is given (Inseq's per-class `_dict_aggregate_fn`): `vnorm` for granular outputs. */
-export function defaultScoresFunction(seq: FeatureAttributionSequenceOutput): string {
+export function defaultScoresFunction(seq: SequenceOutput): string {
   return seq.kind === "granular" ? "vnorm" : "mean";
 }
 

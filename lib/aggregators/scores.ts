@@ -3,10 +3,12 @@
  * attributions and of every sequence-scores tensor with an aggregation function, then (by default) L1-normalises
  * each generated-token column over the source + target rows together.
  *
- * Pure functions over tensors; `FeatureAttributionSequenceOutput.aggregateScores()` wraps them.
+ * Pure functions over tensors, and `aggregateSequenceScores` over a sequence output (what
+ * `FeatureAttributionSequenceOutput.aggregateScores()` runs).
  */
 import { InseqError, ErrorCode, invalidOption } from "../core/errors.js";
 import { numel, reduceLastDim, selectIndex, gatherDim, type ScoreTensor } from "../results/tensor.js";
+import type { SequenceOutput } from "../results/types.js";
 import { getAggregationFunction, type AggregationFunction, type AggregationFunctionOptions, type BuiltinAggregationFunctionId } from "./functions.js";
 
 /** Built-in aggregation function ids (functions.ts's table). */
@@ -191,4 +193,23 @@ export function aggregateScoresFields(
     }
   }
   return { sourceAttributions: post.source, targetAttributions: post.target, sequenceScores };
+}
+
+/**
+ * Inseq's `scores` aggregator on a sequence output: reduces the last axis of the attributions (and of every
+ * sequence-scores tensor) with `fn`, then L1-normalises each generated-token column over source + target rows
+ * (`normalize`, default) or divides by the global max |value| (`rescale`). Step scores are kept. Returns a new
+ * output of the same kind (and class), with one extra axis fewer.
+ */
+export function aggregateSequenceScores(
+  seq: SequenceOutput,
+  fn: AggregationFunctionId | (string & {}),
+  options: ScoresAggregationOptions = {},
+): SequenceOutput {
+  const out = aggregateScoresFields(
+    { sourceAttributions: seq.sourceAttributions, targetAttributions: seq.targetAttributions, sequenceScores: seq.sequenceScores },
+    fn,
+    options,
+  );
+  return seq.with({ ...out, extraDimNames: seq.extraDimNames.slice(0, -1) }, { validate: false });
 }

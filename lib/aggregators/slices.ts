@@ -15,7 +15,7 @@
  * Spans may be a single token long here (merging needs 2).
  */
 import { ErrorCode, InseqError, describeValue } from "../core/errors.js";
-import type { FeatureAttributionSequenceOutput } from "../results/attribution.js";
+import type { SequenceOutput } from "../results/types.js";
 import { gatherDim, type ScoreTensor } from "../results/tensor.js";
 import { isDecoderOnly, normalizeSpans, type SpanTuple } from "./spans.js";
 import type { AggregatorOptions, SequenceAggregator } from "./types.js";
@@ -50,10 +50,10 @@ function gatherAxes(t: ScoreTensor, axes: Array<number[] | null>): ScoreTensor {
 }
 
 export function sliceOutput(
-  seq: FeatureAttributionSequenceOutput,
+  seq: SequenceOutput,
   sourceSpansInput: AggregatorOptions["sourceSpans"],
   targetSpansInput: AggregatorOptions["targetSpans"],
-): FeatureAttributionSequenceOutput {
+): SequenceOutput {
   const decoderOnly = isDecoderOnly(seq);
   const sourceSpans = normalizeSpans(sourceSpansInput, seq.source.length, "sourceSpans", 1);
   const userTargetSpans = normalizeSpans(targetSpansInput, seq.target.length, "targetSpans", 1);
@@ -106,7 +106,7 @@ export const slicesAggregator: SequenceAggregator = Object.freeze({
   options: SLICES_OPTIONS,
   takesAggregateFn: false,
   requires2D: false,
-  aggregate(seq: FeatureAttributionSequenceOutput, _fn: string | null, options: AggregatorOptions) {
+  aggregate(seq: SequenceOutput, _fn: string | null, options: AggregatorOptions) {
     return sliceOutput(seq, options.sourceSpans, options.targetSpans);
   },
 });

@@ -19,7 +19,7 @@
  * `attrPosStart`), so `sourceSpans` is rejected there.
  */
 import { ErrorCode, InseqError, describeValue, invalidOption } from "../core/errors.js";
-import type { FeatureAttributionSequenceOutput, TokenWithId } from "../results/attribution.js";
+import type { SequenceOutput, TokenWithId } from "../results/types.js";
 import { numel, type ScoreTensor } from "../results/tensor.js";
 import { resolveStepFunction } from "../attribution/registry.js";
 import { getAggregationFunction, type AggregationFunction, type AggregationFunctionOptions } from "./functions.js";
@@ -206,7 +206,7 @@ export function mergeTokens(tokens: readonly TokenWithId[], spans: readonly Span
  * True for decoder-only outputs: no source attributions and `source` equal to `target[:attrPosStart]` (the layout
  * `attribute()` and Inseq produce for decoder-only models).
  */
-export function isDecoderOnly(seq: FeatureAttributionSequenceOutput): boolean {
+export function isDecoderOnly(seq: SequenceOutput): boolean {
   if (seq.sourceAttributions !== null || seq.source.length !== seq.attrPosStart) return false;
   return seq.source.every((t, i) => {
     const u = seq.target[i];
@@ -242,12 +242,12 @@ export function mergedPositions(
  * attributions and sequence scores, `stepScoreSpanFunction` for step scores); otherwise that function everywhere.
  */
 export function mergeSpans(
-  seq: FeatureAttributionSequenceOutput,
+  seq: SequenceOutput,
   sourceSpans: readonly SpanTuple[],
   targetSpans: readonly SpanTuple[],
   fnId: string | null,
   fnOptions: AggregationFunctionOptions = {},
-): FeatureAttributionSequenceOutput {
+): SequenceOutput {
   if (sourceSpans.length === 0 && targetSpans.length === 0) return seq;
   const decoderOnly = isDecoderOnly(seq);
   if (decoderOnly && sourceSpans.length > 0) {
@@ -306,7 +306,7 @@ export const spansAggregator: SequenceAggregator = Object.freeze({
   options: SPANS_OPTIONS,
   takesAggregateFn: true,
   requires2D: false,
-  aggregate(seq: FeatureAttributionSequenceOutput, fn: string | null, options: AggregatorOptions) {
+  aggregate(seq: SequenceOutput, fn: string | null, options: AggregatorOptions) {
     const sourceSpans = normalizeSpans(options.sourceSpans, seq.source.length, "sourceSpans");
     const targetSpans = normalizeSpans(options.targetSpans, seq.target.length, "targetSpans");
     return mergeSpans(seq, sourceSpans, targetSpans, fn, options);

@@ -12,7 +12,7 @@
  * A zero-length match (e.g. a lookahead) acts as a boundary when it falls exactly at the start of a token and is
  * ignored inside a token.
  */
-import type { FeatureAttributionSequenceOutput, TokenWithId } from "../results/attribution.js";
+import type { SequenceOutput, TokenWithId } from "../results/types.js";
 import { invalidOption } from "../core/errors.js";
 import { isDecoderOnly, mergeSpans, type SpanTuple } from "./spans.js";
 import { checkSideFlags } from "./subwords.js";
@@ -105,7 +105,7 @@ export const splitAggregator: SequenceAggregator = Object.freeze({
   options: SPLIT_OPTIONS,
   takesAggregateFn: true,
   requires2D: false,
-  aggregate(seq: FeatureAttributionSequenceOutput, fn: string | null, options: AggregatorOptions) {
+  aggregate(seq: SequenceOutput, fn: string | null, options: AggregatorOptions) {
     const pattern = compileSplitPattern(options.splitPattern);
     const mode = checkMode(options.splitMode);
     const sides = checkSideFlags(options);

@@ -17,7 +17,7 @@
  *   `<0xE2>`) are always words of their own, and the token after one starts a new word. On SentencePiece sequences ending with `</s>` (the case
  *   Inseq's fixtures cover) both rules give the same words.
  */
-import type { FeatureAttributionSequenceOutput, TokenWithId } from "../results/attribution.js";
+import type { SequenceOutput, TokenWithId } from "../results/types.js";
 import { invalidOption } from "../core/errors.js";
 import { isDecoderOnly, mergeSpans, type SpanTuple } from "./spans.js";
 import type { AggregatorOptions, SequenceAggregator } from "./types.js";
@@ -109,7 +109,7 @@ export const subwordsAggregator: SequenceAggregator = Object.freeze({
   options: SUBWORDS_OPTIONS,
   takesAggregateFn: true,
   requires2D: false,
-  aggregate(seq: FeatureAttributionSequenceOutput, fn: string | null, options: AggregatorOptions) {
+  aggregate(seq: SequenceOutput, fn: string | null, options: AggregatorOptions) {
     const sides = checkSideFlags(options);
     checkSpecialChars(options.specialChars ?? "▁");
     const decoderOnly = isDecoderOnly(seq);

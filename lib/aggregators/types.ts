@@ -2,7 +2,7 @@
  * Types shared by the aggregators (Inseq's `inseq.data.aggregator`): the aggregator contract, span inputs and the
  * options `aggregate()` accepts. Kept free of runtime imports of the result classes to avoid import cycles.
  */
-import type { FeatureAttributionSequenceOutput } from "../results/attribution.js";
+import type { SequenceOutput } from "../results/types.js";
 import type { AggregationFunctionOptions } from "./functions.js";
 import type { SelectIdx } from "./scores.js";
 
@@ -47,7 +47,7 @@ export interface AggregatorOptions extends AggregationFunctionOptions {
   splitMode?: SplitMode;
   // pair
   /** `pair`: the other output (same shapes); the result is `pairedAttr - this`. */
-  pairedAttr?: FeatureAttributionSequenceOutput;
+  pairedAttr?: SequenceOutput;
 }
 
 /** An aggregator (Inseq's `Aggregator` subclasses), registered under `id`. */
@@ -65,5 +65,5 @@ export interface SequenceAggregator {
    */
   readonly requires2D: boolean;
   /** Returns a new output; `fn` is the aggregation function id (null: the per-field defaults). */
-  aggregate(seq: FeatureAttributionSequenceOutput, fn: string | null, options: AggregatorOptions): FeatureAttributionSequenceOutput;
+  aggregate(seq: SequenceOutput, fn: string | null, options: AggregatorOptions): SequenceOutput;
 }

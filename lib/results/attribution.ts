@@ -3,137 +3,56 @@
  * `FeatureAttributionOutput` with the run's `info`. Mirrors Python Inseq's `inseq.data.attribution` classes and
  * keeps its file format (see `inseq-json.ts`), so files move between the two tools.
  *
- * Tensor layout (row-major, float32, NaN = no score):
- * - `sourceAttributions`: `[source, generated, ...extra]` (encoder-decoder only)
- * - `targetAttributions`: `[target, generated, ...extra]`, NaN where a target row is not in the prefix of a step
- * - `stepScores[name]`: `[generated]`
- * where `generated` indexes `target[attrPosStart:attrPosEnd]`.
+ * The data types and the tensor layout are in `types.ts`. These classes hold the data and delegate the rest:
+ * aggregation to `aggregators/` (`output.ts`), rendering to `viz/show.ts`, files to `io.ts`, equality to
+ * `equality.ts`, the info record (merge rules) to `info.ts`.
  */
-import { existsSync } from "node:fs";
-import { readFile, rename, unlink, writeFile } from "node:fs/promises";
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
-import { promisify } from "node:util";
-import { ErrorCode, InseqError, describeValue, invalidOption } from "../core/errors.js";
-import { aggregateScoresFields, normalizeJoint, type AggregationFunctionId, type ScoresAggregationOptions } from "../aggregators/scores.js";
-import { aggregateSequence, type AggregateOptions, type AggregatorInput } from "../aggregators/pipeline.js";
+import { invalidOption } from "../core/errors.js";
+import { aggregateSequenceOutput, aggregateSequences, defaultAggregate } from "../aggregators/output.js";
 import { pairDiff } from "../aggregators/pair.js";
-import { cloneTensor, minMaxNanAsZero, tensorsClose, type ScoreTensor } from "./tensor.js";
+import type { AggregateOptions, AggregatorInput } from "../aggregators/pipeline.js";
+import { aggregateSequenceScores, type AggregationFunctionId, type ScoresAggregationOptions } from "../aggregators/scores.js";
+import { showOutput, type ShowOptions } from "../viz/show.js";
+import { outputsEqual, sequenceOutputsEqual } from "./equality.js";
+import type { ScoresPrecision } from "./inseq-codecs.js";
+import { decodeOutputDocument, encodeOutputDocument, parseOutputDocument, serializeOutputDocument } from "./inseq-json.js";
+import { cloneInfo, mergeInfo } from "./info.js";
+import { loadOutput, loadOutputSync, saveOutput, saveOutputSync, type LoadOptions, type SaveOptions } from "./io.js";
+import { cloneTensor, minMaxNanAsZero, type ScoreTensor } from "./tensor.js";
 import {
-  decodeOutputDocument,
   defaultExtraDimNames,
-  encodeOutputDocument,
-  parseOutputDocument,
-  serializeOutputDocument,
+  SEQUENCE_OUTPUT_KINDS,
+  type FeatureAttributionStepOutput,
   type OutputData,
-  type ScoresPrecision,
-  type SequenceOutputData,
-} from "./inseq-json.js";
-import { renderTerminal, type TerminalRenderOptions } from "../viz/terminal.js";
-import { renderHtml, type HtmlRenderOptions } from "../viz/html.js";
+  type SequenceOutput,
+  type SequenceOutputConstructorOptions,
+  type SequenceOutputInit,
+  type SequenceOutputKind,
+  type TokenWithId,
+} from "./types.js";
+import { assertTensor, assertTokens, checkSequenceShapes } from "./validate.js";
 
-const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
-
-/** A token and its vocabulary id (-1 for synthetic tokens such as merged spans). */
-export interface TokenWithId {
-  token: string;
-  id: number;
-  /**
-   * Optional index of the word the token belongs to (the tokenizer's pre-tokenizer word id; null for special
-   * tokens). When every token of a list has one, the `subwords` aggregator merges by word id instead of by
-   * markers. Not saved (Inseq's `TokenWithId` has no such field) and ignored by `equals`.
-   */
-  wordId?: number | null;
-}
+export type {
+  FeatureAttributionStepOutput,
+  SequenceOutputConstructorOptions,
+  SequenceOutputInit,
+  SequenceOutputKind,
+  TokenWithId,
+} from "./types.js";
+export type { LoadOptions, SaveOptions } from "./io.js";
+export type { ShowOptions } from "../viz/show.js";
+export { MERGE_MATCH_INFO_FIELDS } from "./info.js";
 
 /**
- * Which Python class the output maps to, and so its default aggregation:
- * - `granular` (`GranularFeatureAttributionSequenceOutput`): one score per hidden unit; L2 norm then normalise
- * - `coarse` (`CoarseFeatureAttributionSequenceOutput`): already one score per token; no aggregation
- * - `multidimensional` (`MultiDimensionalFeatureAttributionSequenceOutput`): e.g. `[layer, head]` for attention;
- *   mean + normalise per extra axis, last axis first
- * - `base` (`FeatureAttributionSequenceOutput`): mean + normalise per extra axis
+ * The aggregators build every output through `seq.with()`, so the aggregation of an instance of this class is an
+ * instance of it (the one cast of the delegations below).
  */
-export type SequenceOutputKind = "granular" | "coarse" | "multidimensional" | "base";
-
-const KINDS: readonly SequenceOutputKind[] = ["granular", "coarse", "multidimensional", "base"];
-
-export interface SequenceOutputInit {
-  source: TokenWithId[];
-  target: TokenWithId[];
-  sourceAttributions?: ScoreTensor | null;
-  targetAttributions?: ScoreTensor | null;
-  stepScores?: Record<string, Float32Array>;
-  sequenceScores?: Record<string, ScoreTensor>;
-  attrPosStart?: number;
-  /** Defaults to (and is clamped at) `target.length`. */
-  attrPosEnd?: number;
-  kind?: SequenceOutputKind;
-  /** Names of the axes after `[attributed, generated]`; defaults to the tensors' own dim names. */
-  extraDimNames?: string[];
-}
-
-export interface SequenceOutputConstructorOptions {
-  /** Check tensor shapes against token counts and positions (Inseq's `is_compatible`); default true. */
-  validate?: boolean;
-}
-
-function assertTokens(name: string, tokens: unknown): asserts tokens is TokenWithId[] {
-  if (!Array.isArray(tokens)) throw invalidOption(name, "an array of { token, id }", tokens);
-  tokens.forEach((t, i) => {
-    if (t === null || typeof t !== "object" || typeof (t as TokenWithId).token !== "string" || typeof (t as TokenWithId).id !== "number") {
-      throw invalidOption(`${name}[${i}]`, "a { token: string, id: number } object", t);
-    }
-  });
-}
-
-function assertTensor(name: string, t: unknown): asserts t is ScoreTensor {
-  const x = t as ScoreTensor;
-  if (x === null || typeof x !== "object" || !(x.data instanceof Float32Array) || !Array.isArray(x.shape) || !Array.isArray(x.dims)) {
-    throw invalidOption(name, "a { dims, shape, data: Float32Array } tensor", t);
-  }
-  let n = 1;
-  for (const s of x.shape) n *= s;
-  if (n !== x.data.length || x.dims.length !== x.shape.length) {
-    throw invalidOption(
-      name,
-      `a tensor whose data length and dims match shape [${x.shape.join(", ")}]`,
-      `${x.data.length} values, ${x.dims.length} dims`,
-    );
-  }
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a === "number" && typeof b === "number") return Number.isNaN(a) && Number.isNaN(b);
-  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    return a.length === bb.length && a.every((x, i) => deepEqual(x, bb[i]));
-  }
-  const ka = Object.keys(a as object);
-  const kb = Object.keys(b as object);
-  const ra = a as Record<string, unknown>;
-  const rb = b as Record<string, unknown>;
-  return ka.length === kb.length && ka.every((k) => Object.hasOwn(rb, k) && deepEqual(ra[k], rb[k]));
-}
-
-/** One generated step across the batch (Inseq's FeatureAttributionStepOutput). */
-export interface FeatureAttributionStepOutput {
-  /** Step index (column j of every sequence output). */
-  step: number;
-  /** [batch, prefix, ...extra]: each sequence's scores for its token at this step (rows padded with NaN). */
-  targetAttributions: ScoreTensor | null;
-  /** name -> [batch] (NaN for sequences with fewer steps). */
-  stepScores: Record<string, Float32Array>;
-  /** The predicted token of each sequence at this step (null where a sequence has no such step). */
-  target: Array<TokenWithId | null>;
+function asSequenceOutput(seq: SequenceOutput): FeatureAttributionSequenceOutput {
+  return seq as FeatureAttributionSequenceOutput;
 }
 
 /** Attribution scores for one sequence. Instances are treated as immutable by the library's methods. */
-export class FeatureAttributionSequenceOutput implements SequenceOutputData {
+export class FeatureAttributionSequenceOutput implements SequenceOutput {
   source: TokenWithId[];
   target: TokenWithId[];
   sourceAttributions: ScoreTensor | null;
@@ -162,7 +81,7 @@ export class FeatureAttributionSequenceOutput implements SequenceOutputData {
     this.sequenceScores = init.sequenceScores ?? {};
     for (const [k, v] of Object.entries(this.sequenceScores)) assertTensor(`sequenceScores.${k}`, v);
     const kind = init.kind ?? "base";
-    if (!KINDS.includes(kind)) throw invalidOption("kind", `one of ${KINDS.join(", ")}`, kind);
+    if (!SEQUENCE_OUTPUT_KINDS.includes(kind)) throw invalidOption("kind", `one of ${SEQUENCE_OUTPUT_KINDS.join(", ")}`, kind);
     this.kind = kind;
     this.attrPosStart = init.attrPosStart ?? 0;
     let end = init.attrPosEnd ?? this.target.length;
@@ -185,23 +104,7 @@ export class FeatureAttributionSequenceOutput implements SequenceOutputData {
 
   /** Throws ERR_INVALID_OPTION if tensor shapes disagree with the tokens and positions (Inseq's `is_compatible`). */
   validate(): void {
-    const steps = this.nSteps;
-    const check = (name: string, t: ScoreTensor | null, rows: number) => {
-      if (!t) return;
-      if (t.shape.length < 2 || t.shape[0] !== rows || t.shape[1] !== steps) {
-        throw invalidOption(name, `a tensor of shape [${rows}, ${steps}, ...]`, `shape [${t.shape.join(", ")}]`);
-      }
-    };
-    check("sourceAttributions", this.sourceAttributions, this.source.length);
-    check("targetAttributions", this.targetAttributions, Math.min(this.target.length, this.attrPosEnd));
-    if (this.sourceAttributions && this.targetAttributions) {
-      const a = this.sourceAttributions.shape.slice(2).join(",");
-      const b = this.targetAttributions.shape.slice(2).join(",");
-      if (a !== b) throw invalidOption("targetAttributions", `extra axes [${a}] like sourceAttributions`, `[${b}]`);
-    }
-    for (const [name, v] of Object.entries(this.stepScores)) {
-      if (v.length !== steps) throw invalidOption(`stepScores.${name}`, `${steps} values (one per generated step)`, v.length);
-    }
+    checkSequenceShapes(this);
   }
 
   /** Number of attributed generation steps (`attrPosEnd - attrPosStart`). */
@@ -285,15 +188,7 @@ export class FeatureAttributionSequenceOutput implements SequenceOutputData {
     fn: AggregationFunctionId | (string & {}),
     options: ScoresAggregationOptions = {},
   ): FeatureAttributionSequenceOutput {
-    const out = aggregateScoresFields(
-      { sourceAttributions: this.sourceAttributions, targetAttributions: this.targetAttributions, sequenceScores: this.sequenceScores },
-      fn,
-      options,
-    );
-    return this.with(
-      { ...out, extraDimNames: this.extraDimNames.slice(0, -1) },
-      { validate: false },
-    );
+    return asSequenceOutput(aggregateSequenceScores(this, fn, options));
   }
 
   /**
@@ -303,21 +198,7 @@ export class FeatureAttributionSequenceOutput implements SequenceOutputData {
    * Already 2-D outputs are returned as is.
    */
   defaultAggregate(): FeatureAttributionSequenceOutput {
-    let out: FeatureAttributionSequenceOutput = this;
-    if (this.kind === "coarse") return this;
-    if (this.kind === "granular" && this.numExtraDims === 0) {
-      // hidden dimension already reduced (L2) on the device: what is left of the default is the L1 normalisation
-      const present = [this.sourceAttributions, this.targetAttributions].filter((t): t is ScoreTensor => t !== null);
-      const normalized = normalizeJoint(present);
-      let k = 0;
-      return this.with({
-        sourceAttributions: this.sourceAttributions ? normalized[k++]! : null,
-        targetAttributions: this.targetAttributions ? normalized[k++]! : null,
-      });
-    }
-    const fn = this.kind === "granular" ? "vnorm" : "mean";
-    while (out.numExtraDims > 0) out = out.aggregateScores(fn);
-    return out;
+    return asSequenceOutput(defaultAggregate(this));
   }
 
   /**
@@ -331,8 +212,7 @@ export class FeatureAttributionSequenceOutput implements SequenceOutputData {
    * seq.aggregate(["spans", "scores"], { targetSpans: [[0, 3]], aggregateFn: [null, "vnorm"] });
    */
   aggregate(aggregator?: AggregatorInput, options?: AggregateOptions): FeatureAttributionSequenceOutput {
-    if (aggregator === undefined && options === undefined) return this.defaultAggregate();
-    return aggregateSequence(this, aggregator, options);
+    return asSequenceOutput(aggregateSequenceOutput(this, aggregator, options));
   }
 
   /**
@@ -344,140 +224,19 @@ export class FeatureAttributionSequenceOutput implements SequenceOutputData {
    */
   diff(other: FeatureAttributionSequenceOutput): FeatureAttributionSequenceOutput {
     if (!(other instanceof FeatureAttributionSequenceOutput)) throw invalidOption("other", "a FeatureAttributionSequenceOutput", other);
-    return pairDiff(other, this);
+    return asSequenceOutput(pairDiff(other, this));
   }
 
   /** Field-wise comparison, tensors with `atol` (NaN equal to NaN), like Inseq's `__eq__`. */
   equals(other: FeatureAttributionSequenceOutput, atol = 1e-5): boolean {
-    const tokEq = (a: TokenWithId[], b: TokenWithId[]) =>
-      a.length === b.length && a.every((t, i) => t.token === b[i]!.token && t.id === b[i]!.id);
-    const tEq = (a: ScoreTensor | null, b: ScoreTensor | null) => (a === null || b === null ? a === b : tensorsClose(a, b, atol));
-    const recEq = <T>(a: Record<string, T>, b: Record<string, T>, eq: (x: T, y: T) => boolean) => {
-      const ka = Object.keys(a).sort();
-      const kb = Object.keys(b).sort();
-      return ka.length === kb.length && ka.every((k, i) => k === kb[i] && eq(a[k]!, b[k]!));
-    };
-    const vecEq = (a: Float32Array, b: Float32Array) =>
-      tensorsClose({ dims: ["x"], shape: [a.length], data: a }, { dims: ["x"], shape: [b.length], data: b }, atol);
-    return (
-      this.kind === other.kind &&
-      this.attrPosStart === other.attrPosStart &&
-      this.attrPosEnd === other.attrPosEnd &&
-      tokEq(this.source, other.source) &&
-      tokEq(this.target, other.target) &&
-      tEq(this.sourceAttributions, other.sourceAttributions) &&
-      tEq(this.targetAttributions, other.targetAttributions) &&
-      recEq(this.stepScores, other.stepScores, vecEq) &&
-      recEq(this.sequenceScores, other.sequenceScores, (x, y) => tEq(x, y))
-    );
+    return sequenceOutputsEqual(this, other, atol);
   }
-}
-
-export interface SaveOptions {
-  /** Gzip the JSON (level 5, as Inseq). Default false. */
-  compress?: boolean;
-  /** Precision of the stored tensors (loaded back as float32). Default "float32". */
-  scoresPrecision?: ScoresPrecision;
-  /** One file per sequence: `{stem}_{i}.json[.gz]` where `stem` is the path up to its first ".json". Default false. */
-  splitSequences?: boolean;
-  /** Replace existing files. Default false (ERR_INVALID_OPTION naming the path). */
-  overwrite?: boolean;
-}
-
-export interface LoadOptions {
-  /** true: the file must be gzip; false: never gunzip; default: detected from the gzip magic bytes. */
-  decompress?: boolean;
 }
 
 /** `FeatureAttributionOutput.aggregate` options: `pairedAttr` may also be a whole output (paired one to one). */
 export type OutputAggregateOptions = Omit<AggregateOptions, "pairedAttr"> & {
   pairedAttr?: FeatureAttributionSequenceOutput | FeatureAttributionOutput;
 };
-
-/**
- * `show()` options. `aggregate` (default true) applies each sequence's default aggregation first. For HTML, the
- * page's view selector also offers:
- * - `rawView` (default true): the scores as stored, when they are already 2-D and the aggregation changed them
- *   (e.g. the L2 norms before Inseq's L1 normalisation);
- * - `aggregations`: one view per aggregation function id (`"sum"`, `"absmax"`, ...), reducing every axis after
- *   `[attributed, generated]` with it (each step normalised, as the `scores` aggregator does); sequences that
- *   are already 2-D are shown as stored.
- */
-export type ShowOptions =
-  | ({ format?: "terminal"; aggregate?: boolean } & TerminalRenderOptions)
-  | ({ format: "html"; aggregate?: boolean; rawView?: boolean; aggregations?: readonly string[] } & HtmlRenderOptions);
-
-/** Info fields that must agree for outputs to be merged (Inseq's `_merge_match_info_fields`). */
-export const MERGE_MATCH_INFO_FIELDS = [
-  "attribute_target",
-  "attribution_method",
-  "constrained_decoding",
-  "include_eos_baseline",
-  "model_class",
-  "model_name",
-  "step_scores",
-  "tokenizer_class",
-  "tokenizer_name",
-] as const;
-
-const SAVE_OPTIONS = ["compress", "scoresPrecision", "splitSequences", "overwrite"];
-
-function checkSaveOptions(options: SaveOptions): Required<SaveOptions> {
-  if (options === null || typeof options !== "object") throw invalidOption("save options", "an object", options);
-  for (const key of Object.keys(options)) {
-    if (!SAVE_OPTIONS.includes(key)) {
-      throw new InseqError(
-        ErrorCode.UNKNOWN_OPTION,
-        `Unknown option ${JSON.stringify(key)} for save; valid options are: ${SAVE_OPTIONS.join(", ")}`,
-      );
-    }
-  }
-  for (const key of ["compress", "splitSequences", "overwrite"] as const) {
-    if (options[key] !== undefined && typeof options[key] !== "boolean") throw invalidOption(key, "a boolean", options[key]);
-  }
-  const scoresPrecision = options.scoresPrecision ?? "float32";
-  if (scoresPrecision !== "float32" && scoresPrecision !== "float16") {
-    throw invalidOption("scoresPrecision", '"float32" or "float16"', scoresPrecision);
-  }
-  return {
-    compress: options.compress ?? false,
-    scoresPrecision,
-    splitSequences: options.splitSequences ?? false,
-    overwrite: options.overwrite ?? false,
-  };
-}
-
-/** Deep copy of plain info data (falls back to a shallow copy for values structuredClone cannot copy). */
-function cloneInfo(info: Record<string, unknown>): Record<string, unknown> {
-  try {
-    return structuredClone(info);
-  } catch {
-    return { ...info };
-  }
-}
-
-function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-}
-
-function exists(path: string): boolean {
-  return existsSync(path);
-}
-
-function alreadyExists(path: string): InseqError {
-  return new InseqError(
-    ErrorCode.INVALID_OPTION,
-    `Expected a path that does not exist (or overwrite: true) for save but received ${describeValue(path)}: the file already exists`,
-  );
-}
-
-function tmpPathFor(path: string): string {
-  return `${path}.tmp-${process.pid}`;
-}
-
-function notFound(path: string, err: unknown): InseqError {
-  return new InseqError(ErrorCode.NOT_FOUND, `Attribution file not found: ${path}`, { cause: err });
-}
 
 /** The result of an attribution run: one sequence output per input, plus the run's parameters in `info`. */
 export class FeatureAttributionOutput implements OutputData {
@@ -519,17 +278,9 @@ export class FeatureAttributionOutput implements OutputData {
    */
   aggregate(aggregator?: AggregatorInput, options?: OutputAggregateOptions): FeatureAttributionOutput {
     const paired = options?.pairedAttr;
-    if (paired instanceof FeatureAttributionOutput && paired.length !== this.length) {
-      throw invalidOption("pairedAttr", `an output with ${this.length} sequences (one per sequence of this output)`, `${paired.length} sequences`);
-    }
+    const pairs = paired instanceof FeatureAttributionOutput ? paired.sequenceAttributions : null;
     return new FeatureAttributionOutput(
-      this.sequenceAttributions.map((s, i) => {
-        if (aggregator === undefined && options === undefined) return s.defaultAggregate();
-        const opts = (paired instanceof FeatureAttributionOutput
-          ? { ...options, pairedAttr: paired.sequenceAttributions[i]! }
-          : options) as AggregateOptions | undefined;
-        return s.aggregate(aggregator, opts ?? {});
-      }),
+      aggregateSequences(this.sequenceAttributions, aggregator, options, pairs).map(asSequenceOutput),
       cloneInfo(this.info),
     );
   }
@@ -562,37 +313,7 @@ export class FeatureAttributionOutput implements OutputData {
    * sequence / view selectors; see `ShowOptions` for the extra views).
    */
   show(options: ShowOptions = {}): string {
-    const { format = "terminal", aggregate = true, rawView = true, aggregations = [], ...rest } = options as ShowOptions & {
-      format?: string;
-      rawView?: boolean;
-      aggregations?: readonly string[];
-    };
-    if (format !== "terminal" && format !== "html") throw invalidOption("format", '"terminal" or "html"', format);
-    const shown = aggregate ? this.aggregate() : this;
-    if (format !== "html") return renderTerminal(shown, rest as TerminalRenderOptions);
-    const html = rest as HtmlRenderOptions;
-    const is2d = (t: ScoreTensor | null) => t === null || t.shape.length === 2;
-    const rawAvailable =
-      aggregate &&
-      rawView &&
-      this.sequenceAttributions.some((s) => s.sourceAttributions || s.targetAttributions) &&
-      this.sequenceAttributions.every((s) => is2d(s.sourceAttributions) && is2d(s.targetAttributions)) &&
-      shown.sequenceAttributions.some((s, i) => !s.equals(this.sequenceAttributions[i]!, 0));
-    if (!Array.isArray(aggregations)) throw invalidOption("aggregations", "an array of aggregation function ids", aggregations);
-    const reduced = aggregations.map((fn) => ({
-      label: `${fn} (+ normalisation)`,
-      output: this.sequenceAttributions.map((s) => {
-        let out: FeatureAttributionSequenceOutput = s;
-        while (out.numExtraDims > 0) out = out.aggregateScores(fn);
-        return out;
-      }),
-    }));
-    const views = [...(rawAvailable ? [{ label: "raw scores (no aggregation)", output: this }] : []), ...reduced, ...(html.views ?? [])];
-    return renderHtml(shown, {
-      ...html,
-      label: html.label ?? (aggregate ? "default aggregation" : "scores as stored"),
-      views,
-    });
+    return showOutput(this, options);
   }
 
   /** The Python-compatible JSON document object (tensors as base64 float32 safetensors). */
@@ -619,116 +340,28 @@ export class FeatureAttributionOutput implements OutputData {
     );
   }
 
-  private planSave(path: string, options: SaveOptions): { paths: string[]; texts: string[]; opts: Required<SaveOptions> } {
-    if (typeof path !== "string" || path.length === 0) throw invalidOption("path", "a non-empty file path", path);
-    const opts = checkSaveOptions(options);
-    const paths: string[] = [];
-    const texts: string[] = [];
-    if (opts.splitSequences) {
-      const stem = path.split(".json")[0]!;
-      this.sequenceAttributions.forEach((seq, i) => {
-        const info = cloneInfo(this.info);
-        for (const key of ["input_texts", "generated_texts"]) {
-          const v = info[key];
-          if (Array.isArray(v)) info[key] = v.slice(i, i + 1);
-        }
-        paths.push(`${stem}_${i}.json${opts.compress ? ".gz" : ""}`);
-        texts.push(serializeOutputDocument({ sequenceAttributions: [seq], info }, opts));
-      });
-    } else {
-      paths.push(path);
-      texts.push(serializeOutputDocument(this, opts));
-    }
-    if (!opts.overwrite) {
-      const checks = opts.splitSequences ? [path, ...paths] : paths;
-      for (const p of checks) if (exists(p)) throw alreadyExists(p);
-    }
-    return { paths, texts, opts };
-  }
-
   /**
    * Writes the output in Python Inseq's format (loadable by `inseq.FeatureAttributionOutput.load`; pass
-   * `decompress=True` there for compressed files). Each file is written to `<path>.tmp-<pid>` and renamed, so
-   * no half-written file is left behind. Resolves to the written paths.
+   * `decompress=True` there for compressed files). Each file is written to `<path>.tmp-<pid>`, flushed and
+   * renamed, so no half-written file is left behind. Resolves to the written paths.
    */
-  async save(path: string, options: SaveOptions = {}): Promise<string[]> {
-    const { paths, texts, opts } = this.planSave(path, options);
-    for (let i = 0; i < paths.length; i++) {
-      const p = paths[i]!;
-      const body = opts.compress ? await gzipAsync(Buffer.from(texts[i]!, "utf8"), { level: 5 }) : texts[i]!;
-      const tmp = tmpPathFor(p);
-      try {
-        await writeFile(tmp, body);
-        await rename(tmp, p);
-      } catch (err) {
-        await unlink(tmp).catch(() => undefined);
-        throw err;
-      }
-    }
-    return paths;
+  save(path: string, options: SaveOptions = {}): Promise<string[]> {
+    return saveOutput(this, path, options);
   }
 
   /** Synchronous `save`. */
   saveSync(path: string, options: SaveOptions = {}): string[] {
-    const { paths, texts, opts } = this.planSave(path, options);
-    for (let i = 0; i < paths.length; i++) {
-      const p = paths[i]!;
-      const body = opts.compress ? gzipSync(Buffer.from(texts[i]!, "utf8"), { level: 5 }) : texts[i]!;
-      const tmp = tmpPathFor(p);
-      try {
-        writeFileSync(tmp, body);
-        renameSync(tmp, p);
-      } catch (err) {
-        try {
-          unlinkSync(tmp);
-        } catch {
-          /* already gone */
-        }
-        throw err;
-      }
-    }
-    return paths;
-  }
-
-  private static decodeBytes(path: string, bytes: Buffer, gunzipped: Buffer | null): FeatureAttributionOutput {
-    const text = (gunzipped ?? bytes).toString("utf8");
-    return FeatureAttributionOutput.fromData(parseOutputDocument(text, path));
-  }
-
-  private static needsGunzip(path: string, bytes: Buffer, options: LoadOptions): boolean {
-    const gz = isGzip(bytes);
-    if (options.decompress === true && !gz) {
-      throw invalidOption("decompress", "a gzip-compressed file when decompress is true", path);
-    }
-    return options.decompress === false ? false : gz;
+    return saveOutputSync(this, path, options);
   }
 
   /** Loads a file written by `save` or by Python Inseq (plain or gzip JSON; tensors back as float32). */
   static async load(path: string, options: LoadOptions = {}): Promise<FeatureAttributionOutput> {
-    if (typeof path !== "string" || path.length === 0) throw invalidOption("path", "a non-empty file path", path);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound(path, err);
-      throw err;
-    }
-    const gunzipped = FeatureAttributionOutput.needsGunzip(path, bytes, options) ? await gunzipAsync(bytes) : null;
-    return FeatureAttributionOutput.decodeBytes(path, bytes, gunzipped);
+    return FeatureAttributionOutput.fromData(await loadOutput(path, options));
   }
 
   /** Synchronous `load`. */
   static loadSync(path: string, options: LoadOptions = {}): FeatureAttributionOutput {
-    if (typeof path !== "string" || path.length === 0) throw invalidOption("path", "a non-empty file path", path);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound(path, err);
-      throw err;
-    }
-    const gunzipped = FeatureAttributionOutput.needsGunzip(path, bytes, options) ? gunzipSync(bytes) : null;
-    return FeatureAttributionOutput.decodeBytes(path, bytes, gunzipped);
+    return FeatureAttributionOutput.fromData(loadOutputSync(path, options));
   }
 
   /**
@@ -743,38 +376,12 @@ export class FeatureAttributionOutput implements OutputData {
     outputs.forEach((o, i) => {
       if (!(o instanceof FeatureAttributionOutput)) throw invalidOption(`outputs[${i}]`, "a FeatureAttributionOutput", o);
     });
-    const first = outputs[0]!;
-    for (const field of MERGE_MATCH_INFO_FIELDS) {
-      const has = Object.hasOwn(first.info, field);
-      for (const o of outputs) {
-        const ok = has ? Object.hasOwn(o.info, field) && deepEqual(o.info[field], first.info[field]) : !Object.hasOwn(o.info, field);
-        if (!ok) {
-          throw new InseqError(
-            ErrorCode.INVALID_OPTION,
-            `Cannot merge attribution outputs: incompatible values for info field ${field}`,
-          );
-        }
-      }
-    }
-    const info = cloneInfo(first.info);
-    if (Object.hasOwn(first.info, "attr_pos_end")) {
-      info.attr_pos_end = Math.max(...outputs.map((o) => Number(o.info.attr_pos_end)));
-    }
-    for (const key of ["generated_texts", "input_texts"]) {
-      if (Object.hasOwn(first.info, key)) {
-        info[key] = outputs.flatMap((o) => (Array.isArray(o.info[key]) ? (o.info[key] as unknown[]) : [o.info[key]]));
-      }
-    }
+    const info = mergeInfo(outputs.map((o) => o.info));
     return new FeatureAttributionOutput(outputs.flatMap((o) => o.sequenceAttributions), info);
   }
 
   /** Sequence-wise `equals` plus deep equality of `info` (NaN equal to NaN). */
   equals(other: FeatureAttributionOutput, atol = 1e-5): boolean {
-    return (
-      this.sequenceAttributions.length === other.sequenceAttributions.length &&
-      this.sequenceAttributions.every((s, i) => s.equals(other.sequenceAttributions[i]!, atol)) &&
-      deepEqual(this.info, other.info)
-    );
+    return outputsEqual(this, other, atol);
   }
 }
-

@@ -4,7 +4,7 @@
  */
 import { invalidOption } from "../core/errors.js";
 import type { ScoreTensor } from "../results/tensor.js";
-import type { TokenWithId } from "../results/attribution.js";
+import type { TokenWithId } from "../results/types.js";
 
 /** The fields of a sequence output the renderers read. */
 export interface RenderableSequence {

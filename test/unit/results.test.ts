@@ -12,14 +12,8 @@ import {
   FeatureAttributionSequenceOutput,
   type TokenWithId,
 } from "../../lib/results/attribution.js";
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  float16BitsToNumber,
-  float32ToFloat16Bits,
-  parsePythonJson,
-  stringifyPythonJson,
-} from "../../lib/results/inseq-json.js";
+import { decodeSafetensors, encodeSafetensors, float16BitsToNumber, float32ToFloat16Bits } from "../../lib/results/inseq-codecs.js";
+import { parsePythonJson, stringifyPythonJson } from "../../lib/results/python-json.js";
 import { createTensor, nanToZero, sliceDim0, sliceDim1, getValue, concatDim, type ScoreTensor } from "../../lib/results/tensor.js";
 import { renderTerminal } from "../../lib/viz/terminal.js";
 import { renderHtml } from "../../lib/viz/html.js";
