@@ -17,6 +17,8 @@ export function fileWriteError(err: unknown, file: string, hint: string): InseqE
     const what = e.code === "ENOSPC" ? "No space left on the device" : "Disk quota exceeded";
     return new InseqError(ErrorCode.DISK_FULL, `${what} (${e.code}) writing ${file}: free some space, then ${hint}`, { cause: err });
   }
-  const why = e?.code ? `${e.code}: ${e.message}` : String((err as Error)?.message ?? err);
+  // Node's messages already start with the code ("EIO: i/o error, write"): name it once.
+  const message = String(e?.message ?? err);
+  const why = e?.code && !message.startsWith(`${e.code}:`) ? `${e.code}: ${message}` : message;
   return new InseqError(ErrorCode.IO, `Cannot write ${file} (${why}); ${hint}`, { cause: err });
 }

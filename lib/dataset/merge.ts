@@ -6,13 +6,14 @@
  * run configurations (run-config.ts: method and step-function arguments, generation arguments, revision, ...),
  * since the merged output has one `info`.
  */
-import { existsSync, renameSync, unlinkSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
+import { replaceFileAtomic, writeFileAtomic } from "../core/atomic-write.js";
 import { ErrorCode, InseqError } from "../core/errors.js";
-import { isFileSystemError } from "../core/write-errors.js";
 import { FeatureAttributionOutput, MERGE_MATCH_INFO_FIELDS } from "../results/attribution.js";
-import { fileWriteError, isGzipPath, planOutput, recordInfo, RecordWriter, scanRecords, type DatasetRecord } from "./records.js";
+import { encodeOutputFile } from "../results/io.js";
+import { isGzipPath, planOutput, recordInfo, RecordWriter, scanRecords, type DatasetRecord } from "./records.js";
 import { describeDifferences, diffRunConfigs, recordConfig, type RunConfig } from "./run-config.js";
 
 const MERGE_HINT = "run merge again (the output was not written)";
@@ -127,32 +128,27 @@ export async function mergeRecordFiles(inputs: readonly string[], output: string
     }
   }
   const entries = [...byIndex.values()].sort((a, b) => a.record.index - b.record.index);
-  const tmp = `${output}.tmp-${process.pid}`;
-  try {
-    if (asInseqJson) {
-      if (entries.length === 0) throw new InseqError(ErrorCode.INVALID_OPTION, "Expected at least one record to merge into an Inseq JSON file but the inputs hold none");
-      const merged = FeatureAttributionOutput.merge(entries.map((e) => FeatureAttributionOutput.fromJSON(e.record.attribution)));
-      await merged.save(tmp, { overwrite: true, compress: /\.gz$/i.test(output) });
-    } else {
-      const writer = new RecordWriter({ ...planOutput(tmp, { overwrite: true }), gzip: isGzipPath(output) }, { hint: MERGE_HINT });
-      try {
-        const gz = isGzipPath(output);
-        for (const e of entries) {
-          const line = Buffer.from(e.text + "\n", "utf8");
-          writer.writeEncoded(gz ? gzipSync(line, { level: 5 }) : line);
+  if (asInseqJson) {
+    if (entries.length === 0) throw new InseqError(ErrorCode.INVALID_OPTION, "Expected at least one record to merge into an Inseq JSON file but the inputs hold none");
+    const merged = FeatureAttributionOutput.merge(entries.map((e) => FeatureAttributionOutput.fromJSON(e.record.attribution)));
+    await writeFileAtomic(output, await encodeOutputFile(merged, { compress: /\.gz$/i.test(output) }), { hint: MERGE_HINT });
+  } else {
+    const gz = isGzipPath(output);
+    await replaceFileAtomic(
+      output,
+      (tmp) => {
+        const writer = new RecordWriter({ ...planOutput(tmp, { overwrite: true }), gzip: gz }, { hint: MERGE_HINT });
+        try {
+          for (const e of entries) {
+            const line = Buffer.from(e.text + "\n", "utf8");
+            writer.writeEncoded(gz ? gzipSync(line, { level: 5 }) : line);
+          }
+        } finally {
+          writer.close();
         }
-      } finally {
-        writer.close();
-      }
-    }
-    renameSync(tmp, output);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* not created */
-    }
-    throw isFileSystemError(err) ? fileWriteError(err, output, MERGE_HINT) : err;
+      },
+      { hint: MERGE_HINT },
+    );
   }
   return { records: entries.length, duplicates, inputs: inputs.length, format: asInseqJson ? "inseq-json" : "jsonl" };
 }

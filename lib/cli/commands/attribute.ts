@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
-import { writeFile, rename } from "node:fs/promises";
 import { Command, Option } from "commander";
 
+import { writeFileAtomic } from "../../core/atomic-write.js";
 import { ErrorCode, InseqError } from "../../core/errors.js";
 import type { Model } from "../../models/model.js";
 import { getMethod, listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
@@ -58,12 +58,6 @@ export function routeAttributionKwargs(kwargs: Record<string, unknown>, method?:
   }
   for (const k of ["methodArgs", "stepScoresArgs", "attributedFnArgs"] as const) if (Object.keys(out[k]).length === 0) delete out[k];
   return out;
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
 }
 
 /** Refuses to replace an existing output unless --overwrite (checked before the model loads). */
@@ -129,7 +123,7 @@ export function makeAttributeCommand(): Command {
         });
         bar.done();
         if (!opts.hideAttributions) process.stdout.write(out.show({ format: "terminal", ...terminalSettings(opts, true) }) + "\n");
-        if (opts.vizPath) await writeAtomic(opts.vizPath, out.show({ format: "html" }));
+        if (opts.vizPath) await writeFileAtomic(opts.vizPath, out.show({ format: "html" }));
         if (opts.savePath) await out.save(opts.savePath, { overwrite: opts.overwrite, compress: String(opts.savePath).endsWith(".gz") });
       } finally {
         await model.dispose();

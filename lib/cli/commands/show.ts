@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, rename, unlink, writeFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Command, Option } from "commander";
 
+import { writeFileAtomic } from "../../core/atomic-write.js";
 import { ErrorCode, InseqError, invalidOption } from "../../core/errors.js";
 import { scanRecords, type DatasetRecord } from "../../dataset/records.js";
 import { FeatureAttributionOutput } from "../../results/attribution.js";
@@ -71,17 +72,6 @@ export function openInBrowser(file: string, options: OpenOptions = {}): Promise<
       timer.unref();
     });
   });
-}
-
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
 }
 
 /** "run.json.gz" -> "run". */
@@ -156,7 +146,7 @@ export function makeShowCommand(): Command {
         const text = out.show({ format: "terminal", aggregate: opts.aggregate, ...terminalSettings(opts, toStdout), ...scale });
         if (toStdout) process.stdout.write(text);
         else {
-          await writeAtomic(opts.out, text);
+          await writeFileAtomic(opts.out, text);
           process.stderr.write(`wrote ${opts.out}\n`);
         }
         return;
@@ -173,7 +163,7 @@ export function makeShowCommand(): Command {
         return;
       }
       const target = opts.out ?? path.join(await mkdtemp(path.join(os.tmpdir(), "inseq-show-")), `${stem(file)}.html`);
-      await writeAtomic(target, html);
+      await writeFileAtomic(target, html);
       const absolute = path.resolve(target);
       process.stdout.write(`${absolute}\n`);
       if (opts.open) {
