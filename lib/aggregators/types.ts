@@ -1,6 +1,7 @@
 /**
  * Types shared by the aggregators (Inseq's `inseq.data.aggregator`): the aggregator contract, span inputs and the
- * options `aggregate()` accepts. Kept free of runtime imports of the result classes to avoid import cycles.
+ * options `aggregate()` accepts. Aggregators work on the `SequenceOutput` data type (results/types.ts), never on
+ * the result classes, which delegate to them.
  */
 import type { SequenceOutput } from "../results/types.js";
 import type { AggregationFunctionOptions } from "./functions.js";

@@ -1,4 +1,7 @@
-/** The error codes of failed file writes, shared by atomic writes (saved results, HTML, merges), dataset outputs and hub downloads. */
+/**
+ * The error codes of failed file writes, shared by atomic writes (saved results, HTML pages, merged outputs),
+ * dataset outputs and hub downloads.
+ */
 import { ErrorCode, InseqError } from "./errors.js";
 
 /** True for an error thrown by a file system call (it has `syscall`), as opposed to a network or program error. */
