@@ -1,37 +1,11 @@
 /**
- * Aggregation of whole results: what `FeatureAttributionSequenceOutput.aggregate()` / `.defaultAggregate()` and
- * `FeatureAttributionOutput.aggregate()` run. Outputs are built through `seq.with()`, so the result of a
+ * Aggregation of whole results: what `FeatureAttributionSequenceOutput.aggregate()` and
+ * `FeatureAttributionOutput.aggregate()` run (the default aggregation itself is `defaultAggregate` in pipeline.ts). Outputs are built through `seq.with()`, so the result of a
  * `FeatureAttributionSequenceOutput` is one too.
  */
 import { invalidOption } from "../core/errors.js";
-import type { ScoreTensor } from "../results/tensor.js";
 import type { SequenceOutput } from "../results/types.js";
-import { aggregateSequence, type AggregateOptions, type AggregatorInput } from "./pipeline.js";
-import { aggregateSequenceScores, normalizeJoint } from "./scores.js";
-
-/**
- * Inseq's default aggregation for the output's kind, down to 2-D `[attributed, generated]` attributions:
- * granular → `vnorm` (L2 over the last axis) + normalisation; multidimensional (e.g. attention `[layer, head]`)
- * and base → `mean` + normalisation per extra axis, last first (heads, then layers); coarse → unchanged.
- * Already 2-D outputs are returned as is.
- */
-export function defaultAggregate(seq: SequenceOutput): SequenceOutput {
-  let out = seq;
-  if (seq.kind === "coarse") return seq;
-  if (seq.kind === "granular" && seq.numExtraDims === 0) {
-    // hidden dimension already reduced (L2) on the device: what is left of the default is the L1 normalisation
-    const present = [seq.sourceAttributions, seq.targetAttributions].filter((t): t is ScoreTensor => t !== null);
-    const normalized = normalizeJoint(present);
-    let k = 0;
-    return seq.with({
-      sourceAttributions: seq.sourceAttributions ? normalized[k++]! : null,
-      targetAttributions: seq.targetAttributions ? normalized[k++]! : null,
-    });
-  }
-  const fn = seq.kind === "granular" ? "vnorm" : "mean";
-  while (out.numExtraDims > 0) out = aggregateSequenceScores(out, fn);
-  return out;
-}
+import { aggregateSequence, defaultAggregate, type AggregateOptions, type AggregatorInput } from "./pipeline.js";
 
 /** `aggregate()` of one sequence output: the default aggregation without arguments, else the pipeline. */
 export function aggregateSequenceOutput(seq: SequenceOutput, aggregator?: AggregatorInput, options?: AggregateOptions): SequenceOutput {

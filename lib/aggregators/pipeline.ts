@@ -70,7 +70,7 @@ const normalizeOnly: SequenceAggregator = Object.freeze({
   },
 });
 
-/** The steps of the default aggregation of `seq` (see `FeatureAttributionSequenceOutput.defaultAggregate`). */
+/** The steps of the default aggregation of `seq` (see `defaultAggregate`). */
 export function defaultSteps(seq: SequenceOutput): ResolvedStep[] {
   if (seq.kind === "coarse") return [];
   const n = seq.numExtraDims;
@@ -200,10 +200,26 @@ export function aggregateSequence(
     throw invalidOption("doPostAggregationChecks", "a boolean", options.doPostAggregationChecks);
   }
   const { aggregateFn: _fn, doPostAggregationChecks, ...shared } = options;
+  const out = runSteps(seq, steps, shared);
+  if ((doPostAggregationChecks ?? true) && steps.some((s) => s.aggregator.requires2D)) check2D(out);
+  return out;
+}
+
+/** Runs the steps in order, each with its own options over the shared ones. */
+function runSteps(seq: SequenceOutput, steps: readonly ResolvedStep[], shared: AggregatorOptions): SequenceOutput {
   let out = seq;
   for (const step of steps) {
     out = step.aggregator.aggregate(out, step.fn, step.options ? { ...shared, ...step.options } : shared);
   }
-  if ((doPostAggregationChecks ?? true) && steps.some((s) => s.aggregator.requires2D)) check2D(out);
   return out;
+}
+
+/**
+ * Inseq's default aggregation for the output's kind (`defaultSteps`), down to 2-D `[attributed, generated]`
+ * attributions: granular → `vnorm` (L2 over the last axis) + normalisation; multidimensional (e.g. attention
+ * `[layer, head]`) and base → `mean` + normalisation per extra axis, last first (heads, then layers); coarse →
+ * unchanged. Granular outputs whose hidden axis was already reduced on the device get the normalisation only.
+ */
+export function defaultAggregate(seq: SequenceOutput): SequenceOutput {
+  return runSteps(seq, defaultSteps(seq), {});
 }

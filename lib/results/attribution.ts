@@ -8,9 +8,9 @@
  * `equality.ts`, the info record (merge rules) to `info.ts`.
  */
 import { invalidOption } from "../core/errors.js";
-import { aggregateSequenceOutput, aggregateSequences, defaultAggregate } from "../aggregators/output.js";
+import { aggregateSequenceOutput, aggregateSequences } from "../aggregators/output.js";
 import { pairDiff } from "../aggregators/pair.js";
-import type { AggregateOptions, AggregatorInput } from "../aggregators/pipeline.js";
+import { defaultAggregate, type AggregateOptions, type AggregatorInput } from "../aggregators/pipeline.js";
 import { aggregateSequenceScores, type AggregationFunctionId, type ScoresAggregationOptions } from "../aggregators/scores.js";
 import { showOutput, type ShowOptions } from "../viz/show.js";
 import { outputsEqual, sequenceOutputsEqual } from "./equality.js";
