@@ -1,7 +1,8 @@
 /**
  * Aggregation of whole results: what `FeatureAttributionSequenceOutput.aggregate()` and
- * `FeatureAttributionOutput.aggregate()` run (the default aggregation itself is `defaultAggregate` in pipeline.ts). Outputs are built through `seq.with()`, so the result of a
- * `FeatureAttributionSequenceOutput` is one too.
+ * `FeatureAttributionOutput.aggregate()` run (the default aggregation itself is `defaultAggregate` in
+ * pipeline.ts). Outputs are built through `seq.with()`, so the result of a `FeatureAttributionSequenceOutput` is
+ * one too.
  */
 import { invalidOption } from "../core/errors.js";
 import type { SequenceOutput } from "../results/types.js";
