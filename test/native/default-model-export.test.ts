@@ -2,7 +2,7 @@
 // map (code and types), works without the addon, and ships without the corpus tools; the addon no longer carries
 // the trainer (tools/default-model/train/ builds a separate executable, inseq-train).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -86,12 +86,16 @@ describe("inseq/default-model (subpath export)", () => {
   });
 
   it("the package ships the subpath's files and none of the corpus or training tools", () => {
+    const manifest = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
     const [pack] = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: repoRoot, encoding: "utf8" }));
     const files: string[] = pack.files.map((f: { path: string }) => f.path);
     for (const f of ["index.js", "index.d.ts", "grammar.js", "eval-set.js"]) expect(files).toContain(`dist/default-model/${f}`);
     expect(files).toContain("models/default/grammar/eval.jsonl");
-    expect(files.filter((f) => /tokenizer-json|corpus|^tools\/default-model\/|^native\/train\/|train_worker|^build\//.test(f))).toEqual([]);
-    const manifest = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
+    expect(files.filter((f) => /corpus|^tools\/default-model\/|^native\/train\/|train_worker|^build\//.test(f))).toEqual([]);
+    // the tokenizer builder's source left lib/ (a dist/ built before the move may still hold its output, which
+    // prepack's clean build leaves out of a published tarball)
+    expect(existsSync(path.join(repoRoot, "lib/default-model/tokenizer-json.ts"))).toBe(false);
+    expect(manifest.scripts.prepack).toMatch(/^node -e "fs\.rmSync\('dist'/);
     expect(manifest.exports["./default-model"]).toEqual({ types: "./dist/default-model/index.d.ts", default: "./dist/default-model/index.js" });
   });
 
