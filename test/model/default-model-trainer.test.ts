@@ -2,7 +2,7 @@
 // (tools/default-model/train/) and the corpus tools (build/ts/); a short run trains deterministically, writes
 // weights that load as a model, and reports bad input with a code and an exit status; the training script
 // reproduces every file of models/default/ but the weights and the training report byte for byte.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -106,7 +106,28 @@ describe("inseq-train (npm run build:train)", () => {
     const noConfig = spawnSync(trainer, ["--config", path.join(corpus, "none.json"), "--sequences", sequences, "--out", path.join(corpus, "x.safetensors")], { encoding: "utf8" });
     expect(noConfig.status).toBe(1);
     expect(noConfig.stderr).toContain("inseq-train: ERR_NOT_FOUND:");
+    writeFileSync(path.join(corpus, "broken.json"), "{");
+    const broken = spawnSync(trainer, ["--config", path.join(corpus, "broken.json"), "--sequences", sequences, "--out", path.join(corpus, "x.safetensors")], { encoding: "utf8" });
+    expect(broken.status).toBe(1);
+    expect(broken.stderr).toContain(`inseq-train: ERR_BAD_CHECKPOINT: ${path.join(corpus, "broken.json")} is not valid JSON`);
     expect(existsSync(path.join(corpus, "x.safetensors"))).toBe(false);
+  });
+
+  it("stops between steps on SIGINT: ERR_ABORTED, exit status 130, no weights written", async () => {
+    const out = path.join(corpus, "aborted.safetensors");
+    const child = spawn(trainer, [
+      "--config", path.join(corpus, "config.json"), "--sequences", sequences, "--out", out, "--steps", "100000", "--log-every", "1", "--threads", "1",
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      if (!stderr) child.kill("SIGINT");  // after the first step's progress line
+      stderr += d;
+    });
+    const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(status, stderr).toBe(130);
+    expect(stderr).toMatch(/^step 1\/100000 loss/);
+    expect(stderr).toContain("inseq-train: ERR_ABORTED: Training was aborted");
+    expect(existsSync(out)).toBe(false);
   });
 });
 

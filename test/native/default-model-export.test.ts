@@ -69,7 +69,7 @@ describe("inseq/default-model (subpath export)", () => {
     expect(r.nativeLoaded).toBe(false);
   });
 
-  it("types resolve through the exports map for a NodeNext consumer", () => {
+  it("types resolve through the exports map for a strict NodeNext consumer (no skipLibCheck, no node types)", () => {
     writeFileSync(path.join(app, "consumer.ts"), `
       import { checkSentence, loadEvalSet, type GrammarExample } from "inseq/default-model";
       const examples: GrammarExample[] = loadEvalSet();
@@ -79,7 +79,7 @@ describe("inseq/default-model (subpath export)", () => {
       export { ok };
     `);
     writeFileSync(path.join(app, "tsconfig.json"), JSON.stringify({
-      compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, types: [], skipLibCheck: true },
+      compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, types: [], skipLibCheck: false },
       files: ["consumer.ts"],
     }));
     execFileSync(process.execPath, [path.join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", app], { cwd: app, encoding: "utf8" });

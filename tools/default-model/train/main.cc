@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,14 @@ extern "C" void on_signal(int) { g_cancel.store(true); }
 int run(const inseq::train::TrainJob& job) {
   using namespace inseq;
   train::TrainOptions opts = job.options;
-  opts.config = models::parse_model_config(core::Json::parse(core::read_text_file(job.config_path)), job.config_path);
+  const std::string config_text = core::read_text_file(job.config_path);
+  core::Json config;
+  try {
+    config = core::Json::parse(config_text);
+  } catch (const std::runtime_error& e) {
+    throw core::Error(core::ErrorCode::kBadCheckpoint, job.config_path + " is not valid JSON: " + e.what());
+  }
+  opts.config = models::parse_model_config(config, job.config_path);
   opts.sequences = train::read_sequences(job.sequences_path);
   opts.cancel = &g_cancel;
   if (job.threads > 0) core::set_num_threads(job.threads);
