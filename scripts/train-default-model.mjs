@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 // Builds the bundled default model (models/default/): generates the grammar corpus with its ground truth,
-// writes a word-level tokenizer, trains a small llama-family model with the native addon (LibTorch AdamW on
-// the CPU), and saves it in Hugging Face format. Deterministic for a given seed and LibTorch build.
+// writes a word-level tokenizer (tools/default-model/, compiled to build/ts/), trains a small llama-family model
+// with the inseq-train executable (tools/default-model/train/: LibTorch AdamW on the CPU), and saves it in
+// Hugging Face format. Deterministic for a given seed and LibTorch build.
 //
-//   npm run build && node scripts/train-default-model.mjs [--steps N] [--out DIR]
-import { mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
+//   npm run train:default -- [--steps N] [--out DIR]       (= build:ts + build:train, then this script)
+//   node scripts/train-default-model.mjs [--steps N] [--out DIR] [--trainer PATH]
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
-import { writeCorpusFiles } from "../dist/default-model/tokenizer-json.js";
 import { TextTokenizer } from "../dist/tokenizers/tokenizer.js";
-import { native } from "../dist/native/load.js";
-import { checkSentence } from "../dist/default-model/grammar.js";
+import { checkSentence } from "../dist/default-model/index.js";
 import { loadModel } from "../dist/index.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -22,7 +23,13 @@ const arg = (name, fallback) => {
 };
 const out = path.resolve(arg("--out", path.join(root, "models/default")));
 const steps = Number(arg("--steps", 3000));
+const trainer = path.resolve(arg("--trainer", path.join(root, "build/inseq-train")));
+const tools = path.join(root, "build/ts/tools/default-model/corpus-files.js");
 const seed = 20261127;
+for (const [file, what] of [[trainer, "the inseq-train executable"], [tools, "the compiled corpus tools"]]) {
+  if (!existsSync(file)) throw new Error(`${what} is missing (${file}): run npm run build:train first`);
+}
+const { writeCorpusFiles } = await import(pathToFileURL(tools).href);
 
 // 1. Corpus + tokenizer. train.txt is regenerated from the seed and not committed; eval.jsonl (ground truth)
 //    and the grammar README are kept with the model.
@@ -65,33 +72,29 @@ const config = {
 };
 if (maxLen > config.max_position_embeddings) throw new Error(`corpus sentence of ${maxLen} tokens exceeds max_position_embeddings`);
 
-// 3. Train (one native job using both cores).
-const binding = native();
-binding.setNumThreads(2);
+// 3. Train (one inseq-train process using both cores): the sequences as lines of ids, the config as config.json.
+writeFileSync(path.join(work, "config.json"), JSON.stringify(config, null, 2) + "\n");
+const sequencesFile = path.join(work, "train.ids");
+writeFileSync(sequencesFile, sequences.map((s) => `${s.join(" ")}\n`).join(""));
 const t0 = Date.now();
-let last = 0;
-const result = await binding.trainCausalLM(
-  JSON.stringify(config),
-  Int32Array.from(sequences.flat()),
-  Int32Array.from(sequences, (s) => s.length),
-  {
-    steps, batchSize: 64, learningRate: 3e-3, minLearningRate: 2e-4, warmupSteps: 100, weightDecay: 0.01,
-    gradClip: 1.0, seed, padTokenId: tokenizer.padTokenId, outputPath: path.join(work, "model.safetensors"),
-    onProgress: (step, total, loss) => {
-      if (step - last >= 100 || step === total) {
-        last = step;
-        process.stderr.write(`step ${step}/${total} loss ${loss.toFixed(4)} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
-      }
-    },
-  },
-);
+const run = spawnSync(trainer, [
+  "--config", path.join(work, "config.json"), "--sequences", sequencesFile, "--out", path.join(work, "model.safetensors"),
+  "--steps", String(steps), "--batch-size", "64", "--learning-rate", "3e-3", "--min-learning-rate", "2e-4",
+  "--warmup-steps", "100", "--weight-decay", "0.01", "--grad-clip", "1.0", "--seed", String(seed),
+  "--pad-token-id", String(tokenizer.padTokenId), "--threads", "2", "--log-every", "100",
+], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", maxBuffer: 1 << 28 });
+if (run.status !== 0) {
+  process.stderr.write(`inseq-train failed (${run.error ?? `exit status ${run.status ?? run.signal}`})\n`);
+  process.exit(run.status || 1);
+}
+const result = JSON.parse(run.stdout);
 const seconds = (Date.now() - t0) / 1000;
-const losses = Array.from(result.losses);
+const losses = result.losses.map(Math.fround);  // float32, as the losses were reported when training ran in the addon
 const tail = losses.slice(-100);
 const finalLoss = tail.reduce((a, b) => a + b, 0) / tail.length;
+rmSync(sequencesFile);
 
 // 4. Write the Hugging Face directory (atomically replace the previous one's files).
-writeFileSync(path.join(work, "config.json"), JSON.stringify(config, null, 2) + "\n");
 writeFileSync(path.join(work, "generation_config.json"),
   JSON.stringify({ bos_token_id: config.bos_token_id, eos_token_id: eos, pad_token_id: config.pad_token_id }, null, 2) + "\n");
 rmSync(files.train);

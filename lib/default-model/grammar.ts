@@ -525,16 +525,6 @@ export function generateExample(rng: Rng, templateName?: string): GrammarExample
   return generateFrom(tpl, rng);
 }
 
-/** Generates `n` sentences from a mulberry32 stream seeded with `seed` (same arguments, same corpus). */
-export function generateCorpus(n: number, seed: number): GrammarExample[] {
-  if (!Number.isSafeInteger(n) || n < 0) throw invalidOption("n", "a non-negative integer", n);
-  if (!Number.isSafeInteger(seed)) throw invalidOption("seed", "an integer", seed);
-  const rng = mulberry32(seed);
-  const out: GrammarExample[] = [];
-  for (let i = 0; i < n; i++) out.push(generateExample(rng));
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Parsing / validation
 

@@ -169,21 +169,6 @@ export interface NativeRuntimeInfo {
   modelTypes: Record<"decoder-only" | "encoder-decoder", string[]>;
 }
 
-export interface NativeTrainOptions {
-  steps: number;
-  batchSize: number;
-  learningRate: number;
-  minLearningRate?: number;
-  warmupSteps: number;
-  weightDecay?: number;
-  gradClip?: number;
-  seed: number;
-  padTokenId: number;
-  outputPath: string;
-  cancel?: NativeCancelToken;
-  onProgress?: (step: number, total: number, loss: number) => void;
-}
-
 export interface NativeBinding {
   NativeModel: new () => NativeModel;
   CancelToken: new () => NativeCancelToken;
@@ -197,5 +182,4 @@ export interface NativeBinding {
   /** `defaults`: the method's default for each numeric option (camelCase, as in methodArgs). */
   listMethods(): Array<{ id: string; family: string; usesBaselines: boolean; kind: string; description: string; defaults: Record<string, number> }>;
   listStepFunctions(): Array<{ id: string; contrastive: boolean; spanAggregate: string; description: string }>;
-  trainCausalLM(configJson: string, ids: Int32Array, lengths: Int32Array, options: NativeTrainOptions): Promise<{ losses: Float32Array; numParameters: number }>;
 }

@@ -28,7 +28,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listGpus", Napi::Function::New(env, ListGpus, "listGpus"));
   exports.Set("gpuMemory", Napi::Function::New(env, GpuMemory, "gpuMemory"));
   exports.Set("resetGpuPeak", Napi::Function::New(env, ResetGpuPeak, "resetGpuPeak"));
-  exports.Set("trainCausalLM", Napi::Function::New(env, TrainCausalLM, "trainCausalLM"));
   exports.Set("listMethods", Napi::Function::New(env, ListMethods, "listMethods"));
   exports.Set("listStepFunctions", Napi::Function::New(env, ListStepFunctions, "listStepFunctions"));
   return exports;

@@ -89,7 +89,6 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
 // Module-level functions (registered by addon.cc).
 Napi::Value LoadSeq2SeqModel(const Napi::CallbackInfo& info);
 Napi::Value LoadModel(const Napi::CallbackInfo& info);
-Napi::Value TrainCausalLM(const Napi::CallbackInfo& info);
 Napi::Value ListMethods(const Napi::CallbackInfo& info);
 Napi::Value ListStepFunctions(const Napi::CallbackInfo& info);
 

@@ -138,6 +138,7 @@ function runModule(block: Block): Promise<Ran> {
   let code = block.code;
   for (const [placeholder, stand] of Object.entries(PLACEHOLDERS)) code = code.replaceAll(placeholder, stand);
   code = code.replaceAll('from "inseq"', `from ${JSON.stringify(distIndex)}`);
+  code = code.replaceAll('from "inseq/default-model"', `from ${JSON.stringify(pathToFileURL(path.join(repoRoot, "dist/default-model/index.js")).href)}`);
   const js = ts.transpileModule(code, {
     compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, lib: ["lib.es2022.d.ts", "lib.esnext.disposable.d.ts"] },
   }).outputText;

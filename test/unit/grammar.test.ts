@@ -6,7 +6,6 @@ import tokenizers from "tokenizers";
 import {
   analyzeSentence,
   checkSentence,
-  generateCorpus,
   generateExample,
   lookupWord,
   mulberry32,
@@ -14,7 +13,9 @@ import {
   vocabulary,
   type GrammarExample,
 } from "../../lib/default-model/grammar.js";
-import { buildTokenizerFiles, writeCorpusFiles } from "../../lib/default-model/tokenizer-json.js";
+import { generateCorpus } from "../../tools/default-model/corpus.js";
+import { writeCorpusFiles } from "../../tools/default-model/corpus-files.js";
+import { buildTokenizerFiles } from "../../tools/default-model/tokenizer-json.js";
 
 const { Tokenizer } = tokenizers;
 

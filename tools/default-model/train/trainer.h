@@ -1,5 +1,5 @@
-// Next-token training of a native llama-family model with LibTorch's AdamW (used to build the bundled
-// default model; small models on CPU).
+// Next-token training of a native llama-family model with LibTorch's AdamW (used by inseq-train to build the
+// bundled default model; small models on CPU). Not part of the addon.
 #pragma once
 
 #include <atomic>
