@@ -140,7 +140,7 @@ export interface ModelContract {
   decode(ids: readonly number[], options?: DecodeOptions): Promise<string>;
   /** Continues each prompt/source; `{ texts, sequences }` with `returnIds: true`. */
   generate(texts: string | readonly string[], options?: object): Promise<string[] | GenerationOutput>;
-  /** Runs `call` with the model held: dispose() waits for it; rejects with ERR_DISPOSED after dispose(). */
+  /** Runs `call` with the model held: dispose() waits for it; rejects with ERR_DISPOSED after dispose(). @internal */
   hold<T>(call: (held: HeldModel) => Promise<T>): Promise<T>;
   /** Refuses new calls at once and frees the native weights when the calls in flight have finished. */
   dispose(): Promise<void>;

@@ -16,7 +16,6 @@ import type { FeatureAttributionOutput } from "../results/attribution.js";
 import { LoadedModel } from "./loaded-model.js";
 
 export type { GenerationOutput, GeneratedSequence, TensorView } from "../contract/model-contract.js";
-export { SAMPLING_OPTIONS, samplingOptions } from "../contract/sampling.js";
 
 export interface GenerateOptions extends SamplingOptions {
   /** Drop special tokens (BOS, EOS, pad) from the returned texts (default true). */
