@@ -1,6 +1,7 @@
 // The model contract (lib/contract/model-contract.ts) without LibTorch: both kinds, built on fake native models
 // and the fixtures' tokenizers, satisfy it, resolve generate() to the same shape, encode()/decode() on both, and
 // dispose() waits for in-flight calls (generate, attribute) before it frees the native model once.
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 
@@ -175,5 +176,38 @@ describe("model contract", () => {
       expect(seq.sourceAttributions).not.toBeNull();
       expect(seq.targetAttributions).toBeNull();
     }
+  });
+});
+
+describe("import direction (models -> attribution -> contract)", () => {
+  const libDir = path.join(repoRoot, "lib");
+  const sources = (dir: string): string[] => readdirSync(path.join(libDir, dir), { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".ts")).map((f) => path.join(dir, f));
+  /** lib-relative paths a lib file imports (type-only imports too). */
+  const importsOf = (file: string): string[] => [...readFileSync(path.join(libDir, file), "utf8").matchAll(/(?:import|export)\s[^;]*?from\s+"(\.[^"]+)"/g)]
+    .map((m) => path.relative(libDir, path.resolve(path.dirname(path.join(libDir, file)), m[1]!)).replace(/\.js$/, ".ts"));
+
+  it("the contract imports neither models nor attribution; attribution does not import models", () => {
+    for (const f of sources("contract")) expect(importsOf(f).filter((d) => /^(models|attribution)\//.test(d)), f).toEqual([]);
+    for (const f of sources("attribution")) expect(importsOf(f).filter((d) => d.startsWith("models/")), f).toEqual([]);
+  });
+
+  it("only lib/native loads the addon", () => {
+    const all = readdirSync(libDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts") && !f.startsWith("native/"));
+    for (const f of all) expect(importsOf(f).filter((d) => d === "native/load.ts"), f).toEqual([]);
+  });
+
+  it("no import cycle through models, attribution or contract", () => {
+    const files = [...sources("models"), ...sources("attribution"), ...sources("contract")];
+    const inScope = new Set(files);
+    const state = new Map<string, "open" | "done">();
+    const visit = (f: string, trail: string[]): void => {
+      if (state.get(f) === "done") return;
+      if (state.get(f) === "open") throw new Error(`import cycle: ${[...trail.slice(trail.indexOf(f)), f].join(" -> ")}`);
+      state.set(f, "open");
+      for (const d of importsOf(f)) if (inScope.has(d)) visit(d, [...trail, f]);
+      state.set(f, "done");
+    };
+    for (const f of files) visit(f, []);
   });
 });
