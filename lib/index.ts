@@ -45,4 +45,4 @@ export type { AggregatorOptions, Span, SpanInput, SplitMode } from "./aggregator
 export type { OutputAggregateOptions } from "./results/attribution.js";
 export { loadSeq2SeqModel, Seq2SeqModel } from "./models/seq2seq-model.js";
 export type { Seq2SeqForwardOutput, Seq2SeqGenerateOptions } from "./models/seq2seq-model.js";
-export type { Seq2SeqAttributeOptions } from "./attribution/attribute-seq2seq.js";
+export type { Seq2SeqAttributeOptions } from "./attribution/attribute.js";

@@ -4,7 +4,9 @@ import os from "node:os";
 import { InseqError, invalidOption } from "./core/errors.js";
 import { packageVersion } from "./core/paths.js";
 import { findLibtorch, type AddonBuildInfo, type LibtorchCandidate } from "./native/libtorch.js";
-import { loadedAddon, locateAddon, mappedLibraries, native } from "./native/load.js";
+import {
+  loadedAddon, locateAddon, mappedLibraries, nativeGpuMemory, nativeListGpus, nativeRuntimeInfo, resetNativeGpuPeak, setNativeThreads,
+} from "./native/addon.js";
 
 export interface GpuReport {
   index: number;
@@ -60,8 +62,7 @@ function cudaVersion(v: number): string | undefined {
 
 /** The runtime in use; loads the addon (ERR_ADDON_LOAD when it cannot). */
 export function runtimeInfo(options: { gpus?: boolean } = {}): RuntimeReport {
-  const n = native();
-  const r = n.runtimeInfo();
+  const r = nativeRuntimeInfo();
   const { files, libtorch } = loadedAddon()!;
   const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
   return {
@@ -79,7 +80,7 @@ export function runtimeInfo(options: { gpus?: boolean } = {}): RuntimeReport {
     torchCuda: r.torchCuda,
     cudaRuntimeVersion: cudaVersion(r.cudaRuntimeVersion),
     cudaDriverVersion: cudaVersion(r.cudaDriverVersion),
-    gpus: options.gpus ? n.listGpus() : undefined,
+    gpus: options.gpus ? nativeListGpus() : undefined,
     dtypes: { cpu: r.cpuHalfPrecision ? HALF_TOO : ["float32"], cuda: r.cuda ? HALF_TOO : [] },
     defaultDevice: r.cuda ? "cuda" : "cpu",
     threads: r.threads,
@@ -120,16 +121,16 @@ export function diagnose(options: { gpus?: boolean } = {}): Diagnosis {
 
 /** Free and peak-allocated memory of a CUDA device (bytes), as LibTorch's caching allocator sees it. */
 export function cudaMemory(deviceIndex = 0): { freeBytes: number; peakAllocatedBytes: number } {
-  return native().gpuMemory(deviceIndex);
+  return nativeGpuMemory(deviceIndex);
 }
 
 /** Starts a new peak for cudaMemory().peakAllocatedBytes. */
 export function resetCudaPeakMemory(deviceIndex = 0): void {
-  native().resetGpuPeak(deviceIndex);
+  resetNativeGpuPeak(deviceIndex);
 }
 
 /** LibTorch intra-op threads for native jobs (default: LibTorch's choice, the physical core count). */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw invalidOption("threads", "a positive integer", n);
-  native().setNumThreads(n);
+  setNativeThreads(n);
 }

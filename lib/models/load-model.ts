@@ -10,17 +10,19 @@ import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import { checkOptions, type OptionTable } from "../core/options.js";
 import { readJsonField } from "../core/json-file.js";
 import { packageRoot } from "../core/paths.js";
-import { runNativeJob } from "../native/jobs.js";
-import { native } from "../native/load.js";
+import { loadNativeModel } from "../native/addon.js";
 import { checkWeightFiles, isHubId, resolveModelFiles, type HubProgress } from "../hub/hub.js";
 import { getMethod, type MethodId } from "../attribution/registry.js";
+import type { ModelKind } from "../contract/model-contract.js";
 import { Model } from "./model.js";
+import { BUNDLE_SIDECAR, modelKindOf, readModelDir } from "./model-kind.js";
 import { nativeModelKind, unsupportedModelType } from "./model-types.js";
-import { BUNDLE_SIDECAR, bundleKindOf, loadSeq2SeqModel, modelTypeOf, type Seq2SeqModel } from "./seq2seq-model.js";
+import type { DeviceOption, DtypeOption } from "./load-options.js";
+import { loadSeq2SeqModel, type Seq2SeqModel } from "./seq2seq-model.js";
 import { TextTokenizer } from "../tokenizers/tokenizer.js";
 
-export type DeviceOption = "auto" | "cpu" | "cuda" | `cuda:${number}`;
-export type DtypeOption = "float32" | "float16" | "bfloat16";
+export type { DeviceOption, DtypeOption } from "./load-options.js";
+export type { ModelKind } from "../contract/model-contract.js";
 
 export interface LoadModelOptions {
   /** "auto" (default) uses CUDA when this LibTorch has it and a GPU is visible, else the CPU. */
@@ -51,7 +53,6 @@ export interface LoadModelOptions {
   trustRemoteCode?: boolean;
 }
 
-export type ModelKind = "decoder-only" | "encoder-decoder";
 /** What loadModel resolves to when no `kind` is given. */
 export type AnyModel = Model | Seq2SeqModel;
 
@@ -119,14 +120,15 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
   if (options.method !== undefined) getMethod(options.method);
   const dir = await resolveDir(idOrDir, options);
   await checkWeightFiles(dir); // the native loader reads the sharded index: no shard outside the folder
-  const bundle = await bundleKindOf(dir);
-  if (bundle === null && !existsSync(path.join(dir, "config.json"))) {
+  const facts = await readModelDir(dir);
+  const { bundle } = facts;
+  if (bundle === null && !facts.hasConfig) {
     throw new InseqError(ErrorCode.NOT_FOUND, `No config.json in ${dir}: not a Hugging Face model directory (nor a TorchScript bundle with ${BUNDLE_SIDECAR})`);
   }
-  const modelType = bundle === null ? await modelTypeOf(dir) : "";
+  const modelType = facts.modelType;
   // A missing or non-string model_type is left to the native config check (ERR_BAD_CHECKPOINT naming the field).
   if (modelType !== "" && nativeModelKind(modelType) === null) throw unsupportedModelType(modelType, path.join(dir, "config.json"));
-  const kind: ModelKind = bundle === "encoder-decoder" || nativeModelKind(modelType) === "encoder-decoder" ? "encoder-decoder" : "decoder-only";
+  const kind = modelKindOf(facts);
   if (options.kind !== undefined && options.kind !== kind) {
     throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is ${kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"}, not ${options.kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"} (kind: ${JSON.stringify(options.kind)})`);
   }
@@ -140,7 +142,6 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
       : readJsonField(path.join(dir, BUNDLE_SIDECAR), "model_type").then((t) => `TorchScript:${t}`),
     readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class"),
   ]);
-  const binding = native();
-  const nativeModel = await runNativeJob(() => binding.loadModel(dir, { device, dtype }), options.signal);
+  const nativeModel = await loadNativeModel(dir, "decoder-only", { device, dtype, signal: options.signal });
   return new Model(nativeModel, tokenizer, { name: idOrDir, path: dir, generationEos, modelClass, tokenizerClass, method: options.method });
 }

@@ -4,35 +4,20 @@
  */
 import { invalidOption } from "../core/errors.js";
 import { checkOptions, type OptionTable } from "../core/options.js";
+import type { ContractInfo, GenerationOutput, GeneratedSequence, HeldModel, ModelKind, TensorView } from "../contract/model-contract.js";
+import { SAMPLING_OPTIONS, samplingOptions, type SamplingOptions } from "../contract/sampling.js";
 import type { NativeModel, NativeModelInfo, NativeTensor } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
-import { checkValues, fromRagged, toRagged } from "../native/ragged.js";
-import { NativeLifecycle } from "./lifecycle.js";
-import type { DecodeOptions, Encoded, EncodeOptions, TextTokenizer } from "../tokenizers/tokenizer.js";
-import { attribute, type AttributeOptions } from "../attribution/attribute.js";
+import { toRagged } from "../native/ragged.js";
+import type { TextTokenizer } from "../tokenizers/tokenizer.js";
+import type { AttributeOptions } from "../attribution/attribute.js";
 import { getMethod } from "../attribution/registry.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
+import { LoadedModel } from "./loaded-model.js";
 
-/** A dense float32 tensor with named dimensions. */
-export interface TensorView {
-  dims: string[];
-  shape: number[];
-  data: Float32Array;
-}
+export type { GenerationOutput, GeneratedSequence, TensorView } from "../contract/model-contract.js";
 
-export interface GenerateOptions {
-  /** Tokens to generate after each prompt (default 20). */
-  maxNewTokens?: number;
-  /** Sample instead of greedy decoding (default false). */
-  doSample?: boolean;
-  /** Softmax temperature when sampling (default 1). */
-  temperature?: number;
-  /** Keep only the k most likely tokens when sampling (0 = off). */
-  topK?: number;
-  /** Nucleus sampling: keep the smallest set with cumulative probability >= topP (1 = off). */
-  topP?: number;
-  /** Seed of the sampler (default 0): the same seed gives the same samples. */
-  seed?: number;
+export interface GenerateOptions extends SamplingOptions {
   /** Drop special tokens (BOS, EOS, pad) from the returned texts (default true). */
   skipSpecialTokens?: boolean;
   /** Return only the continuation instead of prompt + continuation (default false, as Inseq). */
@@ -42,21 +27,6 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Called after each generated position. */
   onProgress?: (done: number, total: number) => void;
-}
-
-export interface GeneratedSequence {
-  text: string;
-  /** Prompt ids (as encoded, special tokens included) followed by the generated ids. */
-  ids: number[];
-  promptIds: number[];
-  generatedIds: number[];
-  /** Log-probability of each generated token under the model (after temperature/top-k/top-p when sampling). */
-  logprobs: number[];
-}
-
-export interface GenerationOutput {
-  texts: string[];
-  sequences: GeneratedSequence[];
 }
 
 export interface ForwardOptions {
@@ -89,11 +59,6 @@ export interface ModelInfo extends NativeModelInfo {
   attributionMethod: string | undefined;
 }
 
-/** The decoding options both model kinds take (samplingOptions validates the "checked" ones). @internal */
-export const SAMPLING_OPTIONS = {
-  maxNewTokens: "checked", doSample: "boolean", temperature: "checked", topK: "checked", topP: "checked", seed: "checked",
-} as const satisfies OptionTable;
-
 /** The options generate() takes (the CLI's --generation-kwargs checks its keys against them). */
 export const GENERATE_OPTIONS = {
   ...SAMPLING_OPTIONS, skipSpecialTokens: "boolean", outputGeneratedOnly: "boolean", returnIds: "boolean", signal: "signal", onProgress: "function",
@@ -101,29 +66,9 @@ export const GENERATE_OPTIONS = {
 
 const FORWARD_OPTIONS = { outputAttentions: "boolean", outputHiddenStates: "boolean", signal: "signal" } as const satisfies OptionTable;
 
-/** Validated decoding options with their defaults (greedy unless doSample), shared by both model kinds. @internal */
-export function samplingOptions(options: Pick<GenerateOptions, "maxNewTokens" | "doSample" | "temperature" | "topK" | "topP" | "seed">):
-  { maxNewTokens: number; doSample: boolean; temperature: number; topK: number; topP: number; seed: number } {
-  const maxNewTokens = checkInt("maxNewTokens", options.maxNewTokens ?? 20, 0);
-  const temperature = options.temperature ?? 1;
-  if (typeof temperature !== "number" || !(temperature > 0)) throw invalidOption("temperature", "a positive number", temperature);
-  const topK = checkInt("topK", options.topK ?? 0, 0);
-  const topP = options.topP ?? 1;
-  if (typeof topP !== "number" || !(topP > 0 && topP <= 1)) throw invalidOption("topP", "a number in (0, 1]", topP);
-  const seed = checkInt("seed", options.seed ?? 0, 0);
-  return { maxNewTokens, doSample: options.doSample ?? false, temperature, topK, topP, seed };
-}
-
-function checkInt(name: string, v: unknown, min: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-    throw invalidOption(name, min === 0 ? "a non-negative integer" : `an integer >= ${min}`, v);
-  }
-  return v;
-}
-
-export class Model {
-  readonly #life: NativeLifecycle<NativeModel>;
-  readonly tokenizer: TextTokenizer;
+/** A decoder-only model: prompts are continued in one sequence (the prompt is its first tokens). */
+export class Model extends LoadedModel<NativeModel> {
+  readonly kind: ModelKind = "decoder-only";
   readonly #info: ModelInfo;
   readonly #eosTokenIds: number[];
   readonly #padTokenId: number;
@@ -135,8 +80,7 @@ export class Model {
     meta: { name: string; path: string; generationEos: number[]; modelClass: string; tokenizerClass: string; method?: string },
   ) {
     if (meta.method !== undefined) getMethod(meta.method);
-    this.#life = new NativeLifecycle(nativeModel);
-    this.tokenizer = tokenizer;
+    super(nativeModel, tokenizer, tokenizer);
     const info = nativeModel.info();
     this.#info = {
       ...info, name: meta.name, path: meta.path, tokenizerVocabSize: tokenizer.vocabSize, isEncoderDecoder: false,
@@ -162,25 +106,14 @@ export class Model {
     return this.#padTokenId;
   }
 
-  /** True from the moment dispose() is called (calls started before it still finish). */
-  get disposed(): boolean {
-    return this.#life.disposed;
-  }
-
-  /** Tokenizes texts (special tokens added as the tokenizer config says), with offsets and word ids. */
-  async encode(texts: string | readonly string[], options?: EncodeOptions): Promise<Encoded[]> {
-    const list = typeof texts === "string" ? [texts] : texts;
-    return this.tokenizer.encodeBatch(list, options);
-  }
-
-  /**
-   * Turns ids back into text (special tokens skipped by default). Every id must be one of the model's
-   * (ERR_INVALID_OPTION naming the position); ids the model has but the tokenizer lacks (padded embedding
-   * rows) decode to nothing, as in Hugging Face tokenizers.
-   */
-  async decode(ids: readonly number[], options?: DecodeOptions): Promise<string> {
-    checkValues(ids, { name: "ids", below: this.#info.vocabSize });
-    return this.tokenizer.decode(ids, options);
+  /** @internal */
+  protected contractInfo(): ContractInfo {
+    const i = this.#info;
+    return {
+      name: i.name, path: i.path, modelClass: i.modelClass, tokenizerClass: i.tokenizerClass, attributionMethod: i.attributionMethod,
+      vocabSize: i.vocabSize, sourceVocabSize: i.vocabSize, numLayers: i.numLayers, numEncoderLayers: 0,
+      padTokenId: this.#padTokenId, bosTokenId: i.bosTokenId, unkTokenId: -1, eosTokenIds: this.#eosTokenIds, decoderStartTokenId: -1,
+    };
   }
 
   /**
@@ -192,41 +125,50 @@ export class Model {
   generate(texts: string | readonly string[], options: GenerateOptions & { returnIds: true }): Promise<GenerationOutput>;
   generate(texts: string | readonly string[], options: GenerateOptions = {}): Promise<string[] | GenerationOutput> {
     // Holds the model from the first moment, so dispose() waits for it even while the prompts are being encoded.
-    return this.#life.run((nativeModel) => this.#generate(nativeModel, texts, options));
+    return this.run(async (nativeModel) => LoadedModel.generationResult(await this.#generate(nativeModel, texts, options), options.returnIds));
   }
 
-  async #generate(nativeModel: NativeModel, texts: string | readonly string[], options: GenerateOptions): Promise<string[] | GenerationOutput> {
+  async #generate(nativeModel: NativeModel, texts: string | readonly string[], options: GenerateOptions): Promise<GenerationOutput> {
     checkOptions("generate", options, GENERATE_OPTIONS);
     const list = typeof texts === "string" ? [texts] : texts;
     if (!Array.isArray(list) || list.some((t) => typeof t !== "string")) throw invalidOption("texts", "a string or an array of strings", texts);
     const sampling = samplingOptions(options);
     const prompts = await this.#encodePrompts(list);
-    const { ids: flat, lengths } = toRagged(prompts, { name: "texts", below: this.#info.vocabSize });
-    const raw = await runNativeJob(
-      (cancel) =>
-        nativeModel.generate(flat, lengths, {
-          ...sampling, eosTokenIds: this.#eosTokenIds, padTokenId: this.#padTokenId, cancel, onProgress: options.onProgress,
-        }),
-      options.signal,
-    );
+    const { generated, logprobs } = await this.#nativeGenerate(nativeModel, prompts, sampling, options);
     const sequences: GeneratedSequence[] = [];
-    const [generated, logprobRows] = fromRagged(raw.lengths, raw.ids, raw.logprobs);
     for (let i = 0; i < prompts.length; i++) {
-      const generatedIds = generated![i]!;
-      const logprobs = logprobRows![i]!;
+      const generatedIds = generated[i]!;
       const ids = [...prompts[i]!, ...generatedIds];
       const text = await this.tokenizer.decode(options.outputGeneratedOnly ? generatedIds : ids, {
         skipSpecialTokens: options.skipSpecialTokens ?? true,
       });
-      sequences.push({ text, ids, promptIds: prompts[i]!, generatedIds, logprobs });
+      sequences.push({ text, ids, promptIds: prompts[i]!, generatedIds, logprobs: logprobs[i]! });
     }
-    const out = sequences.map((s) => s.text);
-    return options.returnIds ? { texts: out, sequences } : out;
+    return { texts: sequences.map((s) => s.text), sequences };
+  }
+
+  #nativeGenerate(nativeModel: NativeModel, prompts: number[][], sampling: ReturnType<typeof samplingOptions>, options: Pick<GenerateOptions, "signal" | "onProgress">) {
+    return this.nativeGenerate(nativeModel, prompts, this.#info.vocabSize, {
+      ...sampling, eosTokenIds: this.#eosTokenIds, padTokenId: this.#padTokenId, signal: options.signal, onProgress: options.onProgress, name: "texts",
+    });
+  }
+
+  /** Prompt + continuation ids of each prompt, from prompt ids (the attribution pipeline's generation). @internal */
+  protected async generateIdsWith(nativeModel: NativeModel, prompts: number[][], options: Parameters<HeldModel["generateIds"]>[1]): Promise<number[][]> {
+    const generation = { ...options.generation, returnIds: true, signal: options.signal, skipSpecialTokens: false } as GenerateOptions;
+    checkOptions("generate", generation, GENERATE_OPTIONS);
+    const { generated } = await this.#nativeGenerate(nativeModel, prompts, samplingOptions(generation), generation);
+    return prompts.map((p, i) => [...p, ...generated[i]!]);
   }
 
   /** One forward pass over token ids (left-padded batch) returning logits and, on request, internals. */
   forward(ids: ReadonlyArray<readonly number[]>, options: ForwardOptions = {}): Promise<ForwardOutput> {
-    return this.#life.run((nativeModel) => this.#forward(nativeModel, ids, options));
+    return this.run((nativeModel) => this.#forward(nativeModel, ids, options));
+  }
+
+  /** @internal */
+  protected async forwardLogitsWith(nativeModel: NativeModel, _source: readonly number[], target: readonly number[], signal: AbortSignal | undefined): Promise<TensorView> {
+    return (await this.#forward(nativeModel, [target], { signal })).logits;
   }
 
   async #forward(nativeModel: NativeModel, ids: ReadonlyArray<readonly number[]>, options: ForwardOptions): Promise<ForwardOutput> {
@@ -260,24 +202,7 @@ export class Model {
    * console.log(out.show());
    */
   attribute(inputTexts: string | readonly string[], options?: AttributeOptions): Promise<FeatureAttributionOutput> {
-    // The attribution's own generate/forward calls go through the same hold on the model.
-    return this.#life.run((nativeModel) => attribute({
-      model: this, defaultMethod: this.#info.attributionMethod, run: (job) => job(nativeModel),
-      generate: (texts, o) => this.#generate(nativeModel, texts, o) as Promise<GenerationOutput>,
-      forward: (ids, o) => this.#forward(nativeModel, ids, o),
-    }, inputTexts, options));
-  }
-
-  /**
-   * Refuses new calls (ERR_DISPOSED) at once and frees the native weights when the calls started before it
-   * (generate, forward, attribute) have finished.
-   */
-  dispose(): Promise<void> {
-    return this.#life.dispose();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.dispose();
+    return this.attributeWith(inputTexts, options);
   }
 
   async #encodePrompts(texts: readonly string[]): Promise<number[][]> {
@@ -290,5 +215,4 @@ export class Model {
       return [bos];
     });
   }
-
 }

@@ -9,33 +9,40 @@ import path from "node:path";
 import { readJsonField } from "../core/json-file.js";
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import { checkOptions, type OptionTable } from "../core/options.js";
+import type { ContractInfo, GenerationOutput, HeldModel, ModelKind, TensorView } from "../contract/model-contract.js";
+import { SAMPLING_OPTIONS, samplingOptions, type SamplingOptions } from "../contract/sampling.js";
 import type { NativeSeq2SeqInfo, NativeSeq2SeqModel } from "../native/binding-types.js";
+import { loadNativeModel } from "../native/addon.js";
 import { runNativeJob } from "../native/jobs.js";
-import { native } from "../native/load.js";
+import { toRagged } from "../native/ragged.js";
 import { checkWeightFiles } from "../hub/hub.js";
-import { fromRagged, toRagged } from "../native/ragged.js";
-import { NativeLifecycle } from "./lifecycle.js";
 import { getMethod } from "../attribution/registry.js";
-import { attributeSeq2Seq, type Seq2SeqAttributable, type Seq2SeqAttributeOptions } from "../attribution/attribute-seq2seq.js";
+import type { Seq2SeqAttributeOptions } from "../attribution/attribute.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
-import type { DeviceOption, DtypeOption } from "./load-model.js";
-import { SAMPLING_OPTIONS, samplingOptions, type GenerateOptions, type TensorView } from "./model.js";
+import type { DeviceOption, DtypeOption } from "./load-options.js";
 import { TextTokenizer } from "../tokenizers/tokenizer.js";
+import { LoadedModel } from "./loaded-model.js";
+import { BUNDLE_SIDECAR, modelKindOf, readModelDir } from "./model-kind.js";
 import { NATIVE_MODEL_TYPES, nativeModelKind, unsupportedModelType } from "./model-types.js";
+
+export { BUNDLE_SIDECAR, bundleKindOf, modelTypeOf } from "./model-kind.js";
 
 /** The natively implemented encoder-decoder `model_type`s (the table in model-types.ts). */
 export const SEQ2SEQ_MODEL_TYPES = NATIVE_MODEL_TYPES["encoder-decoder"];
-/** The sidecar that marks a TorchScript bundle directory. */
-export const BUNDLE_SIDECAR = "inseq_bundle.json";
 
 /** Decoding options as for decoder-only models (maxNewTokens default 20, greedy unless doSample), plus a target prefix. */
-export interface Seq2SeqGenerateOptions
-  extends Pick<GenerateOptions, "maxNewTokens" | "doSample" | "temperature" | "topK" | "topP" | "seed" | "returnIds" | "signal" | "onProgress"> {
+export interface Seq2SeqGenerateOptions extends SamplingOptions {
+  /** Resolve to `{ texts, sequences }` with token ids instead of the texts alone. */
+  returnIds?: boolean;
+  signal?: AbortSignal;
+  /** Called after each generated position. */
+  onProgress?: (done: number, total: number) => void;
   /** Target text the generation continues (every source); it is part of the returned target. */
   targetPrefix?: string;
 }
 
 export interface Seq2SeqForwardOutput {
+  /** [batch, position, vocab] */
   logits: TensorView;
   /** Per decoder layer [batch, head, target, source]. */
   crossAttentions: TensorView[];
@@ -49,43 +56,56 @@ const GENERATE_OPTIONS = {
   ...SAMPLING_OPTIONS, targetPrefix: "string", returnIds: "boolean", signal: "signal", onProgress: "function",
 } as const satisfies OptionTable;
 
-export class Seq2SeqModel {
-  readonly #life: NativeLifecycle<NativeSeq2SeqModel>;
-  /** Source-side tokenizer. */
-  readonly tokenizer: TextTokenizer;
-  /** Target-side tokenizer (the source one unless the model has a separate target vocabulary). */
-  readonly targetTokenizer: TextTokenizer;
+/** An encoder-decoder: sources go to the encoder, targets start with the decoder start token. */
+export class Seq2SeqModel extends LoadedModel<NativeSeq2SeqModel> {
+  readonly kind: ModelKind = "encoder-decoder";
   readonly info: NativeSeq2SeqInfo & { name: string; path: string; isEncoderDecoder: true; modelClass: string; tokenizerClass: string; attributionMethod?: string };
 
   /** @internal use loadSeq2SeqModel() */
   constructor(nativeModel: NativeSeq2SeqModel, tokenizer: TextTokenizer, targetTokenizer: TextTokenizer,
     meta: { name: string; path: string; modelClass: string; tokenizerClass: string; method?: string }) {
-    this.#life = new NativeLifecycle(nativeModel);
-    this.tokenizer = tokenizer;
-    this.targetTokenizer = targetTokenizer;
+    super(nativeModel, tokenizer, targetTokenizer);
     this.info = {
       ...nativeModel.info(), name: meta.name, path: meta.path, isEncoderDecoder: true, modelClass: meta.modelClass,
       tokenizerClass: meta.tokenizerClass, attributionMethod: meta.method,
     };
   }
 
-  /** Translates/continues each source; resolves to the generated target texts (special tokens skipped). */
-  generate(texts: string | readonly string[], options?: Seq2SeqGenerateOptions & { returnIds?: false }): Promise<string[]>;
-  generate(texts: string | readonly string[], options: Seq2SeqGenerateOptions & { returnIds: true }): Promise<{ texts: string[]; sequences: number[][] }>;
-  generate(texts: string | readonly string[], options: Seq2SeqGenerateOptions = {}): Promise<string[] | { texts: string[]; sequences: number[][] }> {
-    // Holds the model from the first moment, so dispose() waits for it even while the sources are being encoded.
-    return this.#life.run((nativeModel) => this.#generate(nativeModel, texts, options));
+  /** @internal */
+  protected contractInfo(): ContractInfo {
+    const i = this.info;
+    return {
+      name: i.name, path: i.path, modelClass: i.modelClass, tokenizerClass: i.tokenizerClass, attributionMethod: i.attributionMethod,
+      vocabSize: i.vocabSize, sourceVocabSize: i.sourceVocabSize, numLayers: i.numLayers, numEncoderLayers: i.numEncoderLayers,
+      padTokenId: i.padTokenId, bosTokenId: i.bosTokenId, unkTokenId: i.unkTokenId, eosTokenIds: i.eosTokenIds, decoderStartTokenId: i.decoderStartTokenId,
+    };
   }
 
-  async #generate(nativeModel: NativeSeq2SeqModel, texts: string | readonly string[], options: Seq2SeqGenerateOptions): Promise<string[] | { texts: string[]; sequences: number[][] }> {
+  /**
+   * Translates/continues each source; resolves to the generated target texts (special tokens skipped), or to
+   * `{ texts, sequences }` with `returnIds: true` (the same shape as decoder-only models: `ids` is the target).
+   */
+  generate(texts: string | readonly string[], options?: Seq2SeqGenerateOptions & { returnIds?: false }): Promise<string[]>;
+  generate(texts: string | readonly string[], options: Seq2SeqGenerateOptions & { returnIds: true }): Promise<GenerationOutput>;
+  generate(texts: string | readonly string[], options: Seq2SeqGenerateOptions = {}): Promise<string[] | GenerationOutput> {
+    // Holds the model from the first moment, so dispose() waits for it even while the sources are being encoded.
+    return this.run(async (nativeModel) => LoadedModel.generationResult(await this.#generate(nativeModel, texts, options), options.returnIds));
+  }
+
+  async #generate(nativeModel: NativeSeq2SeqModel, texts: string | readonly string[], options: Seq2SeqGenerateOptions): Promise<GenerationOutput> {
     checkOptions("generate", options, GENERATE_OPTIONS);
     const list = typeof texts === "string" ? [texts] : texts;
     if (!Array.isArray(list) || list.length === 0 || list.some((t) => typeof t !== "string" || t.length === 0)) {
       throw invalidOption("texts", "one or more non-empty source texts", texts);
     }
-    const sequences = await this.#generateIds(nativeModel, (await this.tokenizer.encodeBatch(list)).map((e) => e.ids), options);
-    const out = await this.targetTokenizer.decodeBatch(sequences, { skipSpecialTokens: true });
-    return options.returnIds ? { texts: out, sequences } : out;
+    const sources = (await this.tokenizer.encodeBatch(list)).map((e) => e.ids);
+    const { prefix, generated, logprobs } = await this.#generateIds(nativeModel, sources, options);
+    const targets = generated.map((g) => [...prefix, ...g]);
+    const out = await this.targetTokenizer.decodeBatch(targets, { skipSpecialTokens: true });
+    return {
+      texts: out,
+      sequences: targets.map((ids, i) => ({ text: out[i]!, ids, promptIds: sources[i]!, generatedIds: generated[i]!, logprobs: logprobs[i]! })),
+    };
   }
 
   /**
@@ -93,25 +113,30 @@ export class Seq2SeqModel {
    * tokens (if any) first. @internal
    */
   generateIds(sources: number[][], options: Seq2SeqGenerateOptions = {}): Promise<number[][]> {
-    return this.#life.run((nativeModel) => this.#generateIds(nativeModel, sources, options));
+    return this.run(async (nativeModel) => {
+      const { prefix, generated } = await this.#generateIds(nativeModel, sources, options);
+      return generated.map((g) => [...prefix, ...g]);
+    });
   }
 
-  async #generateIds(nativeModel: NativeSeq2SeqModel, sources: number[][], options: Seq2SeqGenerateOptions): Promise<number[][]> {
+  /** @internal */
+  protected async generateIdsWith(nativeModel: NativeSeq2SeqModel, sources: number[][], options: Parameters<HeldModel["generateIds"]>[1]): Promise<number[][]> {
+    const { prefix, generated } = await this.#generateIds(nativeModel, sources, { ...options.generation, targetPrefix: options.targetPrefix, signal: options.signal });
+    return generated.map((g) => [...prefix, ...g]);
+  }
+
+  async #generateIds(nativeModel: NativeSeq2SeqModel, sources: number[][], options: Seq2SeqGenerateOptions) {
     const sampling = samplingOptions(options);
     let prefix: number[] = [];
     if (options.targetPrefix !== undefined) {
       if (typeof options.targetPrefix !== "string") throw invalidOption("targetPrefix", "a string", options.targetPrefix);
       prefix = (await this.targetTokenizer.encode(options.targetPrefix, { addSpecialTokens: false })).ids;
     }
-    const ragged = toRagged(sources, { name: "sources", below: this.info.sourceVocabSize });
-    const raw = await runNativeJob(
-      (cancel) => nativeModel.generate(ragged.ids, ragged.lengths, {
-        ...sampling, eosTokenIds: this.info.eosTokenIds, padTokenId: this.info.padTokenId, decoderPrefix: prefix, cancel, onProgress: options.onProgress,
-      }),
-      options.signal,
-    );
-    const [generated] = fromRagged(raw.lengths, raw.ids) as [number[][]];
-    return generated.map((g) => [...prefix, ...g]);
+    const out = await this.nativeGenerate(nativeModel, sources, this.info.sourceVocabSize, {
+      ...sampling, eosTokenIds: this.info.eosTokenIds, padTokenId: this.info.padTokenId, decoderPrefix: prefix,
+      signal: options.signal, onProgress: options.onProgress, name: "sources",
+    });
+    return { prefix, ...out };
   }
 
   /**
@@ -119,7 +144,7 @@ export class Seq2SeqModel {
    * `attributeTarget`), every method and step function of decoder-only models.
    */
   attribute(inputTexts: string | readonly string[], options: Seq2SeqAttributeOptions = {}): Promise<FeatureAttributionOutput> {
-    return this.#life.run((nativeModel) => attributeSeq2Seq(this.#held(nativeModel), inputTexts, options));
+    return this.attributeWith(inputTexts, options);
   }
 
   /**
@@ -128,7 +153,12 @@ export class Seq2SeqModel {
    * request the attention weights of every layer.
    */
   forward(sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>, options: { outputAttentions?: boolean; signal?: AbortSignal } = {}): Promise<Seq2SeqForwardOutput> {
-    return this.#life.run((nativeModel) => this.#forward(nativeModel, sources, targets, options));
+    return this.run((nativeModel) => this.#forward(nativeModel, sources, targets, options));
+  }
+
+  /** @internal */
+  protected async forwardLogitsWith(nativeModel: NativeSeq2SeqModel, source: readonly number[], target: readonly number[], signal: AbortSignal | undefined): Promise<TensorView> {
+    return (await this.#forward(nativeModel, [source], [target], { signal })).logits;
   }
 
   async #forward(nativeModel: NativeSeq2SeqModel, sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>,
@@ -151,43 +181,6 @@ export class Seq2SeqModel {
       encoderAttentions: raw.encoderAttentions.map((x) => view(x, ["batch", "head", "query", "key"])),
     };
   }
-
-  /** True from the moment dispose() is called (calls started before it still finish). */
-  get disposed(): boolean {
-    return this.#life.disposed;
-  }
-
-  /**
-   * Refuses new calls (ERR_DISPOSED) at once and frees the native weights when the calls started before it
-   * (generate, forward, attribute) have finished.
-   */
-  dispose(): Promise<void> {
-    return this.#life.dispose();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.dispose();
-  }
-
-  /** The model as the attribution layer sees it during one call: bound to the native model that call holds. */
-  #held(nativeModel: NativeSeq2SeqModel): Seq2SeqAttributable {
-    return {
-      tokenizer: this.tokenizer, targetTokenizer: this.targetTokenizer, info: this.info, nativeModel: () => nativeModel,
-      generateIds: (sources, options = {}) => this.#generateIds(nativeModel, sources, options),
-      forward: (sources, targets, options = {}) => this.#forward(nativeModel, sources, targets, options),
-    };
-  }
-}
-
-/** The config.json model_type of a directory, or "" when unreadable. */
-export function modelTypeOf(dir: string): Promise<string> {
-  return readJsonField(path.join(dir, "config.json"), "model_type");
-}
-
-/** "decoder-only" | "encoder-decoder" for a TorchScript bundle directory, null when `dir` is not one. */
-export async function bundleKindOf(dir: string): Promise<string | null> {
-  if (!existsSync(path.join(dir, BUNDLE_SIDECAR))) return null;
-  return readJsonField(path.join(dir, BUNDLE_SIDECAR), "model_kind");
 }
 
 /**
@@ -198,20 +191,21 @@ export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOp
   checkOptions("loadSeq2SeqModel", options, { device: "checked", dtype: "checked", signal: "signal", method: "checked", name: "string" });
   if (typeof dir !== "string" || dir.length === 0) throw invalidOption("dir", "a directory path", dir);
   if (options.method !== undefined) getMethod(options.method);
-  const bundle = await bundleKindOf(dir);
+  const facts = await readModelDir(dir);
+  const { bundle } = facts;
   let tokenizer: TextTokenizer;
   let targetTokenizer: TextTokenizer;
   let modelClass: string;
   if (bundle !== null) {
-    if (bundle === "decoder-only") {
+    if (modelKindOf(facts) !== "encoder-decoder") {
       throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is a ${JSON.stringify(bundle)} TorchScript bundle, not an encoder-decoder: load it with loadModel()`);
     }
     tokenizer = await TextTokenizer.fromDir(dir);
     targetTokenizer = existsSync(path.join(dir, "target_tokenizer.json")) ? await TextTokenizer.fromDir(dir, "target_tokenizer.json") : tokenizer;
     modelClass = `TorchScript:${await readJsonField(path.join(dir, BUNDLE_SIDECAR), "model_type")}`;
   } else {
-    if (!existsSync(path.join(dir, "config.json"))) throw new InseqError(ErrorCode.NOT_FOUND, `No config.json or ${BUNDLE_SIDECAR} in ${dir}`);
-    const type = await modelTypeOf(dir);
+    if (!facts.hasConfig) throw new InseqError(ErrorCode.NOT_FOUND, `No config.json or ${BUNDLE_SIDECAR} in ${dir}`);
+    const type = facts.modelType;
     const kind = nativeModelKind(type);
     if (kind === "decoder-only") {
       throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `model_type ${JSON.stringify(type)} in ${dir} is a decoder-only model, not an encoder-decoder (${SEQ2SEQ_MODEL_TYPES.join(", ")}): load it with loadModel()`);
@@ -227,7 +221,6 @@ export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOp
   }
   const tokenizerClass = await readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class");
   await checkWeightFiles(dir); // the native loader reads the sharded index: no shard outside the folder
-  const binding = native();
-  const nativeModel = await runNativeJob(() => binding.loadSeq2SeqModel(dir, { device: options.device ?? "auto", dtype: options.dtype ?? "float32" }), options.signal);
+  const nativeModel = await loadNativeModel(dir, "encoder-decoder", { device: options.device ?? "auto", dtype: options.dtype ?? "float32", signal: options.signal });
   return new Seq2SeqModel(nativeModel, tokenizer, targetTokenizer, { name: options.name ?? dir, path: path.resolve(dir), modelClass, tokenizerClass, method: options.method });
 }

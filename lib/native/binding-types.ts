@@ -115,12 +115,19 @@ export interface NativeAttributionResult {
   sequences: Array<{ attributions: NativeTensor | null; stepScores: Record<string, Float32Array>; sequenceScores: Record<string, NativeTensor> }>;
 }
 
-export interface NativeModel {
-  info(): NativeModelInfo;
+/**
+ * A loaded model (native/binding ModelWrap: one JS class for both kinds). NativeModel is its decoder-only face,
+ * NativeSeq2SeqModel its encoder-decoder face; which one loadModel returns follows its `kind` option.
+ */
+export interface NativeModelBase<Info> {
+  info(): Info;
   attribute(request: NativeAttributionRequest): Promise<NativeAttributionResult>;
-  generate(ids: Int32Array, lengths: Int32Array, options: NativeGenerateOptions): Promise<NativeRagged & { logprobs: Float32Array }>;
-  forward(ids: Int32Array, lengths: Int32Array, options: NativeForwardOptions): Promise<NativeForwardResult>;
+  generate(ids: Int32Array, lengths: Int32Array, options: NativeGenerateOptions & { decoderPrefix?: number[] }): Promise<NativeRagged & { logprobs: Float32Array }>;
   dispose(): void;
+}
+
+export interface NativeModel extends NativeModelBase<NativeModelInfo> {
+  forward(ids: Int32Array, lengths: Int32Array, options: NativeForwardOptions): Promise<NativeForwardResult>;
 }
 
 export interface NativeSeq2SeqInfo {
@@ -130,14 +137,10 @@ export interface NativeSeq2SeqInfo {
   decoderStartTokenId: number; embedScale: number; hasAttentions: boolean; device: string; dtype: string;
 }
 
-export interface NativeSeq2SeqModel {
-  info(): NativeSeq2SeqInfo;
-  generate(ids: Int32Array, lengths: Int32Array, options: NativeGenerateOptions & { decoderPrefix?: number[] }): Promise<NativeRagged & { logprobs: Float32Array }>;
-  attribute(request: NativeAttributionRequest): Promise<NativeAttributionResult>;
+export interface NativeSeq2SeqModel extends NativeModelBase<NativeSeq2SeqInfo> {
   forward(sourceIds: Int32Array, sourceLengths: Int32Array, targetIds: Int32Array, targetLengths: Int32Array, options: { outputAttentions: boolean }): Promise<{
     logits: NativeTensor; crossAttentions: NativeTensor[]; decoderAttentions: NativeTensor[]; encoderAttentions: NativeTensor[];
   }>;
-  dispose(): void;
 }
 
 export interface NativeCancelToken {
@@ -169,14 +172,21 @@ export interface NativeRuntimeInfo {
   modelTypes: Record<"decoder-only" | "encoder-decoder", string[]>;
 }
 
+export interface NativeGpu {
+  index: number;
+  name: string;
+  freeBytes: number;
+  totalBytes: number;
+}
+
 export interface NativeBinding {
   NativeModel: new () => NativeModel;
   CancelToken: new () => NativeCancelToken;
-  loadModel(dir: string, options: { device: string; dtype: string }): Promise<NativeModel>;
-  loadSeq2SeqModel(dir: string, options: { device: string; dtype: string }): Promise<NativeSeq2SeqModel>;
+  /** `kind` decides the face of the result (decided in TS, lib/models/model-kind.ts). */
+  loadModel(dir: string, options: { kind: "decoder-only" | "encoder-decoder"; device: string; dtype: string }): Promise<NativeModel | NativeSeq2SeqModel>;
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(n: number): void;
-  listGpus(): Array<{ index: number; name: string; freeBytes: number; totalBytes: number }>;
+  listGpus(): NativeGpu[];
   gpuMemory(deviceIndex: number): { freeBytes: number; peakAllocatedBytes: number };
   resetGpuPeak(deviceIndex: number): void;
   /** `defaults`: the method's default for each numeric option (camelCase, as in methodArgs). */

@@ -13,16 +13,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   Napi::Function model = ModelWrap::Define(env);
   Napi::Function cancel = CancelTokenWrap::Define(env);
-  Napi::Function seq2seq = Seq2SeqModelWrap::Define(env);
   data->model_ctor = Napi::Persistent(model);
-  data->seq2seq_ctor = Napi::Persistent(seq2seq);
   data->cancel_ctor = Napi::Persistent(cancel);
   env.SetInstanceData<AddonData>(data);
   exports.Set("NativeModel", model);
   exports.Set("CancelToken", cancel);
-  exports.Set("NativeSeq2SeqModel", seq2seq);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
-  exports.Set("loadSeq2SeqModel", Napi::Function::New(env, LoadSeq2SeqModel, "loadSeq2SeqModel"));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo, "runtimeInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("listGpus", Napi::Function::New(env, ListGpus, "listGpus"));

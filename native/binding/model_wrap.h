@@ -1,4 +1,4 @@
-// JS objects backed by native state: Model (a loaded CausalLM), CancelToken (an AbortSignal's native side)
+// JS objects backed by native state: Model (a loaded decoder-only or encoder-decoder), CancelToken (an AbortSignal's native side)
 // and the progress bridge (ThreadSafeFunction) that long jobs report through.
 #pragma once
 
@@ -18,7 +18,6 @@ namespace inseq::binding {
 // Per-environment state (worker_threads safe: no process-global N-API references).
 struct AddonData {
   Napi::FunctionReference model_ctor;
-  Napi::FunctionReference seq2seq_ctor;
   Napi::FunctionReference cancel_ctor;
 };
 
@@ -46,38 +45,40 @@ class ProgressReporter {
   Napi::ThreadSafeFunction tsfn_;
 };
 
+// The kind-specific half of a loaded model (model_kinds.cc): its info object, generation and forward pass.
+// Jobs capture the network itself, so a disposed wrapper's running jobs finish normally.
+class ModelKindOps {
+ public:
+  virtual ~ModelKindOps() = default;
+  // What the attribution engine runs on: the CausalLM, or the source ++ target adapter of an encoder-decoder.
+  virtual std::shared_ptr<models::CausalLM> attributable() const = 0;
+  virtual Napi::Object info(Napi::Env env) const = 0;
+  // generate(ids, lengths, options) -> Promise<{ids, lengths, logprobs}>
+  virtual Napi::Value generate(const Napi::CallbackInfo& info) const = 0;
+  // decoder-only: forward(ids, lengths, options); encoder-decoder: forward(sourceIds, sourceLengths, targetIds, targetLengths, options)
+  virtual Napi::Value forward(const Napi::CallbackInfo& info) const = 0;
+};
+
+std::shared_ptr<ModelKindOps> decoder_only_ops(std::shared_ptr<models::CausalLM> model);
+std::shared_ptr<ModelKindOps> encoder_decoder_ops(std::shared_ptr<models::EncoderDecoderLM> model);
+
+// One JS class for both model kinds (the kind is chosen by loadModel's `kind` option, decided in TS).
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
-  static Napi::Object NewInstance(Napi::Env env, std::shared_ptr<models::CausalLM> model);
+  static Napi::Object NewInstance(Napi::Env env, std::shared_ptr<ModelKindOps> ops);
   explicit ModelWrap(const Napi::CallbackInfo& info);
 
  private:
+  std::shared_ptr<ModelKindOps> checked_ops(Napi::Env env) const;
+  // The attributable model (attribute_worker.cc).
   std::shared_ptr<models::CausalLM> checked_model(Napi::Env env) const;
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Attribute(const Napi::CallbackInfo& info);  // attribute_worker.cc
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  std::shared_ptr<models::CausalLM> model_;
-};
-
-// An encoder-decoder (seq2seq_wrap.cc).
-class Seq2SeqModelWrap : public Napi::ObjectWrap<Seq2SeqModelWrap> {
- public:
-  static Napi::Function Define(Napi::Env env);
-  static Napi::Object NewInstance(Napi::Env env, std::shared_ptr<models::EncoderDecoderLM> model);
-  explicit Seq2SeqModelWrap(const Napi::CallbackInfo& info);
-
- private:
-  std::shared_ptr<models::EncoderDecoderLM> checked_model(Napi::Env env) const;
-  Napi::Value Info(const Napi::CallbackInfo& info);
-  Napi::Value Generate(const Napi::CallbackInfo& info);
-  Napi::Value Attribute(const Napi::CallbackInfo& info);
-  Napi::Value Forward(const Napi::CallbackInfo& info);
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-  std::shared_ptr<models::EncoderDecoderLM> model_;
-  std::shared_ptr<models::ConcatenatedSeq2Seq> adapter_;  // what the attribution engine runs on
+  std::shared_ptr<ModelKindOps> ops_;
 };
 
 // Shared by both model kinds: generation options and results, attribution requests and results.
@@ -86,8 +87,7 @@ Napi::Value generation_result_to_js(Napi::Env env, models::GenerationResult& res
 // Runs the attribution engine on a worker thread; `self` is kept alive until it finishes.
 Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> model, const Napi::Object& request, Napi::Object self);
 
-// Module-level functions (registered by addon.cc).
-Napi::Value LoadSeq2SeqModel(const Napi::CallbackInfo& info);
+// Module-level functions (registered by addon.cc). loadModel(dir, {kind, device, dtype}).
 Napi::Value LoadModel(const Napi::CallbackInfo& info);
 Napi::Value ListMethods(const Napi::CallbackInfo& info);
 Napi::Value ListStepFunctions(const Napi::CallbackInfo& info);

@@ -65,9 +65,9 @@ describe("ct2 transliteration model as a TorchScript bundle", () => {
     const batched = await model.generate(sources, { returnIds: true });
     for (const [i, c] of expected.cases.entries()) {
       expect((await model.tokenizer.encode(sources[i]!)).ids).toEqual(c.source_ids);
-      expect(batched.sequences[i]).toEqual([...c.target_ids, 2]);  // up to and including </s>
+      expect(batched.sequences[i]!.ids).toEqual([...c.target_ids, 2]);  // up to and including </s>
       expect(batched.texts[i]).toBe(c.target_tokens.join(" "));
-      expect((await model.generate(sources[i]!, { returnIds: true })).sequences[0]).toEqual([...c.target_ids, 2]);
+      expect((await model.generate(sources[i]!, { returnIds: true })).sequences[0]!.ids).toEqual([...c.target_ids, 2]);
     }
   });
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 
 import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { loadSeq2SeqModel, type Seq2SeqModel } from "../../lib/index.js";
-import type { Seq2SeqAttributeOptions } from "../../lib/attribution/attribute-seq2seq.js";
+import type { Seq2SeqAttributeOptions } from "../../lib/attribution/attribute.js";
 import { readJson, repoRoot, testDevice } from "../helpers.js";
 import { compareColumns, methodArgsOf, type GoldenCase } from "./golden-compare.js";
 

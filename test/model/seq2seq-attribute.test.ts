@@ -104,7 +104,7 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
   it("generates targets (greedy, sampled with a seed, from a target prefix) and attributes them", async () => {
     const greedy = await model.attribute(SOURCES, { generationArgs: { maxNewTokens: 4 } });
     const ids = await model.generate(SOURCES, { maxNewTokens: 4, returnIds: true });
-    greedy.sequenceAttributions.forEach((s, i) => expect(s.target.map((t) => t.id)).toEqual([model.info.decoderStartTokenId, ...ids.sequences[i]!]));
+    greedy.sequenceAttributions.forEach((s, i) => expect(s.target.map((t) => t.id)).toEqual([model.info.decoderStartTokenId, ...ids.sequences[i]!.ids]));
     const a = await model.generate(SOURCES, { maxNewTokens: 6, doSample: true, seed: 3, returnIds: true });
     const b = await model.generate(SOURCES, { maxNewTokens: 6, doSample: true, seed: 3, returnIds: true });
     expect(a.sequences).toEqual(b.sequences);
@@ -184,7 +184,7 @@ describe("loadModel and the CLI with encoder-decoders", () => {
     expect(JSON.stringify(saved)).toContain("source_attributions");
     expect(saved.info ?? saved.__instance_attrs__?.info ?? {}).toBeDefined();
     const generated = execFileSync(process.execPath, [path.join(repoRoot, "dist/cli/index.js"), "generate", "-m", dirOf("bart"), SOURCES[0]!, SOURCES[1]!, "--max-new-tokens", "4", "--json"], { encoding: "utf8" });
-    const ids = JSON.parse(generated) as number[][];
+    const ids = (JSON.parse(generated) as Array<{ ids: number[] }>).map((s) => s.ids);
     expect(ids.length).toBe(2);
     expect(ids.every((row) => row.length >= 1 && row.length <= 4)).toBe(true);
   });

@@ -26,10 +26,10 @@ describe.each(["marian", "bart", "mbart", "m2m_100"])("encoder-decoder %s", (nam
       expect(encoded.map((e) => e.ids)).toEqual(golden.sources);
       for (let i = 0; i < texts.length; i++) {
         const out = await model.generate(texts[i]!, { maxNewTokens: golden.greedy[i]!.length, returnIds: true });
-        expect(out.sequences[0]).toEqual(golden.greedy[i]);
+        expect(out.sequences[0]!.ids).toEqual(golden.greedy[i]);
       }
       const batched = await model.generate(texts, { maxNewTokens: golden.greedy_batched[0]!.length, returnIds: true });
-      expect(batched.sequences).toEqual(golden.greedy_batched);
+      expect(batched.sequences.map((s) => s.ids)).toEqual(golden.greedy_batched);
       expect(batched.texts.length).toBe(3);
     } finally {
       await model.dispose();

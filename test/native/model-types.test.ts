@@ -50,7 +50,7 @@ describe("natively implemented model types", () => {
     const config = readJson(path.join(dir, "config.json"));
     config.model_type = "mamba";
     writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
-    const e = await native().loadModel(dir, { device: "cpu", dtype: "float32" }).then(() => null, (err: unknown) => err);
+    const e = await native().loadModel(dir, { kind: "decoder-only", device: "cpu", dtype: "float32" }).then(() => null, (err: unknown) => err);
     expect(e).toMatchObject({ code: "ERR_UNSUPPORTED_MODEL" });
     expect((e as Error).message).toContain(`model_type "mamba" is not implemented natively (${describeNativeModelTypes()}); export it as a TorchScript bundle with tools/export-torchscript`);
   });

@@ -1,0 +1,218 @@
+// The kind-specific half of the one model wrap: info, generation and forward for decoder-only models
+// (CausalLM) and encoder-decoders (EncoderDecoderLM, attributed through the concatenated-sequence adapter).
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "binding/convert.h"
+#include "binding/errors.h"
+#include "binding/model_wrap.h"
+#include "binding/promise_worker.h"
+#include "core/device.h"
+#include "models/generate.h"
+#include "models/seq2seq.h"
+
+namespace inseq::binding {
+
+namespace {
+
+// Runs generation on a worker thread with the options' cancel token and progress callback.
+template <typename Generate>
+Napi::Value run_generation(const Napi::CallbackInfo& info, models::GenerationOptions opts, const Napi::Object& o, Generate gen) {
+  Napi::Env env = info.Env();
+  auto cancel = CancelTokenWrap::from_options(o);
+  auto progress = ProgressReporter::from_options(env, o);
+  return PromiseWorker<models::GenerationResult>::Run(
+      env,
+      [gen, opts, cancel, progress]() mutable {
+        opts.cancel = cancel.get();
+        if (progress) opts.on_step = [progress](int64_t d, int64_t t) { progress->report(d, t, 0); };
+        return gen(opts);
+      },
+      generation_result_to_js, {info.This().As<Napi::Object>()});
+}
+
+// ---- decoder-only ----------------------------------------------------------------------------------
+
+struct DecoderForwardResult {
+  at::Tensor logits;                      // [batch, seq, vocab]
+  std::vector<at::Tensor> attentions;     // per layer [batch, heads, seq, seq]
+  std::vector<at::Tensor> hidden_states;  // num_layers + 1 of [batch, seq, hidden]
+};
+
+class DecoderOnlyOps final : public ModelKindOps {
+ public:
+  explicit DecoderOnlyOps(std::shared_ptr<models::CausalLM> model) : model_(std::move(model)) {}
+
+  std::shared_ptr<models::CausalLM> attributable() const override { return model_; }
+
+  Napi::Object info(Napi::Env env) const override {
+    const models::ModelConfig& c = model_->config();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("modelType", c.model_type);
+    o.Set("family", c.family);
+    o.Set("vocabSize", static_cast<double>(c.vocab_size));
+    o.Set("hiddenSize", static_cast<double>(c.hidden_size));
+    o.Set("numLayers", static_cast<double>(c.num_layers));
+    o.Set("numHeads", static_cast<double>(c.num_heads));
+    o.Set("numKvHeads", static_cast<double>(c.num_kv_heads));
+    o.Set("headDim", static_cast<double>(c.head_dim));
+    o.Set("maxPositionEmbeddings", static_cast<double>(c.max_position_embeddings));
+    o.Set("numParameters", static_cast<double>(model_->num_parameters()));
+    o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
+    o.Set("padTokenId", static_cast<double>(c.pad_token_id));
+    o.Set("eosTokenIds", ints_to_js(env, c.eos_token_ids));
+    o.Set("device", model_->device().str());
+    o.Set("dtype", core::dtype_name(model_->dtype()));
+    return o;
+  }
+
+  Napi::Value generate(const Napi::CallbackInfo& info) const override {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[2].IsObject()) throw_type_error(env, "generate(ids, lengths, options) expects an options object");
+    auto prompts = ragged_from_js(info[0], info[1], "generate prompts");
+    Napi::Object o = info[2].As<Napi::Object>();
+    auto model = model_;
+    return run_generation(info, parse_generation_options(o), o,
+                          [model, prompts](models::GenerationOptions& opts) { return models::generate(*model, prompts, opts); });
+  }
+
+  Napi::Value forward(const Napi::CallbackInfo& info) const override {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[2].IsObject()) throw_type_error(env, "forward(ids, lengths, options) expects an options object");
+    auto rows = ragged_from_js(info[0], info[1], "forward ids");
+    Napi::Object o = info[2].As<Napi::Object>();
+    const bool attentions = get_bool(o, "outputAttentions", false);
+    const bool hidden = get_bool(o, "outputHiddenStates", false);
+    const int64_t keep = get_int(o, "logitsToKeep", 0);
+    const int64_t pad = get_int(o, "padTokenId", 0);
+    auto model = model_;
+    return PromiseWorker<DecoderForwardResult>::Run(
+        env,
+        [model, rows, attentions, hidden, keep, pad]() {
+          c10::InferenceMode guard;
+          auto [ids, mask] = models::pad_left(rows, pad, model->config().vocab_size, "sequence for forward");  // [B, T]
+          models::ForwardRequest req;
+          req.inputs_embeds = model->embed(ids);  // [B, T, hidden]
+          req.attention_mask = mask.to(model->device());
+          req.output_attentions = attentions;
+          req.output_hidden_states = hidden;
+          req.logits_to_keep = keep;
+          models::ForwardResult out = model->forward(req);
+          return DecoderForwardResult{out.logits, out.attentions, out.hidden_states};
+        },
+        [](Napi::Env env, DecoderForwardResult& r) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(env);
+          out.Set("logits", tensor_to_js(env, r.logits));
+          out.Set("attentions", tensors_to_js(env, r.attentions));
+          out.Set("hiddenStates", tensors_to_js(env, r.hidden_states));
+          return out;
+        },
+        {info.This().As<Napi::Object>()});
+  }
+
+ private:
+  std::shared_ptr<models::CausalLM> model_;
+};
+
+// ---- encoder-decoder -------------------------------------------------------------------------------
+
+class EncoderDecoderOps final : public ModelKindOps {
+ public:
+  explicit EncoderDecoderOps(std::shared_ptr<models::EncoderDecoderLM> model)
+      : model_(model), adapter_(std::make_shared<models::ConcatenatedSeq2Seq>(std::move(model))) {}
+
+  std::shared_ptr<models::CausalLM> attributable() const override { return adapter_; }
+
+  Napi::Object info(Napi::Env env) const override {
+    const models::EncoderDecoderInfo& c = model_->info();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("modelType", c.model_type);
+    o.Set("family", "seq2seq");
+    o.Set("implementation", c.implementation);
+    o.Set("vocabSize", static_cast<double>(c.vocab_size));
+    o.Set("sourceVocabSize", static_cast<double>(c.source_vocab_size));
+    o.Set("hiddenSize", static_cast<double>(c.hidden_size));
+    o.Set("numLayers", static_cast<double>(c.decoder_layers));
+    o.Set("numEncoderLayers", static_cast<double>(c.encoder_layers));
+    o.Set("numHeads", static_cast<double>(c.num_heads));
+    o.Set("maxPositions", static_cast<double>(c.max_positions));
+    o.Set("padTokenId", static_cast<double>(c.pad_token_id));
+    o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
+    o.Set("unkTokenId", static_cast<double>(c.unk_token_id));
+    o.Set("eosTokenIds", ints_to_js(env, c.eos_token_ids));
+    o.Set("eosTokenId", c.eos_token_ids.empty() ? -1.0 : static_cast<double>(c.eos_token_ids[0]));
+    o.Set("decoderStartTokenId", static_cast<double>(c.decoder_start_token_id));
+    o.Set("embedScale", c.embed_scale);
+    o.Set("hasAttentions", c.has_attentions);
+    o.Set("device", model_->device().str());
+    o.Set("dtype", core::dtype_name(model_->dtype()));
+    return o;
+  }
+
+  // The encoder runs once per batch; sources are right-padded with the model's pad token.
+  Napi::Value generate(const Napi::CallbackInfo& info) const override {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[2].IsObject()) throw_type_error(env, "generate(ids, lengths, options) expects an options object");
+    auto sources = ragged_from_js(info[0], info[1], "generate sources");
+    Napi::Object o = info[2].As<Napi::Object>();
+    models::GenerationOptions opts = parse_generation_options(o);
+    opts.pad_token_id = model_->info().pad_token_id;
+    auto model = model_;
+    return run_generation(info, opts, o, [model, sources](models::GenerationOptions& g) {
+      return models::generate_encoder_decoder(*model, sources, g);
+    });
+  }
+
+  // logits [B, T, V] (rows right-padded), attentions per layer when asked.
+  Napi::Value forward(const Napi::CallbackInfo& info) const override {
+    Napi::Env env = info.Env();
+    if (info.Length() < 5 || !info[4].IsObject()) {
+      throw_type_error(env, "forward(sourceIds, sourceLengths, targetIds, targetLengths, options) expects an options object");
+    }
+    auto sources = ragged_from_js(info[0], info[1], "forward sources");
+    auto targets = ragged_from_js(info[2], info[3], "forward targets");
+    if (sources.size() != targets.size()) throw_type_error(env, "forward expects one target per source");
+    const bool attentions = get_bool(info[4].As<Napi::Object>(), "outputAttentions", false);
+    auto model = model_;
+    return PromiseWorker<models::EncDecOutput>::Run(
+        env,
+        [model, sources, targets, attentions]() {
+          c10::InferenceMode guard;
+          const models::EncoderDecoderInfo& i = model->info();
+          auto [src, src_mask] = models::pad_right(sources, i.pad_token_id, i.source_vocab_size, "source");  // [B, S]
+          auto [tgt, tgt_mask] = models::pad_right(targets, i.pad_token_id, i.vocab_size, "target");         // [B, T]
+          model->check_lengths(src.size(1), tgt.size(1));
+          models::EncDecRequest r;
+          r.source_embeds = model->embed_source(src);  // [B, S, hidden]
+          r.source_mask = src_mask.to(model->device());
+          r.target_embeds = model->embed_target(tgt);  // [B, T, hidden]
+          r.output_attentions = attentions;
+          return model->forward(r);
+        },
+        [](Napi::Env env, models::EncDecOutput& out) -> Napi::Value {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("logits", tensor_to_js(env, out.logits));
+          o.Set("crossAttentions", tensors_to_js(env, out.cross_attentions));
+          o.Set("decoderAttentions", tensors_to_js(env, out.decoder_attentions));
+          o.Set("encoderAttentions", tensors_to_js(env, out.encoder_attentions));
+          return o;
+        },
+        {info.This().As<Napi::Object>()});
+  }
+
+ private:
+  std::shared_ptr<models::EncoderDecoderLM> model_;
+  std::shared_ptr<models::ConcatenatedSeq2Seq> adapter_;  // what the attribution engine runs on
+};
+
+}  // namespace
+
+std::shared_ptr<ModelKindOps> decoder_only_ops(std::shared_ptr<models::CausalLM> model) {
+  return std::make_shared<DecoderOnlyOps>(std::move(model));
+}
+
+std::shared_ptr<ModelKindOps> encoder_decoder_ops(std::shared_ptr<models::EncoderDecoderLM> model) {
+  return std::make_shared<EncoderDecoderOps>(std::move(model));
+}
+
+}  // namespace inseq::binding
