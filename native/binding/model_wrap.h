@@ -92,5 +92,6 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info);
 Napi::Value TrainCausalLM(const Napi::CallbackInfo& info);
 Napi::Value ListMethods(const Napi::CallbackInfo& info);
 Napi::Value ListStepFunctions(const Napi::CallbackInfo& info);
+Napi::Value MethodTable(const Napi::CallbackInfo& info);
 
 }  // namespace inseq::binding
