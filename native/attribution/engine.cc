@@ -130,7 +130,9 @@ void check_capabilities(const EngineContext& ctx, const MethodInfo& info) {
   if (!ctx.caps.deeplift_rule && (info.id == "deeplift" || info.id == "layer_deeplift")) {
     throw Error(ErrorCode::kUnsupportedModel, info.id + " applies its rules at the model's activations and softmax, which a TorchScript bundle does not expose");
   }
-  if (!ctx.caps.block_hooks && info.family == MethodFamily::kLayer && ctx.req.layer != -1) {
+  // Encoder-decoders without block hooks attribute the embedding layer only; other models without them (TorchScript
+  // bundles) refuse the per-block request in their forward, naming what they expose.
+  if (ctx.seq2seq && !ctx.caps.block_hooks && info.family == MethodFamily::kLayer && ctx.req.layer != -1) {
     throw Error(ErrorCode::kUnsupportedModel, info.id + " on an encoder-decoder attributes the embedding layer only (layer -1); layer " +
                                                   std::to_string(ctx.req.layer) + " is not available");
   }

@@ -243,8 +243,10 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
         g = g.mul(x.sub(Bx[row.e].slice(0, 0, row.t)).to(at::kFloat));
       }
       at::Tensor& a = acc[row.e][row.j];
-      a = a.defined() ? a.add(g) : g.clone();  // clone: no view into the batch's gradient buffer
-      if (--rows_left[row.e][row.j] == 0) finish_step(row.e, row.j);
+      const bool last = --rows_left[row.e][row.j] == 0;
+      // clone a step that waits for more rows: no view into the batch's gradient buffer outlives the batch
+      a = a.defined() ? a.add(g) : last ? g : g.clone();
+      if (last) finish_step(row.e, row.j);
     }
     finished.flush(out);  // the batch's finished steps: one device -> host copy
     pos += take;
