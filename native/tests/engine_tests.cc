@@ -19,11 +19,11 @@ namespace t = inseq::testing;
 
 namespace {
 
-// A cheap causal LM with a wide hidden dimension: h_p = (x_0 + ... + x_p) / (p + 1), logits = h W. No blocks,
-// so a 2,000-token row costs memory traffic only.
-class MeanPoolLM : public m::CausalLM {
+// A cheap causal LM with a wide hidden dimension: the logits at position p are x_p W (no blocks, no mixing), so a
+// 2,000-token row costs the engine's own memory traffic only.
+class UnigramLM : public m::CausalLM {
  public:
-  MeanPoolLM(int64_t vocab, int64_t hidden, int64_t context) {
+  UnigramLM(int64_t vocab, int64_t hidden, int64_t context) {
     config_.model_type = config_.family = "test";
     config_.vocab_size = vocab;
     config_.hidden_size = hidden;
@@ -38,11 +38,8 @@ class MeanPoolLM : public m::CausalLM {
   }
   at::Tensor embed(const at::Tensor& ids) const override { return at::embedding(table_, ids); }  // [b, n, hidden]
   m::ForwardResult forward(const m::ForwardRequest& r) const override {
-    const at::Tensor& x = r.inputs_embeds;  // [b, n, hidden]
-    at::Tensor count = at::arange(1, x.size(1) + 1, x.options()).view({1, -1, 1});
-    at::Tensor h = x.cumsum(1).div(count);  // [b, n, hidden]
     m::ForwardResult out;
-    out.logits = at::linear(m::select_logit_positions(r, h), head_);  // [b, P, vocab]
+    out.logits = at::linear(m::select_logit_positions(r, r.inputs_embeds), head_);  // [b, n, hidden] -> [b, P, vocab]
     return out;
   }
   m::ModelCapabilities capabilities() const override {
@@ -85,7 +82,7 @@ double nan_aware_diff(const at::Tensor& x, const at::Tensor& y) {
 
 TEST(granular_off_host_buffers_stay_O_steps_x_n) {
   // hidden 4096, 2,000 tokens, 200 attributed steps: a [n, steps, hidden] host tensor would be 6.5 GB.
-  MeanPoolLM model(32, 4096, 4096);
+  UnigramLM model(32, 4096, 4096);
   std::vector<int64_t> seq(2000);
   for (size_t i = 0; i < seq.size(); ++i) seq[i] = static_cast<int64_t>(1 + (i * 7) % 31);
   a::AttributionRequest r = request("saliency", seq, 1800);
