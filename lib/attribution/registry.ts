@@ -1,9 +1,11 @@
 /**
  * Attribution methods and step functions: the ids (the same strings in TS, C++, the CLI and saved JSON),
- * what each needs, and the options each accepts. The native addon holds the implementations; a test checks
- * that both sides list the same ids.
+ * what each needs, and the options each accepts. The tables are declared once, natively
+ * (native/attribution/method_table.cc), and read here from lib/attribution/method-table.generated.ts, which
+ * scripts/gen-method-table.mjs writes from the built addon (a test checks the two agree).
  */
 import { ErrorCode, InseqError } from "../core/errors.js";
+import { METHOD_TABLE, STEP_ALIASES, STEP_ARG_NAMES, STEP_FUNCTION_TABLE } from "./method-table.generated.js";
 
 export type MethodFamily = "gradient" | "layer" | "perturbation" | "internals" | "none";
 
@@ -16,23 +18,12 @@ export interface MethodDefinition {
   description: string;
 }
 
-const INTEGRATION = ["nSteps", "method", "internalBatchSize", "returnConvergenceDelta", "multiplyByInputs"] as const;
+/** The attribution methods, in the native table's order. */
+export const METHODS = METHOD_TABLE satisfies readonly MethodDefinition[];
 
-export const METHODS = [
-  { id: "dummy", family: "none", usesBaselines: false, options: [], description: "No attributions; computes only step scores." },
-  { id: "saliency", family: "gradient", usesBaselines: false, options: ["internalBatchSize"], description: "Absolute gradient of the attributed function w.r.t. the input embeddings (Simonyan et al. 2013; Captum Saliency with abs=True)." },
-  { id: "input_x_gradient", family: "gradient", usesBaselines: false, options: ["internalBatchSize", "multiplyByInputs"], description: "Gradient times input embedding (Shrikumar et al. 2016)." },
-  { id: "integrated_gradients", family: "gradient", usesBaselines: true, options: INTEGRATION, description: "Integrated gradients (Sundararajan et al. 2017) from the UNK baseline with Captum's integration grids: gausslegendre (default), riemann_left/right/middle/trapezoid." },
-  { id: "gradient_shap", family: "gradient", usesBaselines: true, options: ["nSamples", "stdevs", "seed", "internalBatchSize"], description: "GradientSHAP (Lundberg & Lee 2017): gradients at random points between the baseline and noisy inputs, times (input - baseline)." },
-  { id: "deeplift", family: "gradient", usesBaselines: true, options: ["internalBatchSize", "returnConvergenceDelta", "multiplyByInputs"], description: "DeepLIFT with the Rescale rule (Shrikumar et al. 2017) from the UNK baseline: multipliers (f(z) - f(z'))/(z - z') at the MLP activations and Captum's softmax rule at the attention softmax; norms and the q.k/attention.v products keep ordinary gradients. (Inseq/Captum apply no rule to these models and return (x - x') * grad f(x).)" },
-  { id: "layer_integrated_gradients", family: "layer", usesBaselines: true, options: [...INTEGRATION, "layer"], description: "Integrated gradients on a layer's activations; `layer` = block index or name (\"model.layers.3\", \"transformer.h.3\"), \"all\" for every block, default the embedding layer." },
-  { id: "layer_gradient_x_activation", family: "layer", usesBaselines: false, options: ["layer", "internalBatchSize", "multiplyByInputs"], description: "Gradient times activation of a layer; `layer` = block index or name, or \"all\": every block in one forward + backward; default the embedding layer." },
-  { id: "layer_deeplift", family: "layer", usesBaselines: true, options: ["layer", "internalBatchSize", "returnConvergenceDelta", "multiplyByInputs"], description: "DeepLIFT (Rescale) on a layer's activations; `layer` = block index (default: the embedding layer)." },
-  { id: "occlusion", family: "perturbation", usesBaselines: true, options: [], description: "|f(x) - f(x with token j replaced by the baseline)| for each attributed token j (Zeiler & Fergus 2014); one teacher-forced forward per occluded token scores every step." },
-  { id: "lime", family: "perturbation", usesBaselines: true, options: ["nSamples", "maskProb", "seed"], description: "LIME (Ribeiro et al. 2016) in token space: random keep-masks replace tokens by the baseline token (Inseq masks embeddings with the token id, a bug), one forward per sample scores every step, weighted ridge per step (alpha 1, intercept; similarity = kept tokens). BOS is never masked. Signed token-level coefficients." },
-  { id: "attention", family: "internals", usesBaselines: false, options: [], description: "Attention weights of every layer and head from each generated token's query row to the attributed tokens." },
-  { id: "value_zeroing", family: "internals", usesBaselines: false, options: ["similarityMetric", "decoderZeroedUnitsIndices", "encoderZeroedUnitsIndices", "crossZeroedUnitsIndices"], description: "Value Zeroing (Mohebbi et al. 2023): for each token, zero its attention value vectors in every layer and score 1 - cos(clean, corrupted) of each layer's state of the generated token's query (\"euclidean\": the L2 distance); each layer measured on its own, scores < 1e-5 -> 0, rows normalised to sum 1. Zeroed heads per layer: a head index, a list, {start, end}, or {layer: spec}. Encoder-decoders: cross scores as source attributions, decoder self as target attributions, encoder self as a sequence score. One forward per batch of zeroed tokens." },
-] as const satisfies readonly MethodDefinition[];
+/** Names of the step-function arguments (`attributedFnArgs` / `stepScoresArgs`), from the native table. */
+export { STEP_ARG_NAMES };
+export type StepArgName = (typeof STEP_ARG_NAMES)[number];
 
 /** Ids of the attribution methods, from the table above (the same strings in TS, C++, the CLI and saved JSON). */
 export type MethodId = (typeof METHODS)[number]["id"];
@@ -65,30 +56,10 @@ export interface StepFunctionInput {
 }
 export type CustomStepFunction = (input: StepFunctionInput) => number;
 
-const CONTRAST = ["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs"] as const;
-
-const BUILTIN_STEP_FUNCTIONS = [
-  { id: "logit", contrastive: false, spanAggregate: "absmax", options: [], description: "Logit of the target token z[y]. Alias: logits." },
-  { id: "probability", contrastive: false, spanAggregate: "prod", options: ["logprob"], description: "Probability p(y) of the target token (log p(y) with logprob). Alias: logprob." },
-  { id: "entropy", contrastive: false, spanAggregate: "sum", options: [], description: "Entropy (nats) of the next-token distribution." },
-  { id: "crossentropy", contrastive: false, spanAggregate: "sum", options: [], description: "Cross-entropy -log p(y) (nats)." },
-  { id: "perplexity", contrastive: false, spanAggregate: "prod", options: ["perplexityBase2"], description: "exp(crossentropy). Python Inseq returns 2 ** crossentropy (nats); perplexityBase2: true reproduces that." },
-  { id: "contrast_logits", contrastive: true, spanAggregate: "absmax", options: [...CONTRAST], description: "Logit of the contrastive target z'[y']." },
-  { id: "contrast_prob", contrastive: true, spanAggregate: "prod", options: [...CONTRAST, "logprob"], description: "Probability of the contrastive target p'(y')." },
-  { id: "contrast_logits_diff", contrastive: true, spanAggregate: "absmax", options: [...CONTRAST], description: "z[y] - z'[y'] (Yin & Neubig 2022)." },
-  { id: "contrast_prob_diff", contrastive: true, spanAggregate: "prod", options: [...CONTRAST, "logprob"], description: "p(y) - p'(y') (Yin & Neubig 2022)." },
-  { id: "pcxmi", contrastive: true, spanAggregate: "sum", options: [...CONTRAST], description: "Pointwise contextual cross-mutual information -log2(p(y) / p'(y')) (Fernandes et al. 2023)." },
-  { id: "kl_divergence", contrastive: true, spanAggregate: "sum", options: [...CONTRAST, "topK", "topP", "minTokensToKeep"], description: "KL(P || P') between the original and contrastive distributions, optionally top-k/top-p filtered." },
-  { id: "in_context_pvi", contrastive: true, spanAggregate: "absmax", options: [...CONTRAST], description: "In-context pointwise V-information -log p(y) + log p'(y') (Lu et al. 2023)." },
-  { id: "mc_dropout_prob_avg", contrastive: false, spanAggregate: "prod", options: ["nMcdSteps", "logprob"], description: "(p(y) - mean p_k(y)) / std p_k(y) over nMcdSteps forwards with dropout active (Gal & Ghahramani 2016); the model stays in eval mode afterwards." },
-  { id: "top_p_size", contrastive: false, spanAggregate: "absmax", options: ["topP"], description: "Number of tokens kept by nucleus filtering at topP (per row, unlike Inseq's batch-flattened value)." },
-] as const satisfies readonly StepFunctionDefinition[];
+const BUILTIN_STEP_FUNCTIONS = STEP_FUNCTION_TABLE satisfies readonly StepFunctionDefinition[];
 
 const stepFunctions = new Map<string, StepFunctionDefinition>(BUILTIN_STEP_FUNCTIONS.map((d) => [d.id, d]));
-const ALIAS_TABLE = {
-  logits: { id: "logit", args: {} },
-  logprob: { id: "probability", args: { logprob: true } },
-} as const;
+const ALIAS_TABLE = STEP_ALIASES;
 const ALIASES: Readonly<Record<string, { id: string; args: Record<string, unknown> }>> = ALIAS_TABLE;
 
 /** Ids of the built-in step functions and their aliases, from the tables above. */

@@ -96,7 +96,14 @@ export interface NativeAttributionRequest {
   seed?: number;
   multiplyByInputs?: boolean;
   layer?: number;
+  /** Keep the hidden dimension (default false: L2 norm over it on the device as each batch finishes). */
   granular?: boolean;
+  /** Reduced (granular off) results: L1-normalise each generated step's column (default false). */
+  normalize?: boolean;
+  /** Encoder-decoders: the target rows take part in the normalisation (default true). */
+  normalizeTarget?: boolean;
+  /** Each sequence's `stepLogits` [steps, vocab]: the logits predicting each attributed target (default false). */
+  returnStepLogits?: boolean;
   /** value_zeroing: "cosine" | "euclidean"; per layer the zeroed heads (empty row = every head). */
   similarityMetric?: string;
   decoderZeroedHeads?: NativeRagged;
@@ -112,7 +119,26 @@ export interface NativeAttributionRequest {
 export interface NativeAttributionResult {
   kind: "granular" | "granular_reduced" | "coarse" | "multidimensional" | "base";
   extraDims: string[];
-  sequences: Array<{ attributions: NativeTensor | null; stepScores: Record<string, Float32Array>; sequenceScores: Record<string, NativeTensor> }>;
+  sequences: Array<{
+    attributions: NativeTensor | null; stepScores: Record<string, Float32Array>; sequenceScores: Record<string, NativeTensor>;
+    /** With returnStepLogits: [steps, vocab] float32. */
+    stepLogits?: NativeTensor;
+  }>;
+  /** Bytes of host result buffers the call allocated. */
+  hostPeakBytes: number;
+}
+
+/** The native method table (native/attribution/method_table.h), as methodTable() returns it. */
+export interface NativeMethodTable {
+  methods: Array<{
+    id: string; family: string; kind: string; usesBaselines: boolean;
+    needs: { gradients: boolean; blockInternals: boolean; baselines: boolean; supportsContrast: boolean };
+    options: string[]; defaults: Record<string, number>; description: string;
+  }>;
+  stepFunctions: Array<{ id: string; contrastive: boolean; needsDropout: boolean; spanAggregate: string; options: string[]; description: string }>;
+  stepArgs: Array<{ name: string; type: "boolean" | "number" | "integer"; default: boolean | number; description: string }>;
+  stepAliases: Array<{ alias: string; id: string; args: Record<string, boolean> }>;
+  contrastOptions: string[];
 }
 
 /**
@@ -192,4 +218,6 @@ export interface NativeBinding {
   /** `defaults`: the method's default for each numeric option (camelCase, as in methodArgs). */
   listMethods(): Array<{ id: string; family: string; usesBaselines: boolean; kind: string; description: string; defaults: Record<string, number> }>;
   listStepFunctions(): Array<{ id: string; contrastive: boolean; spanAggregate: string; description: string }>;
+  /** The one declaration of methods, step functions, their arguments and aliases (lib/attribution/method-table.generated.ts). */
+  methodTable(): NativeMethodTable;
 }

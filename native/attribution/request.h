@@ -54,7 +54,12 @@ struct AttributionRequest {
   // value_zeroing: "cosine" | "euclidean"; per layer, the heads whose values are zeroed (empty = all)
   std::string similarity_metric = "cosine";
   std::vector<std::vector<int64_t>> decoder_zeroed_heads, encoder_zeroed_heads, cross_zeroed_heads;
-  bool granular = true;                      // keep the hidden dimension; false = L2 norm over it on the device
+  // Result shaping, the defaults declared once here (the binding and TS leave unset fields alone):
+  bool granular = false;          // keep the hidden dimension; false = L2 norm over it on the device as each batch finishes
+  bool normalize = false;         // reduced (granular off) results: L1-normalise each generated step's column, as
+                                  // lib/aggregators/scores.ts normalizeJoint (Inseq's default aggregation)
+  bool normalize_target = true;   // encoder-decoders: the target rows take part in the normalisation (false = source only)
+  bool return_step_logits = false;  // SequenceAttribution::step_logits: the logits predicting each attributed target
   int64_t memory_budget_mb = 0;              // activation memory for one batch of rows; 0 = from the device's free memory
   // Benchmark baseline: Inseq's schedule (one batch per generated step, LM head over every position,
   // occlusion re-run per step on the prefix). Results are identical; only the cost differs.
@@ -70,12 +75,14 @@ struct SequenceAttribution {
   // Per-sequence matrices beside the attributions (Inseq's sequence_scores), e.g. encoder self-attention
   // [src, src, layers, heads].
   std::map<std::string, at::Tensor> sequence_scores;
+  at::Tensor step_logits;  // [steps, vocab] float32 CPU with return_step_logits (what custom step scores read); else undefined
 };
 
 struct AttributionResult {
   std::vector<SequenceAttribution> sequences;
   std::string kind;                     // "granular" | "coarse" | "multidimensional" | "base"
   std::vector<std::string> extra_dims;  // e.g. {"hidden"}, {"layer", "head"}
+  int64_t host_peak_bytes = 0;          // bytes of host result buffers allocated (O(steps x n) unless granular)
 };
 
 }  // namespace inseq::attribution

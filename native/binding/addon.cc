@@ -26,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("resetGpuPeak", Napi::Function::New(env, ResetGpuPeak, "resetGpuPeak"));
   exports.Set("listMethods", Napi::Function::New(env, ListMethods, "listMethods"));
   exports.Set("listStepFunctions", Napi::Function::New(env, ListStepFunctions, "listStepFunctions"));
+  exports.Set("methodTable", Napi::Function::New(env, MethodTable, "methodTable"));
   return exports;
 }
 

@@ -1,8 +1,9 @@
 // model.attribute(request) -> Promise<result>: converts the request on the JS thread, runs the engine on a
-// worker thread, returns Float32Arrays. Also the method / step-function listings.
+// worker thread, returns Float32Arrays. Also the method / step-function listings and the method table.
 #include <ATen/ATen.h>
 
 #include "attribution/engine.h"
+#include "attribution/method_table.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
@@ -87,7 +88,11 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
   r.seed = static_cast<uint64_t>(get_int(o, "seed", 0));
   r.multiply_by_inputs = get_bool(o, "multiplyByInputs", true);
   r.layer = get_int(o, "layer", -1);
-  r.granular = get_bool(o, "granular", true);
+  // Unset fields keep AttributionRequest's defaults (request.h declares them once).
+  r.granular = get_bool(o, "granular", r.granular);
+  r.normalize = get_bool(o, "normalize", r.normalize);
+  r.normalize_target = get_bool(o, "normalizeTarget", r.normalize_target);
+  r.return_step_logits = get_bool(o, "returnStepLogits", r.return_step_logits);
   r.similarity_metric = get_string(o, "similarityMetric", r.similarity_metric);
   r.decoder_zeroed_heads = ragged_field(o, "decoderZeroedHeads");
   r.encoder_zeroed_heads = ragged_field(o, "encoderZeroedHeads");
@@ -120,9 +125,11 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
           Napi::Object seq_scores = Napi::Object::New(env);
           for (const auto& [name, t] : s.sequence_scores) seq_scores.Set(name, tensor_to_js(env, t));
           so.Set("sequenceScores", seq_scores);
+          if (s.step_logits.defined()) so.Set("stepLogits", tensor_to_js(env, s.step_logits));  // [steps, vocab]
           seqs.Set(static_cast<uint32_t>(i), so);
         }
         out.Set("sequences", seqs);
+        out.Set("hostPeakBytes", Napi::Number::New(env, static_cast<double>(res.host_peak_bytes)));
         return out;
       },
       {self});
@@ -135,8 +142,8 @@ Napi::Value ListMethods(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < methods.size(); ++i) {
     Napi::Object m = Napi::Object::New(env);
     m.Set("id", methods[i].id);
-    m.Set("family", methods[i].family);
-    m.Set("usesBaselines", methods[i].uses_baselines);
+    m.Set("family", attribution::family_name(methods[i].family));
+    m.Set("usesBaselines", methods[i].uses_baselines());
     m.Set("kind", methods[i].kind);
     m.Set("description", methods[i].description);
     Napi::Object defaults = Napi::Object::New(env);
@@ -160,6 +167,86 @@ Napi::Value ListStepFunctions(const Napi::CallbackInfo& info) {
     m.Set("description", fn.description);
     out.Set(i++, m);
   }
+  return out;
+}
+
+namespace {
+
+Napi::Array strings_to_js(Napi::Env env, const std::vector<std::string>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), v[i]);
+  return a;
+}
+
+}  // namespace
+
+// The native method table (attribution/method_table.h): what scripts/gen-method-table.mjs writes into
+// lib/attribution/method-table.generated.ts.
+Napi::Value MethodTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  const auto& methods = attribution::list_methods();
+  Napi::Array ms = Napi::Array::New(env, methods.size());
+  for (size_t i = 0; i < methods.size(); ++i) {
+    const auto& m = methods[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", m.id);
+    o.Set("family", attribution::family_name(m.family));
+    o.Set("kind", m.kind);
+    o.Set("usesBaselines", m.uses_baselines());
+    Napi::Object needs = Napi::Object::New(env);
+    needs.Set("gradients", m.needs.gradients);
+    needs.Set("blockInternals", m.needs.block_internals);
+    needs.Set("baselines", m.needs.baselines);
+    needs.Set("supportsContrast", m.needs.supports_contrast);
+    o.Set("needs", needs);
+    o.Set("options", strings_to_js(env, m.options));
+    Napi::Object defaults = Napi::Object::New(env);
+    for (const auto& [name, value] : m.defaults) defaults.Set(name, value);
+    o.Set("defaults", defaults);
+    o.Set("description", m.description);
+    ms.Set(static_cast<uint32_t>(i), o);
+  }
+  out.Set("methods", ms);
+  const auto& fns = attribution::step_function_table();
+  Napi::Array fs = Napi::Array::New(env, fns.size());
+  for (size_t i = 0; i < fns.size(); ++i) {
+    const auto& f = fns[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", f.id);
+    o.Set("contrastive", f.contrastive);
+    o.Set("needsDropout", f.needs_dropout);
+    o.Set("spanAggregate", f.span_aggregate);
+    o.Set("options", strings_to_js(env, f.options));
+    o.Set("description", f.description);
+    fs.Set(static_cast<uint32_t>(i), o);
+  }
+  out.Set("stepFunctions", fs);
+  const auto& args = attribution::step_args();
+  Napi::Array as = Napi::Array::New(env, args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", args[i].name);
+    o.Set("type", args[i].type);
+    if (args[i].type == "boolean") o.Set("default", args[i].default_value != 0);
+    else o.Set("default", args[i].default_value);
+    o.Set("description", args[i].description);
+    as.Set(static_cast<uint32_t>(i), o);
+  }
+  out.Set("stepArgs", as);
+  const auto& aliases = attribution::step_aliases();
+  Napi::Array al = Napi::Array::New(env, aliases.size());
+  for (size_t i = 0; i < aliases.size(); ++i) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("alias", aliases[i].alias);
+    o.Set("id", aliases[i].id);
+    Napi::Object a = Napi::Object::New(env);
+    for (const auto& [name, value] : aliases[i].args) a.Set(name, value);
+    o.Set("args", a);
+    al.Set(static_cast<uint32_t>(i), o);
+  }
+  out.Set("stepAliases", al);
+  out.Set("contrastOptions", strings_to_js(env, attribution::contrast_options()));
   return out;
 }
 

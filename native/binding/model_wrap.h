@@ -91,5 +91,6 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
 Napi::Value LoadModel(const Napi::CallbackInfo& info);
 Napi::Value ListMethods(const Napi::CallbackInfo& info);
 Napi::Value ListStepFunctions(const Napi::CallbackInfo& info);
+Napi::Value MethodTable(const Napi::CallbackInfo& info);
 
 }  // namespace inseq::binding

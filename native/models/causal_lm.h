@@ -13,8 +13,11 @@
 #include <vector>
 
 #include "models/config.h"
+#include "models/deeplift_rule.h"
 
 namespace inseq::models {
+
+class EncoderDecoderLM;
 
 // Keys and values of every layer, grown by each forward that is given the cache.
 struct KVCache {
@@ -44,6 +47,8 @@ struct ForwardRequest {
   // Called with every block's self-attention values [batch, kv_heads, seq, head_dim] right after their
   // projection; its return value replaces them (value zeroing).
   std::function<at::Tensor(int64_t layer, const at::Tensor& values)> value_hook;
+  // DeepLIFT's rule (inactive by default): rows [0, half) are inputs, [half, 2 half) their references.
+  DeepLiftRule deeplift;
 };
 
 struct ForwardResult {
@@ -54,6 +59,15 @@ struct ForwardResult {
   std::vector<at::Tensor> hidden_states;   // num_layers + 1 entries [batch, seq, hidden]: the embeddings
                                            // (with positions for gpt2), each layer's output, and the
                                            // last entry after the final norm (as transformers returns them)
+};
+
+// What a model can do beyond logits from embeddings; the attribution engine checks a method's needs here.
+struct ModelCapabilities {
+  bool block_hooks = true;        // ForwardRequest::layer_output_hook at every block (layer methods at a block)
+  bool deeplift_rule = true;      // ForwardRequest::deeplift honoured by the blocks' nonlinearities
+  bool attention_weights = true;  // ForwardRequest::output_attentions
+  bool value_hooks = true;        // ForwardRequest::value_hook (value zeroing)
+  bool dropout = true;            // set_training(true) applies dropout (mc_dropout_prob_avg)
 };
 
 class CausalLM {
@@ -72,6 +86,10 @@ class CausalLM {
   // Whether forward() honours position_ids (derived from the mask for left-padded batches). TorchScript
   // bundles cannot: batched generation then runs row by row.
   virtual bool takes_position_ids() const { return true; }
+  virtual ModelCapabilities capabilities() const { return {}; }
+  // Encoder-decoders seen as one causal LM over source ++ target (ConcatenatedSeq2Seq): the model underneath;
+  // decoder-only models: nullptr.
+  virtual const EncoderDecoderLM* encoder_decoder() const { return nullptr; }
 
   // Named parameters (HF names) for training and inspection.
   virtual std::map<std::string, at::Tensor> named_parameters() const = 0;

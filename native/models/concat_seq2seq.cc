@@ -26,6 +26,17 @@ ConcatenatedSeq2Seq::ConcatenatedSeq2Seq(std::shared_ptr<const EncoderDecoderLM>
   config_.max_position_embeddings = i.max_positions;
 }
 
+ModelCapabilities ConcatenatedSeq2Seq::capabilities() const {
+  const EncoderDecoderInfo& i = model_->info();
+  ModelCapabilities c;
+  c.block_hooks = false;
+  c.dropout = false;
+  c.deeplift_rule = i.implementation != "torchscript";
+  c.value_hooks = i.has_internals;
+  c.attention_weights = i.has_attentions;
+  return c;
+}
+
 at::Tensor ConcatenatedSeq2Seq::embed(const at::Tensor&) const {
   throw Error(ErrorCode::kInternal, "Encoder-decoder rows need their source lengths (embed_split)");
 }
@@ -91,6 +102,7 @@ ForwardResult ConcatenatedSeq2Seq::forward(const ForwardRequest& r) const {
   req.source_mask = src_mask.to(at::kLong);
   req.target_embeds = tgt;
   req.output_attentions = r.output_attentions;
+  req.deeplift = r.deeplift;
   // The LM head only where logits are wanted; asked for every position, it runs on the T target rows (as a
   // plain decoder forward does) and the source positions read zeros below.
   const bool every_position = !r.logits_positions.defined() && r.logits_to_keep <= 0;

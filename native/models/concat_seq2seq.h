@@ -25,6 +25,10 @@ class ConcatenatedSeq2Seq : public CausalLM {
   // encoder's self-attention in ForwardResult::encoder_attentions.
   ForwardResult forward(const ForwardRequest& request) const override;
   std::map<std::string, at::Tensor> named_parameters() const override { return {}; }
+  // No per-block hooks (layer methods attribute the embedding layer only), no dropout; DeepLIFT's rule and
+  // value hooks where the model underneath is native.
+  ModelCapabilities capabilities() const override;
+  const EncoderDecoderLM* encoder_decoder() const override { return model_.get(); }
 
 
  private:

@@ -43,6 +43,7 @@ struct EncDecRequest {
   std::function<at::Tensor(const std::string& block, int64_t layer, const at::Tensor& values)> value_hook;
   std::function<at::Tensor(const std::string& stack, int64_t layer, const at::Tensor& hidden)> layer_hook;
   bool output_final_states = false;  // fill encoder_final / decoder_final
+  DeepLiftRule deeplift;             // DeepLIFT's rule (native models; inactive by default)
 };
 
 struct EncDecOutput {

@@ -77,14 +77,14 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
     if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
     double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
     if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
-    auto [ctx, probs] = scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_);
+    auto [ctx, probs] = scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_, req.deeplift);
     if (req.output_attentions) out.attentions.push_back(probs);
     at::Tensor attn_out = at::addmm(l.proj_b, ctx.transpose(1, 2).reshape({batch * seq, h}), l.proj_w).view({batch, seq, h});
     if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
     x = x.add(attn_out);
     cancel_point(x);  // between attention and MLP too: half a block of latency
     at::Tensor hm = at::layer_norm(x, {h}, l.ln2_w, l.ln2_b, c.norm_eps);
-    at::Tensor fc = activation(at::addmm(l.fc_b, hm.reshape({-1, h}), l.fc_w), c.hidden_act);  // [b*s, inner]
+    at::Tensor fc = activation(at::addmm(l.fc_b, hm.reshape({-1, h}), l.fc_w), c.hidden_act, req.deeplift);  // [b*s, inner]
     at::Tensor mlp = at::addmm(l.fc_proj_b, fc, l.fc_proj_w).view({batch, seq, h});
     if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
     x = x.add(mlp);

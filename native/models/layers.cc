@@ -45,9 +45,10 @@ at::Tensor position_ids_from_mask(const at::Tensor& attention_mask, int64_t seq)
 }
 
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                                   const at::Tensor& bias, double scale, double dropout, bool training) {
+                                                   const at::Tensor& bias, double scale, double dropout, bool training,
+                                                   const DeepLiftRule& deeplift) {
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul(scale).add(bias);  // [b, h, s, t]
-  at::Tensor probs = deeplift_half() > 0 ? deeplift_softmax(scores) : at::softmax(scores, -1, accum_type(q.scalar_type())).to(q.scalar_type());  // [b, h, s, t]
+  at::Tensor probs = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, accum_type(q.scalar_type())).to(q.scalar_type());  // [b, h, s, t]
   at::Tensor used = (training && dropout > 0) ? at::dropout(probs, dropout, true) : probs;
   return {at::matmul(used, v), probs};  // [b, h, s, d]
 }
@@ -59,8 +60,6 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 }
 
 namespace {
-
-thread_local int64_t t_deeplift_half = 0;
 
 // y = f(z) forward; backward multiplies the incoming gradient by the precomputed DeepLIFT multiplier.
 struct MultiplierFunction : public torch::autograd::Function<MultiplierFunction> {
@@ -148,12 +147,8 @@ const at::Tensor& cancel_point(const at::Tensor& x) {
   return x;
 }
 
-DeepLiftScope::DeepLiftScope(int64_t half) : previous_(t_deeplift_half) { t_deeplift_half = half; }
-DeepLiftScope::~DeepLiftScope() { t_deeplift_half = previous_; }
-int64_t deeplift_half() { return t_deeplift_half; }
-
-at::Tensor deeplift_softmax(const at::Tensor& scores) {
-  const int64_t h = t_deeplift_half;
+at::Tensor deeplift_softmax(const at::Tensor& scores, const DeepLiftRule& deeplift) {
+  const int64_t h = deeplift.half;
   at::Tensor probs = at::softmax(scores, -1, accum_type(scores.scalar_type())).to(scores.scalar_type());
   if (h == 0 || !scores.requires_grad()) return probs;
   at::Tensor zi = scores.slice(0, 0, h), pr = probs.slice(0, h).detach();
@@ -172,8 +167,8 @@ at::Tensor deeplift_softmax(const at::Tensor& scores) {
   return at::cat({out_i, pr}, 0);
 }
 
-at::Tensor activation(const at::Tensor& x, const std::string& name) {
-  if (t_deeplift_half > 0) return rescale_elementwise(x, name, t_deeplift_half);
+at::Tensor activation(const at::Tensor& x, const std::string& name, const DeepLiftRule& deeplift) {
+  if (deeplift.active()) return rescale_elementwise(x, name, deeplift.half);
   return plain_activation(x, name);
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "models/config.h"
+#include "models/deeplift_rule.h"
 
 namespace inseq::models {
 
@@ -26,27 +27,12 @@ at::Tensor position_ids_from_mask(const at::Tensor& attention_mask, int64_t seq)
 at::Tensor full_mask(int64_t batch, int64_t total, c10::Device device);
 
 // softmax(q k^T * scale + bias) v with fp32 softmax; q [b, h, s, d], k/v [b, h, t, d] -> ([b, h, s, d], probs [b, h, s, t])
+// With an active DeepLIFT rule the softmax back-propagates the rule's multipliers (deeplift_softmax).
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                                   const at::Tensor& bias, double scale, double dropout, bool training);
+                                                   const at::Tensor& bias, double scale, double dropout, bool training,
+                                                   const DeepLiftRule& deeplift = {});
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // [.., hidden]
-
-// DeepLIFT (Rescale rule, Shrikumar et al. 2017). While a DeepLiftScope is active on this thread, every batch
-// holds input rows [0, half) followed by their reference rows [half, 2 * half), and the nonlinearities below
-// back-propagate multipliers (f(z) - f(z')) / (z - z') instead of f'(z): the MLP activations elementwise,
-// and the attention softmax with Captum's rule (elementwise ratio, then centred over the row). Norms and the
-// q.k / attention.v products keep their ordinary gradients (linearised at the input).
-class DeepLiftScope {
- public:
-  explicit DeepLiftScope(int64_t half);
-  ~DeepLiftScope();
-  DeepLiftScope(const DeepLiftScope&) = delete;
-  DeepLiftScope& operator=(const DeepLiftScope&) = delete;
-
- private:
-  int64_t previous_;
-};
-int64_t deeplift_half();  // 0 when no scope is active
 
 // Cancellation inside one forward / backward pass. While a CancelScope is active on this thread, every block of
 // the native models passes its input through cancel_point(x): it throws core::Error kAborted once the flag is
@@ -66,8 +52,10 @@ class CancelScope {
   const std::function<void()>* previous_on_block_;
 };
 const at::Tensor& cancel_point(const at::Tensor& x);
-at::Tensor deeplift_softmax(const at::Tensor& scores);  // softmax over the last dim with the rescale rule
-at::Tensor activation(const at::Tensor& x, const std::string& name);
+// Softmax over the last dim; with an active DeepLIFT rule its backward carries the rule's multipliers.
+at::Tensor deeplift_softmax(const at::Tensor& scores, const DeepLiftRule& deeplift);
+// The named activation; with an active DeepLIFT rule the Rescale multipliers elementwise.
+at::Tensor activation(const at::Tensor& x, const std::string& name, const DeepLiftRule& deeplift = {});
 
 // Rotary embeddings: inverse frequencies with the configured scaling.
 at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim);  // [head_dim / 2] float32 CPU

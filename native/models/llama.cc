@@ -136,14 +136,14 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
     if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
     at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
     at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
-    auto [ctx, probs] = scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_);
+    auto [ctx, probs] = scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_, req.deeplift);
     if (req.output_attentions) out.attentions.push_back(probs);
     at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
     if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
     x = x.add(attn_out);
     cancel_point(x);  // between attention and MLP too: half a block of latency
     at::Tensor hm = rms_norm(x, l.post_norm, c.norm_eps);
-    at::Tensor mlp = linear(activation(linear(hm, l.gate_w, l.gate_b), c.hidden_act).mul(linear(hm, l.up_w, l.up_b)),
+    at::Tensor mlp = linear(activation(linear(hm, l.gate_w, l.gate_b), c.hidden_act, req.deeplift).mul(linear(hm, l.up_w, l.up_b)),
                             l.down_w, l.down_b);  // [b, s, h]
     if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
     x = x.add(mlp);

@@ -223,7 +223,8 @@ at::Tensor Seq2SeqLM::positions(int64_t past, int64_t length, bool decoder) cons
 at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const at::Tensor& bias, const at::Tensor& q_w, const at::Tensor& q_b,
                                 const at::Tensor& k_w, const at::Tensor& k_b, const at::Tensor& v_w, const at::Tensor& v_b, const at::Tensor& o_w,
                                 const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append,
-                                at::Tensor* probs, const std::function<at::Tensor(const at::Tensor&)>& value_hook) const {
+                                at::Tensor* probs, const std::function<at::Tensor(const at::Tensor&)>& value_hook,
+                                const DeepLiftRule& deeplift) const {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2), hd = d / heads;
   auto split = [&](const at::Tensor& y) { return y.view({b, -1, heads, hd}).transpose(1, 2); };  // [b, h, n, hd]
   at::Tensor q = split(at::linear(x, q_w, q_b).mul(1.0 / std::sqrt(static_cast<double>(hd))));
@@ -245,7 +246,7 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
     }
   }
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).add(bias);  // [b, h, t, k]; float32 (the bias is)
-  at::Tensor p = deeplift_half() > 0 ? deeplift_softmax(scores) : at::softmax(scores, -1, at::kFloat);
+  at::Tensor p = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, at::kFloat);
   if (probs) *probs = p;
   return at::linear(at::matmul(p.to(v.scalar_type()), v).transpose(1, 2).reshape({b, t, d}), o_w, o_b);
 }
@@ -253,6 +254,7 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
 at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& source_mask, std::vector<at::Tensor>* attentions,
                              const EncDecRequest* hooks) const {
   const Seq2SeqConfig& c = config_;
+  const DeepLiftRule deeplift = hooks ? hooks->deeplift : DeepLiftRule{};
   at::Tensor x = source_embeds.add(positions(0, source_embeds.size(1), false));  // [b, s, d]
   if (c.layernorm_embedding) x = layer_norm(x, enc_ln_emb_w_, enc_ln_emb_b_);
   at::Tensor bias = padding_bias(source_mask.to(device_), x.size(1));
@@ -264,11 +266,11 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
     if (hooks && hooks->value_hook) vh = [&](const at::Tensor& v) { return hooks->value_hook("encoder", static_cast<int64_t>(i), v); };
     auto block = [&](const at::Tensor& h) {
       return attention(h, h, bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.encoder_heads, nullptr, nullptr, false,
-                       attentions ? &probs : nullptr, vh);
+                       attentions ? &probs : nullptr, vh, deeplift);
     };
     auto ffn = [&](const at::Tensor& h) {
       cancel_point(h);  // between attention and the feed-forward too: part of a block of latency
-      return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b);
+      return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation, deeplift), l.fc2_w, l.fc2_b);
     };
     if (c.pre_norm) {
       x = x.add(block(layer_norm(x, l.sa_norm_w, l.sa_norm_b)));
@@ -289,6 +291,7 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
   const Seq2SeqConfig& c = config_;
   const int64_t t = target_embeds.size(1);
   const int64_t past = cache ? cache->length() : 0;
+  const DeepLiftRule deeplift = hooks ? hooks->deeplift : DeepLiftRule{};
   at::Tensor x = target_embeds.add(positions(past, t, true));  // [b, t, d]
   if (c.layernorm_embedding) x = layer_norm(x, dec_ln_emb_w_, dec_ln_emb_b_);
   // causal bias over past + t keys: query past+i sees keys <= past+i
@@ -315,15 +318,15 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
     }
     auto self_block = [&](const at::Tensor& h) {
       return attention(h, h, self_bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.decoder_heads,
-                       cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh);
+                       cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh, deeplift);
     };
     auto cross_block = [&](const at::Tensor& h) {
       return attention(h, encoder_hidden, cross_bias, l.cq_w, l.cq_b, l.ck_w, l.ck_b, l.cv_w, l.cv_b, l.co_w, l.co_b, c.decoder_heads,
-                       cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh);
+                       cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh, deeplift);
     };
     auto ffn = [&](const at::Tensor& h) {
       cancel_point(h);  // between attention and the feed-forward too: part of a block of latency
-      return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation), l.fc2_w, l.fc2_b);
+      return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation, deeplift), l.fc2_w, l.fc2_b);
     };
     if (c.pre_norm) {
       x = x.add(self_block(layer_norm(x, l.sa_norm_w, l.sa_norm_b)));

@@ -407,6 +407,13 @@ class TorchScriptCausalLM : public CausalLM {
   }
 
   bool takes_position_ids() const override { return false; }
+  // Embeddings, logits and (optionally) attentions only: no block hooks, values, DeepLIFT rule or dropout.
+  ModelCapabilities capabilities() const override {
+    ModelCapabilities c;
+    c.block_hooks = c.deeplift_rule = c.value_hooks = c.dropout = false;
+    c.attention_weights = has_attentions_;
+    return c;
+  }
 
   std::map<std::string, at::Tensor> named_parameters() const override {
     std::map<std::string, at::Tensor> out;

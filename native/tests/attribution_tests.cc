@@ -37,6 +37,7 @@ std::vector<int64_t> unk_baseline(const std::vector<int64_t>& ids) {
 a::AttributionRequest request(const std::string& method, std::vector<std::vector<int64_t>> seqs, std::vector<int64_t> start) {
   a::AttributionRequest r;
   r.method = method;
+  r.granular = true;  // these tests read the hidden dimension
   r.sequences = seqs;
   for (size_t i = 0; i < seqs.size(); ++i) {
     r.baselines.push_back(unk_baseline(seqs[i]));
@@ -230,11 +231,8 @@ TEST(deeplift_rescale_multipliers) {
   at::Tensor z = at::tensor({1.5, -0.7, 2.0, 0.3}, at::kFloat).view({1, 4});
   at::Tensor zr = at::tensor({0.1, 0.4, 2.0, -1.0}, at::kFloat).view({1, 4});
   at::Tensor zi = z.clone().requires_grad_(true);
-  at::Tensor y;
-  {
-    m::DeepLiftScope scope(1);
-    y = m::activation(at::cat({zi, zr}, 0), "silu");
-  }
+  const m::DeepLiftRule rule{1};  // rows [0, 1) inputs, [1, 2) references
+  at::Tensor y = m::activation(at::cat({zi, zr}, 0), "silu", rule);
   at::Tensor g = torch::autograd::grad({y[0].sum()}, {zi})[0][0];
   at::Tensor silu_z = at::silu(z[0]), silu_r = at::silu(zr[0]);
   for (int64_t k : {0, 1, 3}) ASSERT_NEAR(g[k].item<double>(), ((silu_z[k] - silu_r[k]) / (z[0][k] - zr[0][k])).item<double>(), 1e-6);
@@ -242,11 +240,7 @@ TEST(deeplift_rescale_multipliers) {
   ASSERT_NEAR(g[2].item<double>(), torch::autograd::grad({at::silu(zz)}, {zz})[0].item<double>(), 1e-6);
   // Softmax rule: the multipliers of a row sum to zero (shift invariance).
   at::Tensor s = at::randn({2, 5}).requires_grad_(true);
-  at::Tensor p;
-  {
-    m::DeepLiftScope scope(1);
-    p = m::deeplift_softmax(s);
-  }
+  at::Tensor p = m::deeplift_softmax(s, rule);
   at::Tensor gs = torch::autograd::grad({p[0].mul(at::arange(5, at::kFloat)).sum()}, {s})[0];
   ASSERT_TRUE(gs[1].abs().max().item<double>() == 0.0);  // references get no gradient
 }
@@ -400,9 +394,9 @@ TEST(input_x_gradient_layer_and_deeplift_equal_a_naive_per_step_loop) {
     at::Tensor pair = at::stack({xi, b.slice(0, 0, tpos)});
     at::Tensor p;
     {
-      m::DeepLiftScope scope(1);
       m::ForwardRequest fr;
       fr.inputs_embeds = pair;
+      fr.deeplift.half = 1;  // the forward request carries DeepLIFT's rule
       p = model->forward(fr).logits[0][-1].softmax(-1)[kSeq[tpos]];
     }
     at::Tensor m_dl = torch::autograd::grad({p}, {xi})[0];

@@ -105,6 +105,7 @@ TEST(seq2seq_engine_saliency_equals_direct_gradients) {
   const std::vector<int64_t> src2 = {52, 21, 2};  // a second, shorter example in the same batch
   inseq::attribution::AttributionRequest r;
   r.method = "saliency";
+  r.granular = true;  // compared with direct gradients over the hidden dimension
   std::vector<int64_t> seq = src, seq2 = src2;
   seq.insert(seq.end(), tgt.begin(), tgt.end());
   seq2.insert(seq2.end(), tgt.begin(), tgt.end());

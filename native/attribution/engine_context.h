@@ -1,0 +1,170 @@
+// Private to native/attribution: what one attribution call shares between the scheduler (engine.cc), the
+// examples it builds (examples.cc), the step values (step_values.cc) and the method families
+// (gradient_methods.cc, perturbation_methods.cc, internals_methods.cc).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "attribution/method_table.h"
+#include "attribution/request.h"
+#include "attribution/step_functions.h"
+#include "models/causal_lm.h"
+
+namespace inseq::models {
+class EncoderDecoderLM;
+}
+
+namespace inseq::attribution::detail {
+
+inline const float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr int64_t kAllLayers = -2;  // request.layer: every block
+
+struct Example {
+  at::Tensor ids;          // [n] int64 on the model device
+  at::Tensor base_ids;     // [n] or undefined
+  std::vector<int64_t> host_ids;       // [n] the same ids on the host (no device reads per row)
+  std::vector<int64_t> host_base_ids;  // [n] or empty
+  int64_t n = 0, start = 0, end = 0;
+  int64_t src = 0;           // encoder-decoders: the first src positions are the source (0 = decoder-only)
+  int64_t contrast_src = 0;  // the contrast sequence's source length
+  int64_t steps() const { return end - start; }
+  at::Tensor targets;      // [steps] int64: ids[start..end)
+  at::Tensor positions;    // [steps] int64: start-1 .. end-2 (where the logits predicting each target are)
+  at::Tensor contrast_ids;        // [m] or undefined
+  at::Tensor contrast_positions;  // [steps] the aligned contrast position c (target contrast[c])
+  at::Tensor contrast_targets;    // [steps]
+  std::vector<int64_t> host_contrast_targets;  // [steps] or empty
+};
+
+// Bounds the work of a chunk (one batch of rows): with a large memory budget one batch could hold minutes of
+// work, and each block of it would delay an abort (cancellation is checked at every block, forward and
+// backward: models::CancelScope) and progress heartbeats. A chunk takes the rows that an estimated
+// kBlockSeconds of work per block pass holds (one forward and one backward pass through every block, plus
+// the embeddings and the head: 2 x layers + 2 passes; 3 GPT-2-small rows of 40 tokens on one CPU thread), never
+// more than memory allows. Blocks check twice (before attention and before the MLP), so an abort lands within
+// about half of kBlockSeconds of estimated work. The price: GPT-2-small saliency on one thread takes 4.0 s
+// instead of 3.2 s with memory-sized batches (internal_batch_size restores those). The estimate
+// (EngineContext::row_seconds) depends on the model, the row, the device kind and the thread count only, never
+// on measured time, so two runs group rows the same way and agree bit for bit. An explicit internal_batch_size
+// turns the budget off (chunks of that many rows).
+class ChunkPacer {
+ public:
+  static constexpr double kBlockSeconds = 0.05;
+  ChunkPacer(bool fixed, int64_t layers) : fixed_(fixed), chunk_seconds_(kBlockSeconds * static_cast<double>(2 * layers + 2)) {}
+  int64_t rows(int64_t by_memory, double row_seconds) const {
+    if (fixed_ || !(row_seconds > 0)) return by_memory;
+    const double fit = chunk_seconds_ / row_seconds;
+    return std::max<int64_t>(1, fit >= static_cast<double>(by_memory) ? by_memory : static_cast<int64_t>(fit));
+  }
+
+ private:
+  bool fixed_;
+  double chunk_seconds_;
+};
+
+struct GradRow {
+  size_t e;       // example
+  int64_t j;      // step index (target position t = start + j)
+  int64_t t;      // prefix length
+  double alpha;   // interpolation point between baseline (0) and input (1)
+  double weight;  // integration weight
+  int64_t sample; // gradient_shap sample index (noise)
+};
+
+class EngineContext {
+ public:
+  EngineContext(models::CausalLM& model, const AttributionRequest& req);
+
+  models::CausalLM& model;
+  const AttributionRequest& req;  // every method option resolved (with_method_defaults)
+  const c10::Device dev;
+  const models::ModelCapabilities caps;
+  const models::EncoderDecoderLM* seq2seq;  // non-null for encoder-decoders
+  const int64_t budget_mb;                  // activation memory for one batch of rows
+  std::vector<Example> ex;
+  std::map<std::string, StepFunctionInfo> custom;  // compiled TorchScript step functions
+
+  // ---- the scheduler (engine.cc) --------------------------------------------------------------------
+  void check_cancel() const;
+  // Inside per-row loops of a batch: every 64th row checks the cancellation flag and sends a heartbeat.
+  void poll(int64_t r) {
+    if ((r & 63) != 63) return;
+    check_cancel();
+    heartbeat();
+  }
+  void heartbeat();
+  void progress(double steps);  // generated steps done (chunks add the share of a step their rows cover)
+  void report();
+  double steps_total() const { return steps_total_; }
+  void add_steps(double steps) { steps_total_ += steps; }
+  int64_t rows_per_batch(int64_t length) const;
+  // Estimated seconds of one row of `length` tokens: `passes` 1 (forward) or 3 (forward + backward), logits at
+  // `head_positions` positions.
+  double row_seconds(int64_t length, double passes, int64_t head_positions) const;
+  // Rows of the next batch starting at `pos` (rows sorted by decreasing length), for a memory cost factor.
+  size_t batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer) const;
+  ChunkPacer pacer() const;
+  // A host result buffer of `sizes` filled with `value` (NaN: not causal), counted in host_peak_bytes.
+  at::Tensor host_result(at::IntArrayRef sizes, float value);
+  void release_host(const at::Tensor& t);  // a counted buffer that is no longer part of the result
+  int64_t host_peak_bytes() const { return host_peak_bytes_; }
+
+  // ---- examples (examples.cc) ----------------------------------------------------------------------
+  void prepare();
+  // Source lengths of k rows of example e (undefined for decoder-only models), and embeddings of such rows.
+  at::Tensor lengths(int64_t src, int64_t k) const { return seq2seq ? at::full({k}, src, at::kLong) : at::Tensor(); }
+  at::Tensor lengths(const std::vector<int64_t>& srcs) const { return seq2seq ? at::tensor(srcs, at::kLong) : at::Tensor(); }
+  at::Tensor embed(const at::Tensor& ids, const at::Tensor& lens) const {
+    return lens.defined() ? model.embed_split(ids, lens) : model.embed(ids);
+  }
+  at::Tensor long_tensor(const std::vector<int64_t>& v) const {
+    return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(dev);
+  }
+
+  // ---- step values (step_values.cc) ----------------------------------------------------------------
+  const StepFunctionInfo& step_fn(const std::string& id) const;
+  // Logits predicting each attributed target: [steps, V], for the given ids of example e (no grad).
+  at::Tensor step_logits(const at::Tensor& ids, const at::Tensor& positions, int64_t src, int64_t hook_layer = -1,
+                         const at::Tensor& replacement = at::Tensor());
+  at::Tensor contrast_step_logits(const Example& e) { return step_logits(e.contrast_ids, e.contrast_positions.sub(1), e.contrast_src); }
+  // The attributed function on rows (differentiable when logits are).
+  at::Tensor attributed_values(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& contrast_logits,
+                               const at::Tensor& contrast_targets) const;
+  // Step scores of example e; `step_logits_out` (optional) receives the logits [steps, V] float32 CPU.
+  std::map<std::string, at::Tensor> compute_step_scores(Example& e, at::Tensor* step_logits_out);
+
+ private:
+  static constexpr std::chrono::milliseconds kHeartbeat{100};
+  double steps_done_ = 0, steps_total_ = 0;
+  std::chrono::steady_clock::time_point last_report_ = std::chrono::steady_clock::now();
+  int64_t host_bytes_ = 0, host_peak_bytes_ = 0;
+};
+
+// ---- method families: each returns per example the attributions laid out [n, steps, *extra] float32 CPU
+// (NaN where not causal), the hidden dimension already reduced on the device when the request is not granular.
+
+// gradient_methods.cc: saliency, input_x_gradient, integrated_gradients, gradient_shap, deeplift and the layer_*
+// variants at one layer (`layer` -1 = embeddings). `share`: the part of each step's work these rows are.
+// `deltas` (optional): IG / DeepLIFT convergence deltas per example [steps].
+std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodInfo& method, int64_t layer,
+                                              std::map<size_t, at::Tensor>* deltas, double share = 1.0);
+// layer_gradient_x_activation at every block in one forward + backward: [n, steps, layers(, hidden)].
+std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx);
+
+// perturbation_methods.cc: [n, steps]
+at::Tensor occlusion(EngineContext& ctx, Example& e);
+at::Tensor lime(EngineContext& ctx, Example& e);
+
+// internals_methods.cc: attention [n, steps, layers, heads]; value zeroing [n, steps, layers].
+at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores);
+at::Tensor value_zeroing(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores);
+
+}  // namespace inseq::attribution::detail

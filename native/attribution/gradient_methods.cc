@@ -1,0 +1,342 @@
+// The gradient family: saliency, input x gradient, integrated gradients, GradientSHAP, DeepLIFT and the layer_*
+// variants. Each (example, generated step, integration point) is one row truncated to the step's prefix; rows
+// are packed into batches under the memory budget and run as one forward + one backward per batch. A step's
+// attribution is finished (and, unless granular, reduced over the hidden dimension) on the device as soon as
+// its last row is done, and reaches the host with the rest of its batch in one copy.
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <random>
+
+#include "attribution/engine_context.h"
+#include "attribution/integration.h"
+#include "attribution/reduction.h"
+#include "core/error.h"
+
+namespace inseq::attribution::detail {
+
+using core::Error;
+using core::ErrorCode;
+
+namespace {
+
+enum class Rule { kSaliency, kInputXGradient, kIntegratedGradients, kGradientShap, kDeepLift };
+
+// The rule of a gradient-family method; layer_* methods apply their base rule to a layer's activations
+// (gradient_x_activation is input x gradient there).
+Rule rule_of(const MethodInfo& method) {
+  const std::string base = method.family == MethodFamily::kLayer ? method.id.substr(6) : method.id;
+  if (base == "saliency") return Rule::kSaliency;
+  if (base == "input_x_gradient" || base == "gradient_x_activation") return Rule::kInputXGradient;
+  if (base == "integrated_gradients") return Rule::kIntegratedGradients;
+  if (base == "gradient_shap") return Rule::kGradientShap;
+  if (base == "deeplift") return Rule::kDeepLift;
+  throw Error(ErrorCode::kInternal, "No gradient rule for " + method.id);
+}
+
+}  // namespace
+
+std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodInfo& method, int64_t layer_arg,
+                                              std::map<size_t, at::Tensor>* deltas, double share) {
+  const AttributionRequest& req = ctx.req;
+  auto& ex = ctx.ex;
+  const bool is_layer = method.family == MethodFamily::kLayer;
+  const int64_t layer = is_layer ? layer_arg : -1;
+  if (layer >= ctx.model.config().num_layers) throw Error(ErrorCode::kInvalidOption, "layer " + std::to_string(layer) + " is out of range");
+  const Rule rule = rule_of(method);
+  const bool deeplift = rule == Rule::kDeepLift;
+  const bool shap = rule == Rule::kGradientShap;
+  const bool path = rule == Rule::kIntegratedGradients || shap || deeplift;
+
+  // Inputs and baselines in the attributed space: embeddings, or the chosen layer's activations.
+  std::vector<at::Tensor> X(ex.size()), Bx(ex.size());  // [n, H]
+  {
+    c10::InferenceMode guard;
+    for (size_t i = 0; i < ex.size(); ++i) {
+      auto space = [&](const at::Tensor& ids) -> at::Tensor {
+        at::Tensor lens = ctx.lengths(ex[i].src, 1);
+        if (layer < 0) return ctx.embed(ids.unsqueeze(0), lens).squeeze(0);
+        at::Tensor captured;
+        models::ForwardRequest fr;
+        fr.source_lengths = lens;
+        fr.inputs_embeds = ctx.embed(ids.unsqueeze(0), lens);
+        fr.logits_positions = at::zeros({1, 1}, at::TensorOptions().dtype(at::kLong).device(ctx.dev));
+        fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
+          if (l == layer) captured = h;
+          return h;
+        };
+        ctx.model.forward(fr);
+        return captured.squeeze(0);
+      };
+      X[i] = space(ex[i].ids).clone();
+      if (path) {
+        if (!ex[i].base_ids.defined()) throw Error(ErrorCode::kInvalidOption, method.id + " needs baselines");
+        Bx[i] = space(ex[i].base_ids).clone();
+      }
+    }
+  }
+
+  // Rows: (example, step, integration point).
+  std::vector<double> alphas = {1.0}, weights = {1.0};
+  if (rule == Rule::kIntegratedGradients) std::tie(alphas, weights) = integration_grid(req.integration, req.n_steps);
+  std::mt19937_64 rng(req.seed);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<GradRow> rows;
+  for (size_t i = 0; i < ex.size(); ++i) {
+    for (int64_t j = 0; j < ex[i].steps(); ++j) {
+      const int64_t t = ex[i].start + j;
+      if (shap) {
+        for (int64_t s = 0; s < req.n_samples; ++s) rows.push_back({i, j, t, uniform(rng), 1.0 / static_cast<double>(req.n_samples), s});
+      } else {
+        for (size_t k = 0; k < alphas.size(); ++k) rows.push_back({i, j, t, alphas[k], weights[k], 0});
+      }
+    }
+  }
+  // GradientSHAP noise per (example, sample), as Captum's NoiseTunnel draws it per input copy.
+  std::map<std::pair<size_t, int64_t>, at::Tensor> noise;
+  if (shap && req.stdevs > 0) {
+    for (size_t i = 0; i < ex.size(); ++i)
+      for (int64_t s = 0; s < req.n_samples; ++s) {
+        at::manual_seed(req.seed * 1000003ULL + i * 131ULL + static_cast<uint64_t>(s));
+        noise[{i, s}] = at::randn(X[i].sizes(), at::TensorOptions().dtype(X[i].scalar_type())).mul(req.stdevs).to(ctx.dev);
+      }
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
+  const int64_t rows_per_step = shap ? req.n_samples : static_cast<int64_t>(alphas.size());
+  const ChunkPacer pacer = ctx.pacer();
+
+  // Accumulated gradients per (example, step) while the step has rows left: [t, H] float32 on the device.
+  std::vector<std::vector<at::Tensor>> acc(ex.size());
+  std::vector<std::vector<int64_t>> rows_left(ex.size());
+  std::vector<std::vector<at::Tensor>> sums(ex.size());  // convergence deltas: sum of each step's attributions (device scalars)
+  for (size_t i = 0; i < ex.size(); ++i) {
+    acc[i].resize(ex[i].steps());
+    rows_left[i].assign(ex[i].steps(), rows_per_step);
+    sums[i].resize(ex[i].steps());
+  }
+  const int64_t H = ctx.model.config().hidden_size;
+  const bool want_deltas = deltas && (rule == Rule::kIntegratedGradients || deeplift);
+  // Host results: [n, steps, H] when granular, else [n, steps] (the hidden dimension reduced on the device).
+  std::vector<at::Tensor> out(ex.size());
+  for (size_t i = 0; i < ex.size(); ++i) {
+    out[i] = req.granular ? ctx.host_result({ex[i].n, ex[i].steps(), H}, kNaN) : ctx.host_result({ex[i].n, ex[i].steps()}, kNaN);
+  }
+  // Finishes each method's formula for step j of example i once its last row is accumulated.
+  ColumnBatch finished;
+  auto finish_step = [&](size_t i, int64_t j) {
+    const int64_t t = ex[i].start + j;
+    at::Tensor g = acc[i][j];                            // [t, H] float32
+    at::Tensor x = X[i].slice(0, 0, t).to(at::kFloat);   // [t, H]
+    at::Tensor a;
+    switch (rule) {
+      case Rule::kSaliency: a = g.abs(); break;
+      case Rule::kInputXGradient: a = req.multiply_by_inputs ? g.mul(x) : g; break;
+      case Rule::kIntegratedGradients:
+      case Rule::kDeepLift: a = req.multiply_by_inputs ? g.mul(x.sub(Bx[i].slice(0, 0, t).to(at::kFloat))) : g; break;
+      case Rule::kGradientShap: a = g; break;  // already multiplied per sample
+    }
+    if (want_deltas) sums[i][j] = a.sum();
+    finished.add(i, j, req.granular ? a : reduce_hidden(a));  // [t, H] | [t]
+    acc[i][j] = at::Tensor();
+  };
+
+  const StepFunctionInfo& fn = ctx.step_fn(req.attributed_fn);
+  std::vector<at::Tensor> forced_contrast(ex.size());  // contrast logits when contrast inputs are forced: [steps, V]
+  if (fn.contrastive && req.contrast_force_inputs) {
+    c10::InferenceMode guard;
+    for (size_t i = 0; i < ex.size(); ++i)
+      if (ex[i].contrast_ids.defined()) forced_contrast[i] = ctx.contrast_step_logits(ex[i]).clone();
+  }
+
+  size_t pos = 0;
+  while (pos < rows.size()) {
+    ctx.check_cancel();
+    const int64_t L = rows[pos].t;
+    size_t take = ctx.batch_size_at(rows, pos, deeplift ? 2 : 1, pacer);
+    if (req.per_step_schedule) {  // Inseq: one (example, step) per batch
+      size_t same = 0;
+      while (same < take && rows[pos + same].e == rows[pos].e && rows[pos + same].j == rows[pos].j) ++same;
+      take = same;
+    }
+    const int64_t B = static_cast<int64_t>(take);
+    c10::AutoGradMode grad_mode(true);
+    at::Tensor point = at::zeros({B, L, H}, X[0].options());                                    // [B, L, H]
+    at::Tensor ids = at::zeros({B, L}, at::TensorOptions().dtype(at::kLong).device(ctx.dev));  // [B, L] (layer methods)
+    std::vector<int64_t> logit_pos(B), targets(B), contrast_targets(B, 0), srcs(B);
+    std::vector<at::Tensor> contrast_rows;
+    bool any_contrast = false;
+    for (int64_t r = 0; r < B; ++r) {
+      ctx.poll(r);
+      const GradRow& row = rows[pos + r];
+      const Example& e = ex[row.e];
+      srcs[r] = e.src;
+      at::Tensor x = X[row.e].slice(0, 0, row.t);  // [t, H]
+      if (shap && req.stdevs > 0) x = x.add(noise[{row.e, row.sample}].slice(0, 0, row.t));
+      at::Tensor p = path ? Bx[row.e].slice(0, 0, row.t).add(x.sub(Bx[row.e].slice(0, 0, row.t)).mul(row.alpha)) : x;
+      point[r].slice(0, 0, row.t).copy_(p);
+      if (layer >= 0) ids[r].slice(0, 0, row.t).copy_(e.ids.slice(0, 0, row.t));
+      logit_pos[r] = row.t - 1;
+      targets[r] = e.host_ids[static_cast<size_t>(row.t)];  // host copy: no device read per row
+      if (e.contrast_ids.defined()) {
+        any_contrast = true;
+        contrast_targets[r] = e.host_contrast_targets[static_cast<size_t>(row.j)];
+        if (forced_contrast[row.e].defined()) contrast_rows.push_back(forced_contrast[row.e][row.j]);
+      }
+    }
+    point.requires_grad_(true);
+    // DeepLIFT runs each row next to its reference row: batch [inputs; references], and the forward request
+    // carries the rule's hook (the blocks' nonlinearities back-propagate the Rescale multipliers).
+    at::Tensor input = point, batch_ids = ids;
+    models::DeepLiftRule deeplift_rule;
+    if (deeplift) {
+      at::Tensor ref = at::zeros_like(point);
+      at::Tensor ref_ids = at::zeros_like(ids);
+      for (int64_t r = 0; r < B; ++r) {
+        ctx.poll(r);
+        const GradRow& row = rows[pos + r];
+        ref[r].slice(0, 0, row.t).copy_(Bx[row.e].slice(0, 0, row.t));
+        if (layer >= 0) ref_ids[r].slice(0, 0, row.t).copy_(ex[row.e].base_ids.slice(0, 0, row.t));
+      }
+      input = at::cat({point, ref}, 0);
+      batch_ids = at::cat({ids, ref_ids}, 0);
+      const std::vector<int64_t> input_pos = logit_pos, input_srcs = srcs;
+      logit_pos.insert(logit_pos.end(), input_pos.begin(), input_pos.end());
+      srcs.insert(srcs.end(), input_srcs.begin(), input_srcs.end());
+      deeplift_rule.half = B;
+    }
+    models::ForwardRequest fr;
+    fr.source_lengths = ctx.lengths(srcs);
+    fr.deeplift = deeplift_rule;
+    if (layer < 0) {
+      fr.inputs_embeds = input;
+    } else {
+      fr.inputs_embeds = ctx.embed(batch_ids, fr.source_lengths);
+      fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return l == layer ? input : h; };
+    }
+    at::Tensor logits;  // [B, V]
+    if (req.per_step_schedule) {  // LM head over every position, then pick the step's row (as Inseq)
+      at::Tensor all = ctx.model.forward(fr).logits;  // [B', L, V]
+      const int64_t rows_in = all.size(0);
+      logits = all.gather(1, ctx.long_tensor(logit_pos).view({rows_in, 1, 1}).expand({rows_in, 1, all.size(2)})).squeeze(1);
+    } else {
+      fr.logits_positions = ctx.long_tensor(logit_pos).unsqueeze(1);  // [B', 1]
+      logits = ctx.model.forward(fr).logits.squeeze(1);
+    }
+    logits = logits.slice(0, 0, B);  // DeepLIFT: the inputs' half; its gradient flows through the multipliers
+    at::Tensor ct = any_contrast ? ctx.long_tensor(contrast_targets) : at::Tensor();
+    at::Tensor cl = contrast_rows.empty() ? at::Tensor() : at::stack(contrast_rows);
+    at::Tensor f = ctx.attributed_values(logits, ctx.long_tensor(targets), cl, ct);  // [B]
+    std::vector<double> w(B);
+    for (int64_t r = 0; r < B; ++r) w[r] = rows[pos + r].weight;
+    at::Tensor loss = f.mul(at::tensor(w, at::kDouble).to(ctx.dev, f.scalar_type())).sum();
+    at::Tensor grad = torch::autograd::grad({loss}, {point})[0].detach();  // [B, L, H], the model's dtype
+    for (int64_t r = 0; r < B; ++r) {
+      ctx.poll(r);
+      const GradRow& row = rows[pos + r];
+      at::Tensor g = grad[r].slice(0, 0, row.t).to(at::kFloat);  // [t, H]: accumulated in float32 for half models
+      if (shap) {  // per-sample (input - baseline) factor: noise differs between samples
+        at::Tensor x = X[row.e].slice(0, 0, row.t);
+        if (req.stdevs > 0) x = x.add(noise[{row.e, row.sample}].slice(0, 0, row.t));
+        g = g.mul(x.sub(Bx[row.e].slice(0, 0, row.t)).to(at::kFloat));
+      }
+      at::Tensor& a = acc[row.e][row.j];
+      const bool last = --rows_left[row.e][row.j] == 0;
+      // clone a step that waits for more rows: no view into the batch's gradient buffer outlives the batch
+      a = a.defined() ? a.add(g) : last ? g : g.clone();
+      if (last) finish_step(row.e, row.j);
+    }
+    finished.flush(out);  // the batch's finished steps: one device -> host copy
+    pos += take;
+    ctx.progress(share * static_cast<double>(B) / static_cast<double>(rows_per_step));
+  }
+
+  if (want_deltas) {
+    for (size_t i = 0; i < ex.size(); ++i) {
+      const Example& e = ex[i];
+      // Convergence delta: sum of attributions - (f(x) - f(baseline)), as Captum.
+      c10::InferenceMode guard;
+      auto f_at = [&](int64_t which) {  // 1 = input, 0 = baseline
+        at::Tensor lg = layer < 0 ? ctx.step_logits(which ? e.ids : e.base_ids, e.positions, e.src)
+                                  : ctx.step_logits(e.ids, e.positions, e.src, layer, which ? X[i] : Bx[i]);
+        at::Tensor cl = forced_contrast[i].defined() ? forced_contrast[i] : at::Tensor();
+        return ctx.attributed_values(lg, e.targets, cl, e.contrast_targets);
+      };
+      at::Tensor diff = f_at(1).sub(f_at(0)).to(at::kCPU, at::kDouble);
+      at::Tensor step_sums = at::stack(sums[i]).to(at::kCPU, at::kDouble);  // [steps]: one copy per example
+      (*deltas)[i] = step_sums.sub(diff).to(at::kFloat);
+    }
+  }
+  return out;
+}
+
+std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx) {
+  const AttributionRequest& req = ctx.req;
+  auto& ex = ctx.ex;
+  const int64_t nL = ctx.model.config().num_layers, H = ctx.model.config().hidden_size;
+  std::vector<GradRow> rows;
+  for (size_t i = 0; i < ex.size(); ++i)
+    for (int64_t j = 0; j < ex[i].steps(); ++j) rows.push_back({i, j, ex[i].start + j, 1.0, 1.0, 0});
+  std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
+  const ChunkPacer pacer = ctx.pacer();
+  // Host results: [n, steps, layers, H] when granular, else [n, steps, layers].
+  std::vector<at::Tensor> out(ex.size());
+  for (size_t i = 0; i < ex.size(); ++i) {
+    out[i] = req.granular ? ctx.host_result({ex[i].n, ex[i].steps(), nL, H}, kNaN) : ctx.host_result({ex[i].n, ex[i].steps(), nL}, kNaN);
+  }
+  ColumnBatch finished;
+  size_t pos = 0;
+  while (pos < rows.size()) {
+    ctx.check_cancel();
+    const int64_t L = rows[pos].t;
+    const size_t take = ctx.batch_size_at(rows, pos, 2, pacer);  // activations of every layer are kept
+    const int64_t B = static_cast<int64_t>(take);
+    c10::AutoGradMode grad_mode(true);
+    at::Tensor ids = at::zeros({B, L}, at::TensorOptions().dtype(at::kLong).device(ctx.dev));  // [B, L]
+    std::vector<int64_t> logit_pos(B), targets(B), contrast_targets(B, 0);
+    bool any_contrast = false;
+    for (int64_t r = 0; r < B; ++r) {
+      ctx.poll(r);
+      const GradRow& row = rows[pos + r];
+      const Example& e = ex[row.e];
+      ids[r].slice(0, 0, row.t).copy_(e.ids.slice(0, 0, row.t));
+      logit_pos[r] = row.t - 1;
+      targets[r] = e.host_ids[static_cast<size_t>(row.t)];
+      if (e.contrast_ids.defined()) {
+        any_contrast = true;
+        contrast_targets[r] = e.host_contrast_targets[static_cast<size_t>(row.j)];
+      }
+    }
+    std::vector<at::Tensor> captured(nL);  // each [B, L, H], part of the graph
+    at::Tensor embeds = ctx.model.embed(ids).detach().requires_grad_(true);  // a leaf, so the graph is recorded
+    models::ForwardRequest fr;
+    fr.inputs_embeds = embeds;
+    fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
+      captured[l] = h;
+      return h;
+    };
+    fr.logits_positions = ctx.long_tensor(logit_pos).unsqueeze(1);
+    at::Tensor logits = ctx.model.forward(fr).logits.squeeze(1);  // [B, V]
+    at::Tensor f = ctx.attributed_values(logits, ctx.long_tensor(targets), at::Tensor(), any_contrast ? ctx.long_tensor(contrast_targets) : at::Tensor());
+    auto grads = torch::autograd::grad({f.sum()}, captured);  // one backward for every layer
+    for (int64_t r = 0; r < B; ++r) {
+      ctx.poll(r);
+      const GradRow& row = rows[pos + r];
+      std::vector<at::Tensor> per_layer(nL);
+      for (int64_t l = 0; l < nL; ++l) {
+        at::Tensor a = grads[l][r].slice(0, 0, row.t).to(at::kFloat);  // [t, H]
+        if (req.multiply_by_inputs) a = a.mul(captured[l][r].slice(0, 0, row.t).detach().to(at::kFloat));
+        per_layer[l] = req.granular ? a : reduce_hidden(a);  // [t, H] | [t]
+      }
+      finished.add(row.e, row.j, at::stack(per_layer, 1));  // [t, layers(, H)]
+    }
+    finished.flush(out);
+    pos += take;
+    ctx.progress(static_cast<double>(B));
+  }
+  return out;
+}
+
+}  // namespace inseq::attribution::detail

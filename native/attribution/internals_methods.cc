@@ -1,0 +1,85 @@
+// The internals family: attention weights and value zeroing (glue to value_zeroing.cc). One pass per
+// example; only the query rows of the generated steps are kept.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+
+#include "attribution/engine_context.h"
+#include "attribution/value_zeroing.h"
+
+namespace inseq::attribution::detail {
+
+at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores) {
+  c10::InferenceMode guard;
+  models::ForwardRequest fr;
+  fr.source_lengths = ctx.lengths(e.src, 1);
+  fr.inputs_embeds = ctx.embed(e.ids.unsqueeze(0), fr.source_lengths);
+  fr.output_attentions = true;
+  fr.logits_positions = e.positions.unsqueeze(0);
+  auto out = ctx.model.forward(fr);
+  if (!out.encoder_attentions.empty()) {  // encoder self-attention as a sequence score: [src (key), src (query), layers, heads]
+    std::vector<at::Tensor> layers;
+    for (const auto& a : out.encoder_attentions) layers.push_back(a.squeeze(0));  // [h, q, k]
+    sequence_scores["encoder_self_attentions"] = at::stack(layers).permute({3, 2, 0, 1}).to(at::kCPU, at::kFloat).contiguous();
+  }
+  // Only the query rows of the generated steps: [layers, heads, S, n]
+  std::vector<at::Tensor> rows;
+  for (const auto& a : out.attentions) rows.push_back(a.squeeze(0).index_select(1, e.positions));
+  at::Tensor att = at::stack(rows).permute({3, 2, 0, 1}).to(at::kCPU, at::kFloat).contiguous();  // [n, S, L, Hd]
+  const int64_t S = e.steps();
+  for (int64_t j = 0; j < S; ++j) {
+    const int64_t t = e.start + j;
+    if (t < e.n) att.select(1, j).slice(0, t).fill_(kNaN);  // keys at or after the target are not causal
+  }
+  ctx.progress(static_cast<double>(S));
+  return att;
+}
+
+// Value zeroing: one clean forward plus one forward per batch of zeroed tokens over the prefix ids[:end-1];
+// column j reads the query row of step j (its target's predecessor).
+at::Tensor value_zeroing(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores) {
+  const AttributionRequest& req = ctx.req;
+  ValueZeroingOptions o;
+  o.similarity_metric = req.similarity_metric;
+  o.decoder_heads = req.decoder_zeroed_heads;
+  o.encoder_heads = req.encoder_zeroed_heads;
+  o.cross_heads = req.cross_zeroed_heads;
+  o.rows_per_batch = ctx.rows_per_batch(e.end - 1) * 4;
+  o.check_cancel = [&ctx] { ctx.check_cancel(); };
+  const int64_t S = e.steps();
+  // Zeroed tokens over every sweep: decoder-only n_in; encoder-decoders cross (src) + decoder self + encoder self (src).
+  const int64_t sweep_rows = ctx.seq2seq ? 2 * e.src + (e.end - 1 - e.src) : e.end - 1;
+  const ChunkPacer pacer = ctx.pacer();
+  double reported = 0;
+  o.batch_rows = [&](int64_t by_memory) { return pacer.rows(by_memory, ctx.row_seconds(e.end - 1, 1.0, S)); };
+  o.batch_done = [&](int64_t rows) {
+    const double share = static_cast<double>(S) * static_cast<double>(rows) / static_cast<double>(std::max<int64_t>(sweep_rows, 1));
+    reported += share;
+    ctx.progress(share);
+  };
+  at::Tensor res;
+  if (!ctx.seq2seq) {
+    at::Tensor z = value_zeroing_decoder_only(ctx.model, e.ids.slice(0, 0, e.end - 1), o);  // [n_in, n_in, L]
+    res = ctx.host_result({e.n, S, z.size(2)}, kNaN);
+    for (int64_t j = 0; j < S; ++j) {
+      const int64_t q = e.start + j - 1;
+      res.select(1, j).slice(0, 0, q + 1).copy_(z.select(1, q).slice(0, 0, q + 1));
+    }
+  } else {
+    const int64_t src = e.src;
+    Seq2SeqValueZeroing z = value_zeroing_seq2seq(*ctx.seq2seq, e.ids.slice(0, 0, src), e.ids.slice(0, src, e.end - 1), o);
+    const int64_t T_in = e.end - 1 - src;
+    res = ctx.host_result({e.n, S, z.cross.size(2)}, kNaN);
+    for (int64_t j = 0; j < S; ++j) {
+      const int64_t q = e.start + j - 1 - src;  // the decoder query of step j
+      res.select(1, j).slice(0, 0, src).copy_(z.cross.select(1, q));
+      res.select(1, j).slice(0, src, src + T_in).copy_(z.decoder_self.select(1, q));
+    }
+    sequence_scores["encoder_self_scores"] = z.encoder_self;
+  }
+  ctx.progress(std::max(0.0, static_cast<double>(S) - reported));  // what the batches did not cover
+  return res;
+}
+
+}  // namespace inseq::attribution::detail
