@@ -11,7 +11,7 @@
 import { invalidOption } from "../core/errors.js";
 import { checkOptions } from "../core/options.js";
 import type { HeldModel } from "../contract/model-contract.js";
-import type { NativeAttributionRequest } from "../native/binding-types.js";
+import type { NativeAttributionRequest, NativeTensor } from "../native/binding-types.js";
 import { checkRows, toRagged } from "../native/ragged.js";
 import type { Encoded } from "../tokenizers/tokenizer.js";
 import { FeatureAttributionOutput, type FeatureAttributionSequenceOutput } from "../results/attribution.js";
@@ -213,6 +213,8 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
 
   // 4. Native attribution on the sequence the engine sees, one job per batch of inputs.
   const sequences: FeatureAttributionSequenceOutput[] = [];
+  const stepLogits: NativeTensor[] = [];  // per sequence [end - start, vocab], when custom step scores need them
+  const customScores = resolved.resolvedScores.some((s) => s.def.custom);
   const vocab = Math.max(info.vocabSize, info.sourceVocabSize);
   for (let b0 = 0; b0 < examples.length; b0 += batchSize) {
     const batch = examples.slice(b0, b0 + batchSize);
@@ -221,6 +223,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     const request: NativeAttributionRequest = {
       ...nativeRequestOptions(resolved, o),
       onProgress: progress.report,
+      returnStepLogits: customScores,
       sequences: toRagged(batch.map((p) => [...p.source, ...p.target]), { name: layout.rowNames.sequences, below: vocab, firstRow: b0 }),
       baselines: toRagged(batch.map((p) => [...p.sourceBase, ...p.targetBase]), { name: "baselineIds", below: vocab, firstRow: b0 }),
       attrStart: batch.map((p) => p.source.length + p.start), attrEnd: batch.map((p) => p.source.length + p.end),
@@ -232,22 +235,22 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
         : null,
       ...(seq2seq ? {
         sourceLengths: batch.map((p) => p.source.length),
+        normalizeTarget: attributeTarget,
         contrastSourceLengths: withContrast ? batch.map((p) => p.contrast!.source.length) : undefined,
       } : {}),
     };
     const raw = await model.attribute(request, o.signal);
     progress.finish(stepsOf(batch));
     for (let k = 0; k < batch.length; k++) {
+      if (customScores) stepLogits.push(raw.sequences[k]!.stepLogits!);
       sequences.push(seq2seq
         ? encoderDecoderSequence(resolved, { source: srcTok, target: tgtTok }, batch[k]!, raw, k, attributeTarget)
         : decoderOnlySequence(resolved, tgtTok, batch[k]!, raw, k));
     }
   }
 
-  // 5. Custom (JS, forward-only) step scores from the logits of each step.
-  await addCustomScores(resolved, examples.map((p) => ({ ids: p.target, start: p.start, end: p.end })), sequences,
-    async (i) => (await model.forwardLogits(examples[i]!.source, examples[i]!.target.slice(0, examples[i]!.end - 1), o.signal)),  // [1, end-1, V]
-    o.stepScoresArgs ?? {});
+  // 5. Custom (JS, forward-only) step scores from the step logits the native job returned.
+  addCustomScores(resolved, examples.map((p) => ({ ids: p.target, start: p.start, end: p.end })), sequences, stepLogits, o.stepScoresArgs ?? {});
 
   const outInfo = attributionInfo(resolved, o, {
     model: info, sequences: examples, attributeTarget, generated: !forced || Boolean(o.generateFromTargetPrefix),

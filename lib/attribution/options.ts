@@ -9,7 +9,7 @@ import type { NativeAttributionRequest, NativeStepArgs } from "../native/binding
 import { toRagged } from "../native/ragged.js";
 import type { TextTokenizer } from "../tokenizers/tokenizer.js";
 import type { Alignment } from "./contrast.js";
-import { getMethod, resolveStepFunction, type AnyStepFunctionId, type MethodId } from "./registry.js";
+import { getMethod, resolveStepFunction, STEP_ARG_NAMES, type AnyStepFunctionId, type MethodId } from "./registry.js";
 
 export interface AttributeOptions {
   /** Forced targets, one per input (decoder-only: each must start with its prompt). Omit to generate. */
@@ -70,8 +70,6 @@ export const ATTRIBUTE_OPTIONS = {
   granular: "boolean", memoryBudgetMb: "checked", schedule: { oneOf: ["batched", "per_step"] }, signal: "signal", onProgress: "function",
 } as const satisfies OptionTable;
 
-
-const STEP_ARG_NAMES = ["logprob", "topP", "topK", "minTokensToKeep", "perplexityBase2", "nMcdSteps"] as const;
 
 export function toList(name: string, v: string | readonly string[] | undefined): string[] | undefined {
   if (v === undefined) return undefined;
@@ -254,7 +252,7 @@ export function nativeRequestOptions(r: ResolvedAttributeOptions, options: Share
     attributedFn: r.attributed.def.id, attributedFnArgs: r.attributedArgs,
     stepScores: r.resolvedScores.filter((s) => !s.def.custom).map((s) => s.def.id), stepScoresArgs: r.scoreArgs,
     contrastForceInputs: options.contrastForceInputs ?? false,
-    granular: options.granular ?? false, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...r.nativeMethodArgs,
+    granular: options.granular ?? false, normalize: !(options.granular ?? false), memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...r.nativeMethodArgs,
     onProgress: options.onProgress,
   };
 }

@@ -21,8 +21,9 @@ export function nativeStepScores(r: ResolvedAttributeOptions, raw: Record<string
 }
 
 /**
- * Hidden dimension reduced on the device: finish Inseq's default aggregation (L1 normalisation) and mark it
- * coarse, so that neither we nor Python Inseq aggregate it again. @internal
+ * Hidden dimension reduced on the device but with extra dimensions left (e.g. every layer), which the engine
+ * does not normalise: finish Inseq's default aggregation here and mark it coarse, so that neither we nor Python
+ * Inseq aggregate it again. (Plain reduced results come back normalised and "coarse" from the engine.) @internal
  */
 export function finishReduced(seq: FeatureAttributionSequenceOutput, kind: NativeAttributionResult["kind"]): FeatureAttributionSequenceOutput {
   return kind === "granular_reduced" ? seq.defaultAggregate().with({ kind: "coarse" }) : seq;
@@ -34,26 +35,27 @@ export function tokensWithIds(tok: TextTokenizer, ids: readonly number[], wordId
 }
 
 /**
- * Custom (JS, forward-only) step scores from the logits of each step: `logitsOf(i)` gives sequence i's logits
- * [1, end - 1, vocab], row t - 1 predicting target token t. @internal
+ * Custom (JS, forward-only) step scores from the step logits of each sequence (the native result's `stepLogits`
+ * [end - start, vocab], row t - start predicting target token t). @internal
  */
-export async function addCustomScores(
+export function addCustomScores(
   r: ResolvedAttributeOptions,
   targets: ReadonlyArray<{ ids: readonly number[]; start: number; end: number }>,
   sequences: FeatureAttributionSequenceOutput[],
-  logitsOf: (i: number) => Promise<{ shape: number[]; data: Float32Array }>,
+  stepLogits: ReadonlyArray<NativeTensor>,
   args: Record<string, unknown>,
-): Promise<void> {
+): void {
   const scores = r.resolvedScores.filter((s) => s.def.custom);
   if (scores.length === 0) return;
   for (let i = 0; i < targets.length; i++) {
     const p = targets[i]!;
-    const logits = await logitsOf(i);
-    const vocab = logits.shape[2]!;
+    const logits = stepLogits[i]!;  // [end - start, vocab]
+    const vocab = logits.shape[1]!;
     for (const s of scores) {
       const values = new Float32Array(p.end - p.start);
       for (let t = p.start; t < p.end; t++) {
-        values[t - p.start] = s.def.custom!({ logits: logits.data.subarray((t - 1) * vocab, t * vocab), target: p.ids[t]!, position: t, ids: p.ids, args });
+        const row = t - p.start;
+        values[row] = s.def.custom!({ logits: logits.data.subarray(row * vocab, (row + 1) * vocab), target: p.ids[t]!, position: t, ids: p.ids, args });
       }
       sequences[i]!.stepScores[s.id] = values;
     }

@@ -121,10 +121,11 @@ export interface HeldModel {
   readonly info: ContractInfo;
   /** The tokens each prompt/source generates: decoder-only prompt + continuation; encoder-decoder target prefix + continuation. */
   generateIds(prompts: number[][], options: IdsGenerateOptions): Promise<number[][]>;
-  /** One native attribution job. */
+  /**
+   * One native attribution job: it attributes, reduces and normalises (Inseq's default aggregation, unless
+   * granular) and, when asked, returns the logits custom step scores read.
+   */
   attribute(request: NativeAttributionRequest, signal: AbortSignal | undefined): Promise<NativeAttributionResult>;
-  /** Logits [1, target.length, vocab] of one example (row k predicts target token k + 1). */
-  forwardLogits(source: readonly number[], target: readonly number[], signal: AbortSignal | undefined): Promise<TensorView>;
 }
 
 /** What every loaded model offers, whatever its kind. */

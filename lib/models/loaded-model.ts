@@ -46,7 +46,6 @@ export abstract class LoadedModel<N extends NativeModelBase<unknown>> implements
   protected abstract generateIdsWith(nativeModel: N, prompts: number[][], options: Parameters<HeldModel["generateIds"]>[1]): Promise<number[][]>;
 
   /** Logits [1, target.length, vocab] of one example, with the held native model. @internal */
-  protected abstract forwardLogitsWith(nativeModel: N, source: readonly number[], target: readonly number[], signal: AbortSignal | undefined): Promise<TensorView>;
 
   /** The per-kind layout the pipeline follows. */
   get layout(): SequenceLayout {
@@ -127,7 +126,6 @@ export abstract class LoadedModel<N extends NativeModelBase<unknown>> implements
       generateIds: (prompts, options) => this.generateIdsWith(nativeModel, prompts, options),
       attribute: (request: NativeAttributionRequest, signal): Promise<NativeAttributionResult> =>
         runNativeJob((cancel) => nativeModel.attribute({ ...request, cancel }), signal),
-      forwardLogits: (source, target, signal) => this.forwardLogitsWith(nativeModel, source, target, signal),
     };
   }
 }

@@ -166,11 +166,6 @@ export class Model extends LoadedModel<NativeModel> {
     return this.run((nativeModel) => this.#forward(nativeModel, ids, options));
   }
 
-  /** @internal */
-  protected async forwardLogitsWith(nativeModel: NativeModel, _source: readonly number[], target: readonly number[], signal: AbortSignal | undefined): Promise<TensorView> {
-    return (await this.#forward(nativeModel, [target], { signal })).logits;
-  }
-
   async #forward(nativeModel: NativeModel, ids: ReadonlyArray<readonly number[]>, options: ForwardOptions): Promise<ForwardOutput> {
     checkOptions("forward", options, FORWARD_OPTIONS);
     if (!Array.isArray(ids) || ids.length === 0 || ids.some((r) => !Array.isArray(r) || r.length === 0)) {

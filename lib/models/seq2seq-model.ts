@@ -156,11 +156,6 @@ export class Seq2SeqModel extends LoadedModel<NativeSeq2SeqModel> {
     return this.run((nativeModel) => this.#forward(nativeModel, sources, targets, options));
   }
 
-  /** @internal */
-  protected async forwardLogitsWith(nativeModel: NativeSeq2SeqModel, source: readonly number[], target: readonly number[], signal: AbortSignal | undefined): Promise<TensorView> {
-    return (await this.#forward(nativeModel, [source], [target], { signal })).logits;
-  }
-
   async #forward(nativeModel: NativeSeq2SeqModel, sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>,
     options: { outputAttentions?: boolean; signal?: AbortSignal }): Promise<Seq2SeqForwardOutput> {
     checkOptions("forward", options, { outputAttentions: "boolean", signal: "signal" });

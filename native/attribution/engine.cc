@@ -207,12 +207,14 @@ AttributionResult run(EngineContext& ctx) {
     result.extra_dims.pop_back();
     result.kind = "granular_reduced";
   }
-  // Inseq's default aggregation ends with an L1 normalisation per generated step (over source + target rows).
+  // Inseq's default aggregation ends with an L1 normalisation per generated step (over source + target rows);
+  // done here, the result is final: "coarse", which no one aggregates by default again.
   if (req.normalize && result.kind == "granular_reduced" && result.extra_dims.empty()) {
     for (size_t i = 0; i < ex.size(); ++i) {
       at::Tensor& a = result.sequences[i].attributions;
       normalize_l1(a, 0, req.normalize_target || ex[i].src == 0 ? a.size(0) : ex[i].src);
     }
+    result.kind = "coarse";
   }
   int64_t bytes = ctx.host_peak_bytes();
   for (const auto& s : result.sequences) {

@@ -57,7 +57,8 @@ struct AttributionRequest {
   // Result shaping, the defaults declared once here (the binding and TS leave unset fields alone):
   bool granular = false;          // keep the hidden dimension; false = L2 norm over it on the device as each batch finishes
   bool normalize = false;         // reduced (granular off) results: L1-normalise each generated step's column, as
-                                  // lib/aggregators/scores.ts normalizeJoint (Inseq's default aggregation)
+                                  // lib/aggregators/scores.ts normalizeJoint (Inseq's default aggregation); the
+                                  // result's kind becomes "coarse"
   bool normalize_target = true;   // encoder-decoders: the target rows take part in the normalisation (false = source only)
   bool return_step_logits = false;  // SequenceAttribution::step_logits: the logits predicting each attributed target
   int64_t memory_budget_mb = 0;              // activation memory for one batch of rows; 0 = from the device's free memory

@@ -136,7 +136,9 @@ TEST(normalize_matches_the_l1_normalisation_of_lib_aggregators) {
   a::AttributionRequest r = request("saliency", kSeq, 4);
   at::Tensor plain = a::attribute(*model, r).sequences[0].attributions;  // [n, steps]
   r.normalize = true;
-  at::Tensor normed = a::attribute(*model, r).sequences[0].attributions;
+  a::AttributionResult normed_result = a::attribute(*model, r);
+  ASSERT_EQ(normed_result.kind, std::string("coarse"));  // final: the default aggregation is done
+  at::Tensor normed = normed_result.sequences[0].attributions;
   // normalizeJoint: NaN counted as 0, each column divided by max(sum |x|, 1e-12) in float64.
   at::Tensor pd = plain.to(at::kDouble);
   at::Tensor sums = pd.abs().nan_to_num(0).sum(0, true).clamp_min(1e-12);

@@ -4,7 +4,7 @@ import { Command, Option } from "commander";
 import { writeFileAtomic } from "../../core/atomic-write.js";
 import { ErrorCode, InseqError } from "../../core/errors.js";
 import type { Model } from "../../models/model.js";
-import { getMethod, listFeatureAttributionMethods, listStepFunctions } from "../../attribution/registry.js";
+import { getMethod, listFeatureAttributionMethods, listStepFunctions, STEP_ARG_NAMES } from "../../attribution/registry.js";
 import type { AttributeOptions } from "../../attribution/attribute.js";
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { camel, generationKwargsOption, intOption, jsonOption, unknownKey } from "../parse.js";
@@ -12,7 +12,7 @@ import { ProgressBar } from "../progress.js";
 import { colorOption, terminalSettings, widthOption } from "../terminal-options.js";
 import { trustRemoteCodeOption } from "../model-options.js";
 
-const STEP_KEYS = ["logprob", "topP", "topK", "minTokensToKeep", "perplexityBase2", "nMcdSteps"];
+const STEP_KEYS: readonly string[] = STEP_ARG_NAMES;
 const TOP_LEVEL_KEYS = ["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs", "contrastSources", "granular", "memoryBudgetMb", "baselineIds"];
 
 /**
