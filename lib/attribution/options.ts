@@ -252,7 +252,7 @@ export function nativeRequestOptions(r: ResolvedAttributeOptions, options: Share
     attributedFn: r.attributed.def.id, attributedFnArgs: r.attributedArgs,
     stepScores: r.resolvedScores.filter((s) => !s.def.custom).map((s) => s.def.id), stepScoresArgs: r.scoreArgs,
     contrastForceInputs: options.contrastForceInputs ?? false,
-    granular: options.granular ?? false, normalize: !(options.granular ?? false), memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...r.nativeMethodArgs,
+    granular: options.granular, normalize: options.granular !== true, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...r.nativeMethodArgs,
     onProgress: options.onProgress,
   };
 }

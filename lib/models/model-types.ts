@@ -2,7 +2,7 @@
  * The config.json `model_type` values implemented natively, by model kind: the one table the library, the
  * unsupported-model error and `inseq doctor` read. The addon holds the same ids by kind
  * (native/models/config.cc native_model_types(), reported as runtimeInfo().modelTypes);
- * test/native/model-types.test.ts checks they agree.
+ * test/boundary/model-types.test.ts checks they agree.
  * Any other architecture loads as a TorchScript bundle written by tools/export-torchscript.
  */
 import { ErrorCode, InseqError } from "../core/errors.js";

@@ -6,7 +6,7 @@
 //  - file status goes through statx (GLIBC_2.28) instead of stat (exported only since 2.33): core/files.cc;
 //  - libstdc++ reads glibc's __libc_single_threaded (2.32) to skip atomics; glibc_compat.cc defines a private
 //    one set to 0, so reference counts always use atomics (correct everywhere, the pre-2.32 behaviour).
-// tests/test_glibc_floor in test/native checks the prebuild's symbol versions.
+// tests/test_glibc_floor in test/boundary checks the prebuild's symbol versions.
 #pragma once
 
 #if __has_include(<features.h>)

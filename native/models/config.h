@@ -60,7 +60,7 @@ std::string config_model_type(const core::Json& json, const std::string& source)
 void check_model_config(const core::Json& json, const ModelConfig& config, const std::string& source);
 
 // Model types implemented natively (config.json `model_type` values), by kind: the one C++ table
-// (lib/models/model-types.ts holds the same; test/native/model-types.test.ts checks they agree).
+// (lib/models/model-types.ts holds the same; test/boundary/model-types.test.ts checks they agree).
 struct NativeModelType {
   const char* id;
   const char* kind;  // "decoder-only" | "encoder-decoder"

@@ -37,7 +37,7 @@ const SKIP_REASONS: Record<string, string> = {
 const MACHINE_SETUP: Array<[RegExp, string]> = [
   [/^bash scripts\/setup\.sh( --tests)?$/, "installs apt packages and LibTorch and builds the addon: the environment this suite runs in (.ci/run)"],
   [/^npm test$/, "the whole suite, this test included"],
-  [/^npm install inseq$/, "installs from the npm registry: test/native/pack.test.ts installs the packed tarball the same way"],
+  [/^npm install inseq$/, "installs from the npm registry: test/boundary/pack.test.ts installs the packed tarball the same way"],
   [/^npx inseq setup-torch( --cuda)?$/, "downloads LibTorch from PyPI: test/unit/setup-torch.test.ts runs it against a loopback index"],
 ];
 
