@@ -315,7 +315,8 @@ export async function readSentencePieceFile(file: string): Promise<SentencePiece
 /** A `tokenizer.json` document (the subset we produce). */
 export type TokenizerJson = Record<string, unknown>;
 
-interface AddedTokenJson {
+/** One entry of tokenizer.json's `added_tokens`. */
+export interface AddedTokenJson {
   id: number;
   content: string;
   single_word: false;
@@ -325,7 +326,7 @@ interface AddedTokenJson {
   special: boolean;
 }
 
-const addedToken = (id: number, content: string, special: boolean): AddedTokenJson => ({
+export const addedToken = (id: number, content: string, special: boolean): AddedTokenJson => ({
   id,
   content,
   single_word: false,

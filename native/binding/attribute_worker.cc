@@ -99,15 +99,9 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
   r.cross_zeroed_heads = ragged_field(o, "crossZeroedHeads");
   r.memory_budget_mb = get_int(o, "memoryBudgetMb", r.memory_budget_mb);
   r.per_step_schedule = get_string(o, "schedule", "batched") == "per_step";
-  auto cancel = CancelTokenWrap::from_options(o);
-  auto progress = ProgressReporter::from_options(env, o);
-  return PromiseWorker<attribution::AttributionResult>::Run(
-      env,
-      [model, r, cancel, progress]() mutable {
-        r.cancel = cancel.get();
-        if (progress) r.on_progress = [progress](int64_t d, int64_t t) { progress->report(d, t, 0); };
-        return attribution::attribute(*model, r);
-      },
+  return run_cancellable<attribution::AttributionResult>(
+      env, o, std::move(r), &attribution::AttributionRequest::on_progress,
+      [model](const attribution::AttributionRequest& req) { return attribution::attribute(*model, req); },
       [](Napi::Env env, attribution::AttributionResult& res) -> Napi::Value {
         Napi::Object out = Napi::Object::New(env);
         out.Set("kind", res.kind);
@@ -132,7 +126,7 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
         out.Set("hostPeakBytes", Napi::Number::New(env, static_cast<double>(res.host_peak_bytes)));
         return out;
       },
-      {self});
+      self);
 }
 
 Napi::Value ListMethods(const Napi::CallbackInfo& info) {

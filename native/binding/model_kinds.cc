@@ -18,17 +18,47 @@ namespace {
 // Runs generation on a worker thread with the options' cancel token and progress callback.
 template <typename Generate>
 Napi::Value run_generation(const Napi::CallbackInfo& info, models::GenerationOptions opts, const Napi::Object& o, Generate gen) {
-  Napi::Env env = info.Env();
-  auto cancel = CancelTokenWrap::from_options(o);
-  auto progress = ProgressReporter::from_options(env, o);
-  return PromiseWorker<models::GenerationResult>::Run(
-      env,
-      [gen, opts, cancel, progress]() mutable {
-        opts.cancel = cancel.get();
-        if (progress) opts.on_step = [progress](int64_t d, int64_t t) { progress->report(d, t, 0); };
-        return gen(opts);
-      },
-      generation_result_to_js, {info.This().As<Napi::Object>()});
+  return run_cancellable<models::GenerationResult>(info.Env(), o, std::move(opts), &models::GenerationOptions::on_step, gen,
+                                                   generation_result_to_js, info.This().As<Napi::Object>());
+}
+
+// The info fields both kinds report, under the same names; each kind adds its own.
+struct CommonInfo {
+  std::string model_type, family;
+  int64_t vocab_size, hidden_size, num_layers, num_heads, pad_token_id, bos_token_id;
+  const std::vector<int64_t>& eos_token_ids;
+  c10::Device device;
+  at::ScalarType dtype;
+};
+
+Napi::Object common_info(Napi::Env env, const CommonInfo& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("modelType", c.model_type);
+  o.Set("family", c.family);
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"vocabSize", c.vocab_size}, {"hiddenSize", c.hidden_size},
+                               {"numLayers", c.num_layers}, {"numHeads", c.num_heads}, {"padTokenId", c.pad_token_id},
+                               {"bosTokenId", c.bos_token_id}}) {
+    o.Set(key, static_cast<double>(v));
+  }
+  o.Set("eosTokenIds", ints_to_js(env, c.eos_token_ids));
+  o.Set("device", c.device.str());
+  o.Set("dtype", core::dtype_name(c.dtype));
+  return o;
+}
+
+// generate(ids, lengths, options): the prompt / source rows and the options object.
+std::pair<std::vector<std::vector<int64_t>>, Napi::Object> generate_args(const Napi::CallbackInfo& info, const char* what) {
+  if (info.Length() < 3 || !info[2].IsObject()) throw_type_error(info.Env(), "generate(ids, lengths, options) expects an options object");
+  return {ragged_from_js(info[0], info[1], what), info[2].As<Napi::Object>()};
+}
+
+// A forward's result for JS: {logits, <name>: [tensor per layer], ...}.
+Napi::Object forward_to_js(Napi::Env env, const at::Tensor& logits,
+                           std::initializer_list<std::pair<const char*, const std::vector<at::Tensor>*>> per_layer) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("logits", tensor_to_js(env, logits));
+  for (const auto& [name, tensors] : per_layer) out.Set(name, tensors_to_js(env, *tensors));
+  return out;
 }
 
 // ---- decoder-only ----------------------------------------------------------------------------------
@@ -47,30 +77,17 @@ class DecoderOnlyOps final : public ModelKindOps {
 
   Napi::Object info(Napi::Env env) const override {
     const models::ModelConfig& c = model_->config();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("modelType", c.model_type);
-    o.Set("family", c.family);
-    o.Set("vocabSize", static_cast<double>(c.vocab_size));
-    o.Set("hiddenSize", static_cast<double>(c.hidden_size));
-    o.Set("numLayers", static_cast<double>(c.num_layers));
-    o.Set("numHeads", static_cast<double>(c.num_heads));
+    Napi::Object o = common_info(env, {c.model_type, c.family, c.vocab_size, c.hidden_size, c.num_layers, c.num_heads,
+                                       c.pad_token_id, c.bos_token_id, c.eos_token_ids, model_->device(), model_->dtype()});
     o.Set("numKvHeads", static_cast<double>(c.num_kv_heads));
     o.Set("headDim", static_cast<double>(c.head_dim));
     o.Set("maxPositionEmbeddings", static_cast<double>(c.max_position_embeddings));
     o.Set("numParameters", static_cast<double>(model_->num_parameters()));
-    o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
-    o.Set("padTokenId", static_cast<double>(c.pad_token_id));
-    o.Set("eosTokenIds", ints_to_js(env, c.eos_token_ids));
-    o.Set("device", model_->device().str());
-    o.Set("dtype", core::dtype_name(model_->dtype()));
     return o;
   }
 
   Napi::Value generate(const Napi::CallbackInfo& info) const override {
-    Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[2].IsObject()) throw_type_error(env, "generate(ids, lengths, options) expects an options object");
-    auto prompts = ragged_from_js(info[0], info[1], "generate prompts");
-    Napi::Object o = info[2].As<Napi::Object>();
+    auto [prompts, o] = generate_args(info, "generate prompts");
     auto model = model_;
     return run_generation(info, parse_generation_options(o), o,
                           [model, prompts](models::GenerationOptions& opts) { return models::generate(*model, prompts, opts); });
@@ -101,11 +118,7 @@ class DecoderOnlyOps final : public ModelKindOps {
           return DecoderForwardResult{out.logits, out.attentions, out.hidden_states};
         },
         [](Napi::Env env, DecoderForwardResult& r) -> Napi::Value {
-          Napi::Object out = Napi::Object::New(env);
-          out.Set("logits", tensor_to_js(env, r.logits));
-          out.Set("attentions", tensors_to_js(env, r.attentions));
-          out.Set("hiddenStates", tensors_to_js(env, r.hidden_states));
-          return out;
+          return forward_to_js(env, r.logits, {{"attentions", &r.attentions}, {"hiddenStates", &r.hidden_states}});
         },
         {info.This().As<Napi::Object>()});
   }
@@ -125,36 +138,23 @@ class EncoderDecoderOps final : public ModelKindOps {
 
   Napi::Object info(Napi::Env env) const override {
     const models::EncoderDecoderInfo& c = model_->info();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("modelType", c.model_type);
-    o.Set("family", "seq2seq");
+    Napi::Object o = common_info(env, {c.model_type, "seq2seq", c.vocab_size, c.hidden_size, c.decoder_layers, c.num_heads,
+                                       c.pad_token_id, c.bos_token_id, c.eos_token_ids, model_->device(), model_->dtype()});
     o.Set("implementation", c.implementation);
-    o.Set("vocabSize", static_cast<double>(c.vocab_size));
     o.Set("sourceVocabSize", static_cast<double>(c.source_vocab_size));
-    o.Set("hiddenSize", static_cast<double>(c.hidden_size));
-    o.Set("numLayers", static_cast<double>(c.decoder_layers));
     o.Set("numEncoderLayers", static_cast<double>(c.encoder_layers));
-    o.Set("numHeads", static_cast<double>(c.num_heads));
     o.Set("maxPositions", static_cast<double>(c.max_positions));
-    o.Set("padTokenId", static_cast<double>(c.pad_token_id));
-    o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
     o.Set("unkTokenId", static_cast<double>(c.unk_token_id));
-    o.Set("eosTokenIds", ints_to_js(env, c.eos_token_ids));
     o.Set("eosTokenId", c.eos_token_ids.empty() ? -1.0 : static_cast<double>(c.eos_token_ids[0]));
     o.Set("decoderStartTokenId", static_cast<double>(c.decoder_start_token_id));
     o.Set("embedScale", c.embed_scale);
     o.Set("hasAttentions", c.has_attentions);
-    o.Set("device", model_->device().str());
-    o.Set("dtype", core::dtype_name(model_->dtype()));
     return o;
   }
 
   // The encoder runs once per batch; sources are right-padded with the model's pad token.
   Napi::Value generate(const Napi::CallbackInfo& info) const override {
-    Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[2].IsObject()) throw_type_error(env, "generate(ids, lengths, options) expects an options object");
-    auto sources = ragged_from_js(info[0], info[1], "generate sources");
-    Napi::Object o = info[2].As<Napi::Object>();
+    auto [sources, o] = generate_args(info, "generate sources");
     models::GenerationOptions opts = parse_generation_options(o);
     opts.pad_token_id = model_->info().pad_token_id;
     auto model = model_;
@@ -190,12 +190,9 @@ class EncoderDecoderOps final : public ModelKindOps {
           return model->forward(r);
         },
         [](Napi::Env env, models::EncDecOutput& out) -> Napi::Value {
-          Napi::Object o = Napi::Object::New(env);
-          o.Set("logits", tensor_to_js(env, out.logits));
-          o.Set("crossAttentions", tensors_to_js(env, out.cross_attentions));
-          o.Set("decoderAttentions", tensors_to_js(env, out.decoder_attentions));
-          o.Set("encoderAttentions", tensors_to_js(env, out.encoder_attentions));
-          return o;
+          return forward_to_js(env, out.logits, {{"crossAttentions", &out.cross_attentions},
+                                                 {"decoderAttentions", &out.decoder_attentions},
+                                                 {"encoderAttentions", &out.encoder_attentions}});
         },
         {info.This().As<Napi::Object>()});
   }

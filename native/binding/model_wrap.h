@@ -12,6 +12,7 @@
 #include "models/concat_seq2seq.h"
 #include "models/encoder_decoder.h"
 #include "models/generate.h"
+#include "binding/promise_worker.h"
 
 namespace inseq::binding {
 
@@ -44,6 +45,24 @@ class ProgressReporter {
  private:
   Napi::ThreadSafeFunction tsfn_;
 };
+
+// Runs `run(request)` on a worker thread, the options' cancel token and progress callback wired into the
+// request's `cancel` field and its progress field; `keep` stays referenced until the promise settles.
+template <typename Result, typename Request, typename Run, typename ToJs>
+Napi::Value run_cancellable(Napi::Env env, const Napi::Object& options, Request request,
+                            std::function<void(int64_t, int64_t)> Request::*progress_field, Run run, ToJs to_js,
+                            Napi::Object keep) {
+  auto cancel = CancelTokenWrap::from_options(options);
+  auto progress = ProgressReporter::from_options(env, options);
+  return PromiseWorker<Result>::Run(
+      env,
+      [request, progress_field, run, cancel, progress]() mutable {
+        request.cancel = cancel.get();
+        if (progress) request.*progress_field = [progress](int64_t d, int64_t t) { progress->report(d, t, 0); };
+        return run(request);
+      },
+      to_js, {keep});
+}
 
 // The kind-specific half of a loaded model (model_kinds.cc): its info object, generation and forward pass.
 // Jobs capture the network itself, so a disposed wrapper's running jobs finish normally.

@@ -17,6 +17,7 @@
  */
 
 import { invalidOption } from "../../lib/core/errors.js";
+import { addedToken } from "../../lib/tokenizers/sentencepiece.js";
 
 export const SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"] as const;
 export const UNK_TOKEN = "<unk>";
@@ -54,15 +55,7 @@ export function buildTokenizerFiles(vocab: string[]): TokenizerFiles {
   SPECIAL_TOKENS.forEach((t, i) => (ids[t] = i));
   vocab.forEach((w, i) => (ids[w] = SPECIAL_TOKENS.length + i));
 
-  const added = SPECIAL_TOKENS.map((content, id) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  const added = SPECIAL_TOKENS.map((content, id) => addedToken(id, content, true));
 
   const bosId = ids[BOS_TOKEN]!;
   const tokenizerJson = {
