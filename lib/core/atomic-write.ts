@@ -124,3 +124,29 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, opt
   }
   syncDirectorySync(file);
 }
+
+/**
+ * Synchronous `replaceFileAtomic`: `write(fd)` writes the content to the open temporary file (in as many
+ * pieces as it likes), which is then flushed and renamed over `file`; on failure it is removed.
+ */
+export function replaceFileAtomicSync(file: string, write: (fd: number) => void, options: AtomicWriteOptions = {}): void {
+  const tmp = atomicTempPath(file);
+  try {
+    const fd = openSync(tmp, "w");
+    try {
+      write(fd);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* the error that matters is the write's */
+    }
+    throw failure(err, file, options);
+  }
+  syncDirectorySync(file);
+}

@@ -91,6 +91,39 @@ export type ScoresPrecision = "float32" | "float16";
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
+ * The first bytes of a safetensors file holding `count` values of shape `shape` as one tensor named `name`:
+ * u64 LE header length, then the compact JSON header padded with spaces to a multiple of 8 bytes.
+ */
+export function safetensorsHeader(shape: readonly number[], count: number, precision: ScoresPrecision = "float32", name = "attribution"): Buffer {
+  const nbytes = count * (precision === "float16" ? 2 : 4);
+  const headerObj = {
+    [name]: { dtype: precision === "float16" ? "F16" : "F32", shape: [...shape], data_offsets: [0, nbytes] },
+  };
+  let header = JSON.stringify(headerObj);
+  const headerBytes = Buffer.byteLength(header, "utf8");
+  header += " ".repeat((8 - (headerBytes % 8)) % 8);
+  const hlen = Buffer.byteLength(header, "utf8");
+  const out = Buffer.alloc(8 + hlen);
+  out.writeUInt32LE(hlen % 0x100000000, 0);
+  out.writeUInt32LE(Math.floor(hlen / 0x100000000), 4);
+  out.write(header, 8, "utf8");
+  return out;
+}
+
+/** Little-endian bytes of `data` in `precision` (float16: round to nearest even, NaN kept). */
+export function tensorDataBytes(data: Float32Array, precision: ScoresPrecision = "float32"): Buffer {
+  const out = Buffer.alloc(data.length * (precision === "float16" ? 2 : 4));
+  if (precision === "float16") {
+    for (let i = 0; i < data.length; i++) out.writeUInt16LE(float32ToFloat16Bits(data[i]!), 2 * i);
+  } else if (LITTLE_ENDIAN) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  } else {
+    for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i]!, 4 * i);
+  }
+  return out;
+}
+
+/**
  * A safetensors file holding `data` as one tensor named `name` (default `"attribution"`), laid out exactly like
  * `safetensors.torch.save`: u64 LE header length, compact JSON header padded with spaces to a multiple of 8
  * bytes, then little-endian data.
@@ -101,31 +134,30 @@ export function encodeSafetensors(
   precision: ScoresPrecision = "float32",
   name = "attribution",
 ): Buffer {
-  const itemSize = precision === "float16" ? 2 : 4;
-  const nbytes = data.length * itemSize;
-  const headerObj = {
-    [name]: { dtype: precision === "float16" ? "F16" : "F32", shape: [...shape], data_offsets: [0, nbytes] },
-  };
-  let header = JSON.stringify(headerObj);
-  const headerBytes = Buffer.byteLength(header, "utf8");
-  header += " ".repeat((8 - (headerBytes % 8)) % 8);
-  const hlen = Buffer.byteLength(header, "utf8");
-  const out = Buffer.alloc(8 + hlen + nbytes);
-  out.writeUInt32LE(hlen % 0x100000000, 0);
-  out.writeUInt32LE(Math.floor(hlen / 0x100000000), 4);
-  out.write(header, 8, "utf8");
-  const start = 8 + hlen;
-  if (precision === "float16") {
-    const half = new Uint16Array(data.length);
-    for (let i = 0; i < data.length; i++) half[i] = float32ToFloat16Bits(data[i]!);
-    if (LITTLE_ENDIAN) out.set(new Uint8Array(half.buffer), start);
-    else for (let i = 0; i < half.length; i++) out.writeUInt16LE(half[i]!, start + 2 * i);
-  } else if (LITTLE_ENDIAN) {
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), start);
-  } else {
-    for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i]!, start + 4 * i);
+  return Buffer.concat([safetensorsHeader(shape, data.length, precision, name), tensorDataBytes(data, precision)]);
+}
+
+/** Values per chunk of `tensorValueChunks` (256 KiB of float32). */
+export const TENSOR_CHUNK_VALUES = 65536;
+
+/**
+ * `encodeTensorValue` piece by piece: the base64 text of the one-tensor safetensors file in ASCII chunks whose
+ * concatenation is exactly `encodeTensorValue(t, precision)`. Holds at most `chunkValues` values (as bytes and
+ * as base64) at a time, whatever the size of the tensor.
+ */
+export function* tensorValueChunks(
+  t: { shape: readonly number[]; data: Float32Array },
+  precision: ScoresPrecision,
+  chunkValues = TENSOR_CHUNK_VALUES,
+): Generator<Buffer> {
+  let carry: Buffer = safetensorsHeader(t.shape, t.data.length, precision);
+  for (let start = 0; start < t.data.length; start += chunkValues) {
+    const bytes = Buffer.concat([carry, tensorDataBytes(t.data.subarray(start, start + chunkValues), precision)]);
+    const whole = bytes.length - (bytes.length % 3); // base64 of 3-byte groups concatenates
+    yield Buffer.from(bytes.subarray(0, whole).toString("base64"), "latin1");
+    carry = bytes.subarray(whole);
   }
-  return out;
+  if (carry.length > 0) yield Buffer.from(carry.toString("base64"), "latin1");
 }
 
 export interface DecodedSafetensor {

@@ -78,6 +78,8 @@ export function inseqInfo(info: Record<string, unknown>): Record<string, unknown
 
 export interface EncodeOptions {
   scoresPrecision?: ScoresPrecision;
+  /** The JSON value of each tensor; default `encodeTensorValue` (a streaming writer puts placeholders here). */
+  tensorValue?: (t: { shape: readonly number[]; data: Float32Array }, precision: ScoresPrecision) => unknown;
 }
 
 function instance(module: string, name: string, attributes: Record<string, unknown>): Record<string, unknown> {
@@ -100,7 +102,8 @@ export function encodeOutputDocument(data: OutputData, options: EncodeOptions = 
   if (precision !== "float32" && precision !== "float16") {
     throw invalidOption("scoresPrecision", '"float32" or "float16"', precision);
   }
-  const enc = (t: { shape: readonly number[]; data: Float32Array }) => encodeTensorValue(t, precision);
+  const encode = options.tensorValue ?? encodeTensorValue;
+  const enc = (t: { shape: readonly number[]; data: Float32Array }) => encode(t, precision);
   const sequences = data.sequenceAttributions.map((seq) =>
     instance(ATTRIBUTION_MODULE, PYTHON_SEQUENCE_CLASSES[seq.kind] ?? PYTHON_SEQUENCE_CLASSES.base, {
       attr_pos_end: seq.attrPosEnd,

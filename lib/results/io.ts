@@ -1,15 +1,19 @@
 /**
  * Saving and loading attribution outputs in Python Inseq's file format (`inseq-json.ts`): one plan of the files
- * to write and one decoding of the bytes read, with thin synchronous and asynchronous ends. Files are written
- * atomically (`core/atomic-write.ts`); write failures are ERR_DISK_FULL / ERR_IO naming the file.
+ * to write and one decoding of the bytes read, with thin synchronous and asynchronous ends. Files are streamed
+ * chunk by chunk (`document-chunks.ts`) and written atomically (`core/atomic-write.ts`: temporary file, fsync,
+ * rename); write failures are ERR_DISK_FULL / ERR_IO naming the file.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { createWriteStream, existsSync, readFileSync, writeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
-import { gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
+import { createGzip, gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
 
-import { writeFileAtomic, writeFileAtomicSync } from "../core/atomic-write.js";
+import { replaceFileAtomic, replaceFileAtomicSync } from "../core/atomic-write.js";
 import { ErrorCode, InseqError, describeValue, invalidOption } from "../core/errors.js";
+import { outputDocumentChunks } from "./document-chunks.js";
 import type { ScoresPrecision } from "./inseq-codecs.js";
 import { parseOutputDocument, serializeOutputDocument } from "./inseq-json.js";
 import { cloneInfo } from "./info.js";
@@ -77,9 +81,10 @@ function alreadyExists(path: string): InseqError {
 }
 
 interface SavePlan {
-  /** The files to write, in order, with their JSON text (gzipped on the way out when `compress`). */
-  files: Array<{ path: string; text: string }>;
+  /** The files to write, in order, each with the output data it holds (encoded chunk by chunk while writing). */
+  files: Array<{ path: string; data: OutputData }>;
   compress: boolean;
+  scoresPrecision: ScoresPrecision;
 }
 
 /** The files `save` writes (throws before anything is written: bad options, existing files without overwrite). */
@@ -95,43 +100,71 @@ function planSave(data: OutputData, path: string, options: SaveOptions): SavePla
         const v = info[key];
         if (Array.isArray(v)) info[key] = v.slice(i, i + 1);
       }
-      files.push({ path: `${stem}_${i}.json${opts.compress ? ".gz" : ""}`, text: serializeOutputDocument({ sequenceAttributions: [seq], info }, opts) });
+      files.push({ path: `${stem}_${i}.json${opts.compress ? ".gz" : ""}`, data: { sequenceAttributions: [seq], info } });
     });
   } else {
-    files.push({ path, text: serializeOutputDocument(data, opts) });
+    files.push({ path, data });
   }
   if (!opts.overwrite) {
     const checks = opts.splitSequences ? [path, ...files.map((f) => f.path)] : files.map((f) => f.path);
     for (const p of checks) if (existsSync(p)) throw alreadyExists(p);
   }
-  return { files, compress: opts.compress };
+  return { files, compress: opts.compress, scoresPrecision: opts.scoresPrecision };
 }
 
-/** The bytes of one whole-output file: the document's JSON text, gzipped when `compress`. */
+/**
+ * The bytes of one whole-output file: the document's JSON text, gzipped when `compress`. Builds the whole text;
+ * `saveOutput` streams instead.
+ */
 export async function encodeOutputFile(data: OutputData, options: Pick<SaveOptions, "compress" | "scoresPrecision"> = {}): Promise<string | Buffer> {
   const opts = checkSaveOptions(options);
   const text = serializeOutputDocument(data, opts);
   return opts.compress ? await gzipAsync(Buffer.from(text, "utf8"), { level: GZIP_LEVEL }) : text;
 }
 
-/** Writes `data` in Python Inseq's format; resolves to the written paths. */
+/**
+ * Writes `data` in Python Inseq's format; resolves to the written paths. Each file is streamed to its temporary
+ * sibling chunk by chunk (`outputDocumentChunks`; gzip as a stream) and renamed into place: the JSON text is
+ * never held whole, so saving a 4,000 × 4,000 map needs memory for one chunk, not for the document.
+ */
 export async function saveOutput(data: OutputData, path: string, options: SaveOptions = {}): Promise<string[]> {
   const plan = planSave(data, path, options);
   for (const f of plan.files) {
-    const body = plan.compress ? await gzipAsync(Buffer.from(f.text, "utf8"), { level: GZIP_LEVEL }) : f.text;
-    await writeFileAtomic(f.path, body, { hint: SAVE_HINT });
+    await replaceFileAtomic(
+      f.path,
+      async (tmp) => {
+        const chunks = Readable.from(outputDocumentChunks(f.data, plan), { objectMode: false });
+        if (plan.compress) await pipeline(chunks, createGzip({ level: GZIP_LEVEL }), createWriteStream(tmp));
+        else await pipeline(chunks, createWriteStream(tmp));
+      },
+      { hint: SAVE_HINT },
+    );
   }
   return plan.files.map((f) => f.path);
 }
 
-/** Synchronous `saveOutput`. */
+/**
+ * Synchronous `saveOutput`: plain files are written chunk by chunk like `saveOutput`; gzip files are compressed in
+ * one call (Node has no synchronous gzip stream), so they hold the document's bytes once (a Buffer, not a string).
+ */
 export function saveOutputSync(data: OutputData, path: string, options: SaveOptions = {}): string[] {
   const plan = planSave(data, path, options);
   for (const f of plan.files) {
-    const body = plan.compress ? gzipSync(Buffer.from(f.text, "utf8"), { level: GZIP_LEVEL }) : f.text;
-    writeFileAtomicSync(f.path, body, { hint: SAVE_HINT });
+    replaceFileAtomicSync(
+      f.path,
+      (fd) => {
+        if (plan.compress) writeSync(fd, gzipSync(Buffer.concat([...outputDocumentChunks(f.data, plan)]), { level: GZIP_LEVEL }));
+        else for (const chunk of outputDocumentChunks(f.data, plan)) writeAll(fd, chunk);
+      },
+      { hint: SAVE_HINT },
+    );
   }
   return plan.files.map((f) => f.path);
+}
+
+/** `writeSync` until every byte of `chunk` is written. */
+function writeAll(fd: number, chunk: Buffer): void {
+  for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
 function isGzip(bytes: Uint8Array): boolean {
