@@ -35,6 +35,8 @@ export interface HeatmapPanel {
   columnLabels: string[];
   /** Attributed tokens, one per row of `scores`. */
   rowLabels: string[];
+  /** Position of each row in the sequence when the panel holds a subset of them (top-k); default 0, 1, ... */
+  rowIndices?: number[];
   /** 2-D `[attributed, generated]` scores, or null for a step-scores-only heatmap. */
   scores: ScoreTensor | null;
   /** One extra row per step score. */
@@ -88,6 +90,49 @@ export function heatmapPanels(input: RenderInput): HeatmapPanel[] {
     }
   });
   return panels;
+}
+
+/**
+ * Per-row total |score| over the generated steps (NaN and infinite cells skipped): how much each attributed
+ * token is attributed overall, the ranking of `topKRows`.
+ */
+export function rowMass(scores: ScoreTensor): Float64Array {
+  const [rows, cols] = [scores.shape[0]!, scores.shape[1]!];
+  const mass = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let c = 0; c < cols; c++) {
+      const v = scores.data[r * cols + c]!;
+      if (Number.isFinite(v)) m += Math.abs(v);
+    }
+    mass[r] = m;
+  }
+  return mass;
+}
+
+/** The `k` rows with the largest `rowMass` (ties: the earlier row), in their original order. */
+export function topKRows(scores: ScoreTensor, k: number): number[] {
+  const mass = rowMass(scores);
+  const order = Array.from(mass.keys()).sort((a, b) => mass[b]! - mass[a]! || a - b);
+  return order.slice(0, k).sort((a, b) => a - b);
+}
+
+/** The panel restricted to `rows` (positions into the panel's rows), keeping each row's original index. */
+export function panelRows(panel: HeatmapPanel, rows: readonly number[]): HeatmapPanel {
+  const indices = panel.rowIndices ?? null;
+  const out: HeatmapPanel = {
+    ...panel,
+    rowLabels: rows.map((r) => panel.rowLabels[r] ?? ""),
+    rowIndices: rows.map((r) => (indices ? indices[r]! : r)),
+  };
+  const scores = panel.scores;
+  if (scores) {
+    const cols = scores.shape[1]!;
+    const data = new Float32Array(rows.length * cols); // [rows.length, generated]
+    rows.forEach((r, i) => data.set(scores.data.subarray(r * cols, (r + 1) * cols), i * cols));
+    out.scores = { ...scores, shape: [rows.length, cols], data };
+  }
+  return out;
 }
 
 /** The [min, max] of the colour scale (symmetric around 0 by default). */

@@ -15,6 +15,8 @@ import {
   HEATMAP_CAPTION,
   ordinal,
   scalePosition,
+  panelRows,
+  topKRows,
   type ColorScaleOptions,
   type HeatmapPanel,
   type RenderInput,
@@ -29,7 +31,28 @@ export interface TerminalRenderOptions extends ColorScaleOptions {
   width?: number;
   /** Longest token label in columns; longer labels are cut with "…". Default 16. */
   maxTokenWidth?: number;
+  /**
+   * Keep only the k attributed tokens (rows) with the largest total |score| over the generated steps, in their
+   * original order and with their original indices. Default: every row.
+   */
+  topK?: number;
+  /**
+   * Render only page N (1-based) of each heatmap. A page is a block of `pageRows` rows by the columns that fit
+   * in `width` (120 when not given); pages go across the columns first, then down the rows. Heatmaps of more
+   * than `MAX_UNPAGED_CELLS` cells are paged even without this option (page 1, with a line saying how to see
+   * the others). Default: the whole heatmap.
+   */
+  page?: number;
+  /** Rows per page when paging. Default 40. */
+  pageRows?: number;
 }
+
+/** Heatmaps with more cells than this are paged even when no page is asked for (a 500 x 500 map is not). */
+export const MAX_UNPAGED_CELLS = 250_000;
+/** Rows per page when paging and `pageRows` is not given. */
+export const DEFAULT_PAGE_ROWS = 40;
+/** Line width when paging and `width` is not given. */
+export const DEFAULT_PAGE_WIDTH = 120;
 
 type Rgb = [number, number, number];
 
@@ -243,7 +266,7 @@ function renderPanelTable(
     const nCols = scores.shape[1]!;
     for (let r = 0; r < scores.shape[0]!; r++) {
       const row: Cell[] = [
-        { text: String(r), bold: true },
+        { text: String(panel.rowIndices?.[r] ?? r), bold: true },
         { text: printableToken(panel.rowLabels[r] ?? "", maxTokenWidth), bold: true },
       ];
       for (const c of columns) {
@@ -319,15 +342,48 @@ function wrapPhrases(phrases: string[], width: number): string[] {
   return lines;
 }
 
-/** Splits column indices into groups whose table fits in `width` (at least one column per group). */
-function columnGroups(panel: HeatmapPanel, width: number | undefined, maxTokenWidth: number): number[][] {
+/**
+ * Widest formatted score of each column, from the column's extremes (a formatted score only gets longer as |v|
+ * grows on each side of 0): one pass over the scores and two `formatScore` calls per column, for large maps.
+ */
+function scoreColumnWidths(scores: HeatmapPanel["scores"], n: number): Int32Array {
+  const widths = new Int32Array(n);
+  if (!scores) return widths;
+  const [rows, cols] = [scores.shape[0]!, scores.shape[1]!];
+  const lo = new Float64Array(n).fill(Infinity);
+  const hi = new Float64Array(n).fill(-Infinity);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < Math.min(n, cols); c++) {
+      const v = scores.data[r * cols + c]!;
+      if (Number.isNaN(v)) continue;
+      if (v === Infinity) widths[c] = Math.max(widths[c]!, 3);
+      else if (v === -Infinity) widths[c] = Math.max(widths[c]!, 4);
+      else {
+        if (v < lo[c]!) lo[c] = v;
+        if (v > hi[c]!) hi[c] = v;
+      }
+    }
+  }
+  for (let c = 0; c < n; c++) {
+    if (lo[c]! <= hi[c]!) widths[c] = Math.max(widths[c]!, formatScore(lo[c]!, 2).length, formatScore(hi[c]!, 2).length);
+  }
+  return widths;
+}
+
+/**
+ * Splits column indices into groups whose table fits in `width` (at least one column per group). `fast` sizes
+ * score columns from their extremes (`scoreColumnWidths`) instead of formatting every cell.
+ */
+function columnGroups(panel: HeatmapPanel, width: number | undefined, maxTokenWidth: number, fast = false): number[][] {
   const n = panel.columnLabels.length;
   const all = Array.from({ length: n }, (_, i) => i);
   if (width === undefined || !Number.isFinite(width)) return [all];
+  const scoreWidths = fast ? scoreColumnWidths(panel.scores, n) : null;
   // Column widths as the table would size them (content + 2 padding + 1 border).
   const valueWidth = (c: number) => {
     let w = Math.max(displayWidth(String(c)), displayWidth(printableToken(panel.columnLabels[c] ?? "", maxTokenWidth)));
-    if (panel.scores) {
+    if (scoreWidths) w = Math.max(w, scoreWidths[c]!);
+    else if (panel.scores) {
       const nCols = panel.scores.shape[1]!;
       for (let r = 0; r < panel.scores.shape[0]!; r++) w = Math.max(w, formatScore(panel.scores.data[r * nCols + c]!, 2).length);
     }
@@ -336,7 +392,8 @@ function columnGroups(panel: HeatmapPanel, width: number | undefined, maxTokenWi
   };
   const labels = [...panel.rowLabels, ...panel.stepScores.map(([n]) => n)];
   const labelWidth = Math.max(1, ...labels.map((t) => displayWidth(printableToken(t, maxTokenWidth))));
-  const fixed = 1 + (String(Math.max(0, panel.rowLabels.length - 1)).length + 3) + (labelWidth + 3);
+  const lastIndex = panel.rowIndices ? panel.rowIndices.reduce((a, b) => Math.max(a, b), 0) : Math.max(0, panel.rowLabels.length - 1);
+  const fixed = 1 + (String(lastIndex).length + 3) + (labelWidth + 3);
   const groups: number[][] = [];
   let cur: number[] = [];
   let used = fixed;
@@ -354,6 +411,65 @@ function columnGroups(panel: HeatmapPanel, width: number | undefined, maxTokenWi
   return groups;
 }
 
+interface Paging {
+  topK?: number;
+  page?: number;
+  pageRows?: number;
+}
+
+function checkPaging(options: TerminalRenderOptions): Paging {
+  const positiveInt = (name: "topK" | "page" | "pageRows") => {
+    const v = options[name];
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw invalidOption(name, "a positive integer", v);
+    return v;
+  };
+  return { topK: positiveInt("topK"), page: positiveInt("page"), pageRows: positiveInt("pageRows") };
+}
+
+/** How many pages `renderTerminal` splits a heatmap into (rows blocks x column groups). */
+function pageLayout(panel: HeatmapPanel, paging: Paging, width: number, maxTokenWidth: number) {
+  const pageRows = paging.pageRows ?? DEFAULT_PAGE_ROWS;
+  const groups = columnGroups(panel, width, maxTokenWidth, true);
+  const rowBlocks = Math.max(1, Math.ceil(panel.rowLabels.length / pageRows));
+  return { pageRows, groups, rowBlocks, pages: rowBlocks * groups.length };
+}
+
+/**
+ * One page of a heatmap: rows `[b * pageRows, (b + 1) * pageRows)` by one column group, titled with its place in
+ * the whole; a page number past the last is ERR_INVALID_OPTION naming the number of pages. Without an explicit
+ * page (a heatmap over MAX_UNPAGED_CELLS), page 1 and a line on how to see the others.
+ */
+function renderPage(
+  panel: HeatmapPanel,
+  paging: Paging,
+  rowsNote: string,
+  scale: [number, number],
+  mode: TerminalColor,
+  maxTokenWidth: number,
+  width: number,
+): string {
+  const { pageRows, groups, rowBlocks, pages } = pageLayout(panel, paging, width, maxTokenWidth);
+  const page = paging.page ?? 1;
+  if (page > pages) throw invalidOption("page", `a page from 1 to ${pages} (the ${panel.label} heatmap's pages)`, page);
+  const block = Math.floor((page - 1) / groups.length);
+  const cols = groups[(page - 1) % groups.length]!;
+  const nRows = panel.rowLabels.length;
+  const rows = Array.from({ length: Math.min(nRows, (block + 1) * pageRows) - block * pageRows }, (_, i) => block * pageRows + i);
+  const shown = panelRows(panel, rows);
+  const index = (i: number) => shown.rowIndices![i]!;
+  const rowText = rows.length > 0 ? `rows ${index(0)}–${index(rows.length - 1)}` : "no rows";
+  const colText = cols.length > 0 ? `columns ${cols[0]}–${cols[cols.length - 1]} of ${panel.columnLabels.length}` : "no columns";
+  const suffix = `(page ${page} of ${pages}: ${[rowsNote, `${rowText}${rowsNote ? "" : ` of ${nRows}`}`, colText].filter(Boolean).join(", ")})`;
+  const lines = renderPanelTable(shown, cols, scale, mode, maxTokenWidth, suffix, width);
+  if (paging.page === undefined) {
+    lines.push(
+      `${nRows} x ${panel.columnLabels.length} scores: page 1 of ${pages} (${rowBlocks} row blocks x ${groups.length} column groups) shown; ` +
+        "choose another with page / --page N, or keep the most attributed tokens with topK / --top-k K",
+    );
+  }
+  return lines.join("\n");
+}
+
 /**
  * Renders every heatmap of the output as text tables. The input must already be aggregated to 2-D
  * (`FeatureAttributionOutput.show()` does that).
@@ -369,22 +485,32 @@ export function renderTerminal(output: RenderInput, options: TerminalRenderOptio
   }
   const maxTokenWidth = options.maxTokenWidth ?? 16;
   if (!(typeof maxTokenWidth === "number" && maxTokenWidth >= 2)) throw invalidOption("maxTokenWidth", "a number >= 2", maxTokenWidth);
+  const paging = checkPaging(options);
   const panels = heatmapPanels(output);
-  const scale = colorScale(panels, options);
+  const scale = colorScale(panels, options); // over every row, so that top-k and pages keep the colours
   const blocks: string[] = [];
   let lastSeq = -1;
-  for (const panel of panels) {
-    if (panel.sequenceIndex !== lastSeq) {
-      const heading = `${ordinal(panel.sequenceIndex)} instance:`;
+  for (const full of panels) {
+    if (full.sequenceIndex !== lastSeq) {
+      const heading = `${ordinal(full.sequenceIndex)} instance:`;
       blocks.push(mode === "none" ? heading : `${BOLD}${heading}${RESET}`);
-      lastSeq = panel.sequenceIndex;
+      lastSeq = full.sequenceIndex;
     }
-    const groups = columnGroups(panel, options.width, maxTokenWidth);
-    for (const cols of groups) {
-      const suffix =
-        groups.length > 1 && cols.length > 0 ? `(columns ${cols[0]}–${cols[cols.length - 1]} of ${panel.columnLabels.length})` : "";
-      blocks.push(renderPanelTable(panel, cols, scale, mode, maxTokenWidth, suffix, options.width ?? Infinity).join("\n"));
+    const top = paging.topK !== undefined && full.scores !== null && paging.topK < full.rowLabels.length;
+    const panel = top ? panelRows(full, topKRows(full.scores!, paging.topK!)) : full;
+    const rowsNote = top ? `top ${panel.rowLabels.length} of ${full.rowLabels.length} rows by total |score|` : "";
+    const cells = panel.rowLabels.length * panel.columnLabels.length;
+    if (paging.page === undefined && paging.pageRows === undefined && cells <= MAX_UNPAGED_CELLS) {
+      const groups = columnGroups(panel, options.width, maxTokenWidth);
+      for (const cols of groups) {
+        const colsNote =
+          groups.length > 1 && cols.length > 0 ? `columns ${cols[0]}–${cols[cols.length - 1]} of ${panel.columnLabels.length}` : "";
+        const notes = [rowsNote, colsNote].filter(Boolean).join(", ");
+        blocks.push(renderPanelTable(panel, cols, scale, mode, maxTokenWidth, notes ? `(${notes})` : "", options.width ?? Infinity).join("\n"));
+      }
+      continue;
     }
+    blocks.push(renderPage(panel, paging, rowsNote, scale, mode, maxTokenWidth, options.width ?? DEFAULT_PAGE_WIDTH));
   }
   return blocks.join("\n\n") + (blocks.length > 0 ? "\n" : "");
 }
