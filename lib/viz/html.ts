@@ -12,6 +12,8 @@
  * JavaScript the page still shows every heatmap of the first view.
  */
 import { invalidOption } from "../core/errors.js";
+import { escapeHtml } from "./html-escape.js";
+import { GRID_SCRIPT, GRID_STYLE, renderVirtualPanel, VIRTUAL_CELLS } from "./html-grid.js";
 import {
   colorScale,
   formatScore,
@@ -48,12 +50,15 @@ export interface HtmlRenderOptions extends ColorScaleOptions {
   label?: string;
   /** Further views, listed after the main one in the view selector. Their colour scales are their own. */
   views?: readonly HtmlView[];
+  /**
+   * Draw heatmaps as virtualised grids (only the cells in view are in the DOM; the scores travel as a float32
+   * blob) instead of tables: "auto" (default) for sequences with a heatmap of more than `VIRTUAL_CELLS` cells.
+   * The grids need the page script, which is then included even with `interactive: false`.
+   */
+  virtualize?: boolean | "auto";
 }
 
-/** Escapes `&`, `<`, `>`, `"` and `'`. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-}
+export { escapeHtml };
 
 /** `rgba(...)` of Inseq's red_transparent_blue map at position t in [0, 1] (transparent at 0.5). */
 export function cellBackground(t: number): string {
@@ -136,7 +141,7 @@ function tokenSpan(token: string, attrs: string, extraClass = ""): string {
  * generated tokens (`target[attrPosStart:attrPosEnd]`) are focusable and carry `data-step`. The scores travel
  * as JSON next to the markup; the page script colours the tokens.
  */
-function renderTokenView(seq: RenderableSequence, scale: [number, number]): string {
+function renderTokenView(seq: RenderableSequence, scale: [number, number], grids: { source?: string; target?: string } | null): string {
   const steps = seq.attrPosEnd - seq.attrPosStart;
   const out: string[] = [`<div class="inseq-token-view" data-min="${scale[0]}" data-max="${scale[1]}">`];
   out.push(
@@ -158,9 +163,12 @@ function renderTokenView(seq: RenderableSequence, scale: [number, number]): stri
     .join("");
   out.push(`<div class="inseq-token-line" data-field="target"><span class="inseq-line-label">Target</span>${target}</div>`);
   out.push('<div class="inseq-step-info" aria-live="polite"></div>');
+  // A virtualised sequence's scores are read from its heatmaps' blobs.
+  const matrix = (field: "source" | "target", t: RenderableSequence["sourceAttributions"]) =>
+    grids ? (t && grids[field] ? { grid: grids[field] } : null) : matrixJson(t);
   const data = {
-    source: matrixJson(seq.sourceAttributions),
-    target: matrixJson(seq.targetAttributions),
+    source: matrix("source", seq.sourceAttributions),
+    target: matrix("target", seq.targetAttributions),
     stepScores: Object.fromEntries(Object.entries(seq.stepScores).map(([k, v]) => [k, Array.from(v, (x) => (Number.isFinite(x) ? x : null))])),
     tokens: seq.target.slice(seq.attrPosStart, seq.attrPosEnd).map((t) => t.token),
   };
@@ -210,6 +218,10 @@ body { font-family: sans-serif; margin: 15px; }
 .inseq-tok.inseq-pinned { border: 1px solid #000; box-shadow: 0 0 0 2px #e6a100; }
 .inseq-step-info { font-size: 13px; min-height: 1.5em; }
 `;
+
+/** How the page script reads a token-view score, and the same through the grids' reader (virtualised pages). */
+const MATRIX_LOOKUP = "var v = step === null || !m || !m[r] ? null : m[r][step];";
+const GRID_LOOKUP = "var v = step === null || !m ? null : root.__inseqCell(m, r, step);";
 
 /** Drives every `.inseq-attributions` root once (a page may embed several fragments, each with this script). */
 const SCRIPT = `
@@ -287,16 +299,26 @@ interface ResolvedView {
   scale: [number, number];
 }
 
-function renderView(view: ResolvedView, index: number, interactive: boolean): string {
+/** Whether sequence `i` of a view is drawn as virtualised grids. */
+function isVirtual(view: ResolvedView, i: number, virtualize: boolean | "auto"): boolean {
+  const panels = view.panels.filter((p) => p.sequenceIndex === i && p.scores);
+  if (virtualize !== "auto") return virtualize && panels.length > 0;
+  return panels.some((p) => p.rowLabels.length * p.columnLabels.length > VIRTUAL_CELLS);
+}
+
+function renderView(view: ResolvedView, index: number, interactive: boolean, virtualize: boolean | "auto"): string {
   const sections: string[] = [];
   view.sequences.forEach((seq, i) => {
     const panels = view.panels.filter((p) => p.sequenceIndex === i);
+    const virtual = isVirtual(view, i, virtualize);
+    const panelId = (p: HeatmapPanel) => `${idPrefix(index)}${p.sequenceIndex}-${p.label.toLowerCase()}`;
+    const grids = virtual ? Object.fromEntries(panels.filter((p) => p.scores).map((p) => [p.label.toLowerCase(), panelId(p)])) : null;
     const parts = [
       `<section class="inseq-instance" id="${idPrefix(index)}${i}" data-sequence="${i}">`,
       `<b>${ordinal(i)} instance:</b>`,
     ];
-    if (interactive) parts.push(renderTokenView(seq, view.scale));
-    for (const p of panels) parts.push(renderPanel(p, view.scale, index));
+    if (interactive) parts.push(renderTokenView(seq, view.scale, grids));
+    for (const p of panels) parts.push(virtual && p.scores ? renderVirtualPanel(p, view.scale, panelId(p)) : renderPanel(p, view.scale, index));
     sections.push(parts.join("\n") + "\n</section>");
   });
   const attrs = `class="inseq-view" data-view="${index}" data-label="${escapeHtml(view.label)}"${index > 0 ? " hidden" : ""}`;
@@ -343,17 +365,22 @@ export function renderHtml(output: RenderInput, options: HtmlRenderOptions = {})
       throw invalidOption(`views[${k - 1}].output`, `${nSeq} sequences like the main output`, v.sequences.length);
     }
   });
+  const virtualize = options.virtualize ?? "auto";
+  if (virtualize !== "auto" && typeof virtualize !== "boolean") throw invalidOption("virtualize", 'true, false or "auto"', virtualize);
   // Inseq's static layout: only the first view, no controls.
   const shown = interactive ? views : views.slice(0, 1);
+  const virtual = shown.some((v) => v.sequences.some((_, i) => isVirtual(v, i, virtualize)));
+  const style = virtual ? STYLE + GRID_STYLE : STYLE;
   const texts = output && typeof output === "object" && "info" in output ? (output as { info?: Record<string, unknown> }).info?.generated_texts : undefined;
   const body = [
     interactive ? renderControls(shown, texts) : "",
-    ...shown.map((v, k) => renderView(v, k, interactive)),
-    interactive ? `<script>${SCRIPT}</script>` : "",
+    ...shown.map((v, k) => renderView(v, k, interactive, virtualize)),
+    virtual ? `<script>${GRID_SCRIPT}</script>` : "",
+    interactive ? `<script>${virtual ? SCRIPT.replace(MATRIX_LOOKUP, GRID_LOOKUP) : SCRIPT}</script>` : "",
   ]
     .filter(Boolean)
     .join("\n");
-  const root = `<div class="inseq-attributions">\n${options.fragment ? `<style>${STYLE}</style>\n` : ""}${body}\n</div>`;
+  const root = `<div class="inseq-attributions">\n${options.fragment ? `<style>${style}</style>\n` : ""}${body}\n</div>`;
   if (options.fragment) return root + "\n";
   const title = escapeHtml(options.title ?? "Inseq attributions");
   return [
@@ -363,7 +390,7 @@ export function renderHtml(output: RenderInput, options: HtmlRenderOptions = {})
     '<meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>${title}</title>`,
-    `<style>${STYLE}</style>`,
+    `<style>${style}</style>`,
     "</head>",
     "<body>",
     root,

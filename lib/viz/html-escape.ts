@@ -1,0 +1,4 @@
+/** Escapes `&`, `<`, `>`, `"` and `'`. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
