@@ -93,3 +93,41 @@ describe("small outputs", () => {
     expect(paged).toContain("(page 2 of 2: rows 2–2 of 3, columns 0–2 of 3)");
   });
 });
+
+describe("HTML of long outputs", () => {
+  it("a 300-token map (90,000 cells) is a virtualised grid: its scores as a float32 blob, no table cells", () => {
+    const out = longOutput(300);
+    const t = out.sequenceAttributions[0]!.sourceAttributions!;
+    const html = out.show({ format: "html", aggregate: false });
+    expect(html).toContain('class="inseq-heatmap inseq-virtual" id="inseq-0-source"');
+    expect(html).not.toContain('<td class="inseq-cell"');
+    const blob = /<script type="application\/json" class="inseq-grid-data">(.*?)<\/script>/s.exec(html)![1]!;
+    const data = JSON.parse(blob) as { rows: string[]; cols: string[]; scores: string; steps: Record<string, Array<number | null>> };
+    expect(data.rows.length).toBe(300);
+    expect(data.cols[0]).toBe("▁g0");
+    const bytes = Buffer.from(data.scores, "base64");
+    const values = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+    expect(values).toEqual(t.data);
+    expect(data.steps.probability![99]).toBeCloseTo(0.99, 6);
+    // The token view refers to the blob instead of repeating the matrix.
+    expect(html).toContain('"source":{"grid":"inseq-0-source"}');
+    // O(cells) as data: under 6 bytes per cell plus the labels
+    expect(html.length).toBeLessThan(300 * 300 * 6 + 200_000);
+  });
+
+  it("small pages are unchanged; virtualize: true / false force grids / tables", () => {
+    const out = twoSequenceOutput();
+    const page = out.show({ format: "html" });
+    expect(page).toBe(out.show({ format: "html", virtualize: "auto" }));
+    expect(page).not.toContain("inseq-virtual");
+    expect(page).not.toContain("__inseqCell");
+    const forced = out.show({ format: "html", virtualize: true, interactive: false });
+    expect(forced).toContain("inseq-virtual");
+    expect(forced).toContain("data-inseq-grid-ready"); // the grid script, even without the interactive one
+    expect(forced).not.toContain("<table");
+    const interactive = out.show({ format: "html", virtualize: true });
+    expect(interactive).toContain("root.__inseqCell(m, r, step)"); // the token view reads the blobs
+    expect(longOutput(300).show({ format: "html", aggregate: false, virtualize: false })).toContain('<td class="inseq-cell"');
+    expect(() => out.show({ format: "html", virtualize: "yes" as never })).toThrow(/Expected true, false or "auto" for virtualize/);
+  });
+});
