@@ -9,7 +9,8 @@
  * or clicking to pin) a generated token colours the attributed tokens by their scores for that step and lists the
  * step's scores; and a control bar selects the sequence shown and the view (e.g. the default aggregation or the
  * raw 2-D scores). The result is one self-contained document: inline CSS and JS only, nothing fetched. Without
- * JavaScript the page still shows every heatmap of the first view.
+ * JavaScript the page still shows every heatmap of the first view, except virtualised ones: heatmaps of more
+ * than `VIRTUAL_CELLS` cells are drawn by the page script as you scroll, from their data (`html-grid.ts`).
  */
 import { invalidOption } from "../core/errors.js";
 import { escapeHtml } from "./html-escape.js";

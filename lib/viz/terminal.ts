@@ -4,7 +4,8 @@
  * (blue = negative, red = positive, Inseq's blue→beige→red map) in truecolor, 256 colours or the 16 ANSI
  * colours (monotonic ramps; near-zero cells get coloured text, not a glaring white background; `cellStyle`),
  * or no escape codes at all with `color: "none"`. Tables wider than `width` are paged into column
- * groups. Pure: returns a string; whether colour is wanted is the caller's decision (`detectTerminalColor`, or
+ * groups; long maps are paged into blocks of rows x columns (`page`, `pageRows`; automatic past
+ * `MAX_UNPAGED_CELLS`) and `topK` keeps the most attributed tokens. Pure: returns a string; whether colour is wanted is the caller's decision (`detectTerminalColor`, or
  * `color: "auto"` which asks it about process.stdout).
  */
 import { invalidOption } from "../core/errors.js";
