@@ -20,10 +20,13 @@ export const GRID_GEOMETRY = Object.freeze({ rowHeight: 24, cellWidth: 64, index
 
 /** Base64 of the little-endian float32 bytes of `data` (NaN kept: the script shows an empty cell). */
 function float32Base64(data: Float32Array): string {
+  if (LITTLE_ENDIAN) return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64");
   const bytes = Buffer.alloc(data.length * 4);
   for (let i = 0; i < data.length; i++) bytes.writeFloatLE(data[i]!, 4 * i);
   return bytes.toString("base64");
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** JSON safe inside `<script>`: `<` escaped so no `</script>` or `<!--` can appear. */
 function scriptJson(value: unknown): string {
