@@ -49,11 +49,14 @@ const [encoded] = await model.encode(prompt);
 const { logits } = await model.forward([encoded.ids]);
 const vocab = logits.shape[2];
 const last = Array.from(logits.data.subarray(logits.data.length - vocab));  // [vocab] at the last prompt position
-const generated = await model.generate(prompt, { maxNewTokens: 8, returnIds: true });
+const generated = await model.generate(prompt, { maxNewTokens: 4, returnIds: true });
+// Attribution on the half-precision model: the engine accumulates in float32 and returns Float32Arrays.
+const saliency = (await model.attribute(prompt, { method: "saliency", generationArgs: { maxNewTokens: 2 } })).sequenceAttributions[0].targetAttributions;
 process.stdout.write(JSON.stringify({
   reset, seconds,
   baselineBytes: before.VmRSS, peakBytes: after.VmHWM - before.VmRSS,
   anonBytes: after.RssAnon - before.RssAnon, fileBytes: (after.RssFile + (after.RssShmem ?? 0)) - (before.RssFile + (before.RssShmem ?? 0)),
   progress, lastLogits: last, generatedIds: generated.sequences[0].ids,
+  saliency: { float32: saliency.data instanceof Float32Array, shape: saliency.shape, data: Array.from(saliency.data, (v) => (Number.isNaN(v) ? null : v)) },
 }) + "\n");
 await model.dispose();
