@@ -3,6 +3,7 @@
 // RSS is read from /proc/self/status: RssAnon is this process's private memory (a copy of the weights lands
 // there), RssFile the mapped file pages (the page cache's, shared, reclaimable).
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <fstream>
 #include <iostream>
@@ -68,7 +69,7 @@ Checkpoint write_sharded(const std::string& name, c10::ScalarType dtype) {
 }
 
 at::Tensor logits_of(const m::CausalLM& model, const std::vector<int64_t>& ids) {
-  at::NoGradGuard no_grad;
+  c10::InferenceMode guard;
   m::ForwardRequest req;
   req.inputs_embeds = model.embed(at::tensor(ids, at::kLong).unsqueeze(0));  // [1, seq, hidden]
   return model.forward(req).logits.to(at::kFloat).squeeze(0);               // [seq, vocab]
