@@ -31,9 +31,9 @@ export function loadNativeModel(dir: string, kind: "decoder-only" | "encoder-dec
 }
 
 /**
- * The native side reports per tensor from a worker thread and drops updates when the JS thread is busy, and its
- * last report may arrive after the promise settles: this keeps the calls increasing and makes (total, total)
- * the last one, delivered before loadModel resolves.
+ * The native side reports per tensor from a worker thread (dropping updates while the JS thread is busy, which
+ * may also deliver one after the promise settles) and calls (total, total) on the JS thread just before it
+ * resolves: this keeps the calls increasing, ignores late ones, and is a fallback for that last call.
  */
 function loadProgress(onProgress: (loadedBytes: number, totalBytes: number) => void) {
   let last = -1, total = -1, done = false;

@@ -6,8 +6,9 @@
 //   NO_PROGRESS  set: do not pass onProgress (a dist/ from before the option existed)
 // Memory, from /proc/self/status: the baseline is VmRSS after the addon, LibTorch and a warm-up load of the
 // default model (code pages, allocator pools, tokenizer) and a GC; then VmHWM is reset (clear_refs 5) when the
-// kernel allows, so that peakBytes = VmHWM after loading - that baseline is the load's own peak. Without the
-// reset, VmHWM may still hold an earlier peak and peakBytes only over-estimates (the bound stays safe).
+// kernel allows, so that peakLoadBytes = VmHWM after loading - that baseline is the load's own peak, and peakBytes
+// the same after a forward pass and a 4-token generation (every mapped weight page then resident). Without the
+// reset, VmHWM may still hold an earlier peak and both only over-estimate (the bound stays safe).
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,11 +51,13 @@ const { logits } = await model.forward([encoded.ids]);
 const vocab = logits.shape[2];
 const last = Array.from(logits.data.subarray(logits.data.length - vocab));  // [vocab] at the last prompt position
 const generated = await model.generate(prompt, { maxNewTokens: 4, returnIds: true });
+// Mapped pages are read when first touched, so the weights' full cost shows once a forward pass used them all.
+const used = status();
 // Attribution on the half-precision model: the engine accumulates in float32 and returns Float32Arrays.
 const saliency = (await model.attribute(prompt, { method: "saliency", generationArgs: { maxNewTokens: 2 } })).sequenceAttributions[0].targetAttributions;
 process.stdout.write(JSON.stringify({
   reset, seconds,
-  baselineBytes: before.VmRSS, peakBytes: after.VmHWM - before.VmRSS,
+  baselineBytes: before.VmRSS, peakLoadBytes: after.VmHWM - before.VmRSS, peakBytes: used.VmHWM - before.VmRSS,
   anonBytes: after.RssAnon - before.RssAnon, fileBytes: (after.RssFile + (after.RssShmem ?? 0)) - (before.RssFile + (before.RssShmem ?? 0)),
   progress, lastLogits: last, generatedIds: generated.sequences[0].ids,
   saliency: { float32: saliency.data instanceof Float32Array, shape: saliency.shape, data: Array.from(saliency.data, (v) => (Number.isNaN(v) ? null : v)) },
