@@ -27,8 +27,19 @@ export type { ModelKind } from "../contract/model-contract.js";
 export interface LoadModelOptions {
   /** "auto" (default) uses CUDA when this LibTorch has it and a GPU is visible, else the CPU. */
   device?: DeviceOption;
-  /** float32 (default); float16 / bfloat16 on CUDA only. */
+  /**
+   * float32 (default), float16 or bfloat16: the weights' precision and the forward pass's. On the CPU half
+   * precision needs LibTorch 2 (bf16 matmuls; slower than float32 on CPUs without bf16 instructions, but half the
+   * memory). Attributions, step scores and logits are accumulated and returned in float32 either way.
+   */
   dtype?: DtypeOption;
+  /**
+   * Called as the weights load: bytes of the checkpoint's tensors loaded so far and their total, per tensor
+   * (updates may be skipped while the event loop is busy), the last call being (total, total) before the promise
+   * resolves. Weights stored in the dtype asked for are memory-mapped on the CPU, not copied (docs/loading.md).
+   * TorchScript bundles report nothing.
+   */
+  onProgress?: (loadedBytes: number, totalBytes: number) => void;
   /** Never touch the network (also HF_HUB_OFFLINE=1). */
   offline?: boolean;
   revision?: string;
@@ -58,7 +69,7 @@ export type AnyModel = Model | Seq2SeqModel;
 
 const LOAD_OPTIONS = {
   device: "checked", dtype: "checked", offline: "boolean", revision: "checked", cacheDir: "string", endpoint: "string", token: "string",
-  onDownloadProgress: "function", signal: "signal", method: "checked", kind: "checked", trustRemoteCode: "boolean",
+  onDownloadProgress: "function", onProgress: "function", signal: "signal", method: "checked", kind: "checked", trustRemoteCode: "boolean",
 } as const satisfies OptionTable;
 
 
@@ -133,7 +144,7 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
     throw new InseqError(ErrorCode.UNSUPPORTED_MODEL, `${dir} is ${kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"}, not ${options.kind === "encoder-decoder" ? "an encoder-decoder" : "a decoder-only model"} (kind: ${JSON.stringify(options.kind)})`);
   }
   if (kind === "encoder-decoder") {
-    return loadSeq2SeqModel(dir, { device, dtype, signal: options.signal, method: options.method, name: idOrDir });
+    return loadSeq2SeqModel(dir, { device, dtype, signal: options.signal, method: options.method, name: idOrDir, onProgress: options.onProgress });
   }
   const [tokenizer, generationEos, modelClass, tokenizerClass] = await Promise.all([
     TextTokenizer.fromDir(dir),
@@ -142,6 +153,6 @@ export async function loadModel(idOrDir: string, options: LoadModelOptions = {})
       : readJsonField(path.join(dir, BUNDLE_SIDECAR), "model_type").then((t) => `TorchScript:${t}`),
     readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class"),
   ]);
-  const nativeModel = await loadNativeModel(dir, "decoder-only", { device, dtype, signal: options.signal });
+  const nativeModel = await loadNativeModel(dir, "decoder-only", { device, dtype, signal: options.signal, onProgress: options.onProgress });
   return new Model(nativeModel, tokenizer, { name: idOrDir, path: dir, generationEos, modelClass, tokenizerClass, method: options.method });
 }

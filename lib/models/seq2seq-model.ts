@@ -182,8 +182,8 @@ export class Seq2SeqModel extends LoadedModel<NativeSeq2SeqModel> {
  * Loads a local encoder-decoder (loadModel() does this too, and resolves hub ids): a Hugging Face checkpoint (marian, bart, mbart, m2m_100; Marian directories
  * without tokenizer.json use source.spm / target.spm + vocab.json) or an encoder-decoder TorchScript bundle.
  */
-export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; dtype?: DtypeOption; signal?: AbortSignal; method?: string; name?: string } = {}): Promise<Seq2SeqModel> {
-  checkOptions("loadSeq2SeqModel", options, { device: "checked", dtype: "checked", signal: "signal", method: "checked", name: "string" });
+export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; dtype?: DtypeOption; signal?: AbortSignal; method?: string; name?: string; onProgress?: (loadedBytes: number, totalBytes: number) => void } = {}): Promise<Seq2SeqModel> {
+  checkOptions("loadSeq2SeqModel", options, { device: "checked", dtype: "checked", signal: "signal", method: "checked", name: "string", onProgress: "function" });
   if (typeof dir !== "string" || dir.length === 0) throw invalidOption("dir", "a directory path", dir);
   if (options.method !== undefined) getMethod(options.method);
   const facts = await readModelDir(dir);
@@ -216,6 +216,6 @@ export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOp
   }
   const tokenizerClass = await readJsonField(path.join(dir, "tokenizer_config.json"), "tokenizer_class");
   await checkWeightFiles(dir); // the native loader reads the sharded index: no shard outside the folder
-  const nativeModel = await loadNativeModel(dir, "encoder-decoder", { device: options.device ?? "auto", dtype: options.dtype ?? "float32", signal: options.signal });
+  const nativeModel = await loadNativeModel(dir, "encoder-decoder", { device: options.device ?? "auto", dtype: options.dtype ?? "float32", signal: options.signal, onProgress: options.onProgress });
   return new Seq2SeqModel(nativeModel, tokenizer, targetTokenizer, { name: options.name ?? dir, path: path.resolve(dir), modelClass, tokenizerClass, method: options.method });
 }

@@ -13,6 +13,8 @@ export interface NativeLoadOptions {
   device: string;
   dtype: string;
   signal?: AbortSignal;
+  /** Bytes of the checkpoint's tensors loaded so far, of all of them; ends with (total, total). */
+  onProgress?: (loadedBytes: number, totalBytes: number) => void;
 }
 
 /** Loads a checkpoint directory or TorchScript bundle of the given kind (queued as a native job). */
@@ -20,7 +22,32 @@ export function loadNativeModel(dir: string, kind: "decoder-only", options: Nati
 export function loadNativeModel(dir: string, kind: "encoder-decoder", options: NativeLoadOptions): Promise<NativeSeq2SeqModel>;
 export function loadNativeModel(dir: string, kind: "decoder-only" | "encoder-decoder", options: NativeLoadOptions): Promise<NativeModel | NativeSeq2SeqModel> {
   const binding = native();
-  return runNativeJob(() => binding.loadModel(dir, { kind, device: options.device, dtype: options.dtype }), options.signal);
+  const progress = options.onProgress === undefined ? undefined : loadProgress(options.onProgress);
+  return runNativeJob(async () => {
+    const model = await binding.loadModel(dir, { kind, device: options.device, dtype: options.dtype, onProgress: progress?.report });
+    progress?.finish();
+    return model;
+  }, options.signal);
+}
+
+/**
+ * The native side reports per tensor from a worker thread (dropping updates while the JS thread is busy, which
+ * may also deliver one after the promise settles) and calls (total, total) on the JS thread just before it
+ * resolves: this keeps the calls increasing, ignores late ones, and is a fallback for that last call.
+ */
+function loadProgress(onProgress: (loadedBytes: number, totalBytes: number) => void) {
+  let last = -1, total = -1, done = false;
+  return {
+    report: (loaded: number, of: number) => {
+      if (done || loaded <= last) return;
+      [last, total] = [loaded, of];
+      onProgress(loaded, of);
+    },
+    finish: () => {
+      if (total >= 0 && last < total) onProgress(total, total);
+      done = true;
+    },
+  };
 }
 
 /** The runtime facts of the loaded addon (loads it; ERR_ADDON_LOAD when it cannot). */

@@ -209,7 +209,8 @@ export interface NativeBinding {
   NativeModel: new () => NativeModel;
   CancelToken: new () => NativeCancelToken;
   /** `kind` decides the face of the result (decided in TS, lib/models/model-kind.ts). */
-  loadModel(dir: string, options: { kind: "decoder-only" | "encoder-decoder"; device: string; dtype: string }): Promise<NativeModel | NativeSeq2SeqModel>;
+  /** `onProgress(loadedBytes, totalBytes)` per checkpoint tensor, from a worker thread (updates may be dropped). */
+  loadModel(dir: string, options: { kind: "decoder-only" | "encoder-decoder"; device: string; dtype: string; onProgress?: (loadedBytes: number, totalBytes: number) => void }): Promise<NativeModel | NativeSeq2SeqModel>;
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(n: number): void;
   listGpus(): NativeGpu[];

@@ -127,8 +127,9 @@ Napi::Value generation_result_to_js(Napi::Env env, models::GenerationResult& r) 
 
 // ---- module functions ------------------------------------------------------------------------------
 
-// loadModel(dir, {kind, device, dtype}): `kind` ("decoder-only" | "encoder-decoder") is decided in TS
-// (lib/models/model-kind.ts); a Hugging Face checkpoint or a TorchScript bundle of that kind.
+// loadModel(dir, {kind, device, dtype, onProgress}): `kind` ("decoder-only" | "encoder-decoder") is decided in TS
+// (lib/models/model-kind.ts); a Hugging Face checkpoint or a TorchScript bundle of that kind. onProgress(loaded
+// bytes, total bytes) per tensor of a checkpoint (TorchScript bundles report nothing).
 Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw_type_error(env, "Expected a directory path for loadModel");
@@ -141,9 +142,22 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   const bool seq2seq = kind == "encoder-decoder";
   std::string device = get_string(o, "device", "auto");
   std::string dtype = get_string(o, "dtype", "float32");
+  // Progress per tensor through the (lossy) thread-safe reporter; the final (total, total) is called on the JS
+  // thread before the promise resolves, so that it is never dropped nor late.
+  auto reporter = ProgressReporter::from_options(env, o);
+  auto total_bytes = std::make_shared<std::atomic<int64_t>>(-1);
+  std::shared_ptr<Napi::FunctionReference> on_progress;
+  models::LoadProgress progress;
+  if (reporter) {
+    on_progress = std::make_shared<Napi::FunctionReference>(Napi::Persistent(o.Get("onProgress").As<Napi::Function>()));
+    progress = [reporter, total_bytes](uint64_t done, uint64_t total) {
+      if (done == total) total_bytes->store(static_cast<int64_t>(total));
+      reporter->report(static_cast<int64_t>(done), static_cast<int64_t>(total), 0);
+    };
+  }
   return PromiseWorker<std::shared_ptr<ModelKindOps>>::Run(
       env,
-      [dir, device, dtype, seq2seq]() -> std::shared_ptr<ModelKindOps> {
+      [dir, device, dtype, seq2seq, progress]() -> std::shared_ptr<ModelKindOps> {
         c10::Device d = core::parse_device(device);
         const c10::ScalarType t = core::parse_dtype(dtype, d);
         if (models::is_torchscript_bundle(dir)) {
@@ -151,9 +165,17 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
           return seq2seq ? encoder_decoder_ops(models::load_torchscript_encoder_decoder(dir, d))
                          : decoder_only_ops(models::load_torchscript_causal_lm(dir, d));
         }
-        return seq2seq ? encoder_decoder_ops(models::load_seq2seq_lm(dir, d, t)) : decoder_only_ops(models::load_causal_lm(dir, d, t));
+        return seq2seq ? encoder_decoder_ops(models::load_seq2seq_lm(dir, d, t, progress))
+                       : decoder_only_ops(models::load_causal_lm(dir, d, t, progress));
       },
-      [](Napi::Env env, std::shared_ptr<ModelKindOps>& ops) -> Napi::Value { return ModelWrap::NewInstance(env, ops); });
+      [on_progress, total_bytes](Napi::Env env, std::shared_ptr<ModelKindOps>& ops) -> Napi::Value {
+        Napi::Value model = ModelWrap::NewInstance(env, ops);
+        if (on_progress && total_bytes->load() >= 0) {
+          const double total = static_cast<double>(total_bytes->load());
+          on_progress->Call({Napi::Number::New(env, total), Napi::Number::New(env, total), Napi::Number::New(env, 0)});
+        }
+        return model;
+      });
 }
 
 }  // namespace inseq::binding

@@ -2,6 +2,7 @@
 
 #include <ftw.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,6 +74,33 @@ void remove_tree(const std::string& path) {
       path.c_str(),
       [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p) == 0 ? 0 : 0; }, 16,
       FTW_DEPTH | FTW_PHYS);
+}
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+  const uint64_t size = file_size(path);
+  std::shared_ptr<MappedFile> m(new MappedFile());
+  m->path_ = path;
+  if (size == 0) return m;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kNotFound, "Cannot open " + path + ": " + std::strerror(errno));
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  const int mmap_errno = errno;
+  ::close(fd);  // the mapping keeps the file open
+  if (p == MAP_FAILED) throw Error(ErrorCode::kNotFound, "Cannot map " + path + ": " + std::strerror(mmap_errno));
+  m->data_ = static_cast<unsigned char*>(p);
+  m->size_ = size;
+  return m;
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
+
+void MappedFile::release(uint64_t begin, uint64_t end) const {
+  if (data_ == nullptr || end > size_) return;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t first = (begin + page - 1) / page * page, last = end / page * page;  // whole pages inside
+  if (last > first) ::madvise(data_ + first, last - first, MADV_DONTNEED);
 }
 
 }  // namespace inseq::core

@@ -14,6 +14,7 @@
 
 #include "models/config.h"
 #include "models/deeplift_rule.h"
+#include "models/safetensors.h"
 
 namespace inseq::models {
 
@@ -116,8 +117,10 @@ void check_context(const CausalLM& model, int64_t length, const std::string& wha
 // The padding mask of a request, checked against past + seq: [batch, past + seq] (ones when not given).
 at::Tensor request_mask(const ForwardRequest& request, int64_t batch, int64_t seq, c10::Device device);
 
-// Loads a Hugging Face checkpoint directory with a native implementation.
-std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype);
+// Loads a Hugging Face checkpoint directory with a native implementation (weights memory-mapped, shard by
+// shard: models/safetensors.h), reporting `progress` per tensor when given.
+std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype,
+                                         const LoadProgress& progress = {});
 // Builds a randomly initialised model from a config (used by the trainer and tests).
 std::shared_ptr<CausalLM> init_causal_lm(const ModelConfig& config, uint64_t seed, c10::Device device);
 

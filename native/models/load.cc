@@ -61,10 +61,12 @@ int64_t CausalLM::num_parameters() const {
   return n;
 }
 
-std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype) {
+std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype,
+                                         const LoadProgress& progress) {
   if (!core::is_directory(dir)) throw core::Error(core::ErrorCode::kNotFound, "Model directory not found: " + dir);
   ModelConfig config = read_model_config(dir);
   WeightStore weights = WeightStore::open_dir(dir);
+  weights.set_progress(progress);
   std::shared_ptr<CausalLM> model;
   if (config.family == "gpt2") {
     model = std::make_shared<Gpt2Model>(config, weights, device, dtype);
@@ -81,6 +83,7 @@ std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device dev
   weights.reject_unused(core::join_path(dir, "config.json"), ignorable,
                         {{gpt2 ? "transformer.h." : "model.layers.", gpt2 ? "n_layer" : "num_hidden_layers", config.num_layers},
                          {"h.", "n_layer", gpt2 ? config.num_layers : INT64_MAX}});
+  weights.finish_progress();
   return model;
 }
 

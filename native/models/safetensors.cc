@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -102,6 +103,7 @@ void WeightStore::add_file(const std::string& path) {
         throw std::runtime_error("data ends at byte " + std::to_string(e.end) + " but the file has " + std::to_string(data_size) + " data bytes (truncated file?)");
       }
       spans.emplace_back(e.begin, e.end, name);
+      total_bytes_ += e.end - e.begin;
       entries_[name] = std::move(e);
     } catch (const Error&) {
       throw;
@@ -181,19 +183,47 @@ std::vector<std::string> WeightStore::names() const {
 at::Tensor WeightStore::load(const std::string& name, const std::vector<int64_t>& expected_shape,
                              c10::ScalarType dtype, c10::Device device) const {
   const TensorEntry& e = entry(name);
-  loaded_.insert(name);
   if (!expected_shape.empty() && e.shape != expected_shape) {
     throw Error(ErrorCode::kBadCheckpoint, "Tensor " + name + " in " + e.file + " has shape " + shape_str(e.shape) +
                                                " but the config implies " + shape_str(expected_shape));
   }
   const DtypeInfo info = dtype_info(e.dtype, e.file, name);
-  at::Tensor raw = at::empty(e.shape, at::TensorOptions().dtype(info.type));  // [shape...] on CPU
-  std::ifstream in(e.file, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kNotFound, "Cannot open safetensors file " + e.file);
-  in.seekg(static_cast<std::streamoff>(e.data_start + e.begin));
-  in.read(static_cast<char*>(raw.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
-  if (!in) throw Error(ErrorCode::kBadCheckpoint, "Short read of tensor " + name + " from " + e.file);
-  return raw.to(device, dtype);
+  const core::MappedFile& map = shard(e.file);
+  const uint64_t begin = e.data_start + e.begin, end = e.data_start + e.end;  // byte offsets into the file
+  unsigned char* bytes = map.data() + begin;
+  const auto stored = at::TensorOptions().dtype(info.type);
+  const bool aligned = reinterpret_cast<uintptr_t>(bytes) % static_cast<uintptr_t>(info.bytes) == 0;
+  at::Tensor out;
+  if (aligned && device.is_cpu() && info.type == dtype) {
+    // [shape...] a view of the mapping; the deleter holds the mapping until the last view goes.
+    std::shared_ptr<core::MappedFile> keep = shard_;
+    out = at::from_blob(bytes, e.shape, [keep](void*) {}, stored);
+  } else {
+    at::Tensor raw;  // [shape...] the stored bytes
+    if (aligned) {
+      raw = at::from_blob(bytes, e.shape, stored);
+    } else {  // a writer that did not align the data section: copy to an aligned buffer first
+      raw = at::empty(e.shape, stored);
+      std::memcpy(raw.data_ptr(), bytes, end - begin);
+    }
+    out = raw.to(device, dtype, /*non_blocking=*/false, /*copy=*/aligned);
+    map.release(begin, end);  // copied: its pages leave RSS now, not with the shard
+  }
+  if (loaded_.insert(name).second) loaded_bytes_ += e.end - e.begin;
+  if (progress_) progress_(loaded_bytes_, total_bytes_);
+  return out;
+}
+
+const core::MappedFile& WeightStore::shard(const std::string& file) const {
+  if (!shard_ || shard_->path() != file) {
+    shard_.reset();  // unmap the previous shard (unless views hold it) before mapping the next
+    shard_ = core::MappedFile::open(file);
+  }
+  return *shard_;
+}
+
+void WeightStore::finish_progress() const {
+  if (progress_) progress_(total_bytes_, total_bytes_);
 }
 
 void WeightStore::reject_unused(const std::string& source, const std::function<bool(const std::string&)>& ignorable,
@@ -223,7 +253,11 @@ void WeightStore::reject_unused(const std::string& source, const std::function<b
 }
 
 void save_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata, c10::ScalarType dtype) {
+  const char* dtype_tag = dtype == at::kBFloat16 ? "BF16" : dtype == at::kHalf ? "F16" : "F32";
+  if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf) {
+    throw Error(ErrorCode::kInvalidOption, std::string("save_safetensors writes float32, float16 or bfloat16, not ") + c10::toString(dtype));
+  }
   auto escape = [](const std::string& s) {
     std::string o;
     for (char c : s) {
@@ -248,9 +282,9 @@ void save_safetensors(const std::string& path, const std::map<std::string, at::T
   }
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
-    const uint64_t bytes = static_cast<uint64_t>(c.numel()) * 4;
-    header << (first ? "" : ",") << "\"" << escape(name) << "\":{\"dtype\":\"F32\",\"shape\":[";
+    at::Tensor c = t.detach().to(at::kCPU, dtype).contiguous();
+    const uint64_t bytes = static_cast<uint64_t>(c.nbytes());
+    header << (first ? "" : ",") << "\"" << escape(name) << "\":{\"dtype\":\"" << dtype_tag << "\",\"shape\":[";
     for (int64_t i = 0; i < c.dim(); ++i) header << (i ? "," : "") << c.size(i);
     header << "],\"data_offsets\":[" << offset << "," << offset + bytes << "]}";
     first = false;
@@ -269,7 +303,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, at::T
     for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xFF);
     out.write(reinterpret_cast<const char*>(len_bytes), 8);
     out.write(h.data(), static_cast<std::streamsize>(h.size()));
-    for (const auto& c : data) out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel() * 4));
+    for (const auto& c : data) out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
     if (!out) throw Error(ErrorCode::kNotFound, "Failed writing " + tmp);
   }
   core::rename_path(tmp, path);

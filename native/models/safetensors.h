@@ -1,5 +1,10 @@
 // Safetensors reading: one file, or a sharded checkpoint through model.safetensors.index.json.
 // Format: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}}, raw data.
+//
+// Files are memory-mapped (core::MappedFile), one shard at a time. A tensor whose stored dtype is the one asked
+// for, on the CPU, is a view of the mapping (no copy in RAM: its pages are the page cache's, counted once, and
+// the mapping lives as long as a tensor views it). Any other tensor is converted / moved to the device from the
+// mapping and its pages are dropped at once, so loading needs the model plus one tensor, not model + checkpoint.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -9,11 +14,20 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+namespace inseq::core {
+class MappedFile;
+}
+
 namespace inseq::models {
+
+// Load progress: bytes of the checkpoint's tensors read so far, of all its tensors' bytes. Called on the loading
+// thread after each tensor, and once with (total, total) when the model is complete.
+using LoadProgress = std::function<void(uint64_t loaded_bytes, uint64_t total_bytes)>;
 
 struct TensorEntry {
   std::string file;            // absolute path of the .safetensors file that holds it
@@ -35,9 +49,15 @@ class WeightStore {
   const TensorEntry& entry(const std::string& name) const;
   std::vector<std::string> names() const;
 
-  // Reads a tensor, checks its shape (when `expected_shape` is non-empty), converts to dtype/device.
+  // A tensor, its shape checked (when `expected_shape` is non-empty), as dtype on device: a view of the mapped
+  // file when it is stored as dtype and device is the CPU (and its bytes are aligned for dtype), else a copy.
   at::Tensor load(const std::string& name, const std::vector<int64_t>& expected_shape, c10::ScalarType dtype,
                   c10::Device device) const;
+
+  // Progress of load(): reported after each tensor; finish_progress() reports (total, total).
+  void set_progress(LoadProgress progress) { progress_ = std::move(progress); }
+  void finish_progress() const;
+  uint64_t total_bytes() const { return total_bytes_; }  // all tensors' data bytes, every shard
 
   // A stack of blocks in the checkpoint's names ("model.layers.<i>.") and the config key that counts them.
   struct LayerStack {
@@ -53,13 +73,21 @@ class WeightStore {
 
  private:
   void add_file(const std::string& path);
+  const core::MappedFile& shard(const std::string& file) const;
   std::map<std::string, TensorEntry> entries_;
   mutable std::set<std::string> loaded_;  // names load() has read
+  // The shard load() reads now; mapping the next one drops it (views keep their own reference).
+  mutable std::shared_ptr<core::MappedFile> shard_;
+  LoadProgress progress_;
+  uint64_t total_bytes_ = 0;
+  mutable uint64_t loaded_bytes_ = 0;
 };
 
-// Writes float32 tensors as one safetensors file (used by the trainer and tests). Tensors are made contiguous
-// and moved to CPU; names are written in sorted order as the safetensors library does.
+// Writes tensors as one safetensors file (used by the trainer and tests), as `dtype` (float32, float16 or
+// bfloat16). Tensors are made contiguous and moved to CPU; names are written in sorted order as the safetensors
+// library does.
 void save_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+                      const std::map<std::string, std::string>& metadata = {},
+                      c10::ScalarType dtype = c10::ScalarType::Float);
 
 }  // namespace inseq::models

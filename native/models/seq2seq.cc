@@ -355,7 +355,8 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
   return out;
 }
 
-std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype) {
+std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype,
+                                           const LoadProgress& progress) {
   if (!core::is_directory(dir)) throw Error(ErrorCode::kNotFound, "Model directory not found: " + dir);
   const std::string path = core::join_path(dir, "config.json");
   Json j;
@@ -367,7 +368,8 @@ std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device d
     throw Error(ErrorCode::kBadCheckpoint, "Malformed " + path + ": " + e.what());
   }
   const Seq2SeqConfig config = parse_seq2seq_config(j, path);
-  const WeightStore weights = WeightStore::open_dir(dir);
+  WeightStore weights = WeightStore::open_dir(dir);
+  weights.set_progress(progress);
   auto model = std::make_shared<Seq2SeqLM>(config, weights, device, dtype);
   // Embedding aliases (shared / per side / lm_head) and stored sinusoidal tables are skipped as transformers does.
   auto ignorable = [&](const std::string& n) {
@@ -376,6 +378,7 @@ std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device d
   };
   weights.reject_unused(path, ignorable, {{"model.encoder.layers.", "encoder_layers", config.encoder_layers},
                                           {"model.decoder.layers.", "decoder_layers", config.decoder_layers}});
+  weights.finish_progress();
   return model;
 }
 

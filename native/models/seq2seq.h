@@ -93,7 +93,8 @@ class Seq2SeqLM : public EncoderDecoderLM {
   at::Tensor final_logits_bias_;                // [vocab] or undefined
 };
 
-std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype = c10::ScalarType::Float);
+std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype = c10::ScalarType::Float,
+                                           const LoadProgress& progress = {});
 
 // Greedy decoding with the encoder run once and a self/cross KV cache; sources right-padded with pad.
 std::vector<std::vector<int64_t>> generate_seq2seq(const Seq2SeqLM& model, const std::vector<std::vector<int64_t>>& sources,
