@@ -55,8 +55,9 @@ at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::T
   return att;
 }
 
-// Value zeroing: one clean forward plus one forward per batch of zeroed tokens over the prefix ids[:end-1];
-// column j reads the query row of step j (its target's predecessor).
+// Value zeroing: one clean forward plus one forward per batch of zeroed tokens over the prefix ids[:end-1]
+// (decoder-only: from the batch's first zeroed token on, over the clean run's KV cache); column j reads the
+// query row of step j (its target's predecessor).
 at::Tensor value_zeroing(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores) {
   const AttributionRequest& req = ctx.req;
   ValueZeroingOptions o;
@@ -66,6 +67,8 @@ at::Tensor value_zeroing(EngineContext& ctx, Example& e, std::map<std::string, a
   o.cross_heads = req.cross_zeroed_heads;
   o.rows_per_batch = ctx.rows_per_batch(e.end - 1) * 4;
   o.check_cancel = [&ctx] { ctx.check_cancel(); };
+  o.prefix_cache = req.prefix_cache;
+  o.tokens_forwarded = &ctx.tokens_forwarded;
   const int64_t S = e.steps();
   // Zeroed tokens over every sweep: decoder-only n_in; encoder-decoders cross (src) + decoder self + encoder self (src).
   const int64_t sweep_rows = ctx.seq2seq ? 2 * e.src + (e.end - 1 - e.src) : e.end - 1;

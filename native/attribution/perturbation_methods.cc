@@ -59,7 +59,7 @@ at::Tensor occlusion(EngineContext& ctx, Example& e) {
   for (int64_t p = 0; p < e.end - 1; ++p)
     if (e.host_ids[static_cast<size_t>(p)] != e.host_base_ids[static_cast<size_t>(p)]) occluded.push_back(p);
   const int64_t n_occ = static_cast<int64_t>(occluded.size());
-  const bool reuse = ctx.req.occlusion_prefix_cache && !ctx.seq2seq && ctx.caps.prefix_cache;
+  const bool reuse = ctx.req.prefix_cache && !ctx.seq2seq && ctx.caps.prefix_cache;
   // f over k rows that start at position `from` (the positions before it come from `cache`): [k, n - from, H] -> [k, S]
   // (steps whose logits sit before `from` are unchanged by these rows: 0 there, never read).
   auto f_of = [&](const at::Tensor& embeds, int64_t from, models::KVCache* cache) {

@@ -65,9 +65,10 @@ struct AttributionRequest {
   // Benchmark baseline: Inseq's schedule (one batch per generated step, LM head over every position,
   // occlusion re-run per step on the prefix). Results are identical; only the cost differs.
   bool per_step_schedule = false;
-  // Internal (tests, benchmarks): false runs every occluded input from position 0 instead of from the occluded
-  // token on over the clean prefix's KV cache. Results agree to float tolerance; only the cost differs.
-  bool occlusion_prefix_cache = true;
+  // Internal (tests, benchmarks): false runs every occluded input (occlusion) and every zeroed token (value zeroing,
+  // decoder-only) from position 0 instead of from that token on over the clean prefix's KV cache. Results agree
+  // to float tolerance; only the cost differs.
+  bool prefix_cache = true;
 
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(int64_t done, int64_t total)> on_progress;

@@ -1,5 +1,5 @@
-// Long inputs in bounded memory: occlusion reuses the KV cache of the unperturbed prefix (same scores, fewer
-// tokens through the model), attention keeps only the generated steps' query rows and computes its scores over
+// Long inputs in bounded memory: occlusion and value zeroing reuse the KV cache of the unperturbed prefix (same
+// scores, fewer tokens through the model), attention keeps only the generated steps' query rows and computes its scores over
 // query blocks (same weights, no layers x heads x n^2 tensor, measured as the process's peak RSS).
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -81,9 +81,9 @@ TEST(occlusion_with_the_prefix_kv_cache_equals_occlusion_without_it) {
     for (int64_t batch : {0, 1, 5}) {  // by memory (few large batches), one row per batch, five rows
       a::AttributionRequest r = request("occlusion", n, steps, model->config().vocab_size);
       r.internal_batch_size = batch;
-      r.occlusion_prefix_cache = false;
+      r.prefix_cache = false;
       a::AttributionResult plain = a::attribute(*model, r);
-      r.occlusion_prefix_cache = true;
+      r.prefix_cache = true;
       a::AttributionResult cached = a::attribute(*model, r);
       const double d = nan_aware_diff(cached.sequences[0].attributions, plain.sequences[0].attributions);
       const std::string what = name + " batch " + std::to_string(batch);
@@ -96,6 +96,32 @@ TEST(occlusion_with_the_prefix_kv_cache_equals_occlusion_without_it) {
                          std::to_string(plain.tokens_forwarded) + " without");
       }
       std::cout << "    occlusion " << what << ": " << cached.tokens_forwarded << " tokens with the prefix cache, "
+                << plain.tokens_forwarded << " without, max diff " << d << "\n";
+    }
+  }
+}
+
+TEST(value_zeroing_with_the_prefix_kv_cache_equals_value_zeroing_without_it) {
+  for (const std::string name : {"llama", "gpt2"}) {
+    auto model = reference_model(name);
+    const int64_t n = 40, steps = 10;
+    for (int64_t batch : {0, 1, 4}) {
+      a::AttributionRequest r = request("value_zeroing", n, steps, model->config().vocab_size);
+      r.baselines.clear();
+      r.internal_batch_size = batch;
+      r.prefix_cache = false;
+      a::AttributionResult plain = a::attribute(*model, r);
+      r.prefix_cache = true;
+      a::AttributionResult cached = a::attribute(*model, r);
+      const double d = nan_aware_diff(cached.sequences[0].attributions, plain.sequences[0].attributions);
+      const std::string what = name + " batch " + std::to_string(batch);
+      if (!(d >= 0 && d <= 1e-5)) throw t::Failure(what + ": cached value zeroing differs by " + std::to_string(d));
+      ASSERT_EQ(plain.tokens_forwarded, n * (n - 1));  // the clean run + one row per zeroed token over ids[:n-1]
+      if (!(cached.tokens_forwarded * 10 < plain.tokens_forwarded * 7)) {
+        throw t::Failure(what + ": " + std::to_string(cached.tokens_forwarded) + " tokens with the cache vs " +
+                         std::to_string(plain.tokens_forwarded) + " without");
+      }
+      std::cout << "    value zeroing " << what << ": " << cached.tokens_forwarded << " tokens with the prefix cache, "
                 << plain.tokens_forwarded << " without, max diff " << d << "\n";
     }
   }
