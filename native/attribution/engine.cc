@@ -223,6 +223,7 @@ AttributionResult run(EngineContext& ctx) {
     if (s.step_logits.defined()) bytes += static_cast<int64_t>(s.step_logits.nbytes());
   }
   result.host_peak_bytes = bytes;
+  result.tokens_forwarded = ctx.tokens_forwarded;
   return result;
 }
 

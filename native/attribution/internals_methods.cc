@@ -10,6 +10,21 @@
 
 namespace inseq::attribution::detail {
 
+namespace {
+
+// Queries per attention block: the transient scores of one block (scores, softmax, bias, mask: ~4 x 4 bytes per
+// head and key) fit the memory budget, and at most kMaxQueryBlock (enough rows for efficient matmuls).
+constexpr int64_t kMaxQueryBlock = 256;
+int64_t attention_query_block(const EngineContext& ctx, int64_t n) {
+  const double per_query = 16.0 * static_cast<double>(ctx.model.config().num_heads) * static_cast<double>(n);
+  const double fit = static_cast<double>(ctx.budget_mb) * 1024.0 * 1024.0 / per_query;
+  return std::clamp<int64_t>(static_cast<int64_t>(fit), 1, kMaxQueryBlock);
+}
+
+}  // namespace
+
+// Only the query rows of the generated steps are ever kept ([heads, steps, n] per layer), and the scores are
+// computed over query blocks: memory O(steps x n) per layer and head plus one block, never layers x heads x n^2.
 at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores) {
   c10::InferenceMode guard;
   models::ForwardRequest fr;
@@ -17,6 +32,9 @@ at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::T
   fr.inputs_embeds = ctx.embed(e.ids.unsqueeze(0), fr.source_lengths);
   fr.output_attentions = true;
   fr.logits_positions = e.positions.unsqueeze(0);
+  fr.attention_rows = e.positions;  // [S]
+  fr.attention_query_block = attention_query_block(ctx, e.n);
+  ctx.tokens_forwarded += e.n;
   auto out = ctx.model.forward(fr);
   if (!out.encoder_attentions.empty()) {  // encoder self-attention as a sequence score: [src (key), src (query), layers, heads]
     std::vector<at::Tensor> layers;
@@ -25,7 +43,8 @@ at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::T
   }
   // Only the query rows of the generated steps: [layers, heads, S, n]
   std::vector<at::Tensor> rows;
-  for (const auto& a : out.attentions) rows.push_back(a.squeeze(0).index_select(1, e.positions));
+  for (const auto& a : out.attentions)  // models that ignore attention_rows return every row [1, h, n, n]
+    rows.push_back(a.size(2) == e.steps() ? a.squeeze(0) : a.squeeze(0).index_select(1, e.positions));
   at::Tensor att = at::stack(rows).permute({3, 2, 0, 1}).to(at::kCPU, at::kFloat).contiguous();  // [n, S, L, Hd]
   const int64_t S = e.steps();
   for (int64_t j = 0; j < S; ++j) {
@@ -36,8 +55,9 @@ at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::T
   return att;
 }
 
-// Value zeroing: one clean forward plus one forward per batch of zeroed tokens over the prefix ids[:end-1];
-// column j reads the query row of step j (its target's predecessor).
+// Value zeroing: one clean forward plus one forward per batch of zeroed tokens over the prefix ids[:end-1]
+// (decoder-only: from the batch's first zeroed token on, over the clean run's KV cache); column j reads the
+// query row of step j (its target's predecessor).
 at::Tensor value_zeroing(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores) {
   const AttributionRequest& req = ctx.req;
   ValueZeroingOptions o;
@@ -47,6 +67,8 @@ at::Tensor value_zeroing(EngineContext& ctx, Example& e, std::map<std::string, a
   o.cross_heads = req.cross_zeroed_heads;
   o.rows_per_batch = ctx.rows_per_batch(e.end - 1) * 4;
   o.check_cancel = [&ctx] { ctx.check_cancel(); };
+  o.prefix_cache = req.prefix_cache;
+  o.tokens_forwarded = &ctx.tokens_forwarded;
   const int64_t S = e.steps();
   // Zeroed tokens over every sweep: decoder-only n_in; encoder-decoders cross (src) + decoder self + encoder self (src).
   const int64_t sweep_rows = ctx.seq2seq ? 2 * e.src + (e.end - 1 - e.src) : e.end - 1;

@@ -65,6 +65,10 @@ struct AttributionRequest {
   // Benchmark baseline: Inseq's schedule (one batch per generated step, LM head over every position,
   // occlusion re-run per step on the prefix). Results are identical; only the cost differs.
   bool per_step_schedule = false;
+  // Internal (tests, benchmarks): false runs every occluded input (occlusion) and every zeroed token (value zeroing,
+  // decoder-only) from position 0 instead of from that token on over the clean prefix's KV cache. Results agree
+  // to float tolerance; only the cost differs.
+  bool prefix_cache = true;
 
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(int64_t done, int64_t total)> on_progress;
@@ -84,6 +88,8 @@ struct AttributionResult {
   std::string kind;                     // "granular" | "coarse" | "multidimensional" | "base"
   std::vector<std::string> extra_dims;  // e.g. {"hidden"}, {"layer", "head"}
   int64_t host_peak_bytes = 0;          // bytes of host result buffers allocated (O(steps x n) unless granular)
+  int64_t tokens_forwarded = 0;         // token positions the perturbation and internals methods ran through the
+                                        // model (batch x seq of each forward): their cost counter
 };
 
 }  // namespace inseq::attribution

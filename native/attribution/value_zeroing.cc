@@ -62,14 +62,17 @@ void check_metric(const ValueZeroingOptions& o) {
 
 // Runs `corrupted(batch of zeroed positions)` -> per-layer states [k, Q, d] for every position in
 // [0, K) and compares with `clean` per layer [1, Q, d]: [K, Q, L] before finish().
+// `from_first`: a batch runs from its first zeroed position on (prefix cache), so it holds at most
+// (K - p0) / 8 + 1 neighbouring positions: the rows re-run under ~6% extra positions.
 template <typename Run>
-at::Tensor sweep(int64_t K, const std::vector<at::Tensor>& clean, const ValueZeroingOptions& o, Run corrupted) {
+at::Tensor sweep(int64_t K, const std::vector<at::Tensor>& clean, const ValueZeroingOptions& o, Run corrupted, bool from_first = false) {
   const int64_t L = static_cast<int64_t>(clean.size()), Q = clean[0].size(1);
   at::Tensor z = at::empty({K, Q, L}, at::kFloat);
   for (int64_t p0 = 0; p0 < K;) {
     if (o.check_cancel) o.check_cancel();
     const int64_t cap = std::max<int64_t>(o.rows_per_batch, 1);
-    const int64_t k = std::min<int64_t>(K - p0, std::max<int64_t>(o.batch_rows ? o.batch_rows(cap) : cap, 1));
+    int64_t k = std::min<int64_t>(K - p0, std::max<int64_t>(o.batch_rows ? o.batch_rows(cap) : cap, 1));
+    if (from_first) k = std::min<int64_t>(k, 1 + (K - p0) / 8);
     std::vector<int64_t> zeroed(k);
     for (int64_t r = 0; r < k; ++r) zeroed[r] = p0 + r;
     std::vector<at::Tensor> states = corrupted(zeroed);  // per layer [k, Q, d]
@@ -87,35 +90,55 @@ at::Tensor value_zeroing_decoder_only(const models::CausalLM& model, const at::T
   c10::InferenceMode guard;
   const int64_t L = model.config().num_layers, n = ids.size(0);
   at::Tensor x = model.embed(ids.to(model.device()).unsqueeze(0));  // [1, n, d]
-  // Clean states: each block's output, the last one after the final norm.
+  const bool reuse = o.prefix_cache && model.capabilities().prefix_cache;
+  auto count = [&](int64_t tokens) {
+    if (o.tokens_forwarded) *o.tokens_forwarded += tokens;
+  };
+  // Clean states: each block's output, the last one after the final norm; with reuse, the clean keys and values.
   std::vector<at::Tensor> clean(L);
+  models::KVCache prefix;  // per layer [1, kv_heads, n, head_dim]
   {
     models::ForwardRequest fr;
     fr.inputs_embeds = x;
     fr.output_hidden_states = true;
     fr.logits_to_keep = 1;
+    fr.cache = reuse ? &prefix : nullptr;
     fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
       if (l < L - 1) clean[l] = h;
       return h;
     };
+    count(n);
     clean[L - 1] = model.forward(fr).hidden_states.back();
   }
   at::Tensor z = sweep(n, clean, o, [&](const std::vector<int64_t>& zeroed) {
     const int64_t k = static_cast<int64_t>(zeroed.size());
+    // Positions before the batch's first zeroed token are the clean run's: from the cache, states copied.
+    const int64_t from = reuse ? zeroed[0] : 0;
+    std::vector<int64_t> local(zeroed);
+    for (int64_t& p : local) p -= from;
+    models::KVCache cache;  // the clean prefix [0, from) for each of the k rows
+    for (size_t l = 0; from > 0 && l < prefix.keys.size(); ++l) {
+      cache.keys.push_back(prefix.keys[l].slice(2, 0, from).expand({k, -1, -1, -1}));      // [k, kv, from, hd]
+      cache.values.push_back(prefix.values[l].slice(2, 0, from).expand({k, -1, -1, -1}));  // [k, kv, from, hd]
+    }
     std::vector<at::Tensor> states(L);
     models::ForwardRequest fr;
-    fr.inputs_embeds = x.expand({k, n, x.size(2)});
+    fr.inputs_embeds = x.slice(1, from).expand({k, n - from, x.size(2)});
+    fr.cache = from > 0 ? &cache : nullptr;
     fr.output_hidden_states = true;
     fr.logits_to_keep = 1;
-    fr.value_hook = [&](int64_t l, const at::Tensor& v) { return v.mul(zero_mask(v, zeroed, heads_of(o.decoder_heads, l))); };
+    fr.value_hook = [&](int64_t l, const at::Tensor& v) { return v.mul(zero_mask(v, local, heads_of(o.decoder_heads, l))); };
     fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
       if (l == L - 1) return h;
-      states[l] = h;                   // corrupted by this layer alone
-      return clean[l].expand_as(h);    // the next layer sees clean inputs
+      states[l] = h;                                  // corrupted by this layer alone
+      return clean[l].slice(1, from).expand_as(h);    // the next layer sees clean inputs
     };
+    count(k * (n - from));
     states[L - 1] = model.forward(fr).hidden_states.back();
+    for (int64_t l = 0; from > 0 && l < L; ++l)  // [k, n - from, d] -> [k, n, d]: the unchanged prefix
+      states[l] = at::cat({clean[l].slice(1, 0, from).expand({k, -1, -1}), states[l]}, 1);
     return states;
-  });
+  }, reuse);
   return finish(z, true);
 }
 

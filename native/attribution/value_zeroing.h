@@ -26,6 +26,10 @@ struct ValueZeroingOptions {
   // Pacing (the engine's): rows of the next batch given the memory cap, and a call after each batch of `rows`.
   std::function<int64_t(int64_t by_memory)> batch_rows;
   std::function<void(int64_t rows)> batch_done;
+  // Decoder-only: run each batch from its first zeroed token on over the clean run's KV cache (the positions
+  // before a zeroed token are unchanged: no earlier query attends to it, and every block reads clean inputs).
+  bool prefix_cache = false;
+  int64_t* tokens_forwarded = nullptr;  // when set, batch x seq of every forward is added to it
 };
 
 // Decoder-only: ids [n] -> scores [n (zeroed key), n (query), layers]; NaN where key > query.

@@ -50,11 +50,17 @@ struct ForwardRequest {
   std::function<at::Tensor(int64_t layer, const at::Tensor& values)> value_hook;
   // DeepLIFT's rule (inactive by default): rows [0, half) are inputs, [half, 2 half) their references.
   DeepLiftRule deeplift;
+  // With output_attentions: keep the attention weights of these query rows only ([P] int64, positions within this
+  // forward's seq), and compute attention over blocks of attention_query_block queries (<= 0: one block), so no
+  // [seq, past + seq] score matrix is ever whole. Undefined = every row in one block (the plain path). Native
+  // families honour it; models that do not return every row ([batch, heads, seq, past + seq]).
+  at::Tensor attention_rows;
+  int64_t attention_query_block = 0;
 };
 
 struct ForwardResult {
   at::Tensor logits;                       // [batch, seq | logits_to_keep | P, vocab] float32
-  std::vector<at::Tensor> attentions;      // per layer [batch, heads, seq, past + seq]
+  std::vector<at::Tensor> attentions;      // per layer [batch, heads, seq | P (attention_rows), past + seq]
   std::vector<at::Tensor> encoder_attentions;  // encoder-decoder adapters with output_attentions: per encoder
                                                // layer [batch, heads, src, src] (rows padded to the longest source)
   std::vector<at::Tensor> hidden_states;   // num_layers + 1 entries [batch, seq, hidden]: the embeddings
@@ -69,6 +75,8 @@ struct ModelCapabilities {
   bool attention_weights = true;  // ForwardRequest::output_attentions
   bool value_hooks = true;        // ForwardRequest::value_hook (value zeroing)
   bool dropout = true;            // set_training(true) applies dropout (mc_dropout_prob_avg)
+  bool prefix_cache = true;       // ForwardRequest::cache skips the cached prefix (occlusion reuses it); TorchScript
+                                  // bundles re-run it and encoder-decoder adapters refuse a cache
 };
 
 class CausalLM {

@@ -31,6 +31,7 @@ ModelCapabilities ConcatenatedSeq2Seq::capabilities() const {
   ModelCapabilities c;
   c.block_hooks = false;
   c.dropout = false;
+  c.prefix_cache = false;
   c.deeplift_rule = i.implementation != "torchscript";
   c.value_hooks = i.has_internals;
   c.attention_weights = i.has_attentions;

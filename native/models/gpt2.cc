@@ -59,7 +59,8 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   if (pos.numel() > 0) check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");  // wpe has no row beyond
   at::Tensor x = req.inputs_embeds.to(dtype_).add(at::embedding(wpe_, pos));  // [b, s, h]
   if (training_ && c.hidden_dropout > 0) x = at::dropout(x, c.hidden_dropout, true);
-  at::Tensor bias = causal_attention_bias(mask, seq, 0, dtype_);  // [b, 1, s, past+s]
+  const bool blocked = req.attention_rows.defined();  // attention over query blocks, only the requested rows kept
+  at::Tensor bias = blocked ? at::Tensor() : causal_attention_bias(mask, seq, 0, dtype_);  // [b, 1, s, past+s]
   const int64_t nh = c.num_heads, h = c.hidden_size, hd = h / nh;
 
   ForwardResult out;
@@ -77,7 +78,9 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
     if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
     double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
     if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
-    auto [ctx, probs] = scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_, req.deeplift);
+    auto [ctx, probs] = blocked ? blocked_attention(q, k, v, mask, 0, scale, c.attention_dropout, training_, req.deeplift,
+                                                    req.attention_query_block, req.attention_rows)
+                                : scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_, req.deeplift);
     if (req.output_attentions) out.attentions.push_back(probs);
     at::Tensor attn_out = at::addmm(l.proj_b, ctx.transpose(1, 2).reshape({batch * seq, h}), l.proj_w).view({batch, seq, h});
     if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);

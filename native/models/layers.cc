@@ -2,8 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
@@ -21,14 +23,19 @@ at::Tensor full_mask(int64_t batch, int64_t total, c10::Device device) {
 
 at::Tensor causal_attention_bias(const at::Tensor& attention_mask, int64_t seq, int64_t sliding_window,
                                  c10::ScalarType dtype) {
+  return causal_attention_bias_rows(attention_mask, seq, 0, seq, sliding_window, dtype);
+}
+
+at::Tensor causal_attention_bias_rows(const at::Tensor& attention_mask, int64_t seq, int64_t q0, int64_t q1,
+                                      int64_t sliding_window, c10::ScalarType dtype) {
   const int64_t total = attention_mask.size(1);
   const int64_t past = total - seq;
   auto opts = at::TensorOptions().dtype(at::kLong).device(attention_mask.device());
-  at::Tensor q_pos = at::arange(past, total, opts).unsqueeze(1);  // [seq, 1]
+  at::Tensor q_pos = at::arange(past + q0, past + q1, opts).unsqueeze(1);  // [q1 - q0, 1]
   at::Tensor k_pos = at::arange(0, total, opts).unsqueeze(0);     // [1, total]
   at::Tensor visible = k_pos.le(q_pos);                           // [seq, total]
   if (sliding_window > 0) visible = visible.logical_and(q_pos.sub(k_pos).lt(sliding_window));
-  visible = visible.unsqueeze(0).logical_and(attention_mask.to(at::kBool).unsqueeze(1));  // [batch, seq, total]
+  visible = visible.unsqueeze(0).logical_and(attention_mask.to(at::kBool).unsqueeze(1));  // [batch, q1 - q0, total]
   const double lowest = dtype == at::kHalf       ? static_cast<double>(std::numeric_limits<c10::Half>::lowest())
                         : dtype == at::kBFloat16 ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
                         : dtype == at::kDouble   ? std::numeric_limits<double>::lowest()
@@ -51,6 +58,31 @@ std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at
   at::Tensor probs = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, accum_type(q.scalar_type())).to(q.scalar_type());  // [b, h, s, t]
   at::Tensor used = (training && dropout > 0) ? at::dropout(probs, dropout, true) : probs;
   return {at::matmul(used, v), probs};  // [b, h, s, d]
+}
+
+std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                    const at::Tensor& attention_mask, int64_t sliding_window, double scale,
+                                                    double dropout, bool training, const DeepLiftRule& deeplift,
+                                                    int64_t block, const at::Tensor& rows) {
+  const int64_t b = q.size(0), h = q.size(1), s = q.size(2), t = k.size(2);
+  const int64_t blk = block > 0 ? std::min(block, std::max<int64_t>(s, 1)) : std::max<int64_t>(s, 1);
+  at::Tensor host_rows = rows.defined() ? rows.to(at::kCPU, at::kLong).contiguous() : at::Tensor();  // [P]
+  const int64_t P = host_rows.defined() ? host_rows.numel() : 0;
+  at::Tensor ctx = at::empty({b, h, s, v.size(3)}, v.options());  // [b, h, s, d]
+  at::Tensor kept = at::empty({b, h, P, t}, q.options());          // [b, h, P, t]
+  const int64_t* r = P ? host_rows.data_ptr<int64_t>() : nullptr;
+  for (int64_t s0 = 0; s0 < s; s0 += blk) {
+    const int64_t s1 = std::min(s, s0 + blk);
+    at::Tensor bias = causal_attention_bias_rows(attention_mask, s, s0, s1, sliding_window, q.scalar_type());  // [b, 1, s1-s0, t]
+    auto [c, p] = scaled_attention(q.slice(2, s0, s1), k, v, bias, scale, dropout, training, deeplift);  // [b, h, s1-s0, d|t]
+    ctx.slice(2, s0, s1).copy_(c);
+    std::vector<int64_t> local, out;  // rows inside this block: their row in p, their slot in kept
+    for (int64_t i = 0; i < P; ++i)
+      if (r[i] >= s0 && r[i] < s1) local.push_back(r[i] - s0), out.push_back(i);
+    if (local.empty()) continue;
+    kept.index_copy_(2, at::tensor(out, at::kLong).to(q.device()), p.index_select(2, at::tensor(local, at::kLong).to(q.device())));
+  }
+  return {ctx, kept};
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {

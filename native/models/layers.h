@@ -20,6 +20,10 @@ inline c10::ScalarType accum_type(c10::ScalarType t) { return t == c10::ScalarTy
 at::Tensor causal_attention_bias(const at::Tensor& attention_mask,  // [batch, past + seq]
                                  int64_t seq, int64_t sliding_window, c10::ScalarType dtype);  // -> [batch, 1, seq, past + seq]
 
+// The same bias for the query rows [q0, q1) of seq only: [batch, 1, q1 - q0, past + seq].
+at::Tensor causal_attention_bias_rows(const at::Tensor& attention_mask, int64_t seq, int64_t q0, int64_t q1,
+                                      int64_t sliding_window, c10::ScalarType dtype);
+
 // Position ids for left-padded batches: cumsum(mask) - 1, padding positions set to 1 (as transformers).
 at::Tensor position_ids_from_mask(const at::Tensor& attention_mask, int64_t seq);  // -> [batch, seq] int64
 
@@ -31,6 +35,14 @@ at::Tensor full_mask(int64_t batch, int64_t total, c10::Device device);
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                    const at::Tensor& bias, double scale, double dropout, bool training,
                                                    const DeepLiftRule& deeplift = {});
+
+// scaled_attention over blocks of `block` queries (<= 0: one block), the bias of each block built from the padding
+// mask [batch, past + seq]: the transient scores are [b, h, block, t], never [b, h, s, t]. Returns the context
+// [b, h, s, d] and the probabilities of the query rows `rows` ([P] int64 in [0, s)): [b, h, P, t].
+std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                    const at::Tensor& attention_mask, int64_t sliding_window, double scale,
+                                                    double dropout, bool training, const DeepLiftRule& deeplift,
+                                                    int64_t block, const at::Tensor& rows);
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // [.., hidden]
 

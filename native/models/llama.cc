@@ -116,7 +116,8 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   if (mask.size(1) > c.max_position_embeddings && seq > 0) {  // left padding may keep the real positions inside
     check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");
   }
-  at::Tensor bias = causal_attention_bias(mask, seq, c.sliding_window, dtype_);  // [batch, 1, seq, past+seq]
+  const bool blocked = req.attention_rows.defined();  // attention over query blocks, only the requested rows kept
+  at::Tensor bias = blocked ? at::Tensor() : causal_attention_bias(mask, seq, c.sliding_window, dtype_);  // [batch, 1, seq, past+seq]
   auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype_);              // [batch, 1, seq, hd]
   const int64_t nh = c.num_heads, kv = c.num_kv_heads, hd = c.head_dim, groups = nh / kv;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
@@ -136,7 +137,9 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
     if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
     at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
     at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
-    auto [ctx, probs] = scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_, req.deeplift);
+    auto [ctx, probs] = blocked ? blocked_attention(q, k_full, v_full, mask, c.sliding_window, scale, c.attention_dropout, training_,
+                                                    req.deeplift, req.attention_query_block, req.attention_rows)
+                                : scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_, req.deeplift);
     if (req.output_attentions) out.attentions.push_back(probs);
     at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
     if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);

@@ -410,7 +410,7 @@ class TorchScriptCausalLM : public CausalLM {
   // Embeddings, logits and (optionally) attentions only: no block hooks, values, DeepLIFT rule or dropout.
   ModelCapabilities capabilities() const override {
     ModelCapabilities c;
-    c.block_hooks = c.deeplift_rule = c.value_hooks = c.dropout = false;
+    c.block_hooks = c.deeplift_rule = c.value_hooks = c.dropout = c.prefix_cache = false;
     c.attention_weights = has_attentions_;
     return c;
   }

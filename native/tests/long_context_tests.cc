@@ -1,0 +1,204 @@
+// Long inputs in bounded memory: occlusion and value zeroing reuse the KV cache of the unperturbed prefix (same
+// scores, fewer tokens through the model), attention keeps only the generated steps' query rows and computes its scores over
+// query blocks (same weights, no layers x heads x n^2 tensor, measured as the process's peak RSS).
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <sstream>
+#include <string>
+
+#include "attribution/engine.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "models/causal_lm.h"
+#include "models/config.h"
+#include "tests/test.h"
+
+namespace a = inseq::attribution;
+namespace m = inseq::models;
+namespace t = inseq::testing;
+
+namespace {
+
+std::shared_ptr<m::CausalLM> reference_model(const std::string& name) {
+  return m::load_causal_lm(t::repo_dir() + "/test/fixtures/reference/" + name, t::test_device(), at::kFloat);
+}
+
+// A prompt of n pseudo-random ids in [3, vocab) after BOS 1; the baseline keeps BOS and replaces the rest by 0.
+a::AttributionRequest request(const std::string& method, int64_t n, int64_t steps, int64_t vocab) {
+  std::vector<int64_t> seq{1}, base{1};
+  for (int64_t i = 1; i < n; ++i) {
+    seq.push_back(3 + (i * 7919 + 13) % (vocab - 3));
+    base.push_back(0);
+  }
+  a::AttributionRequest r;
+  r.method = method;
+  r.sequences = {seq};
+  r.baselines = {base};
+  r.attr_start = {n - steps};
+  r.attr_end = {n};
+  return r;
+}
+
+// max |x - y| over cells where both are numbers; -1 when the NaN layouts differ.
+double nan_aware_diff(const at::Tensor& x, const at::Tensor& y) {
+  if (!x.sizes().equals(y.sizes())) return std::numeric_limits<double>::infinity();
+  at::Tensor xn = x.isnan(), yn = y.isnan();
+  if (!at::equal(xn, yn)) return -1;
+  at::Tensor d = x.sub(y).abs().masked_fill(xn, 0);
+  return d.numel() ? d.max().item<double>() : 0.0;
+}
+
+// A "VmHWM:"-style field of /proc/self/status in bytes (-1 when unreadable).
+int64_t proc_status_bytes(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1)) * 1024;  // "  1234 kB"
+  }
+  return -1;
+}
+
+// Resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0); false where the kernel does not allow it.
+bool reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  if (!out) return false;
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+}  // namespace
+
+TEST(occlusion_with_the_prefix_kv_cache_equals_occlusion_without_it) {
+  for (const std::string name : {"llama", "gpt2"}) {
+    auto model = reference_model(name);
+    const int64_t n = 48, steps = 12;
+    for (int64_t batch : {0, 1, 5}) {  // by memory (few large batches), one row per batch, five rows
+      a::AttributionRequest r = request("occlusion", n, steps, model->config().vocab_size);
+      r.internal_batch_size = batch;
+      r.prefix_cache = false;
+      a::AttributionResult plain = a::attribute(*model, r);
+      r.prefix_cache = true;
+      a::AttributionResult cached = a::attribute(*model, r);
+      const double d = nan_aware_diff(cached.sequences[0].attributions, plain.sequences[0].attributions);
+      const std::string what = name + " batch " + std::to_string(batch);
+      if (!(d >= 0 && d <= 1e-5)) throw t::Failure(what + ": cached occlusion differs by " + std::to_string(d));
+      // Without the cache: the clean row + one row per occluded token (positions 1 .. n-2), each n tokens.
+      ASSERT_EQ(plain.tokens_forwarded, (n - 1) * n);
+      // With it, occluded token p runs about n - p tokens: about half as many in all on this prompt.
+      if (!(cached.tokens_forwarded * 10 < plain.tokens_forwarded * 6)) {
+        throw t::Failure(what + ": " + std::to_string(cached.tokens_forwarded) + " tokens with the cache vs " +
+                         std::to_string(plain.tokens_forwarded) + " without");
+      }
+      std::cout << "    occlusion " << what << ": " << cached.tokens_forwarded << " tokens with the prefix cache, "
+                << plain.tokens_forwarded << " without, max diff " << d << "\n";
+    }
+  }
+}
+
+TEST(value_zeroing_with_the_prefix_kv_cache_equals_value_zeroing_without_it) {
+  for (const std::string name : {"llama", "gpt2"}) {
+    auto model = reference_model(name);
+    const int64_t n = 40, steps = 10;
+    for (int64_t batch : {0, 1, 4}) {
+      a::AttributionRequest r = request("value_zeroing", n, steps, model->config().vocab_size);
+      r.baselines.clear();
+      r.internal_batch_size = batch;
+      r.prefix_cache = false;
+      a::AttributionResult plain = a::attribute(*model, r);
+      r.prefix_cache = true;
+      a::AttributionResult cached = a::attribute(*model, r);
+      const double d = nan_aware_diff(cached.sequences[0].attributions, plain.sequences[0].attributions);
+      const std::string what = name + " batch " + std::to_string(batch);
+      if (!(d >= 0 && d <= 1e-5)) throw t::Failure(what + ": cached value zeroing differs by " + std::to_string(d));
+      ASSERT_EQ(plain.tokens_forwarded, n * (n - 1));  // the clean run + one row per zeroed token over ids[:n-1]
+      if (!(cached.tokens_forwarded * 10 < plain.tokens_forwarded * 7)) {
+        throw t::Failure(what + ": " + std::to_string(cached.tokens_forwarded) + " tokens with the cache vs " +
+                         std::to_string(plain.tokens_forwarded) + " without");
+      }
+      std::cout << "    value zeroing " << what << ": " << cached.tokens_forwarded << " tokens with the prefix cache, "
+                << plain.tokens_forwarded << " without, max diff " << d << "\n";
+    }
+  }
+}
+
+TEST(blocked_attention_keeps_the_requested_rows_of_the_full_attention) {
+  // The model-level switch: attention over query blocks of 3, rows kept out of order, equals the full weights.
+  for (const std::string name : {"llama", "gpt2"}) {
+    auto model = reference_model(name);
+    c10::InferenceMode guard;
+    std::vector<int64_t> ids{1};
+    for (int64_t i = 1; i < 11; ++i) ids.push_back(3 + (i * 31) % (model->config().vocab_size - 3));
+    m::ForwardRequest fr;
+    fr.inputs_embeds = model->embed(at::tensor(ids, at::kLong).unsqueeze(0).to(model->device()));  // [1, 11, H]
+    fr.output_attentions = true;
+    m::ForwardResult full = model->forward(fr);
+    at::Tensor rows = at::tensor(std::vector<int64_t>{9, 2, 10, 3, 0}, at::kLong);  // [5]
+    fr.attention_rows = rows.to(model->device());
+    fr.attention_query_block = 3;
+    m::ForwardResult blocked = model->forward(fr);
+    const double scale = full.logits.abs().max().item<double>();
+    ASSERT_NEAR(blocked.logits.sub(full.logits).abs().max().item<double>() / scale, 0.0, 1e-6);
+    ASSERT_EQ(blocked.attentions.size(), full.attentions.size());
+    for (size_t l = 0; l < full.attentions.size(); ++l) {
+      at::Tensor want = full.attentions[l].index_select(2, rows.to(model->device()));  // [1, h, 5, 11]
+      ASSERT_TRUE(blocked.attentions[l].sizes().equals(want.sizes()));
+      ASSERT_TRUE(blocked.attentions[l].sub(want).abs().max().item<double>() <= 1e-6);
+    }
+  }
+}
+
+TEST(attention_method_equals_the_full_computation_on_a_short_prompt) {
+  for (const std::string name : {"llama", "gpt2"}) {
+    auto model = reference_model(name);
+    const int64_t n = 14, steps = 5;
+    a::AttributionRequest r = request("attention", n, steps, model->config().vocab_size);
+    r.memory_budget_mb = 1;  // small blocks: a few queries each
+    at::Tensor att = a::attribute(*model, r).sequences[0].attributions;  // [n, steps, layers, heads]
+    c10::InferenceMode guard;
+    m::ForwardRequest fr;
+    fr.inputs_embeds = model->embed(at::tensor(r.sequences[0], at::kLong).unsqueeze(0).to(model->device()));
+    fr.output_attentions = true;
+    m::ForwardResult full = model->forward(fr);  // per layer [1, h, n, n]
+    for (int64_t j = 0; j < steps; ++j) {
+      const int64_t q = n - steps + j - 1;  // the query predicting target n - steps + j
+      for (size_t l = 0; l < full.attentions.size(); ++l) {
+        at::Tensor want = full.attentions[l][0].select(1, q).t().to(at::kCPU, at::kFloat);  // [n (key), h]
+        at::Tensor got = att.select(1, j).select(1, static_cast<int64_t>(l));             // [n, h]
+        ASSERT_TRUE(got.slice(0, 0, q + 1).sub(want.slice(0, 0, q + 1)).abs().max().item<double>() <= 1e-6);
+        ASSERT_TRUE(got.slice(0, q + 1).isnan().all().item<bool>());  // keys after the query: not causal
+      }
+    }
+  }
+}
+
+TEST(attention_on_4096_tokens_stays_under_an_rss_bound_below_one_n_squared_map) {
+  // 2 layers, 2 heads, hidden 16: weights and activations are a few hundred KB, so the peak is the attention
+  // itself. The full weights of every layer and head, L x H x n^2 float32, are 2 x 2 x 4096^2 x 4 B = 256 MiB
+  // (one [n, n] map alone is 64 MiB); the query blocks of the budget (8 MiB: blocks of 64 queries, transient
+  // ~4 MiB) plus the kept rows and the result ([n, 16 steps, 2, 2] float32: 1 MiB each) stay far below.
+  const int64_t n = 4096, steps = 16;
+  const int64_t bound = 32LL << 20;  // 32 MiB: an eighth of L x H x n^2 floats, half of one n^2 map
+  m::ModelConfig c = m::parse_model_config(inseq::core::Json::parse(R"({"model_type": "llama", "vocab_size": 64, "hidden_size": 16,
+    "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 8192})"), "config.json");
+  auto model = m::init_causal_lm(c, 1, t::test_device());
+  a::AttributionRequest r = request("attention", n, steps, c.vocab_size);
+  r.memory_budget_mb = 8;
+  if (t::test_device().is_cpu() && reset_peak_rss()) {
+    const int64_t before = proc_status_bytes("VmRSS");
+    a::AttributionResult res = a::attribute(*model, r);
+    const int64_t grown = proc_status_bytes("VmHWM") - before;
+    std::cout << "    attention n=4096: peak RSS grew by " << (grown >> 10) << " KiB (bound " << (bound >> 20)
+              << " MiB; L x H x n^2 float32 = 256 MiB), host result buffers " << res.host_peak_bytes << " B\n";
+    ASSERT_TRUE(res.sequences[0].attributions.sizes().equals(at::IntArrayRef{n, steps, 2, 2}));
+    if (!(grown < bound)) throw t::Failure("peak RSS grew by " + std::to_string(grown) + " bytes");
+  } else {  // CUDA hosts (or no clear_refs): the result shape and finiteness only
+    a::AttributionResult res = a::attribute(*model, r);
+    ASSERT_TRUE(res.sequences[0].attributions.sizes().equals(at::IntArrayRef{n, steps, 2, 2}));
+  }
+}
