@@ -262,6 +262,9 @@ AttributionResult run(EngineContext& ctx) {
       for (size_t i = 0; i < ex.size(); ++i) attrs[i] = info.id == "lime" ? lime(ctx, ex[i]) : occlusion(ctx, ex[i]);
       break;
     case MethodFamily::kInternals:
+      // One forward of each example (a forward-only row) must fit a strict budget; value zeroing also packs
+      // its zeroed tokens under it (rows_per_batch).
+      if (ctx.strict_budget) for (const Example& e : ex) ctx.rows_per_batch(e.n);
       result.extra_dims = info.id == "attention" ? std::vector<std::string>{"layer", "head"} : std::vector<std::string>{"layer"};
       for (size_t i = 0; i < ex.size(); ++i) {
         auto& scores = result.sequences[i].sequence_scores;

@@ -22,14 +22,16 @@ struct RecomputedBlock : torch::autograd::Function<RecomputedBlock> {
     at::Tensor y;
     {
       at::NoGradGuard no_grad;  // nothing of the block's inside is recorded
-      y = (*c10::static_intrusive_pointer_cast<BlockHolder>(holder.toCapsule())->fn)(x);
+      const auto capsule = holder.toCapsule();
+      y = (*static_cast<const BlockHolder*>(capsule.get())->fn)(x);
     }
     return y;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     const at::Tensor x = ctx->get_saved_variables()[0];
-    const auto holder = c10::static_intrusive_pointer_cast<BlockHolder>(ctx->saved_data["block"].toCapsule());
+    const auto capsule = ctx->saved_data["block"].toCapsule();
+    const auto* holder = static_cast<const BlockHolder*>(capsule.get());
     at::Tensor xr = x.detach().requires_grad_(true);  // [batch, seq, hidden]
     at::Tensor gx;
     {
