@@ -54,8 +54,23 @@ export interface AttributeOptions {
    * result is Inseq's default aggregation (L2 then L1 normalisation per generated token) as a coarse output.
    */
   granular?: boolean;
-  /** Activation memory for one native batch of rows, in MiB (default 1024). */
+  /**
+   * Activation memory for one native batch of rows: bytes, or "auto" (half the available RAM, or half the free
+   * memory of the CUDA device). Every method family packs its rows under it; gradient methods recompute blocks
+   * in the backward pass when one row would not fit whole (`gradientCheckpointing`). When not even one row
+   * fits, the call rejects with `ERR_OUT_OF_MEMORY` naming the bytes one row needs (the model stays usable).
+   * Default: the soft device default (up to 1 GiB on the CPU; a row that does not fit runs alone).
+   */
+  memoryBudget?: number | "auto";
+  /** The same budget in MiB, the older form (soft: a row that does not fit runs alone). Not with `memoryBudget`. */
   memoryBudgetMb?: number;
+  /**
+   * Gradient checkpointing of saliency, input x gradient, integrated gradients and GradientSHAP on native
+   * GPT-2 / Llama models: the forward keeps only each block's input and the backward recomputes the block
+   * (same results to 1e-5, less activation memory, about a third more time). "auto" (default): when one row's
+   * activations would exceed the budget; true: always; false: never.
+   */
+  gradientCheckpointing?: boolean | "auto";
   /** "per_step" runs Inseq's schedule (one batch per step, LM head everywhere) for benchmarks; same results. */
   schedule?: "batched" | "per_step";
   signal?: AbortSignal;
@@ -67,7 +82,7 @@ export const ATTRIBUTE_OPTIONS = {
   stepScores: "checked", includeEosBaseline: "boolean", baselineIds: "checked", batchSize: "checked", generationArgs: "object",
   outputStepAttributions: "boolean", skipSpecialTokens: "boolean", methodArgs: "object", attributedFnArgs: "object",
   stepScoresArgs: "object", contrastTargets: "checked", contrastTargetsAlignments: "checked", contrastForceInputs: "boolean",
-  granular: "boolean", memoryBudgetMb: "checked", schedule: { oneOf: ["batched", "per_step"] }, signal: "signal", onProgress: "function",
+  granular: "boolean", memoryBudget: "checked", memoryBudgetMb: "checked", gradientCheckpointing: "checked", schedule: { oneOf: ["batched", "per_step"] }, signal: "signal", onProgress: "function",
 } as const satisfies OptionTable;
 
 
@@ -211,6 +226,7 @@ export function resolveAttributeOptions(inputs: readonly string[], options: Shar
   if (options.memoryBudgetMb !== undefined && !(Number.isInteger(options.memoryBudgetMb) && options.memoryBudgetMb > 0)) {
     throw invalidOption("memoryBudgetMb", "a positive integer", options.memoryBudgetMb);
   }
+  checkMemoryBudget(options);
   const nativeMethodArgs = methodArgs(method, options.methodArgs, layers);
   const attributedArgs = stepArgs("attributedFnArgs", options.attributedFnArgs, attributed.impliedArgs);
   const scoreArgs = stepArgs("stepScoresArgs", options.stepScoresArgs, Object.assign({}, ...resolvedScores.map((s) => s.impliedArgs)));
@@ -220,6 +236,22 @@ export function resolveAttributeOptions(inputs: readonly string[], options: Shar
   const forced = toList("generatedTexts", options.generatedTexts);
   if (forced && forced.length !== inputs.length) throw invalidOption("generatedTexts", `${inputs.length} texts (one per input)`, forced);
   return { method, attributedFnId, attributed, stepScoreIds, resolvedScores, batchSize, nativeMethodArgs, attributedArgs, scoreArgs, contrastTexts, needsContrast, forced };
+}
+
+/** memoryBudget: a positive integer of bytes or "auto", not together with memoryBudgetMb; gradientCheckpointing. @internal */
+export function checkMemoryBudget(options: Pick<SharedAttributeOptions, "memoryBudget" | "memoryBudgetMb" | "gradientCheckpointing">): void {
+  const b = options.memoryBudget;
+  if (b !== undefined && b !== "auto" && !(Number.isSafeInteger(b) && b > 0)) throw invalidOption("memoryBudget", 'a positive integer of bytes or "auto"', b);
+  if (b !== undefined && options.memoryBudgetMb !== undefined) {
+    throw invalidOption("memoryBudget", "no memoryBudgetMb beside it (memoryBudgetMb is its older form in MiB; give one)", b);
+  }
+  const c = options.gradientCheckpointing;
+  if (c !== undefined && c !== "auto" && typeof c !== "boolean") throw invalidOption("gradientCheckpointing", 'true, false or "auto"', c);
+}
+
+/** gradientCheckpointing as the native request spells it. @internal */
+export function nativeCheckpointing(c: boolean | "auto" | undefined): "auto" | "on" | "off" | undefined {
+  return c === undefined ? undefined : c === "auto" ? "auto" : c ? "on" : "off";
 }
 
 /** Removes the tokenizer's special-token strings from a text (the `skipSpecialTokens` option). @internal */
@@ -252,7 +284,8 @@ export function nativeRequestOptions(r: ResolvedAttributeOptions, options: Share
     attributedFn: r.attributed.def.id, attributedFnArgs: r.attributedArgs,
     stepScores: r.resolvedScores.filter((s) => !s.def.custom).map((s) => s.def.id), stepScoresArgs: r.scoreArgs,
     contrastForceInputs: options.contrastForceInputs ?? false,
-    granular: options.granular, normalize: options.granular !== true, memoryBudgetMb: options.memoryBudgetMb, schedule: options.schedule, ...r.nativeMethodArgs,
+    granular: options.granular, normalize: options.granular !== true, memoryBudgetMb: options.memoryBudgetMb,
+    memoryBudget: options.memoryBudget, gradientCheckpointing: nativeCheckpointing(options.gradientCheckpointing), schedule: options.schedule, ...r.nativeMethodArgs,
     onProgress: options.onProgress,
   };
 }

@@ -20,7 +20,7 @@ export interface RunConfigInput {
 }
 
 /** Options that change how a run is scheduled, not what it writes. */
-const NOT_CONFIG = new Set(["signal", "onProgress", "batchSize", "memoryBudgetMb", "schedule", "generatedTexts"]);
+const NOT_CONFIG = new Set(["signal", "onProgress", "batchSize", "memoryBudgetMb", "memoryBudget", "gradientCheckpointing", "schedule", "generatedTexts"]);
 /** Options with a field of their own below (defaults filled in, so an omitted option equals its default). */
 const NAMED = new Set([
   "method", "methodArgs", "attributedFn", "attributedFnArgs", "stepScores", "stepScoresArgs", "generationArgs",

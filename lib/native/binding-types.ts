@@ -110,6 +110,10 @@ export interface NativeAttributionRequest {
   encoderZeroedHeads?: NativeRagged;
   crossZeroedHeads?: NativeRagged;
   memoryBudgetMb?: number;
+  /** Bytes or "auto": a strict budget (ERR_OUT_OF_MEMORY when one row cannot fit). Not with memoryBudgetMb. */
+  memoryBudget?: number | "auto";
+  /** Gradient checkpointing: "auto" (when a row would not fit the budget), "on", "off". */
+  gradientCheckpointing?: "auto" | "on" | "off";
   /** "per_step" reproduces Inseq's schedule (benchmark baseline); default "batched". */
   schedule?: "batched" | "per_step";
   cancel?: NativeCancelToken;

@@ -9,10 +9,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include "attribution/engine_context.h"
 #include "attribution/reduction.h"
 #include "attribution/torchscript_step.h"
+#include "core/cuda_runtime.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "models/layers.h"
@@ -24,13 +27,45 @@ using core::ErrorCode;
 
 namespace detail {
 
+namespace {
+constexpr double kMiB = 1024.0 * 1024.0;
+
+// memoryBudget "auto": half the free memory of the CUDA device, else half the available RAM (MemAvailable).
+double auto_budget_bytes(c10::Device dev) {
+  if (dev.is_cuda()) {
+    const uint64_t free_b = core::cuda_free_bytes(dev.index() < 0 ? 0 : dev.index());
+    if (free_b > 0) return static_cast<double>(free_b) / 2.0;
+  }
+  const uint64_t avail = core::host_available_bytes();
+  return avail > 0 ? static_cast<double>(avail) / 2.0 : 1024.0 * kMiB;
+}
+
+// The budget of a request in bytes: memoryBudget (bytes or "auto"), else memoryBudgetMb, else the device default.
+double budget_bytes_of(const AttributionRequest& r, c10::Device dev) {
+  if (r.memory_budget_bytes > 0) return static_cast<double>(r.memory_budget_bytes);
+  if (r.memory_budget_bytes == AttributionRequest::kBudgetAuto) return auto_budget_bytes(dev);
+  if (r.memory_budget_bytes != 0) {
+    throw Error(ErrorCode::kInvalidOption, "Expected a positive number of bytes or \"auto\" for memoryBudget but received " +
+                                               std::to_string(r.memory_budget_bytes));
+  }
+  return static_cast<double>(r.memory_budget_mb > 0 ? r.memory_budget_mb : core::default_memory_budget_mb(dev)) * kMiB;
+}
+
+std::string size_text(double bytes) {
+  char mib[32];
+  std::snprintf(mib, sizeof mib, "%.1f", bytes / kMiB);
+  return std::to_string(static_cast<int64_t>(std::ceil(bytes))) + " bytes (" + mib + " MiB)";
+}
+}  // namespace
+
 EngineContext::EngineContext(models::CausalLM& m, const AttributionRequest& r)
     : model(m),
       req(r),
       dev(m.device()),
       caps(m.capabilities()),
       seq2seq(m.encoder_decoder()),
-      budget_mb(r.memory_budget_mb > 0 ? r.memory_budget_mb : core::default_memory_budget_mb(dev)) {}
+      budget_bytes(budget_bytes_of(r, dev)),
+      strict_budget(r.memory_budget_bytes != 0) {}
 
 void EngineContext::check_cancel() const {
   if (req.cancel && req.cancel->load()) throw Error(ErrorCode::kAborted, "Attribution was aborted");
@@ -68,13 +103,34 @@ double row_bytes(const models::ModelConfig& c, int64_t length) {
   const double per_token = 4.0 * static_cast<double>(c.num_layers) * (20.0 * c.hidden_size + 2.0 * c.num_heads * length);
   return per_token * static_cast<double>(length) + 4.0 * 3.0 * static_cast<double>(c.vocab_size);
 }
+
+// The same row with gradient checkpointing: every block's input (one hidden vector per token and layer), plus
+// the activations of the one block being recomputed, and the logits.
+double checkpointed_row_bytes(const models::ModelConfig& c, int64_t length) {
+  const double inputs = 4.0 * static_cast<double>(c.num_layers) * static_cast<double>(c.hidden_size);
+  const double one_block = 4.0 * (20.0 * c.hidden_size + 2.0 * c.num_heads * length);
+  return (inputs + one_block) * static_cast<double>(length) + 4.0 * 3.0 * static_cast<double>(c.vocab_size);
+}
+
+[[noreturn]] void out_of_memory(double needed, double budget, int64_t length, const std::string& what) {
+  throw Error(ErrorCode::kOutOfMemory, "One row of " + std::to_string(length) + " tokens needs " + size_text(needed) + " of activation memory (" +
+                                           what + "), more than the memoryBudget of " + size_text(budget));
+}
 }  // namespace
 
-int64_t EngineContext::rows_per_batch(int64_t length) const {
-  int64_t rows = static_cast<int64_t>(static_cast<double>(budget_mb) * 1024.0 * 1024.0 / row_bytes(model.config(), length));
+int64_t EngineContext::rows_per_batch(int64_t length, bool checkpointed) const {
+  const double one = checkpointed ? checkpointed_row_bytes(model.config(), length) : row_bytes(model.config(), length);
+  if (strict_budget && one / 4.0 > budget_bytes) out_of_memory(one / 4.0, budget_bytes, length, req.method + ", forward only");
+  int64_t rows = static_cast<int64_t>(budget_bytes / one);
   rows = std::max<int64_t>(rows, 1);
   if (req.internal_batch_size > 0) rows = std::min(rows, req.internal_batch_size);
   return rows;
+}
+
+bool EngineContext::checkpoint_rows(int64_t length, int64_t memory_factor, bool allowed) const {
+  if (!allowed || req.checkpointing == "off") return false;
+  if (req.checkpointing == "on") return true;
+  return row_bytes(model.config(), length) * static_cast<double>(memory_factor) > budget_bytes;
 }
 
 double EngineContext::row_seconds(int64_t length, double passes, int64_t head_positions) const {
@@ -101,10 +157,17 @@ double EngineContext::row_seconds(int64_t length, double passes, int64_t head_po
   return flops / flops_per_s + bytes / bytes_per_s;
 }
 
-size_t EngineContext::batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer) const {
+size_t EngineContext::batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer,
+                                    bool checkpointed) const {
   const int64_t L = rows[pos].t;
-  // Forward + backward (x2 for DeepLIFT's baseline pass, or every layer's activations kept), logits at one position.
-  const int64_t by_memory = pacer.rows(std::max<int64_t>(1, rows_per_batch(L) / memory_factor), row_seconds(L, 3.0 * memory_factor, 1));
+  if (strict_budget) {
+    const double one = (checkpointed ? checkpointed_row_bytes(model.config(), L) : row_bytes(model.config(), L)) * static_cast<double>(memory_factor);
+    if (one > budget_bytes) out_of_memory(one, budget_bytes, L, req.method + (checkpointed ? ", with gradient checkpointing" : ", forward + backward"));
+  }
+  // Forward + backward (x2 for DeepLIFT's baseline pass, or every layer's activations kept), logits at one
+  // position; checkpointed rows run each block's forward twice.
+  const double passes = (checkpointed ? 4.0 : 3.0) * static_cast<double>(memory_factor);
+  const int64_t by_memory = pacer.rows(std::max<int64_t>(1, rows_per_batch(L, checkpointed) / memory_factor), row_seconds(L, passes, 1));
   size_t take = std::min<size_t>(rows.size() - pos, static_cast<size_t>(by_memory));
   // Keep padding low: rows are sorted by length, so stop at rows much shorter than the first.
   size_t same = 1;
@@ -138,6 +201,22 @@ void check_capabilities(const EngineContext& ctx, const MethodInfo& info) {
   }
 }
 
+// gradientCheckpointing: "auto" | "on" | "off"; "on" only where blocks can be recomputed (gradient_methods.cc).
+void check_checkpointing(const EngineContext& ctx, const MethodInfo& info) {
+  const std::string& mode = ctx.req.checkpointing;
+  if (mode != "auto" && mode != "on" && mode != "off") {
+    throw Error(ErrorCode::kInvalidOption, "Expected \"auto\", \"on\" or \"off\" for gradientCheckpointing but received " + mode);
+  }
+  if (mode != "on") return;
+  if (info.family != MethodFamily::kGradient || info.id == "deeplift") {
+    throw Error(ErrorCode::kInvalidOption, "gradientCheckpointing \"on\" applies to saliency, input_x_gradient, integrated_gradients and "
+                                           "gradient_shap; " + info.id + " does not recompute blocks");
+  }
+  if (!ctx.caps.block_recompute) {
+    throw Error(ErrorCode::kUnsupportedModel, "gradientCheckpointing \"on\" needs native GPT-2 or Llama-family blocks; this model cannot recompute its blocks");
+  }
+}
+
 AttributionResult run(EngineContext& ctx) {
   ctx.prepare();
   const AttributionRequest& req = ctx.req;
@@ -146,6 +225,7 @@ AttributionResult run(EngineContext& ctx) {
   ctx.step_fn(req.attributed_fn);
   for (const auto& id : req.step_scores) ctx.step_fn(id);
   check_capabilities(ctx, info);
+  check_checkpointing(ctx, info);
   auto& ex = ctx.ex;
   AttributionResult result;
   result.kind = info.kind;
@@ -182,6 +262,9 @@ AttributionResult run(EngineContext& ctx) {
       for (size_t i = 0; i < ex.size(); ++i) attrs[i] = info.id == "lime" ? lime(ctx, ex[i]) : occlusion(ctx, ex[i]);
       break;
     case MethodFamily::kInternals:
+      // One forward of each example (a forward-only row) must fit a strict budget; value zeroing also packs
+      // its zeroed tokens under it (rows_per_batch).
+      if (ctx.strict_budget) for (const Example& e : ex) ctx.rows_per_batch(e.n);
       result.extra_dims = info.id == "attention" ? std::vector<std::string>{"layer", "head"} : std::vector<std::string>{"layer"};
       for (size_t i = 0; i < ex.size(); ++i) {
         auto& scores = result.sequences[i].sequence_scores;

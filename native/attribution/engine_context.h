@@ -88,7 +88,8 @@ class EngineContext {
   const c10::Device dev;
   const models::ModelCapabilities caps;
   const models::EncoderDecoderLM* seq2seq;  // non-null for encoder-decoders
-  const int64_t budget_mb;                  // activation memory for one batch of rows
+  const double budget_bytes;                // activation memory for one batch of rows
+  const bool strict_budget;                 // memoryBudget given: a row that cannot fit is ERR_OUT_OF_MEMORY
   std::vector<Example> ex;
   std::map<std::string, StepFunctionInfo> custom;  // compiled TorchScript step functions
 
@@ -105,12 +106,20 @@ class EngineContext {
   void report();
   double steps_total() const { return steps_total_; }
   void add_steps(double steps) { steps_total_ += steps; }
-  int64_t rows_per_batch(int64_t length) const;
+  // Rows of `length` tokens per batch under the budget (at least 1); `checkpointed`: rows that keep only the
+  // blocks' inputs (gradient checkpointing). A strict budget that not even one forward row fits (a quarter of a
+  // gradient row, as the forward-only families pack 4 per gradient row) is ERR_OUT_OF_MEMORY.
+  int64_t rows_per_batch(int64_t length, bool checkpointed = false) const;
+  // Whether gradient rows of `length` tokens recompute their blocks in the backward pass: req.checkpointing
+  // "on", or "auto" when one row (x memory_factor) would exceed the budget; never where `allowed` is false.
+  bool checkpoint_rows(int64_t length, int64_t memory_factor, bool allowed) const;
   // Estimated seconds of one row of `length` tokens: `passes` 1 (forward) or 3 (forward + backward), logits at
   // `head_positions` positions.
   double row_seconds(int64_t length, double passes, int64_t head_positions) const;
   // Rows of the next batch starting at `pos` (rows sorted by decreasing length), for a memory cost factor.
-  size_t batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer) const;
+  // With a strict budget, a row that does not fit (x memory_factor, checkpointed or not) is ERR_OUT_OF_MEMORY.
+  size_t batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer,
+                       bool checkpointed = false) const;
   ChunkPacer pacer() const;
   // A host result buffer of `sizes` filled with `value` (NaN: not causal), counted in host_peak_bytes.
   at::Tensor host_result(at::IntArrayRef sizes, float value);

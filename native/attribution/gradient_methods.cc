@@ -107,6 +107,9 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
   const int64_t rows_per_step = shap ? req.n_samples : static_cast<int64_t>(alphas.size());
   const ChunkPacer pacer = ctx.pacer();
+  // Gradient checkpointing (recompute blocks in the backward) is possible at the embeddings, without DeepLIFT's
+  // paired rows, on models whose blocks can run again (native GPT-2 / Llama) in eval mode.
+  const bool can_checkpoint = layer < 0 && !deeplift && ctx.caps.block_recompute && !ctx.model.training();
 
   // Accumulated gradients per (example, step) while the step has rows left: [t, H] float32 on the device.
   std::vector<std::vector<at::Tensor>> acc(ex.size());
@@ -155,7 +158,9 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   while (pos < rows.size()) {
     ctx.check_cancel();
     const int64_t L = rows[pos].t;
-    size_t take = ctx.batch_size_at(rows, pos, deeplift ? 2 : 1, pacer);
+    const int64_t memory_factor = deeplift ? 2 : 1;
+    const bool checkpointed = ctx.checkpoint_rows(L, memory_factor, can_checkpoint);
+    size_t take = ctx.batch_size_at(rows, pos, memory_factor, pacer, checkpointed);
     if (req.per_step_schedule) {  // Inseq: one (example, step) per batch
       size_t same = 0;
       while (same < take && rows[pos + same].e == rows[pos].e && rows[pos + same].j == rows[pos].j) ++same;
@@ -210,6 +215,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     models::ForwardRequest fr;
     fr.source_lengths = ctx.lengths(srcs);
     fr.deeplift = deeplift_rule;
+    fr.checkpoint_blocks = checkpointed;
     if (layer < 0) {
       fr.inputs_embeds = input;
     } else {

@@ -61,7 +61,20 @@ struct AttributionRequest {
                                   // result's kind becomes "coarse"
   bool normalize_target = true;   // encoder-decoders: the target rows take part in the normalisation (false = source only)
   bool return_step_logits = false;  // SequenceAttribution::step_logits: the logits predicting each attributed target
-  int64_t memory_budget_mb = 0;              // activation memory for one batch of rows; 0 = from the device's free memory
+  // ---- memory budget and gradient checkpointing (docs/attribution.md "Memory budget") -------------------------
+  // memoryBudget: activation memory for one batch of rows, in bytes; kBudgetAuto = half the free RAM
+  // (/proc/meminfo MemAvailable) or half the free memory of the CUDA device. A budget given this way is strict:
+  // when even one row cannot fit it (with gradient checkpointing where the method allows), the call fails
+  // with ERR_OUT_OF_MEMORY naming the bytes one row needs. 0 = unset: memory_budget_mb.
+  static constexpr int64_t kBudgetAuto = -1;
+  int64_t memory_budget_bytes = 0;
+  // memoryBudgetMb (the older form, kept as an alias): MiB; a row that does not fit runs alone (never an
+  // error). 0 = from the device's free memory (core::default_memory_budget_mb).
+  int64_t memory_budget_mb = 0;
+  // Gradient checkpointing of saliency / input x gradient / integrated gradients / GradientSHAP at the
+  // embeddings: the forward keeps only each block's input and the backward recomputes the block.
+  // "auto": when one row's activations exceed the budget; "on": always (tests); "off": never.
+  std::string checkpointing = "auto";
   // Benchmark baseline: Inseq's schedule (one batch per generated step, LM head over every position,
   // occlusion re-run per step on the prefix). Results are identical; only the cost differs.
   bool per_step_schedule = false;

@@ -97,7 +97,14 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
   r.decoder_zeroed_heads = ragged_field(o, "decoderZeroedHeads");
   r.encoder_zeroed_heads = ragged_field(o, "encoderZeroedHeads");
   r.cross_zeroed_heads = ragged_field(o, "crossZeroedHeads");
+  // memoryBudget: bytes, or "auto" (TS checked it; it also refuses memoryBudget with memoryBudgetMb).
+  if (o.Has("memoryBudget") && o.Get("memoryBudget").IsString()) {
+    r.memory_budget_bytes = o.Get("memoryBudget").As<Napi::String>().Utf8Value() == "auto" ? attribution::AttributionRequest::kBudgetAuto : -2;
+  } else {
+    r.memory_budget_bytes = get_int(o, "memoryBudget", r.memory_budget_bytes);
+  }
   r.memory_budget_mb = get_int(o, "memoryBudgetMb", r.memory_budget_mb);
+  r.checkpointing = get_string(o, "gradientCheckpointing", r.checkpointing);
   r.per_step_schedule = get_string(o, "schedule", "batched") == "per_step";
   return run_cancellable<attribution::AttributionResult>(
       env, o, std::move(r), &attribution::AttributionRequest::on_progress,

@@ -56,6 +56,10 @@ struct ForwardRequest {
   // families honour it; models that do not return every row ([batch, heads, seq, past + seq]).
   at::Tensor attention_rows;
   int64_t attention_query_block = 0;
+  // Gradient checkpointing (ModelCapabilities::block_recompute): each block keeps only its input for the
+  // backward pass and runs again there (models/checkpoint.h). Not with a cache, value hooks, attentions,
+  // DeepLIFT or dropout.
+  bool checkpoint_blocks = false;
 };
 
 struct ForwardResult {
@@ -77,6 +81,7 @@ struct ModelCapabilities {
   bool dropout = true;            // set_training(true) applies dropout (mc_dropout_prob_avg)
   bool prefix_cache = true;       // ForwardRequest::cache skips the cached prefix (occlusion reuses it); TorchScript
                                   // bundles re-run it and encoder-decoder adapters refuse a cache
+  bool block_recompute = false;   // ForwardRequest::checkpoint_blocks (native GPT-2 and Llama blocks)
 };
 
 class CausalLM {
@@ -121,6 +126,9 @@ at::Tensor select_logit_positions(const ForwardRequest& request, const at::Tenso
 // kInvalidOption "<what> needs <length> positions but ...". Positions past the context give garbage in
 // RoPE models and index errors in learned-position ones.
 void check_context(const CausalLM& model, int64_t length, const std::string& what);
+
+// Refuses checkpoint_blocks together with what a recomputed block cannot reproduce (kInternal: a caller bug).
+void check_checkpointable(const ForwardRequest& request, bool training);
 
 // The padding mask of a request, checked against past + seq: [batch, past + seq] (ones when not given).
 at::Tensor request_mask(const ForwardRequest& request, int64_t batch, int64_t seq, c10::Device device);

@@ -3,9 +3,11 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <memory>
 #include <tuple>
 
 #include "core/error.h"
+#include "models/checkpoint.h"
 #include "models/layers.h"
 
 namespace inseq::models {
@@ -61,36 +63,23 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   if (training_ && c.hidden_dropout > 0) x = at::dropout(x, c.hidden_dropout, true);
   const bool blocked = req.attention_rows.defined();  // attention over query blocks, only the requested rows kept
   at::Tensor bias = blocked ? at::Tensor() : causal_attention_bias(mask, seq, 0, dtype_);  // [b, 1, s, past+s]
-  const int64_t nh = c.num_heads, h = c.hidden_size, hd = h / nh;
+  const int64_t h = c.hidden_size;
 
   ForwardResult out;
+  if (req.checkpoint_blocks) check_checkpointable(req, training_);
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const Gpt2Layer& l = layers_[i];
     cancel_point(x);
     if (req.output_hidden_states) out.hidden_states.push_back(x);
-    at::Tensor hn = at::layer_norm(x, {h}, l.ln1_w, l.ln1_b, c.norm_eps);
-    at::Tensor qkv = at::addmm(l.attn_b, hn.reshape({-1, h}), l.attn_w).view({batch, seq, 3 * h});  // [b, s, 3h]
-    auto parts = qkv.split(h, -1);
-    at::Tensor q = parts[0].view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
-    at::Tensor k = parts[1].view({batch, seq, nh, hd}).transpose(1, 2);
-    at::Tensor v = parts[2].view({batch, seq, nh, hd}).transpose(1, 2);
-    if (req.value_hook) v = req.value_hook(i, v);
-    if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
-    double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
-    if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
-    auto [ctx, probs] = blocked ? blocked_attention(q, k, v, mask, 0, scale, c.attention_dropout, training_, req.deeplift,
-                                                    req.attention_query_block, req.attention_rows)
-                                : scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_, req.deeplift);
-    if (req.output_attentions) out.attentions.push_back(probs);
-    at::Tensor attn_out = at::addmm(l.proj_b, ctx.transpose(1, 2).reshape({batch * seq, h}), l.proj_w).view({batch, seq, h});
-    if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
-    x = x.add(attn_out);
-    cancel_point(x);  // between attention and MLP too: half a block of latency
-    at::Tensor hm = at::layer_norm(x, {h}, l.ln2_w, l.ln2_b, c.norm_eps);
-    at::Tensor fc = activation(at::addmm(l.fc_b, hm.reshape({-1, h}), l.fc_w), c.hidden_act, req.deeplift);  // [b*s, inner]
-    at::Tensor mlp = at::addmm(l.fc_proj_b, fc, l.fc_proj_w).view({batch, seq, h});
-    if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
-    x = x.add(mlp);
+    if (req.checkpoint_blocks) {
+      // Owns what it reads (mask, bias by value; the plain request: no hooks, cache or attentions): the backward
+      // runs it.
+      x = checkpointed_block(x, std::make_shared<const BlockFn>([this, i, mask, bias](const at::Tensor& in) {
+            static const ForwardRequest kPlain;
+            return block(i, in, mask, bias, kPlain, nullptr);
+          }));
+    } else {
+      x = block(i, x, mask, bias, req, &out);
+    }
     if (req.layer_output_hook) x = req.layer_output_hook(i, x);
   }
   x = at::layer_norm(x, {h}, lnf_w_, lnf_b_, c.norm_eps);
@@ -98,6 +87,38 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]
   out.logits = at::linear(kept, lm_head_).to(accum_type(dtype_));  // [b, kept, vocab] float32 (float64 models: float64)
   return out;
+}
+
+at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, const ForwardRequest& req,
+                            ForwardResult* out) const {
+  const ModelConfig& c = config_;
+  const Gpt2Layer& l = layers_[i];
+  const int64_t batch = x.size(0), seq = x.size(1);
+  const int64_t nh = c.num_heads, h = c.hidden_size, hd = h / nh;
+  at::Tensor hn = at::layer_norm(x, {h}, l.ln1_w, l.ln1_b, c.norm_eps);
+  at::Tensor qkv = at::addmm(l.attn_b, hn.reshape({-1, h}), l.attn_w).view({batch, seq, 3 * h});  // [b, s, 3h]
+  auto parts = qkv.split(h, -1);
+  at::Tensor q = parts[0].view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
+  at::Tensor k = parts[1].view({batch, seq, nh, hd}).transpose(1, 2);
+  at::Tensor v = parts[2].view({batch, seq, nh, hd}).transpose(1, 2);
+  if (req.value_hook) v = req.value_hook(i, v);
+  if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
+  double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
+  if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
+  auto [ctx, probs] = req.attention_rows.defined()
+                          ? blocked_attention(q, k, v, mask, 0, scale, c.attention_dropout, training_, req.deeplift,
+                                              req.attention_query_block, req.attention_rows)
+                          : scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_, req.deeplift);
+  if (req.output_attentions) out->attentions.push_back(probs);
+  at::Tensor attn_out = at::addmm(l.proj_b, ctx.transpose(1, 2).reshape({batch * seq, h}), l.proj_w).view({batch, seq, h});
+  if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
+  x = x.add(attn_out);
+  cancel_point(x);  // between attention and MLP too: half a block of latency
+  at::Tensor hm = at::layer_norm(x, {h}, l.ln2_w, l.ln2_b, c.norm_eps);
+  at::Tensor fc = activation(at::addmm(l.fc_b, hm.reshape({-1, h}), l.fc_w), c.hidden_act, req.deeplift);  // [b*s, inner]
+  at::Tensor mlp = at::addmm(l.fc_proj_b, fc, l.fc_proj_w).view({batch, seq, h});
+  if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
+  return x.add(mlp);
 }
 
 std::map<std::string, at::Tensor> Gpt2Model::named_parameters() const {

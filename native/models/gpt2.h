@@ -23,8 +23,17 @@ class Gpt2Model : public CausalLM {
   at::Tensor embed(const at::Tensor& ids) const override;
   ForwardResult forward(const ForwardRequest& request) const override;
   std::map<std::string, at::Tensor> named_parameters() const override;
+  ModelCapabilities capabilities() const override {
+    ModelCapabilities c;
+    c.block_recompute = true;
+    return c;
+  }
 
  private:
+  // Block i on x [b, s, h] with the mask [b, past+s] and attention bias [b, 1, s, past+s] (undefined when
+  // req.attention_rows asks for attention over query blocks); `out` (optional) receives attentions.
+  at::Tensor block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, const ForwardRequest& req,
+                   ForwardResult* out) const;
   std::string prefix_;  // "transformer." for GPT2LMHeadModel checkpoints, "" for bare GPT2Model ones
   at::Tensor wte_;      // [vocab, hidden]
   at::Tensor wpe_;      // [positions, hidden]

@@ -3,9 +3,11 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <memory>
 #include <tuple>
 
 #include "core/error.h"
+#include "models/checkpoint.h"
 #include "models/layers.h"
 
 namespace inseq::models {
@@ -119,37 +121,21 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   const bool blocked = req.attention_rows.defined();  // attention over query blocks, only the requested rows kept
   at::Tensor bias = blocked ? at::Tensor() : causal_attention_bias(mask, seq, c.sliding_window, dtype_);  // [batch, 1, seq, past+seq]
   auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype_);              // [batch, 1, seq, hd]
-  const int64_t nh = c.num_heads, kv = c.num_kv_heads, hd = c.head_dim, groups = nh / kv;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-
   ForwardResult out;
+  if (req.checkpoint_blocks) check_checkpointable(req, training_);
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const LlamaLayer& l = layers_[i];
     cancel_point(x);
     if (req.output_hidden_states) out.hidden_states.push_back(x);
-    at::Tensor hn = rms_norm(x, l.input_norm, c.norm_eps);                               // [b, s, h]
-    at::Tensor q = linear(hn, l.q_w, l.q_b).view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
-    at::Tensor k = linear(hn, l.k_w, l.k_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
-    at::Tensor v = linear(hn, l.v_w, l.v_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
-    if (req.value_hook) v = req.value_hook(i, v);
-    q = apply_rope(q, cos, sin);
-    k = apply_rope(k, cos, sin);
-    if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
-    at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
-    at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
-    auto [ctx, probs] = blocked ? blocked_attention(q, k_full, v_full, mask, c.sliding_window, scale, c.attention_dropout, training_,
-                                                    req.deeplift, req.attention_query_block, req.attention_rows)
-                                : scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_, req.deeplift);
-    if (req.output_attentions) out.attentions.push_back(probs);
-    at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
-    if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
-    x = x.add(attn_out);
-    cancel_point(x);  // between attention and MLP too: half a block of latency
-    at::Tensor hm = rms_norm(x, l.post_norm, c.norm_eps);
-    at::Tensor mlp = linear(activation(linear(hm, l.gate_w, l.gate_b), c.hidden_act, req.deeplift).mul(linear(hm, l.up_w, l.up_b)),
-                            l.down_w, l.down_b);  // [b, s, h]
-    if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
-    x = x.add(mlp);
+    if (req.checkpoint_blocks) {
+      // Owns what it reads (mask, bias, cos, sin by value; the plain request: no hooks, cache or attentions): the
+      // backward runs it.
+      x = checkpointed_block(x, std::make_shared<const BlockFn>([this, i, mask, bias, cos = cos, sin = sin](const at::Tensor& in) {
+            static const ForwardRequest kPlain;
+            return block(i, in, mask, bias, cos, sin, kPlain, nullptr);
+          }));
+    } else {
+      x = block(i, x, mask, bias, cos, sin, req, &out);
+    }
     if (req.layer_output_hook) x = req.layer_output_hook(i, x);
   }
   x = rms_norm(x, final_norm_, c.norm_eps);
@@ -157,6 +143,39 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]
   out.logits = at::linear(kept, lm_head_).to(accum_type(dtype_));  // [b, kept, vocab] float32 (float64 models: float64)
   return out;
+}
+
+at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, const at::Tensor& cos, const at::Tensor& sin,
+                             const ForwardRequest& req, ForwardResult* out) const {
+  const ModelConfig& c = config_;
+  const LlamaLayer& l = layers_[i];
+  const int64_t batch = x.size(0), seq = x.size(1);
+  const int64_t nh = c.num_heads, kv = c.num_kv_heads, hd = c.head_dim, groups = nh / kv;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  at::Tensor hn = rms_norm(x, l.input_norm, c.norm_eps);                               // [b, s, h]
+  at::Tensor q = linear(hn, l.q_w, l.q_b).view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
+  at::Tensor k = linear(hn, l.k_w, l.k_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
+  at::Tensor v = linear(hn, l.v_w, l.v_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
+  if (req.value_hook) v = req.value_hook(i, v);
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
+  at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
+  at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
+  auto [ctx, probs] = req.attention_rows.defined()
+                          ? blocked_attention(q, k_full, v_full, mask, c.sliding_window, scale, c.attention_dropout, training_,
+                                              req.deeplift, req.attention_query_block, req.attention_rows)
+                          : scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_, req.deeplift);
+  if (req.output_attentions) out->attentions.push_back(probs);
+  at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
+  if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
+  x = x.add(attn_out);
+  cancel_point(x);  // between attention and MLP too: half a block of latency
+  at::Tensor hm = rms_norm(x, l.post_norm, c.norm_eps);
+  at::Tensor mlp = linear(activation(linear(hm, l.gate_w, l.gate_b), c.hidden_act, req.deeplift).mul(linear(hm, l.up_w, l.up_b)),
+                          l.down_w, l.down_b);  // [b, s, h]
+  if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
+  return x.add(mlp);
 }
 
 std::map<std::string, at::Tensor> LlamaModel::named_parameters() const {

@@ -24,9 +24,19 @@ class LlamaModel : public CausalLM {
   at::Tensor embed(const at::Tensor& ids) const override;
   ForwardResult forward(const ForwardRequest& request) const override;
   std::map<std::string, at::Tensor> named_parameters() const override;
+  ModelCapabilities capabilities() const override {
+    ModelCapabilities c;
+    c.block_recompute = true;
+    return c;
+  }
 
  private:
   void finish_init();
+  // Block i on x [b, s, h]: mask [b, past+s], attention bias [b, 1, s, past+s] (undefined when
+  // req.attention_rows asks for attention over query blocks), RoPE cos/sin [b, 1, s, hd]; `out` (optional)
+  // receives attentions.
+  at::Tensor block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, const at::Tensor& cos, const at::Tensor& sin,
+                   const ForwardRequest& req, ForwardResult* out) const;
   at::Tensor embed_tokens_;  // [vocab, hidden]
   std::vector<LlamaLayer> layers_;
   at::Tensor final_norm_;    // [hidden]

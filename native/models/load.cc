@@ -46,6 +46,12 @@ void check_context(const CausalLM& model, int64_t length, const std::string& wha
   }
 }
 
+void check_checkpointable(const ForwardRequest& req, bool training) {
+  const char* bad = req.cache ? "a KV cache" : req.value_hook ? "a value hook" : req.output_attentions ? "attention weights"
+                    : req.deeplift.active() ? "the DeepLIFT rule" : training ? "dropout" : nullptr;
+  if (bad) throw core::Error(core::ErrorCode::kInternal, std::string("checkpoint_blocks cannot recompute blocks with ") + bad);
+}
+
 at::Tensor select_logit_positions(const ForwardRequest& req, const at::Tensor& x) {
   if (req.logits_positions.defined()) {
     at::Tensor idx = req.logits_positions.to(x.device(), at::kLong).unsqueeze(-1).expand({-1, -1, x.size(2)});  // [b, P, h]

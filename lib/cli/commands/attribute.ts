@@ -13,7 +13,7 @@ import { colorOption, terminalSettings, widthOption } from "../terminal-options.
 import { trustRemoteCodeOption } from "../model-options.js";
 
 const STEP_KEYS: readonly string[] = STEP_ARG_NAMES;
-const TOP_LEVEL_KEYS = ["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs", "contrastSources", "granular", "memoryBudgetMb", "baselineIds"];
+const TOP_LEVEL_KEYS = ["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs", "contrastSources", "granular", "memoryBudgetMb", "memoryBudget", "gradientCheckpointing", "baselineIds"];
 
 /**
  * Rejects --attribution-kwargs keys that neither `method` nor the step functions take, naming each key as written
