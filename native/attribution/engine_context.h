@@ -125,7 +125,7 @@ class EngineContext {
   at::Tensor host_result(at::IntArrayRef sizes, float value);
   void release_host(const at::Tensor& t);  // a counted buffer that is no longer part of the result
   int64_t host_peak_bytes() const { return host_peak_bytes_; }
-  int64_t tokens_forwarded = 0;  // AttributionResult::tokens_forwarded (perturbation and internals forwards)
+  int64_t tokens_forwarded = 0;  // AttributionResult::tokens_forwarded
 
   // ---- examples (examples.cc) ----------------------------------------------------------------------
   void prepare();

@@ -23,6 +23,10 @@ using core::ErrorCode;
 
 namespace {
 
+// Prompts from this length on share one forward between the steps of saliency / input x gradient (share_forward
+// in gradient_attributions): below it, batches of short rows are faster than one row's k sequential backwards.
+constexpr int64_t kSharedForwardMinTokens = 256;
+
 enum class Rule { kSaliency, kInputXGradient, kIntegratedGradients, kGradientShap, kDeepLift };
 
 // The rule of a gradient-family method; layer_* methods apply their base rule to a layer's activations
@@ -84,8 +88,14 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   if (rule == Rule::kIntegratedGradients) std::tie(alphas, weights) = integration_grid(req.integration, req.n_steps);
   std::mt19937_64 rng(req.seed);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  // Saliency and input x gradient on a long prompt share one forward per example (see share_forward below).
+  auto shares_forward = [&](const Example& e) {
+    return req.prefix_cache && !path && layer < 0 && !ctx.seq2seq && !req.per_step_schedule && !ctx.model.training() &&
+           e.steps() >= 2 && e.start >= kSharedForwardMinTokens;
+  };
   std::vector<GradRow> rows;
   for (size_t i = 0; i < ex.size(); ++i) {
+    if (shares_forward(ex[i])) continue;
     for (int64_t j = 0; j < ex[i].steps(); ++j) {
       const int64_t t = ex[i].start + j;
       if (shap) {
@@ -153,6 +163,47 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     for (size_t i = 0; i < ex.size(); ++i)
       if (ex[i].contrast_ids.defined()) forced_contrast[i] = ctx.contrast_step_logits(ex[i]).clone();
   }
+
+  // Every step of an example reads the same inputs, and a causal model's logits at position t - 1 do not depend
+  // on later tokens: one forward of the example's longest row gives the logits of all its steps, and one
+  // backward per step (the graph kept between them) its gradient, zero past the step's prefix. k steps then cost
+  // 1 forward + k backwards of one row instead of k forwards + k backwards, in the activation memory of one row
+  // instead of a batch of k. Worth it when the prompt dominates the rows (short rows batch better).
+  auto share_forward = [&](size_t i) {
+    const Example& e = ex[i];
+    const int64_t k = e.steps(), L = e.start + k - 1;  // the last step's prefix: every step's inputs
+    const bool checkpointed = ctx.checkpoint_rows(L, 1, can_checkpoint);
+    ctx.batch_size_at({GradRow{i, k - 1, L, 1.0, 1.0, 0}}, 0, 1, pacer, checkpointed);  // a strict budget: one row must fit
+    c10::AutoGradMode grad_mode(true);
+    at::Tensor point = X[i].slice(0, 0, L).unsqueeze(0).clone().requires_grad_(true);  // [1, L, H]
+    std::vector<int64_t> logit_pos(k), targets(k), contrast_targets(k, 0);
+    for (int64_t j = 0; j < k; ++j) {
+      logit_pos[j] = e.start + j - 1;
+      targets[j] = e.host_ids[static_cast<size_t>(e.start + j)];
+      if (e.contrast_ids.defined()) contrast_targets[j] = e.host_contrast_targets[static_cast<size_t>(j)];
+    }
+    models::ForwardRequest fr;
+    fr.source_lengths = ctx.lengths(e.src, 1);
+    fr.inputs_embeds = point;
+    fr.checkpoint_blocks = checkpointed;
+    fr.logits_positions = ctx.long_tensor(logit_pos).unsqueeze(0);  // [1, k]
+    at::Tensor logits = ctx.model.forward(fr).logits.squeeze(0);     // [k, V]
+    ctx.tokens_forwarded += L;
+    at::Tensor ct = e.contrast_ids.defined() ? ctx.long_tensor(contrast_targets) : at::Tensor();
+    at::Tensor cl = forced_contrast[i].defined() ? forced_contrast[i] : at::Tensor();  // [k, V]
+    at::Tensor f = ctx.attributed_values(logits, ctx.long_tensor(targets), cl, ct);      // [k]
+    for (int64_t j = 0; j < k; ++j) {
+      ctx.check_cancel();
+      const bool keep_graph = j + 1 < k;
+      at::Tensor grad = torch::autograd::grad({f[j]}, {point}, {}, keep_graph)[0].detach();  // [1, L, H]
+      acc[i][j] = grad[0].slice(0, 0, e.start + j).to(at::kFloat);                           // [t, H]
+      finish_step(i, j);
+      finished.flush(out);
+      ctx.progress(share);
+    }
+  };
+  for (size_t i = 0; i < ex.size(); ++i)
+    if (shares_forward(ex[i])) share_forward(i);
 
   size_t pos = 0;
   while (pos < rows.size()) {
@@ -223,6 +274,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return l == layer ? input : h; };
     }
     at::Tensor logits;  // [B, V]
+    ctx.tokens_forwarded += input.size(0) * L;
     if (req.per_step_schedule) {  // LM head over every position, then pick the step's row (as Inseq)
       at::Tensor all = ctx.model.forward(fr).logits;  // [B', L, V]
       const int64_t rows_in = all.size(0);

@@ -17,7 +17,7 @@ namespace {
 constexpr int64_t kMaxQueryBlock = 256;
 int64_t attention_query_block(const EngineContext& ctx, int64_t n) {
   const double per_query = 16.0 * static_cast<double>(ctx.model.config().num_heads) * static_cast<double>(n);
-  const double fit = static_cast<double>(ctx.budget_mb) * 1024.0 * 1024.0 / per_query;
+  const double fit = ctx.budget_bytes / per_query;
   return std::clamp<int64_t>(static_cast<int64_t>(fit), 1, kMaxQueryBlock);
 }
 

@@ -79,8 +79,9 @@ struct AttributionRequest {
   // occlusion re-run per step on the prefix). Results are identical; only the cost differs.
   bool per_step_schedule = false;
   // Internal (tests, benchmarks): false runs every occluded input (occlusion) and every zeroed token (value zeroing,
-  // decoder-only) from position 0 instead of from that token on over the clean prefix's KV cache. Results agree
-  // to float tolerance; only the cost differs.
+  // decoder-only) from position 0 instead of from that token on over the clean prefix's KV cache, and every
+  // step of saliency / input x gradient on a long prompt as its own row instead of sharing one forward of the
+  // example (gradient_methods.cc). Results agree to float tolerance; only the cost differs.
   bool prefix_cache = true;
 
   const std::atomic<bool>* cancel = nullptr;
@@ -101,8 +102,8 @@ struct AttributionResult {
   std::string kind;                     // "granular" | "coarse" | "multidimensional" | "base"
   std::vector<std::string> extra_dims;  // e.g. {"hidden"}, {"layer", "head"}
   int64_t host_peak_bytes = 0;          // bytes of host result buffers allocated (O(steps x n) unless granular)
-  int64_t tokens_forwarded = 0;         // token positions the perturbation and internals methods ran through the
-                                        // model (batch x seq of each forward): their cost counter
+  int64_t tokens_forwarded = 0;         // token positions run through the model (batch x seq of each forward of the
+                                        // attribution itself; backward passes not counted): a cost counter
 };
 
 }  // namespace inseq::attribution
