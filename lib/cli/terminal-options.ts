@@ -1,4 +1,4 @@
-/** The terminal-rendering options that `show` and `attribute` share: --color and --width. */
+/** The terminal-rendering options that `show` and `attribute` share: --color, --width and paging. */
 import { Option } from "commander";
 
 import { detectTerminalColor, type TerminalColor } from "../viz/terminal.js";
@@ -18,4 +18,17 @@ export function terminalSettings(opts: { color?: string; width?: number }, toStd
   const color = opts.color === undefined || opts.color === "auto" ? (toStdout ? detectTerminalColor(process.stdout, process.env) : "none") : (opts.color as TerminalColor);
   const width = opts.width ?? (toStdout && process.stdout.isTTY ? process.stdout.columns : undefined);
   return { color, width };
+}
+
+/** --page, --page-rows and --top-k: long maps in the terminal (viz/terminal.ts pages maps over 250,000 cells). */
+export const pageOption = (): Option =>
+  new Option("--page <n>", "terminal: render only page N (1-based) of each heatmap: --page-rows rows by the columns that fit --width").argParser(intOption);
+export const pageRowsOption = (): Option =>
+  new Option("--page-rows <n>", "terminal: rows per page (default 40); maps over 250,000 cells are paged even without --page").argParser(intOption);
+export const topKOption = (): Option =>
+  new Option("--top-k <k>", "terminal: keep the k attributed tokens with the largest total |score| (original indices kept)").argParser(intOption);
+
+/** The show() paging options from the parsed flags. */
+export function pagingSettings(opts: { page?: number; pageRows?: number; topK?: number }): { page?: number; pageRows?: number; topK?: number } {
+  return { page: opts.page, pageRows: opts.pageRows, topK: opts.topK };
 }

@@ -24,6 +24,15 @@ describe("inseq attribute", () => {
     expect(plain.stdout).not.toContain("\x1b");
   });
 
+  it("--top-k, --page and --page-rows page the printed heatmap as in `show`", async () => {
+    const top = (await runCommand(makeAttributeCommand, [...base, "--color", "none", "--top-k", "2"])).stdout;
+    expect(top).toContain("top 2 of ");
+    const rows = top.split("\n").filter((l) => /^│\s*\d+\s*│/.test(l));  // token rows start with their original index
+    expect(rows.length).toBe(2);
+    const page = (await runCommand(makeAttributeCommand, [...base, "--color", "none", "--page-rows", "3", "--page", "2"])).stdout;
+    expect(page).toMatch(/\(page 2 of \d+: rows 3–5 of \d+/);
+  });
+
   it("-o writes snake_case kwargs into info and refuses to replace the file without --overwrite", async () => {
     const out = path.join(tmp, "out.json");
     const args = [...base, "-a", "integrated_gradients", "--attribution-kwargs", '{"n_steps": 2, "internal_batch_size": 4}', "--hide", "-o", out];

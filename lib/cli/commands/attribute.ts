@@ -9,7 +9,7 @@ import type { AttributeOptions } from "../../attribution/attribute.js";
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { camel, generationKwargsOption, intOption, jsonOption, unknownKey } from "../parse.js";
 import { ProgressBar } from "../progress.js";
-import { colorOption, terminalSettings, widthOption } from "../terminal-options.js";
+import { colorOption, pageOption, pageRowsOption, pagingSettings, terminalSettings, topKOption, widthOption } from "../terminal-options.js";
 import { trustRemoteCodeOption } from "../model-options.js";
 
 const STEP_KEYS: readonly string[] = STEP_ARG_NAMES;
@@ -90,6 +90,9 @@ export function makeAttributeCommand(): Command {
     .option("--hide, --hide-attributions", "do not print the heatmap", false)
     .addOption(colorOption())
     .addOption(widthOption())
+    .addOption(pageOption())
+    .addOption(pageRowsOption())
+    .addOption(topKOption())
     .addOption(new Option("--device <device>", "device").default("auto"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
     .addOption(trustRemoteCodeOption())
@@ -122,7 +125,7 @@ export function makeAttributeCommand(): Command {
           onProgress: (done, total) => bar.update(done, total, "rows"),
         });
         bar.done();
-        if (!opts.hideAttributions) process.stdout.write(out.show({ format: "terminal", ...terminalSettings(opts, true) }) + "\n");
+        if (!opts.hideAttributions) process.stdout.write(out.show({ format: "terminal", ...terminalSettings(opts, true), ...pagingSettings(opts) }) + "\n");
         if (opts.vizPath) await writeFileAtomic(opts.vizPath, out.show({ format: "html" }));
         if (opts.savePath) await out.save(opts.savePath, { overwrite: opts.overwrite, compress: String(opts.savePath).endsWith(".gz") });
       } finally {

@@ -9,7 +9,7 @@ import { ErrorCode, InseqError, invalidOption } from "../../core/errors.js";
 import { scanRecords, type DatasetRecord } from "../../dataset/records.js";
 import { FeatureAttributionOutput } from "../../results/attribution.js";
 import { intOption, numberOption } from "../parse.js";
-import { colorOption, terminalSettings, widthOption } from "../terminal-options.js";
+import { colorOption, pageOption, pageRowsOption, pagingSettings, terminalSettings, topKOption, widthOption } from "../terminal-options.js";
 
 export interface OpenResult {
   /** True when the opener started (and did not fail within `waitMs`). */
@@ -129,9 +129,9 @@ export function makeShowCommand(): Command {
     .option("--open", "write the HTML page (to --out, else a temporary file), print its path and open it in the browser", false)
     .addOption(colorOption())
     .addOption(widthOption())
-    .option("--page <n>", "terminal: render only page N (1-based) of each heatmap: --page-rows rows by the columns that fit --width", intOption)
-    .option("--page-rows <n>", "terminal: rows per page (default 40); maps over 250,000 cells are paged even without --page", intOption)
-    .option("--top-k <k>", "terminal: keep the k attributed tokens with the largest total |score| (original indices kept)", intOption)
+    .addOption(pageOption())
+    .addOption(pageRowsOption())
+    .addOption(topKOption())
     .option("--no-aggregate", "render the scores as stored (they must already be 2-D)")
     .option("--aggregations <fns...>", "HTML: extra views reducing the extra axes with these aggregation functions (e.g. sum absmax)")
     .option("--min-val <x>", "score shown as full blue (default -max-val)", numberOption)
@@ -146,8 +146,7 @@ export function makeShowCommand(): Command {
       const scale = { minVal: opts.minVal, maxVal: opts.maxVal };
       if (format === "terminal") {
         const toStdout = opts.out === undefined;
-        const paging = { page: opts.page, pageRows: opts.pageRows, topK: opts.topK };
-        const text = out.show({ format: "terminal", aggregate: opts.aggregate, ...terminalSettings(opts, toStdout), ...scale, ...paging });
+        const text = out.show({ format: "terminal", aggregate: opts.aggregate, ...terminalSettings(opts, toStdout), ...scale, ...pagingSettings(opts) });
         if (toStdout) process.stdout.write(text);
         else {
           await writeFileAtomic(opts.out, text);
