@@ -11,11 +11,13 @@
 #include "attribution/method_table.h"
 #include "core/error.h"
 #include "models/causal_lm.h"
+#include "tests/tensor_checks.h"
 #include "tests/test.h"
 
 namespace a = inseq::attribution;
 namespace m = inseq::models;
 namespace t = inseq::testing;
+using inseq::testing::nan_aware_diff;
 
 namespace {
 
@@ -67,15 +69,6 @@ a::AttributionRequest request(const std::string& method, const std::vector<int64
   r.attr_start = {start};
   r.attr_end = {static_cast<int64_t>(seq.size())};
   return r;
-}
-
-// max |a - b| over cells where both are numbers; -1 when the NaN layouts differ.
-double nan_aware_diff(const at::Tensor& x, const at::Tensor& y) {
-  if (!x.sizes().equals(y.sizes())) return std::numeric_limits<double>::infinity();
-  at::Tensor xn = x.isnan(), yn = y.isnan();
-  if (!at::equal(xn, yn)) return -1;
-  at::Tensor d = x.sub(y).abs().masked_fill(xn, 0);
-  return d.numel() ? d.max().item<double>() : 0.0;
 }
 
 }  // namespace
