@@ -2,7 +2,8 @@
 // How long would bench/long-context.mjs's plan take here? A multiply-add count per configuration (below),
 // divided by the rate of one probe of ours: saliency, 1B width, 1 layer, 512 tokens + 2 forced (about 10 s).
 //   node bench/long-context-estimate.mjs [--probe] [--rate GMAC/s] [--layers 16,8,4,2] [--gen 16]
-// --probe runs the probe (pinned to core 1, 1 thread; check `uptime` first); --rate uses a rate measured before.
+// --probe runs the probe (pinned to core 1, 1 thread, after its warm-up call; check `uptime` first); --rate
+// uses a rate measured before.
 // The count is a model, not a measurement: good to a factor of about 2. It assumes Python runs at our MAC rate
 // (the same PyTorch 2.15 kernels) and leaves out interpreter overhead, allocation, gradient checkpointing's extra
 // forward and the memory-bound softmax of eager attention.
@@ -52,7 +53,7 @@ const gen = Number(arg("--gen", "16"));
 let rate = Number(arg("--rate", "0")) * 1e9;
 if (process.argv.includes("--probe")) {
   llama1bRandom({ layers: 1 });
-  const out = execFileSync("taskset", ["-c", "1", process.execPath, path.join(root, "bench/long-context-run.mjs"), "saliency", "512", "--gen", "2", "--layers", "1", "--no-warmup"],
+  const out = execFileSync("taskset", ["-c", "1", process.execPath, path.join(root, "bench/long-context-run.mjs"), "saliency", "512", "--gen", "2", "--layers", "1"],
     { cwd: root, encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1" }, stdio: ["ignore", "pipe", "inherit"] });
   const probe = JSON.parse(out.trim().split("\n").at(-1));
   rate = work("ours", "saliency", 512, 2, 1) / probe.seconds;
