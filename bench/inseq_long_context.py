@@ -87,8 +87,8 @@ def texts_hash(prompt, forced):
 def coarse(t):
     """Inseq's raw target_attributions -> our default output: gradient methods [seq, gen, hidden] -> L2 over
     hidden, then L1-normalised per generated column (Inseq's default aggregation; ours does it on the device);
-    occlusion [seq, gen, hidden] (the same value in every hidden slot) -> [seq, gen]; attention [seq, gen, layer,
-    head] as it is."""
+    occlusion is already [seq, gen] in Inseq 0.7.1 (a [seq, gen, hidden] output, the same value in every hidden
+    slot, would be averaged); attention [seq, gen, layer, head] as it is."""
     t = t.detach().float()
     if method in ("saliency", "integrated_gradients"):
         v = t.norm(dim=-1)  # [seq, gen]
