@@ -5,7 +5,8 @@
 // file, so an interrupted run keeps what it measured (--resume skips those rows). Then prints the figures and a
 // scaling table (bench/long-context-report.mjs).
 //   node bench/long-context.mjs [--methods saliency,attention] [--lengths 512,2048] [--layers 16] [--gen 16]
-//        [--threads 1] [--cpu 1] [--max-seconds S] [--cap-gb 20] [--no-python] [--resume] [--out file.jsonl]
+//        [--threads 1] [--cpu 1] [--max-seconds S] [--max-seconds-python S] [--cap-gb 20] [--no-python] [--resume]
+//        [--out file.jsonl]
 //        [--model llama1b|tiny] [--memory-budget bytes|auto] [--python-attn sdpa] [--report]
 // Default plan: saliency and attention at 512, 2048, 8192; occlusion at 512, 2048; integrated_gradients (16
 // steps) at 512. --lengths replaces every method's lengths. --report only prints the tables of --out.
@@ -32,7 +33,10 @@ const layers = Number(arg("--layers", modelName === "tiny" ? "2" : "16"));
 const gen = Number(arg("--gen", "16"));
 const threads = Number(arg("--threads", "1"));
 const cpu = arg("--cpu", "1");  // taskset core list; "" = not pinned
+// Per child, wall time (start-up, load and warm-up included); 0 = none. Python's occlusion re-runs the whole
+// prefix for every occluded token of every step (days at 2,048 tokens and 16 layers), hence a limit of its own.
 const maxSeconds = Number(arg("--max-seconds", "0"));
+const maxSecondsPython = Number(arg("--max-seconds-python", String(maxSeconds)));
 const capBytes = Number(arg("--cap-gb", "20")) * 2 ** 30;
 const budget = arg("--memory-budget", null);
 const pythonAttn = arg("--python-attn", "eager");  // Inseq 0.7.1's own choice
@@ -62,7 +66,7 @@ if (!has("--report")) {
         const row0 = { impl, method, promptTokens: n, ...config, ...(impl === "ours" ? {} : { pythonAttn }) };
         if (done.has(key(row0))) { console.error(`skip (in ${path.basename(out)}): ${impl} ${method} ${n}`); continue; }
         console.error(`${new Date().toISOString().slice(11, 19)} ${impl} ${method} ${n} tokens + ${gen}, ${layers} layers ...`);
-        const r = await runCapped(cmd, args, { limit: capBytes, timeoutS: maxSeconds, cpu, env, cwd: root });
+        const r = await runCapped(cmd, args, { limit: capBytes, timeoutS: impl === "ours" ? maxSeconds : maxSecondsPython, cpu, env, cwd: root });
         let result = null;
         try { result = JSON.parse(r.stdout.trim().split("\n").at(-1)); } catch { /* no JSON line: failed / killed */ }
         const row = {
