@@ -1,5 +1,5 @@
 // Benchmark checkpoints written on demand into the temp dir (not committed).
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -150,12 +150,29 @@ export function writeRandomSafetensors(file, tensors, seed = 1, dtype = "F32") {
  * A Llama-3.2-1B-shaped checkpoint (16 x 2048, 32 heads / 8 KV heads, MLP 8192, vocab 128256, tied embeddings,
  * llama3 rope) with ~N(0, 0.02) bfloat16 weights (2.5 GB) and GPT-2's tokenizer (its ids are in the vocabulary):
  * the GPU benchmark's large model. Python Inseq loads the same directory through transformers.
+ * `layers` < 16 gives the same width, heads and vocabulary with fewer blocks, in its own directory (the
+ * long-context benchmark's reduced depth: the 1B width at a cost that 2 CPU cores can finish).
  */
-export function llama1bRandom() {
-  const dir = path.join(os.tmpdir(), "inseq-bench-llama-1b-random");
-  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
+export function llama1bRandom({ layers = 16 } = {}) {
+  return llamaRandom(`inseq-bench-llama-1b-random${layers === 16 ? "" : `-L${layers}`}`, { h: 2048, layers, heads: 32, kv: 8, mlp: 8192 });
+}
+
+/**
+ * The same architecture, tokenizer and vocabulary (128256, so the LM head keeps its real cost) at test size:
+ * 64 wide, 4 heads / 2 KV heads (GQA kept), MLP 256, `layers` blocks (default 2). For checking the long-context
+ * pipeline end to end in seconds; its figures say nothing about the 1B shape.
+ */
+export function llamaTinyRandom({ layers = 2 } = {}) {
+  return llamaRandom(`inseq-bench-llama-tiny-random-L${layers}`, { h: 64, layers, heads: 4, kv: 2, mlp: 256 });
+}
+
+/** A random bf16 Llama (tied, llama3 rope, vocab 128256, GPT-2's tokenizer) of the given shape in $TMPDIR/`name`. */
+function llamaRandom(name, { h, layers, heads, kv, mlp, vocab = 128256 }) {
+  if (!Number.isInteger(layers) || layers < 1) throw new Error(`llamaRandom: layers must be a positive integer, got ${layers}`);
+  const dir = path.join(os.tmpdir(), name);
   mkdirSync(dir, { recursive: true });
-  const [h, layers, heads, kv, mlp, vocab] = [2048, 16, 32, 8, 8192, 128256];
+  writeLlamaTokenizer(dir);
+  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
   const hd = h / heads;
   const config = {
     model_type: "llama", architectures: ["LlamaForCausalLM"], hidden_size: h, num_hidden_layers: layers, num_attention_heads: heads,
@@ -165,7 +182,6 @@ export function llama1bRandom() {
     torch_dtype: "bfloat16", dtype: "bfloat16",
   };
   writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2));
-  for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) copyFileSync(path.join(shared, "hf-gpt2-tokenizer", f), path.join(dir, f));
   const tensors = [["model.embed_tokens.weight", [vocab, h], "n"], ["model.norm.weight", [h], "1"]];
   for (let i = 0; i < layers; i++) {
     const p = `model.layers.${i}.`;
@@ -176,6 +192,20 @@ export function llama1bRandom() {
   }
   writeRandomSafetensors(path.join(dir, "model.safetensors"), tensors, 3, "BF16");
   return dir;
+}
+
+/**
+ * GPT-2's tokenizer files, with model_max_length raised to the model's 131072 positions. GPT-2's own 1024 would
+ * make Python Inseq truncate long prompts silently: its encode() passes truncation=True with
+ * max_length = max_len_single_sentence, from the left for decoder-only models. Rewritten on every call (small), so
+ * directories written before this fix get it too.
+ */
+function writeLlamaTokenizer(dir) {
+  for (const f of ["tokenizer.json", "special_tokens_map.json"]) {
+    if (!existsSync(path.join(dir, f))) copyFileSync(path.join(shared, "hf-gpt2-tokenizer", f), path.join(dir, f));
+  }
+  const cfg = JSON.parse(readFileSync(path.join(shared, "hf-gpt2-tokenizer", "tokenizer_config.json"), "utf8"));
+  writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify({ ...cfg, model_max_length: 131072 }, null, 2));
 }
 
 export const STORY = "Once upon a time there was a little girl named Lily who loved to play outside in the big green park with her friends and her dog Max every single day after school because the sun was warm and the grass was soft and the birds sang songs";
