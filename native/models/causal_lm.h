@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "models/attention_plan.h"
 #include "models/config.h"
 #include "models/deeplift_rule.h"
 #include "models/safetensors.h"
@@ -132,6 +133,14 @@ void check_checkpointable(const ForwardRequest& request, bool training);
 
 // The padding mask of a request, checked against past + seq: [batch, past + seq] (ones when not given).
 at::Tensor request_mask(const ForwardRequest& request, int64_t batch, int64_t seq, c10::Device device);
+
+// How a forward of `seq` tokens computes its self-attention (models/layers.h AttentionPlan). kFused where this
+// LibTorch has the kernel, the sequence is long enough for the [seq, seq] scores to matter
+// (kFusedAttentionMinTokens) and the attention is plain causal: no padding mask, no KV cache, no sliding window
+// shorter than the sequence, no DeepLIFT rule, no dropout, and attention weights asked for only as
+// attention_rows (those rows are then computed on their own). Else kQueryBlocks when attention_rows asks for
+// rows, else kExplicit.
+AttentionPlan attention_plan(const ForwardRequest& request, int64_t seq, int64_t sliding_window, bool dropout_active);
 
 // Loads a Hugging Face checkpoint directory with a native implementation (weights memory-mapped, shard by
 // shard: models/safetensors.h), reporting `progress` per tensor when given.

@@ -61,8 +61,8 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   if (pos.numel() > 0) check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");  // wpe has no row beyond
   at::Tensor x = req.inputs_embeds.to(dtype_).add(at::embedding(wpe_, pos));  // [b, s, h]
   if (training_ && c.hidden_dropout > 0) x = at::dropout(x, c.hidden_dropout, true);
-  const bool blocked = req.attention_rows.defined();  // attention over query blocks, only the requested rows kept
-  at::Tensor bias = blocked ? at::Tensor() : causal_attention_bias(mask, seq, 0, dtype_);  // [b, 1, s, past+s]
+  const AttentionPlan plan = attention_plan(req, seq, 0, training_ && c.attention_dropout > 0);
+  at::Tensor bias = plan == AttentionPlan::kExplicit ? causal_attention_bias(mask, seq, 0, dtype_) : at::Tensor();  // [b, 1, s, past+s]
   const int64_t h = c.hidden_size;
 
   ForwardResult out;
@@ -73,12 +73,12 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
     if (req.checkpoint_blocks) {
       // Owns what it reads (mask, bias by value; the plain request: no hooks, cache or attentions): the backward
       // runs it.
-      x = checkpointed_block(x, std::make_shared<const BlockFn>([this, i, mask, bias](const at::Tensor& in) {
+      x = checkpointed_block(x, std::make_shared<const BlockFn>([this, i, mask, bias, plan](const at::Tensor& in) {
             static const ForwardRequest kPlain;
-            return block(i, in, mask, bias, kPlain, nullptr);
+            return block(i, in, mask, bias, plan, kPlain, nullptr);
           }));
     } else {
-      x = block(i, x, mask, bias, req, &out);
+      x = block(i, x, mask, bias, plan, req, &out);
     }
     if (req.layer_output_hook) x = req.layer_output_hook(i, x);
   }
@@ -89,8 +89,8 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   return out;
 }
 
-at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, const ForwardRequest& req,
-                            ForwardResult* out) const {
+at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, AttentionPlan plan,
+                            const ForwardRequest& req, ForwardResult* out) const {
   const ModelConfig& c = config_;
   const Gpt2Layer& l = layers_[i];
   const int64_t batch = x.size(0), seq = x.size(1);
@@ -105,7 +105,10 @@ at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, con
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
   double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
   if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
-  auto [ctx, probs] = req.attention_rows.defined()
+  auto [ctx, probs] = plan == AttentionPlan::kFused
+                          ? std::make_pair(fused_causal_attention(q, k, v, scale),
+                                           req.attention_rows.defined() ? causal_rows_probs(q, k, scale, req.attention_rows) : at::Tensor())
+                          : plan == AttentionPlan::kQueryBlocks
                           ? blocked_attention(q, k, v, mask, 0, scale, c.attention_dropout, training_, req.deeplift,
                                               req.attention_query_block, req.attention_rows)
                           : scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_, req.deeplift);

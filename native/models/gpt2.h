@@ -30,9 +30,9 @@ class Gpt2Model : public CausalLM {
   }
 
  private:
-  // Block i on x [b, s, h] with the mask [b, past+s] and attention bias [b, 1, s, past+s] (undefined when
-  // req.attention_rows asks for attention over query blocks); `out` (optional) receives attentions.
-  at::Tensor block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, const ForwardRequest& req,
+  // Block i on x [b, s, h] with the mask [b, past+s], the forward's attention plan and the attention bias
+  // [b, 1, s, past+s] (kExplicit only); `out` (optional) receives attentions.
+  at::Tensor block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, AttentionPlan plan, const ForwardRequest& req,
                    ForwardResult* out) const;
   std::string prefix_;  // "transformer." for GPT2LMHeadModel checkpoints, "" for bare GPT2Model ones
   at::Tensor wte_;      // [vocab, hidden]

@@ -12,6 +12,8 @@
 
 #include "core/error.h"
 
+#include <torch/version.h>
+
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -58,6 +60,31 @@ std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at
   at::Tensor probs = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, accum_type(q.scalar_type())).to(q.scalar_type());  // [b, h, s, t]
   at::Tensor used = (training && dropout > 0) ? at::dropout(probs, dropout, true) : probs;
   return {at::matmul(used, v), probs};  // [b, h, s, d]
+}
+
+bool fused_attention_available() {
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+  return true;
+#else
+  return false;
+#endif
+}
+
+at::Tensor fused_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true, scale);  // [b, h, s, d]
+#else
+  (void)q, (void)k, (void)v, (void)scale;
+  throw core::Error(core::ErrorCode::kInternal, "fused_causal_attention needs LibTorch >= 2.1");
+#endif
+}
+
+at::Tensor causal_rows_probs(const at::Tensor& q, const at::Tensor& k, double scale, const at::Tensor& rows) {
+  at::Tensor idx = rows.to(q.device(), at::kLong);                                        // [P]
+  at::Tensor scores = at::matmul(q.index_select(2, idx), k.transpose(-1, -2)).mul(scale);  // [b, h, P, t]
+  at::Tensor later = at::arange(k.size(2), idx.options()).unsqueeze(0).gt(idx.unsqueeze(1));  // [P, t]: keys after the query
+  scores = scores.to(accum_type(q.scalar_type())).masked_fill(later, -std::numeric_limits<double>::infinity());
+  return at::softmax(scores, -1).to(q.scalar_type());  // [b, h, P, t]
 }
 
 std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

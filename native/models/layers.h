@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 
+#include "models/attention_plan.h"
 #include "models/config.h"
 #include "models/deeplift_rule.h"
 
@@ -35,6 +36,26 @@ at::Tensor full_mask(int64_t batch, int64_t total, c10::Device device);
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                    const at::Tensor& bias, double scale, double dropout, bool training,
                                                    const DeepLiftRule& deeplift = {});
+
+// Sequences from this length on may run their attention fused (attention_plan, models/causal_lm.h):
+// below it the explicit path's [s, s] scores are small, and its results stay bit-identical to earlier releases.
+constexpr int64_t kFusedAttentionMinTokens = 1024;
+
+// Whether this LibTorch has a fused scaled-dot-product attention (LibTorch >= 2.1; not Debian's 1.13).
+bool fused_attention_available();
+
+
+
+// softmax(q k^T * scale + causal mask) v through LibTorch's fused kernel (flash attention on the CPU and on CUDA):
+// the [s, s] scores are never whole, in the forward nor in the backward, so a gradient row keeps O(s) activations
+// per head instead of O(s^2). No padding mask, no cache (s == t), fp32 accumulation inside the kernel.
+// q, k, v [b, h, s, d] -> [b, h, s, d]. Only where fused_attention_available().
+at::Tensor fused_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale);
+
+// The causal attention weights of query rows `rows` ([P] int64 in [0, s)) alone, with no padding mask, cache or
+// window (AttentionPlan::kFused): softmax(q[rows] k^T * scale, keys after the query masked) in fp32 ->
+// [b, h, P, t] in q's dtype. O(P x t) memory.
+at::Tensor causal_rows_probs(const at::Tensor& q, const at::Tensor& k, double scale, const at::Tensor& rows);
 
 // scaled_attention over blocks of `block` queries (<= 0: one block), the bias of each block built from the padding
 // mask [batch, past + seq]: the transient scores are [b, h, block, t], never [b, h, s, t]. Returns the context

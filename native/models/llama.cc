@@ -118,8 +118,9 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   if (mask.size(1) > c.max_position_embeddings && seq > 0) {  // left padding may keep the real positions inside
     check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");
   }
-  const bool blocked = req.attention_rows.defined();  // attention over query blocks, only the requested rows kept
-  at::Tensor bias = blocked ? at::Tensor() : causal_attention_bias(mask, seq, c.sliding_window, dtype_);  // [batch, 1, seq, past+seq]
+  const AttentionPlan plan = attention_plan(req, seq, c.sliding_window, training_ && c.attention_dropout > 0);
+  at::Tensor bias = plan == AttentionPlan::kExplicit ? causal_attention_bias(mask, seq, c.sliding_window, dtype_)
+                                                     : at::Tensor();  // [batch, 1, seq, past+seq]
   auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype_);              // [batch, 1, seq, hd]
   ForwardResult out;
   if (req.checkpoint_blocks) check_checkpointable(req, training_);
@@ -129,12 +130,12 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
     if (req.checkpoint_blocks) {
       // Owns what it reads (mask, bias, cos, sin by value; the plain request: no hooks, cache or attentions): the
       // backward runs it.
-      x = checkpointed_block(x, std::make_shared<const BlockFn>([this, i, mask, bias, cos = cos, sin = sin](const at::Tensor& in) {
+      x = checkpointed_block(x, std::make_shared<const BlockFn>([this, i, mask, bias, plan, cos = cos, sin = sin](const at::Tensor& in) {
             static const ForwardRequest kPlain;
-            return block(i, in, mask, bias, cos, sin, kPlain, nullptr);
+            return block(i, in, mask, bias, plan, cos, sin, kPlain, nullptr);
           }));
     } else {
-      x = block(i, x, mask, bias, cos, sin, req, &out);
+      x = block(i, x, mask, bias, plan, cos, sin, req, &out);
     }
     if (req.layer_output_hook) x = req.layer_output_hook(i, x);
   }
@@ -145,7 +146,8 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   return out;
 }
 
-at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, const at::Tensor& cos, const at::Tensor& sin,
+at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, AttentionPlan plan,
+                             const at::Tensor& cos, const at::Tensor& sin,
                              const ForwardRequest& req, ForwardResult* out) const {
   const ModelConfig& c = config_;
   const LlamaLayer& l = layers_[i];
@@ -162,7 +164,10 @@ at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, co
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
   at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
   at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
-  auto [ctx, probs] = req.attention_rows.defined()
+  auto [ctx, probs] = plan == AttentionPlan::kFused
+                          ? std::make_pair(fused_causal_attention(q, k_full, v_full, scale),
+                                           req.attention_rows.defined() ? causal_rows_probs(q, k_full, scale, req.attention_rows) : at::Tensor())
+                          : plan == AttentionPlan::kQueryBlocks
                           ? blocked_attention(q, k_full, v_full, mask, c.sliding_window, scale, c.attention_dropout, training_,
                                               req.deeplift, req.attention_query_block, req.attention_rows)
                           : scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_, req.deeplift);

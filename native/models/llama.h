@@ -32,11 +32,10 @@ class LlamaModel : public CausalLM {
 
  private:
   void finish_init();
-  // Block i on x [b, s, h]: mask [b, past+s], attention bias [b, 1, s, past+s] (undefined when
-  // req.attention_rows asks for attention over query blocks), RoPE cos/sin [b, 1, s, hd]; `out` (optional)
-  // receives attentions.
-  at::Tensor block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, const at::Tensor& cos, const at::Tensor& sin,
-                   const ForwardRequest& req, ForwardResult* out) const;
+  // Block i on x [b, s, h]: mask [b, past+s], the forward's attention plan, attention bias [b, 1, s, past+s]
+  // (kExplicit only), RoPE cos/sin [b, 1, s, hd]; `out` (optional) receives attentions.
+  at::Tensor block(int64_t i, at::Tensor x, const at::Tensor& mask, const at::Tensor& bias, AttentionPlan plan, const at::Tensor& cos,
+                   const at::Tensor& sin, const ForwardRequest& req, ForwardResult* out) const;
   at::Tensor embed_tokens_;  // [vocab, hidden]
   std::vector<LlamaLayer> layers_;
   at::Tensor final_norm_;    // [hidden]

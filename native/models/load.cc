@@ -37,6 +37,15 @@ at::Tensor request_mask(const ForwardRequest& req, int64_t batch, int64_t seq, c
   return req.attention_mask;
 }
 
+AttentionPlan attention_plan(const ForwardRequest& req, int64_t seq, int64_t sliding_window, bool dropout_active) {
+  const bool weights_as_rows = !req.output_attentions || req.attention_rows.defined();
+  if (fused_attention_available() && seq >= kFusedAttentionMinTokens && !req.attention_mask.defined() && !req.cache &&
+      weights_as_rows && !req.deeplift.active() && !dropout_active && (sliding_window <= 0 || sliding_window >= seq)) {
+    return AttentionPlan::kFused;
+  }
+  return req.attention_rows.defined() ? AttentionPlan::kQueryBlocks : AttentionPlan::kExplicit;
+}
+
 void check_context(const CausalLM& model, int64_t length, const std::string& what) {
   const int64_t limit = model.config().max_position_embeddings;
   if (limit > 0 && length > limit) {

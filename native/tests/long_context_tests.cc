@@ -2,8 +2,10 @@
 // scores, fewer tokens through the model), attention keeps only the generated steps' query rows and computes its scores over
 // query blocks (same weights, no layers x heads x n^2 tensor, measured as the process's peak RSS).
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <malloc.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -17,6 +19,7 @@
 #include "core/json.h"
 #include "models/causal_lm.h"
 #include "models/config.h"
+#include "models/layers.h"
 #include "tests/tensor_checks.h"
 #include "tests/test.h"
 
@@ -219,4 +222,82 @@ TEST(attention_on_4096_tokens_stays_under_an_rss_bound_below_one_n_squared_map) 
     a::AttributionResult res = a::attribute(*model, r);
     ASSERT_TRUE(res.sequences[0].attributions.sizes().equals(at::IntArrayRef{n, steps, 2, 2}));
   }
+}
+
+namespace {
+
+// A random Llama (GQA) with a long context for the fused-attention tests.
+std::shared_ptr<m::CausalLM> long_llama(int64_t hidden, int64_t heads, int64_t kv_heads, int64_t layers) {
+  const std::string json = "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": " + std::to_string(hidden) +
+                           ", \"num_hidden_layers\": " + std::to_string(layers) + ", \"num_attention_heads\": " + std::to_string(heads) +
+                           ", \"num_key_value_heads\": " + std::to_string(kv_heads) + ", \"intermediate_size\": " + std::to_string(2 * hidden) +
+                           ", \"max_position_embeddings\": 8192}";
+  return m::init_causal_lm(m::parse_model_config(inseq::core::Json::parse(json), "config.json"), 11, t::test_device());
+}
+
+}  // namespace
+
+TEST(fused_causal_attention_equals_the_explicit_path_in_the_forward_and_the_gradient) {
+  if (!m::fused_attention_available()) throw t::Skip("this LibTorch has no fused scaled-dot-product attention");
+  auto model = long_llama(32, 4, 2, 2);
+  const int64_t n = m::kFusedAttentionMinTokens + 76;
+  at::Tensor ids = at::arange(n, at::TensorOptions().dtype(at::kLong)).mul(7919).remainder(61).add(3).unsqueeze(0);  // [1, n]
+  // The explicit path: an all-ones padding mask keeps the request off the fused path (attention_plan).
+  at::Tensor grads[2], logits[2];
+  for (int explicit_path : {0, 1}) {
+    c10::AutoGradMode grad_mode(true);
+    m::ForwardRequest fr;
+    fr.inputs_embeds = model->embed(ids).detach().requires_grad_(true);  // [1, n, h]
+    if (explicit_path) fr.attention_mask = at::ones({1, n}, at::TensorOptions().dtype(at::kLong).device(t::test_device()));
+    ASSERT_TRUE((m::attention_plan(fr, n, 0, false) == m::AttentionPlan::kFused) == !explicit_path);
+    logits[explicit_path] = model->forward(fr).logits;  // [1, n, V]
+    at::Tensor loss = logits[explicit_path].select(1, n / 2).select(1, 9);  // one logit in the middle
+    grads[explicit_path] = torch::autograd::grad({loss.sum()}, {fr.inputs_embeds})[0];  // [1, n, h]
+  }
+  const double lscale = logits[1].abs().max().item<double>(), gscale = grads[1].abs().max().item<double>();
+  const double dl = nan_aware_diff(logits[0], logits[1]), dg = nan_aware_diff(grads[0], grads[1]);
+  std::cout << "    fused vs explicit attention, " << n << " tokens: logits differ by " << dl << " of " << lscale << ", gradients by " << dg
+            << " of " << gscale << "\n";
+  ASSERT_TRUE(dl >= 0 && dl <= 1e-5 * lscale);
+  ASSERT_TRUE(dg >= 0 && dg <= 1e-4 * gscale);
+  // The gradient of a position's logits is zero past it (causal), as on the explicit path.
+  ASSERT_TRUE(grads[0].slice(1, n / 2 + 1, n).abs().max().item<double>() == 0.0);
+  ASSERT_TRUE(grads[0].slice(1, 0, n / 2 + 1).abs().max().item<double>() > 0.0);
+  // Attention weights of a few query rows (the attention method): computed on their own beside the fused
+  // attention, equal to the query-block path's.
+  c10::InferenceMode guard;
+  at::Tensor att[2];
+  for (int blocks : {0, 1}) {
+    m::ForwardRequest fr;
+    fr.inputs_embeds = model->embed(ids);
+    if (blocks) fr.attention_mask = at::ones({1, n}, at::TensorOptions().dtype(at::kLong).device(t::test_device()));
+    fr.output_attentions = true;
+    fr.attention_rows = at::tensor(std::vector<int64_t>{3, n / 2, n - 2, n - 1}, at::kLong).to(t::test_device());
+    fr.attention_query_block = 128;
+    ASSERT_TRUE(m::attention_plan(fr, n, 0, false) == (blocks ? m::AttentionPlan::kQueryBlocks : m::AttentionPlan::kFused));
+    att[blocks] = at::stack(model->forward(fr).attentions);  // [layers, 1, heads, 4, n]
+  }
+  const double da = nan_aware_diff(att[0], att[1]);
+  std::cout << "    attention rows beside fused attention vs query blocks: max diff " << da << "\n";
+  ASSERT_TRUE(da >= 0 && da <= 1e-6);
+}
+
+TEST(a_long_gradient_row_keeps_no_sequence_squared_attention_tensor) {
+  if (!m::fused_attention_available()) throw t::Skip("this LibTorch has no fused scaled-dot-product attention");
+  if (!t::test_device().is_cpu()) throw t::Skip("measures the process's RSS");
+  // 8 heads x 4096^2 float32 scores are 512 MiB per layer (the explicit path keeps the softmax output for the
+  // backward, and the scores pass through); hidden 64 keeps everything else to a few MiB.
+  auto model = long_llama(64, 8, 8, 1);
+  const int64_t n = 4096, steps = 2;
+  const int64_t bound = 128LL << 20;
+  a::AttributionRequest r = request("saliency", n, steps, 64);
+  ::malloc_trim(0);
+  if (!reset_peak_rss()) throw t::Skip("needs /proc/self/clear_refs");
+  const int64_t before = proc_status_bytes("VmRSS");
+  a::AttributionResult res = a::attribute(*model, r);
+  const int64_t grown = proc_status_bytes("VmHWM") - before;
+  std::cout << "    saliency n=4096, 8 heads: peak RSS grew by " << (grown >> 20) << " MiB (bound " << (bound >> 20)
+            << " MiB; one layer's [8, n, n] float32 scores = 512 MiB)\n";
+  ASSERT_TRUE(res.sequences[0].attributions.size(0) == n);
+  if (!(grown < bound)) throw t::Failure("peak RSS grew by " + std::to_string(grown) + " bytes");
 }
