@@ -155,9 +155,12 @@ describe("a sharded bf16 checkpoint of ~300 MB on the CPU", () => {
     expect(bf16.anonBytes).toBeLessThan(0.2 * checkpointBytes);
   });
 
-  it("reports progress per tensor, increasing, ending at (total, total)", () => {
+  it("reports progress increasing, ending at (total, total)", () => {
+    // Per-tensor calls come from the loading thread and may all be dropped when the load beats the event loop
+    // (a fast load on a busy core): only the final (total, total) is certain. Per-tensor counting is tested
+    // natively (native/tests/loading_tests.cc load_progress_counts_every_tensor_byte_up_to_the_total).
     const p = bf16.progress;
-    expect(p.length).toBeGreaterThanOrEqual(2);
+    expect(p.length).toBeGreaterThanOrEqual(1);
     expect(p.every(([, total]) => total === tensorBytes)).toBe(true);
     expect(p.every(([loaded], i) => i === 0 || loaded > p[i - 1]![0])).toBe(true);
     expect(p.at(-1)).toEqual([tensorBytes, tensorBytes]);
