@@ -2,7 +2,10 @@
 
     python bench/inseq_long_context.py <model_dir> <method> <promptTokens> [--gen 16] [--threads 1]
                                        [--dtype bfloat16] [--no-warmup] [--layers N] [--model llama1b|tiny]
-                                       [--attn eager|sdpa]
+                                       [--attn eager|sdpa] [--device cpu|cuda]
+
+--device cuda (bench/long-context-gpu.mjs): the model on the GPU; gpuPeakMb is torch.cuda.max_memory_allocated of
+the timed call, and a CUDA out-of-memory error is reported as {"error": "out of memory", ...} (exit status 3).
 
 --layers / --model are only echoed into the JSON (the checkpoint is <model_dir>, written by bench/checkpoints.mjs).
 Texts: the same windows of the same corpus as bench/long-context-texts.mjs (exact_texts below mirrors
@@ -116,7 +119,9 @@ def checksum(t):
 t0 = time.perf_counter()
 attn = flag("--attn", None)
 model_kwargs = {"dtype": getattr(torch, dtype), **({"attn_implementation": attn} if attn else {})}
-model = inseq.load_model(model_dir, method, device="cpu", model_kwargs=model_kwargs)
+device = flag("--device", "cpu")
+cuda = device.startswith("cuda")
+model = inseq.load_model(model_dir, method, device=device, model_kwargs=model_kwargs)
 load_seconds = time.perf_counter() - t0
 tok = model.tokenizer
 prompt, forced, start = exact_texts(tok, prompt_tokens, gen)
@@ -134,8 +139,19 @@ with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # VmHWM := VmRSS
 base = status()
 
+if cuda:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
 t0 = time.perf_counter()
-out = model.attribute(prompt, forced, show_progress=False, attribute_target=False, **kwargs)
+try:
+    out = model.attribute(prompt, forced, show_progress=False, attribute_target=False, **kwargs)
+except torch.cuda.OutOfMemoryError as e:  # the peer's failure mode on long inputs: report it, not a traceback
+    print(json.dumps({"impl": "python-inseq-0.7.1", "method": method, "promptTokens": prompt_tokens, "gen": gen, "device": device,
+                      "error": "out of memory", "seconds": round(time.perf_counter() - t0, 3),
+                      "gpuPeakMb": round(torch.cuda.max_memory_allocated() / 2**20), "message": str(e).split("\n")[0][:300]}))
+    sys.exit(3)
+if cuda:
+    torch.cuda.synchronize()
 seconds = time.perf_counter() - t0
 after = status()
 seq = out.sequence_attributions[0]
@@ -147,5 +163,6 @@ print(json.dumps({
     "extraMb": after["VmHWM"] - base["VmRSS"], "steps": seq.attr_pos_end - seq.attr_pos_start,
     "textsSha1": texts_hash(prompt, forced), "textStart": start,
     "checksum": checksum(coarse(seq.target_attributions)) if seq.target_attributions is not None else None,
-    "torch": torch.__version__,
+    "torch": torch.__version__, "device": device,
+    "gpuPeakMb": round(torch.cuda.max_memory_allocated() / 2**20) if cuda else None,
 }))
