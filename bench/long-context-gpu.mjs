@@ -58,10 +58,11 @@ for (const method of methods) {
     console.log(`${method} ${n} + ${gen}: ours ${f(ours)} | python inseq ${f(py)}`);
   }
 }
-console.log(`\n| method | prompt + generated | ours: s | ours: peak GPU MB | Python Inseq 0.7.1 |`);
+console.log(`\n| method | prompt + generated | ours: s | ours: peak MB (GPU on CUDA) | Python Inseq 0.7.1 |`);
 console.log(`| --- | --- | --- | --- | --- |`);
 for (const r of rows) {
   const o = r.ours;
-  const p = !r.python ? "not run" : r.python.error ? r.python.error : `${r.python.seconds} s, ${r.python.gpuPeakMb} MB`;
-  console.log(`| ${r.method} | ${r.promptTokens} + ${r.gen} | ${o.error ? o.error : o.seconds} | ${o.error ? "-" : o.gpuPeakMb ?? "-"} | ${p} |`);
+  const mb = (x) => x.gpuPeakMb ?? x.attrPeakRssMb;  // GPU peak on CUDA; the process's RSS peak in CPU rehearsals
+  const p = !r.python ? "not run" : r.python.error ? r.python.error : `${r.python.seconds} s, ${mb(r.python)} MB`;
+  console.log(`| ${r.method} | ${r.promptTokens} + ${r.gen} | ${o.error ? o.error : o.seconds} | ${o.error ? "-" : mb(o) ?? "-"} | ${p} |`);
 }
