@@ -130,10 +130,14 @@ TEST(float32_checkpoints_load_as_views_and_match_the_copying_path) {
   auto half = m::load_causal_lm(c.dir, kCpu, at::kHalf);
   for (const auto& [n, p] : view->named_parameters()) ASSERT_TRUE(views_a_mapping(p));
   for (const auto& [n, p] : half->named_parameters()) ASSERT_TRUE(!views_a_mapping(p) && p.scalar_type() == at::kHalf);
-  const std::vector<int64_t> ids = {1, 7, 300, 4000, 12, 9};
-  at::Tensor a = logits_of(*view, ids), b = logits_of(*half, ids);  // [6, vocab]
-  const double scale = a.abs().max().item<double>();
-  ASSERT_TRUE((a - b).abs().max().item<double>() < 0.02 * scale + 1e-3);
+  // The converted (copied) weights compute what the views compute, where half precision runs on the CPU
+  // (LibTorch 2; Debian's 1.13 converts the weights but has no half matmul).
+  if (inseq::core::cpu_half_precision()) {
+    const std::vector<int64_t> ids = {1, 7, 300, 4000, 12, 9};
+    at::Tensor a = logits_of(*view, ids), b = logits_of(*half, ids);  // [6, vocab]
+    const double scale = a.abs().max().item<double>();
+    ASSERT_TRUE((a - b).abs().max().item<double>() < 0.02 * scale + 1e-3);
+  }
   inseq::core::remove_tree(c.dir);
 }
 

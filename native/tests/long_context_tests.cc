@@ -72,10 +72,10 @@ bool reset_peak_rss() {
 }  // namespace
 
 // `method` on an n-token prompt (the last `steps` attributed) with and without the prefix KV cache, for each
-// internal batch size, on the llama and gpt2 reference models: the same scores (<= 1e-5), `plain_tokens` tokens
+// internal batch size, on the llama and gpt2 reference models: the same scores (<= `tol`), `plain_tokens` tokens
 // through the model without the cache and fewer than `at_most` of them with it.
 static void check_prefix_cache(const std::string& method, int64_t n, int64_t steps, std::initializer_list<int64_t> batches,
-                        int64_t plain_tokens, double at_most) {
+                        int64_t plain_tokens, double at_most, double tol) {
   for (const std::string name : {"llama", "gpt2"}) {
     auto model = reference_model(name);
     for (int64_t batch : batches) {
@@ -88,7 +88,7 @@ static void check_prefix_cache(const std::string& method, int64_t n, int64_t ste
       a::AttributionResult cached = a::attribute(*model, r);
       const double d = nan_aware_diff(cached.sequences[0].attributions, plain.sequences[0].attributions);
       const std::string what = method + " " + name + " batch " + std::to_string(batch);
-      if (!(d >= 0 && d <= 1e-5)) throw t::Failure(what + ": with the cache the scores differ by " + std::to_string(d));
+      if (!(d >= 0 && d <= tol)) throw t::Failure(what + ": with the cache the scores differ by " + std::to_string(d));
       ASSERT_EQ(plain.tokens_forwarded, plain_tokens);
       if (!(static_cast<double>(cached.tokens_forwarded) < at_most * static_cast<double>(plain.tokens_forwarded))) {
         throw t::Failure(what + ": " + std::to_string(cached.tokens_forwarded) + " tokens with the cache vs " +
@@ -105,13 +105,15 @@ TEST(occlusion_with_the_prefix_kv_cache_equals_occlusion_without_it) {
   // occluded token p runs about n - p tokens: about half as many in all. Batches: by memory (few large ones),
   // one row per batch, five rows.
   const int64_t n = 48;
-  check_prefix_cache("occlusion", n, 12, {0, 1, 5}, (n - 1) * n, 0.6);
+  check_prefix_cache("occlusion", n, 12, {0, 1, 5}, (n - 1) * n, 0.6, 1e-5);
 }
 
 TEST(value_zeroing_with_the_prefix_kv_cache_equals_value_zeroing_without_it) {
-  // The clean run + one row per zeroed token over ids[:n-1].
+  // The clean run + one row per zeroed token over ids[:n-1]. Scores are float32 cosine distances of hidden
+  // states reached through a different order of operations (cached keys and values): measured 7e-6 with
+  // LibTorch 2.15 + MKL, 1.3e-5 with Debian's 1.13 + OpenBLAS, hence 5e-5.
   const int64_t n = 40;
-  check_prefix_cache("value_zeroing", n, 10, {0, 1, 4}, n * (n - 1), 0.7);
+  check_prefix_cache("value_zeroing", n, 10, {0, 1, 4}, n * (n - 1), 0.7, 5e-5);
 }
 
 TEST(gradient_steps_on_a_long_prompt_share_one_forward_and_equal_one_row_per_step) {
