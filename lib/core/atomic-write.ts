@@ -104,25 +104,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
 
 /** Synchronous `writeFileAtomic`. */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
-  const tmp = atomicTempPath(file);
-  try {
-    const fd = openSync(tmp, "w");
-    try {
-      writeFileSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      /* the error that matters is the write's */
-    }
-    throw failure(err, file, options);
-  }
-  syncDirectorySync(file);
+  replaceFileAtomicSync(file, (fd) => writeFileSync(fd, data), options);
 }
 
 /**
