@@ -86,14 +86,8 @@ at::Tensor occlusion(EngineContext& ctx, Example& e) {
     if (reuse) k = std::min<int64_t>(k, 1 + (n - from) / 8);
     at::Tensor batch = x.slice(0, from).unsqueeze(0).repeat({k, 1, 1});  // [k, n - from, H]
     for (int64_t r = 0; r < k; ++r) batch[r][occluded[j0 + r] - from].copy_(b[occluded[j0 + r]]);
-    models::KVCache cache;  // the clean prefix [0, from) for each of the k rows
-    if (reuse && from > 0) {
-      for (size_t l = 0; l < prefix.keys.size(); ++l) {
-        cache.keys.push_back(prefix.keys[l].slice(2, 0, from).expand({k, -1, -1, -1}));      // [k, kv, from, hd]
-        cache.values.push_back(prefix.values[l].slice(2, 0, from).expand({k, -1, -1, -1}));  // [k, kv, from, hd]
-      }
-    }
-    at::Tensor delta = fx.unsqueeze(0).sub(f_of(batch, from, reuse && from > 0 ? &cache : nullptr));  // [k, S]
+    models::KVCache cache = prefix.prefix(from, k);  // the clean prefix [0, from) for each of the k rows
+    at::Tensor delta = fx.unsqueeze(0).sub(f_of(batch, from, from > 0 ? &cache : nullptr));  // [k, S]
     for (int64_t r = 0; r < k; ++r) scores[occluded[j0 + r]].copy_(delta[r]);
     j0 += k;
     ctx.progress(static_cast<double>(S) * static_cast<double>(k) / static_cast<double>(n_occ));

@@ -116,11 +116,7 @@ at::Tensor value_zeroing_decoder_only(const models::CausalLM& model, const at::T
     const int64_t from = reuse ? zeroed[0] : 0;
     std::vector<int64_t> local(zeroed);
     for (int64_t& p : local) p -= from;
-    models::KVCache cache;  // the clean prefix [0, from) for each of the k rows
-    for (size_t l = 0; from > 0 && l < prefix.keys.size(); ++l) {
-      cache.keys.push_back(prefix.keys[l].slice(2, 0, from).expand({k, -1, -1, -1}));      // [k, kv, from, hd]
-      cache.values.push_back(prefix.values[l].slice(2, 0, from).expand({k, -1, -1, -1}));  // [k, kv, from, hd]
-    }
+    models::KVCache cache = prefix.prefix(from, k);  // the clean prefix [0, from) for each of the k rows
     std::vector<at::Tensor> states(L);
     models::ForwardRequest fr;
     fr.inputs_embeds = x.slice(1, from).expand({k, n - from, x.size(2)});

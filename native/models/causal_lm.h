@@ -31,6 +31,9 @@ struct KVCache {
   std::pair<at::Tensor, at::Tensor> append(int64_t layer, int64_t num_layers, const at::Tensor& k, const at::Tensor& v);
   // Keeps only the given batch rows (finished sequences can be dropped).
   void select_rows(const at::Tensor& rows);
+  // The first `length` positions of a one-row cache, repeated for `rows` rows (views, no copy): the clean
+  // prefix that perturbed rows starting at `length` continue from (occlusion, value zeroing).
+  KVCache prefix(int64_t length, int64_t rows) const;
 };
 
 struct ForwardRequest {

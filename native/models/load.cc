@@ -17,6 +17,15 @@ void KVCache::select_rows(const at::Tensor& rows) {
   for (auto& v : values) v = v.index_select(0, rows);
 }
 
+KVCache KVCache::prefix(int64_t length, int64_t rows) const {
+  KVCache out;
+  for (size_t l = 0; l < keys.size(); ++l) {
+    out.keys.push_back(keys[l].slice(2, 0, length).expand({rows, -1, -1, -1}));      // [rows, kv, length, hd]
+    out.values.push_back(values[l].slice(2, 0, length).expand({rows, -1, -1, -1}));  // [rows, kv, length, hd]
+  }
+  return out;
+}
+
 std::pair<at::Tensor, at::Tensor> KVCache::append(int64_t layer, int64_t num_layers, const at::Tensor& k, const at::Tensor& v) {
   if (keys.empty()) {
     keys.resize(num_layers);
