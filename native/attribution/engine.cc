@@ -112,6 +112,11 @@ double checkpointed_row_bytes(const models::ModelConfig& c, int64_t length) {
   return (inputs + one_block) * static_cast<double>(length) + 4.0 * 3.0 * static_cast<double>(c.vocab_size);
 }
 
+// One gradient row's activation bytes, whole or checkpointed.
+double gradient_row_bytes(const models::ModelConfig& c, int64_t length, bool checkpointed) {
+  return checkpointed ? checkpointed_row_bytes(c, length) : row_bytes(c, length);
+}
+
 [[noreturn]] void out_of_memory(double needed, double budget, int64_t length, const std::string& what) {
   throw Error(ErrorCode::kOutOfMemory, "One row of " + std::to_string(length) + " tokens needs " + size_text(needed) + " of activation memory (" +
                                            what + "), more than the memoryBudget of " + size_text(budget));
@@ -119,7 +124,7 @@ double checkpointed_row_bytes(const models::ModelConfig& c, int64_t length) {
 }  // namespace
 
 int64_t EngineContext::rows_per_batch(int64_t length, bool checkpointed) const {
-  const double one = checkpointed ? checkpointed_row_bytes(model.config(), length) : row_bytes(model.config(), length);
+  const double one = gradient_row_bytes(model.config(), length, checkpointed);
   if (strict_budget && one / 4.0 > budget_bytes) out_of_memory(one / 4.0, budget_bytes, length, req.method + ", forward only");
   int64_t rows = static_cast<int64_t>(budget_bytes / one);
   rows = std::max<int64_t>(rows, 1);
@@ -161,7 +166,7 @@ size_t EngineContext::batch_size_at(const std::vector<GradRow>& rows, size_t pos
                                     bool checkpointed) const {
   const int64_t L = rows[pos].t;
   if (strict_budget) {
-    const double one = (checkpointed ? checkpointed_row_bytes(model.config(), L) : row_bytes(model.config(), L)) * static_cast<double>(memory_factor);
+    const double one = gradient_row_bytes(model.config(), L, checkpointed) * static_cast<double>(memory_factor);
     if (one > budget_bytes) out_of_memory(one, budget_bytes, L, req.method + (checkpointed ? ", with gradient checkpointing" : ", forward + backward"));
   }
   // Forward + backward (x2 for DeepLIFT's baseline pass, or every layer's activations kept), logits at one

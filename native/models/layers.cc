@@ -14,6 +14,13 @@
 
 #include <torch/version.h>
 
+// at::scaled_dot_product_attention with a `scale` argument: LibTorch >= 2.1 (not Debian's 1.13).
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+#define INSEQ_FUSED_ATTENTION 1
+#else
+#define INSEQ_FUSED_ATTENTION 0
+#endif
+
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -63,7 +70,7 @@ std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at
 }
 
 bool fused_attention_available() {
-#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+#if INSEQ_FUSED_ATTENTION
   return true;
 #else
   return false;
@@ -71,7 +78,7 @@ bool fused_attention_available() {
 }
 
 at::Tensor fused_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
-#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+#if INSEQ_FUSED_ATTENTION
   return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true, scale);  // [b, h, s, d]
 #else
   (void)q, (void)k, (void)v, (void)scale;
