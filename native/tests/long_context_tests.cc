@@ -69,6 +69,16 @@ bool reset_peak_rss() {
   return static_cast<bool>(out);
 }
 
+// A random Llama (vocab 64, MLP 2 x hidden) with an 8,192-token context: the reference checkpoints' (128) is too
+// short for the long-prompt tests.
+std::shared_ptr<m::CausalLM> long_llama(int64_t hidden, int64_t heads, int64_t kv_heads, int64_t layers, uint64_t seed) {
+  const std::string json = "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": " + std::to_string(hidden) +
+                           ", \"num_hidden_layers\": " + std::to_string(layers) + ", \"num_attention_heads\": " + std::to_string(heads) +
+                           ", \"num_key_value_heads\": " + std::to_string(kv_heads) + ", \"intermediate_size\": " + std::to_string(2 * hidden) +
+                           ", \"max_position_embeddings\": 8192}";
+  return m::init_causal_lm(m::parse_model_config(inseq::core::Json::parse(json), "config.json"), seed, t::test_device());
+}
+
 }  // namespace
 
 // `method` on an n-token prompt (the last `steps` attributed) with and without the prefix KV cache, for each
@@ -117,36 +127,30 @@ TEST(value_zeroing_with_the_prefix_kv_cache_equals_value_zeroing_without_it) {
 }
 
 TEST(gradient_steps_on_a_long_prompt_share_one_forward_and_equal_one_row_per_step) {
-  // The reference checkpoints' context (128) is too short: a random Llama with GQA, 2 layers, hidden 32.
-  m::ModelConfig c = m::parse_model_config(inseq::core::Json::parse(R"({"model_type": "llama", "vocab_size": 96, "hidden_size": 32,
-    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 64, "max_position_embeddings": 1024})"), "config.json");
-  {
-    auto model = m::init_causal_lm(c, 7, t::test_device());
-    const std::string name = "llama";
-    const int64_t n = 300, steps = 6;  // a prompt of 294 tokens: over the 256 from which steps share a forward
-    for (const std::string method : {"saliency", "input_x_gradient"}) {
-      a::AttributionRequest r = request(method, n, steps, model->config().vocab_size);
-      r.granular = true;
-      r.prefix_cache = false;
-      a::AttributionResult rows = a::attribute(*model, r);
-      r.prefix_cache = true;
-      a::AttributionResult shared = a::attribute(*model, r);
-      const at::Tensor& x = rows.sequences[0].attributions;  // [n, steps, hidden]
-      const double scale = x.nan_to_num(0).abs().max().item<double>();
-      const double d = nan_aware_diff(shared.sequences[0].attributions, x);
-      const std::string what = name + " " + method;
-      if (!(d >= 0 && d <= 1e-5 * scale)) throw t::Failure(what + ": the shared forward differs by " + std::to_string(d) + " of " + std::to_string(scale));
-      ASSERT_EQ(shared.tokens_forwarded, n - 1);  // one forward of the last step's prefix
-      int64_t per_row = 0;
-      for (int64_t j = 0; j < steps; ++j) per_row += n - steps + j;
-      ASSERT_TRUE(rows.tokens_forwarded >= per_row);  // one row per step, each at least its own prefix (padded in a batch)
-      std::cout << "    " << what << ": " << shared.tokens_forwarded << " tokens forwarded with one shared forward, " << rows.tokens_forwarded
-                << " in rows, max diff " << d << " of " << scale << "\n";
-    }
-    // Below 256 prompt tokens the steps stay rows.
-    a::AttributionRequest s = request("saliency", 40, 4, model->config().vocab_size);
-    ASSERT_TRUE(a::attribute(*model, s).tokens_forwarded >= 36 + 37 + 38 + 39);
+  auto model = long_llama(32, 4, 2, 2, 7);  // GQA, 2 layers, hidden 32
+  const int64_t n = 300, steps = 6;  // a prompt of 294 tokens: over the 256 from which steps share a forward
+  for (const std::string method : {"saliency", "input_x_gradient"}) {
+    a::AttributionRequest r = request(method, n, steps, model->config().vocab_size);
+    r.granular = true;
+    r.prefix_cache = false;
+    a::AttributionResult rows = a::attribute(*model, r);
+    r.prefix_cache = true;
+    a::AttributionResult shared = a::attribute(*model, r);
+    const at::Tensor& x = rows.sequences[0].attributions;  // [n, steps, hidden]
+    const double scale = x.nan_to_num(0).abs().max().item<double>();
+    const double d = nan_aware_diff(shared.sequences[0].attributions, x);
+    const std::string what = "llama " + method;
+    if (!(d >= 0 && d <= 1e-5 * scale)) throw t::Failure(what + ": the shared forward differs by " + std::to_string(d) + " of " + std::to_string(scale));
+    ASSERT_EQ(shared.tokens_forwarded, n - 1);  // one forward of the last step's prefix
+    int64_t per_row = 0;
+    for (int64_t j = 0; j < steps; ++j) per_row += n - steps + j;
+    ASSERT_TRUE(rows.tokens_forwarded >= per_row);  // one row per step, each at least its own prefix (padded in a batch)
+    std::cout << "    " << what << ": " << shared.tokens_forwarded << " tokens forwarded with one shared forward, " << rows.tokens_forwarded
+              << " in rows, max diff " << d << " of " << scale << "\n";
   }
+  // Below 256 prompt tokens the steps stay rows.
+  a::AttributionRequest s = request("saliency", 40, 4, model->config().vocab_size);
+  ASSERT_TRUE(a::attribute(*model, s).tokens_forwarded >= 36 + 37 + 38 + 39);
 }
 
 TEST(blocked_attention_keeps_the_requested_rows_of_the_full_attention) {
@@ -206,10 +210,8 @@ TEST(attention_on_4096_tokens_stays_under_an_rss_bound_below_one_n_squared_map) 
   // ~4 MiB) plus the kept rows and the result ([n, 16 steps, 2, 2] float32: 1 MiB each) stay far below.
   const int64_t n = 4096, steps = 16;
   const int64_t bound = 32LL << 20;  // 32 MiB: an eighth of L x H x n^2 floats, half of one n^2 map
-  m::ModelConfig c = m::parse_model_config(inseq::core::Json::parse(R"({"model_type": "llama", "vocab_size": 64, "hidden_size": 16,
-    "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 8192})"), "config.json");
-  auto model = m::init_causal_lm(c, 1, t::test_device());
-  a::AttributionRequest r = request("attention", n, steps, c.vocab_size);
+  auto model = long_llama(16, 2, 2, 2, 1);
+  a::AttributionRequest r = request("attention", n, steps, model->config().vocab_size);
   r.memory_budget_mb = 8;
   ::malloc_trim(0);  // memory earlier tests freed goes back to the system: the attention's own peak must show as growth
   if (t::test_device().is_cpu() && reset_peak_rss()) {
@@ -226,22 +228,9 @@ TEST(attention_on_4096_tokens_stays_under_an_rss_bound_below_one_n_squared_map) 
   }
 }
 
-namespace {
-
-// A random Llama (GQA) with a long context for the fused-attention tests.
-std::shared_ptr<m::CausalLM> long_llama(int64_t hidden, int64_t heads, int64_t kv_heads, int64_t layers) {
-  const std::string json = "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": " + std::to_string(hidden) +
-                           ", \"num_hidden_layers\": " + std::to_string(layers) + ", \"num_attention_heads\": " + std::to_string(heads) +
-                           ", \"num_key_value_heads\": " + std::to_string(kv_heads) + ", \"intermediate_size\": " + std::to_string(2 * hidden) +
-                           ", \"max_position_embeddings\": 8192}";
-  return m::init_causal_lm(m::parse_model_config(inseq::core::Json::parse(json), "config.json"), 11, t::test_device());
-}
-
-}  // namespace
-
 TEST(fused_causal_attention_equals_the_explicit_path_in_the_forward_and_the_gradient) {
   if (!m::fused_attention_available()) throw t::Skip("this LibTorch has no fused scaled-dot-product attention");
-  auto model = long_llama(32, 4, 2, 2);
+  auto model = long_llama(32, 4, 2, 2, 11);
   const int64_t n = m::kFusedAttentionMinTokens + 76;
   at::Tensor ids = at::arange(n, at::TensorOptions().dtype(at::kLong)).mul(7919).remainder(61).add(3).unsqueeze(0);  // [1, n]
   // The explicit path: an all-ones padding mask keeps the request off the fused path (attention_plan).
@@ -289,7 +278,7 @@ TEST(a_long_gradient_row_keeps_no_sequence_squared_attention_tensor) {
   if (!t::test_device().is_cpu()) throw t::Skip("measures the process's RSS");
   // 8 heads x 4096^2 float32 scores are 512 MiB per layer (the explicit path keeps the softmax output for the
   // backward, and the scores pass through); hidden 64 keeps everything else to a few MiB.
-  auto model = long_llama(64, 8, 8, 1);
+  auto model = long_llama(64, 8, 8, 1, 11);
   const int64_t n = 4096, steps = 2;
   const int64_t bound = 128LL << 20;
   a::AttributionRequest r = request("saliency", n, steps, 64);
