@@ -186,7 +186,8 @@ export interface ItemRecord {
   wordScores: number[];
   top1: boolean;
   evidenceRank: number;
-  pFull: number;
+  /** p(target) on the full input (with faithfulness). */
+  pFull?: number;
   comprehensiveness?: Record<string, number>;
   sufficiency?: Record<string, number>;
   flipped?: Record<string, boolean>;

@@ -8,7 +8,7 @@ import type { ContractInfo, GenerationOutput, GeneratedSequence, HeldModel, Mode
 import { SAMPLING_OPTIONS, samplingOptions, type SamplingOptions } from "../contract/sampling.js";
 import type { NativeModel, NativeModelInfo, NativeTensor } from "../native/binding-types.js";
 import { runNativeJob } from "../native/jobs.js";
-import { toRagged } from "../native/ragged.js";
+import { positionFlags, toRagged } from "../native/ragged.js";
 import type { TextTokenizer } from "../tokenizers/tokenizer.js";
 import type { AttributeOptions } from "../attribution/attribute.js";
 import { getMethod } from "../attribution/registry.js";
@@ -32,11 +32,19 @@ export interface GenerateOptions extends SamplingOptions {
 export interface ForwardOptions {
   outputAttentions?: boolean;
   outputHiddenStates?: boolean;
+  /** Logits of the last k positions only (`[batch, k, vocab]`; default 0 = every position). */
+  logitsToKeep?: number;
+  /**
+   * Per row, positions whose token embedding is replaced by the mean embedding of the whole vocabulary (a
+   * removal that carries no token's identity; the evaluation's "mean" replacement). Positions count within the
+   * row as given (before padding).
+   */
+  meanEmbeddingAt?: ReadonlyArray<readonly number[]>;
   signal?: AbortSignal;
 }
 
 export interface ForwardOutput {
-  /** [batch, position, vocab]; rows are left-padded to the longest sequence. */
+  /** [batch, position, vocab] (position: the last `logitsToKeep` with that option); rows are left-padded to the longest sequence. */
   logits: TensorView;
   /** One per layer: [batch, head, query, key]. */
   attentions: TensorView[];
@@ -64,7 +72,9 @@ export const GENERATE_OPTIONS = {
   ...SAMPLING_OPTIONS, skipSpecialTokens: "boolean", outputGeneratedOnly: "boolean", returnIds: "boolean", signal: "signal", onProgress: "function",
 } as const satisfies OptionTable;
 
-const FORWARD_OPTIONS = { outputAttentions: "boolean", outputHiddenStates: "boolean", signal: "signal" } as const satisfies OptionTable;
+const FORWARD_OPTIONS = {
+  outputAttentions: "boolean", outputHiddenStates: "boolean", logitsToKeep: "checked", meanEmbeddingAt: "checked", signal: "signal",
+} as const satisfies OptionTable;
 
 /** A decoder-only model: prompts are continued in one sequence (the prompt is its first tokens). */
 export class Model extends LoadedModel<NativeModel> {
@@ -172,12 +182,17 @@ export class Model extends LoadedModel<NativeModel> {
       throw invalidOption("ids", "a non-empty array of non-empty id arrays", ids);
     }
     const rows = toRagged(ids, { name: "ids", below: this.#info.vocabSize });
+    const keep = options.logitsToKeep ?? 0;
+    if (!(Number.isSafeInteger(keep) && keep >= 0)) throw invalidOption("logitsToKeep", "an integer >= 0", keep);
+    const meanEmbeddingFlags = options.meanEmbeddingAt === undefined ? undefined : positionFlags(ids, options.meanEmbeddingAt, "meanEmbeddingAt");
     const raw = await runNativeJob(
       () =>
         nativeModel.forward(rows.ids, rows.lengths, {
           outputAttentions: options.outputAttentions ?? false,
           outputHiddenStates: options.outputHiddenStates ?? false,
+          logitsToKeep: keep,
           padTokenId: this.#padTokenId,
+          ...(meanEmbeddingFlags ? { meanEmbeddingFlags } : {}),
         }),
       options.signal,
     );

@@ -14,7 +14,7 @@ import { SAMPLING_OPTIONS, samplingOptions, type SamplingOptions } from "../cont
 import type { NativeSeq2SeqInfo, NativeSeq2SeqModel } from "../native/binding-types.js";
 import { loadNativeModel } from "../native/addon.js";
 import { runNativeJob } from "../native/jobs.js";
-import { toRagged } from "../native/ragged.js";
+import { positionFlags, toRagged } from "../native/ragged.js";
 import { checkWeightFiles } from "../hub/hub.js";
 import { getMethod } from "../attribution/registry.js";
 import type { Seq2SeqAttributeOptions } from "../attribution/attribute.js";
@@ -39,6 +39,16 @@ export interface Seq2SeqGenerateOptions extends SamplingOptions {
   onProgress?: (done: number, total: number) => void;
   /** Target text the generation continues (every source); it is part of the returned target. */
   targetPrefix?: string;
+}
+
+export interface Seq2SeqForwardOptions {
+  outputAttentions?: boolean;
+  /**
+   * Per row, source positions whose token embedding is replaced by the mean embedding of the source vocabulary
+   * (the evaluation's "mean" replacement).
+   */
+  meanEmbeddingAt?: ReadonlyArray<readonly number[]>;
+  signal?: AbortSignal;
 }
 
 export interface Seq2SeqForwardOutput {
@@ -152,13 +162,13 @@ export class Seq2SeqModel extends LoadedModel<NativeSeq2SeqModel> {
    * right-padded in a batch): logits `[batch, position, vocab]` where row k predicts target token k + 1, and on
    * request the attention weights of every layer.
    */
-  forward(sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>, options: { outputAttentions?: boolean; signal?: AbortSignal } = {}): Promise<Seq2SeqForwardOutput> {
+  forward(sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>, options: Seq2SeqForwardOptions = {}): Promise<Seq2SeqForwardOutput> {
     return this.run((nativeModel) => this.#forward(nativeModel, sources, targets, options));
   }
 
   async #forward(nativeModel: NativeSeq2SeqModel, sources: ReadonlyArray<readonly number[]>, targets: ReadonlyArray<readonly number[]>,
-    options: { outputAttentions?: boolean; signal?: AbortSignal }): Promise<Seq2SeqForwardOutput> {
-    checkOptions("forward", options, { outputAttentions: "boolean", signal: "signal" });
+    options: Seq2SeqForwardOptions): Promise<Seq2SeqForwardOutput> {
+    checkOptions("forward", options, { outputAttentions: "boolean", meanEmbeddingAt: "checked", signal: "signal" });
     for (const [name, rows] of [["sources", sources], ["targets", targets]] as const) {
       if (!Array.isArray(rows) || rows.length === 0 || rows.some((r) => !Array.isArray(r) || r.length === 0)) {
         throw invalidOption(name, "a non-empty array of non-empty id arrays", rows);
@@ -167,7 +177,10 @@ export class Seq2SeqModel extends LoadedModel<NativeSeq2SeqModel> {
     if (sources.length !== targets.length) throw invalidOption("targets", `${sources.length} id arrays (one per source)`, targets.length);
     const s = toRagged(sources, { name: "sources", below: this.info.sourceVocabSize });
     const t = toRagged(targets, { name: "targets", below: this.info.vocabSize });
-    const raw = await runNativeJob(() => nativeModel.forward(s.ids, s.lengths, t.ids, t.lengths, { outputAttentions: options.outputAttentions ?? false }), options.signal);
+    const meanEmbeddingFlags = options.meanEmbeddingAt === undefined ? undefined : positionFlags(sources, options.meanEmbeddingAt, "meanEmbeddingAt");
+    const raw = await runNativeJob(() => nativeModel.forward(s.ids, s.lengths, t.ids, t.lengths, {
+      outputAttentions: options.outputAttentions ?? false, ...(meanEmbeddingFlags ? { meanEmbeddingFlags } : {}),
+    }), options.signal);
     const view = (x: { shape: number[]; data: Float32Array }, dims: string[]) => ({ dims, shape: x.shape, data: x.data });
     return {
       logits: view(raw.logits, ["batch", "position", "vocab"]),

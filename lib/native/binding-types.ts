@@ -51,6 +51,8 @@ export interface NativeForwardOptions {
   outputHiddenStates?: boolean;
   logitsToKeep?: number;
   padTokenId?: number;
+  /** 0/1 per token, laid out as the ids: flagged tokens get the mean token embedding. */
+  meanEmbeddingFlags?: Int32Array;
 }
 
 export interface NativeForwardResult {
@@ -168,7 +170,7 @@ export interface NativeSeq2SeqInfo {
 }
 
 export interface NativeSeq2SeqModel extends NativeModelBase<NativeSeq2SeqInfo> {
-  forward(sourceIds: Int32Array, sourceLengths: Int32Array, targetIds: Int32Array, targetLengths: Int32Array, options: { outputAttentions: boolean }): Promise<{
+  forward(sourceIds: Int32Array, sourceLengths: Int32Array, targetIds: Int32Array, targetLengths: Int32Array, options: { outputAttentions: boolean; meanEmbeddingFlags?: Int32Array }): Promise<{
     logits: NativeTensor; crossAttentions: NativeTensor[]; decoderAttentions: NativeTensor[]; encoderAttentions: NativeTensor[];
   }>;
 }

@@ -69,3 +69,28 @@ export function fromRagged(lengths: Int32Array, ...arrays: ArrayLike<number>[]):
   }
   return out;
 }
+
+/**
+ * 0/1 flags laid out as `rows` (one per value), set at the given positions of each row: how forward() passes
+ * "replace these tokens' embeddings" to the addon. `positions` has one list per row; each position must be in
+ * [0, row length); the error names the option, the row and the position.
+ */
+export function positionFlags(rows: ReadonlyArray<readonly number[]>, positions: unknown, name: string): Int32Array {
+  if (!Array.isArray(positions) || positions.length !== rows.length) {
+    throw invalidOption(name, `one array of positions per row (${rows.length})`, positions);
+  }
+  const flags = new Int32Array(rows.reduce((n, r) => n + r.length, 0));
+  let offset = 0;
+  rows.forEach((row, r) => {
+    const list: unknown = positions[r];
+    if (!Array.isArray(list)) throw invalidOption(`${name}[${r}]`, "an array of positions", list);
+    for (const p of list as unknown[]) {
+      if (!(Number.isSafeInteger(p) && (p as number) >= 0 && (p as number) < row.length)) {
+        throw invalidOption(`${name}[${r}]`, `positions in [0, ${row.length})`, p);
+      }
+      flags[offset + (p as number)] = 1;
+    }
+    offset += row.length;
+  });
+  return flags;
+}

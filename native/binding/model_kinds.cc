@@ -9,6 +9,7 @@
 #include "binding/promise_worker.h"
 #include "core/device.h"
 #include "models/generate.h"
+#include "models/mean_embedding.h"
 #include "models/seq2seq.h"
 
 namespace inseq::binding {
@@ -102,14 +103,26 @@ class DecoderOnlyOps final : public ModelKindOps {
     const bool hidden = get_bool(o, "outputHiddenStates", false);
     const int64_t keep = get_int(o, "logitsToKeep", 0);
     const int64_t pad = get_int(o, "padTokenId", 0);
+    // meanEmbeddingFlags: one 0/1 per token, laid out as ids; flagged tokens get the mean token embedding.
+    std::vector<std::vector<int64_t>> flags;
+    if (o.Has("meanEmbeddingFlags") && !o.Get("meanEmbeddingFlags").IsUndefined()) {
+      flags = ragged_from_js(o.Get("meanEmbeddingFlags"), info[1], "forward meanEmbeddingFlags");
+    }
     auto model = model_;
+    auto means = means_;
     return PromiseWorker<DecoderForwardResult>::Run(
         env,
-        [model, rows, attentions, hidden, keep, pad]() {
+        [model, means, rows, flags, attentions, hidden, keep, pad]() {
           c10::InferenceMode guard;
           auto [ids, mask] = models::pad_left(rows, pad, model->config().vocab_size, "sequence for forward");  // [B, T]
           models::ForwardRequest req;
           req.inputs_embeds = model->embed(ids);  // [B, T, hidden]
+          if (!flags.empty()) {
+            const int64_t vocab = model->config().vocab_size;
+            at::Tensor mean = means->get([&](const at::Tensor& i) { return model->embed(i); }, vocab, model->device());  // [hidden]
+            at::Tensor f = models::pad_left(flags, 0, 2, "meanEmbeddingFlags (0 or 1 per token)").ids;  // [B, T]
+            req.inputs_embeds = models::replace_with_mean(req.inputs_embeds, f, mean);                    // [B, T, hidden]
+          }
           req.attention_mask = mask.to(model->device());
           req.output_attentions = attentions;
           req.output_hidden_states = hidden;
@@ -125,6 +138,7 @@ class DecoderOnlyOps final : public ModelKindOps {
 
  private:
   std::shared_ptr<models::CausalLM> model_;
+  std::shared_ptr<models::MeanEmbeddingCache> means_ = std::make_shared<models::MeanEmbeddingCache>();
 };
 
 // ---- encoder-decoder -------------------------------------------------------------------------------
@@ -172,11 +186,18 @@ class EncoderDecoderOps final : public ModelKindOps {
     auto sources = ragged_from_js(info[0], info[1], "forward sources");
     auto targets = ragged_from_js(info[2], info[3], "forward targets");
     if (sources.size() != targets.size()) throw_type_error(env, "forward expects one target per source");
-    const bool attentions = get_bool(info[4].As<Napi::Object>(), "outputAttentions", false);
+    Napi::Object o = info[4].As<Napi::Object>();
+    const bool attentions = get_bool(o, "outputAttentions", false);
+    // meanEmbeddingFlags: one 0/1 per source token, laid out as the sources; flagged ones get the mean source embedding.
+    std::vector<std::vector<int64_t>> flags;
+    if (o.Has("meanEmbeddingFlags") && !o.Get("meanEmbeddingFlags").IsUndefined()) {
+      flags = ragged_from_js(o.Get("meanEmbeddingFlags"), info[1], "forward meanEmbeddingFlags");
+    }
     auto model = model_;
+    auto means = means_;
     return PromiseWorker<models::EncDecOutput>::Run(
         env,
-        [model, sources, targets, attentions]() {
+        [model, means, sources, targets, flags, attentions]() {
           c10::InferenceMode guard;
           const models::EncoderDecoderInfo& i = model->info();
           auto [src, src_mask] = models::pad_right(sources, i.pad_token_id, i.source_vocab_size, "source");  // [B, S]
@@ -184,6 +205,11 @@ class EncoderDecoderOps final : public ModelKindOps {
           model->check_lengths(src.size(1), tgt.size(1));
           models::EncDecRequest r;
           r.source_embeds = model->embed_source(src);  // [B, S, hidden]
+          if (!flags.empty()) {
+            at::Tensor mean = means->get([&](const at::Tensor& ids) { return model->embed_source(ids); }, i.source_vocab_size, model->device());
+            at::Tensor f = models::pad_right(flags, 0, 2, "meanEmbeddingFlags (0 or 1 per token)").ids;  // [B, S]
+            r.source_embeds = models::replace_with_mean(r.source_embeds, f, mean);                         // [B, S, hidden]
+          }
           r.source_mask = src_mask.to(model->device());
           r.target_embeds = model->embed_target(tgt);  // [B, T, hidden]
           r.output_attentions = attentions;
@@ -199,6 +225,7 @@ class EncoderDecoderOps final : public ModelKindOps {
 
  private:
   std::shared_ptr<models::EncoderDecoderLM> model_;
+  std::shared_ptr<models::MeanEmbeddingCache> means_ = std::make_shared<models::MeanEmbeddingCache>();
   std::shared_ptr<models::ConcatenatedSeq2Seq> adapter_;  // what the attribution engine runs on
 };
 
