@@ -230,10 +230,10 @@ function groups(prepared: readonly PreparedItem[]): Array<[string, number[]]> {
     if (!out.has(p.item.kind)) out.set(p.item.kind, []);
     out.get(p.item.kind)!.push(p.index);
   }
+  // A set with a single kind reports it once ("all").
+  if (out.size === 2) out.delete(prepared[0]!.item.kind);
   const verified = prepared.filter((p) => p.item.verified === true).map((p) => p.index);
   if (verified.length > 0 && verified.length < prepared.length) out.set("verified", verified);
-  // A set with a single kind reports it once ("all").
-  if (out.size === 2 && !out.has("verified")) out.delete(prepared[0]!.item.kind);
   return [...out];
 }
 

@@ -1,0 +1,84 @@
+// evaluate() with a real model (the bundled default model): the mean-embedding removal, batched == single,
+// and the faithfulness ordering the issue asks for (the oracle order removes more than a random order where
+// removing the evidence changes the decision).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { loadEvalSet } from "../../lib/default-model/eval-set.js";
+import { evaluate } from "../../lib/evaluation/evaluate.js";
+import type { EvalItem, EvalSet } from "../../lib/evaluation/types.js";
+import { loadModel, type Model } from "../../lib/index.js";
+import { maxAbsDiff, testDevice } from "../helpers.js";
+
+/** One item per dependency of the first `n` held-out examples (the grammar set without counterfactuals). */
+function grammarItems(n: number): EvalItem[] {
+  return loadEvalSet().slice(0, n).flatMap((e, i) => e.dependencies.map((d, j) => ({
+    id: `g:${i}:${j}`, kind: d.kind, template: e.template, input: e.words.slice(0, d.target).join(" "), target: d.expected,
+    alternatives: d.alternatives, evidence: d.evidence, distractors: d.distractors.filter((x) => x < d.target),
+  })));
+}
+
+describe("evaluate() on the bundled default model", () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = (await loadModel("default", { device: testDevice })) as Model;
+  });
+  afterAll(() => model?.dispose());
+
+  it("forward(meanEmbeddingAt) removes a token's identity: rows differing only there give the same logits", async () => {
+    const [a, b] = await model.encode(["the doctor , a woman from the hospital , said that", "the doctor , a man from the hospital , said that"]);
+    const pos = a!.tokens.indexOf("woman");
+    expect(b!.tokens[pos]).toBe("man");
+    const plain = await model.forward([a!.ids, b!.ids], { logitsToKeep: 1 });
+    const vocab = plain.logits.shape[2]!;
+    expect(plain.logits.shape).toEqual([2, 1, vocab]);
+    expect(maxAbsDiff(plain.logits.data.subarray(0, vocab), plain.logits.data.subarray(vocab))).toBeGreaterThan(0.1);
+    // Left padding: a shorter third row; positions count within each row as given.
+    const short = a!.ids.slice(0, 4);
+    const masked = await model.forward([a!.ids, b!.ids, short], { logitsToKeep: 1, meanEmbeddingAt: [[pos], [pos], [1]] });
+    expect(maxAbsDiff(masked.logits.data.subarray(0, vocab), masked.logits.data.subarray(vocab, 2 * vocab))).toBeLessThan(1e-5);
+    const alone = await model.forward([short], { logitsToKeep: 1, meanEmbeddingAt: [[1]] });
+    expect(maxAbsDiff(alone.logits.data, masked.logits.data.subarray(2 * vocab))).toBeLessThan(1e-5);
+    // Full logits without logitsToKeep: the last position equals the kept one.
+    const full = await model.forward([a!.ids], { meanEmbeddingAt: [[pos]] });
+    const t = a!.ids.length;
+    expect(maxAbsDiff(full.logits.data.subarray((t - 1) * vocab, t * vocab), masked.logits.data.subarray(0, vocab))).toBeLessThan(1e-5);
+    await expect(model.forward([a!.ids], { meanEmbeddingAt: [[t]] })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+    await expect(model.forward([a!.ids], { meanEmbeddingAt: [] })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+  });
+
+  it("batched attribution gives the same word scores as one item at a time", async () => {
+    const set: EvalSet = { name: "grammar", description: "", items: grammarItems(8) };
+    const options = { methods: ["saliency", "attention"], baselines: [], faithfulness: false, includeItems: true } as const;
+    const one = await evaluate(model, set, { ...options, batchSize: 1 });
+    const all = await evaluate(model, set, { ...options, batchSize: 32 });
+    expect(all.items!.length).toBe(2 * set.items.length);
+    all.items!.forEach((r, i) => expect(maxAbsDiff(r.wordScores, one.items![i]!.wordScores)).toBeLessThan(1e-5));
+    expect(all.methods.map((m) => m.groups[0]!.plausibility)).toEqual(one.methods.map((m) => m.groups[0]!.plausibility));
+  });
+
+  it("the oracle order is at least as comprehensive as a random order where UNK removal of the evidence flips the decision", async () => {
+    const set: EvalSet = { name: "grammar", description: "", items: grammarItems(80) };
+    const report = await evaluate(model, set, { baselines: ["oracle", "random"], replacement: "unk", k: [1], aopcMaxK: 1, includeItems: true });
+    expect(report.methods.map((m) => m.label)).toEqual(["baseline: oracle", "baseline: random"]);
+    const oracle = report.items!.filter((r) => r.label === "baseline: oracle");
+    const random = report.items!.filter((r) => r.label === "baseline: random");
+    const flipped = oracle.map((r, i) => (r.flipped!["1"] ? i : -1)).filter((i) => i >= 0);
+    expect(flipped.length).toBeGreaterThan(5);
+    const meanOf = (rows: typeof oracle) => flipped.reduce((s, i) => s + rows[i]!.comprehensiveness!["1"]!, 0) / flipped.length;
+    expect(meanOf(oracle)).toBeGreaterThanOrEqual(meanOf(random));
+    // The oracle ranks the evidence first on every item.
+    expect(report.methods[0]!.groups[0]!.plausibility).toMatchObject({ top1: 1, meanEvidenceRank: 1, auprc: 1 });
+    // Groups: "all" and each dependency kind of the items.
+    expect(report.methods[0]!.groups.map((g) => g.group).slice(1).sort()).toEqual([...new Set(set.items.map((i) => i.kind))].sort());
+    // pFull is the model's own probability of the target and is the same for every row.
+    oracle.forEach((r, i) => expect(r.pFull).toBe(random[i]!.pFull));
+  });
+
+  it("a contrastive attributed function gets each item's alternative as the contrast target", async () => {
+    const set: EvalSet = { name: "grammar", description: "", items: grammarItems(6) };
+    const report = await evaluate(model, set, { methods: [{ method: "saliency", attributedFn: "contrast_logits_diff" }], baselines: [], faithfulness: false });
+    expect(report.methods[0]!.label).toBe("saliency+contrast_logits_diff");
+    await expect(evaluate(model, { ...set, items: [{ ...set.items[0]!, alternatives: [] }] }, { methods: [{ method: "saliency", attributedFn: "contrast_logits_diff" }], baselines: [] }))
+      .rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: expect.stringContaining("alternatives") });
+  });
+});
