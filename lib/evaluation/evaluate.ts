@@ -56,6 +56,7 @@ export function methodSpec(input: string | MethodSpec): MethodSpec {
     throw invalidOption("methods", "method ids or { method, methodArgs?, attributedFn?, attributedFnArgs?, label? } objects", input);
   }
   getMethod(spec.method);
+  if (spec.scoresLayer !== undefined && !Number.isSafeInteger(spec.scoresLayer)) throw invalidOption("scoresLayer", "an integer (negative: from the last layer)", spec.scoresLayer);
   return spec;
 }
 
@@ -63,7 +64,7 @@ export function methodSpec(input: string | MethodSpec): MethodSpec {
 export function specLabel(spec: MethodSpec): string {
   if (spec.label !== undefined) return spec.label;
   const args = Object.entries(spec.methodArgs ?? {}).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
-  return [spec.attributedFn ? `${spec.method}+${spec.attributedFn}` : spec.method, ...args].join(" ");
+  return [spec.attributedFn ? `${spec.method}+${spec.attributedFn}` : spec.method, ...args, ...(spec.scoresLayer !== undefined ? [`layer=${spec.scoresLayer}`] : [])].join(" ");
 }
 
 function checkSet(set: EvalSet): void {
@@ -139,7 +140,8 @@ export async function evaluate(model: Model | Seq2SeqModel, set: EvalSet, option
       scores,
       report: {
         label, method: spec.method, ...(spec.methodArgs ? { methodArgs: spec.methodArgs } : {}), ...(spec.attributedFn ? { attributedFn: spec.attributedFn } : {}),
-        ...(spec.attributedFnArgs ? { attributedFnArgs: spec.attributedFnArgs } : {}), groups: [], msPerItem: (performance.now() - t0) / items.length,
+        ...(spec.attributedFnArgs ? { attributedFnArgs: spec.attributedFnArgs } : {}),
+        ...(spec.scoresLayer !== undefined ? { scoresLayer: spec.scoresLayer } : {}), groups: [], msPerItem: (performance.now() - t0) / items.length,
       },
     });
   }

@@ -65,6 +65,11 @@ export interface MethodSpec {
    */
   attributedFn?: string;
   attributedFnArgs?: Record<string, unknown>;
+  /**
+   * For methods whose scores have a layer axis (attention `[layer, head]`, value zeroing `[layer]`): score with
+   * this layer only (negative counts from the end: -1 = the last layer) instead of the mean over layers.
+   */
+  scoresLayer?: number;
   /** Row label in the report (default: method, then "+attributedFn", then the method arguments). */
   label?: string;
 }
@@ -169,6 +174,7 @@ export interface MethodReport {
   methodArgs?: Record<string, unknown>;
   attributedFn?: string;
   attributedFnArgs?: Record<string, unknown>;
+  scoresLayer?: number;
   /** "all", then each kind, then "verified" when some items are verified and some not. */
   groups: GroupReport[];
   /** Attribution time per item in milliseconds (0 for baselines); perturbation time is not included. */

@@ -4,10 +4,11 @@
  * word's tokens.
  */
 import { resolveStepFunction } from "../attribution/registry.js";
-import { ErrorCode, InseqError } from "../core/errors.js";
+import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import type { Model } from "../models/model.js";
 import type { Seq2SeqModel } from "../models/seq2seq-model.js";
-import type { FeatureAttributionOutput } from "../results/attribution.js";
+import type { FeatureAttributionOutput, FeatureAttributionSequenceOutput } from "../results/attribution.js";
+import { selectIndex, type ScoreTensor } from "../results/tensor.js";
 import type { PreparedItem } from "./prepare.js";
 import type { MethodSpec } from "./types.js";
 
@@ -22,8 +23,8 @@ export function isContrastive(spec: MethodSpec): boolean {
 }
 
 /** Sums |score| of the attributed step's column over each word's tokens (NaN counts as 0). */
-export function wordScoresOf(output: FeatureAttributionOutput, index: number, prepared: PreparedItem): number[] {
-  const seq = output.sequenceAttributions[index]!.defaultAggregate();
+export function wordScoresOf(output: FeatureAttributionOutput, index: number, prepared: PreparedItem, scoresLayer?: number): number[] {
+  const seq = layerOf(output.sequenceAttributions[index]!, scoresLayer).defaultAggregate();
   const encoderDecoder = prepared.decoderIds !== undefined;
   const tensor = encoderDecoder ? seq.sourceAttributions : seq.targetAttributions;
   if (!tensor || tensor.shape.length !== 2) {
@@ -44,6 +45,21 @@ export function wordScoresOf(output: FeatureAttributionOutput, index: number, pr
     if (!Number.isNaN(v)) scores[word]! += Math.abs(v);
   });
   return scores;
+}
+
+/**
+ * The output restricted to one index of its "layer" axis (attention `[layer, head]`, value zeroing `[layer]`), or
+ * the output itself when `layer` is undefined. ERR_INVALID_OPTION when the output has no layer axis.
+ */
+function layerOf(seq: FeatureAttributionSequenceOutput, layer: number | undefined): FeatureAttributionSequenceOutput {
+  if (layer === undefined) return seq;
+  const axis = seq.extraDimNames.indexOf("layer");
+  if (axis < 0) throw invalidOption("scoresLayer", "a method whose scores have a layer axis (attention, value_zeroing)", layer);
+  const pick = (t: ScoreTensor | null) => (t ? selectIndex(t, axis + 2, layer) : null);
+  return seq.with({
+    sourceAttributions: pick(seq.sourceAttributions), targetAttributions: pick(seq.targetAttributions),
+    extraDimNames: seq.extraDimNames.filter((_, i) => i !== axis),
+  });
 }
 
 /** Attributes `items` with `spec` and returns their word scores (one attribute() call per batch). */
@@ -81,7 +97,7 @@ export async function attributeWordScores(
         ...(contrastive ? { contrastTargets: batch.map((p) => p.contrastText!) } : {}),
       });
     }
-    batch.forEach((p, i) => out.push(wordScoresOf(output, i, p)));
+    batch.forEach((p, i) => out.push(wordScoresOf(output, i, p, spec.scoresLayer)));
     options.onBatch?.(start + batch.length, output, batch);
   }
   return out;
