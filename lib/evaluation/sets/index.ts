@@ -17,6 +17,7 @@ export { grammarSet } from "./grammar.js";
 export { jsonlSet } from "./jsonl.js";
 export { alignTransliteration, ARABIC_NAMES, transliterationPairs, transliterationSet, type TransliterationPair } from "./transliteration.js";
 export { winomtSet } from "./winomt.js";
+export { inputWords } from "./words.js";
 
 /** The set specs openEvalSet accepts, as its error lists them. */
 export const EVAL_SET_FORMS = [

@@ -68,7 +68,7 @@ export function transliterationSet(pairs: readonly TransliterationPair[]): EvalS
   });
   return {
     name: "transliteration",
-    description: `Arabic -> Latin transliteration of ${pairs.length} names: each generated Latin letter that renders exactly one Arabic letter, whose position is the evidence`,
+    description: `Arabic -> Latin transliteration of ${pairs.length} sources: each generated Latin letter that alone renders one Arabic letter, whose position is the evidence`,
     items,
   };
 }

@@ -150,7 +150,7 @@ export function winomtSet(file: string, options: { subset?: Subset } = {}): Eval
         if (vocabulary.has(span.map((k) => normalize(l.words[k]!)).join(" "))) span.forEach((k) => distractors.add(k));
       }
     }
-    const written = stripPunctuation(l.words[p]!);
+    const written = stripPunctuation(l.words[p]!).replace(/['’]s$/u, "");  // "he's" -> "he"
     items.push({
       id: `winomt:${l.line}`,
       kind: `winomt_${l.gender}`,
