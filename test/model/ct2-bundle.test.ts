@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { openEvalSet, transliterationPairs } from "../../lib/evaluation/sets/index.js";
 import { loadSeq2SeqModel, type Seq2SeqModel } from "../../lib/index.js";
 import { repoRoot, sharedFixtures } from "../helpers.js";
 import { alignTransliteration, ARABIC_NAMES } from "./transliteration.js";
@@ -95,6 +96,16 @@ describe("ct2 transliteration model as a TorchScript bundle", () => {
       expect(hits / total, method).toBeGreaterThanOrEqual(floor);
     }
   }, 120_000);
+
+  it("the transliteration evaluation set: the model's greedy outputs, one item per letter aligned 1:1", async () => {
+    const pairs = await transliterationPairs(model);
+    expect(pairs.slice(0, expected.cases.length)).toEqual(expected.cases.map((c) => ({ source: c.source_tokens.join(" "), target: c.target_tokens.join(" ") })));
+    const set = await openEvalSet("transliteration", { model });
+    expect(set.items).toHaveLength(186);  // of the 226 aligned letters, those that render a source letter alone
+    expect(set.items[0]).toEqual({
+      id: "transliteration:0:0", kind: "letter_alignment", input: "آ ت ز م و ن", targetPrefix: "", target: "a", alternatives: [], evidence: [0], distractors: [],
+    });
+  });
 
   it("batched attribution equals one by one", async () => {
     const sources = ARABIC_NAMES.slice(0, 4);
