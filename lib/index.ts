@@ -46,3 +46,13 @@ export type { OutputAggregateOptions } from "./results/attribution.js";
 export { loadSeq2SeqModel, Seq2SeqModel } from "./models/seq2seq-model.js";
 export type { Seq2SeqForwardOutput, Seq2SeqGenerateOptions } from "./models/seq2seq-model.js";
 export type { Seq2SeqAttributeOptions } from "./attribution/attribute.js";
+export type { Seq2SeqForwardOptions } from "./models/seq2seq-model.js";
+export { evaluate, methodSpec, specLabel } from "./evaluation/evaluate.js";
+export {
+  openEvalSet, grammarSet, jsonlSet, winomtSet, transliterationSet, transliterationPairs, alignTransliteration, ARABIC_NAMES, EVAL_SET_FORMS,
+} from "./evaluation/sets/index.js";
+export { BASELINES, REPLACEMENTS } from "./evaluation/types.js";
+export type {
+  BaselineId, CompletenessReport, EvalItem, EvalSet, EvaluateOptions, EvaluationReport, FaithfulnessMetrics, GroupReport, ItemRecord,
+  MethodReport, MethodSpec, PlausibilityMetrics, RandomizationStep, Replacement,
+} from "./evaluation/types.js";

@@ -14,7 +14,8 @@ import { ErrorCode, InseqError } from "../core/errors.js";
 import type { Model } from "../models/model.js";
 import type { Seq2SeqModel } from "../models/seq2seq-model.js";
 import { decision, softmaxAt } from "./metrics.js";
-import { inputWords, wordsOfTokens, type PreparedItem } from "./prepare.js";
+import { wordsOfTokens, type PreparedItem } from "./prepare.js";
+import { inputWords } from "./sets/words.js";
 import type { Replacement } from "./types.js";
 
 /** p(target) and the decision (index into [target, ...alternatives], or the vocabulary argmax without alternatives). */

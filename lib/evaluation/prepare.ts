@@ -10,6 +10,7 @@ import { ErrorCode, InseqError } from "../core/errors.js";
 import type { Model } from "../models/model.js";
 import type { Seq2SeqModel } from "../models/seq2seq-model.js";
 import type { Encoded, TextTokenizer } from "../tokenizers/tokenizer.js";
+import { inputWords } from "./sets/words.js";
 import type { EvalItem } from "./types.js";
 
 /** An item ready for attribution and perturbation. */
@@ -36,11 +37,6 @@ export interface PreparedItem {
   alternativeIds: number[];
   /** The contrast target of contrastive attribution: generatedText with the first alternative in place of the target. */
   contrastText?: string;
-}
-
-/** The words of an input: split on whitespace. */
-export function inputWords(input: string): string[] {
-  return input.trim().split(/\s+/).filter((w) => w.length > 0);
 }
 
 /**

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { evaluate } from "../../lib/evaluation/evaluate.js";
 import { openEvalSet, transliterationPairs } from "../../lib/evaluation/sets/index.js";
 import { loadSeq2SeqModel, type Seq2SeqModel } from "../../lib/index.js";
 import { repoRoot, sharedFixtures } from "../helpers.js";
@@ -106,6 +107,28 @@ describe("ct2 transliteration model as a TorchScript bundle", () => {
       id: "transliteration:0:0", kind: "letter_alignment", input: "آ ت ز م و ن", targetPrefix: "", target: "a", alternatives: [], evidence: [0], distractors: [],
     });
   });
+
+  it("evaluate() on the transliteration set: the target probability is the model's own, the oracle ranks the aligned letter first", async () => {
+    const set = await openEvalSet("transliteration", { model });
+    const items = set.items.slice(0, 24);
+    const report = await evaluate(model, { ...set, items }, {
+      methods: ["saliency", "attention"], baselines: ["oracle", "random"], replacement: "mean", k: [1], aopcMaxK: 2, includeItems: true,
+    });
+    expect(report.model.kind).toBe("encoder-decoder");
+    expect(report.methods.map((m) => m.label)).toEqual(["saliency", "attention", "baseline: oracle", "baseline: random"]);
+    expect(report.methods[2]!.groups[0]!.plausibility).toMatchObject({ top1: 1, meanEvidenceRank: 1 });
+    // p(target) of the full input = exp(log-probability) of that greedy step (decoder start + the target prefix).
+    const generated = await model.generate([...new Set(items.map((i) => i.input))], { returnIds: true, maxNewTokens: 20 });
+    const bySource = new Map(generated.sequences.map((g, i) => [[...new Set(items.map((x) => x.input))][i]!, g]));
+    items.forEach((item, i) => {
+      const step = item.targetPrefix === "" ? 0 : item.targetPrefix!.split(" ").length;
+      const logprob = bySource.get(item.input)!.logprobs[step]!;
+      expect(Math.abs(report.items![i]!.pFull! - Math.exp(logprob))).toBeLessThan(1e-4);
+    });
+    // Attention points at the aligned letter far more often than chance on this model.
+    const attention = report.methods[1]!.groups[0]!.plausibility.top1;
+    expect(attention).toBeGreaterThan(report.methods[3]!.groups[0]!.plausibility.top1);
+  }, 120_000);
 
   it("batched attribution equals one by one", async () => {
     const sources = ARABIC_NAMES.slice(0, 4);

@@ -3,18 +3,15 @@
 // removing the evidence changes the decision).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { loadEvalSet } from "../../lib/default-model/eval-set.js";
 import { evaluate } from "../../lib/evaluation/evaluate.js";
+import { grammarSet } from "../../lib/evaluation/sets/index.js";
 import type { EvalItem, EvalSet } from "../../lib/evaluation/types.js";
 import { loadModel, type Model } from "../../lib/index.js";
 import { maxAbsDiff, testDevice } from "../helpers.js";
 
-/** One item per dependency of the first `n` held-out examples (the grammar set without counterfactuals). */
+/** The bundled grammar set's first `n` items. */
 function grammarItems(n: number): EvalItem[] {
-  return loadEvalSet().slice(0, n).flatMap((e, i) => e.dependencies.map((d, j) => ({
-    id: `g:${i}:${j}`, kind: d.kind, template: e.template, input: e.words.slice(0, d.target).join(" "), target: d.expected,
-    alternatives: d.alternatives, evidence: d.evidence, distractors: d.distractors.filter((x) => x < d.target),
-  })));
+  return grammarSet().items.slice(0, n);
 }
 
 describe("evaluate() on the bundled default model", () => {
