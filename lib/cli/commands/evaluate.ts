@@ -139,7 +139,7 @@ export function makeEvaluateCommand(): Command {
       "--methods <list>",
       `comma-separated method specs method[+attributedFn][:key=value;key=value], e.g. integrated_gradients:nSteps=64 or saliency+contrast_logits_diff; values are JSON when they parse; "none" for baselines only (default: ${DEFAULT_CLI_METHODS}, unless --method-spec is given)`,
     )
-    .option("--method-spec <json>", 'a whole method spec as JSON, e.g. \'{"method": "lime", "methodArgs": {"nSamples": 200}, "label": "lime-200"}\' (repeatable; after --methods)', repeat)
+    .option("--method-spec <json>", 'a whole method spec as JSON, e.g. \'{"method": "lime", "methodArgs": {"nSamples": 200}, "label": "lime-200"}\' (repeatable; added after --methods; default: none)', repeat)
     .option("--baselines <list>", `comma-separated baselines among ${BASELINES.join(", ")}, or "none" (default: all four)`)
     .addOption(new Option("--replacement <how>", 'replacement of removed words in the faithfulness metrics (default: counterfactual when every item has counterfactuals, else unk)').choices([...REPLACEMENTS]))
     .option("--k <list>", "comma-separated k of comprehensiveness, sufficiency and decision flip (default: 1,2)")
