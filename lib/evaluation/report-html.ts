@@ -44,7 +44,7 @@ table.inseq-eval th, table.inseq-eval td { padding: .25rem .6rem; border-bottom:
 table.inseq-eval td { text-align: right; }
 table.inseq-eval th[scope="row"] { text-align: left; font-weight: 500; white-space: nowrap; }
 .inseq-table-scroll { overflow-x: auto; max-width: 100%; }
-table.inseq-eval thead th { border-bottom: 2px solid #888; text-align: right; }
+table.inseq-eval thead th { border-bottom: 2px solid #888; text-align: right; white-space: nowrap; }
 table.inseq-eval thead th:first-child { text-align: left; }
 table.inseq-eval tbody.inseq-baselines { color: #555; font-style: italic; border-top: 2px dashed #aaa; }
 table.inseq-eval strong { font-weight: 700; }
