@@ -30,6 +30,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 afterEach(() => {
   vi.restoreAllMocks();
   vi.unstubAllEnvs();
+  for (const fn of [loadModel, openEvalSet, evaluate]) vi.mocked(fn).mockReset();
 });
 
 /** The InseqError `fn` throws (or rejects with). */
@@ -257,7 +258,6 @@ describe("inseq evaluate", () => {
   });
 
   it("a bad method spec fails before the model loads; a failing evaluation still disposes the model", async () => {
-    vi.mocked(loadModel).mockClear();
     const err = await caught(() => runCommand(makeEvaluateCommand, ["--methods", "saliency,gradient_shapp"]));
     expect(err.message).toContain('"gradient_shapp"');
     expect(vi.mocked(loadModel)).not.toHaveBeenCalled();
