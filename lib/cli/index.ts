@@ -7,6 +7,7 @@ import { packageVersion } from "../core/paths.js";
 import { makeAttributeCommand } from "./commands/attribute.js";
 import { makeAttributeDatasetCommand } from "./commands/attribute-dataset.js";
 import { makeDoctorCommand } from "./commands/doctor.js";
+import { makeEvaluateCommand } from "./commands/evaluate.js";
 import { makeGenerateCommand } from "./commands/generate.js";
 import { makeListCommand } from "./commands/list.js";
 import { makeMergeCommand } from "./commands/merge.js";
@@ -24,6 +25,7 @@ export function makeProgram(): Command {
     .addCommand(makeMergeCommand())
     .addCommand(makeGenerateCommand())
     .addCommand(makeShowCommand())
+    .addCommand(makeEvaluateCommand())
     .addCommand(makeListCommand())
     .addCommand(makeDoctorCommand())
     .addCommand(makeSetupTorchCommand());
