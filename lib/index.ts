@@ -56,3 +56,7 @@ export type {
   BaselineId, CompletenessReport, EvalItem, EvalSet, EvaluateOptions, EvaluationReport, FaithfulnessMetrics, GroupReport, ItemRecord,
   MethodReport, MethodSpec, PlausibilityMetrics, RandomizationStep, Replacement,
 } from "./evaluation/types.js";
+export { formatEvaluationTable } from "./evaluation/report-table.js";
+export type { EvaluationTableOptions } from "./evaluation/report-table.js";
+export { renderEvaluationHtml } from "./evaluation/report-html.js";
+export { saveEvaluationReport, loadEvaluationReport } from "./evaluation/report-json.js";
