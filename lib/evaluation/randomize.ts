@@ -407,8 +407,11 @@ export async function writeCascadingRandomizations(modelDir: string, options: Ra
 // The check
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Word importances of `items` under `model`, one row per item (the evaluation runner attributes them). */
-export type WordScoresFn = (model: AnyModel, items: EvalItem[]) => Promise<number[][]>;
+/**
+ * Word importances of `items` under `model`, one row per item (the evaluation runner attributes them); `signal` is
+ * the check's, to pass on to attribute().
+ */
+export type WordScoresFn = (model: AnyModel, items: EvalItem[], signal?: AbortSignal) => Promise<number[][]>;
 
 export interface RandomizationCheckOptions extends RandomizeOptions {
   /** Called after each step with the step's result and the number of steps. */
@@ -449,7 +452,7 @@ export async function randomizationCheck(
     const model = await loadModel(step.dir, { device: loadOptions.device, dtype: loadOptions.dtype, signal: options.signal });
     let scores: number[][];
     try {
-      scores = await wordScores(model, items);
+      scores = await wordScores(model, items, options.signal);
     } finally {
       await model.dispose();
     }
