@@ -15,7 +15,7 @@ import {
 } from "../../lib/evaluation/randomize.js";
 import { averageRanks, spearman } from "../../lib/evaluation/spearman.js";
 import type { EvalItem } from "../../lib/evaluation/types.js";
-import { rejection, tempDir, testDevice } from "../helpers.js";
+import { rejection, repoRoot, tempDir, testDevice } from "../helpers.js";
 
 /** Awaits `p`, expecting an InseqError of `code` whose message matches `pattern`. */
 async function expectInseqError(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<void> {
@@ -123,6 +123,13 @@ function shardedCopy(dtype: "F16" | "BF16", shards: number): string {
   }
   writeFileSync(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
   return dir;
+}
+
+/** Every element of a tensor's bytes equal (the element size from the dtype). */
+function isConstant(bytes: Buffer, dtype: string): boolean {
+  const size = dtype === "F32" ? 4 : dtype === "F64" ? 8 : 2;
+  for (let o = size; o < bytes.length; o += size) if (bytes.compare(bytes, 0, size, o, o + size) !== 0) return false;
+  return true;
 }
 
 const LABELS = ["top 1", "top 2", "top 3", "all blocks", "all + embeddings"];
@@ -234,6 +241,39 @@ describe("cascading randomisation of checkpoints", () => {
       }
     });
   }
+
+  it.each([
+    ["reference/gpt2", ["h.1", "h.0"]],
+    ["reference/llama-sharded", ["layers.1", "layers.0"]],
+    ["reference-seq2seq/marian", ["decoder.1", "decoder.0", "encoder.1", "encoder.0"]],
+    ["reference-seq2seq/bart", ["decoder.1", "decoder.0", "encoder.1", "encoder.0"]],
+  ])("%s: blocks in cascade order (decoder before encoder), each step's randomised blocks differ, the last step loads", async (fixture, blocks) => {
+    const src = path.join(repoRoot, "test/fixtures", fixture);
+    const { tensors } = await readCheckpointTensors(src);
+    expect(cascadeBlocks(tensors.map((t) => t.name))).toEqual(blocks);
+    const out = tempDir("cascade-fixture");
+    cleanup.push(out);
+    const steps = await writeCascadingRandomizations(src, { outDir: out });
+    expect(steps.map((s) => s.randomized)).toEqual([...blocks.slice(0, -1).map((_, k) => `top ${k + 1}`), "all blocks", "all + embeddings"]);
+    const original = tensorBytes(src, tensors);
+    for (const [k, step] of steps.entries()) {
+      const now = tensorBytes(step.dir, (await readCheckpointTensors(step.dir)).tensors);
+      for (const t of tensors) {
+        const b = blockOf(t.name);
+        const expected = k === blocks.length || (b !== null && blocks.indexOf(b) <= k);
+        // A constant tensor (a zero bias, final_logits_bias) stays the same when re-initialised.
+        if (!expected || !isConstant(original.get(t.name)!, t.dtype)) {
+          expect({ step: k, name: t.name, changed: !now.get(t.name)!.equals(original.get(t.name)!) }).toEqual({ step: k, name: t.name, changed: expected });
+        }
+      }
+    }
+    const model = await loadModel(steps.at(-1)!.dir, { device: testDevice });
+    try {
+      expect((await (model as Model).generate("So Ben too", { maxNewTokens: 2 })).length).toBe(1); // same call for both kinds
+    } finally {
+      await model.dispose();
+    }
+  });
 
   it("one step at a time: each directory exists until the next step, nothing is left afterwards", async () => {
     const seen: string[] = [];
