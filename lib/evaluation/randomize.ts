@@ -18,9 +18,14 @@
  * (e.g. an untrained norm weight of ones) stays constant. Shape, dtype and names are kept: the directory loads as
  * the original does.
  *
- * Disk: one step is a copy of the config and tokenizer files plus the weight files that hold randomised tensors
- * (the other shards are hard links, or copies across file systems). `cascadingRandomizations` writes one step at
- * a time and deletes it before the next (peak disk: one model); `writeCascadingRandomizations` writes them all.
+ * Tensors of other dtypes are kept outside the blocks (buffers such as position ids) and refused inside them
+ * (quantised weights: ERR_UNSUPPORTED_MODEL).
+ *
+ * Each step is written from the previous one: the weight files holding the step's new tensors are copied
+ * (reflinked where the file system can) and only those tensors rewritten; the other files are hard links (copies
+ * across file systems), config and tokenizer files are copied. So the whole cascade re-initialises each tensor
+ * once. `cascadingRandomizations` keeps one step on disk at a time (while it writes the next: that step's touched
+ * shards once more); `writeCascadingRandomizations` keeps them all.
  */
 import { constants as fsConstants } from "node:fs";
 import { copyFile, link, mkdir, mkdtemp, open, readdir, rm, type FileHandle } from "node:fs/promises";
@@ -172,6 +177,7 @@ function rotl(x: number, k: number): number {
 // ---------------------------------------------------------------------------------------------------------------
 
 const CHUNK_ELEMENTS = 1 << 20;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -182,54 +188,93 @@ function bfloat16Bits(value: number): number {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-function readValue(buf: Buffer, i: number, dtype: string): number {
-  switch (dtype) {
-    case "F32": return buf.readFloatLE(4 * i);
-    case "F64": return buf.readDoubleLE(8 * i);
-    case "F16": return float16BitsToNumber(buf.readUInt16LE(2 * i));
-    default: { // BF16
-      u32[0] = buf.readUInt16LE(2 * i) << 16;
-      return f32[0]!;
+let f16Table: Float32Array | undefined;
+function float16Table(): Float32Array {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = float16BitsToNumber(h);
+  }
+  return f16Table;
+}
+
+/** The values of a chunk of little-endian `dtype` data as numbers (into `out`, at least `count` long). */
+function decodeChunk(chunk: Buffer, count: number, dtype: string, out: Float64Array): void {
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < count; i++) {
+      out[i] = dtype === "F32" ? chunk.readFloatLE(4 * i) : dtype === "F64" ? chunk.readDoubleLE(8 * i)
+        : dtype === "F16" ? float16BitsToNumber(chunk.readUInt16LE(2 * i)) : (u32[0] = chunk.readUInt16LE(2 * i) << 16, f32[0]!);
+    }
+    return;
+  }
+  // `chunk` starts its own ArrayBuffer (Buffer.alloc), so the views are aligned.
+  if (dtype === "F32") out.set(new Float32Array(chunk.buffer, chunk.byteOffset, count));
+  else if (dtype === "F64") out.set(new Float64Array(chunk.buffer, chunk.byteOffset, count));
+  else {
+    const h = new Uint16Array(chunk.buffer, chunk.byteOffset, count);
+    if (dtype === "F16") {
+      const table = float16Table();
+      for (let i = 0; i < count; i++) out[i] = table[h[i]!]!;
+    } else {
+      for (let i = 0; i < count; i++) { u32[0] = h[i]! << 16; out[i] = f32[0]!; }
     }
   }
 }
 
-function writeValue(buf: Buffer, i: number, dtype: string, value: number): void {
-  switch (dtype) {
-    case "F32": buf.writeFloatLE(value, 4 * i); break;
-    case "F64": buf.writeDoubleLE(value, 8 * i); break;
-    case "F16": buf.writeUInt16LE(float32ToFloat16Bits(value), 2 * i); break;
-    default: buf.writeUInt16LE(bfloat16Bits(value), 2 * i);
+/** Writes `count` numbers into a chunk as little-endian `dtype` (F16 / BF16 rounded to nearest even). */
+function encodeChunk(values: Float64Array, count: number, dtype: string, chunk: Buffer): void {
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < count; i++) {
+      const v = values[i]!;
+      if (dtype === "F32") chunk.writeFloatLE(v, 4 * i);
+      else if (dtype === "F64") chunk.writeDoubleLE(v, 8 * i);
+      else chunk.writeUInt16LE(dtype === "F16" ? float32ToFloat16Bits(v) : bfloat16Bits(v), 2 * i);
+    }
+    return;
+  }
+  if (dtype === "F32") new Float32Array(chunk.buffer, chunk.byteOffset, count).set(values.subarray(0, count));
+  else if (dtype === "F64") new Float64Array(chunk.buffer, chunk.byteOffset, count).set(values.subarray(0, count));
+  else {
+    const h = new Uint16Array(chunk.buffer, chunk.byteOffset, count);
+    if (dtype === "F16") for (let i = 0; i < count; i++) h[i] = float32ToFloat16Bits(values[i]!);
+    else for (let i = 0; i < count; i++) h[i] = bfloat16Bits(values[i]!);
   }
 }
 
-/** Visits the values of a tensor chunk by chunk: `visit(chunk, count, firstIndex)`. */
-async function forEachChunk(fh: FileHandle, t: CheckpointTensor, visit: (chunk: Buffer, count: number, first: number) => void | Promise<void>): Promise<void> {
+/** Visits the values of a tensor chunk by chunk: `visit(values, chunk, count, firstIndex)` (values decoded). */
+async function forEachChunk(
+  fh: FileHandle, t: CheckpointTensor,
+  visit: (values: Float64Array, chunk: Buffer, count: number, first: number) => void | Promise<void>,
+  decode = true,
+): Promise<void> {
   const size = FLOAT_DTYPE_BYTES[t.dtype]!;
   const n = (t.end - t.begin) / size;
   const buf = Buffer.alloc(Math.min(n, CHUNK_ELEMENTS) * size);
+  const values = new Float64Array(Math.min(n, CHUNK_ELEMENTS));
   for (let first = 0; first < n; first += CHUNK_ELEMENTS) {
     const count = Math.min(CHUNK_ELEMENTS, n - first);
     const chunk = buf.subarray(0, count * size);
-    await fh.read(chunk, 0, chunk.length, t.begin + first * size);
-    await visit(chunk, count, first);
+    if (decode) {
+      await fh.read(chunk, 0, chunk.length, t.begin + first * size);
+      decodeChunk(chunk, count, t.dtype, values);
+    }
+    await visit(values, chunk, count, first);
   }
 }
 
 /** Mean and population standard deviation of a tensor's finite values (two passes, in float64). */
 async function tensorMoments(fh: FileHandle, t: CheckpointTensor): Promise<{ mean: number; std: number }> {
   let sum = 0, n = 0;
-  await forEachChunk(fh, t, (chunk, count) => {
+  await forEachChunk(fh, t, (values, _chunk, count) => {
     for (let i = 0; i < count; i++) {
-      const v = readValue(chunk, i, t.dtype);
+      const v = values[i]!;
       if (Number.isFinite(v)) { sum += v; n++; }
     }
   });
   const mean = n > 0 ? sum / n : 0;
   let ss = 0;
-  await forEachChunk(fh, t, (chunk, count) => {
+  await forEachChunk(fh, t, (values, _chunk, count) => {
     for (let i = 0; i < count; i++) {
-      const v = readValue(chunk, i, t.dtype);
+      const v = values[i]!;
       if (Number.isFinite(v)) ss += (v - mean) * (v - mean);
     }
   });
@@ -241,11 +286,12 @@ async function randomizeTensor(fh: FileHandle, t: CheckpointTensor, seed: number
   const { mean, std } = await tensorMoments(fh, t);
   const rng = new SeededNormal(seed, t.name);
   const size = FLOAT_DTYPE_BYTES[t.dtype]!;
-  await forEachChunk(fh, t, async (chunk, count, first) => {
+  await forEachChunk(fh, t, async (values, chunk, count, first) => {
     if (signal?.aborted) throw abortError(signal);
-    for (let i = 0; i < count; i++) writeValue(chunk, i, t.dtype, mean + std * rng.normal());
+    for (let i = 0; i < count; i++) values[i] = mean + std * rng.normal();
+    encodeChunk(values, count, t.dtype, chunk);
     await fh.write(chunk, 0, chunk.length, t.begin + first * size);
-  });
+  }, false);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -287,6 +333,16 @@ async function planOf(modelDir: string): Promise<Plan> {
         '"model.decoder.layers.N." / "model.encoder.layers.N." (Marian, BART)',
     );
   }
+  // Non-float tensors in a block are quantised weights, which re-initialising as floats would not randomise;
+  // outside the blocks they are buffers (position ids) and are kept.
+  const quantised = tensors.find((t) => blockOf(t.name) !== null && FLOAT_DTYPE_BYTES[t.dtype] === undefined);
+  if (quantised) {
+    throw new InseqError(
+      ErrorCode.UNSUPPORTED_MODEL,
+      `Tensor ${quantised.name} of ${path.join(modelDir, quantised.file)} has dtype ${quantised.dtype} (quantised?): the randomisation ` +
+        "check re-initialises F32, F16, BF16 and F64 weights only",
+    );
+  }
   const weightFiles = new Set([...files, WEIGHTS, WEIGHTS_INDEX]);
   const companions = entries
     .filter((e) => (e.isFile() || e.isSymbolicLink()) && !weightFiles.has(e.name) && !OTHER_WEIGHTS.test(e.name))
@@ -304,27 +360,23 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
   }
 }
 
-/** Writes one step of the cascade into `dir` (created): the randomised tensors rewritten, the rest shared. */
-async function writeStep(plan: Plan, dir: string, randomised: ReadonlySet<string>, all: boolean, seed: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Writes one step of the cascade into `dir` (created) from the weight files of `base` (the previous step, or the
+ * original model): the files holding a tensor of `fresh` (this step's new tensors) are copied and those tensors
+ * rewritten; the other files are hard links to `base`'s. Each tensor's moments are those of the original values,
+ * since a tensor is re-initialised at the first step that randomises it and carried over afterwards.
+ */
+async function writeStep(plan: Plan, base: string, dir: string, fresh: readonly CheckpointTensor[], seed: number, signal?: AbortSignal): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const f of plan.companions) await copyFile(path.join(plan.dir, f), path.join(dir, f));
-  const pick = (t: CheckpointTensor) => all || randomised.has(blockOf(t.name) ?? "");
   for (const file of plan.files) {
-    const from = path.join(plan.dir, file);
+    const from = path.join(base, file);
     const to = path.join(dir, file);
     await mkdir(path.dirname(to), { recursive: true });
-    const chosen = plan.tensors.filter((t) => t.file === file && pick(t));
+    const chosen = fresh.filter((t) => t.file === file);
     if (chosen.length === 0) {
       await linkOrCopy(from, to);
       continue;
-    }
-    for (const t of chosen) {
-      if (FLOAT_DTYPE_BYTES[t.dtype] === undefined) {
-        throw new InseqError(
-          ErrorCode.UNSUPPORTED_MODEL,
-          `Tensor ${t.name} of ${from} has dtype ${t.dtype} (quantised?): the randomisation check re-initialises F32, F16, BF16 and F64 tensors only`,
-        );
-      }
     }
     await copyFile(from, to, fsConstants.COPYFILE_FICLONE);
     const fh = await open(to, "r+");
@@ -337,6 +389,13 @@ async function writeStep(plan: Plan, dir: string, randomised: ReadonlySet<string
       await fh.close();
     }
   }
+}
+
+/** The tensors each step re-initialises first: the step's new block, and at the last step everything outside the blocks. */
+function freshTensors(plan: Plan): CheckpointTensor[][] {
+  const floats = plan.tensors.filter((t) => FLOAT_DTYPE_BYTES[t.dtype] !== undefined);
+  return cascadeSteps(plan.blocks).map((step) =>
+    step.all ? floats.filter((t) => blockOf(t.name) === null) : floats.filter((t) => blockOf(t.name) === plan.blocks[step.blocks - 1]));
 }
 
 function checkSeed(seed: unknown): number {
@@ -359,6 +418,8 @@ export async function* cascadingRandomizations(modelDir: string, options: Random
 async function* stepsOf(plan: Plan, seed: number, options: RandomizeOptions): AsyncGenerator<RandomizedModelDir, void, undefined> {
   const parent = options.outDir ?? (await mkdtemp(path.join(os.tmpdir(), "inseq-randomized-")));
   const steps = cascadeSteps(plan.blocks);
+  const fresh = freshTensors(plan);
+  let previous: string | null = null;
   let current: string | null = null;
   try {
     for (let k = 0; k < steps.length; k++) {
@@ -366,13 +427,13 @@ async function* stepsOf(plan: Plan, seed: number, options: RandomizeOptions): As
       if (options.signal?.aborted) throw abortError(options.signal);
       current = path.join(parent, stepDirName(k));
       await rm(current, { recursive: true, force: true });
-      await writeStep(plan, current, new Set(plan.blocks.slice(0, step.blocks)), step.all, seed, options.signal);
+      await writeStep(plan, previous ?? plan.dir, current, fresh[k]!, seed, options.signal);
+      if (previous) await rm(previous, { recursive: true, force: true });
+      previous = current;
       yield { randomized: step.randomized, blocks: step.blocks, dir: current };
-      await rm(current, { recursive: true, force: true });
-      current = null;
     }
   } finally {
-    if (current) await rm(current, { recursive: true, force: true });
+    for (const d of [previous, current]) if (d) await rm(d, { recursive: true, force: true });
     if (options.outDir === undefined) await rm(parent, { recursive: true, force: true });
   }
 }
@@ -393,11 +454,12 @@ export async function writeCascadingRandomizations(modelDir: string, options: Ra
   const parent = options.outDir ?? (await mkdtemp(path.join(os.tmpdir(), "inseq-randomized-")));
   const out: RandomizedModelDir[] = [];
   const steps = cascadeSteps(plan.blocks);
+  const fresh = freshTensors(plan);
   for (let k = 0; k < steps.length; k++) {
     const step = steps[k]!;
     if (options.signal?.aborted) throw abortError(options.signal);
     const dir = path.join(parent, stepDirName(k));
-    await writeStep(plan, dir, new Set(plan.blocks.slice(0, step.blocks)), step.all, seed, options.signal);
+    await writeStep(plan, out.at(-1)?.dir ?? plan.dir, dir, fresh[k]!, seed, options.signal);
     out.push({ randomized: step.randomized, blocks: step.blocks, dir });
   }
   return out;

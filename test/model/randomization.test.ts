@@ -102,6 +102,21 @@ function writeSafetensors(file: string, tensors: Array<{ name: string; shape: nu
   writeFileSync(file, Buffer.concat([head, Buffer.from(json), data]));
 }
 
+/** Writes a safetensors file of raw tensors (any dtype). */
+function writeRawSafetensors(file: string, tensors: Array<{ name: string; dtype: string; shape: number[]; bytes: Buffer }>): void {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.length] };
+    offset += t.bytes.length;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  writeFileSync(file, Buffer.concat([head, Buffer.from(json), ...tensors.map((t) => t.bytes)]));
+}
+
 /** The default model re-saved as `shards` safetensors shards in `dtype`, with an index. */
 function shardedCopy(dtype: "F16" | "BF16", shards: number): string {
   const src = defaultModelDir();
@@ -308,6 +323,20 @@ describe("cascading randomisation of checkpoints", () => {
     await expectInseqError(writeCascadingRandomizations(bundle), ErrorCode.UNSUPPORTED_MODEL, /TorchScript bundle/);
     await expectInseqError(writeCascadingRandomizations(bin), ErrorCode.UNSUPPORTED_MODEL, /safetensors/);
     await expectInseqError(writeCascadingRandomizations(odd), ErrorCode.UNSUPPORTED_MODEL, /No transformer blocks.*encoder\.block\.0\.weight/);
+    // Integer tensors: refused inside a block (quantised weights), kept outside (buffers).
+    const quantised = tempDir("quantised");
+    cleanup.push(quantised);
+    const int8 = (name: string, values: number[]) => ({ name, dtype: "I8", shape: [values.length], bytes: Buffer.from(Int8Array.from(values).buffer) });
+    writeRawSafetensors(path.join(quantised, "model.safetensors"), [int8("model.layers.0.mlp.up_proj.weight", [1, -2, 3])]);
+    await expectInseqError(writeCascadingRandomizations(quantised), ErrorCode.UNSUPPORTED_MODEL, /dtype I8 \(quantised\?\)/);
+    writeRawSafetensors(path.join(quantised, "model.safetensors"), [
+      int8("model.position_ids", [0, 1, 2]), { name: "model.layers.0.w", dtype: "F32", shape: [2], bytes: Buffer.from(new Float32Array([1, 3]).buffer) },
+    ]);
+    const steps = await writeCascadingRandomizations(quantised, { outDir: path.join(quantised, "out") });
+    const last = await readCheckpointTensors(steps[1]!.dir);
+    const bytes = tensorBytes(steps[1]!.dir, last.tensors);
+    expect([...bytes.get("model.position_ids")!]).toEqual([0, 1, 2]);
+    expect(bytes.get("model.layers.0.w")!.equals(Buffer.from(new Float32Array([1, 3]).buffer))).toBe(false);
   });
 });
 
