@@ -7,6 +7,7 @@
  *   4. the native schedule, one job per batch of inputs, on the sequence the engine sees (decoder-only: the
  *      target; encoder-decoder: source ++ target);
  *   5. results assembled (outputs.ts), custom JS step scores, Inseq's info block.
+ *   6. the completeness warning when convergence deltas come with granular attributions (completeness-warning.ts).
  */
 import { invalidOption } from "../core/errors.js";
 import { checkOptions } from "../core/options.js";
@@ -15,6 +16,7 @@ import type { NativeAttributionRequest, NativeTensor } from "../native/binding-t
 import { checkRows, toRagged } from "../native/ragged.js";
 import type { Encoded } from "../tokenizers/tokenizer.js";
 import { FeatureAttributionOutput, type FeatureAttributionSequenceOutput } from "../results/attribution.js";
+import { warnIncompleteness } from "./completeness-warning.js";
 import { alignmentsOf, contrastPositions, sameContrastTokens, warnZeroContrast, type ContrastUse } from "./contrast.js";
 import {
   ATTRIBUTE_OPTIONS, attributedRange, nativeRequestOptions, resolveAttributeOptions, SEQ2SEQ_OPTIONS, specialTokenStripper, toList,
@@ -257,6 +259,8 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     generateFromTargetPrefix: Boolean(o.generateFromTargetPrefix), started,
   });
   const output = new FeatureAttributionOutput(sequences, outInfo);
+  // 6. Convergence deltas returned with granular attributions: warn when they do not add up (completeness-warning.ts).
+  warnIncompleteness(output, resolved.method, o.methodArgs);
   if (o.outputStepAttributions) output.stepAttributions = stepOutputs(sequences);
   return output;
 }

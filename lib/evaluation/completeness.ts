@@ -1,0 +1,124 @@
+/**
+ * Completeness of path attributions (integrated gradients, and DeepLIFT's summation-to-delta): the attributions of
+ * a step sum to f(x) - f(baseline), the change of the attributed function between the input and the baseline. The
+ * engine returns, with `methodArgs: { returnConvergenceDelta: true }`, the convergence delta of each step
+ *   delta = sum of attributions - (f(x) - f(baseline))      (Captum's definition; the `deltas` step score)
+ * and nothing else: f(x) - f(baseline) itself is not returned. It is recovered exactly, at no model cost, as
+ * `sum of attributions - delta` when the attributions are granular (`granular: true`: the hidden dimension kept,
+ * so the sum is the one the engine took). Reduced outputs (the default: L2 norm over the hidden dimension) have
+ * lost the sum, so `completenessInputs` returns null for them.
+ *
+ * Relative delta = |delta| / max(|f(x) - f(baseline)|, eps), eps = COMPLETENESS_EPS = 1e-3 (in the attributed
+ * function's units: a probability, a logit...): a step whose attributed function barely changes between the
+ * baseline and the input has almost nothing to distribute, and its relative delta would be noise over noise.
+ */
+import { invalidOption } from "../core/errors.js";
+import type { FeatureAttributionOutput } from "../results/attribution.js";
+import type { CompletenessReport } from "./types.js";
+
+/** Floor of |f(x) - f(baseline)| in the relative delta. */
+export const COMPLETENESS_EPS = 1e-3;
+/** Share of items (steps) above the threshold beyond which the report warns. */
+export const COMPLETENESS_MAX_SHARE = 0.05;
+
+/** Quantile q of sorted values, linear interpolation between order statistics (numpy's default). */
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+function percent(x: number): string {
+  return `${(100 * x).toFixed(1)} %`;
+}
+
+export interface CompletenessReportOptions {
+  /** Floor of |f(x) - f(baseline)| (default COMPLETENESS_EPS). */
+  eps?: number;
+  /** What one delta is, plural, in the warning (default "items"; attribute() says "steps"). */
+  unit?: string;
+  /** What to do, in the warning (default "raise nSteps"). */
+  advice?: string;
+}
+
+/**
+ * Completeness of a set of deltas: relative |delta| = |delta| / max(|scale|, eps) per pair (`scale` =
+ * f(x) - f(baseline)); pairs where either is NaN are skipped. p50 / p90 / max of the relative deltas (linear
+ * interpolation; NaN when no pair is left), `overThreshold` = share strictly above `threshold`, and `warning`
+ * when that share exceeds 5 %, naming the share, the threshold and the quantiles.
+ */
+export function completenessReport(
+  deltas: ArrayLike<number>,
+  scales: ArrayLike<number>,
+  threshold = 0.05,
+  options: CompletenessReportOptions = {},
+): CompletenessReport {
+  if (deltas.length !== scales.length) throw invalidOption("scales", `${deltas.length} values (one per delta)`, `${scales.length} values`);
+  if (typeof threshold !== "number" || !(threshold >= 0)) throw invalidOption("threshold", "a non-negative number", threshold);
+  const eps = options.eps ?? COMPLETENESS_EPS;
+  const rel: number[] = [];
+  for (let i = 0; i < deltas.length; i++) {
+    const d = deltas[i]!, s = scales[i]!;
+    if (Number.isNaN(d) || Number.isNaN(s)) continue;
+    rel.push(Math.abs(d) / Math.max(Math.abs(s), eps));
+  }
+  rel.sort((a, b) => a - b);
+  const over = rel.length === 0 ? 0 : rel.filter((r) => r > threshold).length / rel.length;
+  const report: CompletenessReport = {
+    threshold,
+    p50: quantile(rel, 0.5),
+    p90: quantile(rel, 0.9),
+    max: rel.length === 0 ? NaN : rel[rel.length - 1]!,
+    overThreshold: over,
+  };
+  if (over > COMPLETENESS_MAX_SHARE) {
+    const unit = options.unit ?? "items";
+    const count = Math.round(over * rel.length);
+    report.warning =
+      `${percent(over)} of ${unit} (${count} of ${rel.length}) have a convergence delta above ${threshold} of ` +
+      `|f(x) - f(baseline)| (more than ${percent(COMPLETENESS_MAX_SHARE)} allowed; relative |delta| p50 ${report.p50.toPrecision(3)}, ` +
+      `p90 ${report.p90.toPrecision(3)}, max ${report.max.toPrecision(3)}): the attributions do not add up to the change of the ` +
+      `attributed function. ${options.advice ?? "Raise nSteps"}.`;
+  }
+  return report;
+}
+
+/**
+ * The deltas and scales (f(x) - f(baseline) = sum of the step's attributions - delta) of every attributed step of
+ * an attribute() output, in sequence then step order; null when the output has no `deltas` step score or its
+ * attributions are not granular `[attributed, generated, hidden]` tensors (see the file comment). NaN cells (the
+ * non-causal target positions) count as 0 in the sums.
+ */
+export function completenessInputs(output: FeatureAttributionOutput): { deltas: number[]; scales: number[] } | null {
+  const deltas: number[] = [];
+  const scales: number[] = [];
+  for (const seq of output.sequenceAttributions) {
+    const d = seq.stepScores.deltas;
+    if (!d) return null;
+    const tensors = [seq.sourceAttributions, seq.targetAttributions].filter((t) => t !== null);
+    if (seq.kind !== "granular" || tensors.length === 0 || tensors.some((t) => t.shape.length !== 3)) return null;
+    const steps = seq.nSteps;
+    const sums = new Float64Array(steps);
+    for (const t of tensors) {
+      const [rows, cols, hidden] = t.shape as [number, number, number];
+      if (cols !== steps) return null;
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < steps; j++) {
+          const base = (r * cols + j) * hidden;
+          let s = 0;
+          for (let h = 0; h < hidden; h++) {
+            const v = t.data[base + h]!;
+            if (!Number.isNaN(v)) s += v;
+          }
+          sums[j] += s;
+        }
+      }
+    }
+    for (let j = 0; j < steps && j < d.length; j++) {
+      deltas.push(d[j]!);
+      scales.push(sums[j]! - d[j]!);
+    }
+  }
+  return { deltas, scales };
+}

@@ -1,0 +1,98 @@
+// Completeness of integrated gradients: the report on hand-computed numbers, f(x) - f(baseline) recovered from
+// granular attributions and deltas, and attribute()'s INSEQ_COMPLETENESS warning (bundled default model).
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+
+import { loadModel, type Model } from "../../lib/index.js";
+import { COMPLETENESS_WARNING } from "../../lib/attribution/completeness-warning.js";
+import { completenessInputs, completenessReport } from "../../lib/evaluation/completeness.js";
+import { testDevice } from "../helpers.js";
+
+describe("completenessReport", () => {
+  it("relative |delta| quantiles, share over the threshold and the warning, on hand-computed numbers", () => {
+    // relative: 0.01/1, 0.02/0.5, 0.5/1, 0/2, (NaN skipped), 0.0001/max(0.00001, eps 1e-3) = 0.1
+    const r = completenessReport([0.01, -0.02, 0.5, 0, NaN, 0.0001], [1, 0.5, 1, 2, 1, 0.00001]);
+    // sorted: 0, 0.01, 0.04, 0.1, 0.5
+    expect(r.threshold).toBe(0.05);
+    expect(r.p50).toBe(0.04);
+    expect(r.p90).toBeCloseTo(0.1 + 0.6 * 0.4, 12); // position 0.9 * 4 = 3.6
+    expect(r.max).toBe(0.5);
+    expect(r.overThreshold).toBe(0.4); // 0.1 and 0.5
+    expect(r.warning).toContain("40.0 % of items (2 of 5)");
+    expect(r.warning).toContain("above 0.05");
+    expect(r.warning).toContain("more than 5.0 %");
+    expect(r.warning).toContain("Raise nSteps");
+  });
+
+  it("warns only when more than 5 % are over; the threshold is a parameter", () => {
+    const scales = new Array(20).fill(1);
+    const deltas = new Array(20).fill(0.01);
+    deltas[7] = -0.2; // 1 of 20 = 5 %: not more than 5 %
+    const r = completenessReport(deltas, scales);
+    expect(r.overThreshold).toBe(0.05);
+    expect(r.warning).toBeUndefined();
+    const strict = completenessReport(deltas, scales, 0.005);
+    expect(strict.overThreshold).toBe(1);
+    expect(strict.warning).toContain("above 0.005");
+    expect(completenessReport([], []).overThreshold).toBe(0);
+    expect(() => completenessReport([1], [])).toThrow(/one per delta/);
+  });
+});
+
+describe("integrated gradients completeness on the default model", () => {
+  let model: Model;
+  const PROMPTS = ["the doctor , a woman from the hospital , said that", "the window beside the blue letters"];
+  // The first target is saturated: p("she") is ~1 at the input and ~0 at the UNK baseline.
+  const TARGETS = ["the doctor , a woman from the hospital , said that she", "the window beside the blue letters was small ."];
+  const ig = (nSteps: number, granular = true) =>
+    model.attribute(PROMPTS, { generatedTexts: TARGETS, method: "integrated_gradients", granular, methodArgs: { returnConvergenceDelta: true, nSteps } });
+
+  async function warningsOf<T>(run: () => Promise<T>): Promise<{ result: T; warnings: Array<[string, string | undefined]> }> {
+    const spy = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+    try {
+      const result = await run();
+      return { result, warnings: spy.mock.calls.map(([w, o]) => [String(w), (o as { code?: string } | undefined)?.code]) };
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  beforeAll(async () => {
+    model = await loadModel("default", { device: testDevice });
+  });
+  afterAll(() => model.dispose());
+  afterEach(() => vi.restoreAllMocks());
+
+  it("f(x) - f(baseline) = sum of granular attributions - delta does not depend on nSteps", async () => {
+    const coarse = completenessInputs((await warningsOf(() => ig(2))).result)!;
+    const fine = completenessInputs(await ig(300))!;
+    expect(coarse.scales).toHaveLength(4); // 1 + 3 attributed steps
+    for (let i = 0; i < 4; i++) expect(coarse.scales[i]).toBeCloseTo(fine.scales[i]!, 4);
+    expect(fine.scales[0]).toBeGreaterThan(0.9); // saturated
+    // No granular attributions, no sum: not checked.
+    expect(completenessInputs(await ig(2, false))).toBeNull();
+  });
+
+  it("nSteps 2 on a saturated target warns, naming the share and the threshold; nSteps 300 does not", async () => {
+    const coarse = await warningsOf(() => ig(2));
+    expect(coarse.warnings).toHaveLength(1);
+    const [message, code] = coarse.warnings[0]!;
+    expect(code).toBe(COMPLETENESS_WARNING);
+    expect(message).toMatch(/^integrated_gradients: \d+\.\d % of attributed steps \(\d+ of 4\)/);
+    expect(message).toContain("above 0.05");
+    expect(message).toContain("Raise nSteps (now 2)");
+    const fine = await warningsOf(() => ig(300));
+    expect(fine.warnings).toEqual([]);
+    const r = completenessReport(...Object.values(completenessInputs(fine.result)!) as [number[], number[]]);
+    expect(r.max).toBeLessThan(0.05);
+  });
+
+  it("no warning without deltas, nor for reduced (non-granular) outputs", async () => {
+    const reduced = await warningsOf(() => ig(2, false));
+    expect(reduced.warnings).toEqual([]);
+    expect(reduced.result.sequenceAttributions[0]!.stepScores.deltas).toBeDefined();
+    const plain = await warningsOf(() =>
+      model.attribute(PROMPTS[0]!, { generatedTexts: TARGETS[0]!, method: "integrated_gradients", granular: true, methodArgs: { nSteps: 2 } }),
+    );
+    expect(plain.warnings).toEqual([]);
+  });
+});
