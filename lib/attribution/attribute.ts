@@ -7,7 +7,7 @@
  *   4. the native schedule, one job per batch of inputs, on the sequence the engine sees (decoder-only: the
  *      target; encoder-decoder: source ++ target);
  *   5. results assembled (outputs.ts), custom JS step scores, Inseq's info block.
- *   6. the completeness warning when convergence deltas come with granular attributions (completeness-warning.ts).
+ *   6. the completeness warning when convergence deltas are returned (completeness-warning.ts).
  */
 import { invalidOption } from "../core/errors.js";
 import { checkOptions } from "../core/options.js";
@@ -16,6 +16,7 @@ import type { NativeAttributionRequest, NativeTensor } from "../native/binding-t
 import { checkRows, toRagged } from "../native/ragged.js";
 import type { Encoded } from "../tokenizers/tokenizer.js";
 import { FeatureAttributionOutput, type FeatureAttributionSequenceOutput } from "../results/attribution.js";
+import { recordDeltaScales } from "../evaluation/completeness.js";
 import { warnIncompleteness } from "./completeness-warning.js";
 import { alignmentsOf, contrastPositions, sameContrastTokens, warnZeroContrast, type ContrastUse } from "./contrast.js";
 import {
@@ -217,6 +218,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
   const sequences: FeatureAttributionSequenceOutput[] = [];
   const stepLogits: NativeTensor[] = [];  // per sequence [end - start, vocab], when custom step scores need them
   const customScores = resolved.resolvedScores.some((s) => s.def.custom);
+  const deltaScales: Array<Float32Array | undefined> = [];  // per sequence f(x) - f(baseline) with convergence deltas
   const vocab = Math.max(info.vocabSize, info.sourceVocabSize);
   for (let b0 = 0; b0 < examples.length; b0 += batchSize) {
     const batch = examples.slice(b0, b0 + batchSize);
@@ -245,6 +247,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     progress.finish(stepsOf(batch));
     for (let k = 0; k < batch.length; k++) {
       if (customScores) stepLogits.push(raw.sequences[k]!.stepLogits!);
+      deltaScales.push(raw.sequences[k]!.deltaScales);
       sequences.push(seq2seq
         ? encoderDecoderSequence(resolved, { source: srcTok, target: tgtTok }, batch[k]!, raw, k, attributeTarget)
         : decoderOnlySequence(resolved, tgtTok, batch[k]!, raw, k));
@@ -259,7 +262,8 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     generateFromTargetPrefix: Boolean(o.generateFromTargetPrefix), started,
   });
   const output = new FeatureAttributionOutput(sequences, outInfo);
-  // 6. Convergence deltas returned with granular attributions: warn when they do not add up (completeness-warning.ts).
+  if (deltaScales.every((d) => d !== undefined)) recordDeltaScales(output, deltaScales as Float32Array[]);
+  // 6. Convergence deltas: warn when they do not add up (completeness-warning.ts).
   warnIncompleteness(output, resolved.method, o.methodArgs);
   if (o.outputStepAttributions) output.stepAttributions = stepOutputs(sequences);
   return output;

@@ -1,14 +1,16 @@
 /**
  * The completeness warning of attribute(): when the call returns convergence deltas (`methodArgs:
  * { returnConvergenceDelta: true }` with integrated_gradients, layer_integrated_gradients, deeplift or
- * layer_deeplift) and granular attributions (`granular: true`), and more than 5 % of the attributed steps have
- * |delta| / |f(x) - f(baseline)| above 0.05 (evaluation/completeness.ts), one process warning with code
- * `INSEQ_COMPLETENESS` says so and what to do. Python Inseq returns the deltas and never looks at them.
+ * layer_deeplift) and more than 5 % of the attributed steps have |delta| / |f(x) - f(baseline)| above 0.05
+ * (evaluation/completeness.ts), one process warning with code `INSEQ_COMPLETENESS` says so and what to do.
+ * Python Inseq returns the deltas and never looks at them.
  *
- * The check reads only what the call returned (no model call): f(x) - f(baseline) = sum of a step's granular
- * attributions - delta. Reduced outputs (the default) have lost that sum and are not checked. Silence it like any
+ * The check reads only what the call returned (no model call): the engine returns f(x) - f(baseline) beside the
+ * deltas (recorded on the output, not saved), for reduced and granular outputs alike. Silence it like any
  * process warning: a `process.on("warning")` listener filtering on the code, or `--no-warnings`.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
+
 import { completenessInputs, completenessReport } from "../evaluation/completeness.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
 import { METHOD_TABLE } from "./method-table.generated.js";
@@ -17,6 +19,16 @@ import { METHOD_TABLE } from "./method-table.generated.js";
 export const COMPLETENESS_WARNING = "INSEQ_COMPLETENESS";
 /** Relative |delta| above which a step counts as incomplete (5 % of the steps may be). */
 export const COMPLETENESS_THRESHOLD = 0.05;
+
+/** What to do about poor completeness: raise nSteps (integrated gradients), or read DeepLIFT's scores as approximate. */
+export function completenessAdvice(method: string, methodArgs: Record<string, unknown> | undefined): string {
+  if (!method.includes("integrated_gradients")) {
+    return `${method} has no steps to raise: its rules do not conserve the change of the attributed function on this model, so read its scores as approximate`;
+  }
+  const defaults = METHOD_TABLE.find((m) => m.id === method)?.defaults as Record<string, unknown> | undefined;
+  const nSteps = methodArgs?.nSteps ?? defaults?.nSteps ?? 50;
+  return `Raise nSteps (now ${String(nSteps)})${methodArgs?.method && methodArgs.method !== "gausslegendre" ? ' or use method "gausslegendre"' : ""}`;
+}
 
 /** The completeness warning of one attribute() output, or null (see the file comment). */
 export function completenessWarning(
@@ -27,22 +39,25 @@ export function completenessWarning(
   if (methodArgs?.multiplyByInputs === false) return null; // the attributions are gradients: no completeness to check
   const inputs = completenessInputs(output);
   if (!inputs || inputs.deltas.length === 0) return null;
-  const ig = method.includes("integrated_gradients");
-  let advice: string;
-  if (ig) {
-    const defaults = METHOD_TABLE.find((m) => m.id === method)?.defaults as Record<string, unknown> | undefined;
-    const nSteps = methodArgs?.nSteps ?? defaults?.nSteps ?? 50;
-    advice = `Raise nSteps (now ${String(nSteps)})${methodArgs?.method && methodArgs.method !== "gausslegendre" ? ' or use method "gausslegendre"' : ""}`;
-  } else {
-    advice = `${method} has no steps to raise: its rules do not conserve the change of the attributed function on this model, so read its scores as approximate`;
-  }
-  const report = completenessReport(inputs.deltas, inputs.scales, COMPLETENESS_THRESHOLD, { unit: "attributed steps", advice });
+  const report = completenessReport(inputs.deltas, inputs.scales, COMPLETENESS_THRESHOLD, { unit: "attributed steps", advice: completenessAdvice(method, methodArgs) });
   if (!report.warning) return null;
   return { code: COMPLETENESS_WARNING, message: `${method}: ${report.warning}` };
 }
 
+/** Set inside withoutCompletenessWarning(): attribute() calls made there do not warn. */
+const QUIET = new AsyncLocalStorage<true>();
+
+/**
+ * Runs `call` with the completeness warning of its attribute() calls off (evaluate() measures completeness and
+ * reports it in its table instead of warning once per batch). Other concurrent calls keep warning.
+ */
+export function withoutCompletenessWarning<T>(call: () => Promise<T>): Promise<T> {
+  return QUIET.run(true, call);
+}
+
 /** Emits `completenessWarning(...)` as one process warning, if there is one. */
 export function warnIncompleteness(output: FeatureAttributionOutput, method: string, methodArgs: Record<string, unknown> | undefined): void {
+  if (QUIET.getStore()) return;
   const w = completenessWarning(output, method, methodArgs);
   if (w) process.emitWarning(w.message, { code: w.code, type: "InseqWarning" });
 }

@@ -84,15 +84,40 @@ export function completenessReport(
   return report;
 }
 
+/** f(x) - f(baseline) per step of each sequence, as attribute() received them from the engine (not saved). */
+const RECORDED_SCALES = new WeakMap<FeatureAttributionOutput, Float32Array[]>();
+
+/**
+ * Records the engine's f(x) - f(baseline) per step of each sequence of an attribute() output (the native result's
+ * `deltaScales`), so completenessInputs() works on reduced outputs too. Outputs derived later (aggregate, merge)
+ * do not carry them and fall back to the granular sums.
+ */
+export function recordDeltaScales(output: FeatureAttributionOutput, scales: Float32Array[]): void {
+  RECORDED_SCALES.set(output, scales);
+}
+
 /**
  * The deltas and scales (f(x) - f(baseline) = sum of the step's attributions - delta) of every attributed step of
- * an attribute() output, in sequence then step order; null when the output has no `deltas` step score or its
- * attributions are not granular `[attributed, generated, hidden]` tensors (see the file comment). NaN cells (the
+ * an attribute() output, in sequence then step order: the engine's own f(x) - f(baseline) when attribute() recorded
+ * them (recordDeltaScales), else the granular sums; null when the output has no `deltas` step score, or has no
+ * recorded scales and its attributions are not granular `[attributed, generated, hidden]` tensors (see the file comment). NaN cells (the
  * non-causal target positions) count as 0 in the sums.
  */
 export function completenessInputs(output: FeatureAttributionOutput): { deltas: number[]; scales: number[] } | null {
   const deltas: number[] = [];
   const scales: number[] = [];
+  const recorded = RECORDED_SCALES.get(output);
+  if (recorded && recorded.length === output.sequenceAttributions.length) {
+    for (const [i, seq] of output.sequenceAttributions.entries()) {
+      const d = seq.stepScores.deltas;
+      if (!d) return null;
+      for (let j = 0; j < d.length && j < recorded[i]!.length; j++) {
+        deltas.push(d[j]!);
+        scales.push(recorded[i]![j]!);
+      }
+    }
+    return { deltas, scales };
+  }
   for (const seq of output.sequenceAttributions) {
     const d = seq.stepScores.deltas;
     if (!d) return null;

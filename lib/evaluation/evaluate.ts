@@ -13,7 +13,12 @@ import {
   aopc, aopcKs, averagePrecision, comprehensiveness, evidenceOverDistractors, mean, meanEvidenceRank, rankOrder, sufficiency, top1Hit,
   type PerturbationProbabilities,
 } from "./metrics.js";
+import { completenessAdvice, withoutCompletenessWarning, COMPLETENESS_THRESHOLD } from "../attribution/completeness-warning.js";
+import type { DeviceOption, DtypeOption } from "../models/load-model.js";
+import type { FeatureAttributionOutput } from "../results/attribution.js";
+import { completenessInputs, completenessReport } from "./completeness.js";
 import { Perturber } from "./perturb.js";
+import { meanSpearman, randomizationCheck } from "./randomize.js";
 import { prepareItems, type PreparedItem } from "./prepare.js";
 import {
   BASELINES, REPLACEMENTS, type BaselineId, type EvalItem, type EvalSet, type EvaluateOptions, type EvaluationReport, type FaithfulnessMetrics,
@@ -108,6 +113,11 @@ export async function evaluate(model: Model | Seq2SeqModel, set: EvalSet, option
   const seed = options.seed ?? 0;
   if (!Number.isSafeInteger(seed)) throw invalidOption("seed", "an integer", seed);
   const faithful = options.faithfulness ?? true;
+  const threshold = options.completenessThreshold ?? COMPLETENESS_THRESHOLD;
+  if (!(typeof threshold === "number" && threshold > 0)) throw invalidOption("completenessThreshold", "a number > 0", threshold);
+  if (options.randomization !== undefined && typeof options.randomization !== "boolean" && (options.randomization === null || typeof options.randomization !== "object")) {
+    throw invalidOption("randomization", "true, false or { items?, seed? }", options.randomization);
+  }
 
   let items: EvalItem[] = set.items;
   if (options.verifiedOnly) items = items.filter((i) => i.verified === true);
@@ -129,19 +139,23 @@ export async function evaluate(model: Model | Seq2SeqModel, set: EvalSet, option
     await attributeWordScores(model, prepared.slice(0, 1), spec, { batchSize: 1, ...(options.signal ? { signal: options.signal } : {}) });
     const t0 = performance.now();
     let reported = 0;
-    const scores = await attributeWordScores(model, prepared, spec, {
+    const completeness = hasConvergenceDelta(spec) ? { deltas: [] as number[], scales: [] as number[] } : null;
+    const run = completeness ? { ...spec, methodArgs: { returnConvergenceDelta: true, ...spec.methodArgs } } : spec;
+    const scores = await withoutCompletenessWarning(() => attributeWordScores(model, prepared, run, {
       batchSize, ...(options.signal ? { signal: options.signal } : {}),
-      onBatch: (n) => {
+      onBatch: (n, output, batch) => {
         progress(n - reported, label);
         reported = n;
+        if (completeness) collectCompleteness(output, batch, completeness);
       },
-    });
+    }));
     rows.push({
       scores,
       report: {
         label, method: spec.method, ...(spec.methodArgs ? { methodArgs: spec.methodArgs } : {}), ...(spec.attributedFn ? { attributedFn: spec.attributedFn } : {}),
         ...(spec.attributedFnArgs ? { attributedFnArgs: spec.attributedFnArgs } : {}),
-        ...(spec.scoresLayer !== undefined ? { scoresLayer: spec.scoresLayer } : {}), groups: [], msPerItem: (performance.now() - t0) / items.length,
+        ...(spec.scoresLayer !== undefined ? { scoresLayer: spec.scoresLayer } : {}), groups: [],
+        ...(completeness ? { completeness: completenessReport(completeness.deltas, completeness.scales, threshold, { unit: "items", advice: completenessAdvice(spec.method, spec.methodArgs) }) } : {}), msPerItem: (performance.now() - t0) / items.length,
       },
     });
   }
@@ -154,6 +168,12 @@ export async function evaluate(model: Model | Seq2SeqModel, set: EvalSet, option
     progress(items.length, label);
   }
 
+  if (options.randomization) {
+    const r = options.randomization === true ? {} : options.randomization;
+    await measureRandomization(model, prepared, specs, rows.slice(0, specs.length), {
+      items: positiveInteger("randomization.items", r.items, 32), seed: r.seed ?? seed, batchSize, signal: options.signal,
+    });
+  }
   if (faithful) await measureFaithfulness(model, prepared, rows, { replacement, ks, aopcMaxK, signal: options.signal });
   for (const row of rows) row.report.groups = groupReports(prepared, row, ks);
 
@@ -168,6 +188,58 @@ export async function evaluate(model: Model | Seq2SeqModel, set: EvalSet, option
   };
   if (options.includeItems) report.items = rows.flatMap((row) => itemRecords(prepared, row));
   return report;
+}
+
+/** Whether the spec's method returns convergence deltas (integrated gradients and its layer variant). */
+function hasConvergenceDelta(spec: MethodSpec): boolean {
+  return getMethod(spec.method).options.includes("returnConvergenceDelta") && spec.methodArgs?.multiplyByInputs !== false;
+}
+
+/** Appends the delta and f(x) - f(baseline) of each item's attributed step. */
+function collectCompleteness(output: FeatureAttributionOutput, batch: readonly PreparedItem[], into: { deltas: number[]; scales: number[] }): void {
+  const inputs = completenessInputs(output);
+  if (!inputs) return;
+  let offset = 0;
+  output.sequenceAttributions.forEach((seq, i) => {
+    const step = batch[i]!.step;
+    into.deltas.push(inputs.deltas[offset + step]!);
+    into.scales.push(inputs.scales[offset + step]!);
+    offset += seq.nSteps;
+  });
+}
+
+/** `n` items spread evenly over the set (all of them when n >= the set). */
+function spread(prepared: readonly PreparedItem[], n: number): PreparedItem[] {
+  if (n >= prepared.length) return [...prepared];
+  return Array.from({ length: n }, (_, i) => prepared[Math.floor((i * prepared.length) / n)]!);
+}
+
+/**
+ * The model-randomisation check of every method row: one cascade of randomised checkpoints (randomize.ts), each
+ * loaded once and attributed with every method on the same items; Spearman against the trained model per method.
+ */
+async function measureRandomization(
+  model: Model | Seq2SeqModel, prepared: readonly PreparedItem[], specs: readonly MethodSpec[], rows: Row[],
+  o: { items: number; seed: number; batchSize: number; signal: AbortSignal | undefined },
+): Promise<void> {
+  if (specs.length === 0) return;
+  const subset = spread(prepared, o.items);
+  const perStep: number[][][][] = [];  // step -> method -> item -> word scores
+  const signal = o.signal ? { signal: o.signal } : {};
+  const steps = await randomizationCheck(model.info.path, { device: model.info.device as DeviceOption, dtype: model.info.dtype as DtypeOption },
+    subset.map((p) => p.item), async (randomized) => {
+      const again = await prepareItems(randomized as Model | Seq2SeqModel, subset.map((p) => p.item));
+      const all: number[][][] = [];
+      for (const spec of specs) {
+        all.push(await withoutCompletenessWarning(() => attributeWordScores(randomized as Model | Seq2SeqModel, again, spec, { batchSize: o.batchSize, ...signal })));
+      }
+      perStep.push(all);
+      return all[0]!;
+    }, subset.map((p) => rows[0]!.scores[p.index]!), { seed: o.seed, ...signal });
+  rows.forEach((row, m) => {
+    const original = subset.map((p) => row.scores[p.index]!);
+    row.report.randomization = steps.map((s, k) => ({ ...s, spearman: meanSpearman(perStep[k]![m]!, original) }));
+  });
 }
 
 function chooseReplacement(model: Model | Seq2SeqModel, items: readonly EvalItem[], requested: Replacement | undefined): Replacement {

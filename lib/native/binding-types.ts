@@ -129,6 +129,8 @@ export interface NativeAttributionResult {
     attributions: NativeTensor | null; stepScores: Record<string, Float32Array>; sequenceScores: Record<string, NativeTensor>;
     /** With returnStepLogits: [steps, vocab] float32. */
     stepLogits?: NativeTensor;
+    /** With returnConvergenceDelta: f(x) - f(baseline) of each step, what stepScores.deltas is relative to. */
+    deltaScales?: Float32Array;
   }>;
   /** Bytes of host result buffers the call allocated. */
   hostPeakBytes: number;

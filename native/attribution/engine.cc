@@ -282,7 +282,10 @@ AttributionResult run(EngineContext& ctx) {
     auto& seq = result.sequences[i];
     seq.attributions = attrs[i];
     seq.step_scores = ctx.compute_step_scores(ex[i], req.return_step_logits ? &seq.step_logits : nullptr);
-    if (deltas.count(i)) seq.step_scores["deltas"] = deltas[i];
+    if (deltas.count(i)) {
+      seq.step_scores["deltas"] = deltas[i][0].contiguous();  // [steps]
+      seq.delta_scales = deltas[i][1].contiguous();          // [steps]
+    }
   }
   ctx.progress(ctx.steps_total());  // every step done (methods without chunks report here only)
   // As Inseq: rows are the target positions before attr_end (later tokens never precede an attributed step).

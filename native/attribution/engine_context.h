@@ -163,7 +163,8 @@ class EngineContext {
 
 // gradient_methods.cc: saliency, input_x_gradient, integrated_gradients, gradient_shap, deeplift and the layer_*
 // variants at one layer (`layer` -1 = embeddings). `share`: the part of each step's work these rows are.
-// `deltas` (optional): IG / DeepLIFT convergence deltas per example [steps].
+// `deltas` (optional): IG / DeepLIFT convergence deltas per example, [2, steps]: row 0 the delta (sum of the
+// attributions - (f(x) - f(baseline))), row 1 f(x) - f(baseline) (what the delta is relative to).
 std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodInfo& method, int64_t layer,
                                               std::map<size_t, at::Tensor>* deltas, double share = 1.0);
 // layer_gradient_x_activation at every block in one forward + backward: [n, steps, layers(, hidden)].

@@ -324,7 +324,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       };
       at::Tensor diff = f_at(1).sub(f_at(0)).to(at::kCPU, at::kDouble);
       at::Tensor step_sums = at::stack(sums[i]).to(at::kCPU, at::kDouble);  // [steps]: one copy per example
-      (*deltas)[i] = step_sums.sub(diff).to(at::kFloat);
+      (*deltas)[i] = at::stack({step_sums.sub(diff), diff}).to(at::kFloat);  // [2, steps]: delta, f(x) - f(baseline)
     }
   }
   return out;

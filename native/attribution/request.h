@@ -95,6 +95,7 @@ struct SequenceAttribution {
   // [src, src, layers, heads].
   std::map<std::string, at::Tensor> sequence_scores;
   at::Tensor step_logits;  // [steps, vocab] float32 CPU with return_step_logits (what custom step scores read); else undefined
+  at::Tensor delta_scales; // [steps] float32 CPU with return_convergence_delta: f(x) - f(baseline), what step_scores["deltas"] is relative to
 };
 
 struct AttributionResult {

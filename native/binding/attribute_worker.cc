@@ -127,6 +127,7 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
           for (const auto& [name, t] : s.sequence_scores) seq_scores.Set(name, tensor_to_js(env, t));
           so.Set("sequenceScores", seq_scores);
           if (s.step_logits.defined()) so.Set("stepLogits", tensor_to_js(env, s.step_logits));  // [steps, vocab]
+          if (s.delta_scales.defined()) so.Set("deltaScales", tensor_to_js(env, s.delta_scales).Get("data"));  // [steps]
           seqs.Set(static_cast<uint32_t>(i), so);
         }
         out.Set("sequences", seqs);

@@ -174,6 +174,9 @@ TEST(integrated_gradients_completeness) {
   at::Tensor delta = out.step_scores["deltas"];                  // sum(attr) - (f(x) - f(b))
   ASSERT_TRUE(delta.abs().max().item<double>() < 2e-3);
   ASSERT_TRUE(attr.abs().min().item<double>() > 0.1);  // the attributions are not trivially small
+  // delta_scales is f(x) - f(b): the sum of the attributions minus the delta.
+  ASSERT_TRUE(out.delta_scales.defined() && out.delta_scales.numel() == delta.numel());
+  ASSERT_TRUE((out.delta_scales - (attr - delta)).abs().max().item<double>() < 1e-4);
 }
 
 TEST(contrast_equal_to_target_gives_zero_contrast_prob_diff) {

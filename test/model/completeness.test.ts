@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { loadModel, type Model } from "../../lib/index.js";
-import { COMPLETENESS_WARNING } from "../../lib/attribution/completeness-warning.js";
+import { COMPLETENESS_WARNING, withoutCompletenessWarning } from "../../lib/attribution/completeness-warning.js";
 import { completenessInputs, completenessReport } from "../../lib/evaluation/completeness.js";
 import { testDevice } from "../helpers.js";
 
@@ -62,14 +62,19 @@ describe("integrated gradients completeness on the default model", () => {
   afterAll(() => model.dispose());
   afterEach(() => vi.restoreAllMocks());
 
-  it("f(x) - f(baseline) = sum of granular attributions - delta does not depend on nSteps", async () => {
+  it("f(x) - f(baseline) does not depend on nSteps; the engine's own equals the granular sum minus delta", async () => {
     const coarse = completenessInputs((await warningsOf(() => ig(2))).result)!;
     const fine = completenessInputs(await ig(300))!;
     expect(coarse.scales).toHaveLength(4); // 1 + 3 attributed steps
     for (let i = 0; i < 4; i++) expect(coarse.scales[i]).toBeCloseTo(fine.scales[i]!, 4);
     expect(fine.scales[0]).toBeGreaterThan(0.9); // saturated
-    // No granular attributions, no sum: not checked.
-    expect(completenessInputs(await ig(2, false))).toBeNull();
+    // Reduced outputs carry the engine's f(x) - f(baseline) (recorded by attribute()); the granular fallback of a
+    // derived output (no recorded scales) computes the same from the sums.
+    const reduced = completenessInputs((await warningsOf(() => ig(2, false))).result)!;
+    for (let i = 0; i < 4; i++) expect(reduced.scales[i]).toBeCloseTo(coarse.scales[i]!, 4);
+    const granular = (await warningsOf(() => ig(2))).result;
+    const derived = completenessInputs(granular.aggregate("scores", { aggregateFn: "sum" } as never) as never);
+    expect(derived).toBeNull(); // a derived, non-granular output has neither
   });
 
   it("nSteps 2 on a saturated target warns, naming the share and the threshold; nSteps 300 does not", async () => {
@@ -86,10 +91,12 @@ describe("integrated gradients completeness on the default model", () => {
     expect(r.max).toBeLessThan(0.05);
   });
 
-  it("no warning without deltas, nor for reduced (non-granular) outputs", async () => {
+  it("reduced (default) outputs warn too; no warning without deltas, nor inside withoutCompletenessWarning", async () => {
     const reduced = await warningsOf(() => ig(2, false));
-    expect(reduced.warnings).toEqual([]);
+    expect(reduced.warnings.map(([, code]) => code)).toEqual([COMPLETENESS_WARNING]);
     expect(reduced.result.sequenceAttributions[0]!.stepScores.deltas).toBeDefined();
+    const quiet = await warningsOf(() => withoutCompletenessWarning(() => ig(2, false)));
+    expect(quiet.warnings).toEqual([]);
     const plain = await warningsOf(() =>
       model.attribute(PROMPTS[0]!, { generatedTexts: TARGETS[0]!, method: "integrated_gradients", granular: true, methodArgs: { nSteps: 2 } }),
     );

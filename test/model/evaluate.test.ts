@@ -1,7 +1,7 @@
 // evaluate() with a real model (the bundled default model): the mean-embedding removal, batched == single,
 // and the faithfulness ordering the issue asks for (the oracle order removes more than a random order where
 // removing the evidence changes the decision).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { evaluate } from "../../lib/evaluation/evaluate.js";
 import { grammarSet } from "../../lib/evaluation/sets/index.js";
@@ -77,5 +77,40 @@ describe("evaluate() on the bundled default model", () => {
     expect(report.methods[0]!.label).toBe("saliency+contrast_logits_diff");
     await expect(evaluate(model, { ...set, items: [{ ...set.items[0]!, alternatives: [] }] }, { methods: [{ method: "saliency", attributedFn: "contrast_logits_diff" }], baselines: [] }))
       .rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: expect.stringContaining("alternatives") });
+  });
+
+  it("reports IG completeness per method (poor at 2 steps, good at 300) without one process warning per batch", async () => {
+    const set: EvalSet = { name: "grammar", description: "", items: grammarItems(20) };
+    const spy = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+    try {
+      const report = await evaluate(model, set, {
+        methods: [{ method: "integrated_gradients", methodArgs: { nSteps: 2 } }, { method: "integrated_gradients", methodArgs: { nSteps: 300 } }, "saliency"],
+        baselines: [], faithfulness: false, batchSize: 8,
+      });
+      expect(spy).not.toHaveBeenCalled();
+      const [coarse, fine, saliency] = report.methods;
+      expect(coarse!.completeness!.overThreshold).toBeGreaterThan(0.05);
+      expect(coarse!.completeness!.warning).toContain("Raise nSteps (now 2)");
+      expect(fine!.completeness!.max).toBeLessThan(0.05);
+      expect(fine!.completeness!.warning).toBeUndefined();
+      expect(saliency!.completeness).toBeUndefined();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("the randomisation check changes a real method's attributions, one cascade step per block and one for the embeddings", async () => {
+    const set: EvalSet = { name: "grammar", description: "", items: grammarItems(30) };
+    const report = await evaluate(model, set, {
+      methods: ["saliency", "attention"], baselines: [], faithfulness: false, randomization: { items: 10, seed: 3 },
+    });
+    for (const m of report.methods) {
+      const steps = m.randomization!;
+      expect(steps.map((s) => s.randomized)).toEqual([
+        ...Array.from({ length: model.info.numLayers - 1 }, (_, i) => `top ${i + 1}`), "all blocks", "all + embeddings",
+      ]);
+      expect(steps.at(-1)!.spearman).toBeLessThan(0.9);
+      steps.forEach((s) => expect(s.spearman).toBeLessThanOrEqual(1 + 1e-12));
+    }
   });
 });
