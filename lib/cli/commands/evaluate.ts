@@ -169,7 +169,7 @@ export function makeEvaluateCommand(): Command {
         "",
         "Examples:",
         "  inseq evaluate --methods saliency,integrated_gradients:nSteps=64 --json eval.json --html eval.html",
-        "  inseq evaluate --set winomt-anti:wino.tsv -m Helsinki-NLP/opus-mt-en-de --methods saliency+contrast_logits_diff",
+        "  inseq evaluate --set winomt-anti:path/to/winomt -m path/to/decoder-only-lm --methods saliency+contrast_logits_diff",
         "  inseq evaluate --method-spec '{\"method\": \"lime\", \"methodArgs\": {\"nSamples\": 200}}' --baselines random,oracle",
         "  inseq evaluate --from-json eval.json --html eval.html",
       ].join("\n"),
