@@ -28,16 +28,16 @@
  * shards once more); `writeCascadingRandomizations` keeps them all.
  */
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir, mkdtemp, open, readdir, rm, type FileHandle } from "node:fs/promises";
+import { copyFile, link, mkdir, mkdtemp, open, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
 import { abortError, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
-import { float16BitsToNumber, float32ToFloat16Bits } from "../results/inseq-codecs.js";
 import { loadModel, resolveDir, type AnyModel, type LoadModelOptions } from "../models/load-model.js";
 import { BUNDLE_SIDECAR } from "../models/model-kind.js";
 import { FLOAT_DTYPE_BYTES, readCheckpointTensors, WEIGHTS, WEIGHTS_INDEX, type CheckpointTensor } from "./checkpoint-tensors.js";
 import { spearman } from "./spearman.js";
+import { randomizeTensor } from "./tensor-rewrite.js";
 import type { EvalItem, RandomizationStep } from "./types.js";
 
 /** One randomised model directory of the cascade. */
@@ -104,194 +104,6 @@ export function cascadeSteps(blocks: readonly string[]): Array<{ randomized: str
   const steps = blocks.map((_, k) => ({ randomized: k + 1 === L ? "all blocks" : `top ${k + 1}`, blocks: k + 1, all: false }));
   steps.push({ randomized: "all + embeddings", blocks: L, all: true });
   return steps;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Seeded normals
-// ---------------------------------------------------------------------------------------------------------------
-
-/** 32-bit FNV-1a of a string, mixed (murmur3 finaliser). */
-function hash32(text: string, h = 0x811c9dc5): number {
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Standard normals from xoshiro128** (period 2^128 - 1) by Box-Muller, seeded by (seed, key). */
-export class SeededNormal {
-  #s = new Uint32Array(4);
-  #spare: number | null = null;
-
-  constructor(seed: number, key: string) {
-    const base = hash32(`${seed}\u0000${key}`);
-    let x = base;
-    for (let i = 0; i < 4; i++) { // splitmix32 fills the state (never all zero)
-      x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      this.#s[i] = (z ^ (z >>> 16)) >>> 0;
-    }
-    if (this.#s.every((v) => v === 0)) this.#s[0] = 1;
-  }
-
-  #next(): number {
-    const s = this.#s;
-    const r = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
-    const t = s[1]! << 9;
-    s[2]! ^= s[0]!; s[3]! ^= s[1]!; s[1]! ^= s[2]!; s[0]! ^= s[3]!;
-    s[2]! ^= t;
-    s[3] = rotl(s[3]!, 11);
-    return r;
-  }
-
-  /** Uniform in (0, 1) with 53 random bits. */
-  uniform(): number {
-    const hi = this.#next() >>> 5, lo = this.#next() >>> 6; // 27 + 26 bits
-    return (hi * 67108864 + lo + 0.5) / 9007199254740992;
-  }
-
-  normal(): number {
-    if (this.#spare !== null) {
-      const v = this.#spare;
-      this.#spare = null;
-      return v;
-    }
-    const r = Math.sqrt(-2 * Math.log(this.uniform()));
-    const theta = 2 * Math.PI * this.uniform();
-    this.#spare = r * Math.sin(theta);
-    return r * Math.cos(theta);
-  }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Rewriting tensors in place
-// ---------------------------------------------------------------------------------------------------------------
-
-const CHUNK_ELEMENTS = 1 << 20;
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-function bfloat16Bits(value: number): number {
-  f32[0] = value;
-  const x = u32[0]!;
-  if (Number.isNaN(value)) return (x >>> 16) | 0x0040;
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-let f16Table: Float32Array | undefined;
-function float16Table(): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) f16Table[h] = float16BitsToNumber(h);
-  }
-  return f16Table;
-}
-
-/** The values of a chunk of little-endian `dtype` data as numbers (into `out`, at least `count` long). */
-function decodeChunk(chunk: Buffer, count: number, dtype: string, out: Float64Array): void {
-  if (!LITTLE_ENDIAN) {
-    for (let i = 0; i < count; i++) {
-      out[i] = dtype === "F32" ? chunk.readFloatLE(4 * i) : dtype === "F64" ? chunk.readDoubleLE(8 * i)
-        : dtype === "F16" ? float16BitsToNumber(chunk.readUInt16LE(2 * i)) : (u32[0] = chunk.readUInt16LE(2 * i) << 16, f32[0]!);
-    }
-    return;
-  }
-  // `chunk` starts its own ArrayBuffer (Buffer.alloc), so the views are aligned.
-  if (dtype === "F32") out.set(new Float32Array(chunk.buffer, chunk.byteOffset, count));
-  else if (dtype === "F64") out.set(new Float64Array(chunk.buffer, chunk.byteOffset, count));
-  else {
-    const h = new Uint16Array(chunk.buffer, chunk.byteOffset, count);
-    if (dtype === "F16") {
-      const table = float16Table();
-      for (let i = 0; i < count; i++) out[i] = table[h[i]!]!;
-    } else {
-      for (let i = 0; i < count; i++) { u32[0] = h[i]! << 16; out[i] = f32[0]!; }
-    }
-  }
-}
-
-/** Writes `count` numbers into a chunk as little-endian `dtype` (F16 / BF16 rounded to nearest even). */
-function encodeChunk(values: Float64Array, count: number, dtype: string, chunk: Buffer): void {
-  if (!LITTLE_ENDIAN) {
-    for (let i = 0; i < count; i++) {
-      const v = values[i]!;
-      if (dtype === "F32") chunk.writeFloatLE(v, 4 * i);
-      else if (dtype === "F64") chunk.writeDoubleLE(v, 8 * i);
-      else chunk.writeUInt16LE(dtype === "F16" ? float32ToFloat16Bits(v) : bfloat16Bits(v), 2 * i);
-    }
-    return;
-  }
-  if (dtype === "F32") new Float32Array(chunk.buffer, chunk.byteOffset, count).set(values.subarray(0, count));
-  else if (dtype === "F64") new Float64Array(chunk.buffer, chunk.byteOffset, count).set(values.subarray(0, count));
-  else {
-    const h = new Uint16Array(chunk.buffer, chunk.byteOffset, count);
-    if (dtype === "F16") for (let i = 0; i < count; i++) h[i] = float32ToFloat16Bits(values[i]!);
-    else for (let i = 0; i < count; i++) h[i] = bfloat16Bits(values[i]!);
-  }
-}
-
-/** Visits the values of a tensor chunk by chunk: `visit(values, chunk, count, firstIndex)` (values decoded). */
-async function forEachChunk(
-  fh: FileHandle, t: CheckpointTensor,
-  visit: (values: Float64Array, chunk: Buffer, count: number, first: number) => void | Promise<void>,
-  decode = true,
-): Promise<void> {
-  const size = FLOAT_DTYPE_BYTES[t.dtype]!;
-  const n = (t.end - t.begin) / size;
-  const buf = Buffer.alloc(Math.min(n, CHUNK_ELEMENTS) * size);
-  const values = new Float64Array(Math.min(n, CHUNK_ELEMENTS));
-  for (let first = 0; first < n; first += CHUNK_ELEMENTS) {
-    const count = Math.min(CHUNK_ELEMENTS, n - first);
-    const chunk = buf.subarray(0, count * size);
-    if (decode) {
-      await fh.read(chunk, 0, chunk.length, t.begin + first * size);
-      decodeChunk(chunk, count, t.dtype, values);
-    }
-    await visit(values, chunk, count, first);
-  }
-}
-
-/** Mean and population standard deviation of a tensor's finite values (two passes, in float64). */
-async function tensorMoments(fh: FileHandle, t: CheckpointTensor): Promise<{ mean: number; std: number }> {
-  let sum = 0, n = 0;
-  await forEachChunk(fh, t, (values, _chunk, count) => {
-    for (let i = 0; i < count; i++) {
-      const v = values[i]!;
-      if (Number.isFinite(v)) { sum += v; n++; }
-    }
-  });
-  const mean = n > 0 ? sum / n : 0;
-  let ss = 0;
-  await forEachChunk(fh, t, (values, _chunk, count) => {
-    for (let i = 0; i < count; i++) {
-      const v = values[i]!;
-      if (Number.isFinite(v)) ss += (v - mean) * (v - mean);
-    }
-  });
-  return { mean, std: n > 0 ? Math.sqrt(ss / n) : 0 };
-}
-
-/** Overwrites one tensor of an open (copied) weight file with seeded normals of its own mean and std. */
-async function randomizeTensor(fh: FileHandle, t: CheckpointTensor, seed: number, signal?: AbortSignal): Promise<void> {
-  const { mean, std } = await tensorMoments(fh, t);
-  const rng = new SeededNormal(seed, t.name);
-  const size = FLOAT_DTYPE_BYTES[t.dtype]!;
-  await forEachChunk(fh, t, async (values, chunk, count, first) => {
-    if (signal?.aborted) throw abortError(signal);
-    for (let i = 0; i < count; i++) values[i] = mean + std * rng.normal();
-    encodeChunk(values, count, t.dtype, chunk);
-    await fh.write(chunk, 0, chunk.length, t.begin + first * size);
-  }, false);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
