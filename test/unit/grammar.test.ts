@@ -30,6 +30,11 @@ function features(word: string, feature: "gender" | "number"): Set<string> {
   return out;
 }
 
+function sameCategory(a: string, b: string): boolean {
+  const categories = new Set(lookupWord(a).map((e) => e.category));
+  return lookupWord(b).some((e) => categories.has(e.category));
+}
+
 function only<T>(set: Set<T>): T {
   expect(set.size).toBe(1);
   return [...set][0]!;
@@ -126,6 +131,9 @@ describe("ground-truth dependencies", () => {
           expect(features(ex.words[i]!, feature).has(value)).toBe(false);
           expect(d.evidence).not.toContain(i);
         }
+        // the competitors are every competing slot; the distractors those of the other gender/number
+        expect(d.competitors!.filter((i) => !features(ex.words[i]!, feature).has(value))).toEqual(d.distractors);
+        for (const i of d.competitors!) expect(i).toBeLessThan(d.target);
         if (d.distractors.length) withDistractors++;
         // swapping the dependent word for its alternative makes the sentence ungrammatical
         const swapped = [...ex.words];
@@ -146,7 +154,36 @@ describe("ground-truth dependencies", () => {
     expect(d.distractors).toEqual([2]);
     expect(checkSentence("mary told john that she was tired .")).toEqual({ grammatical: true, template: "pronoun_distractor" });
     expect(checkSentence("mary told john that he was tired .").grammatical).toBe(false);
-    expect(checkSentence("mary told sarah that she was tired .").grammatical).toBe(false); // distractor must differ
+    expect(checkSentence("mary told sarah that she was tired .").grammatical).toBe(true); // a name of either gender in between
+    expect(checkSentence("mary told mary that she was tired .").grammatical).toBe(false); // but another name
+    expect(analyzeSentence("mary told sarah that she was tired .")!.dependencies).toEqual([
+      { kind: "pronoun_gender", target: 4, evidence: [0], distractors: [], competitors: [2], expected: "she", alternatives: ["he"] },
+    ]);
+  });
+
+  it("the name in between has either gender, independently of the subject's (no shortcut through it)", () => {
+    const big = generateCorpus(20000, 4321);
+    for (const template of ["pronoun_occupation_distractor", "pronoun_distractor", "pronoun_relative_distractor", "possessive_distractor"]) {
+      const deps = big.filter((e) => e.template === template).map((e) => e.dependencies[0]!);
+      expect(deps.every((d) => d.competitors!.length === 1)).toBe(true);
+      const same = deps.filter((d) => d.distractors.length === 0).length / deps.length;
+      expect(same, template).toBeGreaterThan(0.4);
+      expect(same, template).toBeLessThan(0.6);
+      for (const pron of ["she", "he", "her", "his"]) {
+        const withPron = deps.filter((d) => d.expected === pron);
+        if (withPron.length === 0) continue;
+        const sameGender = withPron.filter((d) => d.distractors.length === 0).length / withPron.length;
+        expect(sameGender, `${template} ${pron}`).toBeGreaterThan(0.4);
+        expect(sameGender, `${template} ${pron}`).toBeLessThan(0.6);
+      }
+    }
+    // the attractor's number is independent of the head's
+    for (const template of ["agreement_pp", "agreement_subject_relative"]) {
+      const deps = big.filter((e) => e.template === template).map((e) => e.dependencies[0]!);
+      const same = deps.filter((d) => d.distractors.length === 0).length / deps.length;
+      expect(same, template).toBeGreaterThan(0.4);
+      expect(same, template).toBeLessThan(0.6);
+    }
   });
 
   it("occupation pronouns take their gender from the appositive noun", () => {
@@ -155,8 +192,35 @@ describe("ground-truth dependencies", () => {
     expect(checkSentence("the doctor , a mother , told john that she was late .").grammatical).toBe(true);
     const ex = analyzeSentence("the doctor , a mother , told john that she was late .")!;
     expect(ex.dependencies).toEqual([
-      { kind: "pronoun_gender", target: 9, evidence: [4], distractors: [7], expected: "she", alternatives: ["he"] },
+      { kind: "pronoun_gender", target: 9, evidence: [4], distractors: [7], competitors: [7], expected: "she", alternatives: ["he"] },
     ]);
+    // the appositive with or without a place phrase, in every occupation template; a name of either gender
+    expect(checkSentence("the doctor , a man , told john that he was sad .")).toEqual({ grammatical: true, template: "pronoun_occupation_distractor" });
+    expect(checkSentence("the doctor , a man from the bank , told mary that he was sad .")).toEqual({ grammatical: true, template: "pronoun_occupation_distractor" });
+    expect(checkSentence("the doctor , a woman , said that she was sad .")).toEqual({ grammatical: true, template: "pronoun_occupation" });
+    expect(checkSentence("the doctor , a woman , said that he was sad .").grammatical).toBe(false);
+    expect(checkSentence("the nurse , a gentleman , lost his key .")).toEqual({ grammatical: true, template: "possessive_occupation" });
+    expect(checkSentence("the nurse , a gentleman from the farm , lost his key .")).toEqual({ grammatical: true, template: "possessive_occupation" });
+    const kinds = new Set(corpus.filter((e) => e.template.includes("occupation")).map((e) => `${e.template} ${e.words.includes("from")}`));
+    expect([...kinds].sort()).toEqual([
+      "possessive_occupation false", "possessive_occupation true", "pronoun_occupation false", "pronoun_occupation true",
+      "pronoun_occupation_distractor false", "pronoun_occupation_distractor true",
+    ]);
+  });
+
+  it("every prompt of the README and docs is the beginning of a template's sentence", () => {
+    const prompts = [
+      "the doctor , a woman from the hospital , said that", "the nurse , a man from the village , said that", "the nurse , a man ,",
+      "the keys to the old cabinet", "mary lost her key", "mary went to the market because", "mary went to",
+      "the doctor , a woman , said that", "the doctor , a man , told john that",
+    ];
+    const big = generateCorpus(20000, 99);
+    for (const prompt of prompts) {
+      const words = prompt.split(" ");
+      // some generated sentence has the prompt's structure: each word of the prompt, or one of its category, in place
+      const fits = big.some((e) => e.words.length > words.length && words.every((w, i) => w === e.words[i] || sameCategory(w, e.words[i]!)));
+      expect(fits, prompt).toBe(true);
+    }
   });
 });
 
