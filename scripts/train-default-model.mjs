@@ -8,10 +8,11 @@
 // or eval.jsonl sentence came from (gateSeed), without any training sentence: greedy agreement >= 99 % per
 // dependency kind, evidence swaps flip >= 95 % and competitor swaps <= 5 % of the dependencies of every template.
 // The numbers go into training.json, and each dependency of eval.jsonl is marked `verified` (its own causal check).
-// When a gate fails, nothing in --out is replaced: the run stays in --out/.work and the script exits with 1.
+// When a gate fails, nothing in --out is replaced: the run stays in --out/.work and the script exits with 1
+// (--allow-failing-gates writes the model anyway, the failures listed in training.json: for short test runs).
 //
 //   npm run train:default -- [--steps N] [--out DIR]       (= build:ts + build:train, then this script)
-//   node scripts/train-default-model.mjs [--steps N] [--out DIR] [--trainer PATH]
+//   node scripts/train-default-model.mjs [--steps N] [--out DIR] [--trainer PATH] [--allow-failing-gates]
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
 import path from "node:path";
@@ -30,6 +31,7 @@ const arg = (name, fallback) => {
 const out = path.resolve(arg("--out", path.join(root, "models/default")));
 const steps = Number(arg("--steps", 6000));
 const trainer = path.resolve(arg("--trainer", path.join(root, "build/inseq-train")));
+const allowFailingGates = args.includes("--allow-failing-gates");
 const toolsDir = path.join(root, "build/ts/tools/default-model");
 const seed = 20261127;
 const trainSize = 100000;
@@ -135,7 +137,7 @@ const report = {
   gates: { seed: gateSeed(seed), ...gates },
 };
 writeFileSync(path.join(work, "training.json"), JSON.stringify(report, null, 2) + "\n");
-if (gates.failures.length > 0) {
+if (gates.failures.length > 0 && !allowFailingGates) {
   process.stderr.write(`gates failed (the run is kept in ${work}):\n${gates.failures.map((f) => `  ${f}\n`).join("")}`);
   console.log(JSON.stringify(report, null, 2));
   process.exit(1);
