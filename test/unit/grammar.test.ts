@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import tokenizers from "tokenizers";
 import {
   analyzeSentence,
+  categoryEntries,
   checkSentence,
   generateExample,
   lookupWord,
@@ -13,7 +14,8 @@ import {
   vocabulary,
   type GrammarExample,
 } from "../../lib/default-model/grammar.js";
-import { generateCorpus } from "../../tools/default-model/corpus.js";
+import { evalSeed, gateSeed, gateSet, generateCorpus } from "../../tools/default-model/corpus.js";
+import { counterpart, gateFailures, markVerified } from "../../tools/default-model/gates.js";
 import { writeCorpusFiles } from "../../tools/default-model/corpus-files.js";
 import { buildTokenizerFiles } from "../../tools/default-model/tokenizer-json.js";
 
@@ -221,6 +223,52 @@ describe("ground-truth dependencies", () => {
       const fits = big.some((e) => e.words.length > words.length && words.every((w, i) => w === e.words[i] || sameCategory(w, e.words[i]!)));
       expect(fits, prompt).toBe(true);
     }
+  });
+});
+
+describe("gate set and counterparts (tools/default-model/gates.ts)", () => {
+  it("swaps a controller for its counterpart of the other gender or number, deterministically", () => {
+    expect(["woman", "man", "mother", "father", "lady", "gentleman"].map((w) => counterpart(w, "gender"))).toEqual(["man", "woman", "father", "mother", "gentleman", "lady"]);
+    expect(["key", "keys", "man", "women", "child", "cashier", "doctors"].map((w) => counterpart(w, "number"))).toEqual(["keys", "key", "men", "woman", "children", "cashiers", "doctor"]);
+    expect(counterpart("mary", "gender")).toBe("john");
+    expect(counterpart("john", "gender")).toBe("mary");
+    expect(counterpart("mary", "gender", new Set(["john", "david"]))).toBe("peter"); // not a name already in the sentence
+    for (const name of categoryEntries("name")) {
+      const other = counterpart(name.word, "gender");
+      expect(lookupWord(other)[0]!.gender).not.toBe(name.gender);
+      expect(counterpart(other, "gender")).toBe(name.word);
+    }
+    expect(() => counterpart("the", "gender")).toThrow(/Expected a word of the grammar with a gender for word/);
+  });
+
+  it("the gate set comes from its own seed and holds no training sentence", () => {
+    const seed = 5;
+    expect(new Set([seed, evalSeed(seed), gateSeed(seed)]).size).toBe(3);
+    const train = generateCorpus(3000, seed);
+    const texts = new Set(train.map((e) => e.text));
+    const gates = gateSet(texts, 500, seed);
+    expect(gates).toHaveLength(500);
+    expect(gates.some((e) => texts.has(e.text))).toBe(false);
+    expect(new Set(gates.map((e) => e.text)).size).toBe(500);
+    expect(gateSet(texts, 500, seed)).toEqual(gates);
+  });
+
+  it("gateFailures names what misses a threshold; markVerified copies the examples with the marks", () => {
+    const r = (hits: number, total: number) => ({ hits, total, rate: hits / total });
+    expect(gateFailures({
+      agreement: { pronoun_gender: r(99, 100), possessive_gender: r(98, 100) },
+      evidenceFlips: { pronoun_name: r(95, 100), pronoun_distractor: r(94, 100) },
+      distractorFlips: { pronoun_distractor: r(6, 100), agreement_pp: r(5, 100) },
+    })).toEqual([
+      "agreement possessive_gender 0.980 (98/100) < 0.99",
+      "evidence flips pronoun_distractor 0.940 (94/100) < 0.95",
+      "distractor flips pronoun_distractor 0.060 (6/100) > 0.05",
+    ]);
+    const examples = corpus.slice(0, 2);
+    const marked = markVerified(examples, { checks: [{ example: 1, dependency: 0, verified: true } as never] });
+    expect(marked[0]!.dependencies.every((d) => d.verified === false)).toBe(true);
+    expect(marked[1]!.dependencies[0]!.verified).toBe(true);
+    expect(examples[1]!.dependencies[0]!.verified).toBeUndefined();
   });
 });
 
