@@ -150,4 +150,16 @@ describe("scripts/train-default-model.mjs", () => {
     expect(existsSync(path.join(out, "model.safetensors"))).toBe(true);
     expect(existsSync(path.join(out, ".work"))).toBe(false);
   }, 600_000);
+
+  it("replaces nothing and exits with 1 when a gate fails (2 steps)", () => {
+    const out = tempDir("default-model-gates");
+    const r = spawnSync(process.execPath, [path.join(repoRoot, "scripts/train-default-model.mjs"), "--steps", "2", "--out", out], {
+      cwd: repoRoot, encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1" },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("gates failed");
+    expect(r.stderr).toMatch(/agreement pronoun_gender 0\.\d+ \(\d+\/\d+\) < 0\.99/);
+    expect(existsSync(path.join(out, "model.safetensors"))).toBe(false);
+    expect(JSON.parse(readFileSync(path.join(out, ".work/training.json"), "utf8")).gates.failures.length).toBeGreaterThan(0);
+  }, 600_000);
 });
