@@ -11,9 +11,9 @@
  *
  * Agreement rules (these are rules of *this* grammar, stricter than English):
  * - A subject pronoun (she/he) or possessive (her/his) always agrees in gender with the subject of
- *   the main clause. Another name may appear in between; its gender is drawn independently of the
- *   subject's (either gender), so the pronoun can only be predicted from the subject, never from
- *   the name in between.
+ *   the main clause. Another name may appear in between, of either gender: it is drawn from all
+ *   names but the subject's (19 of the 39 share a named subject's gender), so the pronoun can only
+ *   be predicted from the subject, not from the name in between.
  * - Occupation nouns carry no gender. Their gender is given by an appositive noun right after them
  *   ("the doctor , a woman , ..." or "the doctor , a woman from the hospital , ..."): that
  *   appositive noun is the evidence.
