@@ -1,7 +1,9 @@
 /**
  * The held-out evaluation set of the bundled default model: grammar examples with their ground-truth
  * dependencies (which earlier words decide each dependent word), shipped as `models/default/grammar/eval.jsonl`,
- * one `GrammarExample` per line. None of its sentences occurs in the training corpus.
+ * one `GrammarExample` per line. None of its sentences occurs in the training corpus. Each dependency is marked
+ * `verified` when the shipped model passed its causal check on it (tools/default-model/gates.ts: it predicts the
+ * expected form, swapping the evidence for its counterpart flips it, swapping a competitor does not).
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -30,8 +32,8 @@ export function evalSetPath(modelDir?: string): string {
  * import { analyzeSentence, loadEvalSet } from "inseq/default-model";
  * const [first] = loadEvalSet();
  * first.text;            // "the window beside the blue letters was small ."
- * first.dependencies[0]; // { kind: "subject_verb_number", target: 6, evidence: [1], distractors: [5], expected: "was", ... }
- * analyzeSentence(first.text); // the same example, parsed back from the sentence
+ * first.dependencies[0]; // { kind: "subject_verb_number", target: 6, evidence: [1], distractors: [5], competitors: [5], expected: "was", ..., verified: true }
+ * analyzeSentence(first.text); // the same example (without the verified marks), parsed back from the sentence
  */
 export function loadEvalSet(modelDir?: string): GrammarExample[] {
   const file = evalSetPath(modelDir);

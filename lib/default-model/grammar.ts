@@ -11,16 +11,21 @@
  *
  * Agreement rules (these are rules of *this* grammar, stricter than English):
  * - A subject pronoun (she/he) or possessive (her/his) always agrees in gender with the subject of
- *   the main clause. A name of the other gender may appear in between (a distractor); the pronoun
- *   never refers to it.
+ *   the main clause. Another name may appear in between, of either gender: it is drawn from all
+ *   names but the subject's (19 of the 39 share a named subject's gender), so the pronoun can only
+ *   be predicted from the subject, not from the name in between.
  * - Occupation nouns carry no gender. Their gender is given by an appositive noun right after them
- *   ("the doctor , a woman , ..."): that appositive noun is the evidence.
+ *   ("the doctor , a woman , ..." or "the doctor , a woman from the hospital , ..."): that
+ *   appositive noun is the evidence.
+ * - The number of a noun inside a prepositional phrase or relative clause is drawn independently of
+ *   the head noun's number.
  * - Present-tense verbs (and is/are, was/were) agree in number with their subject head noun, across
  *   prepositional phrases and relative clauses. Past tense verbs other than was/were carry no number.
  *
  * Ground truth: `evidence` lists the controller of each dependency (the name, the appositive gender
- * noun, or the subject head noun); `distractors` lists competing controllers (names of the other
- * gender, nouns of the other number) that occur in the sentence. Words that merely agree with the
+ * noun, or the subject head noun); `competitors` lists every competing controller slot (the other
+ * name, the other noun) whatever its feature, and `distractors` those of them whose feature differs
+ * (names of the other gender, nouns of the other number). Words that merely agree with the
  * controller themselves are not listed.
  */
 
@@ -226,8 +231,6 @@ type Feature = "gender" | "number";
 type Constraint =
   /** `slot` has the same value of `feature` as `with`. */
   | { readonly type: "agree"; readonly slot: string; readonly with: string; readonly feature: Feature }
-  /** `slot` has a different value of `feature` from `with`. */
-  | { readonly type: "differ"; readonly slot: string; readonly with: string; readonly feature: Feature }
   /** `slot` and `with` have different lemmas (avoids "the key near the old keys"). */
   | { readonly type: "distinct"; readonly slot: string; readonly with: string };
 
@@ -237,7 +240,7 @@ interface DependencySpec {
   readonly kind: DependencyKind;
   readonly target: string;
   readonly evidence: readonly string[];
-  /** Competing controllers; each is listed only when its feature value differs from the target's. */
+  /** Competing controllers (the example's `competitors`); `distractors` keeps those whose feature value differs from the target's. */
   readonly distractors: readonly string[];
 }
 
@@ -300,7 +303,6 @@ function template(
 }
 
 const agree = (slot: string, withId: string, feature: Feature): Constraint => ({ type: "agree", slot, with: withId, feature });
-const differ = (slot: string, withId: string, feature: Feature): Constraint => ({ type: "differ", slot, with: withId, feature });
 const distinct = (slot: string, withId: string): Constraint => ({ type: "distinct", slot, with: withId });
 
 const TEMPLATES: readonly Template[] = [
@@ -313,30 +315,30 @@ const TEMPLATES: readonly Template[] = [
   ),
   template(
     "pronoun_occupation",
-    "the {occupation:o} , a {gnoun:g} from the {place} , said that {pron:p} was {padj} .",
-    "Subject pronoun agreeing with a genderless occupation noun whose gender is set by the appositive noun (evidence: the appositive woman/man/mother/father/lady/gentleman).",
+    "the {occupation:o} , a {gnoun:g} ( from the {place} | ) , said that {pron:p} was {padj} .",
+    "Subject pronoun agreeing with a genderless occupation noun whose gender is set by the appositive noun, with or without a place phrase (evidence: the appositive woman/man/mother/father/lady/gentleman).",
     [agree("p", "g", "gender")],
     [{ kind: "pronoun_gender", target: "p", evidence: ["g"], distractors: [] }],
   ),
   template(
     "pronoun_occupation_distractor",
-    "the {occupation:o} , a {gnoun:g} , {tell} {name:d} that {pron:p} was {padj} .",
-    "As pronoun_occupation, with a name of the other gender between the cue and the pronoun (evidence: the appositive noun; distractor: the name).",
-    [differ("d", "g", "gender"), agree("p", "g", "gender")],
+    "the {occupation:o} , a {gnoun:g} ( from the {place} | ) , {tell} {name:d} that {pron:p} was {padj} .",
+    "As pronoun_occupation, with a name of either gender between the cue and the pronoun (evidence: the appositive noun; distractor: the name when its gender differs).",
+    [agree("p", "g", "gender")],
     [{ kind: "pronoun_gender", target: "p", evidence: ["g"], distractors: ["d"] }],
   ),
   template(
     "pronoun_distractor",
     "{name:n} {tell} {name:d} that {pron:p} was {padj} .",
-    "Subject pronoun agreeing with the subject name; the object name, closer to the pronoun, has the other gender (evidence: the subject name; distractor: the object name).",
-    [differ("d", "n", "gender"), agree("p", "n", "gender")],
+    "Subject pronoun agreeing with the subject name; the object name, closer to the pronoun, is another name of either gender (evidence: the subject name; distractor: the object name when its gender differs).",
+    [distinct("d", "n"), agree("p", "n", "gender")],
     [{ kind: "pronoun_gender", target: "p", evidence: ["n"], distractors: ["d"] }],
   ),
   template(
     "pronoun_relative_distractor",
     "{name:n} , who met {name:d} in the {place} , said that {pron:p} was {padj} .",
-    "Long-distance pronoun agreement across a relative clause that contains a name of the other gender (evidence: the subject name; distractor: the name in the relative clause).",
-    [differ("d", "n", "gender"), agree("p", "n", "gender")],
+    "Long-distance pronoun agreement across a relative clause that contains another name of either gender (evidence: the subject name; distractor: the name in the relative clause when its gender differs).",
+    [distinct("d", "n"), agree("p", "n", "gender")],
     [{ kind: "pronoun_gender", target: "p", evidence: ["n"], distractors: ["d"] }],
   ),
   template(
@@ -348,16 +350,16 @@ const TEMPLATES: readonly Template[] = [
   ),
   template(
     "possessive_occupation",
-    "the {occupation:o} , a {gnoun:g} from the {place} , {pverb} {poss:p} {object} .",
-    "Possessive pronoun agreeing with an occupation noun whose gender is set by the appositive noun (evidence: the appositive noun).",
+    "the {occupation:o} , a {gnoun:g} ( from the {place} | ) , {pverb} {poss:p} {object} .",
+    "Possessive pronoun agreeing with an occupation noun whose gender is set by the appositive noun, with or without a place phrase (evidence: the appositive noun).",
     [agree("p", "g", "gender")],
     [{ kind: "possessive_gender", target: "p", evidence: ["g"], distractors: [] }],
   ),
   template(
     "possessive_distractor",
     "{name:n} {gverb} {name:d} {poss:p} {object} .",
-    "Possessive pronoun agreeing with the subject name; the indirect object right before it has the other gender (evidence: the subject name; distractor: the indirect object).",
-    [differ("d", "n", "gender"), agree("p", "n", "gender")],
+    "Possessive pronoun agreeing with the subject name; the indirect object right before it is another name of either gender (evidence: the subject name; distractor: the indirect object when its gender differs).",
+    [distinct("d", "n"), agree("p", "n", "gender")],
     [{ kind: "possessive_gender", target: "p", evidence: ["n"], distractors: ["d"] }],
   ),
   template(
@@ -405,12 +407,26 @@ export interface GrammarDependency {
   target: number;
   /** Word indices of the correct evidence (the controller of the agreement). */
   evidence: number[];
-  /** Word indices of wrong-gender/number competitors. */
+  /** Word indices of wrong-gender/number competitors (the `competitors` whose feature differs from the target's). */
   distractors: number[];
+  /**
+   * Word indices of every competing controller slot, whatever its feature: the name between a pronoun and its
+   * subject, the other noun of a subject-verb sentence. A distractor when its feature differs; swapping it for
+   * its counterpart must not change the dependent word (the causal check of the eval set). Absent in eval sets
+   * written before it existed.
+   */
+  competitors?: number[];
   /** The word at `target`. */
   expected: string;
   /** The wrong forms (e.g. "he" for "she"). */
   alternatives: string[];
+  /**
+   * Set only in a shipped eval set (models/default/grammar/eval.jsonl): true when the model it ships with
+   * predicted a form of the expected feature greedily, swapping the evidence for its counterpart flipped the
+   * prediction to the alternative form, and swapping any competitor for its counterpart did not change it
+   * (tools/default-model/gates.ts); false otherwise.
+   */
+  verified?: boolean;
 }
 
 export interface GrammarExample {
@@ -444,9 +460,6 @@ function checkConstraint(c: Constraint, slot: Binding, other: Binding): string |
   if (c.type === "agree" && a !== b) {
     return `${JSON.stringify(slot.entry.word)} does not agree in ${c.feature} with ${JSON.stringify(other.entry.word)}`;
   }
-  if (c.type === "differ" && a === b) {
-    return `${JSON.stringify(slot.entry.word)} must differ in ${c.feature} from ${JSON.stringify(other.entry.word)}`;
-  }
   return null;
 }
 
@@ -468,6 +481,7 @@ function buildExample(tpl: Template, words: string[], bindings: ReadonlyMap<stri
         .map((id) => bindings.get(id)!)
         .filter((b) => featureOf(b.entry, feature) !== value)
         .map((b) => b.index),
+      competitors: d.distractors.map((id) => bindings.get(id)!.index),
       expected: target.entry.word,
       alternatives: alternativesFor(target.category, target.entry),
     };

@@ -107,7 +107,7 @@ describe("published package", () => {
     expect(JSON.parse(readFileSync(path.join(app, "out.json"), "utf8")).attributes.sequence_attributions).toHaveLength(1);
 
     const r = runInApp(PROBE);
-    expect(r.text).toBe("the doctor , a woman from the hospital , said that she was sad .");
+    expect(r.text).toBe("the doctor , a woman from the hospital , said that she was angry .");
     expect(r.shape[1]).toBe(3);
     expect(r.info.addon).toMatchObject({ kind: "prebuild", path: path.join(app, "node_modules/inseq/prebuilds", platform, "inseq.napi.node") });
     expect(r.info.torchVersion.startsWith("2.")).toBe(true);
@@ -136,7 +136,7 @@ describe("published package", () => {
     expect(r.info.cudaReason).toMatch(/^libtorch_cuda\.so could not be loaded: lib[\w.]+\.so[.\d]*: cannot open shared object file/);
     expect(r.info.cudaRuntimeVersion).toBe(libtorchPin().cuda);
     expect(r.device).toBe("cpu");
-    expect(r.text).toBe("the doctor , a woman from the hospital , said that she was sad .");
+    expect(r.text).toBe("the doctor , a woman from the hospital , said that she was angry .");
   });
 
   it("with the whole CUDA install on a machine without a GPU: loads the CUDA libraries, reports no visible GPU, runs on CPU", () => {
@@ -147,7 +147,7 @@ describe("published package", () => {
     expect(r.info.cuda).toBe(false);
     expect(r.info.cudaReason).toMatch(/^no visible GPU/);
     expect(r.device).toBe("cpu");
-    expect(r.text).toBe("the doctor , a woman from the hospital , said that she was sad .");
+    expect(r.text).toBe("the doctor , a woman from the hospital , said that she was angry .");
     // "cuda" asked for explicitly is a clear error naming why.
     const err = runInApp(`
       import { loadModel } from "inseq";

@@ -1,7 +1,8 @@
 // The default model's training tool outside the product: `npm run build:train` builds the inseq-train executable
 // (tools/default-model/train/) and the corpus tools (build/ts/); a short run trains deterministically, writes
 // weights that load as a model, and reports bad input with a code and an exit status; the training script
-// reproduces every file of models/default/ but the weights and the training report byte for byte.
+// reproduces every file of models/default/ but the weights, the training report and the `verified` marks of the
+// eval set (the model's own causal checks) byte for byte.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -132,17 +133,33 @@ describe("inseq-train (npm run build:train)", () => {
 });
 
 describe("scripts/train-default-model.mjs", () => {
-  it("reproduces models/default/ but for the weights and the training report (2 steps)", () => {
+  it("reproduces models/default/ but for the weights, the training report and the verified marks (2 steps)", () => {
     const out = tempDir("default-model");
-    execFileSync(process.execPath, [path.join(repoRoot, "scripts/train-default-model.mjs"), "--steps", "2", "--out", out], {
+    // 2 steps miss the gates: --allow-failing-gates writes the model all the same
+    execFileSync(process.execPath, [path.join(repoRoot, "scripts/train-default-model.mjs"), "--steps", "2", "--out", out, "--allow-failing-gates"], {
       cwd: repoRoot, stdio: "pipe", env: { ...process.env, OMP_NUM_THREADS: "1" },
     });
-    for (const f of ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "grammar/eval.jsonl", "grammar/README.md"]) {
+    for (const f of ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "grammar/README.md"]) {
       expect(readFileSync(path.join(out, f), "utf8"), f).toBe(readFileSync(path.join(defaultModelDir(), f), "utf8"));
     }
+    const unverified = (file: string) => readFileSync(file, "utf8").replaceAll(/,"verified":(true|false)/g, "");
+    expect(unverified(path.join(out, "grammar/eval.jsonl"))).toBe(unverified(path.join(defaultModelDir(), "grammar/eval.jsonl")));
     const report = JSON.parse(readFileSync(path.join(out, "training.json"), "utf8"));
-    expect(report).toMatchObject({ seed: 20261127, steps: 2, batchSize: 64, trainSentences: 60000, parameters: 766208, threads: 2 });
+    expect(report).toMatchObject({ seed: 20261127, steps: 2, batchSize: 64, trainSentences: 100000, parameters: 766208, threads: 2 });
+    expect(report.gates.failures.length).toBeGreaterThan(0); // recorded, not hidden
     expect(existsSync(path.join(out, "model.safetensors"))).toBe(true);
     expect(existsSync(path.join(out, ".work"))).toBe(false);
+  }, 600_000);
+
+  it("replaces nothing and exits with 1 when a gate fails (2 steps)", () => {
+    const out = tempDir("default-model-gates");
+    const r = spawnSync(process.execPath, [path.join(repoRoot, "scripts/train-default-model.mjs"), "--steps", "2", "--out", out], {
+      cwd: repoRoot, encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1" },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("gates failed");
+    expect(r.stderr).toMatch(/agreement pronoun_gender 0\.\d+ \(\d+\/\d+\) < 0\.99/);
+    expect(existsSync(path.join(out, "model.safetensors"))).toBe(false);
+    expect(JSON.parse(readFileSync(path.join(out, ".work/training.json"), "utf8")).gates.failures.length).toBeGreaterThan(0);
   }, 600_000);
 });

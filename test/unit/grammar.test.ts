@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import tokenizers from "tokenizers";
 import {
   analyzeSentence,
+  categoryEntries,
   checkSentence,
   generateExample,
   lookupWord,
@@ -13,7 +14,8 @@ import {
   vocabulary,
   type GrammarExample,
 } from "../../lib/default-model/grammar.js";
-import { generateCorpus } from "../../tools/default-model/corpus.js";
+import { evalSeed, gateSeed, gateSet, generateCorpus } from "../../tools/default-model/corpus.js";
+import { counterpart, gateFailures, markVerified } from "../../tools/default-model/gates.js";
 import { writeCorpusFiles } from "../../tools/default-model/corpus-files.js";
 import { buildTokenizerFiles } from "../../tools/default-model/tokenizer-json.js";
 
@@ -28,6 +30,11 @@ function features(word: string, feature: "gender" | "number"): Set<string> {
     if (v !== undefined) out.add(v);
   }
   return out;
+}
+
+function sameCategory(a: string, b: string): boolean {
+  const categories = new Set(lookupWord(a).map((e) => e.category));
+  return lookupWord(b).some((e) => categories.has(e.category));
 }
 
 function only<T>(set: Set<T>): T {
@@ -126,6 +133,9 @@ describe("ground-truth dependencies", () => {
           expect(features(ex.words[i]!, feature).has(value)).toBe(false);
           expect(d.evidence).not.toContain(i);
         }
+        // the competitors are every competing slot; the distractors those of the other gender/number
+        expect(d.competitors!.filter((i) => !features(ex.words[i]!, feature).has(value))).toEqual(d.distractors);
+        for (const i of d.competitors!) expect(i).toBeLessThan(d.target);
         if (d.distractors.length) withDistractors++;
         // swapping the dependent word for its alternative makes the sentence ungrammatical
         const swapped = [...ex.words];
@@ -146,7 +156,36 @@ describe("ground-truth dependencies", () => {
     expect(d.distractors).toEqual([2]);
     expect(checkSentence("mary told john that she was tired .")).toEqual({ grammatical: true, template: "pronoun_distractor" });
     expect(checkSentence("mary told john that he was tired .").grammatical).toBe(false);
-    expect(checkSentence("mary told sarah that she was tired .").grammatical).toBe(false); // distractor must differ
+    expect(checkSentence("mary told sarah that she was tired .").grammatical).toBe(true); // a name of either gender in between
+    expect(checkSentence("mary told mary that she was tired .").grammatical).toBe(false); // but another name
+    expect(analyzeSentence("mary told sarah that she was tired .")!.dependencies).toEqual([
+      { kind: "pronoun_gender", target: 4, evidence: [0], distractors: [], competitors: [2], expected: "she", alternatives: ["he"] },
+    ]);
+  });
+
+  it("the name in between has either gender, independently of the subject's (no shortcut through it)", () => {
+    const big = generateCorpus(20000, 4321);
+    for (const template of ["pronoun_occupation_distractor", "pronoun_distractor", "pronoun_relative_distractor", "possessive_distractor"]) {
+      const deps = big.filter((e) => e.template === template).map((e) => e.dependencies[0]!);
+      expect(deps.every((d) => d.competitors!.length === 1)).toBe(true);
+      const same = deps.filter((d) => d.distractors.length === 0).length / deps.length;
+      expect(same, template).toBeGreaterThan(0.4);
+      expect(same, template).toBeLessThan(0.6);
+      for (const pron of ["she", "he", "her", "his"]) {
+        const withPron = deps.filter((d) => d.expected === pron);
+        if (withPron.length === 0) continue;
+        const sameGender = withPron.filter((d) => d.distractors.length === 0).length / withPron.length;
+        expect(sameGender, `${template} ${pron}`).toBeGreaterThan(0.4);
+        expect(sameGender, `${template} ${pron}`).toBeLessThan(0.6);
+      }
+    }
+    // the attractor's number is independent of the head's
+    for (const template of ["agreement_pp", "agreement_subject_relative"]) {
+      const deps = big.filter((e) => e.template === template).map((e) => e.dependencies[0]!);
+      const same = deps.filter((d) => d.distractors.length === 0).length / deps.length;
+      expect(same, template).toBeGreaterThan(0.4);
+      expect(same, template).toBeLessThan(0.6);
+    }
   });
 
   it("occupation pronouns take their gender from the appositive noun", () => {
@@ -155,8 +194,81 @@ describe("ground-truth dependencies", () => {
     expect(checkSentence("the doctor , a mother , told john that she was late .").grammatical).toBe(true);
     const ex = analyzeSentence("the doctor , a mother , told john that she was late .")!;
     expect(ex.dependencies).toEqual([
-      { kind: "pronoun_gender", target: 9, evidence: [4], distractors: [7], expected: "she", alternatives: ["he"] },
+      { kind: "pronoun_gender", target: 9, evidence: [4], distractors: [7], competitors: [7], expected: "she", alternatives: ["he"] },
     ]);
+    // the appositive with or without a place phrase, in every occupation template; a name of either gender
+    expect(checkSentence("the doctor , a man , told john that he was sad .")).toEqual({ grammatical: true, template: "pronoun_occupation_distractor" });
+    expect(checkSentence("the doctor , a man from the bank , told mary that he was sad .")).toEqual({ grammatical: true, template: "pronoun_occupation_distractor" });
+    expect(checkSentence("the doctor , a woman , said that she was sad .")).toEqual({ grammatical: true, template: "pronoun_occupation" });
+    expect(checkSentence("the doctor , a woman , said that he was sad .").grammatical).toBe(false);
+    expect(checkSentence("the nurse , a gentleman , lost his key .")).toEqual({ grammatical: true, template: "possessive_occupation" });
+    expect(checkSentence("the nurse , a gentleman from the farm , lost his key .")).toEqual({ grammatical: true, template: "possessive_occupation" });
+    const kinds = new Set(corpus.filter((e) => e.template.includes("occupation")).map((e) => `${e.template} ${e.words.includes("from")}`));
+    expect([...kinds].sort()).toEqual([
+      "possessive_occupation false", "possessive_occupation true", "pronoun_occupation false", "pronoun_occupation true",
+      "pronoun_occupation_distractor false", "pronoun_occupation_distractor true",
+    ]);
+  });
+
+  it("every prompt of the README and docs is the beginning of a template's sentence", () => {
+    const prompts = [
+      "the doctor , a woman from the hospital , said that", "the nurse , a man from the village , said that", "the nurse , a man ,",
+      "the keys to the old cabinet", "mary lost her key", "mary went to the market because", "mary went to",
+      "the doctor , a woman , said that", "the doctor , a man , told john that",
+    ];
+    const big = generateCorpus(20000, 99);
+    for (const prompt of prompts) {
+      const words = prompt.split(" ");
+      // some generated sentence has the prompt's structure: each word of the prompt, or one of its category, in place
+      const fits = big.some((e) => e.words.length > words.length && words.every((w, i) => w === e.words[i] || sameCategory(w, e.words[i]!)));
+      expect(fits, prompt).toBe(true);
+    }
+  });
+});
+
+describe("gate set and counterparts (tools/default-model/gates.ts)", () => {
+  it("swaps a controller for its counterpart of the other gender or number, deterministically", () => {
+    expect(["woman", "man", "mother", "father", "lady", "gentleman"].map((w) => counterpart(w, "gender"))).toEqual(["man", "woman", "father", "mother", "gentleman", "lady"]);
+    expect(["key", "keys", "man", "women", "child", "cashier", "doctors"].map((w) => counterpart(w, "number"))).toEqual(["keys", "key", "men", "woman", "children", "cashiers", "doctor"]);
+    expect(counterpart("mary", "gender")).toBe("john");
+    expect(counterpart("john", "gender")).toBe("mary");
+    expect(counterpart("mary", "gender", new Set(["john", "david"]))).toBe("peter"); // not a name already in the sentence
+    for (const name of categoryEntries("name")) {
+      const other = counterpart(name.word, "gender");
+      expect(lookupWord(other)[0]!.gender).not.toBe(name.gender);
+      expect(counterpart(other, "gender")).toBe(name.word);
+    }
+    expect(() => counterpart("the", "gender")).toThrow(/Expected a word of the grammar with a gender for word/);
+  });
+
+  it("the gate set comes from its own seed and holds no training sentence", () => {
+    const seed = 5;
+    expect(new Set([seed, evalSeed(seed), gateSeed(seed)]).size).toBe(3);
+    const train = generateCorpus(3000, seed);
+    const texts = new Set(train.map((e) => e.text));
+    const gates = gateSet(texts, 500, seed);
+    expect(gates).toHaveLength(500);
+    expect(gates.some((e) => texts.has(e.text))).toBe(false);
+    expect(new Set(gates.map((e) => e.text)).size).toBe(500);
+    expect(gateSet(texts, 500, seed)).toEqual(gates);
+  });
+
+  it("gateFailures names what misses a threshold; markVerified copies the examples with the marks", () => {
+    const r = (hits: number, total: number) => ({ hits, total, rate: hits / total });
+    expect(gateFailures({
+      agreement: { pronoun_gender: r(99, 100), possessive_gender: r(98, 100) },
+      evidenceFlips: { pronoun_name: r(95, 100), pronoun_distractor: r(94, 100) },
+      distractorFlips: { pronoun_distractor: r(6, 100), agreement_pp: r(5, 100) },
+    })).toEqual([
+      "agreement possessive_gender 0.980 (98/100) < 0.99",
+      "evidence flips pronoun_distractor 0.940 (94/100) < 0.95",
+      "distractor flips pronoun_distractor 0.060 (6/100) > 0.05",
+    ]);
+    const examples = corpus.slice(0, 2);
+    const marked = markVerified(examples, { checks: [{ example: 1, dependency: 0, verified: true } as never] });
+    expect(marked[0]!.dependencies.every((d) => d.verified === false)).toBe(true);
+    expect(marked[1]!.dependencies[0]!.verified).toBe(true);
+    expect(examples[1]!.dependencies[0]!.verified).toBeUndefined();
   });
 });
 

@@ -31,16 +31,36 @@ export function evalSeed(seed: number): number {
 }
 
 /**
+ * Seed of the gate set (tools/default-model/gates.ts), derived from the corpus seed and distinct from both the
+ * corpus seed and the evaluation stream's seeds: a held-out set no training or eval.jsonl sentence was drawn from.
+ */
+export function gateSeed(seed: number): number {
+  return (seed ^ 0x27d4eb2f) >>> 0;
+}
+
+/**
  * Evaluation examples from the derived seed, skipping sentences that occur in `train`.
  * Gives up (ERR_INVALID_OPTION) if the grammar cannot supply enough distinct held-out sentences.
  */
 export function heldOut(train: ReadonlySet<string>, evalSize: number, seed: number): GrammarExample[] {
+  return heldOutFrom(train, evalSize, evalSeed(seed), "evalSize");
+}
+
+/**
+ * The gate set of a corpus: `size` examples from `gateSeed(seed)`, skipping sentences of `train` (the corpus of
+ * `seed`). Gives up (ERR_INVALID_OPTION) like `heldOut`.
+ */
+export function gateSet(train: ReadonlySet<string>, size: number, seed: number): GrammarExample[] {
+  return heldOutFrom(train, size, gateSeed(seed), "size");
+}
+
+function heldOutFrom(train: ReadonlySet<string>, evalSize: number, start: number, option: string): GrammarExample[] {
   const out: GrammarExample[] = [];
   const seen = new Set<string>();
-  let s = evalSeed(seed);
+  let s = start;
   const batch = Math.max(64, evalSize);
   for (let round = 0; out.length < evalSize; round++) {
-    if (round >= 64) throw invalidOption("evalSize", "a size the grammar can supply as held-out sentences", evalSize);
+    if (round >= 64) throw invalidOption(option, "a size the grammar can supply as held-out sentences", evalSize);
     for (const ex of generateCorpus(batch, s)) {
       if (out.length >= evalSize) break;
       if (train.has(ex.text) || seen.has(ex.text)) continue;
