@@ -64,7 +64,7 @@ describe("integrated gradients completeness on the default model", () => {
 
   it("f(x) - f(baseline) does not depend on nSteps; the engine's own equals the granular sum minus delta", async () => {
     const coarse = completenessInputs((await warningsOf(() => ig(2))).result)!;
-    const fine = completenessInputs(await ig(300))!;
+    const fine = completenessInputs(await ig(1000))!;
     expect(coarse.scales).toHaveLength(4); // 1 + 3 attributed steps
     for (let i = 0; i < 4; i++) expect(coarse.scales[i]).toBeCloseTo(fine.scales[i]!, 4);
     expect(fine.scales[0]).toBeGreaterThan(0.9); // saturated
@@ -77,7 +77,7 @@ describe("integrated gradients completeness on the default model", () => {
     expect(derived).toBeNull(); // a derived, non-granular output has neither
   });
 
-  it("nSteps 2 on a saturated target warns, naming the share and the threshold; nSteps 300 does not", async () => {
+  it("nSteps 2 on a saturated target warns, naming the share and the threshold; nSteps 1000 does not", async () => {
     const coarse = await warningsOf(() => ig(2));
     expect(coarse.warnings).toHaveLength(1);
     const [message, code] = coarse.warnings[0]!;
@@ -85,7 +85,7 @@ describe("integrated gradients completeness on the default model", () => {
     expect(message).toMatch(/^integrated_gradients: \d+\.\d % of attributed steps \(\d+ of 4\)/);
     expect(message).toContain("above 0.05");
     expect(message).toContain("Raise nSteps (now 2)");
-    const fine = await warningsOf(() => ig(300));
+    const fine = await warningsOf(() => ig(1000));
     expect(fine.warnings).toEqual([]);
     const r = completenessReport(...Object.values(completenessInputs(fine.result)!) as [number[], number[]]);
     expect(r.max).toBeLessThan(0.05);
