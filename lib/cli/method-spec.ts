@@ -82,9 +82,12 @@ function buildSpec(source: string, method: string, attributedFn: string | undefi
     if (k === "label" && only === undefined) {
       if (typeof value !== "string" || value === "") throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a non-empty string for label in the method spec ${JSON.stringify(source)} but received ${describeValue(value)}`);
       spec.label = value;
+    } else if (k === "scoresLayer" && only === undefined) {
+      if (!Number.isSafeInteger(value)) throw new InseqError(ErrorCode.INVALID_OPTION, `Expected an integer for scoresLayer in the method spec ${JSON.stringify(source)} but received ${describeValue(value)}`);
+      spec.scoresLayer = value as number;
     } else if (def.options.includes(k)) (spec.methodArgs ??= {})[k] = value;
     else if (stepKeys.includes(k)) (spec.attributedFnArgs ??= {})[k] = value;
-    else throw unknownKey(key, `the method spec ${JSON.stringify(source)}`, [...def.options, ...stepKeys, "label"]);
+    else throw unknownKey(key, `the method spec ${JSON.stringify(source)}`, [...def.options, ...stepKeys, "label", "scoresLayer"]);
   }
   if (label !== undefined) spec.label = label;
   return spec;
@@ -92,7 +95,8 @@ function buildSpec(source: string, method: string, attributedFn: string | undefi
 
 /**
  * Parses one spec `method[+attributedFn][:key=value;key=value]`. Keys may be camelCase or snake_case; the method's
- * options go to `methodArgs`, the attributed step function's to `attributedFnArgs`, and `label=...` names the row.
+ * options go to `methodArgs`, the attributed step function's to `attributedFnArgs`, `label=...` names the row and
+ * `scoresLayer=N` scores with one layer of a layer axis (attention, value_zeroing; -1 = the last).
  * Values are JSON when they parse, else strings. An unknown method or step function is ERR_INVALID_OPTION, an
  * unknown key ERR_UNKNOWN_OPTION, both naming the spec.
  *
@@ -135,7 +139,7 @@ export function parseMethodList(text: string): MethodSpec[] {
   return parts.map(parseMethodSpec);
 }
 
-const SPEC_KEYS = ["method", "methodArgs", "attributedFn", "attributedFnArgs", "label"];
+const SPEC_KEYS = ["method", "methodArgs", "attributedFn", "attributedFnArgs", "label", "scoresLayer"];
 
 /**
  * Parses a whole MethodSpec given as JSON (`--method-spec '{"method": "lime", "methodArgs": {"nSamples": 200}}'`),
@@ -161,7 +165,7 @@ export function parseMethodSpecJson(text: string): MethodSpec {
   if (o.label !== undefined && (typeof o.label !== "string" || o.label === "")) {
     throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a non-empty string for "label" in --method-spec but received ${describeValue(o.label)}`);
   }
-  const args: SpecArg[] = [];
+  const args: SpecArg[] = o.scoresLayer === undefined ? [] : [["scoresLayer", o.scoresLayer]];
   for (const key of ["methodArgs", "attributedFnArgs"] as const) {
     const v = o[key];
     if (v === undefined) continue;

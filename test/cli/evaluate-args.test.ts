@@ -53,6 +53,12 @@ describe("method specs", () => {
     });
   });
 
+  it("scoresLayer picks one layer of a layer axis, in specs and JSON specs", () => {
+    expect(parseMethodSpec("value_zeroing:scoresLayer=-1;label=vz-last")).toEqual({ method: "value_zeroing", scoresLayer: -1, label: "vz-last" });
+    expect(parseMethodSpecJson('{"method": "attention", "scoresLayer": 2}')).toEqual({ method: "attention", scoresLayer: 2 });
+    expect(() => parseMethodSpec("attention:scoresLayer=last")).toThrow(/integer for scoresLayer/);
+  });
+
   it("method+attributedFn", () => {
     expect(parseMethodSpec("saliency+contrast_logits_diff")).toEqual({ method: "saliency", attributedFn: "contrast_logits_diff" });
   });
