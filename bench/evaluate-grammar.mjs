@@ -5,7 +5,9 @@
 //   taskset -c 1 node bench/evaluate-grammar.mjs [--limit N] [--parts main,replacement,ig,lime,randomization]
 //        [--out bench/results/evaluate-grammar-DATE.json]
 //   node bench/evaluate-grammar.mjs --report FILE      (only print the tables of a saved run)
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,26 +23,24 @@ const num = (x, d = 3) => (x === null || x === undefined ? "–" : x.toFixed(d))
 
 /** The rows of one part: [title, evaluate options]. */
 const PARTS = {
-  main: ["Every method (default arguments) and its contrastive variant, counterfactual replacement", {
-    methods: [
-      "saliency", { method: "saliency", attributedFn: "contrast_logits_diff" },
-      "input_x_gradient", { method: "input_x_gradient", attributedFn: "contrast_logits_diff" },
-      "integrated_gradients", { method: "integrated_gradients", attributedFn: "contrast_logits_diff" },
-      "gradient_shap", "deeplift", { method: "deeplift", attributedFn: "contrast_logits_diff" },
-      "layer_integrated_gradients", "layer_gradient_x_activation", "layer_deeplift",
-      "occlusion", { method: "occlusion", attributedFn: "contrast_logits_diff" },
-      "lime", "attention", { method: "attention", scoresLayer: -1 },
-      "value_zeroing", { method: "value_zeroing", scoresLayer: -1 },
-    ],
+  // Run through the CLI (`inseq evaluate ... --json`), timed as a child process.
+  main: ["Every method (default arguments) and its contrastive variant, counterfactual replacement (inseq evaluate)", {
+    cli: [
+      "saliency", "saliency+contrast_logits_diff", "input_x_gradient", "input_x_gradient+contrast_logits_diff",
+      "integrated_gradients", "integrated_gradients+contrast_logits_diff", "gradient_shap", "deeplift",
+      "deeplift+contrast_logits_diff", "layer_integrated_gradients", "layer_gradient_x_activation", "layer_deeplift",
+      "occlusion", "occlusion+contrast_logits_diff", "lime", "attention", "attention:scoresLayer=-1", "value_zeroing",
+      "value_zeroing:scoresLayer=-1",
+    ].join(","),
   }],
   replacement: ["The replacement changes the faithfulness ranking (baselines and two methods)", null],
-  ig: ["Integrated gradients: nSteps against completeness and plausibility", {
-    methods: [8, 16, 50, 300].map((n) => ({ method: "integrated_gradients", methodArgs: { nSteps: n } })),
-    baselines: [],
+  ig: ["Integrated gradients: nSteps against completeness and plausibility (first 200 items)", {
+    methods: [16, 50, 300, 1000].map((n) => ({ method: "integrated_gradients", methodArgs: { nSteps: n } })),
+    baselines: [], limit: 200,
   }],
-  lime: ["LIME: nSamples", {
+  lime: ["LIME: nSamples (first 300 items)", {
     methods: [25, 50, 200, 500].map((n) => ({ method: "lime", methodArgs: { nSamples: n, seed: 1 } })),
-    baselines: [],
+    baselines: [], limit: 300,
   }],
   randomization: ["Model randomisation (cascading, 32 items)", {
     methods: ["saliency", { method: "saliency", attributedFn: "contrast_logits_diff" }, "integrated_gradients", "attention", "value_zeroing"],
@@ -86,6 +86,17 @@ function tables(run) {
   return lines.join("\n");
 }
 
+/** `inseq evaluate --methods LIST --json FILE` in a child (same core, one thread), its report read back. */
+function runCli(methods) {
+  const json = path.join(os.tmpdir(), `inseq-eval-bench-${process.pid}.json`);
+  const args = [path.join(root, "dist/cli/index.js"), "evaluate", "--methods", methods, "--json", json, "--quiet", ...(limit ? ["--limit", limit] : [])];
+  const r = spawnSync(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" } });
+  if (r.status !== 0) throw new Error(`inseq evaluate failed (${r.status ?? r.signal})`);
+  const report = JSON.parse(readFileSync(json, "utf8"));
+  rmSync(json);
+  return report;
+}
+
 const reportFile = arg("--report", null);
 if (reportFile) {
   console.log(tables(JSON.parse(readFileSync(reportFile, "utf8"))));
@@ -111,8 +122,8 @@ for (const name of parts) {
     : [[title, options]];
   for (const [t, o] of runs) {
     const started = performance.now();
-    const report = await evaluate(model, set, {
-      ...o, ...(limit ? { limit: Number(limit) } : {}),
+    const report = o.cli ? runCli(o.cli) : await evaluate(model, set, {
+      ...o, ...(limit ? { limit: Math.min(Number(limit), o.limit ?? Infinity) } : {}),
       onProgress: (done, total, label) => process.stderr.write(`\r${t.slice(0, 40)}: ${done}/${total} ${label.padEnd(40)}`),
     });
     process.stderr.write("\n");
