@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 
 import { InseqError } from "../lib/core/errors.js";
 
@@ -63,4 +63,15 @@ export async function expectCode(p: Promise<unknown>, code: string, mention: str
   const err = await rejection(p);
   expect(err.code).toBe(code);
   expect(err.message).toContain(mention);
+}
+
+/** The process warnings emitted while `run` runs, as [message, code] (emitWarning is mocked meanwhile). */
+export async function warningsOf<T>(run: () => Promise<T>): Promise<{ result: T; warnings: Array<[string, string | undefined]> }> {
+  const spy = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+  try {
+    const result = await run();
+    return { result, warnings: spy.mock.calls.map(([w, o]) => [String(w), (o as { code?: string } | undefined)?.code]) };
+  } finally {
+    spy.mockRestore();
+  }
 }

@@ -6,7 +6,7 @@
 import type { FileHandle } from "node:fs/promises";
 
 import { abortError } from "../core/errors.js";
-import { float16BitsToNumber, float32ToFloat16Bits } from "../results/inseq-codecs.js";
+import { float16BitsToNumber, float16Table, float32ToFloat16Bits } from "../results/inseq-codecs.js";
 import { FLOAT_DTYPE_BYTES, type CheckpointTensor } from "./checkpoint-tensors.js";
 import { SeededNormal } from "./seeded-normal.js";
 
@@ -21,15 +21,6 @@ function bfloat16Bits(value: number): number {
   const x = u32[0]!;
   if (Number.isNaN(value)) return (x >>> 16) | 0x0040;
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-let f16Table: Float32Array | undefined;
-function float16Table(): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) f16Table[h] = float16BitsToNumber(h);
-  }
-  return f16Table;
 }
 
 /** The values of a chunk of little-endian `dtype` data as numbers (into `out`, at least `count` long). */

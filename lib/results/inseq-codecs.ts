@@ -53,8 +53,8 @@ export function float16BitsToNumber(h: number): number {
 
 let f16Table: Float32Array | undefined;
 
-/** All 65536 half-precision values, for fast decoding. */
-function float16Table(): Float32Array {
+/** All 65536 half-precision values, for fast decoding (computed once). */
+export function float16Table(): Float32Array {
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) f16Table[h] = float16BitsToNumber(h);

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { loadModel, type Model } from "../../lib/index.js";
 import { COMPLETENESS_WARNING, withoutCompletenessWarning } from "../../lib/attribution/completeness-warning.js";
 import { completenessInputs, completenessReport } from "../../lib/evaluation/completeness.js";
-import { testDevice } from "../helpers.js";
+import { testDevice, warningsOf } from "../helpers.js";
 
 describe("completenessReport", () => {
   it("relative |delta| quantiles, share over the threshold and the warning, on hand-computed numbers", () => {
@@ -45,16 +45,6 @@ describe("integrated gradients completeness on the default model", () => {
   const TARGETS = ["the doctor , a woman from the hospital , said that she", "the window beside the blue letters was small ."];
   const ig = (nSteps: number, granular = true) =>
     model.attribute(PROMPTS, { generatedTexts: TARGETS, method: "integrated_gradients", granular, methodArgs: { returnConvergenceDelta: true, nSteps } });
-
-  async function warningsOf<T>(run: () => Promise<T>): Promise<{ result: T; warnings: Array<[string, string | undefined]> }> {
-    const spy = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
-    try {
-      const result = await run();
-      return { result, warnings: spy.mock.calls.map(([w, o]) => [String(w), (o as { code?: string } | undefined)?.code]) };
-    } finally {
-      spy.mockRestore();
-    }
-  }
 
   beforeAll(async () => {
     model = await loadModel("default", { device: testDevice });

@@ -6,23 +6,13 @@ import path from "node:path";
 
 import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
 import { CONTRAST_WARNINGS } from "../../lib/attribution/contrast.js";
-import { repoRoot, testDevice } from "../helpers.js";
+import { repoRoot, testDevice, warningsOf } from "../helpers.js";
 
 const PROMPT = "the window beside the blue letters";
 const TARGET = "the window beside the blue letters was small .";
 // Same continuation, other prompt: the attributed tokens are the same, only the context differs.
 const OTHER_PROMPT = "the windows beside the blue letter was small .";
 
-/** The warnings emitted while `run` runs: [message, code]. */
-async function warningsOf<T>(run: () => Promise<T>): Promise<{ result: T; warnings: Array<[string, string | undefined]> }> {
-  const spy = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
-  try {
-    const result = await run();
-    return { result, warnings: spy.mock.calls.map(([w, o]) => [String(w), (o as { code?: string } | undefined)?.code]) };
-  } finally {
-    spy.mockRestore();
-  }
-}
 const allZero = (d: Float32Array) => d.every((x) => Number.isNaN(x) || x === 0);
 
 describe("contrastive attribution that can only give zeros", () => {
