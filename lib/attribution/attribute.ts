@@ -17,7 +17,7 @@ import { checkRows, toRagged } from "../native/ragged.js";
 import type { Encoded } from "../tokenizers/tokenizer.js";
 import { FeatureAttributionOutput, type FeatureAttributionSequenceOutput } from "../results/attribution.js";
 import { recordDeltaScales } from "../evaluation/completeness.js";
-import { warnIncompleteness } from "./completeness-warning.js";
+import { checksCompletenessByDefault, warnIncompleteness } from "./completeness-warning.js";
 import { alignmentsOf, contrastPositions, sameContrastTokens, warnZeroContrast, type ContrastUse } from "./contrast.js";
 import {
   ATTRIBUTE_OPTIONS, attributedRange, nativeRequestOptions, resolveAttributeOptions, SEQ2SEQ_OPTIONS, specialTokenStripper, toList,
@@ -219,6 +219,8 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
   const stepLogits: NativeTensor[] = [];  // per sequence [end - start, vocab], when custom step scores need them
   const customScores = resolved.resolvedScores.some((s) => s.def.custom);
   const deltaScales: Array<Float32Array | undefined> = [];  // per sequence f(x) - f(baseline) with convergence deltas
+  // Integrated gradients checks its completeness even when the caller did not ask for deltas (dropped below).
+  const implicitDeltas = checksCompletenessByDefault(resolved.method, o.methodArgs);
   const vocab = Math.max(info.vocabSize, info.sourceVocabSize);
   for (let b0 = 0; b0 < examples.length; b0 += batchSize) {
     const batch = examples.slice(b0, b0 + batchSize);
@@ -226,6 +228,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     const progress = jobProgress(o.onProgress, stepsOf(examples.slice(0, b0)), stepsOf(examples));
     const request: NativeAttributionRequest = {
       ...nativeRequestOptions(resolved, o),
+      ...(implicitDeltas ? { returnConvergenceDelta: true } : {}),
       onProgress: progress.report,
       returnStepLogits: customScores,
       sequences: toRagged(batch.map((p) => [...p.source, ...p.target]), { name: layout.rowNames.sequences, below: vocab, firstRow: b0 }),
@@ -265,6 +268,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
   if (deltaScales.every((d) => d !== undefined)) recordDeltaScales(output, deltaScales as Float32Array[]);
   // 6. Convergence deltas: warn when they do not add up (completeness-warning.ts).
   warnIncompleteness(output, resolved.method, o.methodArgs);
+  if (implicitDeltas) for (const s of sequences) delete s.stepScores.deltas;
   if (o.outputStepAttributions) output.stepAttributions = stepOutputs(sequences);
   return output;
 }

@@ -1,7 +1,7 @@
 /**
- * The completeness warning of attribute(): when the call returns convergence deltas (`methodArgs:
- * { returnConvergenceDelta: true }` with integrated_gradients, layer_integrated_gradients, deeplift or
- * layer_deeplift) and more than 5 % of the attributed steps have |delta| / |f(x) - f(baseline)| above 0.05
+ * The completeness warning of attribute(): when the call has convergence deltas (integrated_gradients and
+ * layer_integrated_gradients always, unless `returnConvergenceDelta: false`; deeplift and layer_deeplift with
+ * `methodArgs: { returnConvergenceDelta: true }`) and more than 5 % of the attributed steps have |delta| / |f(x) - f(baseline)| above 0.05
  * (evaluation/completeness.ts), one process warning with code `INSEQ_COMPLETENESS` says so and what to do.
  * Python Inseq returns the deltas and never looks at them.
  *
@@ -42,6 +42,16 @@ export function completenessWarning(
   const report = completenessReport(inputs.deltas, inputs.scales, COMPLETENESS_THRESHOLD, { unit: "attributed steps", advice: completenessAdvice(method, methodArgs) });
   if (!report.warning) return null;
   return { code: COMPLETENESS_WARNING, message: `${method}: ${report.warning}` };
+}
+
+/**
+ * Whether attribute() computes convergence deltas on its own to check completeness: integrated gradients (and its
+ * layer variant on one layer) when the caller did not say `returnConvergenceDelta` either way. Two more forwards
+ * per input; the deltas are dropped from the output afterwards (Inseq's default output has none).
+ */
+export function checksCompletenessByDefault(method: string, methodArgs: Record<string, unknown> | undefined): boolean {
+  return (method === "integrated_gradients" || method === "layer_integrated_gradients") &&
+    methodArgs?.returnConvergenceDelta === undefined && methodArgs?.multiplyByInputs !== false && methodArgs?.layer !== "all";
 }
 
 /** Set inside withoutCompletenessWarning(): attribute() calls made there do not warn. */

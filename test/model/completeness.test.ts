@@ -81,15 +81,25 @@ describe("integrated gradients completeness on the default model", () => {
     expect(r.max).toBeLessThan(0.05);
   });
 
-  it("reduced (default) outputs warn too; no warning without deltas, nor inside withoutCompletenessWarning", async () => {
+  it("reduced (default) outputs warn too; integrated gradients checks without being asked; none inside withoutCompletenessWarning", async () => {
     const reduced = await warningsOf(() => ig(2, false));
     expect(reduced.warnings.map(([, code]) => code)).toEqual([COMPLETENESS_WARNING]);
     expect(reduced.result.sequenceAttributions[0]!.stepScores.deltas).toBeDefined();
     const quiet = await warningsOf(() => withoutCompletenessWarning(() => ig(2, false)));
     expect(quiet.warnings).toEqual([]);
+    // Without returnConvergenceDelta, integrated gradients still checks (and drops the deltas from the output);
+    // returnConvergenceDelta: false turns the check off.
     const plain = await warningsOf(() =>
-      model.attribute(PROMPTS[0]!, { generatedTexts: TARGETS[0]!, method: "integrated_gradients", granular: true, methodArgs: { nSteps: 2 } }),
+      model.attribute(PROMPTS[0]!, { generatedTexts: TARGETS[0]!, method: "integrated_gradients", methodArgs: { nSteps: 2 } }),
     );
-    expect(plain.warnings).toEqual([]);
+    expect(plain.warnings.map(([, code]) => code)).toEqual([COMPLETENESS_WARNING]);
+    expect(Object.keys(plain.result.sequenceAttributions[0]!.stepScores)).toEqual([]);
+    const off = await warningsOf(() =>
+      model.attribute(PROMPTS[0]!, { generatedTexts: TARGETS[0]!, method: "integrated_gradients", methodArgs: { nSteps: 2, returnConvergenceDelta: false } }),
+    );
+    expect(off.warnings).toEqual([]);
+    // DeepLIFT is checked only when its deltas are asked for.
+    const deeplift = await warningsOf(() => model.attribute(PROMPTS[0]!, { generatedTexts: TARGETS[0]!, method: "deeplift" }));
+    expect(deeplift.warnings).toEqual([]);
   });
 });
