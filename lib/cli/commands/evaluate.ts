@@ -7,6 +7,7 @@ import { formatEvaluationTable } from "../../evaluation/report-table.js";
 import { renderEvaluationHtml } from "../../evaluation/report-html.js";
 import { loadEvaluationReport, saveEvaluationReport } from "../../evaluation/report-json.js";
 import { openEvalSet } from "../../evaluation/sets/index.js";
+import { isContrastive } from "../../evaluation/word-scores.js";
 import { BASELINES, REPLACEMENTS, type BaselineId, type EvaluateOptions, type EvaluationReport, type MethodSpec, type Replacement } from "../../evaluation/types.js";
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { detectTerminalColor } from "../../viz/terminal.js";
@@ -16,8 +17,12 @@ import { intOption, numberOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { widthOption } from "../terminal-options.js";
 
-/** Methods evaluated when neither --methods nor --method-spec is given. */
-export const DEFAULT_CLI_METHODS = "saliency,input_x_gradient,integrated_gradients";
+/**
+ * Methods evaluated when neither --methods nor --method-spec is given: the cheap gradient methods, integrated
+ * gradients, attention, and contrastive saliency (the best plausibility measured in docs/evaluation.md; dropped
+ * for sets whose items have no alternatives to contrast with).
+ */
+export const DEFAULT_CLI_METHODS = "saliency,saliency+contrast_logits_diff,input_x_gradient,integrated_gradients,attention";
 
 /** The evaluation flags of `inseq evaluate`, as commander parses them (strings for the lists). */
 export interface EvaluateFlags {
@@ -190,6 +195,9 @@ export function makeEvaluateCommand(): Command {
       let report: EvaluationReport;
       try {
         const set = await openEvalSet(opts.set, { model });
+        if (opts.methods === undefined && (opts.methodSpec ?? []).length === 0 && set.items.some((i) => i.alternatives.length === 0)) {
+          options.methods = (options.methods as MethodSpec[]).filter((m) => !isContrastive(m));  // nothing to contrast with
+        }
         const bar = new ProgressBar("evaluating");
         report = await evaluate(model, set, { ...options, onProgress: (done, total, label) => bar.update(done, total, "items", label) });
         bar.done();
