@@ -16,7 +16,7 @@ import type { NativeAttributionRequest, NativeTensor } from "../native/binding-t
 import { checkRows, toRagged } from "../native/ragged.js";
 import type { Encoded } from "../tokenizers/tokenizer.js";
 import { FeatureAttributionOutput, type FeatureAttributionSequenceOutput } from "../results/attribution.js";
-import { recordDeltaScales } from "../evaluation/completeness.js";
+import { recordDeltaScales } from "./completeness.js";
 import { checksCompletenessByDefault, warnIncompleteness } from "./completeness-warning.js";
 import { alignmentsOf, contrastPositions, sameContrastTokens, warnZeroContrast, type ContrastUse } from "./contrast.js";
 import {

@@ -2,7 +2,7 @@
  * The completeness warning of attribute(): when the call has convergence deltas (integrated_gradients and
  * layer_integrated_gradients always, unless `returnConvergenceDelta: false`; deeplift and layer_deeplift with
  * `methodArgs: { returnConvergenceDelta: true }`) and more than 5 % of the attributed steps have |delta| / |f(x) - f(baseline)| above 0.05
- * (evaluation/completeness.ts), one process warning with code `INSEQ_COMPLETENESS` says so and what to do.
+ * (attribution/completeness.ts), one process warning with code `INSEQ_COMPLETENESS` says so and what to do.
  * Python Inseq returns the deltas and never looks at them.
  *
  * The check reads only what the call returned (no model call): the engine returns f(x) - f(baseline) beside the
@@ -11,7 +11,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 
-import { completenessInputs, completenessReport } from "../evaluation/completeness.js";
+import { completenessInputs, completenessReport } from "./completeness.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
 import { METHOD_TABLE } from "./method-table.generated.js";
 

@@ -16,7 +16,7 @@ import {
 import { completenessAdvice, withoutCompletenessWarning, COMPLETENESS_THRESHOLD } from "../attribution/completeness-warning.js";
 import type { DeviceOption, DtypeOption } from "../models/load-model.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
-import { completenessInputs, completenessReport } from "./completeness.js";
+import { completenessInputs, completenessReport } from "../attribution/completeness.js";
 import { Perturber } from "./perturb.js";
 import { meanSpearman, randomizationCheck } from "./randomize.js";
 import { prepareItems, type PreparedItem } from "./prepare.js";

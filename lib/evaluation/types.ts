@@ -142,18 +142,9 @@ export interface GroupReport {
   faithfulness?: FaithfulnessMetrics;
 }
 
-/** IG-style completeness: |sum of attributions - (f(x) - f(baseline))| relative to |f(x) - f(baseline)|. */
-export interface CompletenessReport {
-  threshold: number;
-  /** Quantiles of the relative |delta| over items: p50, p90, max. */
-  p50: number;
-  p90: number;
-  max: number;
-  /** Share of items above the threshold. */
-  overThreshold: number;
-  /** Set when overThreshold > 5 %: what to do (raise nSteps). */
-  warning?: string;
-}
+import type { CompletenessReport } from "../attribution/completeness.js";
+
+export type { CompletenessReport };
 
 /** Rank correlation of the attributions of the trained model with those after randomising blocks from the top. */
 export interface RandomizationStep {

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 
 import { loadModel, type Model } from "../../lib/index.js";
 import { COMPLETENESS_WARNING, withoutCompletenessWarning } from "../../lib/attribution/completeness-warning.js";
-import { completenessInputs, completenessReport } from "../../lib/evaluation/completeness.js";
+import { completenessInputs, completenessReport } from "../../lib/attribution/completeness.js";
 import { testDevice, warningsOf } from "../helpers.js";
 
 describe("completenessReport", () => {

@@ -1,12 +1,13 @@
 /**
  * Completeness of path attributions (integrated gradients, and DeepLIFT's summation-to-delta): the attributions of
  * a step sum to f(x) - f(baseline), the change of the attributed function between the input and the baseline. The
- * engine returns, with `methodArgs: { returnConvergenceDelta: true }`, the convergence delta of each step
+ * engine returns, with convergence deltas (`methodArgs: { returnConvergenceDelta: true }`, and always for
+ * integrated gradients in attribute(): completeness-warning.ts), the delta of each step
  *   delta = sum of attributions - (f(x) - f(baseline))      (Captum's definition; the `deltas` step score)
- * and nothing else: f(x) - f(baseline) itself is not returned. It is recovered exactly, at no model cost, as
- * `sum of attributions - delta` when the attributions are granular (`granular: true`: the hidden dimension kept,
- * so the sum is the one the engine took). Reduced outputs (the default: L2 norm over the hidden dimension) have
- * lost the sum, so `completenessInputs` returns null for them.
+ * and f(x) - f(baseline) itself (the native result's `deltaScales`, recorded on the output by attribute() with
+ * `recordDeltaScales`, not saved). Outputs without recorded scales (derived by aggregate() or merge(), or read
+ * from a file) fall back to `sum of attributions - delta` when the attributions are granular; reduced ones have
+ * lost that sum and `completenessInputs` returns null for them.
  *
  * Relative delta = |delta| / max(|f(x) - f(baseline)|, eps), eps = COMPLETENESS_EPS = 1e-3 (in the attributed
  * function's units: a probability, a logit...): a step whose attributed function barely changes between the
@@ -14,7 +15,19 @@
  */
 import { invalidOption } from "../core/errors.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
-import type { CompletenessReport } from "./types.js";
+
+/** IG-style completeness (also a column of evaluate()'s report): |sum of attributions - (f(x) - f(baseline))| relative to |f(x) - f(baseline)|. */
+export interface CompletenessReport {
+  threshold: number;
+  /** Quantiles of the relative |delta| over items: p50, p90, max. */
+  p50: number;
+  p90: number;
+  max: number;
+  /** Share of items above the threshold. */
+  overThreshold: number;
+  /** Set when overThreshold > 5 %: what to do (raise nSteps). */
+  warning?: string;
+}
 
 /** Floor of |f(x) - f(baseline)| in the relative delta. */
 export const COMPLETENESS_EPS = 1e-3;
