@@ -15,7 +15,7 @@ at::Tensor mean_embedding(const std::function<at::Tensor(const at::Tensor&)>& em
     at::Tensor ids = at::arange(start, end, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(0);  // [1, n]
     at::Tensor e = embed(ids);                                                                                   // [1, n, hidden]
     dtype = e.scalar_type();
-    at::Tensor part = e.to(at::kFloat).sum({0, 1});  // [hidden]
+    at::Tensor part = e.to(at::kFloat).sum(at::IntArrayRef{0, 1});  // [hidden]
     sum = sum.defined() ? sum + part : part;
   }
   return (sum / static_cast<double>(vocab_size)).to(dtype);  // [hidden]
