@@ -28,7 +28,11 @@ export type { AttributeOptions } from "./attribution/attribute.js";
 export { FeatureAttributionOutput, FeatureAttributionSequenceOutput, MERGE_MATCH_INFO_FIELDS } from "./results/attribution.js";
 export type {
   TokenWithId, SequenceOutputKind, SequenceOutputInit, SaveOptions, LoadOptions, ShowOptions,
+  GranularShowOptions, TokensShowOptions, AggregationChoice, ScoresDicts, TokenScores, StepScoresEntry, IndexedToken,
 } from "./results/attribution.js";
+export {
+  getVersion, listSupportedFrameworks, mergeAttributions, showAttributions, showGranularAttributions, showTokenAttributions,
+} from "./results/functions.js";
 export type { ScoresPrecision } from "./results/inseq-json.js";
 export { createTensor, cloneTensor, sliceDim, sliceDim0, sliceDim1, selectIndex, nanToZero } from "./results/tensor.js";
 export type { ScoreTensor } from "./results/tensor.js";

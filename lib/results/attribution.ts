@@ -12,12 +12,15 @@ import { aggregateSequenceOutput, aggregateSequences } from "../aggregators/outp
 import { pairDiff } from "../aggregators/pair.js";
 import { defaultAggregate, type AggregateOptions, type AggregatorInput } from "../aggregators/pipeline.js";
 import { aggregateSequenceScores, type AggregationFunctionId, type ScoresAggregationOptions } from "../aggregators/scores.js";
+import { showGranularSequences, type GranularShowOptions } from "../viz/granular.js";
 import { showOutput, type ShowOptions } from "../viz/show.js";
+import { renderTokens, type TokensRenderOptions } from "../viz/tokens.js";
 import { outputsEqual, sequenceOutputsEqual } from "./equality.js";
 import type { ScoresPrecision } from "./inseq-codecs.js";
 import { decodeOutputDocument, encodeOutputDocument, parseOutputDocument, serializeOutputDocument } from "./inseq-json.js";
 import { cloneInfo, mergeInfo } from "./info.js";
 import { loadOutput, loadOutputSync, saveOutput, saveOutputSync, type LoadOptions, type SaveOptions } from "./io.js";
+import { scoresDicts, stepScoreValues, weightedFields, type ScoresDicts } from "./scores-dicts.js";
 import { cloneTensor, minMaxNanAsZero, type ScoreTensor } from "./tensor.js";
 import {
   defaultExtraDimNames,
@@ -41,6 +44,23 @@ export type {
 } from "./types.js";
 export type { LoadOptions, SaveOptions } from "./io.js";
 export type { ShowOptions } from "../viz/show.js";
+export type { GranularShowOptions } from "../viz/granular.js";
+export type { IndexedToken, ScoresDicts, StepScoresEntry, TokenScores } from "./scores-dicts.js";
+
+/**
+ * Which scores `getScoresDicts` and `showTokens` read: by default each sequence's default aggregation (as
+ * `aggregate()` with no arguments); `aggregator` / `aggregateOptions` are passed to `aggregate`;
+ * `doAggregation: false` takes the scores as stored (they must then be 2-D). Inseq's `aggregator`,
+ * `do_aggregation` and `**kwargs`.
+ */
+export interface AggregationChoice {
+  aggregator?: AggregatorInput;
+  aggregateOptions?: AggregateOptions;
+  doAggregation?: boolean;
+}
+
+/** `showTokens()` options: the aggregation choice plus the token view's rendering options. */
+export type TokensShowOptions = AggregationChoice & TokensRenderOptions;
 export { MERGE_MATCH_INFO_FIELDS } from "./info.js";
 
 /**
@@ -227,6 +247,77 @@ export class FeatureAttributionSequenceOutput implements SequenceOutput {
     return asSequenceOutput(pairDiff(other, this));
   }
 
+  /** @internal The scores `getScoresDicts` / `showTokens` read (see `AggregationChoice`). */
+  getChosenScores(choice: AggregationChoice = {}): FeatureAttributionSequenceOutput {
+    if (choice === null || typeof choice !== "object") throw invalidOption("options", "an object", choice);
+    if (choice.doAggregation === false) return this;
+    if (choice.aggregator === undefined && choice.aggregateOptions === undefined) return this.aggregate();
+    return this.aggregate(choice.aggregator, choice.aggregateOptions ?? {});
+  }
+
+  /**
+   * Inseq's `get_scores_dicts`: every score by generated token, after the default aggregation (or `aggregator`;
+   * none with `doAggregation: false`). Inseq's `(index, token)` dict keys become `{ index, token }` records in
+   * arrays, in Inseq's order (see `ScoresDicts`).
+   *
+   * @example
+   * const { sourceAttributions, stepScores } = seq.getScoresDicts();
+   * for (const gen of sourceAttributions) console.log(gen.token, gen.scores.map((s) => `${s.token}=${s.score}`));
+   */
+  getScoresDicts(options: AggregationChoice = {}): ScoresDicts {
+    return scoresDicts(this.getChosenScores(options));
+  }
+
+  /**
+   * Inseq's `weight_attributions`: the default aggregation, then every generated-token column multiplied by that
+   * step's `stepScores[stepScoreId]`. Returns a new output of kind `"coarse"` (no further default aggregation, as
+   * Inseq's empty `_aggregator`); Inseq changes the output in place. ERR_INVALID_OPTION names the available step
+   * scores when `stepScoreId` is not one of them.
+   *
+   * @example
+   * const weighted = seq.weightAttributions("probability");
+   */
+  weightAttributions(stepScoreId: string): FeatureAttributionSequenceOutput {
+    stepScoreValues(this, stepScoreId);
+    const aggregated = this.aggregate();
+    return aggregated.with({ ...weightedFields(aggregated, stepScoreId), kind: "coarse" });
+  }
+
+  /**
+   * `show()` of a whole output on this sequence alone (same options; the default aggregation first unless
+   * `aggregate: false`).
+   *
+   * @example
+   * console.log(out.at(0)!.show({ color: "none" }));
+   */
+  show(options: ShowOptions = {}): string {
+    return showOutput({ sequenceAttributions: [this], info: {} }, options);
+  }
+
+  /**
+   * Inseq's `show_granular`: the scores as stored, no aggregation, one heatmap per index of the axes after
+   * `[attributed, generated]` (e.g. per layer and head), narrowed with `sliceDims` (see `GranularShowOptions`).
+   *
+   * @example
+   * console.log(seq.showGranular({ sliceDims: { layer: [5, 6] }, color: "none" }));
+   */
+  showGranular(options: GranularShowOptions = {}): string {
+    return showGranularSequences([this], options);
+  }
+
+  /**
+   * Inseq's `show_tokens`: for each generated token, the attributed tokens coloured by their score (after the
+   * default aggregation unless `doAggregation: false`); `stepScoreHighlight` colours the generated tokens by a
+   * step score, `wrapAfter` breaks lines, `replaceChar` cleans tokens. HTML gives one foldable block per token.
+   *
+   * @example
+   * console.log(seq.showTokens({ stepScoreHighlight: "probability", replaceChar: { "▁": " " } }));
+   */
+  showTokens(options: TokensShowOptions = {}): string {
+    const { aggregator, aggregateOptions, doAggregation, ...render } = options;
+    return renderTokens([this.getChosenScores({ aggregator, aggregateOptions, doAggregation })], render);
+  }
+
   /** Field-wise comparison, tensors with `atol` (NaN equal to NaN), like Inseq's `__eq__`. */
   equals(other: FeatureAttributionSequenceOutput, atol = 1e-5): boolean {
     return sequenceOutputsEqual(this, other, atol);
@@ -308,6 +399,51 @@ export class FeatureAttributionOutput implements OutputData {
   }
 
   /**
+   * `getScoresDicts` of every sequence (Inseq's list of dicts).
+   *
+   * @example
+   * const [first] = out.getScoresDicts({ doAggregation: false });
+   */
+  getScoresDicts(options: AggregationChoice = {}): ScoresDicts[] {
+    return this.sequenceAttributions.map((s) => s.getScoresDicts(options));
+  }
+
+  /**
+   * `weightAttributions` on every sequence; returns a new output (Inseq's changes the output in place).
+   *
+   * @example
+   * const weighted = out.weightAttributions("probability");
+   */
+  weightAttributions(stepScoreId: string): FeatureAttributionOutput {
+    return new FeatureAttributionOutput(
+      this.sequenceAttributions.map((s) => s.weightAttributions(stepScoreId)),
+      cloneInfo(this.info),
+    );
+  }
+
+  /**
+   * `showGranular` of every sequence, one string (HTML: one page, whose view selector picks the slice).
+   *
+   * @example
+   * console.log(out.showGranular({ sliceDims: { 2: [0, 2] } }));
+   */
+  showGranular(options: GranularShowOptions = {}): string {
+    return showGranularSequences(this.sequenceAttributions, options);
+  }
+
+  /**
+   * `showTokens` of every sequence, one string (one colour scale for all).
+   *
+   * @example
+   * console.log(out.showTokens({ wrapAfter: 10 }));
+   */
+  showTokens(options: TokensShowOptions = {}): string {
+    const { aggregator, aggregateOptions, doAggregation, ...render } = options;
+    const seqs = this.sequenceAttributions.map((s) => s.getChosenScores({ aggregator, aggregateOptions, doAggregation }));
+    return renderTokens(seqs, render);
+  }
+
+  /**
    * Renders the heatmaps as a string (printing is the caller's job). Aggregates with the default aggregation
    * first unless `aggregate: false`. `format: "html"` gives one self-contained page (heatmaps, token view,
    * sequence / view selectors; see `ShowOptions` for the extra views).
@@ -367,7 +503,12 @@ export class FeatureAttributionOutput implements OutputData {
   /**
    * Concatenates outputs (Inseq's `merge_attributions`): the info fields in `MERGE_MATCH_INFO_FIELDS` must agree
    * (or be absent from all); `attr_pos_end` becomes the maximum; `input_texts` / `generated_texts` are
-   * concatenated; other info comes from the first output.
+   * concatenated; other info comes from the first output. Step attributions are concatenated (Inseq's list
+   * concatenation: the steps of the first output, then those of the next) when every output has them, else null
+   * (Inseq fails when only some have them).
+   *
+   * @example
+   * const all = FeatureAttributionOutput.merge([out1, out2]);
    */
   static merge(outputs: readonly FeatureAttributionOutput[]): FeatureAttributionOutput {
     if (!Array.isArray(outputs) || outputs.length === 0) {
@@ -377,7 +518,19 @@ export class FeatureAttributionOutput implements OutputData {
       if (!(o instanceof FeatureAttributionOutput)) throw invalidOption(`outputs[${i}]`, "a FeatureAttributionOutput", o);
     });
     const info = mergeInfo(outputs.map((o) => o.info));
-    return new FeatureAttributionOutput(outputs.flatMap((o) => o.sequenceAttributions), info);
+    const merged = new FeatureAttributionOutput(outputs.flatMap((o) => o.sequenceAttributions), info);
+    if (outputs.every((o) => o.stepAttributions !== null)) merged.stepAttributions = outputs.flatMap((o) => o.stepAttributions!);
+    return merged;
+  }
+
+  /**
+   * `FeatureAttributionOutput.merge([this, other])` (Inseq's `a + b`).
+   *
+   * @example
+   * const both = first.add(second);
+   */
+  add(other: FeatureAttributionOutput): FeatureAttributionOutput {
+    return FeatureAttributionOutput.merge([this, other]);
   }
 
   /** Sequence-wise `equals` plus deep equality of `info` (NaN equal to NaN). */
