@@ -29,6 +29,7 @@ export { FeatureAttributionOutput, FeatureAttributionSequenceOutput, MERGE_MATCH
 export type {
   TokenWithId, SequenceOutputKind, SequenceOutputInit, SaveOptions, LoadOptions, ShowOptions,
   GranularShowOptions, TokensShowOptions, AggregationChoice, ScoresDicts, TokenScores, StepScoresEntry, IndexedToken,
+  TokenDecoder,
 } from "./results/attribution.js";
 export {
   getVersion, listSupportedFrameworks, mergeAttributions, showAttributions, showGranularAttributions, showTokenAttributions,

@@ -61,6 +61,17 @@ export interface AggregationChoice {
 
 /** `showTokens()` options: the aggregation choice plus the token view's rendering options. */
 export type TokensShowOptions = AggregationChoice & TokensRenderOptions;
+
+/** What `decodeTokens` needs of a tokenizer (`TextTokenizer` has it). */
+export interface TokenDecoder {
+  decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): Promise<string> | string;
+}
+
+async function decodeTokenList(tokens: readonly TokenWithId[], tokenizer: TokenDecoder): Promise<TokenWithId[]> {
+  return Promise.all(
+    tokens.map(async (t) => (t.id >= 0 ? { ...t, token: await tokenizer.decode([t.id], { skipSpecialTokens: false }) } : { ...t })),
+  );
+}
 export { MERGE_MATCH_INFO_FIELDS } from "./info.js";
 
 /**
@@ -318,6 +329,19 @@ export class FeatureAttributionSequenceOutput implements SequenceOutput {
     return renderTokens([this.getChosenScores({ aggregator, aggregateOptions, doAggregation })], render);
   }
 
+  /**
+   * Inseq's `decode_tokens`: every token with an id >= 0 replaced by `tokenizer.decode([id])` (special tokens
+   * kept), for byte-level BPE tokens such as `Äł`. Returns a new output (Inseq changes it in place).
+   *
+   * @example
+   * const readable = await seq.decodeTokens(tokenizer);
+   */
+  async decodeTokens(tokenizer: TokenDecoder): Promise<FeatureAttributionSequenceOutput> {
+    if (!tokenizer || typeof tokenizer.decode !== "function") throw invalidOption("tokenizer", "an object with a decode(ids) method", tokenizer);
+    const [source, target] = await Promise.all([decodeTokenList(this.source, tokenizer), decodeTokenList(this.target, tokenizer)]);
+    return this.with({ source, target });
+  }
+
   /** Field-wise comparison, tensors with `atol` (NaN equal to NaN), like Inseq's `__eq__`. */
   equals(other: FeatureAttributionSequenceOutput, atol = 1e-5): boolean {
     return sequenceOutputsEqual(this, other, atol);
@@ -406,6 +430,17 @@ export class FeatureAttributionOutput implements OutputData {
    */
   getScoresDicts(options: AggregationChoice = {}): ScoresDicts[] {
     return this.sequenceAttributions.map((s) => s.getScoresDicts(options));
+  }
+
+  /**
+   * `decodeTokens` on every sequence (see `FeatureAttributionSequenceOutput.decodeTokens`).
+   *
+   * @example
+   * const readable = await out.decodeTokens(tokenizer);
+   */
+  async decodeTokens(tokenizer: TokenDecoder): Promise<FeatureAttributionOutput> {
+    const seqs = await Promise.all(this.sequenceAttributions.map((s) => s.decodeTokens(tokenizer)));
+    return new FeatureAttributionOutput(seqs, cloneInfo(this.info));
   }
 
   /**

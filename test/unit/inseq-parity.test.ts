@@ -215,6 +215,26 @@ describe("merge", () => {
   });
 });
 
+describe("decodeTokens", () => {
+  it("replaces tokens with id >= 0 by the tokenizer's decoding, in a new output", async () => {
+    const out = twoSequenceOutput();
+    const seq0 = out.at(0)!.with({ source: [...out.at(0)!.source.slice(0, 2), { token: "<span>", id: -1 }] });
+    const calls: Array<[number[], unknown]> = [];
+    const tokenizer = {
+      decode: async (ids: readonly number[], opts?: unknown) => {
+        calls.push([[...ids], opts]);
+        return `d${ids[0]}`;
+      },
+    };
+    const decoded = await new FeatureAttributionOutput([seq0, out.at(1)!], out.info).decodeTokens(tokenizer);
+    expect(decoded.at(0)!.source.map((t) => t.token)).toEqual(["d3", "d4", "<span>"]);
+    expect(decoded.at(1)!.target.map((t) => t.token)).toEqual(["d3", "d4", "d5", "d6"]);
+    expect(out.at(1)!.target[0]!.token).toBe("The");
+    expect(calls[0]![1]).toEqual({ skipSpecialTokens: false });
+    await expect(out.at(0)!.decodeTokens({} as never)).rejects.toThrow(InseqError);
+  });
+});
+
 describe("top-level helpers", () => {
   it("getVersion and listSupportedFrameworks", () => {
     expect(getVersion()).toBe(JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")).version);
