@@ -82,6 +82,14 @@ function asSequenceOutput(seq: SequenceOutput): FeatureAttributionSequenceOutput
   return seq as FeatureAttributionSequenceOutput;
 }
 
+/** The scores `getScoresDicts` / `showTokens` read (see `AggregationChoice`). */
+function chosenScores(seq: FeatureAttributionSequenceOutput, choice: AggregationChoice = {}): FeatureAttributionSequenceOutput {
+  if (choice === null || typeof choice !== "object") throw invalidOption("options", "an object", choice);
+  if (choice.doAggregation === false) return seq;
+  if (choice.aggregator === undefined && choice.aggregateOptions === undefined) return seq.aggregate();
+  return seq.aggregate(choice.aggregator, choice.aggregateOptions ?? {});
+}
+
 /** Attribution scores for one sequence. Instances are treated as immutable by the library's methods. */
 export class FeatureAttributionSequenceOutput implements SequenceOutput {
   source: TokenWithId[];
@@ -258,14 +266,6 @@ export class FeatureAttributionSequenceOutput implements SequenceOutput {
     return asSequenceOutput(pairDiff(other, this));
   }
 
-  /** @internal The scores `getScoresDicts` / `showTokens` read (see `AggregationChoice`). */
-  getChosenScores(choice: AggregationChoice = {}): FeatureAttributionSequenceOutput {
-    if (choice === null || typeof choice !== "object") throw invalidOption("options", "an object", choice);
-    if (choice.doAggregation === false) return this;
-    if (choice.aggregator === undefined && choice.aggregateOptions === undefined) return this.aggregate();
-    return this.aggregate(choice.aggregator, choice.aggregateOptions ?? {});
-  }
-
   /**
    * Inseq's `get_scores_dicts`: every score by generated token, after the default aggregation (or `aggregator`;
    * none with `doAggregation: false`). Inseq's `(index, token)` dict keys become `{ index, token }` records in
@@ -276,7 +276,7 @@ export class FeatureAttributionSequenceOutput implements SequenceOutput {
    * for (const gen of sourceAttributions) console.log(gen.token, gen.scores.map((s) => `${s.token}=${s.score}`));
    */
   getScoresDicts(options: AggregationChoice = {}): ScoresDicts {
-    return scoresDicts(this.getChosenScores(options));
+    return scoresDicts(chosenScores(this, options));
   }
 
   /**
@@ -326,7 +326,7 @@ export class FeatureAttributionSequenceOutput implements SequenceOutput {
    */
   showTokens(options: TokensShowOptions = {}): string {
     const { aggregator, aggregateOptions, doAggregation, ...render } = options;
-    return renderTokens([this.getChosenScores({ aggregator, aggregateOptions, doAggregation })], render);
+    return renderTokens([chosenScores(this, { aggregator, aggregateOptions, doAggregation })], render);
   }
 
   /**
@@ -474,7 +474,7 @@ export class FeatureAttributionOutput implements OutputData {
    */
   showTokens(options: TokensShowOptions = {}): string {
     const { aggregator, aggregateOptions, doAggregation, ...render } = options;
-    const seqs = this.sequenceAttributions.map((s) => s.getChosenScores({ aggregator, aggregateOptions, doAggregation }));
+    const seqs = this.sequenceAttributions.map((s) => chosenScores(s, { aggregator, aggregateOptions, doAggregation }));
     return renderTokens(seqs, render);
   }
 
