@@ -30,8 +30,8 @@ const REFUSED: Record<string, string> = {
   trust_remote_code: "Python model code is never run here; TorchScript bundles from the Hub need --trust-remote-code",
   attn_implementation: "the native attention kernel is fixed (attention weights are returned by it)",
   low_cpu_mem_usage: "weights stored in the loaded dtype are always memory-mapped (docs/loading.md)",
-  src_lang: "language-code tokenizers (M2M100, mBART, NLLB) are not supported by this port, so there is no language code to set",
-  tgt_lang: "language-code tokenizers (M2M100, mBART, NLLB) are not supported by this port, so there is no forced_bos_token_id to set",
+  src_lang: "language codes are not set here: M2M100 / mBART / NLLB checkpoints load, but their tokenizer.json is used as saved (no src_lang prefix)",
+  tgt_lang: "language codes are not set here: generation has no forced_bos_token_id to set from tgt_lang; force the target with --generated-texts",
   use_fast: "there is one tokenizer implementation (the tokenizer.json / SentencePiece files are read natively)",
   padding_side: "padding is chosen per model kind (left for decoder-only prompts), as Inseq does",
 };

@@ -11,14 +11,19 @@ import sys
 
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 here = os.path.join(root, "test/fixtures/cli-parity")
-model = os.path.join(root, "test/fixtures/reference/gpt2")
+models = {"{model}": "test/fixtures/reference/gpt2", "{bart}": "test/fixtures/reference-seq2seq/bart"}
 inseq = os.path.join(os.path.dirname(sys.executable), "inseq")
 cases = json.load(open(os.path.join(here, "cases.json")))["cases"]
 for name, args in cases.items():
     out = os.path.join(here, f"{name}.json")
-    argv = [a.replace("{model}", model).replace("{out}", out) for a in args]
+    argv = []
+    for a in args:
+        for k, v in models.items():
+            a = a.replace(k, os.path.join(root, v))
+        argv.append(a.replace("{out}", out))
+    model_name = next(v for k, v in models.items() if k in args)
     subprocess.run([inseq, "attribute", *argv], check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
     doc = json.load(open(out))
-    doc["attributes"]["info"]["model_name"] = "test/fixtures/reference/gpt2"  # not this checkout's absolute path
+    doc["attributes"]["info"]["model_name"] = model_name  # not this checkout's absolute path
     json.dump(doc, open(out, "w"), indent=2)
     print("wrote", out)

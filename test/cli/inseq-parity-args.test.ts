@@ -149,8 +149,8 @@ describe("--model-kwargs / --tokenizer-kwargs", () => {
       [{ load_in_8bit: true }, {}, /"load_in_8bit" in --model-kwargs: bitsandbytes/],
       [{ torch_dtype: "auto" }, {}, /"torch_dtype" in --model-kwargs: expected one of float32, float16, bfloat16/],
       [{ output_attentions: true }, {}, /"output_attentions" in --model-kwargs: not a loading option of this port \(accepted: torch_dtype/],
-      [{}, { tgt_lang: "it_IT" }, /"tgt_lang" in --tokenizer-kwargs: language-code tokenizers .* forced_bos_token_id/],
-      [{}, { src_lang: "en_XX" }, /"src_lang" in --tokenizer-kwargs: language-code tokenizers/],
+      [{}, { tgt_lang: "it_IT" }, /"tgt_lang" in --tokenizer-kwargs: language codes are not set here: .*forced_bos_token_id/],
+      [{}, { src_lang: "en_XX" }, /"src_lang" in --tokenizer-kwargs: language codes are not set here: M2M100/],
       [{ revision: "a" }, { revision: "b" }, /the same "revision" in --model-kwargs and --tokenizer-kwargs/],
     ];
     for (const [m, t, message] of cases) {
