@@ -63,11 +63,12 @@ describe("Inseq's snake_case spellings", () => {
     const opts = parsed(makeAttributeDatasetCommand, [
       "--dataset_name", "d.csv", "--input_text_field", "en", "--generated_text_field", "it", "--dataset_split", "train[:20]",
       "--dataset_config", "c", "--dataset_revision", "r", "--viz_path", "v.html", "--batch_size", "8", "--hide", "--no_header",
-      "--save_path", "o.jsonl",
+      "--save_path", "o.jsonl", "--attribute_target", "--generate_from_target_prefix",
     ]);
     expect(opts).toMatchObject({
       dataset: "d.csv", inputTextField: "en", generatedTextField: "it", datasetSplit: "train[:20]", datasetConfig: "c",
       datasetRevision: "r", vizPath: "v.html", batchSize: 8, hideAttributions: true, header: false, output: "o.jsonl",
+      attributeTarget: true, generateFromTargetPrefix: true,
     });
     expect(parsed(makeAttributeDatasetCommand, ["-in", "en", "-gen", "it", "--dataset", "d"])).toMatchObject({ inputTextField: "en", generatedTextField: "it" });
   });

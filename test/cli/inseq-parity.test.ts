@@ -4,7 +4,7 @@
  * give what the library's aggregate() gives; --model-kwargs, --output-step-attributions; attribute-dataset's
  * --viz-path and aggregated records.
  */
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -14,7 +14,7 @@ import { scanRecords, type DatasetRecord } from "../../lib/dataset/records.js";
 import { loadModel } from "../../lib/models/load-model.js";
 import type { Model } from "../../lib/models/model.js";
 import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
-import { nanAwareMaxDiff, sharedFixtures, tempDir, testDevice } from "../helpers.js";
+import { nanAwareMaxDiff, repoRoot, sharedFixtures, tempDir, testDevice } from "../helpers.js";
 import { runCommand } from "../helpers/cli.js";
 
 const tmp = tempDir("cli-inseq-parity");
@@ -155,5 +155,32 @@ describe("attribute-dataset", () => {
       "-d", path.join(sharedFixtures, "winomt/en.txt"), "--no-header", "--column-names", "gender,index,sentence,noun", "-i", "sentence",
       "--split", "train[:3]", "-o", out, "--generation-kwargs", GEN, "--device", testDevice, "--resume", "--attribution-aggregators", "vnorm",
     ])).rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: expect.stringContaining("attribution_aggregators") });
+  });
+});
+
+describe("attribute-dataset: Inseq's encoder-decoder switches", () => {
+  it("--attribute_target on an encoder-decoder saves target attributions; a decoder-only model refuses it", async () => {
+    const data = path.join(tmp, "pairs.jsonl");
+    writeFileSync(data, [
+      { en: "the window beside the blue letters", it: "the small window" },
+      { en: "the blue letters", it: "the letters" },
+    ].map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const out = path.join(tmp, "bart.jsonl");
+    await runCommand(makeAttributeDatasetCommand, [
+      "--model_name_or_path", path.join(repoRoot, "test/fixtures/reference-seq2seq/bart"), "--dataset_name", data,
+      "--input_text_field", "en", "--generated_text_field", "it", "--attribute_target", "--save_path", out, "--device", testDevice,
+    ]);
+    const records: DatasetRecord[] = [];
+    scanRecords(out, (r) => void records.push(r));
+    expect(records.length).toBe(2);
+    for (const r of records) {
+      expect(r.config).toMatchObject({ attribute_target: true });
+      const seq = FeatureAttributionOutput.fromJSON(r.attribution).sequenceAttributions[0]!;
+      expect(seq.sourceAttributions).toBeTruthy();
+      expect(seq.targetAttributions).toBeTruthy();
+    }
+    await expect(runCommand(makeAttributeDatasetCommand, [
+      "-d", data, "-i", "en", "-o", path.join(tmp, "dec.jsonl"), "--attribute-target", "--device", testDevice,
+    ])).rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: expect.stringContaining("encoder-decoder") });
   });
 });

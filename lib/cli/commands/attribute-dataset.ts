@@ -114,6 +114,8 @@ export function makeAttributeDatasetCommand(): Command {
     .option("-s, --attr-pos-start <n>", "first target position to attribute", intOption)
     .option("-e, --attr-pos-end <n>", "last target position (exclusive)", intOption)
     .option("--eos, --include-eos-baseline", "replace EOS by UNK in the baseline too", false)
+    .option("--attribute-target", "encoder-decoders: also attribute the target prefix", false)
+    .option("--generate-from-target-prefix", "encoder-decoders: generate continuing the generated-text-field prefixes", false)
     .addOption(new Option("--device <device>", "device").default("auto"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
     .addOption(modelKwargsOption())
@@ -167,6 +169,9 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
     method, stepScores, attributedFn,
     attrPosStart: opts.attrPosStart, attrPosEnd: opts.attrPosEnd,
     includeEosBaseline: opts.includeEosBaseline, generationArgs: gen,
+    // Encoder-decoder switches, only when set (so configurations of runs without them are unchanged).
+    ...(opts.attributeTarget ? { attributeTarget: true } : {}),
+    ...(opts.generateFromTargetPrefix ? { generateFromTargetPrefix: true } : {}),
     ...routed,
     ...granularFor(aggregation, method, routed),
   };
@@ -196,6 +201,9 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
     if (sel.examples.length > 0) {
       const model = await loadModel(opts.model, { ...load, device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
       try {
+        if (!model.info.isEncoderDecoder && (opts.attributeTarget || opts.generateFromTargetPrefix)) {
+          throw new InseqError(ErrorCode.INVALID_OPTION, "--attribute-target and --generate-from-target-prefix are for encoder-decoder models");
+        }
         const bar = new ProgressBar(`attributing with ${method}`, { enabled: opts.progress });
         stats = await attributeExamples(model, sel.examples, writer, {
           batchSize: opts.batchSize,
