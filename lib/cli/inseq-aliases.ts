@@ -47,9 +47,13 @@ export function aliasMap(cmd: Command, extra: AliasTable = {}): Map<string, stri
   return map;
 }
 
+/** The values Inseq's `string_to_bool` takes. */
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, false: false, yes: true, no: false, t: true, f: false, y: true, n: false, "1": true, "0": false };
+
 /**
- * Rewrites Inseq's spellings in `argv` to ours (`--model_name_or_path=x` too). Stops at `--`. Only flag positions
- * are rewritten: the value of a flag that takes one is left as written, even if it looks like an alias.
+ * Rewrites Inseq's spellings in `argv` to ours (`--model_name_or_path=x` too), and Inseq's `--switch true|false`
+ * (true, false, yes, no, 1, 0, ...) to the switch or nothing. Stops at `--`. Only flag positions are rewritten:
+ * the value of a flag that takes one is left as written, even if it looks like an alias.
  */
 export function normalizeArgv(argv: readonly string[], aliases: ReadonlyMap<string, string>, cmd: Command): string[] {
   const out: string[] = [];
@@ -65,6 +69,12 @@ export function normalizeArgv(argv: readonly string[], aliases: ReadonlyMap<stri
     // A flag with one required or optional value: the next word is that value, never a flag to rewrite.
     const opt = cmd.options.find((o) => o.long === flag || o.short === flag);
     if (opt && eq < 0 && (opt.required || opt.optional) && !opt.variadic && i + 1 < argv.length) out.push(argv[++i]!);
+    // Inseq's booleans also take a value (`--hide false`): our switches take none, so such a word is consumed.
+    const word = argv[i + 1]?.toLowerCase();
+    if (opt && !opt.required && !opt.optional && !opt.negate && word !== undefined && word in BOOLEAN_WORDS) {
+      i++;
+      if (!BOOLEAN_WORDS[word]) out.pop();
+    }
   }
   return out.concat(argv.slice(i));
 }
@@ -81,7 +91,7 @@ export function acceptInseqSpellings(cmd: Command, extra: AliasTable = {}): Comm
   cmd.addHelpText(
     "after",
     `\nPython Inseq's spellings are accepted too: each --foo-bar as --foo_bar (--attribution_method, --input_texts, ...), ` +
-      `and ${named.join(", ")}.\n`,
+      `and ${named.join(", ")}; switches also as --switch true|false.\n`,
   );
   return cmd;
 }

@@ -82,6 +82,11 @@ describe("Inseq's snake_case spellings", () => {
     expect(normalizeArgv(["--model_name_or_path=default", "--unknown_flag"], aliases, cmd)).toEqual(["--model=default", "--unknown_flag"]);
   });
 
+  it("Inseq's `--switch true|false` form of booleans", () => {
+    const opts = parsed(makeAttributeCommand, ["-i", "a", "--hide", "false", "--attribute_target", "True", "--eos", "0", "--normalize_attributions", "yes", "-g", "false"]);
+    expect(opts).toMatchObject({ hideAttributions: false, attributeTarget: true, includeEosBaseline: false, normalizeAttributions: true, generatedTexts: ["false"] });
+  });
+
   it("an unknown snake_case flag is still an unknown option", async () => {
     const err = await runCommand(makeAttributeCommand, ["-i", "a", "--aggregate_outputs"]).catch((e: unknown) => e);
     expect(String(err)).toContain("unknown option '--aggregate_outputs'");
