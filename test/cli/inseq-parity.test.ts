@@ -109,10 +109,16 @@ describe("--attribution-aggregators before saving", () => {
 
   it("the printed heatmap is not aggregated by them (Inseq aggregates only what it saves)", async () => {
     const plain = (await runCommand(makeAttributeCommand, ["-i", TEXT, "--generation-kwargs", GEN, "--color", "none", "--device", testDevice])).stdout;
-    const withAgg = (await runCommand(makeAttributeCommand, [
+    const withAgg = await runCommand(makeAttributeCommand, [
       "-i", TEXT, "--generation-kwargs", GEN, "--color", "none", "--device", testDevice, "--attribution-aggregators", "mean",
-    ])).stdout;
-    expect(withAgg).toBe(plain);
+    ]);
+    expect(withAgg.stdout).toBe(plain);
+    expect(withAgg.stderr).toContain("--attribution-aggregators apply to what --save-path saves; nothing is saved");
+    // Saving with aggregators runs the granular attribution: its printed (default-aggregated) heatmap is the same.
+    const saving = await runCommand(makeAttributeCommand, [
+      "-i", TEXT, "--generation-kwargs", GEN, "--color", "none", "--device", testDevice, "--attribution-aggregators", "mean", "-o", path.join(tmp, "printed.json"),
+    ]);
+    expect(saving.stdout).toBe(plain);
   });
 });
 

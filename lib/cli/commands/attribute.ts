@@ -104,6 +104,7 @@ export function makeAttributeCommand(): Command {
     .action(async (opts) => {
       // Everything that can fail without the model, first.
       const aggregation = saveAggregation(opts);
+      if (aggregation && !opts.savePath) process.stderr.write("inseq: --attribution-aggregators apply to what --save-path saves; nothing is saved (as in Inseq)\n");
       const load = loadKwargs(opts.modelKwargs, opts.tokenizerKwargs);
       checkNewOutput(opts.savePath, "--save-path", opts.overwrite);
       checkNewOutput(opts.vizPath, "--viz-path", opts.overwrite);
@@ -130,7 +131,7 @@ export function makeAttributeCommand(): Command {
           outputStepAttributions: opts.outputStepAttributions,
           generationArgs: gen,
           ...kwargs,
-          ...granularFor(aggregation, opts.attributionMethod, kwargs),
+          ...granularFor(opts.savePath ? aggregation : undefined, opts.attributionMethod, kwargs),
           onProgress: (done, total) => bar.update(done, total, "rows"),
         });
         bar.done();
