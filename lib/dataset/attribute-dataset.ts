@@ -122,6 +122,8 @@ export interface AttributeExamplesOptions {
    * configuration differs once the model is loaded (its hub revision moved) is refused before anything is written.
    */
   previousConfig?: RunConfig | null;
+  /** Applied to each example's output before it is written (the CLI's --attribution-aggregators). */
+  transform?: (out: FeatureAttributionOutput) => FeatureAttributionOutput;
 }
 
 export interface AttributeExamplesStats {
@@ -180,7 +182,8 @@ export async function attributeExamples(
   const write = (batch: readonly Example[], out: FeatureAttributionOutput) => {
     const t0 = performance.now();
     batch.forEach((e, k) => {
-      const single = exampleOutput(out, k);
+      const example = exampleOutput(out, k);
+      const single = opts.transform ? opts.transform(example) : example;
       const record: DatasetRecord = {
         index: e.index,
         input_text: e.input,

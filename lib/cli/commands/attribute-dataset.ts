@@ -1,17 +1,25 @@
-import { Command, Option } from "commander";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Command, Option, type OptionValues } from "commander";
+
+import { writeFileAtomic } from "../../core/atomic-write.js";
+import { FeatureAttributionOutput } from "../../results/attribution.js";
 
 import { ErrorCode, InseqError } from "../../core/errors.js";
 import { listFeatureAttributionMethods, listStepFunctions, type MethodId } from "../../attribution/registry.js";
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { DATASET_FORMATS, openDataset, type DatasetFormat } from "../../dataset/readers.js";
 import { PARQUET_REVISION } from "../../dataset/hub-dataset.js";
-import { planOutput, RecordWriter } from "../../dataset/records.js";
+import { planOutput, RecordWriter, scanRecords, type DatasetRecord } from "../../dataset/records.js";
 import { runConfig } from "../../dataset/run-config.js";
 import { attributeExamples, selectExamples, type SkippedRow } from "../../dataset/attribute-dataset.js";
 import { parseShard, parseSplit } from "../../dataset/split.js";
 import { camel, generationKwargsOption, intOption, jsonOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
-import { trustRemoteCodeOption } from "../model-options.js";
+import { loadKwargs, modelKwargsOption, tokenizerKwargsOption, trustRemoteCodeOption } from "../model-options.js";
+import { acceptInseqSpellings, DATASET_ALIASES } from "../inseq-aliases.js";
+import { applySaveAggregation, granularFor, saveAggregation, saveAggregationOptions, type SaveAggregation } from "../save-aggregation.js";
 import { checkAttributionKwargs, routeAttributionKwargs } from "./attribute.js";
 
 
@@ -35,8 +43,12 @@ function parseColumnNames(value: string | undefined): string[] | undefined {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 /** Checks that need neither the dataset nor the model: the output's extension and the JSON keyword arguments. */
-function checkOptions(opts: { output: string; attributionKwargs?: Record<string, unknown>; attributionMethod: string }): void {
-  if (!/\.jsonl(\.gz)?$/i.test(opts.output)) {
+function checkOptions(opts: { output?: string; attributionKwargs?: Record<string, unknown>; attributionMethod: string; vizPath?: string; overwrite: boolean; resume: boolean }): void {
+  if (opts.output === undefined) {
+    // Inseq's documented command line saves nothing and writes --viz-path only.
+    if (opts.vizPath === undefined) throw new InseqError(ErrorCode.INVALID_OPTION, "Expected --output (records) or --viz-path (HTML) but received neither: the run would write nothing");
+    if (opts.resume) throw new InseqError(ErrorCode.INVALID_OPTION, "Expected --output with --resume (the records to continue) but received none");
+  } else if (!/\.jsonl(\.gz)?$/i.test(opts.output)) {
     const stem = opts.output.replace(/(\.[^./]*)?(\.gz)?$/i, "");
     throw new InseqError(
       ErrorCode.INVALID_OPTION,
@@ -45,10 +57,35 @@ function checkOptions(opts: { output: string; attributionKwargs?: Record<string,
     );
   }
   checkAttributionKwargs(opts.attributionKwargs ?? {}, opts.attributionMethod);
+  if (opts.vizPath !== undefined && !opts.overwrite && existsSync(opts.vizPath)) {
+    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a path that does not exist (or --overwrite) for --viz-path but received ${JSON.stringify(opts.vizPath)}: the file already exists`);
+  }
+}
+
+/** The aggregation in the run's configuration (so --resume and merge refuse a different one). */
+function aggregationConfig(agg: SaveAggregation | undefined): Record<string, unknown> {
+  if (!agg) return {};
+  return {
+    attribution_aggregators: agg.aggregators, attribution_selectors: agg.selectors ?? null,
+    normalize_attributions: agg.normalize, rescale_attributions: agg.rescale,
+  };
+}
+
+/** --viz-path: the HTML heatmaps of every record of the output, by row index. */
+async function writeViz(output: string, vizPath: string): Promise<void> {
+  const records: DatasetRecord[] = [];
+  scanRecords(output, (r) => void records.push(r));
+  records.sort((a, b) => a.index - b.index);
+  if (records.length === 0) {
+    process.stderr.write(`inseq: no records in ${output}; ${vizPath} not written\n`);
+    return;
+  }
+  const merged = FeatureAttributionOutput.merge(records.map((r) => FeatureAttributionOutput.fromJSON(r.attribution)));
+  await writeFileAtomic(vizPath, merged.show({ format: "html" }));
 }
 
 export function makeAttributeDatasetCommand(): Command {
-  return new Command("attribute-dataset")
+  const cmd = new Command("attribute-dataset")
     .description("attribute every example of a dataset (JSONL, JSON, CSV/TSV, text, Parquet, or a Hugging Face Hub dataset) to a JSONL file, resumably")
     .requiredOption("-d, --dataset <path|id>", "local data file, or a Hugging Face Hub dataset id (read from its Parquet conversion)")
     .requiredOption("-i, --input-text-field <name>", "column holding the prompts")
@@ -60,9 +97,10 @@ export function makeAttributeDatasetCommand(): Command {
     .option("--delimiter <char>", 'CSV/TSV field delimiter ("\\t" or "tab" for tabs; default "," for .csv, tab for .tsv and tabbed .txt)')
     .option("--no-header", "CSV/TSV: the first row is data, not column names")
     .option("--column-names <a,b,c>", 'CSV/TSV column names (without a header the default is "0", "1", ...)')
-    .requiredOption("-o, --output <file>", "JSONL output, one record per example (.jsonl.gz: gzip)")
+    .option("-o, --output <file>", "JSONL output, one record per example (.jsonl.gz: gzip); without it, --viz-path only")
     .option("--resume", "continue an interrupted output: drop a partial last record, skip rows already done, append the rest", false)
-    .option("--overwrite", "replace an existing output", false)
+    .option("--viz-path <file>", "after the run, write the HTML heatmaps of the output's records (by row index) to this file")
+    .option("--overwrite", "replace an existing output (and --viz-path file)", false)
     .option("--shard <i/n>", "process only rows whose index % n == i")
     .addOption(new Option("--on-error <mode>", "unreadable rows and failing examples: stop, or skip them (reported on stderr)").choices(["stop", "skip"]).default("stop"))
     .option("-m, --model <id>", "model directory, hub id, or \"default\" (the bundled model)", "default")
@@ -71,93 +109,129 @@ export function makeAttributeDatasetCommand(): Command {
     .addOption(new Option("--attributed-fn <id>", "step function to attribute (default probability)").choices(listStepFunctions()))
     .option("--attribution-kwargs <json>", "method / step-function options as JSON, e.g. '{\"n_steps\": 100}'", jsonOption)
     .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", generationKwargsOption)
+    .option("--output-step-attributions", "accepted for Inseq command lines: per-step outputs are never saved", false)
     .option("--bs, --batch-size <n>", "examples per attribution call and per flush to the output", intOption, 8)
     .option("-s, --attr-pos-start <n>", "first target position to attribute", intOption)
     .option("-e, --attr-pos-end <n>", "last target position (exclusive)", intOption)
     .option("--eos, --include-eos-baseline", "replace EOS by UNK in the baseline too", false)
+    .option("--attribute-target", "encoder-decoders: also attribute the target prefix", false)
+    .option("--generate-from-target-prefix", "encoder-decoders: generate continuing the generated-text-field prefixes", false)
     .addOption(new Option("--device <device>", "device").default("auto"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
+    .addOption(modelKwargsOption())
+    .addOption(tokenizerKwargsOption())
     .addOption(trustRemoteCodeOption())
+    .option("--hide, --hide-attributions", "accepted for Inseq command lines: attribute-dataset prints no heatmaps", false)
     .option("--progress", "always show the progress bar (default: when stderr is a terminal)")
     .option("--no-progress", "never show the progress bar")
-    .hook("preAction", (cmd) => checkOptions(cmd.opts()))
+    .hook("preAction", (c) => checkOptions(c.opts()))
     .action(async (opts) => {
       const started = performance.now();
-      if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) {
-        throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a positive integer for --batch-size but received ${opts.batchSize}`);
-      }
-      const split = parseSplit(opts.datasetSplit);
-      const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
-      const method: MethodId = opts.attributionMethod; // one of the choices, checked by commander
-      const stepScores: string[] = opts.stepScores ?? [];
-      const attributedFn: string = opts.attributedFn ?? "probability";
-
-      // 1. Everything that can fail fast, before the model loads: dataset, fields, split, output.
-      const ds = await openDataset(opts.dataset, {
-        split: split.split,
-        format: opts.datasetFormat as DatasetFormat | undefined,
-        delimiter: parseDelimiter(opts.delimiter),
-        header: opts.header,
-        columnNames: parseColumnNames(opts.columnNames),
-        config: opts.datasetConfig,
-        hub: { revision: opts.datasetRevision, offline: opts.offline },
-      });
-      const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
-      const attributeOptions = {
-        method, stepScores, attributedFn,
-        attrPosStart: opts.attrPosStart, attrPosEnd: opts.attrPosEnd,
-        includeEosBaseline: opts.includeEosBaseline, generationArgs: gen,
-        ...routeAttributionKwargs(opts.attributionKwargs ?? {}),
-      };
-      // The whole configuration is compared with a resumed output's (and stored in every record).
-      const config = runConfig({ model: opts.model, attributeOptions, inputTextField: opts.inputTextField, generatedTextField: opts.generatedTextField });
-      const plan = planOutput(opts.output, { resume: opts.resume, overwrite: opts.overwrite, config });
-      const sel = await selectExamples(ds, {
-        split, shard, done: plan.done, onError: opts.onError,
-        inputTextField: opts.inputTextField, generatedTextField: opts.generatedTextField,
-      });
-      let warned = 0;
-      const warnSkip = (r: SkippedRow) => {
-        if (warned++ < 10) process.stderr.write(`inseq: skipped row ${r.index}: ${r.reason}\n`);
-        else if (warned === 11) process.stderr.write("inseq: (more skipped rows not shown)\n");
-      };
-      sel.skipped.forEach(warnSkip);
-      if (plan.droppedBytes > 0) process.stderr.write(`inseq: dropped an interrupted last record (${plan.droppedBytes} bytes) from ${opts.output}\n`);
-
-      // 2. Attribute and write.
-      const writer = new RecordWriter(plan);
-      let stats;
+      // Without --output the records go to a temporary file, read back for --viz-path, then removed.
+      const scratch = opts.output === undefined ? mkdtempSync(path.join(tmpdir(), "inseq-dataset-")) : undefined;
+      if (scratch) opts.output = path.join(scratch, "records.jsonl");
       try {
-        if (sel.examples.length > 0) {
-          const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
-          try {
-            const bar = new ProgressBar(`attributing with ${method}`, { enabled: opts.progress });
-            stats = await attributeExamples(model, sel.examples, writer, {
-              batchSize: opts.batchSize,
-              onError: opts.onError,
-              attributeOptions, config, previousConfig: plan.firstConfig,
-              onProgress: (done, total) => bar.update(done, total, "ex"),
-              onSkip: warnSkip,
-            });
-            bar.done();
-          } finally {
-            await model.dispose();
-          }
-        }
+        await run(opts, started, scratch !== undefined);
       } finally {
-        writer.close();
+        if (scratch) rmSync(scratch, { recursive: true, force: true });
       }
-
-      // 3. Summary.
-      const written = stats?.written ?? 0;
-      const skipped = sel.skipped.length + (stats?.skipped.length ?? 0);
-      const parts = [`wrote ${written} record${written === 1 ? "" : "s"} to ${opts.output} in ${seconds(performance.now() - started)}`];
-      if (stats && stats.wallMs > 0 && written > 0) {
-        const other = stats.writeMs;
-        parts.push(`${(written / (stats.wallMs / 1000)).toFixed(1)} examples/s; attribution ${seconds(stats.attributeMs)}, aggregation + writing ${seconds(other)} (${((100 * other) / (stats.attributeMs + other)).toFixed(1)}%)`);
-      }
-      if (sel.alreadyDone > 0) parts.push(`${sel.alreadyDone} already done`);
-      if (skipped > 0) parts.push(`${skipped} skipped`);
-      process.stderr.write(`inseq: ${parts.join("; ")}\n`);
     });
+  for (const o of saveAggregationOptions()) cmd.addOption(o);
+  return acceptInseqSpellings(cmd, DATASET_ALIASES);
+}
+
+/** The run itself (`opts.output` set: the user's file or a scratch one). */
+async function run(opts: OptionValues, started: number, scratch: boolean): Promise<void> {
+  if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) {
+    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a positive integer for --batch-size but received ${opts.batchSize}`);
+  }
+  const aggregation = saveAggregation(opts);
+  const load = loadKwargs(opts.modelKwargs, opts.tokenizerKwargs);
+  const split = parseSplit(opts.datasetSplit);
+  const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
+  const method: MethodId = opts.attributionMethod; // one of the choices, checked by commander
+  const stepScores: string[] = opts.stepScores ?? [];
+  const attributedFn: string = opts.attributedFn ?? "probability";
+
+  // 1. Everything that can fail fast, before the model loads: dataset, fields, split, output.
+  const ds = await openDataset(opts.dataset, {
+    split: split.split,
+    format: opts.datasetFormat as DatasetFormat | undefined,
+    delimiter: parseDelimiter(opts.delimiter),
+    header: opts.header,
+    columnNames: parseColumnNames(opts.columnNames),
+    config: opts.datasetConfig,
+    hub: { revision: opts.datasetRevision, offline: opts.offline },
+  });
+  const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
+  const routed = routeAttributionKwargs(opts.attributionKwargs ?? {});
+  const attributeOptions = {
+    method, stepScores, attributedFn,
+    attrPosStart: opts.attrPosStart, attrPosEnd: opts.attrPosEnd,
+    includeEosBaseline: opts.includeEosBaseline, generationArgs: gen,
+    // Encoder-decoder switches, only when set (so configurations of runs without them are unchanged).
+    ...(opts.attributeTarget ? { attributeTarget: true } : {}),
+    ...(opts.generateFromTargetPrefix ? { generateFromTargetPrefix: true } : {}),
+    ...routed,
+    ...granularFor(aggregation, method, routed),
+  };
+  // The whole configuration is compared with a resumed output's (and stored in every record).
+  const config = {
+    ...runConfig({ model: opts.model, attributeOptions, inputTextField: opts.inputTextField, generatedTextField: opts.generatedTextField }),
+    ...(load.dtype ? { torch_dtype: load.dtype } : {}),
+    ...aggregationConfig(aggregation),
+  };
+  const plan = planOutput(opts.output, { resume: opts.resume, overwrite: opts.overwrite, config });
+  const sel = await selectExamples(ds, {
+    split, shard, done: plan.done, onError: opts.onError,
+    inputTextField: opts.inputTextField, generatedTextField: opts.generatedTextField,
+  });
+  let warned = 0;
+  const warnSkip = (r: SkippedRow) => {
+    if (warned++ < 10) process.stderr.write(`inseq: skipped row ${r.index}: ${r.reason}\n`);
+    else if (warned === 11) process.stderr.write("inseq: (more skipped rows not shown)\n");
+  };
+  sel.skipped.forEach(warnSkip);
+  if (plan.droppedBytes > 0) process.stderr.write(`inseq: dropped an interrupted last record (${plan.droppedBytes} bytes) from ${opts.output}\n`);
+
+  // 2. Attribute and write.
+  const writer = new RecordWriter(plan);
+  let stats;
+  try {
+    if (sel.examples.length > 0) {
+      const model = await loadModel(opts.model, { ...load, device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
+      try {
+        if (!model.info.isEncoderDecoder && (opts.attributeTarget || opts.generateFromTargetPrefix)) {
+          throw new InseqError(ErrorCode.INVALID_OPTION, "--attribute-target and --generate-from-target-prefix are for encoder-decoder models");
+        }
+        const bar = new ProgressBar(`attributing with ${method}`, { enabled: opts.progress });
+        stats = await attributeExamples(model, sel.examples, writer, {
+          batchSize: opts.batchSize,
+          onError: opts.onError,
+          attributeOptions, config, previousConfig: plan.firstConfig,
+          ...(aggregation ? { transform: (o: FeatureAttributionOutput) => applySaveAggregation(o, aggregation) } : {}),
+          onProgress: (done, total) => bar.update(done, total, "ex"),
+          onSkip: warnSkip,
+        });
+        bar.done();
+      } finally {
+        await model.dispose();
+      }
+    }
+  } finally {
+    writer.close();
+  }
+
+  // 3. Summary.
+  const written = stats?.written ?? 0;
+  const skipped = sel.skipped.length + (stats?.skipped.length ?? 0);
+  const parts = [`wrote ${written} record${written === 1 ? "" : "s"} to ${scratch ? "a scratch file (no --output)" : opts.output} in ${seconds(performance.now() - started)}`];
+  if (stats && stats.wallMs > 0 && written > 0) {
+    const other = stats.writeMs;
+    parts.push(`${(written / (stats.wallMs / 1000)).toFixed(1)} examples/s; attribution ${seconds(stats.attributeMs)}, aggregation + writing ${seconds(other)} (${((100 * other) / (stats.attributeMs + other)).toFixed(1)}%)`);
+  }
+  if (sel.alreadyDone > 0) parts.push(`${sel.alreadyDone} already done`);
+  if (skipped > 0) parts.push(`${skipped} skipped`);
+  process.stderr.write(`inseq: ${parts.join("; ")}\n`);
+  if (opts.vizPath) await writeViz(opts.output, opts.vizPath);
 }

@@ -10,7 +10,9 @@ import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { camel, generationKwargsOption, intOption, jsonOption, unknownKey } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { colorOption, pageOption, pageRowsOption, pagingSettings, terminalSettings, topKOption, widthOption } from "../terminal-options.js";
-import { trustRemoteCodeOption } from "../model-options.js";
+import { loadKwargs, modelKwargsOption, tokenizerKwargsOption, trustRemoteCodeOption } from "../model-options.js";
+import { acceptInseqSpellings, ATTRIBUTE_ALIASES } from "../inseq-aliases.js";
+import { applySaveAggregation, granularFor, saveAggregation, saveAggregationOptions } from "../save-aggregation.js";
 
 const STEP_KEYS: readonly string[] = STEP_ARG_NAMES;
 const TOP_LEVEL_KEYS = ["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs", "contrastSources", "granular", "memoryBudgetMb", "memoryBudget", "gradientCheckpointing", "baselineIds"];
@@ -68,7 +70,7 @@ function checkNewOutput(file: string | undefined, flag: string, overwrite: boole
 }
 
 export function makeAttributeCommand(): Command {
-  return new Command("attribute")
+  const cmd = new Command("attribute")
     .description("attribute generated (or forced) tokens to their inputs and show the heatmap")
     .option("-m, --model <id>", "model directory, hub id, or \"default\" (the bundled model)", "default")
     .addOption(new Option("-a, --attribution-method <id>", "attribution method").choices(listFeatureAttributionMethods()).default("saliency"))
@@ -78,6 +80,7 @@ export function makeAttributeCommand(): Command {
     .addOption(new Option("--attributed-fn <id>", "step function to attribute (default probability)").choices(listStepFunctions()))
     .option("--attribution-kwargs <json>", "method / step-function options as JSON, e.g. '{\"n_steps\": 100}'", jsonOption)
     .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", generationKwargsOption)
+    .option("--output-step-attributions", "also keep per-step outputs (as Inseq, they are not saved)", false)
     .option("--bs, --batch-size <n>", "inputs per native job (default: all)", intOption)
     .option("-s, --attr-pos-start <n>", "first target position to attribute", intOption)
     .option("-e, --attr-pos-end <n>", "last target position (exclusive)", intOption)
@@ -95,14 +98,19 @@ export function makeAttributeCommand(): Command {
     .addOption(topKOption())
     .addOption(new Option("--device <device>", "device").default("auto"))
     .option("--offline", "never touch the network (also HF_HUB_OFFLINE=1)")
+    .addOption(modelKwargsOption())
+    .addOption(tokenizerKwargsOption())
     .addOption(trustRemoteCodeOption())
     .action(async (opts) => {
       // Everything that can fail without the model, first.
+      const aggregation = saveAggregation(opts);
+      if (aggregation && !opts.savePath) process.stderr.write("inseq: --attribution-aggregators apply to what --save-path saves; nothing is saved (as in Inseq)\n");
+      const load = loadKwargs(opts.modelKwargs, opts.tokenizerKwargs);
       checkNewOutput(opts.savePath, "--save-path", opts.overwrite);
       checkNewOutput(opts.vizPath, "--viz-path", opts.overwrite);
       const kwargs = routeAttributionKwargs(opts.attributionKwargs ?? {}, opts.attributionMethod);
       const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
-      const model = await loadModel(opts.model, { device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
+      const model = await loadModel(opts.model, { ...load, device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
       try {
         const bar = new ProgressBar(`attributing with ${opts.attributionMethod}`);
         const encDec = model.info.isEncoderDecoder;
@@ -120,16 +128,22 @@ export function makeAttributeCommand(): Command {
           attrPosStart: opts.attrPosStart,
           attrPosEnd: opts.attrPosEnd,
           includeEosBaseline: opts.includeEosBaseline,
+          outputStepAttributions: opts.outputStepAttributions,
           generationArgs: gen,
           ...kwargs,
+          ...granularFor(opts.savePath ? aggregation : undefined, opts.attributionMethod, kwargs),
           onProgress: (done, total) => bar.update(done, total, "rows"),
         });
         bar.done();
         if (!opts.hideAttributions) process.stdout.write(out.show({ format: "terminal", ...terminalSettings(opts, true), ...pagingSettings(opts) }) + "\n");
         if (opts.vizPath) await writeFileAtomic(opts.vizPath, out.show({ format: "html" }));
-        if (opts.savePath) await out.save(opts.savePath, { overwrite: opts.overwrite, compress: String(opts.savePath).endsWith(".gz") });
+        if (opts.savePath) {
+          await applySaveAggregation(out, aggregation).save(opts.savePath, { overwrite: opts.overwrite, compress: String(opts.savePath).endsWith(".gz") });
+        }
       } finally {
         await model.dispose();
       }
     });
+  for (const o of saveAggregationOptions()) cmd.addOption(o);
+  return acceptInseqSpellings(cmd, ATTRIBUTE_ALIASES);
 }
