@@ -6,22 +6,15 @@ import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
-import { InseqError } from "../../lib/core/errors.js";
 import { makeAttributeCommand, routeAttributionKwargs } from "../../lib/cli/commands/attribute.js";
 import { makeAttributeDatasetCommand } from "../../lib/cli/commands/attribute-dataset.js";
 import { tempDir } from "../helpers.js";
-import { runCommand } from "../helpers/cli.js";
+import { failure, runCommand } from "../helpers/cli.js";
 
 const tmp = tempDir("cli-attribute");
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 /** A model path that does not exist: reaching loadModel would fail with ERR_NOT_FOUND instead. */
 const noModel = path.join(tmp, "no-model");
-
-async function failure(make: () => import("commander").Command, args: string[]): Promise<InseqError> {
-  const err = await runCommand(make, args).then(() => null, (e: unknown) => e);
-  expect(err).toBeInstanceOf(InseqError);
-  return err as InseqError;
-}
 
 describe("inseq attribute: outputs", () => {
   it("-o refuses an existing file without --overwrite, before loading the model", async () => {

@@ -14,17 +14,11 @@ import { aliasMap, ATTRIBUTE_ALIASES, normalizeArgv } from "../../lib/cli/inseq-
 import { loadKwargs } from "../../lib/cli/model-options.js";
 import { saveAggregation } from "../../lib/cli/save-aggregation.js";
 import { tempDir } from "../helpers.js";
-import { runCommand } from "../helpers/cli.js";
+import { failure, runCommand } from "../helpers/cli.js";
 
 const tmp = tempDir("cli-inseq-parity-args");
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const noModel = path.join(tmp, "no-model");
-
-async function failure(make: () => import("commander").Command, args: string[]): Promise<InseqError> {
-  const err = await runCommand(make, args).then(() => null, (e: unknown) => e);
-  expect(err).toBeInstanceOf(InseqError);
-  return err as InseqError;
-}
 
 /** The options commander parses from `args` (no action runs). */
 function parsed(make: () => import("commander").Command, args: string[]): Record<string, unknown> {

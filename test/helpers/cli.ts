@@ -1,6 +1,8 @@
 /** Runs one commander command in-process, as `inseq <command> ...args` would, capturing stdout and stderr. */
 import type { Command } from "commander";
-import { vi } from "vitest";
+import { expect, vi } from "vitest";
+
+import { InseqError } from "../../lib/core/errors.js";
 
 export async function runCommand(make: () => Command, args: string[]): Promise<{ stdout: string; stderr: string }> {
   let stdout = "";
@@ -14,4 +16,11 @@ export async function runCommand(make: () => Command, args: string[]): Promise<{
     vi.mocked(process.stderr.write).mockRestore();
   }
   return { stdout, stderr };
+}
+
+/** The InseqError a command run rejects with (a run that succeeds fails the test). */
+export async function failure(make: () => Command, args: string[]): Promise<InseqError> {
+  const err = await runCommand(make, args).then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(InseqError);
+  return err as InseqError;
 }
