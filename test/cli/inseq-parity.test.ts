@@ -71,6 +71,29 @@ describe("Inseq's command lines run unchanged", () => {
     expect(html).toContain("1st instance: the with the because his");
     expect(html).not.toContain("2nd instance");
   });
+
+  it("attribute-dataset: Inseq's --dataset_name json --dataset_files FILE reads that file (load_dataset(builder, data_files))", async () => {
+    const data = path.join(tmp, "prompts.jsonl");
+    writeFileSync(data, [TEXT, "mary went to the park because"].map((prompt) => JSON.stringify({ prompt })).join("\n") + "\n");
+    const viaBuilder = path.join(tmp, "builder.jsonl");
+    const direct = path.join(tmp, "direct.jsonl");
+    await runCommand(makeAttributeDatasetCommand, [
+      "--model_name_or_path", "default", "--dataset_name", "json", "--dataset_files", data, "--input_text_field", "prompt",
+      "--save_path", viaBuilder, "--generation_kwargs", GEN, "--device", testDevice,
+    ]);
+    await runCommand(makeAttributeDatasetCommand, ["-m", "default", "-d", data, "-i", "prompt", "-o", direct, "--generation-kwargs", GEN, "--device", testDevice]);
+    // The records without the run configuration (it names the dataset as given) and the timing.
+    const records = (file: string) => readFileSync(file, "utf8").trim().split("\n").map((l) => {
+      const { index, input_text, generated_text, attribution } = JSON.parse(l);
+      return { index, input_text, generated_text, tensors: JSON.stringify(attribution).replace(/"exec_time":[0-9.e+-]+/g, "") };
+    });
+    expect(records(viaBuilder)).toEqual(records(direct));
+    expect(records(direct)).toHaveLength(2);
+    await expect(runCommand(makeAttributeDatasetCommand, ["-d", "json", "-i", "prompt", "-o", path.join(tmp, "x.jsonl")]))
+      .rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: expect.stringContaining("--dataset-files") });
+    await expect(runCommand(makeAttributeDatasetCommand, ["-d", data, "--dataset-files", data, "-i", "prompt", "-o", path.join(tmp, "y.jsonl")]))
+      .rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: expect.stringContaining("builder") });
+  });
 });
 
 describe("--attribution-aggregators before saving", () => {

@@ -97,6 +97,7 @@ export function makeAttributeDatasetCommand(): Command {
     .option("--delimiter <char>", 'CSV/TSV field delimiter ("\\t" or "tab" for tabs; default "," for .csv, tab for .tsv and tabbed .txt)')
     .option("--no-header", "CSV/TSV: the first row is data, not column names")
     .option("--column-names <a,b,c>", 'CSV/TSV column names (without a header the default is "0", "1", ...)')
+    .option("--files, --dataset-files <file>", 'Inseq\'s form of a local file: --dataset json|csv|text|parquet (a datasets builder name) with the file here; one file')
     .option("-o, --output <file>", "JSONL output, one record per example (.jsonl.gz: gzip); without it, --viz-path only")
     .option("--resume", "continue an interrupted output: drop a partial last record, skip rows already done, append the rest", false)
     .option("--viz-path <file>", "after the run, write the HTML heatmaps of the output's records (by row index) to this file")
@@ -140,6 +141,28 @@ export function makeAttributeDatasetCommand(): Command {
   return acceptInseqSpellings(cmd, DATASET_ALIASES);
 }
 
+/** Hugging Face `datasets` builder names and the formats their data files are read as (json: by extension). */
+const BUILDERS: Readonly<Record<string, DatasetFormat | undefined>> = { json: undefined, csv: "csv", text: "text", parquet: "parquet" };
+
+/**
+ * The file and format to read: `--dataset` itself, or Inseq's `--dataset_name json --dataset_files data.jsonl`
+ * (`load_dataset(builder, data_files=...)`) as that one file read with the builder's format. ERR_INVALID_OPTION for
+ * --dataset-files with a dataset that is not a builder name, or a builder name without a file.
+ */
+export function datasetSource(dataset: string, files: string | undefined, format: DatasetFormat | undefined): { path: string; format: DatasetFormat | undefined } {
+  const builder = Object.hasOwn(BUILDERS, dataset);
+  if (files === undefined) {
+    if (builder && !existsSync(dataset)) {
+      throw new InseqError(ErrorCode.INVALID_OPTION, `--dataset ${dataset} is a datasets builder name: give its file with --dataset-files (or the file itself as --dataset)`);
+    }
+    return { path: dataset, format };
+  }
+  if (!builder) {
+    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected --dataset json, csv, text or parquet with --dataset-files (Inseq's load_dataset(builder, data_files=...)) but received --dataset ${JSON.stringify(dataset)}`);
+  }
+  return { path: files, format: format ?? BUILDERS[dataset] };
+}
+
 /** The run itself (`opts.output` set: the user's file or a scratch one). */
 async function run(opts: OptionValues, started: number, scratch: boolean): Promise<void> {
   if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) {
@@ -154,9 +177,10 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
   const attributedFn: string = opts.attributedFn ?? "probability";
 
   // 1. Everything that can fail fast, before the model loads: dataset, fields, split, output.
-  const ds = await openDataset(opts.dataset, {
+  const source = datasetSource(opts.dataset, opts.datasetFiles, opts.datasetFormat as DatasetFormat | undefined);
+  const ds = await openDataset(source.path, {
     split: split.split,
-    format: opts.datasetFormat as DatasetFormat | undefined,
+    format: source.format,
     delimiter: parseDelimiter(opts.delimiter),
     header: opts.header,
     columnNames: parseColumnNames(opts.columnNames),
