@@ -13,6 +13,7 @@
  * string from the report is escaped (`escapeHtml`).
  */
 import { escapeHtml } from "../viz/html-escape.js";
+import { htmlPage } from "../viz/html-page.js";
 import {
   bestValue,
   formatMetric,
@@ -243,21 +244,5 @@ export function renderEvaluationHtml(report: EvaluationReport): string {
   if (completeness) body.push(completeness);
   const randomization = randomizationTable(rows);
   if (randomization) body.push(randomization);
-  return [
-    "<!DOCTYPE html>",
-    '<html lang="en">',
-    "<head>",
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${escapeHtml(title)}</title>`,
-    `<style>${STYLE}</style>`,
-    "</head>",
-    "<body>",
-    "<main>",
-    ...body,
-    "</main>",
-    "</body>",
-    "</html>",
-    "",
-  ].join("\n");
+  return htmlPage(title, STYLE, ["<main>", ...body, "</main>"]);
 }

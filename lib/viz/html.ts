@@ -14,6 +14,7 @@
  */
 import { invalidOption } from "../core/errors.js";
 import { escapeHtml } from "./html-escape.js";
+import { htmlPage } from "./html-page.js";
 import { GRID_SCRIPT, GRID_STYLE, renderVirtualPanel, VIRTUAL_CELLS } from "./html-grid.js";
 import {
   colorScale,
@@ -383,20 +384,5 @@ export function renderHtml(output: RenderInput, options: HtmlRenderOptions = {})
     .join("\n");
   const root = `<div class="inseq-attributions">\n${options.fragment ? `<style>${style}</style>\n` : ""}${body}\n</div>`;
   if (options.fragment) return root + "\n";
-  const title = escapeHtml(options.title ?? "Inseq attributions");
-  return [
-    "<!DOCTYPE html>",
-    '<html lang="en">',
-    "<head>",
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${title}</title>`,
-    `<style>${style}</style>`,
-    "</head>",
-    "<body>",
-    root,
-    "</body>",
-    "</html>",
-    "",
-  ].join("\n");
+  return htmlPage(options.title ?? "Inseq attributions", style, [root]);
 }

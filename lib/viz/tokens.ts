@@ -8,6 +8,7 @@ import type { ScoreTensor } from "../results/tensor.js";
 import type { SequenceOutput } from "../results/types.js";
 import { colorScale, formatScore, heatmapPanels, ordinal, scalePosition, type ColorScaleOptions } from "./heatmap.js";
 import { escapeHtml } from "./html-escape.js";
+import { htmlPage } from "./html-page.js";
 import { cellBackground } from "./html.js";
 import { cellStyle, detectTerminalColor, printableToken, type TerminalColor } from "./terminal.js";
 
@@ -130,10 +131,5 @@ export function renderTokens(sequences: readonly SequenceOutput[], options: Toke
     parts.push(html ? `<div class="inseq-tokens"><b>${ordinal(i)} instance:</b>${items.join("")}</div>` : `${ordinal(i)} instance:\n${items.join("\n")}`);
   });
   if (!html) return parts.join("\n\n") + "\n";
-  return (
-    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Inseq token attributions</title>` +
-    `<style>.inseq-tok{padding:0 2px;margin:0 1px;border-radius:3px}.inseq-step{margin:2px 0 2px 1em}</style></head><body>` +
-    parts.join("<br/>") +
-    `</body></html>\n`
-  );
+  return htmlPage("Inseq token attributions", ".inseq-tok{padding:0 2px;margin:0 1px;border-radius:3px}.inseq-step{margin:2px 0 2px 1em}", [parts.join("<br/>")]);
 }
