@@ -14,7 +14,7 @@ import { ErrorCode, InseqError } from "../core/errors.js";
 import type { Model } from "../models/model.js";
 import type { Seq2SeqModel } from "../models/seq2seq-model.js";
 import { decision, softmaxAt } from "./metrics.js";
-import { wordsOfTokens, type PreparedItem } from "./prepare.js";
+import { withoutTrailingSpecials, wordsOfTokens, type PreparedItem } from "./prepare.js";
 import { inputWords } from "./sets/words.js";
 import type { Replacement } from "./types.js";
 
@@ -96,9 +96,8 @@ export class Perturber {
         const wordList = inputWords(text);
         if (wordList.length !== words.length) throw new InseqError(ErrorCode.BAD_DATASET, `Evaluation item ${JSON.stringify(item.item.id)}: a counterfactual is not one word`);
         const [enc] = await this.#model.encode(text);
-        let n = enc!.ids.length;
-        // Decoder-only prompts end before the post-processor's trailing specials (as prepare.ts reads them).
-        if (this.#model.kind !== "encoder-decoder") while (n > 1 && enc!.specialTokensMask[n - 1] === 1) n--;
+        // Decoder-only prompts end before the post-processor's trailing specials, as prepare.ts reads them.
+        const n = this.#model.kind === "encoder-decoder" ? enc!.ids.length : withoutTrailingSpecials(enc!);
         ids = enc!.ids.slice(0, n);
         wordOfToken = wordsOfTokens(enc!, text, words, n);
       }

@@ -76,10 +76,13 @@ function checkGroundTruth(item: EvalItem, words: readonly string[]): void {
   if (typeof item.target !== "string" || item.target.trim().length === 0) throw badItem(item, "needs a non-empty target");
 }
 
-/** Strips special tokens the post-processor appends (e.g. EOS) from the end of an encoding's ids. */
-function withoutTrailingSpecials(enc: Encoded): number {
+/**
+ * How many ids of a decoder-only prompt's encoding the model reads: all but the special tokens the post-processor
+ * appends (e.g. EOS), keeping at least one.
+ */
+export function withoutTrailingSpecials(enc: Encoded): number {
   let n = enc.ids.length;
-  while (n > 0 && enc.specialTokensMask[n - 1] === 1 && n > 1) n--;
+  while (n > 1 && enc.specialTokensMask[n - 1] === 1) n--;
   return n;
 }
 
