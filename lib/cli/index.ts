@@ -19,6 +19,8 @@ export function makeProgram(): Command {
   return new Command("inseq")
     .description("Interpretability for sequence generation models, on a native LibTorch core")
     .version(packageVersion(), "-v, --version")
+    // Program options only before the command: `inseq attribute -v` is Inseq's --verbose, not --version.
+    .enablePositionalOptions()
     .showHelpAfterError()
     .addCommand(makeAttributeCommand())
     .addCommand(makeAttributeDatasetCommand())

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Command, Option, type OptionValues } from "commander";
@@ -11,6 +11,10 @@ import { listFeatureAttributionMethods, listStepFunctions, type MethodId } from 
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { DATASET_FORMATS, openDataset, type DatasetFormat } from "../../dataset/readers.js";
 import { PARQUET_REVISION } from "../../dataset/hub-dataset.js";
+import { concatSplits } from "../../dataset/concat.js";
+import { mergeRecordFiles } from "../../dataset/merge.js";
+import { isHubId } from "../../hub/hub.js";
+import { datasetKwargs } from "../dataset-kwargs.js";
 import { planOutput, RecordWriter, scanRecords, type DatasetRecord } from "../../dataset/records.js";
 import { runConfig } from "../../dataset/run-config.js";
 import { attributeExamples, selectExamples, type SkippedRow } from "../../dataset/attribute-dataset.js";
@@ -18,6 +22,7 @@ import { parseShard, parseSplit } from "../../dataset/split.js";
 import { camel, generationKwargsOption, intOption, jsonOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { loadKwargs, modelKwargsOption, tokenizerKwargsOption, trustRemoteCodeOption } from "../model-options.js";
+import { describeModel, describeOptions, logger, verbosity, verbosityOptions, VERBOSITY_ALIASES } from "../verbosity.js";
 import { acceptInseqSpellings, DATASET_ALIASES } from "../inseq-aliases.js";
 import { applySaveAggregation, granularFor, saveAggregation, saveAggregationOptions, type SaveAggregation } from "../save-aggregation.js";
 import { checkAttributionKwargs, routeAttributionKwargs } from "./attribute.js";
@@ -48,18 +53,29 @@ function checkOptions(opts: { output?: string; attributionKwargs?: Record<string
     // Inseq's documented command line saves nothing and writes --viz-path only.
     if (opts.vizPath === undefined) throw new InseqError(ErrorCode.INVALID_OPTION, "Expected --output (records) or --viz-path (HTML) but received neither: the run would write nothing");
     if (opts.resume) throw new InseqError(ErrorCode.INVALID_OPTION, "Expected --output with --resume (the records to continue) but received none");
+  } else if (INSEQ_JSON.test(opts.output)) {
+    // One Inseq JSON document at the end (Inseq's --save_path); the records are kept beside it until then.
+    if (!opts.overwrite && !opts.resume && existsSync(opts.output)) {
+      throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a path that does not exist (or --overwrite) for --output but received ${JSON.stringify(opts.output)}: the file already exists`);
+    }
   } else if (!/\.jsonl(\.gz)?$/i.test(opts.output)) {
-    const stem = opts.output.replace(/(\.[^./]*)?(\.gz)?$/i, "");
     throw new InseqError(
       ErrorCode.INVALID_OPTION,
-      `Expected a .jsonl or .jsonl.gz path for --output but received ${JSON.stringify(opts.output)}: attribute-dataset writes one JSON ` +
-        `record per line (resumable); join them into one Inseq JSON file afterwards with \`inseq merge ${stem}.jsonl -o ${opts.output}\``,
+      `Expected a .jsonl or .jsonl.gz path (one record per line, resumable) or a .json / .json.gz path (one Inseq JSON document) for --output but received ${JSON.stringify(opts.output)}`,
     );
   }
   checkAttributionKwargs(opts.attributionKwargs ?? {}, opts.attributionMethod);
   if (opts.vizPath !== undefined && !opts.overwrite && existsSync(opts.vizPath)) {
     throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a path that does not exist (or --overwrite) for --viz-path but received ${JSON.stringify(opts.vizPath)}: the file already exists`);
   }
+}
+
+/** An --output written as one Inseq JSON document (FeatureAttributionOutput.save), not JSONL records. */
+const INSEQ_JSON = /\.json(\.gz)?$/i;
+
+/** Where the records of a .json / .json.gz --output go while the run lasts (and what --resume continues). */
+export function recordsPathFor(output: string): string {
+  return output.replace(INSEQ_JSON, "") + ".records.jsonl";
 }
 
 /** The aggregation in the run's configuration (so --resume and merge refuse a different one). */
@@ -97,8 +113,11 @@ export function makeAttributeDatasetCommand(): Command {
     .option("--delimiter <char>", 'CSV/TSV field delimiter ("\\t" or "tab" for tabs; default "," for .csv, tab for .tsv and tabbed .txt)')
     .option("--no-header", "CSV/TSV: the first row is data, not column names")
     .option("--column-names <a,b,c>", 'CSV/TSV column names (without a header the default is "0", "1", ...)')
-    .option("--files, --dataset-files <file>", 'Inseq\'s form of a local file: --dataset json|csv|text|parquet (a datasets builder name) with the file here; one file')
-    .option("-o, --output <file>", "JSONL output, one record per example (.jsonl.gz: gzip); without it, --viz-path only")
+    .option("--files, --dataset-files <files...>", "Inseq's form of local files: --dataset json|csv|text|parquet (a datasets builder name) with the files here, read in order as one split")
+    .option("--dir, --dataset-dir <dir>", "Inseq's data_dir: with --dataset json|csv|text|parquet, every file of that format in the directory (by name); --dataset-files relative to it")
+    .option("--auth, --dataset-auth-token <token>", "Hub datasets: access token (default $HF_TOKEN); sent to the Hub's origin only, never logged")
+    .option("--dataset-kwargs <json>", 'more load_dataset arguments as JSON: data_files, data_dir, and the csv builder\'s sep/delimiter, header (0 or null), names/column_names', jsonOption)
+    .option("-o, --output <file>", "JSONL output, one record per example (.jsonl.gz: gzip); .json / .json.gz: one Inseq JSON document written at the end (records kept in FILE.records.jsonl until then, for --resume); without it, --viz-path only")
     .option("--resume", "continue an interrupted output: drop a partial last record, skip rows already done, append the rest", false)
     .option("--viz-path <file>", "after the run, write the HTML heatmaps of the output's records (by row index) to this file")
     .option("--overwrite", "replace an existing output (and --viz-path file)", false)
@@ -131,36 +150,81 @@ export function makeAttributeDatasetCommand(): Command {
       // Without --output the records go to a temporary file, read back for --viz-path, then removed.
       const scratch = opts.output === undefined ? mkdtempSync(path.join(tmpdir(), "inseq-dataset-")) : undefined;
       if (scratch) opts.output = path.join(scratch, "records.jsonl");
+      // A .json output: records beside it (resumable), joined into one Inseq JSON document when the run is complete.
+      const inseqJson: string | undefined = !scratch && INSEQ_JSON.test(opts.output) ? opts.output : undefined;
+      if (inseqJson) opts.output = recordsPathFor(inseqJson);
       try {
         await run(opts, started, scratch !== undefined);
+        if (inseqJson) {
+          const merged = await mergeRecordFiles([opts.output], inseqJson, { overwrite: true });
+          rmSync(opts.output, { force: true });
+          process.stderr.write(`inseq: wrote ${merged.records} sequence${merged.records === 1 ? "" : "s"} to ${inseqJson} (one Inseq JSON document)\n`);
+        }
       } finally {
         if (scratch) rmSync(scratch, { recursive: true, force: true });
       }
     });
-  for (const o of saveAggregationOptions()) cmd.addOption(o);
-  return acceptInseqSpellings(cmd, DATASET_ALIASES);
+  for (const o of [...saveAggregationOptions(), ...verbosityOptions()]) cmd.addOption(o);
+  return acceptInseqSpellings(cmd, { ...DATASET_ALIASES, ...VERBOSITY_ALIASES });
 }
 
 /** Hugging Face `datasets` builder names and the formats their data files are read as (json: by extension). */
 const BUILDERS: Readonly<Record<string, DatasetFormat | undefined>> = { json: undefined, csv: "csv", text: "text", parquet: "parquet" };
+/** The file extensions a builder reads from a `data_dir` (datasets' builders' own lists, lower case). */
+const BUILDER_EXTENSIONS: Readonly<Record<string, readonly string[]>> = {
+  json: [".json", ".jsonl", ".ndjson"], csv: [".csv"], text: [".txt", ".text"], parquet: [".parquet", ".pq"],
+};
+
+/** Where the rows come from: one or more local files (read in this order as one split) and their format. */
+export interface DatasetSource {
+  paths: string[];
+  format: DatasetFormat | undefined;
+}
+
+/** The files of `dir` that `builder` reads (sorted by name, as datasets' glob patterns resolve them). */
+function filesInDir(builder: string, dir: string): string[] {
+  let names: string[];
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error("not a directory");
+    names = readdirSync(dir);
+  } catch {
+    throw new InseqError(ErrorCode.NOT_FOUND, `Expected a directory for --dataset-dir but received ${JSON.stringify(dir)}: not found or not a directory`);
+  }
+  const exts = BUILDER_EXTENSIONS[builder]!;
+  const files = names
+    .filter((n) => !n.startsWith(".") && exts.some((e) => n.toLowerCase().endsWith(e) || n.toLowerCase().endsWith(e + ".gz")))
+    .sort()
+    .map((n) => path.join(dir, n));
+  if (files.length === 0) throw new InseqError(ErrorCode.NOT_FOUND, `No ${exts.join("/")} files in --dataset-dir ${JSON.stringify(dir)} for --dataset ${builder}`);
+  return files;
+}
 
 /**
- * The file and format to read: `--dataset` itself, or Inseq's `--dataset_name json --dataset_files data.jsonl`
- * (`load_dataset(builder, data_files=...)`) as that one file read with the builder's format. ERR_INVALID_OPTION for
- * --dataset-files with a dataset that is not a builder name, or a builder name without a file.
+ * The files and format to read: `--dataset` itself, or Inseq's `--dataset_name json --dataset_files a.jsonl b.jsonl`
+ * (`load_dataset(builder, data_files=[...])`) / `--dataset_name csv --dataset_dir DIR` (every file of the builder's
+ * extensions in DIR), read with the builder's format as one split. ERR_INVALID_OPTION for --dataset-files or
+ * --dataset-dir with a dataset that is not a builder name, or a builder name with neither.
  */
-export function datasetSource(dataset: string, files: string | undefined, format: DatasetFormat | undefined): { path: string; format: DatasetFormat | undefined } {
+export function datasetSource(dataset: string, files: readonly string[] | string | undefined, format: DatasetFormat | undefined, dir?: string): DatasetSource {
   const builder = Object.hasOwn(BUILDERS, dataset);
-  if (files === undefined) {
+  const list = typeof files === "string" ? [files] : files;
+  if (list === undefined && dir === undefined) {
     if (builder && !existsSync(dataset)) {
-      throw new InseqError(ErrorCode.INVALID_OPTION, `--dataset ${dataset} is a datasets builder name: give its file with --dataset-files (or the file itself as --dataset)`);
+      throw new InseqError(ErrorCode.INVALID_OPTION, `--dataset ${dataset} is a datasets builder name: give its files with --dataset-files or --dataset-dir (or the file itself as --dataset)`);
     }
-    return { path: dataset, format };
+    return { paths: [dataset], format };
   }
   if (!builder) {
-    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected --dataset json, csv, text or parquet with --dataset-files (Inseq's load_dataset(builder, data_files=...)) but received --dataset ${JSON.stringify(dataset)}`);
+    const flag = list !== undefined ? "--dataset-files" : "--dataset-dir";
+    throw new InseqError(
+      ErrorCode.INVALID_OPTION,
+      `Expected --dataset json, csv, text or parquet with ${flag} (Inseq's load_dataset(builder, ${list !== undefined ? "data_files" : "data_dir"}=...)) but received --dataset ${JSON.stringify(dataset)}` +
+        (list === undefined && isHubId(dataset) ? ": a Hub dataset is read from its Parquet conversion, which has no data_dir; choose the subset with --dataset-config" : ""),
+    );
   }
-  return { path: files, format: format ?? BUILDERS[dataset] };
+  // datasets: data_files relative to data_dir when both are given.
+  const paths = list !== undefined ? list.map((f) => (dir !== undefined && !path.isAbsolute(f) ? path.join(dir, f) : f)) : filesInDir(dataset, dir!);
+  return { paths, format: format ?? BUILDERS[dataset] };
 }
 
 /** The run itself (`opts.output` set: the user's file or a scratch one). */
@@ -169,6 +233,7 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
     throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a positive integer for --batch-size but received ${opts.batchSize}`);
   }
   const aggregation = saveAggregation(opts);
+  const log = logger(verbosity(opts));
   const load = loadKwargs(opts.modelKwargs, opts.tokenizerKwargs);
   const split = parseSplit(opts.datasetSplit);
   const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
@@ -177,16 +242,21 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
   const attributedFn: string = opts.attributedFn ?? "probability";
 
   // 1. Everything that can fail fast, before the model loads: dataset, fields, split, output.
-  const source = datasetSource(opts.dataset, opts.datasetFiles, opts.datasetFormat as DatasetFormat | undefined);
-  const ds = await openDataset(source.path, {
-    split: split.split,
-    format: source.format,
-    delimiter: parseDelimiter(opts.delimiter),
-    header: opts.header,
-    columnNames: parseColumnNames(opts.columnNames),
-    config: opts.datasetConfig,
-    hub: { revision: opts.datasetRevision, offline: opts.offline },
-  });
+  const kw = datasetKwargs(opts.datasetKwargs);
+  const source = datasetSource(opts.dataset, kw.dataFiles ?? opts.datasetFiles, opts.datasetFormat as DatasetFormat | undefined, kw.dataDir ?? opts.datasetDir);
+  const openOne = (file: string) =>
+    openDataset(file, {
+      split: split.split,
+      format: source.format,
+      delimiter: parseDelimiter(kw.delimiter ?? opts.delimiter),
+      header: kw.header ?? opts.header,
+      columnNames: kw.columnNames ?? parseColumnNames(opts.columnNames),
+      config: opts.datasetConfig,
+      hub: { revision: opts.datasetRevision, offline: opts.offline, ...(opts.datasetAuthToken ? { token: opts.datasetAuthToken } : {}) },
+    });
+  const files = [];
+  for (const file of source.paths) files.push(await openOne(file));
+  const ds = concatSplits(files);
   const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
   const routed = routeAttributionKwargs(opts.attributionKwargs ?? {});
   const attributeOptions = {
@@ -223,7 +293,11 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
   let stats;
   try {
     if (sel.examples.length > 0) {
+      const loadStart = performance.now();
       const model = await loadModel(opts.model, { ...load, device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
+      log.info(describeModel(model.info, performance.now() - loadStart));
+      log.info(`attributing ${sel.examples.length} example${sel.examples.length === 1 ? "" : "s"} of ${ds.source} (${ds.numRows} rows in the split) with ${method}, ${opts.batchSize} per batch`);
+      log.debug(`attribute options: ${describeOptions(attributeOptions)}`);
       try {
         if (!model.info.isEncoderDecoder && (opts.attributeTarget || opts.generateFromTargetPrefix)) {
           throw new InseqError(ErrorCode.INVALID_OPTION, "--attribute-target and --generate-from-target-prefix are for encoder-decoder models");

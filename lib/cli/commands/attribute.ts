@@ -11,6 +11,7 @@ import { camel, generationKwargsOption, intOption, jsonOption, unknownKey } from
 import { ProgressBar } from "../progress.js";
 import { colorOption, pageOption, pageRowsOption, pagingSettings, terminalSettings, topKOption, widthOption } from "../terminal-options.js";
 import { loadKwargs, modelKwargsOption, tokenizerKwargsOption, trustRemoteCodeOption } from "../model-options.js";
+import { describeModel, describeOptions, logger, verbosity, verbosityOptions, VERBOSITY_ALIASES } from "../verbosity.js";
 import { acceptInseqSpellings, ATTRIBUTE_ALIASES } from "../inseq-aliases.js";
 import { applySaveAggregation, granularFor, saveAggregation, saveAggregationOptions } from "../save-aggregation.js";
 
@@ -110,7 +111,10 @@ export function makeAttributeCommand(): Command {
       checkNewOutput(opts.vizPath, "--viz-path", opts.overwrite);
       const kwargs = routeAttributionKwargs(opts.attributionKwargs ?? {}, opts.attributionMethod);
       const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
+      const log = logger(verbosity(opts));
+      const loadStart = performance.now();
       const model = await loadModel(opts.model, { ...load, device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
+      log.info(describeModel(model.info, performance.now() - loadStart));
       try {
         const bar = new ProgressBar(`attributing with ${opts.attributionMethod}`);
         const encDec = model.info.isEncoderDecoder;
@@ -118,7 +122,7 @@ export function makeAttributeCommand(): Command {
           throw new InseqError(ErrorCode.INVALID_OPTION, "--attribute-target and --generate-from-target-prefix are for encoder-decoder models");
         }
         // Both kinds share these options; the encoder-decoder ones are only passed to Seq2SeqModel.attribute.
-        const out = await (model as Model).attribute(opts.inputTexts, {
+        const attributeOptions = {
           ...(encDec ? { attributeTarget: opts.attributeTarget, generateFromTargetPrefix: opts.generateFromTargetPrefix } : {}),
           method: opts.attributionMethod,
           generatedTexts: opts.generatedTexts,
@@ -132,18 +136,23 @@ export function makeAttributeCommand(): Command {
           generationArgs: gen,
           ...kwargs,
           ...granularFor(opts.savePath ? aggregation : undefined, opts.attributionMethod, kwargs),
-          onProgress: (done, total) => bar.update(done, total, "rows"),
-        });
+        };
+        log.info(`attributing ${opts.inputTexts.length} input${opts.inputTexts.length === 1 ? "" : "s"} with ${opts.attributionMethod}`);
+        log.debug(`attribute options: ${describeOptions(attributeOptions)}`);
+        const attrStart = performance.now();
+        const out = await (model as Model).attribute(opts.inputTexts, { ...attributeOptions, onProgress: (done: number, total: number) => bar.update(done, total, "rows") });
         bar.done();
+        log.info(`attributed in ${((performance.now() - attrStart) / 1000).toFixed(2)}s`);
         if (!opts.hideAttributions) process.stdout.write(out.show({ format: "terminal", ...terminalSettings(opts, true), ...pagingSettings(opts) }) + "\n");
         if (opts.vizPath) await writeFileAtomic(opts.vizPath, out.show({ format: "html" }));
         if (opts.savePath) {
           await applySaveAggregation(out, aggregation).save(opts.savePath, { overwrite: opts.overwrite, compress: String(opts.savePath).endsWith(".gz") });
+          log.info(`saved ${opts.savePath}`);
         }
       } finally {
         await model.dispose();
       }
     });
-  for (const o of saveAggregationOptions()) cmd.addOption(o);
-  return acceptInseqSpellings(cmd, ATTRIBUTE_ALIASES);
+  for (const o of [...saveAggregationOptions(), ...verbosityOptions()]) cmd.addOption(o);
+  return acceptInseqSpellings(cmd, { ...ATTRIBUTE_ALIASES, ...VERBOSITY_ALIASES });
 }
