@@ -3,6 +3,8 @@
 //   node bench/attribute-run.mjs <method> <threads> <batched|per_step> [--model gpt2|llama1b] [--device cpu|cuda]
 //                                [--dtype float32|bfloat16|float16] [--warmup]      -> one JSON line
 // threads 0 keeps LibTorch's default. --warmup runs one short attribution first (CUDA context, cuBLAS handles).
+// --args '{"n_steps": 8}' replaces the method's arguments (Inseq's snake_case keys; default nSteps 50 for
+// integrated_gradients); --steps K attributes only the first K generated steps (attrPosEnd).
 import { cudaMemory, loadModel, resetCudaPeakMemory, setNumThreads } from "../dist/index.js";
 import { gpt2SmallRandom, llama1bRandom, prefixWithTokens, STORY } from "./checkpoints.mjs";
 
@@ -18,14 +20,18 @@ if (threads > 0) setNumThreads(threads);
 const count = async (t) => (await model.encode(t))[0].ids.length;
 const prompt = await prefixWithTokens(count, STORY, 20);
 const forced = await prefixWithTokens(count, STORY, 40);
-const methodArgs = method === "integrated_gradients" ? { nSteps: 50 } : undefined;
+const camel = (k) => k.replace(/_([a-z])/g, (_m, c) => c.toUpperCase());
+const userArgs = JSON.parse(flag("--args", "null"));
+const methodArgs = userArgs ? Object.fromEntries(Object.entries(userArgs).map(([k, v]) => [camel(k), v])) : method === "integrated_gradients" ? { nSteps: 50 } : undefined;
+const steps = flag("--steps", undefined);
 const cuda = device.startsWith("cuda");
 if (process.argv.includes("--warmup")) {
   await model.attribute(prompt, { method, generatedTexts: await prefixWithTokens(count, STORY, 22), methodArgs: method === "integrated_gradients" ? { nSteps: 2 } : undefined, schedule });
 }
 if (cuda) resetCudaPeakMemory();
 const t0 = performance.now();
-const out = await model.attribute(prompt, { method, generatedTexts: forced, methodArgs, schedule });
+const attrPosEnd = steps === undefined ? undefined : (await count(prompt)) + Number(steps);
+const out = await model.attribute(prompt, { method, generatedTexts: forced, methodArgs, schedule, ...(attrPosEnd ? { attrPosEnd } : {}) });
 const seconds = (performance.now() - t0) / 1000;
 const a = out.sequenceAttributions[0];
 console.log(JSON.stringify({

@@ -3,6 +3,8 @@
     python bench/inseq_attribute.py <model_dir> <method> <threads> <story> [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--warmup]
 
 threads 0 keeps torch's default. --warmup runs one short attribution first (CUDA context, cuBLAS handles).
+--args '{"n_steps": 8}' replaces the method's arguments (default: n_steps 50 for integrated_gradients, none else);
+--steps K attributes only the first K generated steps (attr_pos_end), for methods too slow to run all 20.
 """
 import json
 import resource
@@ -37,15 +39,20 @@ def prefix_with_tokens(tok, text, n):
     raise ValueError(f"no {n}-token prefix")
 
 
-model = inseq.load_model(model_dir, method, device=device, model_kwargs={"dtype": getattr(torch, dtype)})
+kwargs = json.loads(flag("--args", "null")) or ({"n_steps": 50} if method == "integrated_gradients" else {})
+# ReAGent's arguments are constructor arguments: Inseq takes them at load_model time only.
+ctor = kwargs if method == "reagent" else {}
+kwargs = {} if method == "reagent" else kwargs
+model = inseq.load_model(model_dir, method, device=device, model_kwargs={"dtype": getattr(torch, dtype)}, **ctor)
 tok = model.tokenizer
 prompt = prefix_with_tokens(tok, STORY, 20)
 forced = prefix_with_tokens(tok, STORY, 40)
-kwargs = {"n_steps": 50} if method == "integrated_gradients" else {}
+if flag("--steps", None) is not None:
+    kwargs["attr_pos_end"] = len(tok(prompt).input_ids) + int(flag("--steps", None))
 cuda = device.startswith("cuda")
 if "--warmup" in flags:
     warm = {"n_steps": 2} if method == "integrated_gradients" else {}
-    model.attribute(prompt, prefix_with_tokens(tok, STORY, 22), show_progress=False, **warm)
+    model.attribute(prompt, prefix_with_tokens(tok, STORY, 22), show_progress=False, **{**kwargs, **warm, "attr_pos_end": None})
 if cuda:
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
