@@ -2,6 +2,9 @@
  * Python Inseq 0.7.1's remaining output API on hand-built outputs: `getScoresDicts`, `weightAttributions`,
  * `show` of one sequence, `showGranular`, `showTokens`, merge / `add` and the top-level helpers.
  */
+import { AGGREGATION_FUNCTION_DESCRIPTIONS, AGGREGATOR_DESCRIPTIONS } from "../../lib/aggregators/descriptions.js";
+import { listAggregationFunctions, listAggregators } from "../../lib/aggregators/registry.js";
+import { explain } from "../../lib/attribution/registry.js";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -239,5 +242,18 @@ describe("top-level helpers", () => {
   it("getVersion and listSupportedFrameworks", () => {
     expect(getVersion()).toBe(JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")).version);
     expect(listSupportedFrameworks()).toEqual(["hf_transformers"]);
+  });
+});
+
+describe("explain covers aggregators and aggregation functions (Inseq's explain ids)", () => {
+  it("every aggregator and built-in aggregation function has a line; unknown ids list all four kinds", () => {
+    const builtIn = ["mean", "max", "min", "sum", "prod", "absmax", "vnorm"];
+    expect(Object.keys(AGGREGATOR_DESCRIPTIONS).sort()).toEqual(listAggregators().sort());
+    expect(Object.keys(AGGREGATION_FUNCTION_DESCRIPTIONS).sort()).toEqual(builtIn.sort());
+    expect(listAggregationFunctions()).toEqual(expect.arrayContaining(builtIn));
+    expect(explain("subwords")).toMatch(/^subwords \(aggregator\): .*SubwordAggregator/);
+    expect(explain("absmax")).toMatch(/^absmax \(aggregation function\): /);
+    expect(explain("saliency")).toMatch(/^saliency \(attribution method/);
+    expect(() => explain("nope")).toThrow(/aggregators: scores, .*aggregation functions: mean/);
   });
 });
