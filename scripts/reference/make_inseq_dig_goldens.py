@@ -11,8 +11,11 @@ compared by test/model/inseq-golden-dig.test.ts.
 
 Conventions as make_inseq_goldens.py (one CPU thread, deterministic algorithms, a fresh model per case, seeds reset
 before every attribute() call, info.exec_time forced to 0.0). DIG specifics:
-  - the tiny checkpoints have 300-row embedding tables, so `n_neighbors=10` (Inseq's default 50 would work too, but
-    a small k makes the neighbour lists matter); passed as a load_model kwarg (DIG's path-builder constructor arg);
+  - k = 50 (Inseq's default; the tiny checkpoints have 300-row embedding tables). Inseq 0.7.1 cannot be given another
+    k: `load_model(..., n_neighbors=10)` reaches DiscretizedIntegratedGradientsAttribution.hook, whose
+    extract_signature_args keeps only the named parameters of load_monotonic_path_builder (n_neighbors,
+    save_cache and overwrite_cache sit in its **kwargs), so they are dropped silently and the graph has 50
+    neighbours whatever was asked (checked here: the script asserts the graph's row length);
   - Inseq's kNN cache dir is $INSEQ_ARTIFACTS_CACHE/dig_knn: pointed into a fresh temporary directory, so no stale
     pickle from another model with the same name is ever read;
   - one sentence per case: `*_b3` cases record Inseq's batched output next to the single-sentence ones, and
@@ -33,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / "test" / "fixtures" / "inseq-golden-dig"
 SEED = 0
 N_STEPS = 8
-N_NEIGHBORS = 10
+N_NEIGHBORS = 50
 
 # Inseq reads INSEQ_ARTIFACTS_CACHE when it is imported: set it first.
 os.environ["INSEQ_ARTIFACTS_CACHE"] = tempfile.mkdtemp(prefix="inseq-dig-goldens-")
@@ -102,7 +105,7 @@ def main():
             attribute_kwargs = {"attribution_args": {"n_steps": N_STEPS, "method": c["strategy"]}}
             if c.get("return_convergence_delta"):
                 attribute_kwargs["return_convergence_delta"] = True
-            load_kwargs = {"attribution_method": METHOD, "device": "cpu", "n_neighbors": N_NEIGHBORS}
+            load_kwargs = {"attribution_method": METHOD, "device": "cpu"}
             if c.get("multiply_by_inputs"):
                 load_kwargs["multiply_by_inputs"] = True
             rel_file = f"{model_key}/{c['case']}.json"
@@ -125,6 +128,7 @@ def main():
                 "load_model_kwargs": load_kwargs,
                 "include_eos_baseline": False,
                 "seed": SEED,
+                "n_neighbors": N_NEIGHBORS,
                 "notes": [],
             }
             print(f"[{model_key}] {c['case']} ...", flush=True)
@@ -132,6 +136,8 @@ def main():
                 lk = {k: v for k, v in load_kwargs.items() if k not in ("attribution_method", "device")}
                 model = inseq.load_model(path, METHOD, device="cpu", **lk)
                 model.model.eval()
+                knn = model.attribution_method.method.path_builder.knn_graph
+                assert all(knn[i].nnz == N_NEIGHBORS for i in range(knn.shape[0])), "unexpected kNN size"
                 _old.seed_all()
                 kw = dict(attribute_kwargs)
                 if kind == "encoder-decoder":
@@ -179,7 +185,7 @@ def main():
         entries = _old.merge_partial(entries, old_index, [p[0] for p in plan])
     index = {
         "description": "discretized_integrated_gradients goldens written by Python Inseq's FeatureAttributionOutput.save("
-        "path, overwrite=True) (float32), n_steps=8, n_neighbors=10. info.exec_time forced to 0.0. See "
+        "path, overwrite=True) (float32), n_steps=8, n_neighbors=50 (the only k Inseq 0.7.1 uses, see the script). info.exec_time forced to 0.0. See "
         "scripts/reference/make_inseq_dig_goldens.py.",
         "versions": _old.package_versions(("inseq", "captum", "torch", "transformers", "tokenizers", "numpy", "scikit-learn", "joblib")),
         "seed": SEED,
