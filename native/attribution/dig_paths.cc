@@ -41,7 +41,11 @@ KnnGraph build_knn(const at::Tensor& vocab_in, int64_t k) {
                                                " (the vocabulary size - 1) for nNeighbors but received " + std::to_string(k));
   }
   at::Tensor vocab = vocab_in.to(at::kFloat).contiguous();  // [V, H]
-  at::Tensor sq = vocab.to(at::kDouble).pow(2).sum(1);      // [V] |b|^2
+  // [V] |b|^2 in float64, by blocks (no float64 copy of the whole table)
+  std::vector<at::Tensor> sq_blocks;
+  const int64_t sq_rows = std::max<int64_t>(1, kBlockElements / H);
+  for (int64_t r0 = 0; r0 < V; r0 += sq_rows) sq_blocks.push_back(vocab.slice(0, r0, std::min(V, r0 + sq_rows)).to(at::kDouble).pow(2).sum(1));
+  at::Tensor sq = at::cat(sq_blocks, 0);
   const int64_t c = std::min(V, k + 1 + kMargin);           // candidates per row
   const int64_t block = std::max<int64_t>(1, std::min(kBlockElements / V, kBlockElements / (c * H)));
   std::vector<at::Tensor> idx_blocks, dist_blocks;
