@@ -24,6 +24,8 @@ before every attribute() call, info.exec_time forced to 0.0). DIG specifics:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -70,8 +72,32 @@ def cases_for(kind: str) -> list[dict]:
                 add(f"dig_{strategy}_target_forced_s{s}", strategy, s, attribute_target=True)
         add(f"dig_{strategy}_forced_b{n_sent}", strategy, 0, n_sent)
     add("dig_greedy_mbi_forced_s0", "greedy", 0, multiply_by_inputs=True)
+    for strategy in ("greedy", "maxcount"):
+        add(f"dig_{strategy}_k10_forced_s0", strategy, 0, k=10)
     add("dig_greedy_delta_forced_s0", "greedy", 0, return_convergence_delta=True)
     return out
+
+
+K_SHIM_NOTE = (
+    "n_neighbors=10 through a shim: Inseq 0.7.1 drops n_neighbors given to load_model (see the module docstring), so "
+    "MonotonicPathBuilder.load's n_neighbors default is set to 10 for the duration of this case only."
+)
+
+
+@contextlib.contextmanager
+def knn_size(k: int | None):
+    """MonotonicPathBuilder.load with n_neighbors=k by default (k None: unchanged)."""
+    if k is None:
+        yield
+        return
+    from inseq.attr.feat.ops.monotonic_path_builder import MonotonicPathBuilder
+
+    orig = MonotonicPathBuilder.__dict__["load"]
+    MonotonicPathBuilder.load = classmethod(functools.partial(orig.__func__, n_neighbors=k))
+    try:
+        yield
+    finally:
+        MonotonicPathBuilder.load = orig
 
 
 def max_rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -128,16 +154,20 @@ def main():
                 "load_model_kwargs": load_kwargs,
                 "include_eos_baseline": False,
                 "seed": SEED,
-                "n_neighbors": N_NEIGHBORS,
+                "n_neighbors": c.get("k", N_NEIGHBORS),
+                "inseq_compat_patches": "k" in c,
                 "notes": [],
             }
             print(f"[{model_key}] {c['case']} ...", flush=True)
             try:
                 lk = {k: v for k, v in load_kwargs.items() if k not in ("attribution_method", "device")}
-                model = inseq.load_model(path, METHOD, device="cpu", **lk)
+                with knn_size(c.get("k")):
+                    model = inseq.load_model(path, METHOD, device="cpu", **lk)
                 model.model.eval()
                 knn = model.attribution_method.method.path_builder.knn_graph
-                assert all(knn[i].nnz == N_NEIGHBORS for i in range(knn.shape[0])), "unexpected kNN size"
+                assert all(knn[i].nnz == entry["n_neighbors"] for i in range(knn.shape[0])), "unexpected kNN size"
+                if "k" in c:
+                    entry["notes"].append(K_SHIM_NOTE)
                 _old.seed_all()
                 kw = dict(attribute_kwargs)
                 if kind == "encoder-decoder":
