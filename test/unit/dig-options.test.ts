@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest";
 import { methodArgs } from "../../lib/attribution/options.js";
 import { DIG_METHOD, digCacheDir } from "../../lib/attribution/dig-options.js";
 import { getMethod } from "../../lib/attribution/registry.js";
+import { checksCompletenessByDefault, completenessWarning } from "../../lib/attribution/completeness-warning.js";
+import type { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 
 describe("discretized_integrated_gradients options", () => {
   it("maps method to the path strategy and keeps integrated_gradients' method the integration grid", () => {
@@ -39,5 +41,10 @@ describe("discretized_integrated_gradients options", () => {
     expect(methodArgs(DIG_METHOD, {}).digCacheDir).toBe(digCacheDir());
     expect(digCacheDir({ INSEQ_HOME: "/x/inseq" })).toBe(path.resolve("/x/inseq/dig-knn"));
     expect(digCacheDir({ XDG_CACHE_HOME: "/c" })).toBe(path.resolve("/c/inseq/dig-knn"));
+  });
+
+  it("never adds or judges convergence deltas on its own (a path that nSteps changes has no completeness to enforce)", () => {
+    expect(checksCompletenessByDefault(DIG_METHOD, undefined)).toBe(false);
+    expect(completenessWarning({} as FeatureAttributionOutput, DIG_METHOD, { returnConvergenceDelta: true })).toBeNull();
   });
 });
