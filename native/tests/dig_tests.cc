@@ -334,3 +334,25 @@ TEST(dig_with_two_points_is_the_first_order_term_of_integrated_gradients) {
   }
   inseq::core::remove_tree(cache);
 }
+
+TEST(dig_schedules_agree_per_step_and_with_gradient_checkpointing) {
+  // Inseq's schedule (one batch per generated step) and recomputed blocks give the batched schedule's result.
+  auto model = gpt2();
+  const std::string cache = temp_dir();
+  a::AttributionRequest r = dig_request({{40, 76, 81, 90, 12, 33}, {5, 77, 120, 9}}, {2, 1}, cache);
+  r.dig_strategy = "maxcount";
+  const a::AttributionResult base = a::attribute(*model, r);
+  a::AttributionRequest per_step = r;
+  per_step.per_step_schedule = true;
+  a::AttributionRequest checkpointed = r;
+  checkpointed.checkpointing = "on";
+  for (const a::AttributionRequest* other : {&per_step, &checkpointed}) {
+    const a::AttributionResult res = a::attribute(*model, *other);
+    for (size_t i = 0; i < 2; ++i) {
+      at::Tensor p = base.sequences[i].attributions, q = res.sequences[i].attributions;
+      ASSERT_TRUE(p.isnan().eq(q.isnan()).all().item<bool>());
+      ASSERT_TRUE(p.nan_to_num(0).sub(q.nan_to_num(0)).abs().max().item<double>() <= 1e-5 * std::max(1.0, p.nan_to_num(0).abs().max().item<double>()));
+    }
+  }
+  inseq::core::remove_tree(cache);
+}
