@@ -33,7 +33,7 @@ constexpr int64_t kBlockElements = int64_t{1} << 24;  // elements of one block's
 constexpr int64_t kMargin = 8;                        // extra float32 candidates re-ranked in float64
 }  // namespace
 
-KnnGraph build_knn(const at::Tensor& vocab_in, int64_t k) {
+KnnGraph build_knn(const at::Tensor& vocab_in, int64_t k, const std::function<void()>& poll) {
   if (vocab_in.dim() != 2) throw Error(ErrorCode::kInternal, "DIG: the vocabulary table must be [V, H]");
   const int64_t V = vocab_in.size(0), H = vocab_in.size(1);
   if (k < 1 || k >= V) {
@@ -50,6 +50,7 @@ KnnGraph build_knn(const at::Tensor& vocab_in, int64_t k) {
   const int64_t block = std::max<int64_t>(1, std::min(kBlockElements / V, kBlockElements / (c * H)));
   std::vector<at::Tensor> idx_blocks, dist_blocks;
   for (int64_t r0 = 0; r0 < V; r0 += block) {
+    if (poll) poll();
     const int64_t r1 = std::min(V, r0 + block), b = r1 - r0;
     at::Tensor rows = vocab.slice(0, r0, r1);  // [b, H]
     // float32 screen: |a|^2 + |b|^2 - 2 a.b, the c smallest per row (self included)
@@ -225,7 +226,7 @@ KnnGraph load_or_build(const at::Tensor& vocab, const KnnOptions& o, KnnSource* 
       return {g.indices.to(vocab.device()), g.distances.to(vocab.device())};
     }
   }
-  KnnGraph g = build_knn(vocab, o.k);
+  KnnGraph g = build_knn(vocab, o.k, o.poll);
   if (!path.empty() && o.save) write_cache(path, fp, H, g);
   if (source) *source = KnnSource::kBuilt;
   return g;
@@ -247,7 +248,7 @@ at::Tensor make_monotonic(const at::Tensor& a, const at::Tensor& b, const at::Te
 }
 
 at::Tensor word_paths(const KnnGraph& graph, const at::Tensor& vocab_in, const at::Tensor& words_in, const at::Tensor& baselines_in,
-                      const at::Tensor& special_in, int64_t n_steps, Strategy strategy) {
+                      const at::Tensor& special_in, int64_t n_steps, Strategy strategy, const std::function<void()>& poll) {
   if (n_steps < 2) throw Error(ErrorCode::kInvalidOption, "Expected an integer >= 2 for nSteps but received " + std::to_string(n_steps));
   const c10::Device dev = vocab_in.device();
   at::Tensor vocab = vocab_in.to(at::kFloat);                       // [V, H]
@@ -268,6 +269,7 @@ at::Tensor word_paths(const KnnGraph& graph, const at::Tensor& vocab_in, const a
     at::Tensor bv = vocab.index_select(0, b).unsqueeze(1);  // [n, 1, H]
     at::Tensor cur = w;
     for (int64_t h = 1; h < P; ++h) {
+      if (poll) poll();
       at::Tensor cand = knn.index_select(0, cur);                                                   // [n, k]
       at::Tensor taken = cand.unsqueeze(2).eq(path.slice(1, 0, h).unsqueeze(1)).any(2).logical_or(cand.eq(b.unsqueeze(1)));  // [n, k]
       at::Tensor av = vocab.index_select(0, cand.reshape(-1)).view({n, k, H});                     // [n, k, H]

@@ -20,6 +20,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace inseq::attribution::dig {
@@ -35,7 +36,8 @@ struct KnnGraph {
 
 // Brute force on vocab's device: squared distances in float64 from row blocks (|a|^2 + |b|^2 - 2 a.b), top k + 1,
 // the row itself dropped. 1 <= k < V. The result lives on vocab's device.
-KnnGraph build_knn(const at::Tensor& vocab, int64_t k);  // vocab [V, H]
+// `poll` (optional) runs between row blocks: cancellation checks and progress heartbeats of the caller.
+KnnGraph build_knn(const at::Tensor& vocab, int64_t k, const std::function<void()>& poll = nullptr);  // vocab [V, H]
 
 // 64-bit hash of the table's shape and float32 values (FNV-1a over 8-byte words): the cache key.
 uint64_t fingerprint(const at::Tensor& vocab);
@@ -54,6 +56,7 @@ struct KnnOptions {
   std::string cache_dir;      // empty: no cache file read or written
   bool save = true;           // saveCache: write the graph after building it
   bool overwrite = false;     // overwriteCache: rebuild even when a valid cache file exists
+  std::function<void()> poll; // between blocks of the build (cancellation, heartbeats)
 };
 enum class KnnSource { kBuilt, kCache };
 // The graph of `vocab`: from the cache file when one is valid (unless overwrite), else built (and saved with
@@ -67,7 +70,7 @@ at::Tensor make_monotonic(const at::Tensor& anchor, const at::Tensor& baseline, 
 
 // Word paths of T tokens: [T, n_steps - 1] int64 (column 0 the word). words, baselines [T] int64; special [T] bool.
 at::Tensor word_paths(const KnnGraph& graph, const at::Tensor& vocab, const at::Tensor& words, const at::Tensor& baselines,
-                      const at::Tensor& special, int64_t n_steps, Strategy strategy);
+                      const at::Tensor& special, int64_t n_steps, Strategy strategy, const std::function<void()>& poll = nullptr);
 // Path embeddings: [n_steps, T, H] in vocab's dtype; point 0 = vocab[baseline], point n_steps - 1 = vocab[word].
 at::Tensor path_embeddings(const at::Tensor& vocab, const at::Tensor& paths, const at::Tensor& baselines, int64_t n_steps);
 

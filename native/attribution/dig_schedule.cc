@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <tuple>
 
@@ -33,7 +34,7 @@ at::Tensor vocabulary_table(const EngineContext& ctx, bool source) {
 }
 
 // Path points of the distinct (word, baseline, special) tokens of one side: [n_steps, U, H] float32.
-at::Tensor side_points(const EngineContext& ctx, const at::Tensor& vocab, const dig::KnnGraph& graph,
+at::Tensor side_points(EngineContext& ctx, const at::Tensor& vocab, const dig::KnnGraph& graph,
                        const std::vector<std::tuple<int64_t, int64_t, bool>>& tokens) {
   const AttributionRequest& r = ctx.req;
   std::vector<int64_t> words, bases;
@@ -45,7 +46,11 @@ at::Tensor side_points(const EngineContext& ctx, const at::Tensor& vocab, const 
   }
   at::Tensor W = ctx.long_tensor(words), B = ctx.long_tensor(bases);
   at::Tensor S = at::tensor(std::vector<int64_t>(special.begin(), special.end()), at::kLong).to(ctx.dev).to(at::kBool);
-  at::Tensor paths = dig::word_paths(graph, vocab, W, B, S, r.n_steps, dig::parse_strategy(r.dig_strategy));  // [U, n_steps - 1]
+  const std::function<void()> poll = [&ctx] {
+    ctx.check_cancel();
+    ctx.heartbeat();
+  };
+  at::Tensor paths = dig::word_paths(graph, vocab, W, B, S, r.n_steps, dig::parse_strategy(r.dig_strategy), poll);  // [U, n_steps - 1]
   return dig::path_embeddings(vocab.to(at::kFloat), paths, B, r.n_steps);                                  // [n_steps, U, H]
 }
 
@@ -85,6 +90,10 @@ std::vector<at::Tensor> dig_paths(EngineContext& ctx) {
   ko.cache_dir = r.dig_cache_dir;
   ko.save = r.dig_save_cache;
   ko.overwrite = r.dig_overwrite_cache;
+  ko.poll = [&ctx] {
+    ctx.check_cancel();
+    ctx.heartbeat();
+  };
   at::Tensor points[2];  // [n_steps, U, H] per side
   at::Tensor tables[2];
   dig::KnnGraph graphs[2];

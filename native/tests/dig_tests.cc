@@ -356,3 +356,18 @@ TEST(dig_schedules_agree_per_step_and_with_gradient_checkpointing) {
   }
   inseq::core::remove_tree(cache);
 }
+
+TEST(dig_knn_build_and_path_search_poll_between_blocks) {
+  // The caller's poll runs between row blocks of the kNN build (a 5000-row table takes two) and between path hops,
+  // so an abort lands inside a long build; what it throws propagates.
+  at::Tensor vocab = random_table(5000, 4, 9);
+  int calls = 0;
+  dig::KnnGraph g = dig::build_knn(vocab, 3, [&] { ++calls; });
+  ASSERT_TRUE(calls >= 2);
+  ASSERT_THROWS_CODE(dig::build_knn(vocab, 3, [] { throw inseq::core::Error(inseq::core::ErrorCode::kAborted, "aborted"); }),
+                     inseq::core::ErrorCode::kAborted, "aborted");
+  calls = 0;
+  at::Tensor w = at::arange(10, at::kLong), b = at::zeros({10}, at::kLong), s = at::zeros({10}, at::kBool);
+  dig::word_paths(g, vocab, w, b, s, 6, dig::Strategy::kGreedy, [&] { ++calls; });
+  ASSERT_EQ(calls, 4);  // n_steps - 2 hops
+}
