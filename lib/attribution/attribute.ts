@@ -24,6 +24,7 @@ import {
   type AttributeOptions, type ResolvedAttributeOptions, type Seq2SeqAttributeOptions, type SharedAttributeOptions,
 } from "./options.js";
 import { addCustomScores, attributionInfo, decoderOnlySequence, encoderDecoderSequence, stepOutputs, type AssembledExample } from "./outputs.js";
+import { DIG_METHOD } from "./dig-options.js";
 
 export type { AttributeOptions, Seq2SeqAttributeOptions } from "./options.js";
 
@@ -229,6 +230,8 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     const request: NativeAttributionRequest = {
       ...nativeRequestOptions(resolved, o),
       ...(implicitDeltas ? { returnConvergenceDelta: true } : {}),
+      // DIG keeps the paths of special tokens constant (Inseq: tokenizer.all_special_ids)
+      ...(resolved.method === DIG_METHOD ? { specialTokenIds: [...new Set([...srcTok.specialTokenIds, ...tgtTok.specialTokenIds])] } : {}),
       onProgress: progress.report,
       returnStepLogits: customScores,
       sequences: toRagged(batch.map((p) => [...p.source, ...p.target]), { name: layout.rowNames.sequences, below: vocab, firstRow: b0 }),

@@ -37,6 +37,8 @@ export function completenessWarning(
   methodArgs: Record<string, unknown> | undefined,
 ): { message: string; code: string } | null {
   if (methodArgs?.multiplyByInputs === false) return null; // the attributions are gradients: no completeness to check
+  // DIG sums gradients times path steps along a path that nSteps changes: its deltas are returned, not judged
+  if (method === "discretized_integrated_gradients") return null;
   const inputs = completenessInputs(output);
   if (!inputs || inputs.deltas.length === 0) return null;
   const report = completenessReport(inputs.deltas, inputs.scales, COMPLETENESS_THRESHOLD, { unit: "attributed steps", advice: completenessAdvice(method, methodArgs) });

@@ -9,6 +9,7 @@ import type { NativeAttributionRequest, NativeStepArgs } from "../native/binding
 import { toRagged } from "../native/ragged.js";
 import type { TextTokenizer } from "../tokenizers/tokenizer.js";
 import type { Alignment } from "./contrast.js";
+import { DIG_METHOD, digMethodArgs } from "./dig-options.js";
 import { getMethod, resolveStepFunction, STEP_ARG_NAMES, type AnyStepFunctionId, type MethodId } from "./registry.js";
 
 export interface AttributeOptions {
@@ -169,7 +170,8 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
   out.nSamples = int("nSamples", 1);
   out.seed = int("seed", 0);
   if (a.layer !== undefined) out.layer = parseLayer(a.layer);
-  if (a.method !== undefined) out.integration = String(a.method);
+  if (method === DIG_METHOD) Object.assign(out, digMethodArgs(a));
+  else if (a.method !== undefined) out.integration = String(a.method);
   if (a.maskProb !== undefined) {
     if (typeof a.maskProb !== "number" || !(a.maskProb > 0 && a.maskProb < 1)) throw invalidOption("maskProb", "a number in (0, 1)", a.maskProb);
     out.maskProb = a.maskProb;
@@ -180,6 +182,7 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
   }
   if (a.returnConvergenceDelta !== undefined) out.returnConvergenceDelta = Boolean(a.returnConvergenceDelta);
   if (a.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(a.multiplyByInputs);
+  else if (def.defaults?.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(def.defaults.multiplyByInputs);  // DIG: false
   if (a.similarityMetric !== undefined) {
     if (a.similarityMetric !== "cosine" && a.similarityMetric !== "euclidean") throw invalidOption("similarityMetric", '"cosine" or "euclidean"', a.similarityMetric);
     out.similarityMetric = a.similarityMetric;

@@ -16,6 +16,8 @@ export interface MethodDefinition {
   usesBaselines: boolean;
   /** Method options (camelCase Inseq/Captum names) accepted in `methodArgs`. */
   options: readonly string[];
+  /** Option defaults the native table declares (e.g. nSteps 50; DIG multiplyByInputs 0 = false). */
+  defaults?: Readonly<Record<string, number>>;
   description: string;
 }
 

@@ -98,6 +98,16 @@ export interface NativeAttributionRequest {
   seed?: number;
   multiplyByInputs?: boolean;
   layer?: number;
+  /** discretized_integrated_gradients: path strategy "greedy" | "maxcount" (Inseq's `method`). */
+  digStrategy?: string;
+  /** discretized_integrated_gradients: kNN size (default 50). */
+  nNeighbors?: number;
+  /** discretized_integrated_gradients: the kNN cache directory ("" = no cache file). */
+  digCacheDir?: string;
+  saveCache?: boolean;
+  overwriteCache?: boolean;
+  /** discretized_integrated_gradients: the tokenizers' special token ids (their paths stay constant). */
+  specialTokenIds?: number[];
   /** Keep the hidden dimension (default false: L2 norm over it on the device as each batch finishes). */
   granular?: boolean;
   /** Reduced (granular off) results: L1-normalise each generated step's column (default false). */

@@ -167,6 +167,9 @@ class EngineContext {
 // attributions - (f(x) - f(baseline))), row 1 f(x) - f(baseline) (what the delta is relative to).
 std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodInfo& method, int64_t layer,
                                               std::map<size_t, at::Tensor>* deltas, double share = 1.0);
+// dig_schedule.cc: discretized_integrated_gradients' path points per example, [n_steps, n, H] float32 on the
+// device (point 0 = the baselines, point n_steps - 1 = the inputs).
+std::vector<at::Tensor> dig_paths(EngineContext& ctx);
 // layer_gradient_x_activation at every block in one forward + backward: [n, steps, layers(, hidden)].
 std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx);
 

@@ -27,7 +27,7 @@ namespace {
 // in gradient_attributions): below it, batches of short rows are faster than one row's k sequential backwards.
 constexpr int64_t kSharedForwardMinTokens = 256;
 
-enum class Rule { kSaliency, kInputXGradient, kIntegratedGradients, kGradientShap, kDeepLift };
+enum class Rule { kSaliency, kInputXGradient, kIntegratedGradients, kGradientShap, kDeepLift, kDiscretized };
 
 // The rule of a gradient-family method; layer_* methods apply their base rule to a layer's activations
 // (gradient_x_activation is input x gradient there).
@@ -38,6 +38,7 @@ Rule rule_of(const MethodInfo& method) {
   if (base == "integrated_gradients") return Rule::kIntegratedGradients;
   if (base == "gradient_shap") return Rule::kGradientShap;
   if (base == "deeplift") return Rule::kDeepLift;
+  if (base == "discretized_integrated_gradients") return Rule::kDiscretized;
   throw Error(ErrorCode::kInternal, "No gradient rule for " + method.id);
 }
 
@@ -53,7 +54,8 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   const Rule rule = rule_of(method);
   const bool deeplift = rule == Rule::kDeepLift;
   const bool shap = rule == Rule::kGradientShap;
-  const bool path = rule == Rule::kIntegratedGradients || shap || deeplift;
+  const bool dig = rule == Rule::kDiscretized;
+  const bool path = rule == Rule::kIntegratedGradients || shap || deeplift || dig;
 
   // Inputs and baselines in the attributed space: embeddings, or the chosen layer's activations.
   std::vector<at::Tensor> X(ex.size()), Bx(ex.size());  // [n, H]
@@ -86,6 +88,17 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   // Rows: (example, step, integration point).
   std::vector<double> alphas = {1.0}, weights = {1.0};
   if (rule == Rule::kIntegratedGradients) std::tie(alphas, weights) = integration_grid(req.integration, req.n_steps);
+  // DIG: row k is path point k (k = 0 .. n_steps - 2; alpha holds k), weight 1 (dig_schedule.cc).
+  std::vector<at::Tensor> dig_points;  // per example [n_steps, n, H] float32
+  if (dig) {
+    dig_points = dig_paths(ctx);
+    alphas.clear();
+    weights.clear();
+    for (int64_t k = 0; k + 1 < req.n_steps; ++k) {
+      alphas.push_back(static_cast<double>(k));
+      weights.push_back(1.0);
+    }
+  }
   std::mt19937_64 rng(req.seed);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   // Saliency and input x gradient on a long prompt share one forward per example (see share_forward below).
@@ -131,7 +144,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     sums[i].resize(ex[i].steps());
   }
   const int64_t H = ctx.model.config().hidden_size;
-  const bool want_deltas = deltas && (rule == Rule::kIntegratedGradients || deeplift);
+  const bool want_deltas = deltas && (rule == Rule::kIntegratedGradients || deeplift || dig);
   // Host results: [n, steps, H] when granular, else [n, steps] (the hidden dimension reduced on the device).
   std::vector<at::Tensor> out(ex.size());
   for (size_t i = 0; i < ex.size(); ++i) {
@@ -148,6 +161,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       case Rule::kSaliency: a = g.abs(); break;
       case Rule::kInputXGradient: a = req.multiply_by_inputs ? g.mul(x) : g; break;
       case Rule::kIntegratedGradients:
+      case Rule::kDiscretized:
       case Rule::kDeepLift: a = req.multiply_by_inputs ? g.mul(x.sub(Bx[i].slice(0, 0, t).to(at::kFloat))) : g; break;
       case Rule::kGradientShap: a = g; break;  // already multiplied per sample
     }
@@ -231,7 +245,9 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       srcs[r] = e.src;
       at::Tensor x = X[row.e].slice(0, 0, row.t);  // [t, H]
       if (shap && req.stdevs > 0) x = x.add(noise[{row.e, row.sample}].slice(0, 0, row.t));
-      at::Tensor p = path ? Bx[row.e].slice(0, 0, row.t).add(x.sub(Bx[row.e].slice(0, 0, row.t)).mul(row.alpha)) : x;
+      at::Tensor p = dig    ? dig_points[row.e][static_cast<int64_t>(row.alpha)].slice(0, 0, row.t)
+                     : path ? Bx[row.e].slice(0, 0, row.t).add(x.sub(Bx[row.e].slice(0, 0, row.t)).mul(row.alpha))
+                            : x;
       point[r].slice(0, 0, row.t).copy_(p);
       if (layer >= 0) ids[r].slice(0, 0, row.t).copy_(e.ids.slice(0, 0, row.t));
       logit_pos[r] = row.t - 1;
@@ -299,6 +315,10 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
         at::Tensor x = X[row.e].slice(0, 0, row.t);
         if (req.stdevs > 0) x = x.add(noise[{row.e, row.sample}].slice(0, 0, row.t));
         g = g.mul(x.sub(Bx[row.e].slice(0, 0, row.t)).to(at::kFloat));
+      }
+      if (dig) {  // times the step to the next path point
+        const int64_t k = static_cast<int64_t>(row.alpha);
+        g = g.mul(dig_points[row.e][k + 1].slice(0, 0, row.t).sub(dig_points[row.e][k].slice(0, 0, row.t)));
       }
       at::Tensor& a = acc[row.e][row.j];
       const bool last = --rows_left[row.e][row.j] == 0;

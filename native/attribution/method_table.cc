@@ -47,6 +47,10 @@ const std::vector<MethodInfo>& list_methods() {
        "Gradient times input embedding (Shrikumar et al. 2016)."},
       {"integrated_gradients", F::kGradient, "granular", kPathGradient, integration_options(), {{"nSteps", 50}},
        "Integrated gradients (Sundararajan et al. 2017) from the UNK baseline with Captum's integration grids: gausslegendre (default), riemann_left/right/middle/trapezoid."},
+      {"discretized_integrated_gradients", F::kGradient, "granular", kPathGradient,
+       {"nSteps", "method", "nNeighbors", "internalBatchSize", "returnConvergenceDelta", "multiplyByInputs", "saveCache", "overwriteCache", "cacheDir"},
+       {{"nSteps", 50}, {"nNeighbors", 50}, {"multiplyByInputs", 0}},  // Inseq's DIG defaults
+       "Discretized integrated gradients (Sanyal & Ren 2021) from the UNK baseline: per token a monotonic path of nSteps points through its nearest vocabulary embeddings (kNN graph of nNeighbors, cached on disk per embedding table), method \"greedy\" (default) or \"maxcount\"; gradients at each point times the step to the next, summed."},
       {"gradient_shap", F::kGradient, "granular", kPathGradient, {"nSamples", "stdevs", "seed", "internalBatchSize"},
        {{"nSamples", 5}, {"stdevs", 0}},  // Captum's GradientShap defaults
        "GradientSHAP (Lundberg & Lee 2017): gradients at random points between the baseline and noisy inputs, times (input - baseline)."},

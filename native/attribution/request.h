@@ -49,6 +49,16 @@ struct AttributionRequest {
   double stdevs = -1.0;                      // gradient_shap noise: 0
   double mask_prob = -1.0;                   // lime: 0.3
   uint64_t seed = 0;
+  // discretized_integrated_gradients (dig_paths.h): the path strategy (Inseq's `method`: "greedy" | "maxcount"),
+  // the kNN size (n_neighbors; 0 = 50), the kNN cache directory (empty = no cache file), Inseq's save_cache /
+  // overwrite_cache, and the special token ids whose paths stay at the token (Inseq: tokenizer.all_special_ids).
+  // Its multiply_by_inputs default is false (Inseq's); the binding passes what lib/ resolved.
+  std::string dig_strategy = "greedy";
+  int64_t n_neighbors = 0;
+  std::string dig_cache_dir;
+  bool dig_save_cache = true;
+  bool dig_overwrite_cache = false;
+  std::vector<int64_t> special_token_ids;
   bool multiply_by_inputs = true;
   int64_t layer = -1;                        // layer methods: -1 = the embedding layer, N = output of block N, -2 = every block
   // value_zeroing: "cosine" | "euclidean"; per layer, the heads whose values are zeroed (empty = all)

@@ -86,6 +86,12 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
   r.stdevs = get_number(o, "stdevs", r.stdevs);
   r.mask_prob = get_number(o, "maskProb", r.mask_prob);
   r.seed = static_cast<uint64_t>(get_int(o, "seed", 0));
+  r.dig_strategy = get_string(o, "digStrategy", r.dig_strategy);
+  r.n_neighbors = get_int(o, "nNeighbors", r.n_neighbors);
+  r.dig_cache_dir = get_string(o, "digCacheDir", r.dig_cache_dir);
+  r.dig_save_cache = get_bool(o, "saveCache", r.dig_save_cache);
+  r.dig_overwrite_cache = get_bool(o, "overwriteCache", r.dig_overwrite_cache);
+  r.special_token_ids = get_int_list(o, "specialTokenIds");
   r.multiply_by_inputs = get_bool(o, "multiplyByInputs", true);
   r.layer = get_int(o, "layer", -1);
   // Unset fields keep AttributionRequest's defaults (request.h declares them once).

@@ -48,9 +48,9 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
     });
   }
 
-  it("batched equals one by one (saliency, integrated gradients, occlusion, value zeroing)", async () => {
-    for (const method of ["saliency", "integrated_gradients", "occlusion", "value_zeroing"]) {
-      const opts = { method, attributeTarget: true, methodArgs: method === "integrated_gradients" ? { nSteps: 8 } : undefined };
+  it("batched equals one by one (saliency, integrated gradients, DIG, occlusion, value zeroing)", async () => {
+    for (const method of ["saliency", "integrated_gradients", "discretized_integrated_gradients", "occlusion", "value_zeroing"]) {
+      const opts = { method, attributeTarget: true, methodArgs: method.includes("integrated_gradients") ? { nSteps: 8 } : undefined };
       const batched = await model.attribute(SOURCES, { ...opts, generatedTexts: TARGETS });
       for (let i = 0; i < SOURCES.length; i++) {
         const single = (await model.attribute(SOURCES[i]!, { ...opts, generatedTexts: TARGETS[i] })).sequenceAttributions[0]!;
