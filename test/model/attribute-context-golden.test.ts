@@ -1,0 +1,95 @@
+// attributeContext() (PECoRe) against Python Inseq 0.7.1's `attribute_context_with_model`: goldens written by
+// Inseq itself (scripts/reference/make_inseq_context_goldens.py) on the tiny gpt2 / bart checkpoints and the
+// TinyStories 260K Llama, one case per context-sensitivity metric plus contrastive, output-context, template and
+// generated cases. Compared: texts and token lists exactly, CTI and CCI scores cell by cell (rel. 1e-4 of the
+// scale), the selected tokens in order, contrast tokens and contextless outputs.
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+import { loadModel, type AnyModel } from "../../lib/index.js";
+import { attributeContext } from "../../lib/context/attribute-context.js";
+import { AttributeContextOutput } from "../../lib/context/output.js";
+import type { AttributeContextOptions } from "../../lib/context/types.js";
+import { readJson, repoRoot, stories260K, testDevice } from "../helpers.js";
+
+const dir = path.join(repoRoot, "test/fixtures/inseq-golden-context");
+interface ContextCase { case: string; file: string; model: string; args?: Record<string, any>; argv?: string[]; cli?: boolean }
+const index = readJson<{ cases: ContextCase[] }>(path.join(dir, "index.json"));
+
+const modelPath = (p: string) => (p.endsWith("hf-stories260K") ? stories260K : path.join(repoRoot, p));
+const models = new Map<string, Promise<AnyModel>>();
+export const modelFor = (p: string) => {
+  if (!models.has(p)) models.set(p, loadModel(modelPath(p), { device: testDevice }));
+  return models.get(p)!;
+};
+afterAll(async () => {
+  for (const m of models.values()) await (await m).dispose();
+});
+
+const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** The Python keyword arguments of a case as attributeContext() options. */
+export function toOptions(args: Record<string, any>): AttributeContextOptions {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    if (k === "generation_kwargs") out.generationArgs = Object.fromEntries(Object.entries(v as object).map(([a, b]) => [camel(a), b]));
+    else out[camel(k)] = v;
+  }
+  return out as unknown as AttributeContextOptions;
+}
+
+/** max |a - b| / max(|b|) over the list, with a 5e-7 absolute floor. */
+export function expectScoresClose(ours: readonly number[] | null, golden: readonly number[] | null, label: string): void {
+  if (golden === null) {
+    expect(ours, label).toBeNull();
+    return;
+  }
+  expect(ours, label).not.toBeNull();
+  expect(ours!.length, `${label} length`).toBe(golden.length);
+  const scale = Math.max(...golden.map(Math.abs), 1e-30);
+  const worst = Math.max(0, ...golden.map((g, i) => Math.abs(ours![i]! - g)));
+  if (worst > 5e-7) expect(worst / scale, `${label}: max diff ${worst} (scale ${scale})`).toBeLessThan(1e-4);
+}
+
+export function compareWithGolden(ours: AttributeContextOutput, golden: AttributeContextOutput, label: string): void {
+  expect(ours.inputContext).toBe(golden.inputContext);
+  expect(ours.inputContextTokens).toEqual(golden.inputContextTokens);
+  expect(ours.outputContext).toBe(golden.outputContext);
+  expect(ours.outputContextTokens).toEqual(golden.outputContextTokens);
+  expect(ours.outputCurrent).toBe(golden.outputCurrent);
+  expect(ours.outputCurrentTokens).toEqual(golden.outputCurrentTokens);
+  expectScoresClose(ours.ctiScores, golden.ctiScores, `${label} CTI`);
+  expect(ours.cciScores.map((c) => [c.ctiIdx, c.ctiToken]), `${label} selected tokens`).toEqual(golden.cciScores.map((c) => [c.ctiIdx, c.ctiToken]));
+  golden.cciScores.forEach((g, i) => {
+    const c = ours.cciScores[i]!;
+    expect(c.ctiScore).toBeCloseTo(g.ctiScore, 4);
+    expect(c.contextualOutput).toBe(g.contextualOutput);
+    expect(c.contrastToken).toBe(g.contrastToken);
+    expect(c.contextlessOutput).toBe(g.contextlessOutput);
+    expectScoresClose(c.inputContextScores, g.inputContextScores, `${label} CCI[${i}] input context`);
+    expectScoresClose(c.outputContextScores, g.outputContextScores, `${label} CCI[${i}] output context`);
+  });
+}
+
+const libraryCases = index.cases.filter((c) => !c.cli);
+
+describe("attributeContext() against Python Inseq 0.7.1", () => {
+  it("covers every context-sensitivity metric on a decoder-only and an encoder-decoder model", () => {
+    const metrics = ["kl_divergence", "pcxmi", "contrast_logits", "contrast_prob", "contrast_logits_diff", "contrast_prob_diff", "in_context_pvi"];
+    for (const m of metrics) {
+      expect(libraryCases.some((c) => c.case === `gpt2_${m}`)).toBe(true);
+      expect(libraryCases.some((c) => c.case === `bart_${m}`)).toBe(true);
+    }
+  });
+
+  for (const c of libraryCases) {
+    it(c.case, async () => {
+      const golden = AttributeContextOutput.fromDict(readJson(path.join(dir, c.file)));
+      const model = await modelFor(c.model);
+      const ours = await attributeContext(model, toOptions(c.args!));
+      compareWithGolden(ours, golden, c.case);
+      // the info keys are Inseq's
+      expect(Object.keys(ours.toDict().info as object).sort()).toEqual(Object.keys(golden.info ?? {}).sort());
+    }, 120_000);
+  }
+});
