@@ -19,6 +19,13 @@ export const ATTRIBUTE_ALIASES: AliasTable = {
   "--dev": "--device",
 };
 
+/** `attribute-context`: the model / method flags of `attribute` that it has. */
+export const CONTEXT_ALIASES: AliasTable = {
+  "--model_name_or_path": "--model",
+  "-fn": "--attributed-fn",
+  "--dev": "--device",
+};
+
 export const DATASET_ALIASES: AliasTable = {
   ...ATTRIBUTE_ALIASES,
   "--dataset_name": "--dataset",

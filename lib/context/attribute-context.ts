@@ -22,6 +22,8 @@ export interface AttributeContextResult {
   /** The CTI selection threshold (mean + λ·std of the CTI scores). */
   ctiThreshold: number;
   notes: string[];
+  /** Which of prepareOutputs' six cases ran (5, 6: the output context was split from a generated output). */
+  outputSetting: 1 | 2 | 3 | 4 | 5 | 6;
 }
 
 /**
@@ -81,6 +83,7 @@ export async function attributeContextWithDetails(model: Model | Seq2SeqModel, o
     generatedTexts: contextlessOutput, method: "dummy", stepScores: [metric], contrastTargets: outputFullText,
     ...(isEncDec ? { contrastSources: inputFullText, attributeTarget: true } : {}), signal,
   } as never);
+  options.onIntermediate?.("cti", ctiOut);
   const ctiSeq = ctiOut.sequenceAttributions[0]!;
   const contextlessOutputPrefix = o.contextlessOutputCurrentText.split("{current}")[0]!;
   const startPos = (await filteredTokens(target, contextlessOutputPrefix, keep)).length;
@@ -101,11 +104,11 @@ export async function attributeContextWithDetails(model: Model | Seq2SeqModel, o
     model, source, target, o, ranked, inputFullTokens, outputFullTokens, outputCurrentOffset, outputCurrentTokens,
     inputContextTokens, outputContextTokens, contextlessInput, contextlessOutputPrefix, granular: ["gradient", "layer"].includes(getMethod(o.attributionMethod).family),
   };
-  output.cciScores = await runCci(inputs, signal);
+  output.cciScores = await runCci(inputs, signal, options.onIntermediate);
   if (options.addOutputInfo ?? true) {
     output.info = infoDict(o, options.modelNameOrPath ?? model.info.name, outputContext, outputCurrent);
   }
-  return { output, ctiThreshold: threshold, notes };
+  return { output, ctiThreshold: threshold, notes, outputSetting: prepared.setting };
 }
 
 /** The arguments as Inseq's `AttributeContextArgs.to_dict()` (snake_case; the prepared outputs as Inseq stores them). */

@@ -9,7 +9,7 @@ import { resolveStepFunction } from "../attribution/registry.js";
 import { abortError, ErrorCode, InseqError } from "../core/errors.js";
 import type { Model } from "../models/model.js";
 import type { Seq2SeqModel } from "../models/seq2seq-model.js";
-import type { FeatureAttributionSequenceOutput } from "../results/attribution.js";
+import type { FeatureAttributionOutput, FeatureAttributionSequenceOutput } from "../results/attribution.js";
 import type { ScoreTensor } from "../results/tensor.js";
 import type { RankedToken } from "./cti.js";
 import type { CCIOutput } from "./output.js";
@@ -35,7 +35,8 @@ export interface CciInputs {
   granular: boolean;
 }
 
-export async function runCci(x: CciInputs, signal: AbortSignal | undefined): Promise<CCIOutput[]> {
+export async function runCci(x: CciInputs, signal: AbortSignal | undefined,
+  onIntermediate?: (stage: "cci", output: FeatureAttributionOutput) => void): Promise<CCIOutput[]> {
   const { model, source, target, o, ranked } = x;
   const isEncDec = model.kind === "encoder-decoder";
   const keep = o.specialTokensToKeep;
@@ -83,6 +84,7 @@ export async function runCci(x: CciInputs, signal: AbortSignal | undefined): Pro
       ...(isEncDec ? { attributeTarget: o.hasOutputContext } : {}), ...contrast, signal,
     } as never);
     const seq = aggregateCci(attributed.sequenceAttributions[0]!, o);
+    onIntermediate?.("cci", attributed);
     const { inputScores, outputScores } = await contextScores(x, seq);
     out.push({
       ctiIdx, ctiToken, ctiScore, contextualOutput, contrastToken, contextlessOutput,

@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../core/atomic-write.js";
 import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import { unbiasedStd } from "./cti.js";
+import { renderContextHtml, renderContextTerminal, type ContextTerminalOptions } from "./views.js";
 
 /** One contextual cues imputation (CCI): the attribution of one context-sensitive token to the contexts. */
 export interface CCIOutput {
@@ -154,6 +155,15 @@ export class AttributeContextOutput implements AttributeContextData {
     });
     data.info = d.info && typeof d.info === "object" ? (d.info as Record<string, unknown>) : null;
     return new AttributeContextOutput(data);
+  }
+
+  /**
+   * The terminal view (default) or, with `format: "html"`, the self-contained HTML page (see views.ts): the
+   * context-sensitive tokens of the current output and the contextual cues of each.
+   */
+  show(options: ContextTerminalOptions & { format?: "terminal" | "html" } = {}): string {
+    const { format, ...rest } = options;
+    return format === "html" ? renderContextHtml(this, rest) : renderContextTerminal(this, rest);
   }
 
   /** JSON of `toDict()` (4-space indent, as Inseq's CLI), written atomically. */

@@ -6,6 +6,7 @@ import { ErrorCode, InseqError, invalidOption } from "../core/errors.js";
 import { checkOptions, type OptionTable } from "../core/options.js";
 import type { SamplingOptions } from "../contract/sampling.js";
 import type { AggregatorInput } from "../aggregators/pipeline.js";
+import type { FeatureAttributionOutput } from "../results/attribution.js";
 import { getMethod, listStepFunctions, resolveStepFunction, type AnyStepFunctionId, type MethodId } from "../attribution/registry.js";
 
 /** The contrastive step functions CTI can use as its context-sensitivity metric. */
@@ -79,6 +80,8 @@ export interface AttributeContextOptions {
   modelNameOrPath?: string;
   /** Keep the options in `info` (default true). */
   addOutputInfo?: boolean;
+  /** Called with the intermediate attribution outputs: the CTI run, then each CCI run (Inseq's show_intermediate_outputs). */
+  onIntermediate?: (stage: "cti" | "cci", output: FeatureAttributionOutput) => void;
   signal?: AbortSignal;
 }
 
@@ -90,7 +93,7 @@ export const ATTRIBUTE_CONTEXT_OPTIONS = {
   contextlessOutputNextTokens: "checked", handleOutputContextStrategy: { oneOf: OUTPUT_CONTEXT_STRATEGIES }, confirmOutputContext: "function",
   specialTokensToKeep: "checked", decoderInputOutputSeparator: "string", attributionStdThreshold: "checked", attributionTopk: "checked",
   attributionAggregators: "checked", normalizeAttributions: "boolean", rescaleAttributions: "boolean", generationArgs: "object",
-  modelNameOrPath: "string", addOutputInfo: "boolean", signal: "signal",
+  modelNameOrPath: "string", addOutputInfo: "boolean", onIntermediate: "function", signal: "signal",
 } as const satisfies OptionTable;
 
 /** The options after defaults and checks. */

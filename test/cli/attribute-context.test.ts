@@ -1,0 +1,68 @@
+/**
+ * `inseq attribute-context`: the command line of Inseq's documentation (attribute_context.py's docstring) run
+ * unchanged but for the model path (Inseq's snake_case flags), compared with what Python Inseq 0.7.1's own CLI saved
+ * on the same tiny model (scripts/reference/make_inseq_context_goldens.py, case cli_docs_example); plus the
+ * kebab-case form, the views and the refusals.
+ */
+import { readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+import { makeAttributeContextCommand } from "../../lib/cli/commands/attribute-context.js";
+import { AttributeContextOutput } from "../../lib/context/output.js";
+import { referenceDir, readJson, repoRoot, stories260K, tempDir } from "../helpers.js";
+import { failure, runCommand } from "../helpers/cli.js";
+import { compareWithGolden } from "../helpers/context-golden.js";
+
+const dir = path.join(repoRoot, "test/fixtures/inseq-golden-context");
+const tmp = tempDir("cli-attribute-context");
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const index = readJson<{ cases: Array<{ case: string; file: string; argv?: string[]; model: string }> }>(path.join(dir, "index.json"));
+
+describe("inseq attribute-context", () => {
+  it("runs Inseq's documented command line and saves what Inseq's CLI saved", async () => {
+    const c = index.cases.find((x) => x.case === "cli_docs_example")!;
+    const argv = c.argv!.slice(1).map((a) => (a === c.model ? stories260K : a));
+    const out = path.join(tmp, "docs.json");
+    const html = path.join(tmp, "docs.html");
+    const { stdout } = await runCommand(makeAttributeContextCommand, [...argv, "-o", out, "--viz_path", html, "--color", "none"]);
+    const golden = AttributeContextOutput.fromDict(readJson(path.join(dir, c.file)));
+    const ours = await AttributeContextOutput.load(out);
+    compareWithGolden(ours, golden, c.case);
+    // the saved info has Inseq's keys and the command line's values
+    const info = ours.info!;
+    expect(Object.keys(info).sort()).toEqual(Object.keys(golden.info!).sort());
+    expect(info.attributed_fn).toBe("contrast_prob_diff");
+    expect(info.save_path).toBe(out);
+    expect(info.input_context_text).toBe("George was sick yesterday.");
+    // terminal view: every selected token with its score, and the input context cue line
+    for (const cci of golden.cciScores) expect(stdout).toContain(`(${cci.ctiScore.toFixed(3)})`);
+    expect(stdout).toContain("Input context:");
+    const page = readFileSync(html, "utf8");
+    expect(page.startsWith("<!DOCTYPE html>")).toBe(true);
+    expect(page.match(/class="inseq-cci"/g)?.length).toBe(golden.cciScores.length);
+  }, 120_000);
+
+  it("takes the kebab-case flags, --no-show-viz and --no-add-output-info", async () => {
+    const out = path.join(tmp, "kebab.json");
+    const { stdout } = await runCommand(makeAttributeContextCommand, [
+      "--model", referenceDir("gpt2"), "--input-context-text", "George was sick yesterday.", "--input-current-text", "His colleagues asked him to come",
+      "--output-current-text", "to the hospital. He said he was fine", "--context-sensitivity-metric", "pcxmi", "--no-show-viz", "--no-add-output-info", "-o", out,
+    ]);
+    expect(stdout).toBe("");
+    const saved = JSON.parse(readFileSync(out, "utf8"));
+    expect(saved.info).toBeUndefined();
+    const golden = AttributeContextOutput.fromDict(readJson(path.join(dir, "gpt2_pcxmi.json")));
+    compareWithGolden(AttributeContextOutput.fromDict(saved), golden, "kebab pcxmi");
+  }, 120_000);
+
+  it("refuses an input template without {current} and the interactive-only flag, with codes", async () => {
+    const base = ["--model", referenceDir("gpt2"), "--input-current-text", "Hi", "--no-show-viz"];
+    const e1 = await failure(makeAttributeContextCommand, [...base, "--input_template", "{context}", "--input-context-text", "x"]);
+    expect(e1.code).toBe("ERR_INVALID_OPTION");
+    expect(e1.message).toContain("{current}");
+    const e2 = await failure(makeAttributeContextCommand, [...base, "--prompt_user_for_contextless_output_next_tokens"]);
+    expect(e2.code).toBe("ERR_INVALID_OPTION");
+    expect(e2.message).toContain("--contextless-output-next-tokens");
+  });
+});
