@@ -53,7 +53,7 @@ const OUTPUT_KEYS = {
 } as const;
 
 function cciMinMax(c: CCIOutput, pick: (a: number, b: number) => number): number {
-  return [...(c.inputContextScores ?? []), ...(c.outputContextScores ?? [])].reduce(pick, 0);
+  return [...(c.inputContextScores ?? []), ...(c.outputContextScores ?? [])].reduce((a, b) => pick(a, b), 0);
 }
 
 export class AttributeContextOutput implements AttributeContextData {

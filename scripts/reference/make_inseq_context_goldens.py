@@ -79,9 +79,29 @@ def cli_case() -> dict:
     return dict(case="cli_docs_example", argv=argv)
 
 
+STATS = ["min_cti", "max_cti", "mean_cti", "std_cti", "min_cci", "max_cci", "mean_cci", "std_cci"]
+
+
+def interop() -> dict:
+    """Every JSON file of the directory (Inseq's goldens and `ours_*.json`, written by our library) read back by
+    Inseq's `AttributeContextOutput.from_dict`: whether `to_dict()` gives the same dict again, and Inseq's stats."""
+    from inseq.commands.attribute_context.attribute_context_helpers import AttributeContextOutput
+
+    out = {}
+    for f in sorted(OUT_DIR.glob("*.json")):
+        if f.name == "index.json":
+            continue
+        raw = json.loads(f.read_text())
+        obj = AttributeContextOutput.from_dict(raw)
+        again = json.loads(json.dumps(obj.to_dict()))
+        out[f.name] = {"roundtrip_equal": again == raw, "stats": {k: float(getattr(obj, k)) for k in STATS}}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--case")
+    ap.add_argument("--interop", action="store_true", help="only re-check every file with Inseq's from_dict / to_dict and stats")
     a = ap.parse_args()
     os.chdir(REPO)
     torch.set_num_threads(1)
@@ -95,6 +115,10 @@ def main():
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     index_path = OUT_DIR / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {"cases": []}
+    if a.interop:
+        index["interop"] = interop()
+        index_path.write_text(json.dumps(index, indent=2) + "\n")
+        return
     by_name = {c["case"]: c for c in index["cases"]}
     for c in cases():
         if a.case and a.case not in c["case"]:

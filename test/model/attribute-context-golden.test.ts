@@ -47,4 +47,17 @@ describe("attributeContext() against Python Inseq 0.7.1", () => {
       expect(Object.keys(ours.toDict().info as object).sort()).toEqual(Object.keys(golden.info ?? {}).sort());
     }, 120_000);
   }
+
+  // ours_gpt2_output_context.json is our library's output, read back by Inseq's from_dict (index.json "interop",
+  // test/unit/context.test.ts); it must stay what we write. INSEQ_WRITE_OURS=1 rewrites it.
+  it("ours_gpt2_output_context.json is what attributeContext() writes today", async () => {
+    const c = libraryCases.find((x) => x.case === "gpt2_output_context")!;
+    const model = await modelFor(c.model);
+    const ours = await attributeContext(model, { ...toOptions(c.args!), modelNameOrPath: c.model });
+    const file = path.join(dir, "ours_gpt2_output_context.json");
+    if (process.env.INSEQ_WRITE_OURS) await ours.save(file);
+    const saved = AttributeContextOutput.fromDict(readJson(file));
+    compareWithGolden(ours, saved, "ours");
+    expect(ours.toDict().info).toEqual(saved.info);
+  }, 120_000);
 });
