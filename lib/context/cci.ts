@@ -132,25 +132,39 @@ function firstColumn(t: ScoreTensor | null): number[] {
   return Array.from({ length: rows }, (_, r) => t.data[r * cols]!);
 }
 
-/** Inseq's `get_source_target_cci_scores`: the scores of the input and output context tokens. */
+/** How many tokens at the start of `tokens` are special (BOS, decoder start) and not kept. */
+function leadingSpecials(tokens: ReadonlyArray<{ token: string }>, side: TokenSide, keep: readonly string[]): number {
+  let n = 0;
+  while (n < tokens.length && side.special.has(tokens[n]!.token) && !keep.includes(tokens[n]!.token)) n++;
+  return n;
+}
+
+/**
+ * Inseq's `get_source_target_cci_scores`: the scores of the input and output context tokens, as column 0 of the
+ * attributions sliced after the template prefix. Unlike Inseq, the rows of leading special tokens (the BOS of
+ * Llama-style prompts, the decoder start token of encoder-decoder targets, a source BOS) are skipped first: Inseq
+ * counts the prefix without special tokens but slices rows that include them, so its scores are one token off
+ * there (docs/attribute-context.md).
+ */
 async function contextScores(x: CciInputs, seq: FeatureAttributionSequenceOutput): Promise<{ inputScores: number[] | null; outputScores: number[] | null }> {
   const { model, source, target, o } = x;
   const isEncDec = model.kind === "encoder-decoder";
   const keep = o.specialTokensToKeep;
   let inputScores: number[] | null = null;
   let outputScores: number[] | null = null;
+  const targetStart = leadingSpecials(seq.target, target, keep);
   if (o.hasInputContext && x.inputContextTokens) {
     const all = firstColumn(isEncDec ? seq.sourceAttributions : seq.targetAttributions);
     let inputPrefix = o.inputTemplate.split("{context}")[0]!;
     if (inputPrefix.includes("{current}")) inputPrefix = formatTemplate(inputPrefix, o.inputCurrentText);
-    const prefixLen = (await filteredTokens(source, inputPrefix, keep)).length;
+    const prefixLen = (await filteredTokens(source, inputPrefix, keep)).length + (isEncDec ? leadingSpecials(seq.source, source, keep) : targetStart);
     inputScores = all.slice(prefixLen, prefixLen + x.inputContextTokens.length);
   }
   if (o.hasOutputContext && x.outputContextTokens) {
     const all = firstColumn(seq.targetAttributions);
     let outputPrefix = o.outputTemplate.split("{context}")[0]!;
     if (!isEncDec && outputPrefix) outputPrefix = o.decoderInputOutputSeparator + outputPrefix;
-    let prefixLen = (await filteredTokens(target, outputPrefix, keep)).length;
+    let prefixLen = (await filteredTokens(target, outputPrefix, keep)).length + targetStart;
     if (!isEncDec) prefixLen += x.inputFullTokens.length;
     outputScores = all.slice(prefixLen, prefixLen + x.outputContextTokens.length);
   }
