@@ -58,7 +58,7 @@ export type { AttributeContextResult } from "./context/attribute-context.js";
 export { AttributeContextOutput } from "./context/output.js";
 export type { CCIOutput, AttributeContextData } from "./context/output.js";
 export { CONTEXT_SENSITIVITY_METRICS, OUTPUT_CONTEXT_STRATEGIES } from "./context/types.js";
-export type { AttributeContextOptions, ContextSensitivityMetric, OutputContextStrategy, ConfirmOutputContext } from "./context/types.js";
+export type { AttributeContextOptions, ContextSensitivityMetric, OutputContextStrategy, ConfirmOutputContext, ContextModel } from "./context/types.js";
 export { renderContextTerminal, renderContextHtml } from "./context/views.js";
 export type { ContextViewOptions, ContextTerminalOptions } from "./context/views.js";
 export {

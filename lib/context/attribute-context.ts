@@ -7,14 +7,12 @@
  */
 import { getMethod } from "../attribution/registry.js";
 import { abortError } from "../core/errors.js";
-import type { Model } from "../models/model.js";
-import type { Seq2SeqModel } from "../models/seq2seq-model.js";
 import { runCci, type CciInputs } from "./cci.js";
 import { filterRankTokens } from "./cti.js";
 import { AttributeContextOutput } from "./output.js";
 import { prepareOutputs } from "./prepare-outputs.js";
 import { concatWithSep, filteredTokens, formatTemplate, rstripSpaces, tokenSide } from "./text.js";
-import { resolveContextOptions, type AttributeContextOptions, type ResolvedContextOptions } from "./types.js";
+import { resolveContextOptions, type AttributeContextOptions, type ResolvedContextOptions, type ContextModel } from "./types.js";
 
 /** The result plus what the views need (the CTI threshold), and the notes of the run (Inseq's warnings). */
 export interface AttributeContextResult {
@@ -36,12 +34,12 @@ export interface AttributeContextResult {
  * });
  * console.log(out.ctiScores, out.cciScores[0]?.inputContextScores);
  */
-export async function attributeContext(model: Model | Seq2SeqModel, options: AttributeContextOptions): Promise<AttributeContextOutput> {
+export async function attributeContext(model: ContextModel, options: AttributeContextOptions): Promise<AttributeContextOutput> {
   return (await attributeContextWithDetails(model, options)).output;
 }
 
 /** attributeContext() with the CTI threshold and the notes (what the CLI and the views use). */
-export async function attributeContextWithDetails(model: Model | Seq2SeqModel, options: AttributeContextOptions): Promise<AttributeContextResult> {
+export async function attributeContextWithDetails(model: ContextModel, options: AttributeContextOptions): Promise<AttributeContextResult> {
   const o = resolveContextOptions(options, model.info.attributionMethod);
   const signal = options.signal;
   const check = () => {
@@ -82,7 +80,7 @@ export async function attributeContextWithDetails(model: Model | Seq2SeqModel, o
   const ctiOut = await model.attribute(rstripSpaces(contextlessInput), {
     generatedTexts: contextlessOutput, method: "dummy", stepScores: [metric], contrastTargets: outputFullText,
     ...(isEncDec ? { contrastSources: inputFullText, attributeTarget: true } : {}), signal,
-  } as never);
+  });
   options.onIntermediate?.("cti", ctiOut);
   const ctiSeq = ctiOut.sequenceAttributions[0]!;
   const contextlessOutputPrefix = o.contextlessOutputCurrentText.split("{current}")[0]!;

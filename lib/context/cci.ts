@@ -5,19 +5,17 @@
  * With a contrastive attributed function the contextless alternative is the contrast: a forced next token
  * (`contextlessOutputNextTokens`) or the model's greedy next token after the contextless prefix.
  */
-import { resolveStepFunction } from "../attribution/registry.js";
+import { resolveStepFunction, type MethodId } from "../attribution/registry.js";
 import { abortError, ErrorCode, InseqError } from "../core/errors.js";
-import type { Model } from "../models/model.js";
-import type { Seq2SeqModel } from "../models/seq2seq-model.js";
 import type { FeatureAttributionOutput, FeatureAttributionSequenceOutput } from "../results/attribution.js";
 import type { ScoreTensor } from "../results/tensor.js";
 import type { RankedToken } from "./cti.js";
 import type { CCIOutput } from "./output.js";
 import { concatWithSep, filteredTokens, formatTemplate, keptText, lstripSpaces, tokensOf, tokensToString, type TokenSide } from "./text.js";
-import type { ResolvedContextOptions } from "./types.js";
+import type { ContextModel, ResolvedContextOptions } from "./types.js";
 
 export interface CciInputs {
-  model: Model | Seq2SeqModel;
+  model: ContextModel;
   source: TokenSide;
   target: TokenSide;
   o: ResolvedContextOptions;
@@ -77,12 +75,12 @@ export async function runCci(x: CciInputs, signal: AbortSignal | undefined,
     const bosOffset = Number(isEncDec || (bos !== null && outputCtxTokens[0] === bos && !keep.includes(bos)));
     const posStart = x.outputCurrentOffset + ctiIdx + bosOffset;
     const attributed = await model.attribute(contextualInput, {
-      generatedTexts: contextualOutput, method: o.attributionMethod, attrPosStart: posStart,
+      generatedTexts: contextualOutput, method: o.attributionMethod as MethodId, attrPosStart: posStart,
       ...(o.attributedFn !== null ? { attributedFn: o.attributedFn } : {}),
       ...(o.attributedFnArgs ? { attributedFnArgs: o.attributedFnArgs } : {}),
       methodArgs: o.attributionKwargs, ...(x.granular ? { granular: true } : {}),
       ...(isEncDec ? { attributeTarget: o.hasOutputContext } : {}), ...contrast, signal,
-    } as never);
+    });
     const seq = aggregateCci(attributed.sequenceAttributions[0]!, o);
     onIntermediate?.("cci", attributed);
     const { inputScores, outputScores } = await contextScores(x, seq);
@@ -117,11 +115,11 @@ async function contextlessAlternative(x: CciInputs, contextlessPrompt: string, c
   const prefix = await tokensToString(target, prefixTokens);
   const generation = { ...o.generationArgs, maxNewTokens: 1 };
   if (isEncDec) {
-    const gen = await (model as Seq2SeqModel).generate(contextlessPrompt, { ...generation, returnIds: true, ...(prefix ? { targetPrefix: prefix } : {}) });
+    const gen = await model.generate(contextlessPrompt, { ...generation, returnIds: true, ...(prefix ? { targetPrefix: prefix } : {}) });
     return keptText(target, gen.sequences[0]!.ids, o.specialTokensToKeep);
   }
   const input = concatWithSep(contextlessPrompt, prefix, o.decoderInputOutputSeparator);
-  const gen = await (model as Model).generate(input, { ...generation, returnIds: true, skipSpecialTokens: false });
+  const gen = await model.generate(input, { ...generation, returnIds: true, skipSpecialTokens: false });
   return keptText(target, gen.sequences[0]!.ids, o.specialTokensToKeep);
 }
 

@@ -16,10 +16,8 @@
  * "manual" asks `confirmOutputContext`.
  */
 import { ErrorCode, InseqError } from "../core/errors.js";
-import type { Model } from "../models/model.js";
-import type { Seq2SeqModel } from "../models/seq2seq-model.js";
 import { concatWithSep, formatTemplate, keptText, type TokenSide } from "./text.js";
-import type { ResolvedContextOptions } from "./types.js";
+import type { ContextModel, ResolvedContextOptions } from "./types.js";
 
 export interface PreparedOutputs {
   outputContext: string | null;
@@ -43,7 +41,7 @@ export function splitOutputContext(output: string, separator: string | null): st
 }
 
 export async function prepareOutputs(
-  model: Model | Seq2SeqModel, target: TokenSide, inputFullText: string, o: ResolvedContextOptions,
+  model: ContextModel, target: TokenSide, inputFullText: string, o: ResolvedContextOptions,
 ): Promise<PreparedOutputs> {
   const isEncDec = model.kind === "encoder-decoder";
   const template = o.outputTemplate;
@@ -130,11 +128,11 @@ export async function prepareOutputs(
 }
 
 /** The generated continuation as text, special tokens dropped except the kept ones (decoder-only: new tokens only). */
-async function generateOutput(model: Model | Seq2SeqModel, target: TokenSide, input: string, o: ResolvedContextOptions, targetPrefix?: string): Promise<string> {
+async function generateOutput(model: ContextModel, target: TokenSide, input: string, o: ResolvedContextOptions, targetPrefix?: string): Promise<string> {
   if (model.kind === "encoder-decoder") {
-    const out = await (model as Seq2SeqModel).generate(input, { ...o.generationArgs, returnIds: true, ...(targetPrefix !== undefined ? { targetPrefix } : {}) });
+    const out = await model.generate(input, { ...o.generationArgs, returnIds: true, ...(targetPrefix !== undefined ? { targetPrefix } : {}) });
     return keptText(target, out.sequences[0]!.ids, o.specialTokensToKeep);
   }
-  const out = await (model as Model).generate(input, { ...o.generationArgs, returnIds: true, skipSpecialTokens: false });
+  const out = await model.generate(input, { ...o.generationArgs, returnIds: true, skipSpecialTokens: false });
   return keptText(target, out.sequences[0]!.generatedIds, o.specialTokensToKeep);
 }

@@ -7,7 +7,23 @@ import { checkOptions, type OptionTable } from "../core/options.js";
 import type { SamplingOptions } from "../contract/sampling.js";
 import type { AggregatorInput } from "../aggregators/pipeline.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
+import type { GenerationOutput, ModelKind } from "../contract/model-contract.js";
+import type { Seq2SeqAttributeOptions } from "../attribution/options.js";
+import type { TextTokenizer } from "../tokenizers/tokenizer.js";
 import { getMethod, listStepFunctions, resolveStepFunction, type AnyStepFunctionId, type MethodId } from "../attribution/registry.js";
+
+/**
+ * What attributeContext() uses of a loaded model (`Model` and `Seq2SeqModel` both fit): its kind, tokenizers,
+ * attribute() and generate() with ids. A structural type, so lib/context depends on no model class.
+ */
+export interface ContextModel {
+  readonly kind: ModelKind;
+  readonly info: { name: string; attributionMethod?: string | undefined };
+  readonly tokenizer: TextTokenizer;
+  readonly targetTokenizer: TextTokenizer;
+  attribute(inputTexts: string, options: Seq2SeqAttributeOptions): Promise<FeatureAttributionOutput>;
+  generate(texts: string, options: SamplingOptions & { returnIds: true; skipSpecialTokens?: boolean; targetPrefix?: string }): Promise<GenerationOutput>;
+}
 
 /** The contrastive step functions CTI can use as its context-sensitivity metric. */
 export const CONTEXT_SENSITIVITY_METRICS = [

@@ -8,7 +8,7 @@ import { escapeHtml } from "../viz/html-escape.js";
 import { htmlPage } from "../viz/html-page.js";
 import { printableToken, type TerminalColor } from "../viz/terminal.js";
 import { filterRankTokens, scoresThreshold } from "./cti.js";
-import type { AttributeContextOutput, CCIOutput } from "./output.js";
+import type { AttributeContextData, CCIOutput } from "./data.js";
 
 export interface ContextViewOptions {
   /** CTI threshold (default: mean + λ·std of the CTI scores with λ = info.context_sensitivity_std_threshold, else 1). */
@@ -34,7 +34,7 @@ interface Resolved {
   topk: number | null;
 }
 
-function resolve(out: AttributeContextOutput, o: ContextViewOptions): Resolved {
+function resolve(out: AttributeContextData, o: ContextViewOptions): Resolved {
   const info = out.info ?? {};
   const num = (v: unknown, d: number | null) => (typeof v === "number" ? v : v === null ? null : d);
   const ctiLambda = num(info.context_sensitivity_std_threshold, 1);
@@ -74,7 +74,7 @@ function joinTokens(tokens: readonly string[], marked: ReadonlyMap<number, numbe
 }
 
 /** The terminal view: the parameters, then one block per context-sensitive token with its cues. */
-export function renderContextTerminal(out: AttributeContextOutput, options: ContextTerminalOptions = {}): string {
+export function renderContextTerminal(out: AttributeContextData, options: ContextTerminalOptions = {}): string {
   const r = resolve(out, options);
   const mode = options.color ?? "none";
   const info = out.info ?? {};
@@ -149,7 +149,7 @@ document.querySelectorAll(".inseq-cti").forEach(function (a) {
 </script>`;
 
 /** The self-contained HTML page (or only its `<div>` with `fragment: true`). */
-export function renderContextHtml(out: AttributeContextOutput, options: ContextViewOptions & { title?: string; fragment?: boolean } = {}): string {
+export function renderContextHtml(out: AttributeContextData, options: ContextViewOptions & { title?: string; fragment?: boolean } = {}): string {
   const r = resolve(out, options);
   const info = out.info ?? {};
   const tokens = out.outputCurrentTokens ?? [];
