@@ -80,7 +80,12 @@ export function normalizeArgv(argv: readonly string[], aliases: ReadonlyMap<stri
     const word = argv[i + 1]?.toLowerCase();
     if (opt && !opt.required && !opt.optional && !opt.negate && word !== undefined && word in BOOLEAN_WORDS) {
       i++;
-      if (!BOOLEAN_WORDS[word]) out.pop();
+      if (!BOOLEAN_WORDS[word]) {
+        out.pop();
+        // a switch that is on by default (`--show-viz` with `--no-show-viz`): false turns it off
+        const negated = `--no-${flag.slice(2)}`;
+        if (cmd.options.some((o) => o.long === negated)) out.push(negated);
+      }
     }
   }
   return out.concat(argv.slice(i));

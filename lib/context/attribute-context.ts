@@ -55,7 +55,7 @@ export async function attributeContextWithDetails(model: ContextModel, options: 
 
   // 0. outputs
   const inputFullText = formatTemplate(o.inputTemplate, o.inputCurrentText, o.inputContextText);
-  const prepared = await prepareOutputs(model, target, inputFullText, o);
+  const prepared = await prepareOutputs(model, target, inputFullText, o, signal);
   notes.push(...prepared.notes);
   check();
   const outputContext = prepared.outputContext;

@@ -63,7 +63,7 @@ export async function runCci(x: CciInputs, signal: AbortSignal | undefined,
     let contextlessOutput: string | null = null;
     let contrastToken: string | null = null;
     if (contrastive) {
-      contextlessOutput = await contextlessAlternative(x, contextlessPrompt, ctiIdx, o.contextlessOutputNextTokens[step]);
+      contextlessOutput = await contextlessAlternative(x, contextlessPrompt, ctiIdx, o.contextlessOutputNextTokens[step], signal);
       if (isEncDec) contrast.contrastSources = contextlessPrompt;
       contrast.contrastTargets = contextlessOutput;
       const ctxlessTokens = await tokensOf(target, contextlessOutput);
@@ -101,7 +101,8 @@ function aggregateCci(seq: FeatureAttributionSequenceOutput, o: ResolvedContextO
 }
 
 /** The contextless output ending with the alternative of token `ctiIdx` (Inseq's `get_contextless_output`). */
-async function contextlessAlternative(x: CciInputs, contextlessPrompt: string, ctiIdx: number, forced: string | undefined): Promise<string> {
+async function contextlessAlternative(x: CciInputs, contextlessPrompt: string, ctiIdx: number, forced: string | undefined,
+  signal: AbortSignal | undefined): Promise<string> {
   const { model, target, o } = x;
   const isEncDec = model.kind === "encoder-decoder";
   const prefixTokens = x.outputCurrentTokens.slice(0, ctiIdx);
@@ -113,7 +114,7 @@ async function contextlessAlternative(x: CciInputs, contextlessPrompt: string, c
     return tokensToString(target, [...prefixTokens, next]);
   }
   const prefix = await tokensToString(target, prefixTokens);
-  const generation = { ...o.generationArgs, maxNewTokens: 1 };
+  const generation = { ...o.generationArgs, maxNewTokens: 1, ...(signal ? { signal } : {}) };
   if (isEncDec) {
     const gen = await model.generate(contextlessPrompt, { ...generation, returnIds: true, ...(prefix ? { targetPrefix: prefix } : {}) });
     return keptText(target, gen.sequences[0]!.ids, o.specialTokensToKeep);

@@ -41,7 +41,7 @@ export function splitOutputContext(output: string, separator: string | null): st
 }
 
 export async function prepareOutputs(
-  model: ContextModel, target: TokenSide, inputFullText: string, o: ResolvedContextOptions,
+  model: ContextModel, target: TokenSide, inputFullText: string, o: ResolvedContextOptions, signal?: AbortSignal,
 ): Promise<PreparedOutputs> {
   const isEncDec = model.kind === "encoder-decoder";
   const template = o.outputTemplate;
@@ -72,7 +72,7 @@ export async function prepareOutputs(
     modelInput = concatWithSep(inputFullText, "", o.decoderInputOutputSeparator);
   }
 
-  let generated = await generateOutput(model, target, modelInput, o, targetPrefix);
+  let generated = await generateOutput(model, target, modelInput, o, targetPrefix, signal);
   // Inseq decodes only the new tokens of decoder-only models and checks the prefix against that text; with a
   // forced context the prompt itself is the prefix, so compare the whole text there.
   if (!isEncDec && hasOutCtx && !hasOutCurr) generated = modelInput + generated;
@@ -128,11 +128,12 @@ export async function prepareOutputs(
 }
 
 /** The generated continuation as text, special tokens dropped except the kept ones (decoder-only: new tokens only). */
-async function generateOutput(model: ContextModel, target: TokenSide, input: string, o: ResolvedContextOptions, targetPrefix?: string): Promise<string> {
+async function generateOutput(model: ContextModel, target: TokenSide, input: string, o: ResolvedContextOptions, targetPrefix: string | undefined,
+  signal: AbortSignal | undefined): Promise<string> {
   if (model.kind === "encoder-decoder") {
-    const out = await model.generate(input, { ...o.generationArgs, returnIds: true, ...(targetPrefix !== undefined ? { targetPrefix } : {}) });
+    const out = await model.generate(input, { ...o.generationArgs, returnIds: true, ...(targetPrefix !== undefined ? { targetPrefix } : {}), ...(signal ? { signal } : {}) });
     return keptText(target, out.sequences[0]!.ids, o.specialTokensToKeep);
   }
-  const out = await model.generate(input, { ...o.generationArgs, returnIds: true, skipSpecialTokens: false });
+  const out = await model.generate(input, { ...o.generationArgs, returnIds: true, skipSpecialTokens: false, ...(signal ? { signal } : {}) });
   return keptText(target, out.sequences[0]!.generatedIds, o.specialTokensToKeep);
 }

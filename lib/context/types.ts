@@ -22,7 +22,7 @@ export interface ContextModel {
   readonly tokenizer: TextTokenizer;
   readonly targetTokenizer: TextTokenizer;
   attribute(inputTexts: string, options: Seq2SeqAttributeOptions): Promise<FeatureAttributionOutput>;
-  generate(texts: string, options: SamplingOptions & { returnIds: true; skipSpecialTokens?: boolean; targetPrefix?: string }): Promise<GenerationOutput>;
+  generate(texts: string, options: SamplingOptions & { returnIds: true; skipSpecialTokens?: boolean; targetPrefix?: string; signal?: AbortSignal }): Promise<GenerationOutput>;
 }
 
 /** The contrastive step functions CTI can use as its context-sensitivity metric. */

@@ -64,6 +64,9 @@ def cases() -> list[dict]:
     # generated output (setting 4), greedy, few tokens
     out.append(dict(case="stories_generated", model=STORIES, input_context_text="Lily was sad.",
                     input_current_text="Tom said", generation_kwargs={"max_new_tokens": 6}))
+    # generated output split into context / current by the template separator (setting 5, "auto")
+    out.append(dict(case="stories_split", model=STORIES, input_context_text="Lily was sad.", input_current_text="Tom said",
+                    output_template="{context} {current}", generation_kwargs={"max_new_tokens": 7}, context_sensitivity_std_threshold=0.0))
     # encoder-decoder: forced contrastive alternatives, output context, attribution on the target
     out.append(dict(case="bart_contrastive_forced", model=BART, attributed_fn="contrast_prob_diff",
                     contextless_output_next_tokens=["Bob"], context_sensitivity_topk=1, **ENC))

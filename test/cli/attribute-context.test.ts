@@ -57,6 +57,23 @@ describe("inseq attribute-context", () => {
     compareWithGolden(AttributeContextOutput.fromDict(saved), golden, "kebab pcxmi");
   }, 120_000);
 
+  it("--handle_output_context_strategy manual without a terminal splits as auto (and says so), as Inseq's auto golden", async () => {
+    const c = index.cases.find((x) => x.case === "stories_split")!;
+    const out = path.join(tmp, "split.json");
+    const { stdout, stderr } = await runCommand(makeAttributeContextCommand, [
+      "--model_name_or_path", stories260K, "--input_context_text", "Lily was sad.", "--input_current_text", "Tom said",
+      "--output_template", "{context} {current}", "--generation_kwargs", '{"max_new_tokens": 7}', "--context_sensitivity_std_threshold", "0",
+      "--handle_output_context_strategy", "manual", "--show_viz", "false", "-o", out,
+    ]);
+    expect(stderr).toContain("as auto");
+    expect(stdout).toBe("");  // --show_viz false
+    const golden = AttributeContextOutput.fromDict(readJson(path.join(dir, c.file)));
+    const ours = await AttributeContextOutput.load(out);
+    expect(ours.outputContext).toBe("Anna");
+    compareWithGolden(ours, golden, c.case, ["input", "output"]);
+    expect(ours.info!.handle_output_context_strategy).toBe("manual");
+  }, 120_000);
+
   it("refuses an input template without {current} and the interactive-only flag, with codes", async () => {
     const base = ["--model", referenceDir("gpt2"), "--input-current-text", "Hi", "--no-show-viz"];
     const e1 = await failure(makeAttributeContextCommand, [...base, "--input_template", "{context}", "--input-context-text", "x"]);

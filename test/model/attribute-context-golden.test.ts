@@ -32,6 +32,7 @@ const libraryCases = index.cases.filter((c) => !c.cli);
 const SHIFTED: Record<string, ShiftedScores> = {
   stories_generated: ["input"],     // Llama prompt: <s> is row 0 of the target attributions
   cli_docs_example: ["input"],
+  stories_split: ["input", "output"],
   bart_output_context: ["output"],  // encoder-decoder target: the decoder start token is row 0
 };
 
