@@ -5,7 +5,7 @@
  * 1. CTI (`cti.ts`): which tokens of the current output depend on the context;
  * 2. CCI (`cci.ts`): the attribution of each such token to the input and output context tokens.
  */
-import { getMethod } from "../attribution/registry.js";
+import { METHODS } from "../attribution/registry.js";
 import { abortError } from "../core/errors.js";
 import { runCci, type CciInputs } from "./cci.js";
 import { filterRankTokens } from "./cti.js";
@@ -100,7 +100,7 @@ export async function attributeContextWithDetails(model: ContextModel, options: 
   // 2. CCI
   const inputs: CciInputs = {
     model, source, target, o, ranked, inputFullTokens, outputFullTokens, outputCurrentOffset, outputCurrentTokens,
-    inputContextTokens, outputContextTokens, contextlessInput, contextlessOutputPrefix, granular: ["gradient", "layer"].includes(getMethod(o.attributionMethod).family),
+    inputContextTokens, outputContextTokens, contextlessInput, contextlessOutputPrefix, granular: METHODS.find((m) => m.id === o.attributionMethod)?.kind === "granular",
   };
   output.cciScores = await runCci(inputs, signal, options.onIntermediate);
   if (options.addOutputInfo ?? true) {
@@ -114,7 +114,7 @@ export function infoDict(o: ResolvedContextOptions, modelName: string, outputCon
   return {
     show_intermediate_outputs: false, save_path: null, add_output_info: true, viz_path: null, show_viz: false,
     model_name_or_path: modelName, attribution_method: o.attributionMethod, device: "cpu", attributed_fn: o.attributedFn,
-    attribution_selectors: null, attribution_aggregators: o.attributionAggregators ?? null, normalize_attributions: o.normalizeAttributions,
+    attribution_selectors: o.attributionSelectors, attribution_aggregators: o.attributionAggregators ?? null, normalize_attributions: o.normalizeAttributions,
     rescale_attributions: o.rescaleAttributions, model_kwargs: {}, tokenizer_kwargs: {}, generation_kwargs: snakeKeys(o.generationArgs),
     attribution_kwargs: snakeKeys(o.attributionKwargs), context_sensitivity_metric: o.contextSensitivityMetric,
     handle_output_context_strategy: o.handleOutputContextStrategy, contextless_output_next_tokens: o.contextlessOutputNextTokens,

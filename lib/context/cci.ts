@@ -5,6 +5,7 @@
  * With a contrastive attributed function the contextless alternative is the contrast: a forced next token
  * (`contextlessOutputNextTokens`) or the model's greedy next token after the contextless prefix.
  */
+import { listAggregationFunctions } from "../aggregators/functions.js";
 import { resolveStepFunction, type MethodId } from "../attribution/registry.js";
 import { abortError, ErrorCode, InseqError } from "../core/errors.js";
 import type { FeatureAttributionOutput, FeatureAttributionSequenceOutput } from "../results/attribution.js";
@@ -92,12 +93,33 @@ export async function runCci(x: CciInputs, signal: AbortSignal | undefined,
   return out;
 }
 
-/** Inseq's CLI aggregation: the given aggregators (or the default one) without normalisation unless asked. */
+const takesScoreOptions = (id: unknown) => typeof id === "string" && (id === "scores" || listAggregationFunctions().includes(id));
+
+/**
+ * Inseq's `aggregate_attribution_scores` (normalize false by default): with selectors, one aggregate(id, {
+ * selectIdx, normalize, rescale }) per aggregator; else one aggregate(aggregators, { normalize }) (Inseq ignores
+ * rescale there), the default aggregator when none are given. Score options go only to steps that take them.
+ */
 function aggregateCci(seq: FeatureAttributionSequenceOutput, o: ResolvedContextOptions): FeatureAttributionSequenceOutput {
-  if (seq.kind === "coarse" && o.attributionAggregators === undefined && !o.normalizeAttributions && !o.rescaleAttributions) return seq;
-  const opts: Record<string, unknown> = { normalize: o.normalizeAttributions };
-  if (o.rescaleAttributions) opts.rescale = true;
-  return seq.aggregate(o.attributionAggregators, opts);
+  const aggs = o.attributionAggregators;
+  const scoreOptions: Record<string, unknown> = { normalize: o.normalizeAttributions, ...(o.rescaleAttributions ? { rescale: true } : {}) };
+  if (o.attributionSelectors && Array.isArray(aggs)) {
+    let out = seq;
+    aggs.forEach((id, i) => {
+      const opts = takesScoreOptions(id) ? { ...scoreOptions, selectIdx: o.attributionSelectors![i]! } : {};
+      out = out.aggregate(id as string, { ...opts, doPostAggregationChecks: false });
+    });
+    return out;
+  }
+  // without selectors Inseq passes normalize only (rescale is ignored there)
+  const normalizeOnly = { normalize: o.normalizeAttributions };
+  if (aggs === undefined) {
+    if (seq.kind === "coarse" && !o.normalizeAttributions) return seq;
+    return seq.aggregate(undefined, normalizeOnly);
+  }
+  const steps = Array.isArray(aggs) ? aggs : [aggs];
+  const anyScores = steps.some((st) => takesScoreOptions(typeof st === "string" ? st : Array.isArray(st) ? "scores" : (st as { aggregator: string }).aggregator));
+  return seq.aggregate(aggs, anyScores ? normalizeOnly : {});
 }
 
 /** The contextless output ending with the alternative of token `ctiIdx` (Inseq's `get_contextless_output`). */

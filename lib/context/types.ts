@@ -87,6 +87,8 @@ export interface AttributeContextOptions {
   attributionTopk?: number | null;
   /** Aggregation of the CCI attributions (default: the default aggregator). */
   attributionAggregators?: AggregatorInput;
+  /** With an array of aggregator ids: one `selectIdx` per aggregator, each run as its own step (Inseq's selectors). */
+  attributionSelectors?: readonly number[];
   /** Normalize / rescale the CCI attributions (default false, as Inseq's CLI). */
   normalizeAttributions?: boolean;
   rescaleAttributions?: boolean;
@@ -108,7 +110,7 @@ export const ATTRIBUTE_CONTEXT_OPTIONS = {
   attributionMethod: "string", attributionKwargs: "object", attributedFn: "checked", attributedFnArgs: "object",
   contextlessOutputNextTokens: "checked", handleOutputContextStrategy: { oneOf: OUTPUT_CONTEXT_STRATEGIES }, confirmOutputContext: "function",
   specialTokensToKeep: "checked", decoderInputOutputSeparator: "string", attributionStdThreshold: "checked", attributionTopk: "checked",
-  attributionAggregators: "checked", normalizeAttributions: "boolean", rescaleAttributions: "boolean", generationArgs: "object",
+  attributionAggregators: "checked", attributionSelectors: "checked", normalizeAttributions: "boolean", rescaleAttributions: "boolean", generationArgs: "object",
   modelNameOrPath: "string", addOutputInfo: "boolean", onIntermediate: "function", signal: "signal",
 } as const satisfies OptionTable;
 
@@ -137,6 +139,7 @@ export interface ResolvedContextOptions {
   attributionStdThreshold: number | null;
   attributionTopk: number | null;
   attributionAggregators: AggregatorInput | undefined;
+  attributionSelectors: number[] | null;
   normalizeAttributions: boolean;
   rescaleAttributions: boolean;
   generationArgs: SamplingOptions;
@@ -222,6 +225,17 @@ export function resolveContextOptions(options: AttributeContextOptions, defaultM
       'Expected a confirmOutputContext callback for handleOutputContextStrategy "manual" but received undefined; ' +
       'a library call cannot prompt: pass the callback, or use "auto" / "pre"');
   }
+  const selectors = options.attributionSelectors;
+  if (selectors !== undefined && selectors !== null) {
+    const aggs = options.attributionAggregators;
+    if (!Array.isArray(selectors) || selectors.some((x) => !Number.isInteger(x))) throw invalidOption("attributionSelectors", "an array of integers", selectors);
+    if (!Array.isArray(aggs) || aggs.length !== selectors.length || aggs.some((a) => typeof a !== "string")) {
+      throw invalidOption("attributionSelectors", "one selector per aggregator id of attributionAggregators (an array of ids)", selectors);
+    }
+  }
+  if (options.normalizeAttributions && options.rescaleAttributions) {
+    throw invalidOption("normalizeAttributions / rescaleAttributions", "at most one of the two", "both");
+  }
   return {
     inputCurrentText, inputContextText, inputTemplate, outputContextText, outputCurrentText, outputTemplate,
     contextlessInputCurrentText, contextlessOutputCurrentText, contextSensitivityMetric: metric,
@@ -232,7 +246,7 @@ export function resolveContextOptions(options: AttributeContextOptions, defaultM
     specialTokensToKeep, decoderInputOutputSeparator: options.decoderInputOutputSeparator ?? " ",
     attributionStdThreshold: optNumber("attributionStdThreshold", options.attributionStdThreshold, 1),
     attributionTopk: optTopk("attributionTopk", options.attributionTopk),
-    attributionAggregators: options.attributionAggregators, normalizeAttributions: options.normalizeAttributions ?? false,
+    attributionAggregators: options.attributionAggregators, attributionSelectors: selectors ? [...selectors] : null, normalizeAttributions: options.normalizeAttributions ?? false,
     rescaleAttributions: options.rescaleAttributions ?? false, generationArgs: { ...(options.generationArgs ?? {}) },
     hasInputContext, hasOutputContext, notes,
   };

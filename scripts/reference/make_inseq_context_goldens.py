@@ -64,6 +64,10 @@ def cases() -> list[dict]:
     # generated output (setting 4), greedy, few tokens
     out.append(dict(case="stories_generated", model=STORIES, input_context_text="Lily was sad.",
                     input_current_text="Tom said", generation_kwargs={"max_new_tokens": 6}))
+    # CCI aggregation as Inseq's CLI: aggregators (+ normalize), aggregators with selectors (+ rescale)
+    out.append(dict(case="gpt2_aggregators", model=GPT2, attribution_aggregators=["sum"], normalize_attributions=True, **DEC))
+    out.append(dict(case="gpt2_selectors", model=GPT2, attribution_method="input_x_gradient", attribution_aggregators=["sum"],
+                    attribution_selectors=[0], rescale_attributions=True, context_sensitivity_topk=2, **DEC))
     # generated output split into context / current by the template separator (setting 5, "auto")
     out.append(dict(case="stories_split", model=STORIES, input_context_text="Lily was sad.", input_current_text="Tom said",
                     output_template="{context} {current}", generation_kwargs={"max_new_tokens": 7}, context_sensitivity_std_threshold=0.0))

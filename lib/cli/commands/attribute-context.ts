@@ -68,6 +68,7 @@ export function makeAttributeContextCommand(): Command {
     .option("--attribution-std-threshold <x>", "views: cue highlight threshold mean + x·std", nullableNumber, 1)
     .option("--attribution-topk <k>", "views: highlight the top k cues", nullableInt)
     .option("--attribution-aggregators <ids...>", "CCI aggregation (default: the default aggregator)")
+    .option("--attribution-selectors <n...>", "with --attribution-aggregators: one select_idx per aggregator")
     .option("--normalize-attributions", "normalize the CCI attributions (default off, as Inseq)", false)
     .option("--rescale-attributions", "rescale the CCI attributions", false)
     .option("--show-intermediate-outputs", "print the CTI step scores and each CCI heatmap", false)
@@ -112,7 +113,8 @@ export function makeAttributeContextCommand(): Command {
           handleOutputContextStrategy: strategy, ...(strategy === "manual" ? { confirmOutputContext: askOutputContext } : {}),
           specialTokensToKeep: opts.specialTokensToKeep, decoderInputOutputSeparator: opts.decoderInputOutputSeparator,
           attributionStdThreshold: opts.attributionStdThreshold, attributionTopk: opts.attributionTopk,
-          attributionAggregators: opts.attributionAggregators, normalizeAttributions: opts.normalizeAttributions,
+          attributionAggregators: opts.attributionAggregators,
+          ...(opts.attributionSelectors ? { attributionSelectors: opts.attributionSelectors.map((v: string) => intOption(v)) } : {}), normalizeAttributions: opts.normalizeAttributions,
           rescaleAttributions: opts.rescaleAttributions, generationArgs: gen, modelNameOrPath: opts.model,
           ...(opts.showIntermediateOutputs ? {
             onIntermediate: (stage: "cti" | "cci", out: { show(o: object): string }) =>
