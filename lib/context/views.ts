@@ -57,7 +57,9 @@ export function cueSelection(cci: CCIOutput, lambda: number | null, topk: number
   return { input, output, threshold };
 }
 
-const fmt = (x: number) => x.toFixed(3);
+/** 3 decimals, or 3 significant digits for scores below 0.001 (CCI scores of tiny models are often ~1e-5). */
+export const formatContextScore = (x: number): string => (x === 0 || Math.abs(x) >= 0.001 || !Number.isFinite(x) ? x.toFixed(3) : x.toPrecision(3));
+const fmt = formatContextScore;
 
 function paint(text: string, kind: "cti" | "cue", mode: TerminalColor): string {
   if (mode === "none") return kind === "cti" ? `[${text}]` : `{${text}}`;
@@ -117,7 +119,8 @@ body { font-family: sans-serif; margin: 15px; }
 .inseq-params td { padding: 1px 8px 1px 0; vertical-align: top; }
 .inseq-line { margin: 8px 0; font-size: 15px; line-height: 2.1; }
 .inseq-line-label { display: inline-block; width: 120px; font-size: 12px; font-weight: bold; color: #555; }
-.inseq-tok { white-space: pre-wrap; padding: 2px 1px; border-radius: 3px; }
+.inseq-tok { white-space: pre-wrap; border-radius: 3px; }
+.inseq-tok[style] { padding: 2px 1px; }
 .inseq-cti { cursor: pointer; border-bottom: 2px solid rgb(0,150,60); text-decoration: none; color: inherit; }
 .inseq-cci { border: 1px solid #888; border-radius: 4px; margin: 8px 0; padding: 4px 10px; }
 .inseq-cci summary { cursor: pointer; font-size: 14px; }

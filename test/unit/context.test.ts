@@ -9,7 +9,7 @@ import { AttributeContextOutput } from "../../lib/context/output.js";
 import { filterRankTokens, scoresThreshold, unbiasedStd } from "../../lib/context/cti.js";
 import { concatWithSep, formatTemplate } from "../../lib/context/text.js";
 import { splitOutputContext } from "../../lib/context/prepare-outputs.js";
-import { cueSelection, renderContextHtml, renderContextTerminal, tokenText } from "../../lib/context/views.js";
+import { cueSelection, formatContextScore, renderContextHtml, renderContextTerminal, tokenText } from "../../lib/context/views.js";
 import { readJson, repoRoot, tempDir } from "../helpers.js";
 
 const dir = path.join(repoRoot, "test/fixtures/inseq-golden-context");
@@ -105,10 +105,12 @@ describe("views", () => {
 
   it("marks the context-sensitive tokens and the cues above the threshold (terminal, no colour)", () => {
     const text = renderContextTerminal(out);
-    for (const c of out.cciScores) expect(text).toContain(`[${tokenText(c.ctiToken)}(${c.ctiScore.toFixed(3)})]`);
+    for (const c of out.cciScores) expect(text).toContain(`[${tokenText(c.ctiToken)}(${formatContextScore(c.ctiScore)})]`);
     const cues = cueSelection(out.cciScores[0]!, 1, null);
-    for (const i of cues.input) expect(text).toContain(`{${tokenText(out.inputContextTokens![i]!)}(${out.cciScores[0]!.inputContextScores![i]!.toFixed(3)})}`);
+    for (const i of cues.input) expect(text).toContain(`{${tokenText(out.inputContextTokens![i]!)}(${formatContextScore(out.cciScores[0]!.inputContextScores![i]!)})}`);
     expect(text).toContain("Output context:");
+    expect(formatContextScore(0.000012345)).toBe("0.0000123");
+    expect(formatContextScore(1.23456)).toBe("1.235");
     expect(renderContextTerminal(out, { color: "truecolor" })).toContain("\x1b[1;38;2;0;160;60m");
   });
 
