@@ -92,6 +92,7 @@ export async function attributeContextWithDetails(model: ContextModel, options: 
     ctiTokens = ctiTokens.slice(0, -1);
   }
   const { ranked, threshold } = filterRankTokens(ctiTokens, ctiScores, o.contextSensitivityStdThreshold, o.contextSensitivityTopk);
+  options.onProgress?.(1, 1 + ranked.length);
   const output = new AttributeContextOutput({
     inputContext: o.inputContextText, inputContextTokens, outputContext, outputContextTokens, outputCurrent,
     outputCurrentTokens: ctiTokens, ctiScores, info: null,
@@ -102,7 +103,8 @@ export async function attributeContextWithDetails(model: ContextModel, options: 
     model, source, target, o, ranked, inputFullTokens, outputFullTokens, outputCurrentOffset, outputCurrentTokens,
     inputContextTokens, outputContextTokens, contextlessInput, contextlessOutputPrefix, granular: METHODS.find((m) => m.id === o.attributionMethod)?.kind === "granular",
   };
-  output.cciScores = await runCci(inputs, signal, options.onIntermediate);
+  output.cciScores = await runCci(inputs, signal, options.onIntermediate,
+    options.onProgress ? (done) => options.onProgress!(1 + done, 1 + ranked.length) : undefined);
   if (options.addOutputInfo ?? true) {
     output.info = infoDict(o, options.modelNameOrPath ?? model.info.name, outputContext, outputCurrent);
   }

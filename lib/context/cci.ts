@@ -35,7 +35,7 @@ export interface CciInputs {
 }
 
 export async function runCci(x: CciInputs, signal: AbortSignal | undefined,
-  onIntermediate?: (stage: "cci", output: FeatureAttributionOutput) => void): Promise<CCIOutput[]> {
+  onIntermediate?: (stage: "cci", output: FeatureAttributionOutput) => void, onDone?: (done: number) => void): Promise<CCIOutput[]> {
   const { model, source, target, o, ranked } = x;
   const isEncDec = model.kind === "encoder-decoder";
   const keep = o.specialTokensToKeep;
@@ -89,6 +89,7 @@ export async function runCci(x: CciInputs, signal: AbortSignal | undefined,
       ctiIdx, ctiToken, ctiScore, contextualOutput, contrastToken, contextlessOutput,
       inputContextScores: inputScores, outputContextScores: outputScores,
     });
+    onDone?.(out.length);
   }
   return out;
 }

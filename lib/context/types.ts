@@ -98,6 +98,8 @@ export interface AttributeContextOptions {
   modelNameOrPath?: string;
   /** Keep the options in `info` (default true). */
   addOutputInfo?: boolean;
+  /** Called after CTI and after each CCI attribution: (done, total) with total = 1 + the selected tokens. */
+  onProgress?: (done: number, total: number) => void;
   /** Called with the intermediate attribution outputs: the CTI run, then each CCI run (Inseq's show_intermediate_outputs). */
   onIntermediate?: (stage: "cti" | "cci", output: FeatureAttributionOutput) => void;
   signal?: AbortSignal;
@@ -111,7 +113,7 @@ export const ATTRIBUTE_CONTEXT_OPTIONS = {
   contextlessOutputNextTokens: "checked", handleOutputContextStrategy: { oneOf: OUTPUT_CONTEXT_STRATEGIES }, confirmOutputContext: "function",
   specialTokensToKeep: "checked", decoderInputOutputSeparator: "string", attributionStdThreshold: "checked", attributionTopk: "checked",
   attributionAggregators: "checked", attributionSelectors: "checked", normalizeAttributions: "boolean", rescaleAttributions: "boolean", generationArgs: "object",
-  modelNameOrPath: "string", addOutputInfo: "boolean", onIntermediate: "function", signal: "signal",
+  modelNameOrPath: "string", addOutputInfo: "boolean", onIntermediate: "function", onProgress: "function", signal: "signal",
 } as const satisfies OptionTable;
 
 /** The options after defaults and checks. */

@@ -121,6 +121,13 @@ describe("attributeContext() refusals and cancellation", () => {
     }
   }, 60_000);
 
+  it("reports progress: CTI, then one step per selected token", async () => {
+    const calls: Array<[number, number]> = [];
+    const out = await gpt2.attributeContext({ ...forced, contextSensitivityTopk: 2, onProgress: (d, t) => calls.push([d, t]) });
+    const total = 1 + out.cciScores.length;
+    expect(calls).toEqual(Array.from({ length: total }, (_, i) => [i + 1, total]));
+  });
+
   it("an aborted signal rejects with ERR_ABORTED", async () => {
     const ac = new AbortController();
     ac.abort();

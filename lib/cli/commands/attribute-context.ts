@@ -16,6 +16,7 @@ import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { acceptInseqSpellings, CONTEXT_ALIASES } from "../inseq-aliases.js";
 import { loadKwargs, modelKwargsOption, tokenizerKwargsOption, trustRemoteCodeOption } from "../model-options.js";
 import { camel, generationKwargsOption, intOption, jsonOption, numberOption } from "../parse.js";
+import { ProgressBar } from "../progress.js";
 import { colorOption, terminalSettings } from "../terminal-options.js";
 import { checkAttributionKwargs } from "./attribute.js";
 
@@ -103,6 +104,7 @@ export function makeAttributeContextCommand(): Command {
       const model = await loadModel(opts.model, { ...load, device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
       try {
         const color = terminalSettings(opts, true).color;
+        const bar = new ProgressBar("attribute-context (CTI, then CCI per token)");
         const { output, ctiThreshold, notes, outputSetting } = await attributeContextWithDetails(model, {
           inputCurrentText: opts.inputCurrentText, inputContextText: opts.inputContextText, inputTemplate: opts.inputTemplate,
           outputContextText: opts.outputContextText, outputCurrentText: opts.outputCurrentText, outputTemplate: opts.outputTemplate,
@@ -116,11 +118,13 @@ export function makeAttributeContextCommand(): Command {
           attributionAggregators: opts.attributionAggregators,
           ...(opts.attributionSelectors ? { attributionSelectors: opts.attributionSelectors.map((v: string) => intOption(v)) } : {}), normalizeAttributions: opts.normalizeAttributions,
           rescaleAttributions: opts.rescaleAttributions, generationArgs: gen, modelNameOrPath: opts.model,
+          onProgress: (done, total) => bar.update(done, total, "steps"),
           ...(opts.showIntermediateOutputs ? {
             onIntermediate: (stage: "cti" | "cci", out: { show(o: object): string }) =>
               process.stdout.write(`${stage.toUpperCase()}:\n${out.show({ format: "terminal", color, ...(stage === "cti" ? { doAggregation: false } : {}) })}\n`),
           } : {}),
         });
+        bar.done();
         for (const n of notes) process.stderr.write(`inseq: ${n}\n`);
         if (opts.handleOutputContextStrategy === "manual" && !interactive && outputSetting >= 5) {
           process.stderr.write("inseq: --handle-output-context-strategy manual without a terminal: the automatic context split was used (as auto)\n");
