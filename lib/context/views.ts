@@ -28,6 +28,31 @@ export function tokenText(token: string): string {
   return token.replace(/[ĠĊ▁]/g, (c) => (c === "Ċ" ? "\n" : " "));
 }
 
+/**
+ * The tokens as they read in `text`: each token's core found in order in the text, with the whitespace before it
+ * (word-level vocabularies have no space markers); a token not found where expected falls back to `tokenText`.
+ */
+export function displayTokens(tokens: readonly string[], text: string | null): string[] {
+  if (text === null) return tokens.map(tokenText);
+  let pos = 0;
+  return tokens.map((t) => {
+    const shown = tokenText(t);
+    const core = shown.trim();
+    if (!core) {
+      // a whitespace token: the whitespace of the text at this point
+      const ws = /^\s+/.exec(text.slice(pos))?.[0];
+      if (ws === undefined) return shown;
+      pos += ws.length;
+      return ws;
+    }
+    const at = text.indexOf(core, pos);
+    if (at < 0 || text.slice(pos, at).trim() !== "") return shown;
+    const out = text.slice(pos, at) + core;
+    pos = at + core.length;
+    return out;
+  });
+}
+
 interface Resolved {
   ctiThreshold: number;
   lambda: number | null;
@@ -69,7 +94,7 @@ function paint(text: string, kind: "cti" | "cue", mode: TerminalColor): string {
 
 function joinTokens(tokens: readonly string[], marked: ReadonlyMap<number, number>, kind: "cti" | "cue", mode: TerminalColor): string {
   return tokens.map((t, i) => {
-    const text = printableToken(tokenText(t));
+    const text = printableToken(t);
     const s = marked.get(i);
     return s === undefined ? text : paint(`${text}(${fmt(s)})`, kind, mode);
   }).join("");
@@ -81,7 +106,9 @@ export function renderContextTerminal(out: AttributeContextData, options: Contex
   const mode = options.color ?? "none";
   const info = out.info ?? {};
   const lines: string[] = [];
-  const tokens = out.outputCurrentTokens ?? [];
+  const tokens = displayTokens(out.outputCurrentTokens ?? [], out.outputCurrent);
+  const inputTokens = out.inputContextTokens ? displayTokens(out.inputContextTokens, out.inputContext) : null;
+  const outputTokens = out.outputContextTokens ? displayTokens(out.outputContextTokens, out.outputContext) : null;
   const scores = out.ctiScores ?? [];
   lines.push(
     `Context-sensitive tokens ${paint("CTI", "cti", mode)} (metric ${String(info.context_sensitivity_metric ?? "?")}, CTI > ${fmt(r.ctiThreshold)}) ` +
@@ -99,13 +126,13 @@ export function renderContextTerminal(out: AttributeContextData, options: Contex
     lines.push("", `#${k + 1}. ${paint(`${printableToken(tokenText(c.ctiToken))}(${fmt(c.ctiScore)})`, "cti", mode)} at position ${c.ctiIdx}` +
       (c.contrastToken !== null ? `, contextless alternative "${printableToken(tokenText(c.contrastToken))}"` : "") + ` (CCI > ${fmt(cues.threshold)})`);
     lines.push(`  Generated output: ${joinTokens(tokens, new Map([[c.ctiIdx, c.ctiScore]]), "cti", mode)}`);
-    if (c.inputContextScores && out.inputContextTokens) {
+    if (c.inputContextScores && inputTokens) {
       const marks = new Map([...cues.input].map((i) => [i, c.inputContextScores![i]!]));
-      lines.push(`  Input context:    ${joinTokens(out.inputContextTokens, marks, "cue", mode)}`);
+      lines.push(`  Input context:    ${joinTokens(inputTokens, marks, "cue", mode)}`);
     }
-    if (c.outputContextScores && out.outputContextTokens) {
+    if (c.outputContextScores && outputTokens) {
       const marks = new Map([...cues.output].map((i) => [i, c.outputContextScores![i]!]));
-      lines.push(`  Output context:   ${joinTokens(out.outputContextTokens, marks, "cue", mode)}`);
+      lines.push(`  Output context:   ${joinTokens(outputTokens, marks, "cue", mode)}`);
     }
   });
   return lines.join("\n");
@@ -133,7 +160,7 @@ const blue = (a: number) => `rgba(30, 144, 255, ${Math.min(1, Math.max(0, a)).to
 
 function htmlTokens(tokens: readonly string[], scores: ReadonlyArray<number | undefined>, color: (a: number) => string, max: number, link?: (i: number) => string | undefined): string {
   return tokens.map((t, i) => {
-    const text = escapeHtml(tokenText(t));
+    const text = escapeHtml(t);
     const s = scores[i];
     if (s === undefined) return `<span class="inseq-tok">${text}</span>`;
     const style = `background:${color(max > 0 ? Math.abs(s) / max : 0)}`;
@@ -155,7 +182,9 @@ document.querySelectorAll(".inseq-cti").forEach(function (a) {
 export function renderContextHtml(out: AttributeContextData, options: ContextViewOptions & { title?: string; fragment?: boolean } = {}): string {
   const r = resolve(out, options);
   const info = out.info ?? {};
-  const tokens = out.outputCurrentTokens ?? [];
+  const tokens = displayTokens(out.outputCurrentTokens ?? [], out.outputCurrent);
+  const inputTokens = out.inputContextTokens ? displayTokens(out.inputContextTokens, out.inputContext) : null;
+  const outputTokens = out.outputContextTokens ? displayTokens(out.outputContextTokens, out.outputContext) : null;
   const ctiScores = out.ctiScores ?? [];
   const ctiMax = Math.max(0, ...ctiScores.map(Math.abs));
   const selected = new Map(out.cciScores.map((c, k) => [c.ctiIdx, k]));
@@ -178,13 +207,13 @@ export function renderContextHtml(out: AttributeContextData, options: ContextVie
     const max = Math.max(0, ...all.map(Math.abs));
     body.push(`<details class="inseq-cci" id="inseq-cci-${k}"${k === 0 ? " open" : ""}><summary>#${k + 1}. <b>${escapeHtml(tokenText(c.ctiToken))}</b> ` +
       `(CTI ${fmt(c.ctiScore)}, position ${c.ctiIdx})${c.contrastToken !== null ? ` — contrastive alternative <b>${escapeHtml(tokenText(c.contrastToken))}</b>` : ""}</summary>`);
-    if (c.inputContextScores && out.inputContextTokens) {
-      const shown = out.inputContextTokens.map((_, i) => (cues.input.has(i) ? c.inputContextScores![i] : undefined));
-      body.push(`<div class="inseq-line"><span class="inseq-line-label">Input context</span>${htmlTokens(out.inputContextTokens, shown, blue, max)}</div>`);
+    if (c.inputContextScores && inputTokens) {
+      const shown = inputTokens.map((_, i) => (cues.input.has(i) ? c.inputContextScores![i] : undefined));
+      body.push(`<div class="inseq-line"><span class="inseq-line-label">Input context</span>${htmlTokens(inputTokens, shown, blue, max)}</div>`);
     }
-    if (c.outputContextScores && out.outputContextTokens) {
-      const shown = out.outputContextTokens.map((_, i) => (cues.output.has(i) ? c.outputContextScores![i] : undefined));
-      body.push(`<div class="inseq-line"><span class="inseq-line-label">Output context</span>${htmlTokens(out.outputContextTokens, shown, blue, max)}</div>`);
+    if (c.outputContextScores && outputTokens) {
+      const shown = outputTokens.map((_, i) => (cues.output.has(i) ? c.outputContextScores![i] : undefined));
+      body.push(`<div class="inseq-line"><span class="inseq-line-label">Output context</span>${htmlTokens(outputTokens, shown, blue, max)}</div>`);
     }
     body.push(`<div class="inseq-line"><span class="inseq-line-label">Contextual output</span>${escapeHtml(c.contextualOutput)}</div>`);
     if (c.contextlessOutput !== null) body.push(`<div class="inseq-line"><span class="inseq-line-label">Contextless output</span>${escapeHtml(c.contextlessOutput)}</div>`);

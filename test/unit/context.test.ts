@@ -9,7 +9,7 @@ import { AttributeContextOutput } from "../../lib/context/output.js";
 import { filterRankTokens, scoresThreshold, unbiasedStd } from "../../lib/context/cti.js";
 import { concatWithSep, formatTemplate } from "../../lib/context/text.js";
 import { splitOutputContext } from "../../lib/context/prepare-outputs.js";
-import { cueSelection, formatContextScore, renderContextHtml, renderContextTerminal, tokenText } from "../../lib/context/views.js";
+import { cueSelection, displayTokens, formatContextScore, renderContextHtml, renderContextTerminal, tokenText } from "../../lib/context/views.js";
 import { readJson, repoRoot, tempDir } from "../helpers.js";
 
 const dir = path.join(repoRoot, "test/fixtures/inseq-golden-context");
@@ -105,13 +105,23 @@ describe("views", () => {
 
   it("marks the context-sensitive tokens and the cues above the threshold (terminal, no colour)", () => {
     const text = renderContextTerminal(out);
-    for (const c of out.cciScores) expect(text).toContain(`[${tokenText(c.ctiToken)}(${formatContextScore(c.ctiScore)})]`);
+    const shown = displayTokens(out.outputCurrentTokens!, out.outputCurrent);
+    for (const c of out.cciScores) expect(text).toContain(`[${shown[c.ctiIdx]}(${formatContextScore(c.ctiScore)})]`);
     const cues = cueSelection(out.cciScores[0]!, 1, null);
-    for (const i of cues.input) expect(text).toContain(`{${tokenText(out.inputContextTokens![i]!)}(${formatContextScore(out.cciScores[0]!.inputContextScores![i]!)})}`);
+    const ctx = displayTokens(out.inputContextTokens!, out.inputContext);
+    for (const i of cues.input) expect(text).toContain(`{${ctx[i]}(${formatContextScore(out.cciScores[0]!.inputContextScores![i]!)})}`);
     expect(text).toContain("Output context:");
     expect(formatContextScore(0.000012345)).toBe("0.0000123");
     expect(formatContextScore(1.23456)).toBe("1.235");
     expect(renderContextTerminal(out, { color: "truecolor" })).toContain("\x1b[1;38;2;0;160;60m");
+  });
+
+  it("shows tokens as they read in the text: space markers, word-level tokens, whitespace tokens", () => {
+    expect(displayTokens(["ĠGeorge", "Ġwas", "Ġ", "y"], " George was y")).toEqual([" George", " was", " ", "y"]);
+    expect(displayTokens(["the", "blue", "letters"], "the blue letters")).toEqual(["the", " blue", " letters"]);
+    expect(displayTokens(["▁So", "▁Ben"], "So Ben")).toEqual(["So", " Ben"]);
+    expect(displayTokens(["x", "zz"], "x y")).toEqual(["x", "zz"]);
+    expect(displayTokens(["Ġa"], null)).toEqual([" a"]);
   });
 
   it("selects cues over input + output context together, as Inseq", () => {
