@@ -68,6 +68,11 @@ def cases() -> list[dict]:
     out.append(dict(case="gpt2_aggregators", model=GPT2, attribution_aggregators=["sum"], normalize_attributions=True, **DEC))
     out.append(dict(case="gpt2_selectors", model=GPT2, attribution_method="input_x_gradient", attribution_aggregators=["sum"],
                     attribution_selectors=[0], rescale_attributions=True, context_sensitivity_topk=2, **DEC))
+    # a special separator kept in texts and tokens (as <brk> for context-aware MT models)
+    out.append(dict(case="gpt2_special_kept", model=GPT2, input_context_text="George was sick yesterday.",
+                    input_current_text="His colleagues asked him if", input_template="{context}<|endoftext|>{current}",
+                    output_current_text="he was fine.", special_tokens_to_keep=["<|endoftext|>"],
+                    attributed_fn="contrast_prob_diff", context_sensitivity_topk=2))
     # generated output split into context / current by the template separator (setting 5, "auto")
     out.append(dict(case="stories_split", model=STORIES, input_context_text="Lily was sad.", input_current_text="Tom said",
                     output_template="{context} {current}", generation_kwargs={"max_new_tokens": 7}, context_sensitivity_std_threshold=0.0))
