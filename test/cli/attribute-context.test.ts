@@ -74,6 +74,16 @@ describe("inseq attribute-context", () => {
     expect(ours.info!.handle_output_context_strategy).toBe("manual");
   }, 120_000);
 
+  it("--show-intermediate-outputs prints the CTI step scores and each CCI heatmap", async () => {
+    const { stdout } = await runCommand(makeAttributeContextCommand, [
+      "--model", referenceDir("gpt2"), "--input-context-text", "George was sick yesterday.", "--input-current-text", "His colleagues asked him to come",
+      "--output-current-text", "to the hospital.", "--context-sensitivity-topk", "2", "--show-intermediate-outputs", "--no-show-viz", "--color", "none",
+    ]);
+    expect(stdout.match(/^CTI:$/gm)?.length).toBe(1);
+    expect(stdout.match(/^CCI:$/gm)?.length).toBe(2);
+    expect(stdout).toContain("kl_divergence");
+  }, 120_000);
+
   it("refuses an input template without {current} and the interactive-only flag, with codes", async () => {
     const base = ["--model", referenceDir("gpt2"), "--input-current-text", "Hi", "--no-show-viz"];
     const e1 = await failure(makeAttributeContextCommand, [...base, "--input_template", "{context}", "--input-context-text", "x"]);
