@@ -154,6 +154,7 @@ def main():
     index["cases"] = sorted(by_name.values(), key=lambda c: c["case"])
     import importlib.metadata as md
     index["versions"] = {p: md.version(p) for p in ("inseq", "transformers", "torch")}
+    index["interop"] = interop()
     index_path.write_text(json.dumps(index, indent=2) + "\n")
 
 
