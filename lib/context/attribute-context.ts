@@ -106,16 +106,17 @@ export async function attributeContextWithDetails(model: ContextModel, options: 
   output.cciScores = await runCci(inputs, signal, options.onIntermediate,
     options.onProgress ? (done) => options.onProgress!(1 + done, 1 + ranked.length) : undefined);
   if (options.addOutputInfo ?? true) {
-    output.info = infoDict(o, options.modelNameOrPath ?? model.info.name, outputContext, outputCurrent);
+    output.info = infoDict(o, options.modelNameOrPath ?? model.info.name, outputContext, outputCurrent, model.info.device ?? "cpu");
   }
   return { output, ctiThreshold: threshold, notes, outputSetting: prepared.setting };
 }
 
 /** The arguments as Inseq's `AttributeContextArgs.to_dict()` (snake_case; the prepared outputs as Inseq stores them). */
-export function infoDict(o: ResolvedContextOptions, modelName: string, outputContext: string | null, outputCurrent: string): Record<string, unknown> {
+export function infoDict(o: ResolvedContextOptions, modelName: string, outputContext: string | null, outputCurrent: string,
+  device: string): Record<string, unknown> {
   return {
     show_intermediate_outputs: false, save_path: null, add_output_info: true, viz_path: null, show_viz: false,
-    model_name_or_path: modelName, attribution_method: o.attributionMethod, device: "cpu", attributed_fn: o.attributedFn,
+    model_name_or_path: modelName, attribution_method: o.attributionMethod, device, attributed_fn: o.attributedFn,
     attribution_selectors: o.attributionSelectors, attribution_aggregators: o.attributionAggregators ?? null, normalize_attributions: o.normalizeAttributions,
     rescale_attributions: o.rescaleAttributions, model_kwargs: {}, tokenizer_kwargs: {}, generation_kwargs: snakeKeys(o.generationArgs),
     attribution_kwargs: snakeKeys(o.attributionKwargs), context_sensitivity_metric: o.contextSensitivityMetric,

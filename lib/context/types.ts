@@ -18,7 +18,7 @@ import { getMethod, listStepFunctions, resolveStepFunction, type AnyStepFunction
  */
 export interface ContextModel {
   readonly kind: ModelKind;
-  readonly info: { name: string; attributionMethod?: string | undefined };
+  readonly info: { name: string; attributionMethod?: string | undefined; device?: string };
   readonly tokenizer: TextTokenizer;
   readonly targetTokenizer: TextTokenizer;
   attribute(inputTexts: string, options: Seq2SeqAttributeOptions): Promise<FeatureAttributionOutput>;

@@ -132,7 +132,7 @@ export function makeAttributeContextCommand(): Command {
         if (output.info) {
           Object.assign(output.info, {
             show_intermediate_outputs: opts.showIntermediateOutputs, save_path: opts.savePath ?? null, add_output_info: opts.addOutputInfo,
-            viz_path: opts.vizPath ?? null, show_viz: opts.showViz, device: opts.device, handle_output_context_strategy: opts.handleOutputContextStrategy,
+            viz_path: opts.vizPath ?? null, show_viz: opts.showViz, handle_output_context_strategy: opts.handleOutputContextStrategy,
             model_kwargs: opts.modelKwargs ?? {}, tokenizer_kwargs: opts.tokenizerKwargs ?? {}, attribution_kwargs: kwargs,
             generation_kwargs: opts.generationKwargs ?? {},
           });
