@@ -64,7 +64,16 @@ export async function runCci(x: CciInputs, signal: AbortSignal | undefined,
     let contextlessOutput: string | null = null;
     let contrastToken: string | null = null;
     if (contrastive) {
-      contextlessOutput = await contextlessAlternative(x, contextlessPrompt, ctiIdx, o.contextlessOutputNextTokens[step], signal);
+      let forced: string | undefined = o.contextlessOutputNextTokens[step];
+      if (o.chooseContextlessNextToken) {
+        const prefix = await tokensToString(target, x.outputCurrentTokens.slice(0, ctiIdx));
+        const token = displayToken(x.outputCurrentTokens[ctiIdx] ?? ctiToken);
+        forced = (await o.chooseContextlessNextToken({ prefix, token, ctiIdx })) ?? undefined;
+        if (forced !== undefined && (typeof forced !== "string" || !forced.trim())) {
+          throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a non-empty string or null from chooseContextlessNextToken but received ${JSON.stringify(forced)}`);
+        }
+      }
+      contextlessOutput = await contextlessAlternative(x, contextlessPrompt, ctiIdx, forced, signal);
       if (isEncDec) contrast.contrastSources = contextlessPrompt;
       contrast.contrastTargets = contextlessOutput;
       const ctxlessTokens = await tokensOf(target, contextlessOutput);
@@ -93,6 +102,9 @@ export async function runCci(x: CciInputs, signal: AbortSignal | undefined,
   }
   return out;
 }
+
+/** A token as text (space markers as spaces). */
+const displayToken = (t: string) => t.replace(/[ĠĊ▁]/g, (c) => (c === "Ċ" ? "\n" : " "));
 
 const takesScoreOptions = (id: unknown) => typeof id === "string" && (id === "scores" || listAggregationFunctions().includes(id));
 

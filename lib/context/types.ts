@@ -74,6 +74,12 @@ export interface AttributeContextOptions {
   attributedFnArgs?: Record<string, unknown>;
   /** One contextless alternative token per selected CTI token (contrastive attributedFn only). */
   contextlessOutputNextTokens?: readonly string[];
+  /**
+   * Asked for each selected token when `attributedFn` is contrastive (Inseq's
+   * prompt_user_for_contextless_output_next_tokens): the contextual prefix and token; resolve to the alternative
+   * text (its first token is used) or null to let the model generate it. Not with `contextlessOutputNextTokens`.
+   */
+  chooseContextlessNextToken?: (query: { prefix: string; token: string; ctiIdx: number }) => Promise<string | null>;
   /** Default "auto" in the library (it cannot prompt); "manual" needs `confirmOutputContext`. */
   handleOutputContextStrategy?: OutputContextStrategy;
   /** Called for "manual" (see ConfirmOutputContext). */
@@ -110,7 +116,7 @@ export const ATTRIBUTE_CONTEXT_OPTIONS = {
   outputCurrentText: "checked", outputTemplate: "checked", contextlessInputCurrentText: "checked", contextlessOutputCurrentText: "checked",
   contextSensitivityMetric: { oneOf: CONTEXT_SENSITIVITY_METRICS }, contextSensitivityStdThreshold: "checked", contextSensitivityTopk: "checked",
   attributionMethod: "string", attributionKwargs: "object", attributedFn: "checked", attributedFnArgs: "object",
-  contextlessOutputNextTokens: "checked", handleOutputContextStrategy: { oneOf: OUTPUT_CONTEXT_STRATEGIES }, confirmOutputContext: "function",
+  contextlessOutputNextTokens: "checked", chooseContextlessNextToken: "function", handleOutputContextStrategy: { oneOf: OUTPUT_CONTEXT_STRATEGIES }, confirmOutputContext: "function",
   specialTokensToKeep: "checked", decoderInputOutputSeparator: "string", attributionStdThreshold: "checked", attributionTopk: "checked",
   attributionAggregators: "checked", attributionSelectors: "checked", normalizeAttributions: "boolean", rescaleAttributions: "boolean", generationArgs: "object",
   modelNameOrPath: "string", addOutputInfo: "boolean", onIntermediate: "function", onProgress: "function", signal: "signal",
@@ -134,6 +140,7 @@ export interface ResolvedContextOptions {
   attributedFn: string | null;
   attributedFnArgs: Record<string, unknown> | undefined;
   contextlessOutputNextTokens: string[];
+  chooseContextlessNextToken: AttributeContextOptions["chooseContextlessNextToken"];
   handleOutputContextStrategy: OutputContextStrategy;
   confirmOutputContext: ConfirmOutputContext | undefined;
   specialTokensToKeep: string[];
@@ -222,6 +229,9 @@ export function resolveContextOptions(options: AttributeContextOptions, defaultM
   }
   const contextlessOutputNextTokens = stringList("contextlessOutputNextTokens", options.contextlessOutputNextTokens);
   const specialTokensToKeep = stringList("specialTokensToKeep", options.specialTokensToKeep);
+  if (contextlessOutputNextTokens.length > 0 && options.chooseContextlessNextToken) {
+    throw invalidOption("contextlessOutputNextTokens / chooseContextlessNextToken", "at most one of the two", "both");
+  }
   if (strategy === "manual" && options.confirmOutputContext === undefined) {
     throw new InseqError(ErrorCode.INVALID_OPTION,
       'Expected a confirmOutputContext callback for handleOutputContextStrategy "manual" but received undefined; ' +
@@ -244,7 +254,7 @@ export function resolveContextOptions(options: AttributeContextOptions, defaultM
     contextSensitivityStdThreshold: optNumber("contextSensitivityStdThreshold", options.contextSensitivityStdThreshold, 1),
     contextSensitivityTopk: optTopk("contextSensitivityTopk", options.contextSensitivityTopk),
     attributionMethod, attributionKwargs: { ...(options.attributionKwargs ?? {}) }, attributedFn, attributedFnArgs: options.attributedFnArgs,
-    contextlessOutputNextTokens, handleOutputContextStrategy: strategy, confirmOutputContext: options.confirmOutputContext,
+    contextlessOutputNextTokens, chooseContextlessNextToken: options.chooseContextlessNextToken, handleOutputContextStrategy: strategy, confirmOutputContext: options.confirmOutputContext,
     specialTokensToKeep, decoderInputOutputSeparator: options.decoderInputOutputSeparator ?? " ",
     attributionStdThreshold: optNumber("attributionStdThreshold", options.attributionStdThreshold, 1),
     attributionTopk: optTopk("attributionTopk", options.attributionTopk),

@@ -101,6 +101,32 @@ describe("attributeContext() output cases", () => {
   }, 60_000);
 });
 
+describe("contextless alternatives chosen by a callback (Inseq's prompt_user_for_contextless_output_next_tokens)", () => {
+  const opts = {
+    inputContextText: "George was sick yesterday.", inputCurrentText: "His colleagues asked him to come",
+    outputCurrentText: "to the hospital. He said he was fine", attributedFn: "contrast_prob_diff", contextSensitivityTopk: 2,
+  } as const;
+  it("a word replaces the generated alternative, null keeps it", async () => {
+    const queries: Array<{ prefix: string; token: string; ctiIdx: number }> = [];
+    const chosen = await gpt2.attributeContext({ ...opts, chooseContextlessNextToken: async (q) => (queries.push(q), queries.length === 1 ? "Bob" : null) });
+    const generated = await gpt2.attributeContext(opts);
+    expect(queries.map((q) => q.ctiIdx)).toEqual(generated.cciScores.map((c) => c.ctiIdx));
+    // the prefix is cut from the standalone tokenization of the current output (as Inseq's contextless outputs)
+    const standalone = (await gpt2.tokenizer.encode(opts.outputCurrentText)).ids;
+    expect(queries[0]!.prefix).toBe(await gpt2.tokenizer.decode(standalone.slice(0, queries[0]!.ctiIdx), { skipSpecialTokens: false }));
+    const first = await gpt2.tokenizer.decode([(await gpt2.tokenizer.encode("Bob")).ids[0]!]);  // the first token of the word
+    expect(chosen.cciScores[0]!.contextlessOutput).toBe(`${queries[0]!.prefix}${first}`);
+    const forced = await gpt2.attributeContext({ ...opts, contextlessOutputNextTokens: ["Bob", generated.cciScores[1]!.contrastToken!] });
+    expect(chosen.cciScores[0]!.contrastToken).toBe(forced.cciScores[0]!.contrastToken);
+    expect(chosen.cciScores[0]!.contextlessOutput).toBe(forced.cciScores[0]!.contextlessOutput);
+    expectScoresClose(chosen.cciScores[0]!.inputContextScores, forced.cciScores[0]!.inputContextScores, "chosen");
+    expect(chosen.cciScores[1]!.contextlessOutput).toBe(generated.cciScores[1]!.contextlessOutput);
+    expectScoresClose(chosen.cciScores[1]!.inputContextScores, generated.cciScores[1]!.inputContextScores, "generated");
+    const err = await gpt2.attributeContext({ ...opts, contextlessOutputNextTokens: ["a", "b"], chooseContextlessNextToken: async () => null }).catch((e) => e);
+    expect(err.code).toBe("ERR_INVALID_OPTION");
+  }, 60_000);
+});
+
 describe("attributeContext() refusals and cancellation", () => {
   const forced = { inputContextText: "George was sick yesterday.", inputCurrentText: "His colleagues asked him to come", outputCurrentText: "to the hospital." };
   it("refuses options with codes", async () => {

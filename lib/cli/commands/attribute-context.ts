@@ -39,6 +39,23 @@ export const askOutputContext: ConfirmOutputContext = async (output, candidate) 
   }
 };
 
+/** Inseq's `prompt_user_for_contextless_output_next_tokens` on a terminal: a word to compare with, or none. */
+export async function askContextlessToken(query: { prefix: string; token: string }): Promise<string | null> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    process.stderr.write(`\nContextual prefix: "${query.prefix}"\n`);
+    const yes = (await rl.question(`The token "${query.token}" is produced in the contextual setting. Do you want to specify a word for comparison? [y/n] `)).trim().toLowerCase();
+    if (yes !== "y" && yes !== "yes") return null;
+    for (;;) {
+      const word = await rl.question("Please enter the word to use for comparison with the contextual output: ");
+      if (word.trim()) return word;
+      process.stderr.write("The provided word is empty. Please provide a non-empty word.\n");
+    }
+  } finally {
+    rl.close();
+  }
+}
+
 const nullableNumber = (v: string): number | null => (v === "None" || v === "null" ? null : numberOption(v));
 const nullableInt = (v: string): number | null => (v === "None" || v === "null" ? null : intOption(v));
 
@@ -86,19 +103,21 @@ export function makeAttributeContextCommand(): Command {
     .addOption(tokenizerKwargsOption())
     .addOption(trustRemoteCodeOption())
     .action(async (opts) => {
+      const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
       if (opts.promptUserForContextlessOutputNextTokens) {
         if (opts.contextlessOutputNextTokens?.length) {
           throw new InseqError(ErrorCode.INVALID_OPTION, "Only one of --contextless-output-next-tokens and --prompt-user-for-contextless-output-next-tokens can be given");
         }
-        throw new InseqError(ErrorCode.INVALID_OPTION,
-          "--prompt-user-for-contextless-output-next-tokens is not supported: run once to see the context-sensitive tokens, then pass --contextless-output-next-tokens");
+        if (!interactive) {
+          throw new InseqError(ErrorCode.INVALID_OPTION,
+            "--prompt-user-for-contextless-output-next-tokens needs a terminal (stdin and stderr); pass --contextless-output-next-tokens instead");
+        }
       }
       const kwargs = opts.attributionKwargs ?? {};
       checkAttributionKwargs(kwargs, opts.attributionMethod);
       const methodArgs = Object.fromEntries(Object.entries(kwargs).map(([k, v]) => [camel(k), v]));
       const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
       let strategy = opts.handleOutputContextStrategy as OutputContextStrategy;
-      const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
       if (strategy === "manual" && !interactive) strategy = "auto";
       const load = loadKwargs(opts.modelKwargs, opts.tokenizerKwargs);
       const model = await loadModel(opts.model, { ...load, device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
@@ -112,6 +131,7 @@ export function makeAttributeContextCommand(): Command {
           contextSensitivityMetric: opts.contextSensitivityMetric, contextSensitivityStdThreshold: opts.contextSensitivityStdThreshold,
           contextSensitivityTopk: opts.contextSensitivityTopk, attributionMethod: opts.attributionMethod, attributionKwargs: methodArgs,
           attributedFn: opts.attributedFn, contextlessOutputNextTokens: opts.contextlessOutputNextTokens,
+          ...(opts.promptUserForContextlessOutputNextTokens ? { chooseContextlessNextToken: askContextlessToken } : {}),
           handleOutputContextStrategy: strategy, ...(strategy === "manual" ? { confirmOutputContext: askOutputContext } : {}),
           specialTokensToKeep: opts.specialTokensToKeep, decoderInputOutputSeparator: opts.decoderInputOutputSeparator,
           attributionStdThreshold: opts.attributionStdThreshold, attributionTopk: opts.attributionTopk,
