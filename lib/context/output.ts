@@ -133,9 +133,9 @@ export class AttributeContextOutput implements AttributeContextData {
    * The terminal view (default) or, with `format: "html"`, the self-contained HTML page (see views.ts): the
    * context-sensitive tokens of the current output and the contextual cues of each.
    */
-  show(options: ContextTerminalOptions & { format?: "terminal" | "html" } = {}): string {
-    const { format, ...rest } = options;
-    return format === "html" ? renderContextHtml(this, rest) : renderContextTerminal(this, rest);
+  show(options: ContextTerminalOptions & { format?: "terminal" | "html"; title?: string } = {}): string {
+    const { format, title, ...rest } = options;
+    return format === "html" ? renderContextHtml(this, { ...rest, ...(title !== undefined ? { title } : {}) }) : renderContextTerminal(this, rest);
   }
 
   /** JSON of `toDict()` (4-space indent, as Inseq's CLI), written atomically. */

@@ -9,6 +9,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { makeAttributeContextCommand } from "../../lib/cli/commands/attribute-context.js";
+import { makeShowCommand } from "../../lib/cli/commands/show.js";
 import { AttributeContextOutput } from "../../lib/context/output.js";
 import { referenceDir, readJson, repoRoot, stories260K, tempDir } from "../helpers.js";
 import { failure, runCommand } from "../helpers/cli.js";
@@ -83,6 +84,16 @@ describe("inseq attribute-context", () => {
     expect(stdout.match(/^CCI:$/gm)?.length).toBe(2);
     expect(stdout).toContain("kl_divergence");
   }, 120_000);
+
+  it("inseq show renders a saved attribute-context output (ours or Inseq's): terminal and HTML views", async () => {
+    const file = path.join(dir, "gpt2_output_context.json");
+    const golden = AttributeContextOutput.fromDict(readJson(file));
+    const { stdout } = await runCommand(makeShowCommand, [file, "--color", "none"]);
+    expect(stdout).toBe(golden.show() + "\n");
+    const page = path.join(tmp, "shown.html");
+    await runCommand(makeShowCommand, [file, "--out", page]);
+    expect(readFileSync(page, "utf8")).toBe(golden.show({ format: "html", title: "inseq: gpt2_output_context.json" }));
+  });
 
   it("refuses an input template without {current} and the interactive-only flag, with codes", async () => {
     const base = ["--model", referenceDir("gpt2"), "--input-current-text", "Hi", "--no-show-viz"];
