@@ -75,6 +75,19 @@ describe("inseq attribute-context", () => {
     expect(ours.info!.handle_output_context_strategy).toBe("manual");
   }, 120_000);
 
+  it("routes --attribution-kwargs as attribute does (method options, attributed-function options)", async () => {
+    const args = ["--model", referenceDir("gpt2"), "--input-context-text", "George was sick yesterday.", "--input-current-text", "His colleagues asked him to come",
+      "--output-current-text", "to the hospital.", "--context-sensitivity-topk", "1", "--no-show-viz", "-a", "integrated_gradients"];
+    const a = path.join(tmp, "ig8.json");
+    const b = path.join(tmp, "ig32.json");
+    await runCommand(makeAttributeContextCommand, [...args, "--attribution_kwargs", '{"n_steps": 8, "logprob": true}', "--attributed-fn", "probability", "-o", a]);
+    await runCommand(makeAttributeContextCommand, [...args, "--attribution_kwargs", '{"n_steps": 32}', "-o", b]);
+    const [x, y] = [await AttributeContextOutput.load(a), await AttributeContextOutput.load(b)];
+    expect(x.info!.attribution_kwargs).toEqual({ n_steps: 8, logprob: true });
+    expect(x.cciScores[0]!.ctiIdx).toBe(y.cciScores[0]!.ctiIdx);
+    expect(x.cciScores[0]!.inputContextScores).not.toEqual(y.cciScores[0]!.inputContextScores);
+  }, 120_000);
+
   it("--show-intermediate-outputs prints the CTI step scores and each CCI heatmap", async () => {
     const { stdout } = await runCommand(makeAttributeContextCommand, [
       "--model", referenceDir("gpt2"), "--input-context-text", "George was sick yesterday.", "--input-current-text", "His colleagues asked him to come",
@@ -100,6 +113,12 @@ describe("inseq attribute-context", () => {
     const e1 = await failure(makeAttributeContextCommand, [...base, "--input_template", "{context}", "--input-context-text", "x"]);
     expect(e1.code).toBe("ERR_INVALID_OPTION");
     expect(e1.message).toContain("{current}");
+    const e3 = await failure(makeAttributeContextCommand, [...base, "--attribution_kwargs", '{"n_stepz": 3}', "-a", "integrated_gradients"]);
+    expect(e3.code).toBe("ERR_UNKNOWN_OPTION");
+    expect(e3.message).toContain("n_steps");
+    const e4 = await failure(makeAttributeContextCommand, [...base, "--attribution_kwargs", '{"contrast_targets": "x"}']);
+    expect(e4.code).toBe("ERR_INVALID_OPTION");
+    expect(e4.message).toContain("contrastTargets");
     const e2 = await failure(makeAttributeContextCommand, [...base, "--prompt_user_for_contextless_output_next_tokens"]);
     expect(e2.code).toBe("ERR_INVALID_OPTION");
     expect(e2.message).toContain("--contextless-output-next-tokens");  // no terminal under the test runner

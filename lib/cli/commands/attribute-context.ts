@@ -18,7 +18,7 @@ import { loadKwargs, modelKwargsOption, tokenizerKwargsOption, trustRemoteCodeOp
 import { camel, generationKwargsOption, intOption, jsonOption, numberOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { colorOption, terminalSettings } from "../terminal-options.js";
-import { checkAttributionKwargs } from "./attribute.js";
+import { routeAttributionKwargs } from "./attribute.js";
 
 /** Inseq's `prompt_user_for_context` on a terminal: confirm the candidate, or type the context. */
 export const askOutputContext: ConfirmOutputContext = async (output, candidate) => {
@@ -114,8 +114,13 @@ export function makeAttributeContextCommand(): Command {
         }
       }
       const kwargs = opts.attributionKwargs ?? {};
-      checkAttributionKwargs(kwargs, opts.attributionMethod);
-      const methodArgs = Object.fromEntries(Object.entries(kwargs).map(([k, v]) => [camel(k), v]));
+      // routed as `inseq attribute` does: method options, attributed-function options; the contrast and position
+      // options are set by the procedure itself
+      const { methodArgs, attributedFnArgs, stepScoresArgs: _step, ...rest } = routeAttributionKwargs(kwargs, opts.attributionMethod);
+      const own = Object.keys(rest);
+      if (own.length > 0) {
+        throw new InseqError(ErrorCode.INVALID_OPTION, `Expected no ${own.join(", ")} in --attribution-kwargs of attribute-context (the procedure sets them) but received ${own.join(", ")}`);
+      }
       const gen = opts.generationKwargs ? Object.fromEntries(Object.entries(opts.generationKwargs).map(([k, v]) => [camel(k), v])) : undefined;
       let strategy = opts.handleOutputContextStrategy as OutputContextStrategy;
       if (strategy === "manual" && !interactive) strategy = "auto";
@@ -129,7 +134,8 @@ export function makeAttributeContextCommand(): Command {
           outputContextText: opts.outputContextText, outputCurrentText: opts.outputCurrentText, outputTemplate: opts.outputTemplate,
           contextlessInputCurrentText: opts.contextlessInputCurrentText, contextlessOutputCurrentText: opts.contextlessOutputCurrentText,
           contextSensitivityMetric: opts.contextSensitivityMetric, contextSensitivityStdThreshold: opts.contextSensitivityStdThreshold,
-          contextSensitivityTopk: opts.contextSensitivityTopk, attributionMethod: opts.attributionMethod, attributionKwargs: methodArgs,
+          contextSensitivityTopk: opts.contextSensitivityTopk, attributionMethod: opts.attributionMethod, attributionKwargs: methodArgs ?? {},
+          ...(attributedFnArgs ? { attributedFnArgs } : {}),
           attributedFn: opts.attributedFn, contextlessOutputNextTokens: opts.contextlessOutputNextTokens,
           ...(opts.promptUserForContextlessOutputNextTokens ? { chooseContextlessNextToken: askContextlessToken } : {}),
           handleOutputContextStrategy: strategy, ...(strategy === "manual" ? { confirmOutputContext: askOutputContext } : {}),
