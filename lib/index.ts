@@ -53,6 +53,14 @@ export type { Seq2SeqForwardOutput, Seq2SeqGenerateOptions } from "./models/seq2
 export type { Seq2SeqAttributeOptions } from "./attribution/attribute.js";
 export type { Seq2SeqForwardOptions } from "./models/seq2seq-model.js";
 export { evaluate, methodSpec, specLabel } from "./evaluation/evaluate.js";
+export { attributeContext, attributeContextWithDetails } from "./context/attribute-context.js";
+export type { AttributeContextResult } from "./context/attribute-context.js";
+export { AttributeContextOutput } from "./context/output.js";
+export type { CCIOutput, AttributeContextData } from "./context/output.js";
+export { CONTEXT_SENSITIVITY_METRICS, OUTPUT_CONTEXT_STRATEGIES } from "./context/types.js";
+export type { AttributeContextOptions, ContextSensitivityMetric, OutputContextStrategy, ConfirmOutputContext, ContextModel } from "./context/types.js";
+export { renderContextTerminal, renderContextHtml } from "./context/views.js";
+export type { ContextViewOptions, ContextTerminalOptions } from "./context/views.js";
 export {
   openEvalSet, grammarSet, jsonlSet, winomtSet, transliterationSet, transliterationPairs, alignTransliteration, ARABIC_NAMES, EVAL_SET_FORMS,
 } from "./evaluation/sets/index.js";

@@ -6,6 +6,7 @@ import { InseqError } from "../core/errors.js";
 import { packageVersion } from "../core/paths.js";
 import { makeAttributeCommand } from "./commands/attribute.js";
 import { makeAttributeDatasetCommand } from "./commands/attribute-dataset.js";
+import { makeAttributeContextCommand } from "./commands/attribute-context.js";
 import { makeDoctorCommand } from "./commands/doctor.js";
 import { makeEvaluateCommand } from "./commands/evaluate.js";
 import { makeGenerateCommand } from "./commands/generate.js";
@@ -24,6 +25,7 @@ export function makeProgram(): Command {
     .showHelpAfterError()
     .addCommand(makeAttributeCommand())
     .addCommand(makeAttributeDatasetCommand())
+    .addCommand(makeAttributeContextCommand())
     .addCommand(makeMergeCommand())
     .addCommand(makeGenerateCommand())
     .addCommand(makeShowCommand())

@@ -19,6 +19,13 @@ export const ATTRIBUTE_ALIASES: AliasTable = {
   "--dev": "--device",
 };
 
+/** `attribute-context`: the model / method flags of `attribute` that it has. */
+export const CONTEXT_ALIASES: AliasTable = {
+  "--model_name_or_path": "--model",
+  "-fn": "--attributed-fn",
+  "--dev": "--device",
+};
+
 export const DATASET_ALIASES: AliasTable = {
   ...ATTRIBUTE_ALIASES,
   "--dataset_name": "--dataset",
@@ -73,7 +80,12 @@ export function normalizeArgv(argv: readonly string[], aliases: ReadonlyMap<stri
     const word = argv[i + 1]?.toLowerCase();
     if (opt && !opt.required && !opt.optional && !opt.negate && word !== undefined && word in BOOLEAN_WORDS) {
       i++;
-      if (!BOOLEAN_WORDS[word]) out.pop();
+      if (!BOOLEAN_WORDS[word]) {
+        out.pop();
+        // a switch that is on by default (`--show-viz` with `--no-show-viz`): false turns it off
+        const negated = `--no-${flag.slice(2)}`;
+        if (cmd.options.some((o) => o.long === negated)) out.push(negated);
+      }
     }
   }
   return out.concat(argv.slice(i));

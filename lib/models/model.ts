@@ -14,6 +14,9 @@ import type { AttributeOptions } from "../attribution/attribute.js";
 import { getMethod } from "../attribution/registry.js";
 import type { FeatureAttributionOutput } from "../results/attribution.js";
 import { LoadedModel } from "./loaded-model.js";
+import { attributeContext } from "../context/attribute-context.js";
+import type { AttributeContextOutput } from "../context/output.js";
+import type { AttributeContextOptions } from "../context/types.js";
 
 export type { GenerationOutput, GeneratedSequence, TensorView } from "../contract/model-contract.js";
 
@@ -213,6 +216,14 @@ export class Model extends LoadedModel<NativeModel> {
    */
   attribute(inputTexts: string | readonly string[], options?: AttributeOptions): Promise<FeatureAttributionOutput> {
     return this.attributeWith(inputTexts, options);
+  }
+
+  /**
+   * PECoRe context attribution (Python Inseq's `inseq attribute-context`): the context-sensitive tokens of the
+   * output and, for each, its contextual cues in the input / output context. See `attributeContext()`.
+   */
+  attributeContext(options: AttributeContextOptions): Promise<AttributeContextOutput> {
+    return attributeContext(this, options);
   }
 
   async #encodePrompts(texts: readonly string[]): Promise<number[][]> {

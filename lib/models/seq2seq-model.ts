@@ -22,6 +22,9 @@ import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DeviceOption, DtypeOption } from "./load-options.js";
 import { TextTokenizer } from "../tokenizers/tokenizer.js";
 import { LoadedModel } from "./loaded-model.js";
+import { attributeContext } from "../context/attribute-context.js";
+import type { AttributeContextOutput } from "../context/output.js";
+import type { AttributeContextOptions } from "../context/types.js";
 import { BUNDLE_SIDECAR, modelKindOf, readModelDir } from "./model-kind.js";
 import { NATIVE_MODEL_TYPES, nativeModelKind, unsupportedModelType } from "./model-types.js";
 
@@ -155,6 +158,14 @@ export class Seq2SeqModel extends LoadedModel<NativeSeq2SeqModel> {
    */
   attribute(inputTexts: string | readonly string[], options: Seq2SeqAttributeOptions = {}): Promise<FeatureAttributionOutput> {
     return this.attributeWith(inputTexts, options);
+  }
+
+  /**
+   * PECoRe context attribution (Python Inseq's `inseq attribute-context`): the context-sensitive tokens of the
+   * output and, for each, its contextual cues in the input / output context. See `attributeContext()`.
+   */
+  attributeContext(options: AttributeContextOptions): Promise<AttributeContextOutput> {
+    return attributeContext(this, options);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, open as openFile, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Command, Option } from "commander";
@@ -8,6 +8,7 @@ import { writeFileAtomic } from "../../core/atomic-write.js";
 import { ErrorCode, InseqError, invalidOption } from "../../core/errors.js";
 import { scanRecords, type DatasetRecord } from "../../dataset/records.js";
 import { FeatureAttributionOutput } from "../../results/attribution.js";
+import { AttributeContextOutput } from "../../context/output.js";
 import { intOption, numberOption } from "../parse.js";
 import { colorOption, pageOption, pageRowsOption, pagingSettings, terminalSettings, topKOption, widthOption } from "../terminal-options.js";
 
@@ -114,6 +115,25 @@ export async function loadShown(file: string, index: number | undefined): Promis
   return FeatureAttributionOutput.fromJSON(found.attribution);
 }
 
+/** An `attribute-context` output (Inseq's AttributeContextOutput.to_dict() JSON starts with "input_context"), or null. */
+export async function loadContextOutput(file: string): Promise<AttributeContextOutput | null> {
+  if (isRecordsFile(file) || /\.gz$/i.test(file)) return null;
+  let head = "";
+  try {
+    const fh = await openFile(file, "r");
+    try {
+      const { bytesRead, buffer } = await fh.read(Buffer.alloc(256), 0, 256, 0);
+      head = buffer.subarray(0, bytesRead).toString("utf8");
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return null;  // FeatureAttributionOutput.load reports the unreadable file
+  }
+  if (!/^\s*\{\s*"input_context"\s*:/.test(head)) return null;
+  return AttributeContextOutput.fromDict(JSON.parse((await readFile(file, "utf8")).replace(/\bNaN\b/g, "null")));
+}
+
 export function makeShowCommand(): Command {
   return new Command("show")
     .description("render a saved attribution output (Inseq JSON, .json or .json.gz, from inseq or Python Inseq)")
@@ -137,16 +157,20 @@ export function makeShowCommand(): Command {
     .option("--min-val <x>", "score shown as full blue (default -max-val)", numberOption)
     .option("--max-val <x>", "score shown as full red (default: the largest |score|)", numberOption)
     .action(async (file: string, opts) => {
-      const out = await loadShown(file, opts.index);
+      const context = await loadContextOutput(file);
+      const out = context ? null : await loadShown(file, opts.index);
       const format: "terminal" | "html" =
         opts.format ?? (opts.open || (typeof opts.out === "string" && /\.html?$/i.test(opts.out)) ? "html" : "terminal");
       if (opts.open && format !== "html") {
         throw new InseqError(ErrorCode.INVALID_OPTION, `Expected --format html (or no --format) with --open but received ${JSON.stringify(format)}`);
       }
+      // an attribute-context output has its own views (docs/attribute-context.md)
       const scale = { minVal: opts.minVal, maxVal: opts.maxVal };
       if (format === "terminal") {
         const toStdout = opts.out === undefined;
-        const text = out.show({ format: "terminal", aggregate: opts.aggregate, ...terminalSettings(opts, toStdout), ...scale, ...pagingSettings(opts) });
+        const text = context
+          ? context.show({ format: "terminal", color: terminalSettings(opts, toStdout).color }) + "\n"
+          : out!.show({ format: "terminal", aggregate: opts.aggregate, ...terminalSettings(opts, toStdout), ...scale, ...pagingSettings(opts) });
         if (toStdout) process.stdout.write(text);
         else {
           await writeFileAtomic(opts.out, text);
@@ -154,7 +178,7 @@ export function makeShowCommand(): Command {
         }
         return;
       }
-      const html = out.show({
+      const html = context ? context.show({ format: "html", title: `inseq: ${path.basename(file)}` }) : out!.show({
         format: "html",
         aggregate: opts.aggregate,
         aggregations: opts.aggregations ?? [],
