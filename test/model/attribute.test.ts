@@ -12,6 +12,7 @@ import { native } from "../../lib/native/load.js";
 import { readJson, sharedFixtures, stories260K, tempDir, testDevice } from "../helpers.js";
 
 const PROMPTS = ["Once upon a time", "Lily and Ben", "The little dog was"];
+const digCache = tempDir("attribute-dig-knn");
 // Default output: gradient methods reduced over the hidden dimension on the device (Inseq's default
 // aggregation, as a coarse output); attention keeps [layer, head].
 const EXTRA: Record<string, number[]> = { saliency: [], input_x_gradient: [], integrated_gradients: [], discretized_integrated_gradients: [], gradient_shap: [],
@@ -41,7 +42,9 @@ describe("model.attribute on hf-stories260K", () => {
         it(`${method} ${forced ? "forced" : "generated"} batch ${batch}`, async () => {
           const prompts = PROMPTS.slice(0, batch);
           const out = await model.attribute(prompts, {
-            method, stepScores: ["probability"], methodArgs: method.includes("integrated") ? { nSteps: 4 } : undefined,
+            method, stepScores: ["probability"],
+            // DIG's kNN graphs go to a scratch directory, not the user's cache.
+            methodArgs: method.includes("integrated") ? { nSteps: 4, ...(method.startsWith("discretized") ? { cacheDir: digCache } : {}) } : undefined,
             ...(forced ? { generatedTexts: forcedTexts.slice(0, batch) } : { generationArgs: { maxNewTokens: 5 } }),
           });
           expect(out.sequenceAttributions.length).toBe(batch);

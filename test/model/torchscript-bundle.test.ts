@@ -14,7 +14,7 @@ const BUNDLE_METHODS = ["saliency", "input_x_gradient", "integrated_gradients", 
 const NOT_IN_BUNDLES = ["deeplift", "layer_deeplift", "value_zeroing"];
 
 const methodArgs = (method: string) =>
-  method.includes("integrated") ? { nSteps: 8 } : method === "gradient_shap" || method === "lime" ? { seed: 7 } : undefined;
+  method.includes("integrated") ? { nSteps: 8, ...(method.startsWith("discretized") ? { cacheDir: null } : {}) } : method === "gradient_shap" || method === "lime" ? { seed: 7 } : undefined;
 
 describe.each(["gpt2", "llama"])("decoder-only bundle %s", (name) => {
   let bundle: Model, nativeModel: Model;
