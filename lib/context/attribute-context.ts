@@ -63,11 +63,21 @@ export async function attributeContextWithDetails(model: ContextModel, options: 
   let outputFullText = formatTemplate(o.outputTemplate, outputCurrent, outputContext);
   const inputContextTokens = o.inputContextText !== null ? await filteredTokens(source, o.inputContextText, keep) : null;
   if (!isEncDec) outputFullText = concatWithSep(inputFullText, outputFullText, sep);
-  const outputCurrentTokens = await filteredTokens(target, outputCurrent, keep);
+  const standaloneCurrentTokens = await filteredTokens(target, outputCurrent, keep);
   const outputContextTokens = outputContext !== null ? await filteredTokens(target, outputContext, keep) : null;
   const inputFullTokens = await filteredTokens(source, inputFullText, keep);
   const outputFullTokens = await filteredTokens(target, outputFullText, keep);
-  const outputCurrentOffset = outputFullTokens.length - outputCurrentTokens.length;
+  // Where the current output starts among the full output's tokens: the tokens of the text before it (without the
+  // separator, which joins the next word's token). Inseq subtracts the current output's own token count, which is
+  // one or more off when the output tokenizes differently on its own (" to" vs "to" in a small BPE vocabulary) and
+  // then attributes the wrong token or none; where the counts agree both are the same.
+  const before = outputFullText.endsWith(outputCurrent) ? outputFullText.slice(0, outputFullText.length - outputCurrent.length) : null;
+  const outputCurrentOffset = before !== null && !options.inseqCurrentOffset
+    ? (await filteredTokens(target, rstripSpaces(before), keep)).length
+    : outputFullTokens.length - standaloneCurrentTokens.length;
+  // The CCI steps index the current output's tokens as they are in context (what CTI scored) when the counts differ.
+  const inContext = outputFullTokens.slice(outputCurrentOffset);
+  const outputCurrentTokens = inContext.length === standaloneCurrentTokens.length || options.inseqCurrentOffset ? standaloneCurrentTokens : inContext;
   let contextlessInput = formatTemplate(o.contextlessInputCurrentText, o.inputCurrentText);
   let contextlessOutput = formatTemplate(o.contextlessOutputCurrentText, outputCurrent);
   if (!isEncDec) {

@@ -104,6 +104,13 @@ export interface AttributeContextOptions {
   modelNameOrPath?: string;
   /** Keep the options in `info` (default true). */
   addOutputInfo?: boolean;
+  /**
+   * Locate the current output among the full output's tokens as Inseq 0.7.1 does (full count minus the count of
+   * the output tokenized on its own), which is off by the difference when the output tokenizes differently alone
+   * (e.g. "to" vs " to" in a small BPE vocabulary): CCI then attributes a neighbouring token, or fails. Default
+   * false: the tokens as they are in context. Only for reproducing Inseq's numbers (the golden tests use it).
+   */
+  inseqCurrentOffset?: boolean;
   /** Called after CTI and after each CCI attribution: (done, total) with total = 1 + the selected tokens. */
   onProgress?: (done: number, total: number) => void;
   /** Called with the intermediate attribution outputs: the CTI run, then each CCI run (Inseq's show_intermediate_outputs). */
@@ -119,7 +126,7 @@ export const ATTRIBUTE_CONTEXT_OPTIONS = {
   contextlessOutputNextTokens: "checked", chooseContextlessNextToken: "function", handleOutputContextStrategy: { oneOf: OUTPUT_CONTEXT_STRATEGIES }, confirmOutputContext: "function",
   specialTokensToKeep: "checked", decoderInputOutputSeparator: "string", attributionStdThreshold: "checked", attributionTopk: "checked",
   attributionAggregators: "checked", attributionSelectors: "checked", normalizeAttributions: "boolean", rescaleAttributions: "boolean", generationArgs: "object",
-  modelNameOrPath: "string", addOutputInfo: "boolean", onIntermediate: "function", onProgress: "function", signal: "signal",
+  modelNameOrPath: "string", addOutputInfo: "boolean", inseqCurrentOffset: "boolean", onIntermediate: "function", onProgress: "function", signal: "signal",
 } as const satisfies OptionTable;
 
 /** The options after defaults and checks. */

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { makeAttributeContextCommand } from "../../lib/cli/commands/attribute-context.js";
 import { makeShowCommand } from "../../lib/cli/commands/show.js";
 import { AttributeContextOutput } from "../../lib/context/output.js";
+import { loadModel } from "../../lib/models/load-model.js";
 import { referenceDir, readJson, repoRoot, stories260K, tempDir } from "../helpers.js";
 import { failure, runCommand } from "../helpers/cli.js";
 import { compareWithGolden } from "../helpers/context-golden.js";
@@ -54,8 +55,18 @@ describe("inseq attribute-context", () => {
     expect(stdout).toBe("");
     const saved = JSON.parse(readFileSync(out, "utf8"));
     expect(saved.info).toBeUndefined();
-    const golden = AttributeContextOutput.fromDict(readJson(path.join(dir, "gpt2_pcxmi.json")));
-    compareWithGolden(AttributeContextOutput.fromDict(saved), golden, "kebab pcxmi");
+    // What the library computes with the same options (the Inseq golden of this case is compared in
+    // attribute-context-golden.test.ts; tiny GPT-2 tokenizes this output differently alone, see inseqCurrentOffset).
+    const model = await loadModel(referenceDir("gpt2"));
+    try {
+      const library = await model.attributeContext({
+        inputContextText: "George was sick yesterday.", inputCurrentText: "His colleagues asked him to come",
+        outputCurrentText: "to the hospital. He said he was fine", contextSensitivityMetric: "pcxmi", addOutputInfo: false,
+      });
+      compareWithGolden(AttributeContextOutput.fromDict(saved), library, "kebab pcxmi");
+    } finally {
+      await model.dispose();
+    }
   }, 120_000);
 
   it("--handle_output_context_strategy manual without a terminal splits as auto (and says so), as Inseq's auto golden", async () => {

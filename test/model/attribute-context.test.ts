@@ -105,6 +105,7 @@ describe("contextless alternatives chosen by a callback (Inseq's prompt_user_for
   const opts = {
     inputContextText: "George was sick yesterday.", inputCurrentText: "His colleagues asked him to come",
     outputCurrentText: "to the hospital. He said he was fine", attributedFn: "contrast_prob_diff", contextSensitivityTopk: 2,
+    inseqCurrentOffset: true, // the standalone tokens, below (tiny GPT-2 splits "to" alone but not " to")
   } as const;
   it("a word replaces the generated alternative, null keeps it", async () => {
     const queries: Array<{ prefix: string; token: string; ctiIdx: number }> = [];
@@ -159,5 +160,29 @@ describe("attributeContext() refusals and cancellation", () => {
     ac.abort();
     const err = await gpt2.attributeContext({ ...forced, signal: ac.signal }).catch((e) => e);
     expect(err.code).toBe("ERR_ABORTED");
+  });
+});
+
+describe("attributeContext() when the output tokenizes differently on its own", () => {
+  it("CCI attributes each selected token where it is in context (a small BPE vocabulary splits 'to' alone, not ' to')", async () => {
+    const llama = (await loadModel(referenceDir("llama"), { device: testDevice })) as Model;
+    try {
+      const out = await llama.attributeContext({
+        inputContextText: "George was sick yesterday.", inputCurrentText: "His colleagues asked him to come",
+        outputCurrentText: "to the hospital.", contextSensitivityStdThreshold: 0,
+      });
+      // In context the output is 10 tokens ("Ġto", "Ġthe", ...); alone, 11 ("t", "o", "Ġthe", ...).
+      expect(out.outputCurrentTokens).toEqual(["Ġto", "Ġthe", "Ġh", "o", "s", "p", "it", "a", "l", "."]);
+      expect(out.ctiScores!.length).toBe(10);
+      expect(out.cciScores.length).toBeGreaterThan(0);
+      for (const c of out.cciScores) {
+        // The contextual output of a CCI step ends with the selected token itself.
+        const prefix = ["to", " the", " h", "o", "s", "p", "it", "a", "l", "."].slice(0, c.ctiIdx + 1).join("");
+        expect(c.contextualOutput).toBe(`George was sick yesterday. His colleagues asked him to come ${prefix}`);
+        expect(c.inputContextScores!.length).toBeGreaterThan(0);
+      }
+    } finally {
+      await llama.dispose();
+    }
   });
 });
