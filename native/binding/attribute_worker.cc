@@ -88,6 +88,7 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
   r.seed = static_cast<uint64_t>(get_int(o, "seed", 0));
   r.multiply_by_inputs = get_bool(o, "multiplyByInputs", true);
   r.layer = get_int(o, "layer", -1);
+  r.attribute_target = get_bool(o, "attributeTarget", r.attribute_target);
   // Unset fields keep AttributionRequest's defaults (request.h declares them once).
   r.granular = get_bool(o, "granular", r.granular);
   r.normalize = get_bool(o, "normalize", r.normalize);
