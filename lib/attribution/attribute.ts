@@ -103,11 +103,12 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     throw invalidOption("inputTexts", seq2seq ? "one or more non-empty source texts" : "at least one input text", inputTexts);
   }
   let inputs: string[] = listed!;
-  const resolved = resolveAttributeOptions(inputs, o, info.attributionMethod, { decoder: info.numLayers, encoder: info.numEncoderLayers });
-  const { batchSize, contrastTexts, needsContrast } = resolved;
-  let forced = resolved.forced;
   // Decoder-only: the whole sequence is attributed (Inseq's attribute_target does not apply and reads false).
   const attributeTarget = seq2seq ? o.attributeTarget ?? false : false;
+  const resolved = resolveAttributeOptions(inputs, o, info.attributionMethod,
+    { decoder: info.numLayers, encoder: info.numEncoderLayers, seq2seq, attributeTarget });
+  const { batchSize, contrastTexts, needsContrast } = resolved;
+  let forced = resolved.forced;
   const targetAttributed = seq2seq ? attributeTarget : true;
   const contrastSources = toList("contrastSources", o.contrastSources);
   if (contrastSources && contrastSources.length !== inputs.length) throw invalidOption("contrastSources", `${inputs.length} texts (one per input)`, contrastSources);
@@ -246,6 +247,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
       ...(seq2seq ? {
         sourceLengths: batch.map((p) => p.source.length),
         normalizeTarget: attributeTarget,
+        attributeTarget,
         contrastSourceLengths: withContrast ? batch.map((p) => p.contrast!.source.length) : undefined,
       } : {}),
     };

@@ -1,9 +1,11 @@
 /**
- * The completeness warning of attribute(): when the call has convergence deltas (integrated_gradients and
- * layer_integrated_gradients always, unless `returnConvergenceDelta: false`; deeplift and layer_deeplift with
+ * The completeness warning of attribute(): when the call has convergence deltas (integrated_gradients,
+ * sequential_integrated_gradients and layer_integrated_gradients always, unless `returnConvergenceDelta: false`;
+ * deeplift and layer_deeplift with
  * `methodArgs: { returnConvergenceDelta: true }`) and more than 5 % of the attributed steps have |delta| / |f(x) - f(baseline)| above 0.05
  * (attribution/completeness.ts), one process warning with code `INSEQ_COMPLETENESS` says so and what to do.
- * Python Inseq returns the deltas and never looks at them.
+ * Python Inseq returns the deltas and never looks at them. (Sequential integrated gradients: f(x) - f(baseline) is
+ * read per token, the sum over tokens of |f(x) - f(x with the token at its baseline)|.)
  *
  * The check reads only what the call returned (no model call): the engine returns f(x) - f(baseline) beside the
  * deltas (recorded on the output, not saved), for reduced and granular outputs alike. Silence it like any
@@ -48,11 +50,12 @@ export function completenessWarning(
 
 /**
  * Whether attribute() computes convergence deltas on its own to check completeness: integrated gradients (and its
- * layer variant on one layer) when the caller did not say `returnConvergenceDelta` either way. Two more forwards
- * per input; the deltas are dropped from the output afterwards (Inseq's default output has none).
+ * layer variant on one layer, and the sequential variant) when the caller did not say `returnConvergenceDelta`
+ * either way. Two more forwards per input (sequential: one per attributed token, beside its nSteps gradient rows);
+ * the deltas are dropped from the output afterwards (Inseq's default output has none).
  */
 export function checksCompletenessByDefault(method: string, methodArgs: Record<string, unknown> | undefined): boolean {
-  return (method === "integrated_gradients" || method === "layer_integrated_gradients") &&
+  return (method === "integrated_gradients" || method === "sequential_integrated_gradients" || method === "layer_integrated_gradients") &&
     methodArgs?.returnConvergenceDelta === undefined && methodArgs?.multiplyByInputs !== false && methodArgs?.layer !== "all";
 }
 

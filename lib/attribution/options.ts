@@ -108,16 +108,38 @@ export function stepArgs(name: string, args: Record<string, unknown> | undefined
   return out as NativeStepArgs;
 }
 
+/** Which model a layer name is read for: encoder-decoders name their blocks per stack. */
+export interface LayerContext {
+  seq2seq?: boolean;
+  attributeTarget?: boolean;
+}
+
 /**
  * A layer by index or by name: "all" (every block), "embeddings" (the input embeddings; also
  * "model.embed_tokens", "transformer.wte"), or a block ("model.layers.3", "transformer.h.3", "layers.3", 3).
+ * Encoder-decoders: a block index N is encoder block N for the source attributions and, with attributeTarget,
+ * decoder block N for the target ones; "model.encoder.layers.3" / "encoder.layers.3" names the encoder block
+ * (source attributions only); "model.shared", "model.encoder.embed_tokens" the embeddings. A decoder block is
+ * not named on its own: it is the target side of the block index with attributeTarget.
  */
-export function parseLayer(layer: unknown): number {
+export function parseLayer(layer: unknown, context: LayerContext = {}): number {
   if (typeof layer === "number" && Number.isInteger(layer) && layer >= -1) return layer;
   if (typeof layer === "string") {
     if (layer === "all") return -2;
+    if (/^\d+$/.test(layer)) return Number(layer);
+    if (context.seq2seq) {
+      if (/^(embeddings|(model\.)?shared|(model\.)?encoder\.embed_tokens)$/.test(layer)) return -1;
+      const enc = /^(?:model\.)?encoder\.layers\.(\d+)$/.exec(layer);
+      if (enc && context.attributeTarget) {
+        throw invalidOption("layer", `a block index (${enc[1]}: encoder and decoder block ${enc[1]}) with attributeTarget; an encoder block alone attributes the source only`, layer);
+      }
+      if (enc) return Number(enc[1]);
+      const dec = /^(?:model\.)?decoder\.layers\.(\d+)$/.exec(layer);
+      if (dec) throw invalidOption("layer", `the block index ${dec[1]} with attributeTarget: true (decoder block ${dec[1]} is the target side of encoder and decoder block ${dec[1]})`, layer);
+      throw invalidOption("layer", '"all", "embeddings", a block index, or an encoder block name such as "model.encoder.layers.1"', layer);
+    }
     if (/^(embeddings|model\.embed_tokens|embed_tokens|transformer\.wte|wte)$/.test(layer)) return -1;
-    const m = /^(?:(?:model\.)?layers|(?:transformer\.)?h)\.(\d+)$/.exec(layer) ?? /^(\d+)$/.exec(layer);
+    const m = /^(?:(?:model\.)?layers|(?:transformer\.)?h)\.(\d+)$/.exec(layer);
     if (m) return Number(m[1]);
   }
   throw invalidOption("layer", '"all", "embeddings", a block index, or a block name such as "model.layers.3" / "transformer.h.3"', layer);
@@ -154,7 +176,7 @@ export function zeroedHeads(name: string, spec: unknown, layers: number): number
 }
 
 export function methodArgs(method: string, args: Record<string, unknown> | undefined,
-  layers: { decoder: number; encoder: number } = { decoder: 0, encoder: 0 }): Partial<NativeAttributionRequest> {
+  layers: { decoder: number; encoder: number } & LayerContext = { decoder: 0, encoder: 0 }): Partial<NativeAttributionRequest> {
   const def = getMethod(method);
   checkKnownOptions(`methodArgs of ${method}`, args, def.options);
   const a = args ?? {};
@@ -169,7 +191,7 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
   out.internalBatchSize = int("internalBatchSize", 1);
   out.nSamples = int("nSamples", 1);
   out.seed = int("seed", 0);
-  if (a.layer !== undefined) out.layer = parseLayer(a.layer);
+  if (a.layer !== undefined) out.layer = parseLayer(a.layer, layers);
   if (method === DIG_METHOD) Object.assign(out, digMethodArgs(a));
   else if (a.method !== undefined) out.integration = String(a.method);
   if (a.maskProb !== undefined) {
@@ -215,7 +237,7 @@ export interface ResolvedAttributeOptions {
 
 /** Validates and resolves the options shared by decoder-only and encoder-decoder attribution. @internal */
 export function resolveAttributeOptions(inputs: readonly string[], options: SharedAttributeOptions, defaultMethod: string | undefined,
-  layers: { decoder: number; encoder: number }): ResolvedAttributeOptions {
+  layers: { decoder: number; encoder: number } & LayerContext): ResolvedAttributeOptions {
   const method = options.method ?? defaultMethod ?? "saliency";
   getMethod(method);  // unknown ids fail here with the list
   const attributedFnId = options.attributedFn ?? "probability";

@@ -114,6 +114,8 @@ export interface NativeAttributionRequest {
   normalize?: boolean;
   /** Encoder-decoders: the target rows take part in the normalisation (default true). */
   normalizeTarget?: boolean;
+  /** Encoder-decoders: the target prefix is attributed (layer methods at a block also take decoder block N). */
+  attributeTarget?: boolean;
   /** Each sequence's `stepLogits` [steps, vocab]: the logits predicting each attributed target (default false). */
   returnStepLogits?: boolean;
   /** value_zeroing: "cosine" | "euclidean"; per layer the zeroed heads (empty row = every head). */

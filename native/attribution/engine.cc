@@ -18,6 +18,7 @@
 #include "core/cuda_runtime.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "models/encoder_decoder.h"
 #include "models/layers.h"
 
 namespace inseq::attribution {
@@ -95,6 +96,35 @@ at::Tensor EngineContext::host_result(at::IntArrayRef sizes, float value) {
 void EngineContext::release_host(const at::Tensor& t) { host_bytes_ -= static_cast<int64_t>(t.nbytes()); }
 
 ChunkPacer EngineContext::pacer() const { return ChunkPacer(req.internal_batch_size > 0, model.config().num_layers); }
+
+bool EngineContext::hooks_layer(int64_t layer, int64_t hook_index) const {
+  if (layer < 0) return false;
+  if (!seq2seq) return hook_index == layer;
+  return hook_index == layer || (req.attribute_target && hook_index == seq2seq->info().encoder_layers + layer);
+}
+
+int64_t EngineContext::attributable_layers() const {
+  if (!seq2seq) return model.config().num_layers;
+  const auto& i = seq2seq->info();
+  if (req.attribute_target && req.layer == kAllLayers && i.encoder_layers != i.decoder_layers) {
+    throw Error(ErrorCode::kInvalidOption, "layer \"all\" with attributeTarget pairs encoder block N with decoder block N, but this model has " +
+                                               std::to_string(i.encoder_layers) + " encoder and " + std::to_string(i.decoder_layers) +
+                                               " decoder blocks; name one encoder block or attribute the source only");
+  }
+  return i.encoder_layers;
+}
+
+void EngineContext::check_layer(int64_t layer) const {
+  if (layer < 0) return;
+  if (layer >= attributable_layers()) {
+    throw Error(ErrorCode::kInvalidOption, "layer " + std::to_string(layer) + " is out of range (" + std::to_string(attributable_layers()) +
+                                               (seq2seq ? " encoder" : "") + " blocks)");
+  }
+  if (seq2seq && req.attribute_target && layer >= seq2seq->info().decoder_layers) {
+    throw Error(ErrorCode::kInvalidOption, "layer " + std::to_string(layer) + " with attributeTarget also names decoder block " + std::to_string(layer) +
+                                               ", but the decoder has " + std::to_string(seq2seq->info().decoder_layers) + " blocks");
+  }
+}
 
 namespace {
 // Activation bytes kept for backward by one row of `length` tokens: about 20 hidden-sized vectors plus one
@@ -198,8 +228,8 @@ void check_capabilities(const EngineContext& ctx, const MethodInfo& info) {
   if (!ctx.caps.deeplift_rule && (info.id == "deeplift" || info.id == "layer_deeplift")) {
     throw Error(ErrorCode::kUnsupportedModel, info.id + " applies its rules at the model's activations and softmax, which a TorchScript bundle does not expose");
   }
-  // Encoder-decoders without block hooks attribute the embedding layer only; other models without them (TorchScript
-  // bundles) refuse the per-block request in their forward, naming what they expose.
+  // Encoder-decoders without block hooks (TorchScript bundles) attribute the embedding layer only; decoder-only
+  // models without them refuse the per-block request in their forward, naming what they expose.
   if (ctx.seq2seq && !ctx.caps.block_hooks && info.family == MethodFamily::kLayer && ctx.req.layer != -1) {
     throw Error(ErrorCode::kUnsupportedModel, info.id + " on an encoder-decoder attributes the embedding layer only (layer -1); layer " +
                                                   std::to_string(ctx.req.layer) + " is not available");
@@ -214,8 +244,8 @@ void check_checkpointing(const EngineContext& ctx, const MethodInfo& info) {
   }
   if (mode != "on") return;
   if (info.family != MethodFamily::kGradient || info.id == "deeplift") {
-    throw Error(ErrorCode::kInvalidOption, "gradientCheckpointing \"on\" applies to saliency, input_x_gradient, integrated_gradients and "
-                                           "gradient_shap; " + info.id + " does not recompute blocks");
+    throw Error(ErrorCode::kInvalidOption, "gradientCheckpointing \"on\" applies to saliency, input_x_gradient, integrated_gradients, "
+                                           "sequential_integrated_gradients and gradient_shap; " + info.id + " does not recompute blocks");
   }
   if (!ctx.caps.block_recompute) {
     throw Error(ErrorCode::kUnsupportedModel, "gradientCheckpointing \"on\" needs native GPT-2 or Llama-family blocks; this model cannot recompute its blocks");
@@ -244,11 +274,13 @@ AttributionResult run(EngineContext& ctx) {
       if (info.family == MethodFamily::kLayer && req.layer == kAllLayers) {
         // Every block's output: gradient x activation in one forward + backward; the path methods run each
         // layer's rows through the same batched schedule.
+        // Encoder-decoders attributing the target too cut the graph at encoder and decoder block N together, which
+        // one forward capturing every block cannot do: gradient x activation then runs layer by layer as well.
         result.extra_dims = {"layer", "hidden"};
-        if (info.id == "layer_gradient_x_activation") {
+        if (info.id == "layer_gradient_x_activation" && !(ctx.seq2seq && req.attribute_target)) {
           attrs = all_layers_gradient_x_activation(ctx);
         } else {
-          const int64_t layers = ctx.model.config().num_layers;
+          const int64_t layers = ctx.attributable_layers();
           std::vector<std::vector<at::Tensor>> per_layer;
           for (int64_t l = 0; l < layers; ++l) per_layer.push_back(gradient_attributions(ctx, info, l, nullptr, 1.0 / static_cast<double>(layers)));
           for (size_t i = 0; i < ex.size(); ++i) {

@@ -77,7 +77,13 @@ struct GradRow {
   double alpha;   // interpolation point between baseline (0) and input (1)
   double weight;  // integration weight
   int64_t sample; // gradient_shap sample index (noise)
+  // sequential_integrated_gradients: the one position whose embedding moves along the path (the others stay
+  // at the input); kEveryPosition: the whole row moves (integrated gradients); kUnchangedPositions: the row at
+  // the input, whose gradient is kept at the positions equal to their baseline (multiplyByInputs false).
+  int64_t pos = -1;
 };
+constexpr int64_t kEveryPosition = -1;
+constexpr int64_t kUnchangedPositions = -2;
 
 class EngineContext {
  public:
@@ -121,6 +127,14 @@ class EngineContext {
   size_t batch_size_at(const std::vector<GradRow>& rows, size_t pos, int64_t memory_factor, const ChunkPacer& pacer,
                        bool checkpointed = false) const;
   ChunkPacer pacer() const;
+  // Layer methods at a block: encoder-decoders hook encoder block `layer` (forward-hook index layer) and, when the
+  // target is attributed, decoder block `layer` (index encoder layers + layer), each on its own segment of the
+  // concatenated row; decoder-only models hook block `layer`.
+  bool hooks_layer(int64_t layer, int64_t hook_index) const;
+  // Blocks a layer index may name (decoder-only: the blocks; encoder-decoders: the encoder's, which must equal the
+  // decoder's when the target is attributed); refuses an index out of range.
+  int64_t attributable_layers() const;
+  void check_layer(int64_t layer) const;
   // A host result buffer of `sizes` filled with `value` (NaN: not causal), counted in host_peak_bytes.
   at::Tensor host_result(at::IntArrayRef sizes, float value);
   void release_host(const at::Tensor& t);  // a counted buffer that is no longer part of the result
@@ -172,6 +186,10 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
 std::vector<at::Tensor> dig_paths(EngineContext& ctx);
 // layer_gradient_x_activation at every block in one forward + backward: [n, steps, layers(, hidden)].
 std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx);
+// sequential_ig.cc: what sequential integrated gradients' attributions of each step add up to, [2, steps] float64
+// CPU: row 0 the sum over positions p of f(x) - f(x with p at its baseline), row 1 the sum of their |.|.
+// `forced_contrast`: the contrast logits [steps, V] when contrast inputs are forced, else undefined.
+at::Tensor sequential_differences(EngineContext& ctx, const Example& e, const at::Tensor& forced_contrast);
 
 // perturbation_methods.cc: [n, steps]
 at::Tensor occlusion(EngineContext& ctx, Example& e);

@@ -1,8 +1,10 @@
-// The gradient family: saliency, input x gradient, integrated gradients, GradientSHAP, DeepLIFT and the layer_*
-// variants. Each (example, generated step, integration point) is one row truncated to the step's prefix; rows
-// are packed into batches under the memory budget and run as one forward + one backward per batch. A step's
-// attribution is finished (and, unless granular, reduced over the hidden dimension) on the device as soon as
-// its last row is done, and reaches the host with the rest of its batch in one copy.
+// The gradient family: saliency, input x gradient, integrated gradients, sequential integrated gradients,
+// GradientSHAP, DeepLIFT and the layer_* variants. Each (example, generated step, integration point) is one row
+// truncated to the step's prefix (sequential integrated gradients: each (example, step, attributed position,
+// integration point)); rows are packed into batches under the memory budget and run as one forward + one
+// backward per batch. A step's attribution is finished (and, unless granular, reduced over the hidden
+// dimension) on the device as soon as its last row is done, and reaches the host with the rest of its batch in
+// one copy.
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
@@ -27,7 +29,7 @@ namespace {
 // in gradient_attributions): below it, batches of short rows are faster than one row's k sequential backwards.
 constexpr int64_t kSharedForwardMinTokens = 256;
 
-enum class Rule { kSaliency, kInputXGradient, kIntegratedGradients, kGradientShap, kDeepLift, kDiscretized };
+enum class Rule { kSaliency, kInputXGradient, kIntegratedGradients, kSequentialIntegratedGradients, kGradientShap, kDeepLift, kDiscretized };
 
 // The rule of a gradient-family method; layer_* methods apply their base rule to a layer's activations
 // (gradient_x_activation is input x gradient there).
@@ -36,6 +38,7 @@ Rule rule_of(const MethodInfo& method) {
   if (base == "saliency") return Rule::kSaliency;
   if (base == "input_x_gradient" || base == "gradient_x_activation") return Rule::kInputXGradient;
   if (base == "integrated_gradients") return Rule::kIntegratedGradients;
+  if (base == "sequential_integrated_gradients") return Rule::kSequentialIntegratedGradients;
   if (base == "gradient_shap") return Rule::kGradientShap;
   if (base == "deeplift") return Rule::kDeepLift;
   if (base == "discretized_integrated_gradients") return Rule::kDiscretized;
@@ -50,12 +53,14 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   auto& ex = ctx.ex;
   const bool is_layer = method.family == MethodFamily::kLayer;
   const int64_t layer = is_layer ? layer_arg : -1;
-  if (layer >= ctx.model.config().num_layers) throw Error(ErrorCode::kInvalidOption, "layer " + std::to_string(layer) + " is out of range");
+  ctx.check_layer(layer);
   const Rule rule = rule_of(method);
   const bool deeplift = rule == Rule::kDeepLift;
   const bool shap = rule == Rule::kGradientShap;
   const bool dig = rule == Rule::kDiscretized;
-  const bool path = rule == Rule::kIntegratedGradients || shap || deeplift || dig;
+  const bool sequential = rule == Rule::kSequentialIntegratedGradients;
+  const bool integrated = rule == Rule::kIntegratedGradients || sequential;
+  const bool path = integrated || shap || deeplift || dig;
 
   // Inputs and baselines in the attributed space: embeddings, or the chosen layer's activations.
   std::vector<at::Tensor> X(ex.size()), Bx(ex.size());  // [n, H]
@@ -71,7 +76,8 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
         fr.inputs_embeds = ctx.embed(ids.unsqueeze(0), lens);
         fr.logits_positions = at::zeros({1, 1}, at::TensorOptions().dtype(at::kLong).device(ctx.dev));
         fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
-          if (l == layer) captured = h;
+          // encoder-decoders: encoder and decoder block each fill their own segment (the other one is zero)
+          if (ctx.hooks_layer(layer, l)) captured = captured.defined() ? captured.add(h) : h;
           return h;
         };
         ctx.model.forward(fr);
@@ -85,9 +91,9 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     }
   }
 
-  // Rows: (example, step, integration point).
+  // Rows: (example, step, integration point); sequential integrated gradients: (example, step, position, point).
   std::vector<double> alphas = {1.0}, weights = {1.0};
-  if (rule == Rule::kIntegratedGradients) std::tie(alphas, weights) = integration_grid(req.integration, req.n_steps);
+  if (integrated) std::tie(alphas, weights) = integration_grid(req.integration, req.n_steps);
   // DIG: row k is path point k (k = 0 .. n_steps - 2; alpha holds k), weight 1 (dig_schedule.cc).
   std::vector<at::Tensor> dig_points;  // per example [n_steps, n, H] float32
   if (dig) {
@@ -99,6 +105,8 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       weights.push_back(1.0);
     }
   }
+  double weight_sum = 0;
+  for (double w : weights) weight_sum += w;
   std::mt19937_64 rng(req.seed);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   // Saliency and input x gradient on a long prompt share one forward per example (see share_forward below).
@@ -107,15 +115,33 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
            e.steps() >= 2 && e.start >= kSharedForwardMinTokens;
   };
   std::vector<GradRow> rows;
+  // Sequential integrated gradients: position p of step t's prefix runs its own path, p alone moving from its
+  // baseline; a position equal to its baseline (kept EOS, a target prefix that is not attributed) has a constant
+  // path: its attribution is 0 x its integrated gradient, and without multiplyByInputs sum(w) x grad f(x), from
+  // one row at the input shared by all such positions of the step.
+  std::vector<std::vector<int64_t>> step_rows(ex.size());  // rows per (example, step)
   for (size_t i = 0; i < ex.size(); ++i) {
+    step_rows[i].assign(ex[i].steps(), 0);
     if (shares_forward(ex[i])) continue;
     for (int64_t j = 0; j < ex[i].steps(); ++j) {
       const int64_t t = ex[i].start + j;
+      const size_t before = rows.size();
       if (shap) {
         for (int64_t s = 0; s < req.n_samples; ++s) rows.push_back({i, j, t, uniform(rng), 1.0 / static_cast<double>(req.n_samples), s});
+      } else if (sequential) {
+        bool unchanged = false;
+        for (int64_t p = 0; p < t; ++p) {
+          if (ex[i].host_ids[static_cast<size_t>(p)] == ex[i].host_base_ids[static_cast<size_t>(p)]) {
+            unchanged = true;
+            continue;
+          }
+          for (size_t k = 0; k < alphas.size(); ++k) rows.push_back({i, j, t, alphas[k], weights[k], 0, p});
+        }
+        if (unchanged && !req.multiply_by_inputs) rows.push_back({i, j, t, 1.0, weight_sum, 0, kUnchangedPositions});
       } else {
         for (size_t k = 0; k < alphas.size(); ++k) rows.push_back({i, j, t, alphas[k], weights[k], 0});
       }
+      step_rows[i][j] = static_cast<int64_t>(rows.size() - before);
     }
   }
   // GradientSHAP noise per (example, sample), as Captum's NoiseTunnel draws it per input copy.
@@ -128,7 +154,6 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       }
   }
   std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
-  const int64_t rows_per_step = shap ? req.n_samples : static_cast<int64_t>(alphas.size());
   const ChunkPacer pacer = ctx.pacer();
   // Gradient checkpointing (recompute blocks in the backward) is possible at the embeddings, without DeepLIFT's
   // paired rows, on models whose blocks can run again (native GPT-2 / Llama) in eval mode.
@@ -140,11 +165,16 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   std::vector<std::vector<at::Tensor>> sums(ex.size());  // convergence deltas: sum of each step's attributions (device scalars)
   for (size_t i = 0; i < ex.size(); ++i) {
     acc[i].resize(ex[i].steps());
-    rows_left[i].assign(ex[i].steps(), rows_per_step);
+    rows_left[i] = step_rows[i];
     sums[i].resize(ex[i].steps());
   }
   const int64_t H = ctx.model.config().hidden_size;
-  const bool want_deltas = deltas && (rule == Rule::kIntegratedGradients || deeplift || dig);
+  const bool want_deltas = deltas && (integrated || deeplift || dig);
+  // Sequential integrated gradients: per example 1 where a position equals its baseline, [n, 1] float32.
+  std::vector<at::Tensor> unchanged(ex.size());
+  if (sequential) {
+    for (size_t i = 0; i < ex.size(); ++i) unchanged[i] = ex[i].ids.eq(ex[i].base_ids).to(at::kFloat).unsqueeze(1);
+  }
   // Host results: [n, steps, H] when granular, else [n, steps] (the hidden dimension reduced on the device).
   std::vector<at::Tensor> out(ex.size());
   for (size_t i = 0; i < ex.size(); ++i) {
@@ -161,6 +191,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       case Rule::kSaliency: a = g.abs(); break;
       case Rule::kInputXGradient: a = req.multiply_by_inputs ? g.mul(x) : g; break;
       case Rule::kIntegratedGradients:
+      case Rule::kSequentialIntegratedGradients:
       case Rule::kDiscretized:
       case Rule::kDeepLift: a = req.multiply_by_inputs ? g.mul(x.sub(Bx[i].slice(0, 0, t).to(at::kFloat))) : g; break;
       case Rule::kGradientShap: a = g; break;  // already multiplied per sample
@@ -218,6 +249,16 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   };
   for (size_t i = 0; i < ex.size(); ++i)
     if (shares_forward(ex[i])) share_forward(i);
+  // Sequential integrated gradients: a step without a moving position (every token at its baseline) attributes 0.
+  for (size_t i = 0; sequential && i < ex.size(); ++i) {
+    for (int64_t j = 0; j < ex[i].steps(); ++j) {
+      if (step_rows[i][j] > 0) continue;
+      acc[i][j] = at::zeros({ex[i].start + j, H}, X[i].options().dtype(at::kFloat));
+      finish_step(i, j);
+      ctx.progress(share);
+    }
+    finished.flush(out);
+  }
 
   size_t pos = 0;
   while (pos < rows.size()) {
@@ -245,10 +286,15 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       srcs[r] = e.src;
       at::Tensor x = X[row.e].slice(0, 0, row.t);  // [t, H]
       if (shap && req.stdevs > 0) x = x.add(noise[{row.e, row.sample}].slice(0, 0, row.t));
-      at::Tensor p = dig    ? dig_points[row.e][static_cast<int64_t>(row.alpha)].slice(0, 0, row.t)
-                     : path ? Bx[row.e].slice(0, 0, row.t).add(x.sub(Bx[row.e].slice(0, 0, row.t)).mul(row.alpha))
-                            : x;
-      point[r].slice(0, 0, row.t).copy_(p);
+      if (sequential) {  // the input, position row.pos on its path
+        point[r].slice(0, 0, row.t).copy_(x);
+        if (row.pos >= 0) point[r][row.pos].copy_(Bx[row.e][row.pos].add(X[row.e][row.pos].sub(Bx[row.e][row.pos]).mul(row.alpha)));
+      } else {
+        at::Tensor p = dig    ? dig_points[row.e][static_cast<int64_t>(row.alpha)].slice(0, 0, row.t)
+                       : path ? Bx[row.e].slice(0, 0, row.t).add(x.sub(Bx[row.e].slice(0, 0, row.t)).mul(row.alpha))
+                              : x;
+        point[r].slice(0, 0, row.t).copy_(p);
+      }
       if (layer >= 0) ids[r].slice(0, 0, row.t).copy_(e.ids.slice(0, 0, row.t));
       logit_pos[r] = row.t - 1;
       targets[r] = e.host_ids[static_cast<size_t>(row.t)];  // host copy: no device read per row
@@ -287,7 +333,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       fr.inputs_embeds = input;
     } else {
       fr.inputs_embeds = ctx.embed(batch_ids, fr.source_lengths);
-      fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return l == layer ? input : h; };
+      fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return ctx.hooks_layer(layer, l) ? input : h; };
     }
     at::Tensor logits;  // [B, V]
     ctx.tokens_forwarded += input.size(0) * L;
@@ -307,9 +353,36 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     for (int64_t r = 0; r < B; ++r) w[r] = rows[pos + r].weight;
     at::Tensor loss = f.mul(at::tensor(w, at::kDouble).to(ctx.dev, f.scalar_type())).sum();
     at::Tensor grad = torch::autograd::grad({loss}, {point})[0].detach();  // [B, L, H], the model's dtype
-    for (int64_t r = 0; r < B; ++r) {
+    double steps_done = 0;
+    if (sequential) {
+      // Only the moving position's gradient belongs to a row's path: one gather picks it for every row, and the
+      // integration points of one (example, step, position), adjacent in the batch, are summed in one reduction.
+      std::vector<int64_t> moving(B);
+      for (int64_t r = 0; r < B; ++r) moving[r] = std::max<int64_t>(rows[pos + r].pos, 0);
+      at::Tensor moving_t = ctx.long_tensor(moving);                                                  // [B]
+      at::Tensor picked = grad.index({at::arange(B, moving_t.options()), moving_t}).to(at::kFloat);  // [B, H]
+      for (int64_t r0 = 0; r0 < B;) {
+        ctx.poll(r0);
+        const GradRow& row = rows[pos + r0];
+        int64_t r1 = r0 + 1;
+        while (r1 < B && rows[pos + r1].e == row.e && rows[pos + r1].j == row.j && rows[pos + r1].pos == row.pos) ++r1;
+        at::Tensor& a = acc[row.e][row.j];
+        if (!a.defined()) a = at::zeros({row.t, H}, picked.options());
+        if (row.pos >= 0) {
+          a[row.pos].add_(r1 - r0 == 1 ? picked[r0] : picked.slice(0, r0, r1).sum(0));
+        } else {  // kUnchangedPositions (one row per step): the gradient at the input where the path is constant
+          a.add_(grad[r0].slice(0, 0, row.t).to(at::kFloat).mul(unchanged[row.e].slice(0, 0, row.t)));
+        }
+        steps_done += static_cast<double>(r1 - r0) / static_cast<double>(step_rows[row.e][row.j]);
+        rows_left[row.e][row.j] -= r1 - r0;
+        if (rows_left[row.e][row.j] == 0) finish_step(row.e, row.j);
+        r0 = r1;
+      }
+    }
+    for (int64_t r = 0; r < B && !sequential; ++r) {
       ctx.poll(r);
       const GradRow& row = rows[pos + r];
+      steps_done += 1.0 / static_cast<double>(step_rows[row.e][row.j]);
       at::Tensor g = grad[r].slice(0, 0, row.t).to(at::kFloat);  // [t, H]: accumulated in float32 for half models
       if (shap) {  // per-sample (input - baseline) factor: noise differs between samples
         at::Tensor x = X[row.e].slice(0, 0, row.t);
@@ -328,7 +401,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     }
     finished.flush(out);  // the batch's finished steps: one device -> host copy
     pos += take;
-    ctx.progress(share * static_cast<double>(B) / static_cast<double>(rows_per_step));
+    ctx.progress(share * steps_done);
   }
 
   if (want_deltas) {
@@ -342,8 +415,13 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
         at::Tensor cl = forced_contrast[i].defined() ? forced_contrast[i] : at::Tensor();
         return ctx.attributed_values(lg, e.targets, cl, e.contrast_targets);
       };
-      at::Tensor diff = f_at(1).sub(f_at(0)).to(at::kCPU, at::kDouble);
       at::Tensor step_sums = at::stack(sums[i]).to(at::kCPU, at::kDouble);  // [steps]: one copy per example
+      if (sequential) {  // delta: sum of attributions - sum over positions of D_p; scale: sum of |D_p|
+        at::Tensor d = sequential_differences(ctx, e, forced_contrast[i]);
+        (*deltas)[i] = at::stack({step_sums.sub(d[0]), d[1]}).to(at::kFloat);
+        continue;
+      }
+      at::Tensor diff = f_at(1).sub(f_at(0)).to(at::kCPU, at::kDouble);
       (*deltas)[i] = at::stack({step_sums.sub(diff), diff}).to(at::kFloat);  // [2, steps]: delta, f(x) - f(baseline)
     }
   }
@@ -353,7 +431,8 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
 std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx) {
   const AttributionRequest& req = ctx.req;
   auto& ex = ctx.ex;
-  const int64_t nL = ctx.model.config().num_layers, H = ctx.model.config().hidden_size;
+  // Encoder-decoders (source attributions): the encoder's blocks, hook indices 0 .. encoder layers - 1.
+  const int64_t nL = ctx.attributable_layers(), H = ctx.model.config().hidden_size;
   std::vector<GradRow> rows;
   for (size_t i = 0; i < ex.size(); ++i)
     for (int64_t j = 0; j < ex[i].steps(); ++j) rows.push_back({i, j, ex[i].start + j, 1.0, 1.0, 0});
@@ -373,12 +452,13 @@ std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx) {
     const int64_t B = static_cast<int64_t>(take);
     c10::AutoGradMode grad_mode(true);
     at::Tensor ids = at::zeros({B, L}, at::TensorOptions().dtype(at::kLong).device(ctx.dev));  // [B, L]
-    std::vector<int64_t> logit_pos(B), targets(B), contrast_targets(B, 0);
+    std::vector<int64_t> logit_pos(B), targets(B), contrast_targets(B, 0), srcs(B);
     bool any_contrast = false;
     for (int64_t r = 0; r < B; ++r) {
       ctx.poll(r);
       const GradRow& row = rows[pos + r];
       const Example& e = ex[row.e];
+      srcs[r] = e.src;
       ids[r].slice(0, 0, row.t).copy_(e.ids.slice(0, 0, row.t));
       logit_pos[r] = row.t - 1;
       targets[r] = e.host_ids[static_cast<size_t>(row.t)];
@@ -388,11 +468,12 @@ std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx) {
       }
     }
     std::vector<at::Tensor> captured(nL);  // each [B, L, H], part of the graph
-    at::Tensor embeds = ctx.model.embed(ids).detach().requires_grad_(true);  // a leaf, so the graph is recorded
     models::ForwardRequest fr;
+    fr.source_lengths = ctx.lengths(srcs);
+    at::Tensor embeds = ctx.embed(ids, fr.source_lengths).detach().requires_grad_(true);  // a leaf, so the graph is recorded
     fr.inputs_embeds = embeds;
     fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
-      captured[l] = h;
+      if (l < nL) captured[l] = h;
       return h;
     };
     fr.logits_positions = ctx.long_tensor(logit_pos).unsqueeze(1);

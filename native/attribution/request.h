@@ -61,6 +61,10 @@ struct AttributionRequest {
   std::vector<int64_t> special_token_ids;
   bool multiply_by_inputs = true;
   int64_t layer = -1;                        // layer methods: -1 = the embedding layer, N = output of block N, -2 = every block
+                                             // (encoder-decoders: encoder block N, and decoder block N with attribute_target)
+  // Encoder-decoders: whether the target prefix is attributed (Inseq's attribute_target). Layer methods at a block
+  // then also take the decoder's block; the baselines say which positions are features for every other method.
+  bool attribute_target = false;
   // value_zeroing: "cosine" | "euclidean"; per layer, the heads whose values are zeroed (empty = all)
   std::string similarity_metric = "cosine";
   std::vector<std::vector<int64_t>> decoder_zeroed_heads, encoder_zeroed_heads, cross_zeroed_heads;

@@ -23,7 +23,7 @@ at::Tensor EngineContext::step_logits(const at::Tensor& ids, const at::Tensor& p
   fr.inputs_embeds = embed(ids.unsqueeze(0), fr.source_lengths);  // [1, n, H]
   fr.logits_positions = positions.unsqueeze(0);                   // [1, steps]
   if (hook_layer >= 0) {
-    fr.layer_output_hook = [&](int64_t layer, const at::Tensor& h) { return layer == hook_layer ? replacement.unsqueeze(0) : h; };
+    fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return hooks_layer(hook_layer, l) ? replacement.unsqueeze(0) : h; };
   }
   return model.forward(fr).logits.squeeze(0);  // [steps, V]
 }

@@ -94,6 +94,7 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
   r.special_token_ids = get_int_list(o, "specialTokenIds");
   r.multiply_by_inputs = get_bool(o, "multiplyByInputs", true);
   r.layer = get_int(o, "layer", -1);
+  r.attribute_target = get_bool(o, "attributeTarget", r.attribute_target);
   // Unset fields keep AttributionRequest's defaults (request.h declares them once).
   r.granular = get_bool(o, "granular", r.granular);
   r.normalize = get_bool(o, "normalize", r.normalize);

@@ -29,7 +29,7 @@ ConcatenatedSeq2Seq::ConcatenatedSeq2Seq(std::shared_ptr<const EncoderDecoderLM>
 ModelCapabilities ConcatenatedSeq2Seq::capabilities() const {
   const EncoderDecoderInfo& i = model_->info();
   ModelCapabilities c;
-  c.block_hooks = false;
+  c.block_hooks = i.has_internals;  // layer methods at a block: the adapter maps both stacks' block outputs (forward)
   c.dropout = false;
   c.prefix_cache = false;
   c.deeplift_rule = i.implementation != "torchscript";
@@ -69,8 +69,8 @@ at::Tensor ConcatenatedSeq2Seq::embed_split(const at::Tensor& ids, const at::Ten
 }
 
 ForwardResult ConcatenatedSeq2Seq::forward(const ForwardRequest& r) const {
-  if (r.layer_output_hook) {
-    throw Error(ErrorCode::kUnsupportedModel, "Encoder-decoder models expose no per-block hooks: layer methods attribute the embedding layer only");
+  if (r.layer_output_hook && !model_->info().has_internals) {
+    throw Error(ErrorCode::kUnsupportedModel, "This encoder-decoder exposes no per-block hooks: layer methods attribute the embedding layer only");
   }
   if (r.cache) throw Error(ErrorCode::kUnsupportedModel, "Encoder-decoder adapters do not decode with a KV cache; use generate");
   const at::Tensor& E = r.inputs_embeds;  // [B, L, d]
@@ -104,6 +104,23 @@ ForwardResult ConcatenatedSeq2Seq::forward(const ForwardRequest& r) const {
   req.target_embeds = tgt;
   req.output_attentions = r.output_attentions;
   req.deeplift = r.deeplift;
+  // Block outputs in the concatenated layout: encoder block l is hook index l, decoder block l index
+  // encoder_layers + l; each is passed as [B, L, d] with its own segment filled (the other one zero) and the
+  // returned tensor's segment continues (gathers both ways, so gradients reach whatever the hook returned).
+  if (r.layer_output_hook) {
+    // [B, L] index into [source (S rows) ; target (T rows)]: position p < S_b reads source row p, else target row p - S_b
+    at::Tensor p_all = at::arange(L, lopt).unsqueeze(0);  // [1, L]
+    at::Tensor cat_idx = at::where(p_all.lt(lens), p_all, p_all.sub(lens).add(S)).expand({B, L});
+    const int64_t enc_layers = model_->info().encoder_layers;
+    req.layer_hook = [&r, cat_idx, src_idx, tgt_idx, B, L, S, T, enc_layers](const std::string& stack, int64_t layer, const at::Tensor& h) {
+      const bool encoder = stack == "encoder";
+      const int64_t d = h.size(2);
+      at::Tensor both = encoder ? at::cat({h, at::zeros({B, T, d}, h.options())}, 1) : at::cat({at::zeros({B, S, d}, h.options()), h}, 1);
+      at::Tensor out = r.layer_output_hook(encoder ? layer : enc_layers + layer, both.gather(1, cat_idx.unsqueeze(-1).expand({B, L, d})));
+      const at::Tensor& idx = encoder ? src_idx : tgt_idx;  // [B, S] | [B, T]
+      return out.gather(1, idx.unsqueeze(-1).expand({B, idx.size(1), d}));
+    };
+  }
   // The LM head only where logits are wanted; asked for every position, it runs on the T target rows (as a
   // plain decoder forward does) and the source positions read zeros below.
   const bool every_position = !r.logits_positions.defined() && r.logits_to_keep <= 0;

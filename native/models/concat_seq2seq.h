@@ -25,8 +25,9 @@ class ConcatenatedSeq2Seq : public CausalLM {
   // encoder's self-attention in ForwardResult::encoder_attentions.
   ForwardResult forward(const ForwardRequest& request) const override;
   std::map<std::string, at::Tensor> named_parameters() const override { return {}; }
-  // No per-block hooks (layer methods attribute the embedding layer only), no dropout; DeepLIFT's rule and
-  // value hooks where the model underneath is native.
+  // Block hooks (ForwardRequest::layer_output_hook: encoder block l is index l, decoder block l index
+  // encoder_layers + l, each in the concatenated layout), DeepLIFT's rule and value hooks where the model
+  // underneath is native; no dropout.
   ModelCapabilities capabilities() const override;
   const EncoderDecoderLM* encoder_decoder() const override { return model_.get(); }
 

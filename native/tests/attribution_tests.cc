@@ -111,6 +111,66 @@ TEST(saliency_and_ig_equal_a_naive_per_step_loop) {
   }
 }
 
+// Sequential integrated gradients against its definition, one path per (step, position): only position p moves
+// from its baseline, the rest of the prefix stays at the input, and p's attribution is read from its own path. The
+// kept EOS-free sequence moves every position; a second run with position 3 at its own id checks that a token
+// equal to its baseline scores 0, and without multiplyByInputs sum(w) x the gradient at the input.
+TEST(sequential_integrated_gradients_equal_a_naive_per_position_loop) {
+  auto model = stories();
+  const int64_t start = 6, n = static_cast<int64_t>(kSeq.size());
+  auto req = request("sequential_integrated_gradients", {kSeq}, {start});
+  req.n_steps = 3;
+  req.integration = "riemann_middle";
+  req.baselines[0][3] = kSeq[3];  // position 3 keeps its token: a constant path
+  auto sig = a::attribute(*model, req).sequences[0].attributions;  // [n, S, H]
+  req.multiply_by_inputs = false;
+  auto grads = a::attribute(*model, req).sequences[0].attributions;
+  at::Tensor x = embed_cpu(*model, kSeq), b = embed_cpu(*model, req.baselines[0]);
+  auto [alphas, weights] = a::integration_grid("riemann_middle", 3);
+  c10::AutoGradMode grad_mode(true);
+  for (int64_t tpos = start; tpos < n; ++tpos) {
+    const int64_t j = tpos - start;
+    for (int64_t p = 0; p < tpos; ++p) {
+      at::Tensor total = at::zeros({x.size(1)});
+      for (size_t k = 0; k < alphas.size(); ++k) {
+        at::Tensor point = x.slice(0, 0, tpos).clone();
+        point[p] = b[p] + (x[p] - b[p]) * alphas[k];
+        point.requires_grad_(true);
+        total += torch::autograd::grad({prob_of(*model, point, kSeq[tpos])}, {point})[0][p].to(at::kCPU) * weights[k];
+      }
+      ASSERT_TRUE(max_diff(grads.select(1, j)[p], total) < 1e-5);
+      ASSERT_TRUE(max_diff(sig.select(1, j)[p], total * (x[p] - b[p])) < 1e-5);
+      if (p == 3) ASSERT_TRUE(sig.select(1, j)[p].abs().max().item<double>() == 0.0);
+    }
+    ASSERT_TRUE(sig.select(1, j).slice(0, tpos).isnan().all().item<bool>());  // NaN outside the causal prefix
+  }
+}
+
+// Its convergence delta is per position: sum of attributions - sum over positions of (f(x) - f(x with p at its
+// baseline)), small at enough steps; the scale is the sum of |f(x) - f(x with p at its baseline)|.
+TEST(sequential_integrated_gradients_delta_is_per_position) {
+  auto model = stories();
+  auto req = request("sequential_integrated_gradients", {kSeq}, {7});
+  req.n_steps = 48;
+  req.return_convergence_delta = true;
+  auto out = a::attribute(*model, req).sequences[0];
+  at::Tensor attr = out.attributions.nan_to_num(0).sum(at::IntArrayRef{0, 2});  // [S]
+  ASSERT_TRUE(out.step_scores["deltas"].abs().max().item<double>() < 1e-3 * attr.abs().max().item<double>() + 1e-6);
+  const int64_t n = static_cast<int64_t>(kSeq.size());
+  c10::InferenceMode guard;
+  for (int64_t tpos = 7; tpos < n; ++tpos) {
+    at::Tensor x = embed_cpu(*model, kSeq).slice(0, 0, tpos), b = embed_cpu(*model, req.baselines[0]);
+    const double fx = prob_of(*model, x, kSeq[tpos]).item<double>();
+    double scale = 0;
+    for (int64_t p = 0; p < tpos; ++p) {
+      at::Tensor moved = x.clone();
+      moved[p] = b[p];
+      scale += std::fabs(fx - prob_of(*model, moved, kSeq[tpos]).item<double>());
+    }
+    ASSERT_NEAR(out.delta_scales[tpos - 7].item<double>(), scale, 1e-5);
+  }
+}
+
 TEST(occlusion_and_attention_equal_a_naive_per_step_loop) {
   auto model = stories();
   const int64_t start = 4, n = static_cast<int64_t>(kSeq.size());

@@ -136,6 +136,61 @@ TEST(seq2seq_engine_saliency_equals_direct_gradients) {
   }
 }
 
+// Layer gradient x activation at a block through the adapter equals a direct computation: block 1 of the encoder
+// (and, with attribute_target, of the decoder) made a leaf on EncoderDecoderLM::forward, its gradient times its
+// value; two examples of different source lengths in one batch.
+TEST(seq2seq_engine_block_layer_equals_direct_gradients) {
+  const std::string dir = t::repo_dir() + "/test/fixtures/reference-seq2seq/bart";
+  auto model = m::load_seq2seq_lm(dir, t::test_device());
+  auto adapter = std::make_shared<m::ConcatenatedSeq2Seq>(model);
+  const std::vector<int64_t> src = {52, 21, 38, 153, 67, 38, 2}, src2 = {52, 21, 2}, tgt = {2, 52, 13, 57, 152, 6, 2};
+  for (const bool target_too : {false, true}) {
+    inseq::attribution::AttributionRequest r;
+    r.method = "layer_gradient_x_activation";
+    r.layer = 1;
+    r.attribute_target = target_too;
+    r.granular = true;
+    std::vector<int64_t> seq = src, seq2 = src2;
+    seq.insert(seq.end(), tgt.begin(), tgt.end());
+    seq2.insert(seq2.end(), tgt.begin(), tgt.end());
+    r.sequences = {seq, seq2};
+    r.source_lengths = {7, 3};
+    r.attr_start = {8, 4};
+    r.attr_end = {14, 10};
+    auto res = inseq::attribution::attribute(*adapter, r);
+    for (int e = 0; e < 2; ++e) {
+      const std::vector<int64_t>& s = e == 0 ? src : src2;
+      const int64_t S = static_cast<int64_t>(s.size()), T = static_cast<int64_t>(tgt.size());
+      const at::Tensor a = res.sequences[e].attributions;  // [S + T, steps, d]
+      for (int64_t k = 1; k < T; ++k) {
+        at::Tensor enc, dec;
+        m::EncDecRequest q;
+        q.source_embeds = model->embed_source(at::tensor(s, at::kLong).unsqueeze(0).to(t::test_device()));
+        q.source_mask = at::ones({1, S}, at::TensorOptions().dtype(at::kLong).device(t::test_device()));
+        q.target_embeds = model->embed_target(at::tensor(tgt, at::kLong).slice(0, 0, k).unsqueeze(0).to(t::test_device()));
+        q.layer_hook = [&](const std::string& stack, int64_t l, const at::Tensor& h) {
+          if (l != 1 || (stack == "decoder" && !target_too)) return h;
+          at::Tensor& leaf = stack == "encoder" ? enc : dec;
+          leaf = h.detach().requires_grad_(true);
+          return leaf;
+        };
+        at::Tensor p = model->forward(q).logits[0][k - 1].softmax(-1)[tgt[k]];
+        at::Tensor col = a.select(1, k - 1).to(at::kCPU);  // [S + T, d]
+        // With the decoder's block 1 (its last) cut as well, the encoder reaches the logits only through it: the
+        // source's share is all in the target rows and the encoder block's gradient is 0 (unused in the graph).
+        auto g = torch::autograd::grad({p}, target_too ? std::vector<at::Tensor>{enc, dec} : std::vector<at::Tensor>{enc}, {}, false, false, true);
+        at::Tensor g_enc = g[0].defined() ? g[0][0] : at::zeros_like(enc[0]);
+        ASSERT_NEAR((col.slice(0, 0, S) - (g_enc * enc[0]).detach().to(at::kCPU)).abs().max().item<double>(), 0.0, 1e-5);
+        ASSERT_EQ(g[0].defined(), !target_too);
+        if (target_too) {
+          ASSERT_NEAR((col.slice(0, S, S + k) - (g[1][0] * dec[0]).detach().to(at::kCPU)).abs().max().item<double>(), 0.0, 1e-5);
+        }
+        ASSERT_TRUE(col.slice(0, S + k).isnan().all().item<bool>());
+      }
+    }
+  }
+}
+
 // Value zeroing batched over zeroed tokens equals one forward per zeroed token.
 TEST(seq2seq_value_zeroing_batched_equals_one_token_per_forward) {
   const std::string dir = t::repo_dir() + "/test/fixtures/reference-seq2seq/m2m_100";

@@ -154,7 +154,8 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
     await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a b", attrPosStart: 5, attrPosEnd: 2 }), "ERR_INVALID_OPTION", "attrPosStart");
     await expectCode(model.attribute(SOURCES[0]!, { generateFromTargetPrefix: true }), "ERR_INVALID_OPTION", "generateFromTargetPrefix");
     await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a", method: "nope" }), "ERR_INVALID_OPTION", "nope");
-    await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a", method: "layer_integrated_gradients", methodArgs: { layer: 1 } }), "ERR_UNSUPPORTED_MODEL", "embedding layer");
+    await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a", method: "layer_integrated_gradients", methodArgs: { layer: 5 } }), "ERR_INVALID_OPTION", "out of range");
+    await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a", method: "layer_integrated_gradients", methodArgs: { layer: "model.decoder.layers.1" } }), "ERR_INVALID_OPTION", "attributeTarget");
     const long = Array.from({ length: 600 }, () => "Ben").join(" ");
     await expectCode(model.attribute(long, { generatedTexts: "a" }), "ERR_INVALID_OPTION", "exceeds");
     await expectCode(model.generate(long), "ERR_INVALID_OPTION", "exceeds");

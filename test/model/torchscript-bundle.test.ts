@@ -9,7 +9,7 @@ import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../.
 import { expectCode, nanAwareMaxDiff, repoRoot, testDevice } from "../helpers.js";
 
 const bundleDir = (name: string) => path.join(repoRoot, "test/fixtures/torchscript", name);
-const BUNDLE_METHODS = ["saliency", "input_x_gradient", "integrated_gradients", "discretized_integrated_gradients", "gradient_shap", "layer_integrated_gradients",
+const BUNDLE_METHODS = ["saliency", "input_x_gradient", "integrated_gradients", "sequential_integrated_gradients", "discretized_integrated_gradients", "gradient_shap", "layer_integrated_gradients",
   "layer_gradient_x_activation", "occlusion", "lime", "attention", "dummy"];
 const NOT_IN_BUNDLES = ["deeplift", "layer_deeplift", "value_zeroing"];
 
