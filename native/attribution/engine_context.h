@@ -173,6 +173,9 @@ std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx);
 // perturbation_methods.cc: [n, steps]
 at::Tensor occlusion(EngineContext& ctx, Example& e);
 at::Tensor lime(EngineContext& ctx, Example& e);
+// reagent.cc: every example at once, [n, steps] each; `converged_probes` per example [steps]: probes that converged
+// (0: the step's score is the mean over all probes).
+std::vector<at::Tensor> reagent(EngineContext& ctx, std::vector<at::Tensor>& converged_probes);
 
 // internals_methods.cc: attention [n, steps, layers, heads]; value zeroing [n, steps, layers].
 at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores);
