@@ -85,6 +85,26 @@ describe("reagent on hf-stories260K", () => {
     }
   });
 
+  it("replaces within the POS group only: with one-token groups every replacement is the token itself, so the replacing ratio changes nothing", async () => {
+    // Each non-special id alone in its group: a replaced prefix equals the clean one, delta ~ 0 (float noise of
+    // batched forwards), every probe converges in its first round, and the scores are softmax(the U(0, 1) start)
+    // whatever replacingRatio draws; a replacement leaving the group would change p(y) and the scores.
+    const posGroups = Array.from({ length: model.info.vocabSize }, (_, id) => (id <= 2 ? -1 : id));
+    const run = (replacingRatio: number, groups?: number[]) => model.attribute(PROMPTS[1]!, {
+      method: "reagent", generationArgs: { maxNewTokens: 3 }, methodArgs: { ...FAST, seed: 4, replacingRatio, ...(groups ? { posGroups: groups } : {}) },
+    }).then((o) => o.sequenceAttributions[0]!.targetAttributions!.data);
+    const [low, high] = [await run(0.1, posGroups), await run(0.9, posGroups)];
+    for (let k = 0; k < low.length; k++) {
+      if (Number.isNaN(low[k]!)) expect(high[k]).toBeNaN();
+      else expect(Math.abs(low[k]! - high[k]!)).toBeLessThan(1e-5);
+    }
+    // the same two ratios with the tagger's groups: real replacements, different scores
+    const [tagLow, tagHigh] = [await run(0.1), await run(0.9)];
+    let diff = 0;
+    for (let k = 0; k < tagLow.length; k++) if (!Number.isNaN(tagLow[k]!)) diff = Math.max(diff, Math.abs(tagLow[k]! - tagHigh[k]!));
+    expect(diff).toBeGreaterThan(1e-2);
+  });
+
   it("warns when no probe converges and then averages over every probe; attributedFn is ignored with a warning", async () => {
     // A forced continuation the model does not predict, a single kept token and one allowed probe step.
     const { result: out, warnings } = await warningsOf(() => model.attribute(PROMPTS[2]!, {
