@@ -23,6 +23,7 @@ import {
   ATTRIBUTE_OPTIONS, attributedRange, nativeRequestOptions, resolveAttributeOptions, SEQ2SEQ_OPTIONS, specialTokenStripper, toList,
   type AttributeOptions, type ResolvedAttributeOptions, type Seq2SeqAttributeOptions, type SharedAttributeOptions,
 } from "./options.js";
+import { reagentRequestFields, takeReagentConvergence } from "./reagent.js";
 import { addCustomScores, attributionInfo, decoderOnlySequence, encoderDecoderSequence, stepOutputs, type AssembledExample } from "./outputs.js";
 import { DIG_METHOD } from "./dig-options.js";
 
@@ -224,6 +225,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
   // Integrated gradients checks its completeness even when the caller did not ask for deltas (dropped below).
   const implicitDeltas = checksCompletenessByDefault(resolved.method, o.methodArgs);
   const vocab = Math.max(info.vocabSize, info.sourceVocabSize);
+  const reagentFields = resolved.method === "reagent" ? await reagentRequestFields(model, o.attributedFn, attributeTarget, resolved.nativeMethodArgs.posGroups) : {};
   for (let b0 = 0; b0 < examples.length; b0 += batchSize) {
     const batch = examples.slice(b0, b0 + batchSize);
     const withContrast = batch.every((p) => p.contrast);
@@ -233,6 +235,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
       ...(implicitDeltas ? { returnConvergenceDelta: true } : {}),
       // DIG keeps the paths of special tokens constant (Inseq: tokenizer.all_special_ids)
       ...(resolved.method === DIG_METHOD ? { specialTokenIds: [...new Set([...srcTok.specialTokenIds, ...tgtTok.specialTokenIds])] } : {}),
+      ...reagentFields,
       onProgress: progress.report,
       returnStepLogits: customScores,
       sequences: toRagged(batch.map((p) => [...p.source, ...p.target]), { name: layout.rowNames.sequences, below: vocab, firstRow: b0 }),
@@ -252,6 +255,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
       } : {}),
     };
     const raw = await model.attribute(request, o.signal);
+    if (resolved.method === "reagent") takeReagentConvergence(raw, b0, resolved.nativeMethodArgs.maxProbeSteps);
     progress.finish(stepsOf(batch));
     for (let k = 0; k < batch.length; k++) {
       if (customScores) stepLogits.push(raw.sequences[k]!.stepLogits!);

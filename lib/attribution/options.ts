@@ -10,6 +10,7 @@ import { toRagged } from "../native/ragged.js";
 import type { TextTokenizer } from "../tokenizers/tokenizer.js";
 import type { Alignment } from "./contrast.js";
 import { DIG_METHOD, digMethodArgs } from "./dig-options.js";
+import { reagentArgs } from "./reagent.js";
 import { getMethod, resolveStepFunction, STEP_ARG_NAMES, type AnyStepFunctionId, type MethodId } from "./registry.js";
 
 export interface AttributeOptions {
@@ -202,6 +203,7 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
     if (typeof a.stdevs !== "number" || !(a.stdevs >= 0)) throw invalidOption("stdevs", "a non-negative number", a.stdevs);
     out.stdevs = a.stdevs;
   }
+  Object.assign(out, reagentArgs(a));
   if (a.returnConvergenceDelta !== undefined) out.returnConvergenceDelta = Boolean(a.returnConvergenceDelta);
   if (a.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(a.multiplyByInputs);
   else if (def.defaults?.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(def.defaults.multiplyByInputs);  // DIG: false

@@ -123,6 +123,19 @@ export interface NativeAttributionRequest {
   decoderZeroedHeads?: NativeRagged;
   encoderZeroedHeads?: NativeRagged;
   crossZeroedHeads?: NativeRagged;
+  /** reagent options (Inseq's constructor arguments in camelCase); unset: the method table's defaults. */
+  keepTopN?: number;
+  keepRatio?: number;
+  invertKeep?: boolean;
+  stoppingConditionTopK?: number;
+  replacingRatio?: number;
+  maxProbeSteps?: number;
+  numProbes?: number;
+  /** reagent: the POS group of every vocabulary id (-1: special, never replaced); the source side of encoder-decoders. */
+  posGroups?: Int32Array;
+  sourcePosGroups?: Int32Array;
+  /** Encoder-decoders (reagent): the target prefix is a feature too (default true). */
+  attributeTarget?: boolean;
   memoryBudgetMb?: number;
   /** Bytes or "auto": a strict budget (ERR_OUT_OF_MEMORY when one row cannot fit). Not with memoryBudgetMb. */
   memoryBudget?: number | "auto";

@@ -220,6 +220,11 @@ AttributionRequest with_method_defaults(const AttributionRequest& request) {
   if (r.n_samples <= 0) r.n_samples = static_cast<int64_t>(method_default(m, "nSamples", 5));
   if (r.stdevs < 0) r.stdevs = method_default(m, "stdevs", 0.0);
   if (r.mask_prob < 0) r.mask_prob = method_default(m, "maskProb", 0.3);
+  if (r.keep_top_n < 0) r.keep_top_n = static_cast<int64_t>(method_default(m, "keepTopN", 5));
+  if (r.stopping_top_k <= 0) r.stopping_top_k = static_cast<int64_t>(method_default(m, "stoppingConditionTopK", 3));
+  if (r.replacing_ratio < 0) r.replacing_ratio = method_default(m, "replacingRatio", 0.3);
+  if (r.max_probe_steps <= 0) r.max_probe_steps = static_cast<int64_t>(method_default(m, "maxProbeSteps", 3000));
+  if (r.num_probes <= 0) r.num_probes = static_cast<int64_t>(method_default(m, "numProbes", 16));
   return r;
 }
 
@@ -296,6 +301,12 @@ AttributionResult run(EngineContext& ctx) {
       }
       break;
     case MethodFamily::kPerturbation:
+      if (info.id == "reagent") {
+        std::vector<at::Tensor> converged;
+        attrs = reagent(ctx, converged);
+        for (size_t i = 0; i < ex.size(); ++i) result.sequences[i].sequence_scores["reagent_converged_probes"] = converged[i];
+        break;
+      }
       for (size_t i = 0; i < ex.size(); ++i) attrs[i] = info.id == "lime" ? lime(ctx, ex[i]) : occlusion(ctx, ex[i]);
       break;
     case MethodFamily::kInternals:

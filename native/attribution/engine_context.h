@@ -194,6 +194,9 @@ at::Tensor sequential_differences(EngineContext& ctx, const Example& e, const at
 // perturbation_methods.cc: [n, steps]
 at::Tensor occlusion(EngineContext& ctx, Example& e);
 at::Tensor lime(EngineContext& ctx, Example& e);
+// reagent.cc: every example at once, [n, steps] each; `converged_probes` per example [steps]: probes that converged
+// (0: the step's score is the mean over all probes).
+std::vector<at::Tensor> reagent(EngineContext& ctx, std::vector<at::Tensor>& converged_probes);
 
 // internals_methods.cc: attention [n, steps, layers, heads]; value zeroing [n, steps, layers].
 at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores);

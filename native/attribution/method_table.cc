@@ -28,6 +28,7 @@ constexpr MethodNeeds kLayerGradient{true, true, false, true};
 constexpr MethodNeeds kLayerPath{true, true, true, true};
 constexpr MethodNeeds kPerturbation{false, false, true, true};
 constexpr MethodNeeds kInternals{false, true, false, false};
+constexpr MethodNeeds kReagent{false, false, false, false};  // forwards only, own replacements, no attributed function
 
 std::vector<std::string> integration_options(std::vector<std::string> extra = {}) {
   std::vector<std::string> o = {"nSteps", "method", "internalBatchSize", "returnConvergenceDelta", "multiplyByInputs"};
@@ -69,6 +70,10 @@ const std::vector<MethodInfo>& list_methods() {
       {"lime", F::kPerturbation, "coarse", kPerturbation, {"nSamples", "maskProb", "seed"},
        {{"nSamples", 50}, {"maskProb", 0.3}},  // Captum's Lime: 50 samples (5 leave the ridge problem underdetermined)
        "LIME (Ribeiro et al. 2016) in token space: random keep-masks replace tokens by the baseline token (Inseq masks embeddings with the token id, a bug), one forward per sample scores every step, weighted ridge per step (alpha 1, intercept; similarity = kept tokens). BOS is never masked. Signed token-level coefficients."},
+      {"reagent", F::kPerturbation, "coarse", kReagent,
+       {"keepTopN", "keepRatio", "invertKeep", "stoppingConditionTopK", "replacingRatio", "maxProbeSteps", "numProbes", "seed", "posGroups"},
+       {{"keepTopN", 5}, {"stoppingConditionTopK", 3}, {"replacingRatio", 0.3}, {"maxProbeSteps", 3000}, {"numProbes", 16}},  // Inseq's Reagent
+       "ReAGent (Zhao et al. 2024): probes replace random tokens by tokens of the same part of speech and score each token by the change in p(y) (logit-scale updates, softmax importance) until the target stays in the top stoppingConditionTopK predictions with only the keepTopN most important tokens kept. Mean importance of the converged probes; scores sum to 1 per step. Replacement tokens come from a part-of-speech table of the vocabulary (wink-pos-tagger, built once per tokenizer; posGroups gives your own: a group index per id, -1 = never replaced). Every probe of every step and example batched; seeded per probe (batched == single); special tokens never replaced (score 0); NaN-safe. Ignores attributedFn."},
       {"attention", F::kInternals, "multidimensional", kInternals, {}, {},
        "Attention weights of every layer and head from each generated token's query row to the attributed tokens."},
       {"value_zeroing", F::kInternals, "multidimensional", kInternals,

@@ -68,6 +68,18 @@ struct AttributionRequest {
   // value_zeroing: "cosine" | "euclidean"; per layer, the heads whose values are zeroed (empty = all)
   std::string similarity_metric = "cosine";
   std::vector<std::vector<int64_t>> decoder_zeroed_heads, encoder_zeroed_heads, cross_zeroed_heads;
+  // reagent (reagent.cc; unset values take the method table's defaults): keep_top_n (0 = ceil(keep_ratio x features)),
+  // keep_ratio, invert_keep, stopping_condition_top_k, replacing_ratio, max_probe_steps, num_probes; the POS group of
+  // every vocabulary id (< 0: special, never replaced; ids past the table: special), built once per tokenizer in TS
+  // (lib/attribution/pos-groups.ts); source_pos_groups: the source side of encoder-decoders (empty = pos_groups).
+  int64_t keep_top_n = -1;
+  double keep_ratio = -1.0;
+  bool invert_keep = false;
+  int64_t stopping_top_k = 0;
+  double replacing_ratio = -1.0;
+  int64_t max_probe_steps = 0;
+  int64_t num_probes = 0;
+  std::vector<int32_t> pos_groups, source_pos_groups;
   // Result shaping, the defaults declared once here (the binding and TS leave unset fields alone):
   bool granular = false;          // keep the hidden dimension; false = L2 norm over it on the device as each batch finishes
   bool normalize = false;         // reduced (granular off) results: L1-normalise each generated step's column, as

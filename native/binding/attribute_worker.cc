@@ -45,6 +45,17 @@ std::vector<std::string> string_list(const Napi::Object& o, const char* key) {
   return out;
 }
 
+// An optional Int32Array (reagent's POS groups: one entry per vocabulary id).
+std::vector<int32_t> int32_field(const Napi::Object& o, const char* key) {
+  if (!o.Has(key) || o.Get(key).IsNull() || o.Get(key).IsUndefined()) return {};
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw_type_error(o.Env(), std::string("Expected an Int32Array for ") + key);
+  }
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
 }  // namespace
 
 Napi::Value ModelWrap::Attribute(const Napi::CallbackInfo& info) {
@@ -94,6 +105,15 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
   r.special_token_ids = get_int_list(o, "specialTokenIds");
   r.multiply_by_inputs = get_bool(o, "multiplyByInputs", true);
   r.layer = get_int(o, "layer", -1);
+  r.keep_top_n = get_int(o, "keepTopN", r.keep_top_n);
+  r.keep_ratio = get_number(o, "keepRatio", r.keep_ratio);
+  r.invert_keep = get_bool(o, "invertKeep", r.invert_keep);
+  r.stopping_top_k = get_int(o, "stoppingConditionTopK", r.stopping_top_k);
+  r.replacing_ratio = get_number(o, "replacingRatio", r.replacing_ratio);
+  r.max_probe_steps = get_int(o, "maxProbeSteps", r.max_probe_steps);
+  r.num_probes = get_int(o, "numProbes", r.num_probes);
+  r.pos_groups = int32_field(o, "posGroups");
+  r.source_pos_groups = int32_field(o, "sourcePosGroups");
   r.attribute_target = get_bool(o, "attributeTarget", r.attribute_target);
   // Unset fields keep AttributionRequest's defaults (request.h declares them once).
   r.granular = get_bool(o, "granular", r.granular);

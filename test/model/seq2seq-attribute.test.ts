@@ -24,7 +24,7 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
   for (const method of listFeatureAttributionMethods()) {
     it(`${method}: source and target shapes, NaN only after each step's prefix`, async () => {
       const out = await model.attribute(SOURCES, {
-        method, generatedTexts: TARGETS, attributeTarget: true, stepScores: ["probability"], methodArgs: method.includes("integrated") ? { nSteps: 4 } : undefined,
+        method, generatedTexts: TARGETS, attributeTarget: true, stepScores: ["probability"], methodArgs: method.includes("integrated") ? { nSteps: 4 } : method === "reagent" ? { maxProbeSteps: 20, numProbes: 4 } : undefined,
       });
       expect(out.info).toMatchObject({ attribution_method: method, attribute_target: true, constrained_decoding: true });
       for (const s of out.sequenceAttributions) {
