@@ -114,7 +114,7 @@ export interface NativeAttributionRequest {
   normalize?: boolean;
   /** Encoder-decoders: the target rows take part in the normalisation (default true). */
   normalizeTarget?: boolean;
-  /** Encoder-decoders: the target prefix is attributed (layer methods at a block also take decoder block N). */
+  /** Encoder-decoders: the target prefix is attributed (layer methods at a block also take decoder block N; reagent replaces its tokens too). */
   attributeTarget?: boolean;
   /** Each sequence's `stepLogits` [steps, vocab]: the logits predicting each attributed target (default false). */
   returnStepLogits?: boolean;
@@ -134,8 +134,6 @@ export interface NativeAttributionRequest {
   /** reagent: the POS group of every vocabulary id (-1: special, never replaced); the source side of encoder-decoders. */
   posGroups?: Int32Array;
   sourcePosGroups?: Int32Array;
-  /** Encoder-decoders (reagent): the target prefix is a feature too (default true). */
-  attributeTarget?: boolean;
   memoryBudgetMb?: number;
   /** Bytes or "auto": a strict budget (ERR_OUT_OF_MEMORY when one row cannot fit). Not with memoryBudgetMb. */
   memoryBudget?: number | "auto";
