@@ -8,15 +8,20 @@
  * ReAGent never replaces them. The table is built once per tokenizer (about 0.5 s for GPT-2's 50257 items) and
  * kept in memory.
  */
-import { createRequire } from "node:module";
-
 import type { TextTokenizer } from "../tokenizers/tokenizer.js";
 
 interface WinkToken { value: string; tag: string; pos: string }
 interface WinkTagger { tagRawTokens(tokens: string[]): WinkToken[] }
 
-const require = createRequire(import.meta.url);
 let tagger: WinkTagger | null = null;
+
+/** Loads wink-pos-tagger once (a CommonJS package, imported on first use: only ReAGent needs it). */
+export async function loadPosTagger(): Promise<void> {
+  if (tagger) return;
+  const specifier = "wink-pos-tagger"; // untyped CommonJS: its default export is the tagger factory
+  const mod = (await import(specifier)) as { default: () => WinkTagger };
+  tagger ??= mod.default();
+}
 
 /** Penn Treebank word tags (what a group may be named; punctuation is mapped by `punctuationTag`). */
 const PENN_WORD_TAGS = new Set([
@@ -40,7 +45,7 @@ function punctuationTag(s: string): string {
 
 /** wink's tag of one word, punctuation mapped to Penn's tags, out-of-lexicon lower-case words NN. */
 function winkTag(word: string): string {
-  tagger ??= (require("wink-pos-tagger") as () => WinkTagger)();
+  if (!tagger) throw new Error("pos-groups: loadPosTagger() must resolve before tagging");
   if (word.length === 0) return "NN";  // NLTK tags the empty string NN
   const pos = tagger.tagRawTokens([word])[0]!.pos;
   if (!PENN_WORD_TAGS.has(pos)) return punctuationTag(word);
@@ -89,6 +94,7 @@ export async function posGroupsOf(tok: TextTokenizer, size: number, specials: It
   if (!perTok) cache.set(tok, (perTok = new Map()));
   const hit = perTok.get(key);
   if (hit) return hit;
+  await loadPosTagger();
   const n = Math.min(size, tok.vocabSize);
   const ids = Array.from({ length: n }, (_, id) => [id]);
   const words = await tok.decodeBatch(ids, { skipSpecialTokens: false });

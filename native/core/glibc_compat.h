@@ -4,6 +4,8 @@
 //    GLIBC_2.2.5 versions, which libc.so.6 still exports for compatibility (and libdl / libpthread on older
 //    glibc, which the addon lists as NEEDED);
 //  - file status goes through statx (GLIBC_2.28) instead of stat (exported only since 2.33): core/files.cc;
+//  - exp, log, pow, exp2, log2 got new GLIBC_2.29 versions in libm (no SVID error handling); bind to the
+//    GLIBC_2.2.5 ones (same results; only the errno / matherr path differs);
 //  - libstdc++ reads glibc's __libc_single_threaded (2.32) to skip atomics; glibc_compat.cc defines a private
 //    one set to 0, so reference counts always use atomics (correct everywhere, the pre-2.32 behaviour).
 // tests/test_glibc_floor in test/boundary checks the prebuild's symbol versions.
@@ -19,4 +21,9 @@ __asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
 __asm__(".symver dlerror,dlerror@GLIBC_2.2.5");
 __asm__(".symver dladdr,dladdr@GLIBC_2.2.5");
 __asm__(".symver pthread_once,pthread_once@GLIBC_2.2.5");
+__asm__(".symver exp,exp@GLIBC_2.2.5");
+__asm__(".symver log,log@GLIBC_2.2.5");
+__asm__(".symver pow,pow@GLIBC_2.2.5");
+__asm__(".symver exp2,exp2@GLIBC_2.2.5");
+__asm__(".symver log2,log2@GLIBC_2.2.5");
 #endif

@@ -78,15 +78,16 @@ describe("JSON keyword arguments name the key as written", () => {
 });
 
 describe("inseq attribute-dataset: output extension", () => {
-  it("-o x.json is refused (it writes JSON Lines), before reading the dataset", async () => {
-    for (const name of ["x.json", "x.json.gz", "x.txt"]) {
+  it("-o x.txt is refused before reading the dataset; .jsonl and Inseq's .json get as far as the dataset", async () => {
+    for (const name of ["x.txt", "x.csv"]) {
       const err = await failure(makeAttributeDatasetCommand, ["-d", path.join(tmp, "missing.jsonl"), "-i", "text", "-o", path.join(tmp, name)]);
       expect(err.code, name).toBe("ERR_INVALID_OPTION");
       expect(err.message).toContain(name);
       expect(err.message).toContain(".jsonl");
-      expect(err.message).toContain("inseq merge");
+      expect(err.message).toContain(".json / .json.gz");
     }
-    // A .jsonl output gets as far as the dataset.
-    expect((await failure(makeAttributeDatasetCommand, ["-d", path.join(tmp, "missing.jsonl"), "-i", "text", "-o", path.join(tmp, "x.jsonl.gz")])).code).toBe("ERR_NOT_FOUND");
+    for (const name of ["x.jsonl.gz", "x.json", "x.json.gz"]) {
+      expect((await failure(makeAttributeDatasetCommand, ["-d", path.join(tmp, "missing.jsonl"), "-i", "text", "-o", path.join(tmp, name)])).code, name).toBe("ERR_NOT_FOUND");
+    }
   });
 });

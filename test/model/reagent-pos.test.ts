@@ -7,7 +7,7 @@ import path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 
-import { posGroupsOf, tagWord } from "../../lib/attribution/pos-groups.js";
+import { loadPosTagger, posGroupsOf, tagWord } from "../../lib/attribution/pos-groups.js";
 import { TextTokenizer } from "../../lib/tokenizers/tokenizer.js";
 import { repoRoot, sharedFixtures, stories260K } from "../helpers.js";
 
@@ -47,7 +47,8 @@ describe("reagent POS groups", () => {
     });
   }
 
-  it("tags words in isolation as NLTK tends to", () => {
+  it("tags words in isolation as NLTK tends to", async () => {
+    await loadPosTagger();
     expect(["the", "running", "quickly", "123", ",", ".", "ing"].map(tagWord)).toEqual(["DT", "VBG", "RB", "CD", ",", ".", "NN"]);
   });
 });
