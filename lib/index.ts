@@ -20,9 +20,8 @@ export type { LibtorchCandidate, LibtorchSource, AddonBuildInfo } from "./native
 export { setupTorch } from "./torch/setup.js";
 export type { SetupTorchOptions, SetupTorchProgress, SetupTorchResult } from "./torch/setup.js";
 export type { InstallManifest, LibtorchFlavor, LibtorchPin, PinnedWheel } from "./torch/pin.js";
-export {
-  listFeatureAttributionMethods, listStepFunctions, registerStepFunction, explain,
-} from "./attribution/registry.js";
+export { listFeatureAttributionMethods, listStepFunctions, registerStepFunction } from "./attribution/registry.js";
+export { explain } from "./explain.js";
 export type { StepFunctionInput, CustomStepFunction, MethodId, StepFunctionId, AnyStepFunctionId } from "./attribution/registry.js";
 export type { AttributeOptions } from "./attribution/attribute.js";
 export { FeatureAttributionOutput, FeatureAttributionSequenceOutput, MERGE_MATCH_INFO_FIELDS } from "./results/attribution.js";

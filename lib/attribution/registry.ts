@@ -5,7 +5,6 @@
  * scripts/gen-method-table.mjs writes from the built addon (a test checks the two agree).
  */
 import { ErrorCode, InseqError } from "../core/errors.js";
-import { AGGREGATION_FUNCTION_DESCRIPTIONS, AGGREGATOR_DESCRIPTIONS, explainAggregationId } from "../aggregators/descriptions.js";
 import { METHOD_TABLE, STEP_ALIASES, STEP_ARG_NAMES, STEP_FUNCTION_TABLE } from "./method-table.generated.js";
 
 export type MethodFamily = "gradient" | "layer" | "perturbation" | "internals" | "none";
@@ -127,20 +126,11 @@ export function registerStepFunction(
   });
 }
 
-/**
- * Prints-free documentation of a method, step function, aggregator or built-in aggregation function id (Inseq's
- * `explain`, which prints it).
- */
-export function explain(id: string): string {
+/** Prints-free documentation of a method or step function id, or undefined (see explain.ts for every id kind). */
+export function explainAttributionId(id: string): string | undefined {
   const m = METHODS.find((x) => x.id === id);
   if (m) return `${m.id} (attribution method, ${m.family}${m.usesBaselines ? ", uses baselines" : ""}): ${m.description}${m.options.length ? `\nOptions: ${m.options.join(", ")}` : ""}`;
   const s = stepFunctions.get(ALIASES[id]?.id ?? id);
   if (s) return `${s.id} (step function${s.contrastive ? ", contrastive" : ""}): ${s.description}${s.options.length ? `\nOptions: ${s.options.join(", ")}` : ""}`;
-  const a = explainAggregationId(id);
-  if (a) return a;
-  throw new InseqError(
-    ErrorCode.INVALID_OPTION,
-    `Unknown id ${JSON.stringify(id)}; methods: ${listFeatureAttributionMethods().join(", ")}; step functions: ${listStepFunctions().join(", ")}; ` +
-      `aggregators: ${Object.keys(AGGREGATOR_DESCRIPTIONS).join(", ")}; aggregation functions: ${Object.keys(AGGREGATION_FUNCTION_DESCRIPTIONS).join(", ")}`,
-  );
+  return undefined;
 }

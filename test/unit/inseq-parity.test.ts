@@ -4,7 +4,7 @@
  */
 import { AGGREGATION_FUNCTION_DESCRIPTIONS, AGGREGATOR_DESCRIPTIONS } from "../../lib/aggregators/descriptions.js";
 import { listAggregationFunctions, listAggregators } from "../../lib/aggregators/registry.js";
-import { explain } from "../../lib/attribution/registry.js";
+import { explain } from "../../lib/explain.js";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
 import { Argument, Command } from "commander";
 
 import { listAggregationFunctions as listFunctionsFallback } from "../../aggregators/functions.js";
-import { explain, listFeatureAttributionMethods, listStepFunctions, METHODS } from "../../attribution/registry.js";
+import { explainAttributionId, listFeatureAttributionMethods, listStepFunctions, METHODS } from "../../attribution/registry.js";
 
 export const LIST_KINDS = ["methods", "step-functions", "aggregators", "aggregation-functions"] as const;
 export type ListKind = (typeof LIST_KINDS)[number];
@@ -60,11 +60,7 @@ export async function listAll(): Promise<Record<ListKind, string[]>> {
 function describe(kind: ListKind, id: string): string {
   if (kind === "methods") return METHODS.find((m) => m.id === id)?.description ?? "";
   if (kind === "step-functions") {
-    try {
-      return explain(id).split("\n")[0]!.replace(/^[^:]*:\s*/, "");
-    } catch {
-      return "";
-    }
+    return (explainAttributionId(id) ?? "").split("\n")[0]!.replace(/^[^:]*:\s*/, "");
   }
   return "";
 }
