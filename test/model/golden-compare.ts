@@ -62,3 +62,23 @@ export function compareColumns(ours: { shape: number[]; data: Float32Array }, go
   return worst;
 }
 
+
+/** The shape-independent part of a sequence output compared with its golden: token ids, positions, and the
+ * source / target attributions cell by cell (rel 1e-4 of the column scale; no target tensor where the golden has none). */
+interface SequenceLike {
+  source: Array<{ id: number }>;
+  target: Array<{ id: number }>;
+  attrPosStart: number;
+  attrPosEnd: number;
+  sourceAttributions: { shape: number[]; data: Float32Array } | null;
+  targetAttributions: { shape: number[]; data: Float32Array } | null;
+}
+
+export function expectSequenceMatchesGolden(o: SequenceLike, g: SequenceLike): void {
+  expect(o.source.map((t) => t.id)).toEqual(g.source.map((t) => t.id));
+  expect(o.target.map((t) => t.id)).toEqual(g.target.map((t) => t.id));
+  expect([o.attrPosStart, o.attrPosEnd]).toEqual([g.attrPosStart, g.attrPosEnd]);
+  if (g.sourceAttributions) expect(compareColumns(o.sourceAttributions!, g.sourceAttributions)).toBeLessThanOrEqual(1e-4);
+  if (g.targetAttributions) expect(compareColumns(o.targetAttributions!, g.targetAttributions)).toBeLessThanOrEqual(1e-4);
+  else expect(o.targetAttributions).toBeNull();
+}

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
 import { readJson, repoRoot, testDevice } from "../helpers.js";
-import { compareColumns, methodArgsOf, type GoldenCase } from "./golden-compare.js";
+import { expectSequenceMatchesGolden, methodArgsOf, type GoldenCase } from "./golden-compare.js";
 
 const goldenDir = path.join(repoRoot, "test/fixtures/inseq-golden-dig");
 type DigCase = GoldenCase & { load_model_kwargs: Record<string, unknown>; n_neighbors: number; batched_vs_single_max_rel_diff?: number | null };
@@ -75,12 +75,7 @@ describe("Python Inseq 0.7.1 discretized_integrated_gradients goldens", () => {
       expect(ours.sequenceAttributions.length).toBe(gold.sequenceAttributions.length);
       gold.sequenceAttributions.forEach((g, i) => {
         const o = ours.sequenceAttributions[i]!;
-        expect(o.source.map((t) => t.id)).toEqual(g.source.map((t) => t.id));
-        expect(o.target.map((t) => t.id)).toEqual(g.target.map((t) => t.id));
-        expect([o.attrPosStart, o.attrPosEnd]).toEqual([g.attrPosStart, g.attrPosEnd]);
-        if (g.sourceAttributions) expect(compareColumns(o.sourceAttributions!, g.sourceAttributions)).toBeLessThanOrEqual(1e-4);
-        if (g.targetAttributions) expect(compareColumns(o.targetAttributions!, g.targetAttributions)).toBeLessThanOrEqual(1e-4);
-        else expect(o.targetAttributions).toBeNull();
+        expectSequenceMatchesGolden(o, g);
         if (g.stepScores.deltas) {
           // Inseq's DIG delta is sum + (f(x) - f(b)) (its start/end points swapped); ours is sum - (f(x) - f(b)).
           // Both from the same sums: Inseq's = 2 * sum - ours.

@@ -11,7 +11,7 @@ import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
 import type { AttributeOptions, Seq2SeqAttributeOptions } from "../../lib/attribution/attribute.js";
 import { expectCode, nanAwareMaxDiff, readJson, referenceDir, repoRoot, testDevice } from "../helpers.js";
-import { compareColumns, type GoldenCase } from "./golden-compare.js";
+import { expectSequenceMatchesGolden, type GoldenCase } from "./golden-compare.js";
 
 interface SigCase extends GoldenCase {
   load_model_kwargs: { target_layer?: string; multiply_by_inputs?: boolean };
@@ -101,12 +101,7 @@ describe("Python Inseq 0.7.1 goldens: sequential integrated gradients and layer 
       expect(ours.sequenceAttributions.length).toBe(gold.sequenceAttributions.length);
       gold.sequenceAttributions.forEach((g, i) => {
         const o = ours.sequenceAttributions[i]!;
-        expect(o.source.map((t) => t.id)).toEqual(g.source.map((t) => t.id));
-        expect(o.target.map((t) => t.id)).toEqual(g.target.map((t) => t.id));
-        expect([o.attrPosStart, o.attrPosEnd]).toEqual([g.attrPosStart, g.attrPosEnd]);
-        if (g.sourceAttributions) expect(compareColumns(o.sourceAttributions!, g.sourceAttributions)).toBeLessThanOrEqual(1e-4);
-        if (g.targetAttributions) expect(compareColumns(o.targetAttributions!, g.targetAttributions)).toBeLessThanOrEqual(1e-4);
-        else expect(o.targetAttributions).toBeNull();
+        expectSequenceMatchesGolden(o, g);
         for (const [name, values] of Object.entries(g.stepScores)) {
           values.forEach((v, j) => expect(Math.abs(o.stepScores[name]![j]! - v), `${name}[${j}]`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(v))));
         }
