@@ -9,11 +9,8 @@ import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { gpt2SmallRandom, root } from "./checkpoints.mjs";
+import { arg } from "./args.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 // 10 + 10 + 20 tokens with GPT-2's tokenizer (the current input and the output start with a space).
 const TEXTS = ["Once upon a time there was a little girl named", "Lily who loved to play outside in the big green",
   "park with her friends and her dog Max every single day after school because the sun was warm and the"];

@@ -17,11 +17,8 @@ import os from "node:os";
 import path from "node:path";
 
 import { MARIAN_SOURCE, MARIAN_TARGET, marianBaseRandom, root } from "./checkpoints.mjs";
+import { arg } from "./args.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const methods = arg("--methods", "saliency,integrated_gradients,attention,value_zeroing").split(",");
 const threadCounts = arg("--threads", "1,2").split(",").map(Number);
 const reps = arg("--reps", "3");

@@ -9,11 +9,8 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 
 import { gpt2SmallRandom, root, STORY } from "./checkpoints.mjs";
+import { arg } from "./args.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const methods = arg("--methods", "saliency,input_x_gradient,integrated_gradients,occlusion,attention").split(",");
 const threadCounts = arg("--threads", "1,2").split(",").map(Number);
 const python = process.env.INSEQ_PYTHON ?? "/opt/inseq-py/venv/bin/python";

@@ -12,12 +12,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { evaluate, loadModel, openEvalSet, setNumThreads } from "../dist/index.js";
+import { arg } from "./args.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const pct = (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)}`);
 const num = (x, d = 3) => (x === null || x === undefined ? "–" : x.toFixed(d));
 

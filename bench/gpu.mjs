@@ -11,11 +11,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import path from "node:path";
 
 import { gpt2SmallRandom, llama1bRandom, root, STORY } from "./checkpoints.mjs";
+import { arg } from "./args.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const methods = arg("--methods", "saliency,integrated_gradients,occlusion,attention").split(",");
 const models = arg("--models", "gpt2,llama1b").split(",");
 const deviceName = arg("--device", "cuda");

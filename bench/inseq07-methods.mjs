@@ -12,11 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { gpt2SmallRandom, root, STORY } from "./checkpoints.mjs";
-
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
+import { arg } from "./args.mjs";
 
 /** Short name -> method id, Inseq's arguments (both sides), generated steps attributed (undefined: all 20). */
 const CONFIGS = {

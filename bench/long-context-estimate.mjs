@@ -11,11 +11,8 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 
 import { llama1bRandom, root } from "./checkpoints.mjs";
+import { arg } from "./args.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const [h, kv, mlp, V] = [2048, 512, 8192, 128256];
 const B = 2 * h * h + 2 * h * kv + 3 * h * mlp;  // projections + MLP, per token per layer (60.8 M)
 const VH = V * h;                                  // LM head, per position whose logits are computed

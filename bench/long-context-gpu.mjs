@@ -13,11 +13,8 @@ import os from "node:os";
 import path from "node:path";
 
 import { root } from "./checkpoints.mjs";
+import { arg } from "./args.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const shape = arg("--shape", "8b");
 const dir = arg("--dir", path.join(os.tmpdir(), `inseq-bench-llama-${shape}-random`));
 const methods = arg("--methods", "attention,saliency").split(",");

@@ -18,11 +18,8 @@ import path from "node:path";
 import { llama1bRandom, llamaTinyRandom, root } from "./checkpoints.mjs";
 import { report } from "./long-context-report.mjs";
 import { runCapped } from "./memory-cap.mjs";
+import { arg } from "./args.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const has = (name) => process.argv.includes(name);
 const PLAN = { saliency: [512, 2048, 8192], attention: [512, 2048, 8192], occlusion: [512, 2048], integrated_gradients: [512] };
 const methods = arg("--methods", Object.keys(PLAN).join(",")).split(",");
