@@ -153,8 +153,8 @@ double gradient_row_bytes(const models::ModelConfig& c, int64_t length, bool che
 }
 }  // namespace
 
-int64_t EngineContext::rows_per_batch(int64_t length, bool checkpointed) const {
-  const double one = gradient_row_bytes(model.config(), length, checkpointed);
+int64_t EngineContext::rows_per_batch(int64_t length, bool checkpointed, double extra_bytes) const {
+  const double one = gradient_row_bytes(model.config(), length, checkpointed) + extra_bytes;
   if (strict_budget && one / 4.0 > budget_bytes) out_of_memory(one / 4.0, budget_bytes, length, req.method + ", forward only");
   int64_t rows = static_cast<int64_t>(budget_bytes / one);
   rows = std::max<int64_t>(rows, 1);

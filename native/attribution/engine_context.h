@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -115,7 +116,8 @@ class EngineContext {
   // Rows of `length` tokens per batch under the budget (at least 1); `checkpointed`: rows that keep only the
   // blocks' inputs (gradient checkpointing). A strict budget that not even one forward row fits (a quarter of a
   // gradient row, as the forward-only families pack 4 per gradient row) is ERR_OUT_OF_MEMORY.
-  int64_t rows_per_batch(int64_t length, bool checkpointed = false) const;
+  // `extra_bytes`: memory a row holds beyond its activations (sequential integrated gradients' chunked keys and values).
+  int64_t rows_per_batch(int64_t length, bool checkpointed = false, double extra_bytes = 0) const;
   // Whether gradient rows of `length` tokens recompute their blocks in the backward pass: req.checkpointing
   // "on", or "auto" when one row (x memory_factor) would exceed the budget; never where `allowed` is false.
   bool checkpoint_rows(int64_t length, int64_t memory_factor, bool allowed) const;
@@ -190,6 +192,18 @@ std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx);
 // CPU: row 0 the sum over positions p of f(x) - f(x with p at its baseline), row 1 the sum of their |.|.
 // `forced_contrast`: the contrast logits [steps, V] when contrast inputs are forced, else undefined.
 at::Tensor sequential_differences(EngineContext& ctx, const Example& e, const at::Tensor& forced_contrast);
+// sequential_ig.cc: sequential integrated gradients of example i over the clean prefix's KV cache (decoder-only
+// models with a cache, no checkpointing): every (moving position p, integration point) row runs from p on, one
+// forward for all its steps. `X`, `Bx` [n, H] inputs and baselines; `alphas` / `weights` the integration grid;
+// `forced_contrast` as above. For each step j and position p, `add(j, p, grad, rows)` receives the weighted sum of
+// the gradients at p [H] float32 of `rows` rows (those whose position precedes step j's target); `batch_done()`
+// follows each batch.
+struct SequentialSink {
+  std::function<void(int64_t j, int64_t p, const at::Tensor& grad, int64_t rows)> add;
+  std::function<void()> batch_done;
+};
+void sequential_prefix_rows(EngineContext& ctx, size_t i, const at::Tensor& X, const at::Tensor& Bx, const std::vector<double>& alphas,
+                            const std::vector<double>& weights, const at::Tensor& forced_contrast, const SequentialSink& sink);
 
 // perturbation_methods.cc: [n, steps]
 at::Tensor occlusion(EngineContext& ctx, Example& e);

@@ -114,6 +114,16 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     return req.prefix_cache && !path && layer < 0 && !ctx.seq2seq && !req.per_step_schedule && !ctx.model.training() &&
            e.steps() >= 2 && e.start >= kSharedForwardMinTokens;
   };
+  // Gradient checkpointing (recompute blocks in the backward) is possible at the embeddings, without DeepLIFT's
+  // paired rows, on models whose blocks can run again (native GPT-2 / Llama) in eval mode.
+  const bool can_checkpoint = layer < 0 && !deeplift && ctx.caps.block_recompute && !ctx.model.training();
+  // Sequential integrated gradients on a decoder-only model with a KV cache: an example's moving-position rows
+  // run from their position over the clean prefix, one forward for all steps (sequential_prefix_rows); the rest
+  // (encoder-decoders, layer inputs, rows that need checkpointing, Inseq's schedule) as rows of the schedule below.
+  auto over_prefix = [&](const Example& e) {
+    return sequential && req.prefix_cache && ctx.caps.prefix_cache && !ctx.seq2seq && layer < 0 && !req.per_step_schedule &&
+           !ctx.model.training() && !ctx.checkpoint_rows(e.start + e.steps() - 1, 1, can_checkpoint);
+  };
   std::vector<GradRow> rows;
   // Sequential integrated gradients: position p of step t's prefix runs its own path, p alone moving from its
   // baseline; a position equal to its baseline (kept EOS, a target prefix that is not attributed) has a constant
@@ -135,13 +145,17 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
             unchanged = true;
             continue;
           }
+          if (over_prefix(ex[i])) {
+            step_rows[i][j] += static_cast<int64_t>(alphas.size());  // counted here, run by sequential_prefix_rows
+            continue;
+          }
           for (size_t k = 0; k < alphas.size(); ++k) rows.push_back({i, j, t, alphas[k], weights[k], 0, p});
         }
         if (unchanged && !req.multiply_by_inputs) rows.push_back({i, j, t, 1.0, weight_sum, 0, kUnchangedPositions});
       } else {
         for (size_t k = 0; k < alphas.size(); ++k) rows.push_back({i, j, t, alphas[k], weights[k], 0});
       }
-      step_rows[i][j] = static_cast<int64_t>(rows.size() - before);
+      step_rows[i][j] += static_cast<int64_t>(rows.size() - before);
     }
   }
   // GradientSHAP noise per (example, sample), as Captum's NoiseTunnel draws it per input copy.
@@ -155,9 +169,6 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   }
   std::stable_sort(rows.begin(), rows.end(), [](const GradRow& a, const GradRow& b) { return a.t > b.t; });
   const ChunkPacer pacer = ctx.pacer();
-  // Gradient checkpointing (recompute blocks in the backward) is possible at the embeddings, without DeepLIFT's
-  // paired rows, on models whose blocks can run again (native GPT-2 / Llama) in eval mode.
-  const bool can_checkpoint = layer < 0 && !deeplift && ctx.caps.block_recompute && !ctx.model.training();
 
   // Accumulated gradients per (example, step) while the step has rows left: [t, H] float32 on the device.
   std::vector<std::vector<at::Tensor>> acc(ex.size());
@@ -258,6 +269,26 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       ctx.progress(share);
     }
     finished.flush(out);
+  }
+
+  for (size_t i = 0; i < ex.size(); ++i) {
+    if (!over_prefix(ex[i])) continue;
+    double steps_done = 0;
+    SequentialSink sink;
+    sink.add = [&](int64_t j, int64_t p, const at::Tensor& g, int64_t count) {
+      at::Tensor& a = acc[i][j];
+      if (!a.defined()) a = at::zeros({ex[i].start + j, H}, g.options());  // [t, H] float32
+      a[p].add_(g);
+      steps_done += static_cast<double>(count) / static_cast<double>(step_rows[i][j]);
+      rows_left[i][j] -= count;
+      if (rows_left[i][j] == 0) finish_step(i, j);
+    };
+    sink.batch_done = [&] {
+      finished.flush(out);
+      ctx.progress(share * steps_done);
+      steps_done = 0;
+    };
+    sequential_prefix_rows(ctx, i, X[i], Bx[i], alphas, weights, forced_contrast[i], sink);
   }
 
   size_t pos = 0;
