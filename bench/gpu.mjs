@@ -4,7 +4,9 @@
 // configuration in its own process after one warm-up call (CUDA context, cuBLAS handles, allocator):
 //   - GPT-2-small shape (bench/checkpoints.mjs gpt2SmallRandom), float32, 20-token prompt + 20 forced tokens;
 //   - Llama-3.2-1B shape (llama1bRandom, random bfloat16 weights), bfloat16, the same texts.
-// Methods: saliency, integrated_gradients (50 steps), occlusion, attention.
+// Methods: saliency, integrated_gradients (50 steps), occlusion, attention; sequential_integrated_gradients and
+// reagent with bench/inseq07-methods.mjs's arguments (issue 14: on the CPU both sides are compute-bound; on a GPU
+// Inseq's one call per position / probe batch is what batching saves). Python ReAGent needs NLTK's tagger data.
 //   node bench/gpu.mjs [--methods saliency,attention] [--models gpt2,llama1b] [--device cuda] [--no-python]
 // (--device cpu rehearses it without a GPU.)
 import { execFileSync, spawnSync } from "node:child_process";
@@ -28,18 +30,23 @@ const run = (cmd, args) => {
     return { error: String(err.message).split("\n")[0] };
   }
 };
+// Method arguments and attributed steps, both sides (as bench/inseq07-methods.mjs).
+const EXTRA = {
+  sequential_integrated_gradients: ["--args", JSON.stringify({ n_steps: 8 }), "--steps", "4"],
+  reagent: ["--args", JSON.stringify({ max_probe_steps: 50, num_probes: 16 }), "--steps", "2"],
+};
 const rows = [];
 for (const name of models) {
   const { dir: make, dtype } = MODELS[name];
   const dir = make();
   for (const method of methods) {
-    const device = ["--model", name, "--device", deviceName, "--dtype", dtype, "--warmup"];
+    const device = ["--model", name, "--device", deviceName, "--dtype", dtype, "--warmup", ...(EXTRA[method] ?? [])];
     const ours = run(process.execPath, [path.join(root, "bench/attribute-run.mjs"), method, "0", "batched", ...device]);
-    const py = withPython ? run(python, [path.join(root, "bench/inseq_attribute.py"), dir, method, "0", STORY, "--device", deviceName, "--dtype", dtype, "--warmup"]) : null;
+    const py = withPython ? run(python, [path.join(root, "bench/inseq_attribute.py"), dir, method, "0", STORY, "--device", deviceName, "--dtype", dtype, "--warmup", ...(EXTRA[method] ?? [])]) : null;
     rows.push({ model: name, dtype, method, ours, python: py });
     const f = (r) => (!r ? "-" : r.error ? `failed: ${r.error}` : `${r.seconds.toFixed(3)} s / ${r.peakGpuMb ?? r.peakRssMb} MB`);
     const ratio = py && !py.error && !ours.error ? `${(py.seconds / ours.seconds).toFixed(1)}x` : "-";
-    console.log(`${name.padEnd(8)} ${dtype.padEnd(9)} ${method.padEnd(22)} ours ${f(ours).padEnd(24)} python inseq ${f(py).padEnd(24)} (${ratio})`);
+    console.log(`${name.padEnd(8)} ${dtype.padEnd(9)} ${method.padEnd(32)} ours ${f(ours).padEnd(24)} python inseq ${f(py).padEnd(24)} (${ratio})`);
   }
 }
 console.log(JSON.stringify(rows));
