@@ -133,6 +133,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   for (size_t i = 0; i < ex.size(); ++i) {
     step_rows[i].assign(ex[i].steps(), 0);
     if (shares_forward(ex[i])) continue;
+    const bool prefix_rows = over_prefix(ex[i]);
     for (int64_t j = 0; j < ex[i].steps(); ++j) {
       const int64_t t = ex[i].start + j;
       const size_t before = rows.size();
@@ -145,7 +146,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
             unchanged = true;
             continue;
           }
-          if (over_prefix(ex[i])) {
+          if (prefix_rows) {
             step_rows[i][j] += static_cast<int64_t>(alphas.size());  // counted here, run by sequential_prefix_rows
             continue;
           }
@@ -211,6 +212,21 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     finished.add(i, j, req.granular ? a : reduce_hidden(a));  // [t, H] | [t]
     acc[i][j] = at::Tensor();
   };
+  // Sequential integrated gradients: `count` rows of step j of example i are done; their summed gradient g is added
+  // at position p ([H] float32), or for kUnchangedPositions over the whole prefix ([t, H], already masked). Returns
+  // the share of the step they were.
+  auto add_sequential = [&](size_t i, int64_t j, int64_t p, const at::Tensor& g, int64_t count) {
+    at::Tensor& a = acc[i][j];
+    if (!a.defined()) a = at::zeros({ex[i].start + j, H}, g.options());  // [t, H] float32
+    if (p >= 0) {
+      a[p].add_(g);
+    } else {
+      a.add_(g);
+    }
+    rows_left[i][j] -= count;
+    if (rows_left[i][j] == 0) finish_step(i, j);
+    return static_cast<double>(count) / static_cast<double>(step_rows[i][j]);
+  };
 
   const StepFunctionInfo& fn = ctx.step_fn(req.attributed_fn);
   std::vector<at::Tensor> forced_contrast(ex.size());  // contrast logits when contrast inputs are forced: [steps, V]
@@ -275,14 +291,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     if (!over_prefix(ex[i])) continue;
     double steps_done = 0;
     SequentialSink sink;
-    sink.add = [&](int64_t j, int64_t p, const at::Tensor& g, int64_t count) {
-      at::Tensor& a = acc[i][j];
-      if (!a.defined()) a = at::zeros({ex[i].start + j, H}, g.options());  // [t, H] float32
-      a[p].add_(g);
-      steps_done += static_cast<double>(count) / static_cast<double>(step_rows[i][j]);
-      rows_left[i][j] -= count;
-      if (rows_left[i][j] == 0) finish_step(i, j);
-    };
+    sink.add = [&](int64_t j, int64_t p, const at::Tensor& g, int64_t count) { steps_done += add_sequential(i, j, p, g, count); };
     sink.batch_done = [&] {
       finished.flush(out);
       ctx.progress(share * steps_done);
@@ -397,16 +406,10 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
         const GradRow& row = rows[pos + r0];
         int64_t r1 = r0 + 1;
         while (r1 < B && rows[pos + r1].e == row.e && rows[pos + r1].j == row.j && rows[pos + r1].pos == row.pos) ++r1;
-        at::Tensor& a = acc[row.e][row.j];
-        if (!a.defined()) a = at::zeros({row.t, H}, picked.options());
-        if (row.pos >= 0) {
-          a[row.pos].add_(r1 - r0 == 1 ? picked[r0] : picked.slice(0, r0, r1).sum(0));
-        } else {  // kUnchangedPositions (one row per step): the gradient at the input where the path is constant
-          a.add_(grad[r0].slice(0, 0, row.t).to(at::kFloat).mul(unchanged[row.e].slice(0, 0, row.t)));
-        }
-        steps_done += static_cast<double>(r1 - r0) / static_cast<double>(step_rows[row.e][row.j]);
-        rows_left[row.e][row.j] -= r1 - r0;
-        if (rows_left[row.e][row.j] == 0) finish_step(row.e, row.j);
+        // kUnchangedPositions (one row per step): the gradient at the input where the path is constant
+        at::Tensor g = row.pos >= 0 ? (r1 - r0 == 1 ? picked[r0] : picked.slice(0, r0, r1).sum(0))
+                                    : grad[r0].slice(0, 0, row.t).to(at::kFloat).mul(unchanged[row.e].slice(0, 0, row.t));
+        steps_done += add_sequential(row.e, row.j, row.pos, g, r1 - r0);
         r0 = r1;
       }
     }

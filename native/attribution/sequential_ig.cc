@@ -139,8 +139,7 @@ void sequential_prefix_rows(EngineContext& ctx, size_t i, const at::Tensor& X, c
     at::Tensor wt = at::tensor(w, at::kDouble).to(ctx.dev, at::kFloat);  // [B]
     models::KVCache cache = from > 0 ? clean.prefix(from, B) : models::KVCache();
     const int64_t chunk = chunk_of(B);
-    std::vector<at::Tensor> f;    // per step of these rows: the weighted sum over rows of the attributed function
-    std::vector<int64_t> f_step;  // its step
+    std::vector<at::Tensor> f;  // per step from first_end - start on: the weighted sum over rows of the attributed function
     for (int64_t a = from; a < T;) {
       ctx.check_cancel();
       const int64_t b = std::min<int64_t>(T, a == from ? std::max<int64_t>(first_end, from + chunk) : a + chunk);
@@ -156,7 +155,6 @@ void sequential_prefix_rows(EngineContext& ctx, size_t i, const at::Tensor& X, c
         at::Tensor cl = forced_contrast.defined() ? forced_contrast[j].unsqueeze(0).expand({B, -1}) : at::Tensor();  // [B, V]
         at::Tensor ct = e.contrast_ids.defined() ? at::full({B}, e.host_contrast_targets[static_cast<size_t>(j)], long_opts) : at::Tensor();
         f.push_back(ctx.attributed_values(logits.select(1, k), targets, cl, ct).mul(wt).sum());
-        f_step.push_back(j);
       }
       a = b;
     }
@@ -164,7 +162,7 @@ void sequential_prefix_rows(EngineContext& ctx, size_t i, const at::Tensor& X, c
     at::Tensor rows_t = at::arange(B, long_opts), moving_t = ctx.long_tensor(moving);  // [B], [B]
     for (size_t q = 0; q < f.size(); ++q) {
       ctx.check_cancel();
-      const int64_t j = f_step[q], t = start + j;
+      const int64_t j = first_end - start + static_cast<int64_t>(q), t = start + j;  // chunks cover steps in order
       at::Tensor grad = torch::autograd::grad({f[q]}, {point}, {}, q + 1 < f.size())[0].detach();  // [B, len, H]
       at::Tensor picked = grad.index({rows_t, moving_t}).to(at::kFloat);                          // [B, H] at each row's position
       // rows at or after t: their position is past step j's prefix (gradient 0, not part of the step)

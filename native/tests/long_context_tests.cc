@@ -80,6 +80,25 @@ std::shared_ptr<m::CausalLM> long_llama(int64_t hidden, int64_t heads, int64_t k
   return m::init_causal_lm(m::parse_model_config(inseq::core::Json::parse(json), "config.json"), seed, t::test_device());
 }
 
+// `r` run without and with the prefix cache (AttributionRequest::prefix_cache): both results, the largest
+// difference between their first sequence's attributions, and the plain run's largest |score| (the scale a relative
+// tolerance reads it against).
+struct CacheRuns {
+  a::AttributionResult plain, cached;
+  double diff = 0, scale = 0;
+};
+CacheRuns with_and_without_prefix_cache(m::CausalLM& model, a::AttributionRequest r) {
+  CacheRuns out;
+  r.prefix_cache = false;
+  out.plain = a::attribute(model, r);
+  r.prefix_cache = true;
+  out.cached = a::attribute(model, r);
+  const at::Tensor& x = out.plain.sequences[0].attributions;
+  out.scale = x.nan_to_num(0).abs().max().item<double>();
+  out.diff = nan_aware_diff(out.cached.sequences[0].attributions, x);
+  return out;
+}
+
 }  // namespace
 
 // `method` on an n-token prompt (the last `steps` attributed) with and without the prefix KV cache, for each
@@ -93,11 +112,7 @@ static void check_prefix_cache(const std::string& method, int64_t n, int64_t ste
       a::AttributionRequest r = request(method, n, steps, model->config().vocab_size);
       if (method == "value_zeroing") r.baselines.clear();
       r.internal_batch_size = batch;
-      r.prefix_cache = false;
-      a::AttributionResult plain = a::attribute(*model, r);
-      r.prefix_cache = true;
-      a::AttributionResult cached = a::attribute(*model, r);
-      const double d = nan_aware_diff(cached.sequences[0].attributions, plain.sequences[0].attributions);
+      const auto [plain, cached, d, scale] = with_and_without_prefix_cache(*model, r);
       const std::string what = method + " " + name + " batch " + std::to_string(batch);
       if (!(d >= 0 && d <= tol)) throw t::Failure(what + ": with the cache the scores differ by " + std::to_string(d));
       ASSERT_EQ(plain.tokens_forwarded, plain_tokens);
@@ -132,14 +147,8 @@ TEST(gradient_steps_on_a_long_prompt_share_one_forward_and_equal_one_row_per_ste
   const int64_t n = 300, steps = 6;  // a prompt of 294 tokens: over the 256 from which steps share a forward
   for (const std::string method : {"saliency", "input_x_gradient"}) {
     a::AttributionRequest r = request(method, n, steps, model->config().vocab_size);
-    r.granular = true;
-    r.prefix_cache = false;
-    a::AttributionResult rows = a::attribute(*model, r);
-    r.prefix_cache = true;
-    a::AttributionResult shared = a::attribute(*model, r);
-    const at::Tensor& x = rows.sequences[0].attributions;  // [n, steps, hidden]
-    const double scale = x.nan_to_num(0).abs().max().item<double>();
-    const double d = nan_aware_diff(shared.sequences[0].attributions, x);
+    r.granular = true;  // [n, steps, hidden]
+    const auto [rows, shared, d, scale] = with_and_without_prefix_cache(*model, r);
     const std::string what = "llama " + method;
     if (!(d >= 0 && d <= 1e-5 * scale)) throw t::Failure(what + ": the shared forward differs by " + std::to_string(d) + " of " + std::to_string(scale));
     ASSERT_EQ(shared.tokens_forwarded, n - 1);  // one forward of the last step's prefix
@@ -166,14 +175,8 @@ TEST(sequential_integrated_gradients_over_the_prefix_cache_equal_one_row_per_ste
       a::AttributionRequest r = request("sequential_integrated_gradients", n, steps, model->config().vocab_size);
       r.n_steps = 4;
       r.granular = true;
-      r.internal_batch_size = batch;
-      r.prefix_cache = false;
-      a::AttributionResult plain = a::attribute(*model, r);
-      r.prefix_cache = true;
-      a::AttributionResult cached = a::attribute(*model, r);
-      const at::Tensor& x = plain.sequences[0].attributions;  // [n, steps, hidden]
-      const double scale = x.nan_to_num(0).abs().max().item<double>();
-      const double d = nan_aware_diff(cached.sequences[0].attributions, x);
+      r.internal_batch_size = batch;  // granular: [n, steps, hidden]
+      const auto [plain, cached, d, scale] = with_and_without_prefix_cache(*model, r);
       const std::string what = "sequential_integrated_gradients " + name + " batch " + std::to_string(batch);
       if (!(scale > 0 && d >= 0 && d <= 1e-5 * scale)) throw t::Failure(what + ": over the cache the scores differ by " + std::to_string(d) + " of " + std::to_string(scale));
       // plain: step j's prefix t_j = n - steps + j for each of its t_j - 1 moving positions (BOS stays) x 4 points
