@@ -5,7 +5,7 @@
 //   - GPT-2-small shape (bench/checkpoints.mjs gpt2SmallRandom), float32, 20-token prompt + 20 forced tokens;
 //   - Llama-3.2-1B shape (llama1bRandom, random bfloat16 weights), bfloat16, the same texts.
 // Methods: saliency, integrated_gradients (50 steps), occlusion, attention; sequential_integrated_gradients and
-// reagent with bench/inseq07-methods.mjs's arguments (issue 14: on the CPU both sides are compute-bound; on a GPU
+// reagent with bench/inseq07-configs.mjs's arguments (issue 14: on the CPU both sides are compute-bound; on a GPU
 // Inseq's one call per position / probe batch is what batching saves). Python ReAGent needs NLTK's tagger data.
 //   node bench/gpu.mjs [--methods saliency,attention] [--models gpt2,llama1b] [--device cuda] [--no-python]
 // (--device cpu rehearses it without a GPU.)
@@ -14,6 +14,7 @@ import path from "node:path";
 
 import { gpt2SmallRandom, llama1bRandom, root, STORY } from "./checkpoints.mjs";
 import { arg } from "./args.mjs";
+import { INSEQ07_METHODS, runFlags } from "./inseq07-configs.mjs";
 
 const methods = arg("--methods", "saliency,integrated_gradients,occlusion,attention").split(",");
 const models = arg("--models", "gpt2,llama1b").split(",");
@@ -30,11 +31,8 @@ const run = (cmd, args) => {
     return { error: String(err.message).split("\n")[0] };
   }
 };
-// Method arguments and attributed steps, both sides (as bench/inseq07-methods.mjs).
-const EXTRA = {
-  sequential_integrated_gradients: ["--args", JSON.stringify({ n_steps: 8 }), "--steps", "4"],
-  reagent: ["--args", JSON.stringify({ max_probe_steps: 50, num_probes: 16 }), "--steps", "2"],
-};
+// Method arguments and attributed steps, both sides, of the methods bench/inseq07-methods.mjs runs on the CPU.
+const EXTRA = Object.fromEntries(Object.values(INSEQ07_METHODS).map((c) => [c.method, runFlags(c)]));
 const rows = [];
 for (const name of models) {
   const { dir: make, dtype } = MODELS[name];

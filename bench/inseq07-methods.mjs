@@ -2,9 +2,9 @@
 // The methods issue 14 added (SIG, DIG, ReAGent) vs Python Inseq 0.7.1 on the GPT-2-small shape (12 x 768, vocab
 // 50257, random weights, GPT-2's tokenizer), 20-token prompt + 20 forced tokens, at 1 and 2 threads, same run.
 // Each configuration runs in its own process (bench/attribute-run.mjs, bench/inseq_attribute.py) with the same
-// method arguments. SIG costs positions x steps rows per generated step, so it attributes only the first
-// --steps generated steps on both sides (default 4 of 20), ReAGent the first 2 with at most 50 probe rounds; DIG's and ReAGent's one-off costs (the kNN graph, the
-// part-of-speech table) are paid by a warm-up run on both sides and not timed.
+// method arguments (bench/inseq07-configs.mjs; SIG's attributed steps from --steps, default 4 of 20). DIG's and
+// ReAGent's one-off costs (the kNN graph, the part-of-speech table) are paid by a warm-up run on both sides and not
+// timed.
 //   npm run build && taskset -c 1 node bench/inseq07-methods.mjs [--methods sig,dig,reagent] [--threads 1,2] [--no-python]
 //   -> a table on stdout and bench/results/inseq07-methods-<date>.json
 import { execFileSync } from "node:child_process";
@@ -13,15 +13,9 @@ import path from "node:path";
 
 import { gpt2SmallRandom, root, STORY } from "./checkpoints.mjs";
 import { arg } from "./args.mjs";
+import { INSEQ07_METHODS, runFlags } from "./inseq07-configs.mjs";
 
-/** Short name -> method id, Inseq's arguments (both sides), generated steps attributed (undefined: all 20). */
-const CONFIGS = {
-  sig: { method: "sequential_integrated_gradients", args: { n_steps: 8 }, steps: Number(arg("--steps", "4")) },
-  dig: { method: "discretized_integrated_gradients", args: { n_steps: 8 }, steps: undefined },
-  // A random model's targets rarely stay in the top 3: probing can run to max_probe_steps on every step, which
-  // takes Python Inseq hours at 1000; 50 rounds over the first 2 steps bound both sides' work the same way.
-  reagent: { method: "reagent", args: { max_probe_steps: 50, num_probes: 16 }, steps: 2 },
-};
+const CONFIGS = { ...INSEQ07_METHODS, sig: { ...INSEQ07_METHODS.sig, steps: Number(arg("--steps", "4")) } };
 const names = arg("--methods", "sig,dig,reagent").split(",");
 const threadCounts = arg("--threads", "1,2").split(",").map(Number);
 const python = process.env.INSEQ_PYTHON ?? "/opt/inseq-py/venv/bin/python";
@@ -48,7 +42,7 @@ for (const threads of threadCounts) {
   for (const name of names) {
     const c = CONFIGS[name];
     if (!c) throw new Error(`unknown method ${name}: ${Object.keys(CONFIGS).join(", ")}`);
-    const common = ["--args", JSON.stringify(c.args), ...(c.steps ? ["--steps", String(c.steps)] : []), "--warmup"];
+    const common = [...runFlags(c), "--warmup"];
     const ours = run(process.execPath, [path.join(root, "bench/attribute-run.mjs"), c.method, String(threads), "batched", ...common]);
     const py = withPython ? run(python, [path.join(root, "bench/inseq_attribute.py"), dir, c.method, String(threads), STORY, ...common]) : null;
     const ratio = ours.seconds && py?.seconds ? +(py.seconds / ours.seconds).toFixed(2) : null;
