@@ -119,8 +119,8 @@ export interface LayerContext {
  * A layer by index or by name: "all" (every block), "embeddings" (the input embeddings; also
  * "model.embed_tokens", "transformer.wte"), or a block ("model.layers.3", "transformer.h.3", "layers.3", 3).
  * Encoder-decoders: a block index N is encoder block N for the source attributions and, with attributeTarget,
- * decoder block N for the target ones; "model.encoder.layers.3" / "encoder.layers.3" names the encoder block
- * (source attributions only); "model.shared", "model.encoder.embed_tokens" the embeddings. A decoder block is
+ * decoder block N for the target ones; "model.encoder.layers.3" / "encoder.layers.3" (T5: "encoder.block.3")
+ * names the encoder block (source attributions only); "model.shared", "model.encoder.embed_tokens" the embeddings. A decoder block is
  * not named on its own: it is the target side of the block index with attributeTarget.
  */
 export function parseLayer(layer: unknown, context: LayerContext = {}): number {
@@ -130,14 +130,14 @@ export function parseLayer(layer: unknown, context: LayerContext = {}): number {
     if (/^\d+$/.test(layer)) return Number(layer);
     if (context.seq2seq) {
       if (/^(embeddings|(model\.)?shared|(model\.)?encoder\.embed_tokens)$/.test(layer)) return -1;
-      const enc = /^(?:model\.)?encoder\.layers\.(\d+)$/.exec(layer);
+      const enc = /^(?:model\.)?encoder\.(?:layers|block)\.(\d+)$/.exec(layer);
       if (enc && context.attributeTarget) {
         throw invalidOption("layer", `a block index (${enc[1]}: encoder and decoder block ${enc[1]}) with attributeTarget; an encoder block alone attributes the source only`, layer);
       }
       if (enc) return Number(enc[1]);
-      const dec = /^(?:model\.)?decoder\.layers\.(\d+)$/.exec(layer);
+      const dec = /^(?:model\.)?decoder\.(?:layers|block)\.(\d+)$/.exec(layer);
       if (dec) throw invalidOption("layer", `the block index ${dec[1]} with attributeTarget: true (decoder block ${dec[1]} is the target side of encoder and decoder block ${dec[1]})`, layer);
-      throw invalidOption("layer", '"all", "embeddings", a block index, or an encoder block name such as "model.encoder.layers.1"', layer);
+      throw invalidOption("layer", '"all", "embeddings", a block index, or an encoder block name such as "model.encoder.layers.1" / "encoder.block.1"', layer);
     }
     if (/^(embeddings|model\.embed_tokens|embed_tokens|transformer\.wte|wte)$/.test(layer)) return -1;
     const m = /^(?:(?:model\.)?layers|(?:transformer\.)?h)\.(\d+)$/.exec(layer);

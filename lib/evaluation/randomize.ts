@@ -5,8 +5,9 @@
  *
  * Cascade over a safetensors checkpoint (single file or sharded), blocks found by their Hugging Face names:
  *   - `model.layers.N.` (Llama, Mistral, Qwen2), `transformer.h.N.` (GPT-2): top block first;
- *   - `model.decoder.layers.N.`, then `model.encoder.layers.N.` (Marian, BART, M2M100): decoder top to bottom,
- *     then encoder top to bottom.
+ *   - `model.decoder.layers.N.`, then `model.encoder.layers.N.` (Marian, BART, M2M100), or `decoder.block.N.`, then
+ *     `encoder.block.N.` (T5; block 0 holds the stack's relative position bias, which every block uses): decoder top
+ *     to bottom, then encoder top to bottom.
  * Step k (k = 1 .. L) re-initialises the top k blocks ("top k"; step L is "all blocks"); the last step also
  * re-initialises every tensor outside the blocks (embeddings, positional embeddings, final norm, LM head):
  * "all + embeddings". L + 1 steps in all.
@@ -63,8 +64,8 @@ export interface RandomizeOptions {
 // ---------------------------------------------------------------------------------------------------------------
 
 const BLOCK_PATTERNS: ReadonlyArray<{ stack: string; re: RegExp }> = [
-  { stack: "decoder", re: /^(?:model\.)?decoder\.layers\.(\d+)\./ },
-  { stack: "encoder", re: /^(?:model\.)?encoder\.layers\.(\d+)\./ },
+  { stack: "decoder", re: /^(?:model\.)?decoder\.(?:layers|block)\.(\d+)\./ },
+  { stack: "encoder", re: /^(?:model\.)?encoder\.(?:layers|block)\.(\d+)\./ },
   { stack: "layers", re: /^(?:model\.)?layers\.(\d+)\./ },
   { stack: "h", re: /^(?:transformer\.)?h\.(\d+)\./ },
 ];
@@ -142,7 +143,7 @@ async function planOf(modelDir: string): Promise<Plan> {
       ErrorCode.UNSUPPORTED_MODEL,
       `No transformer blocks found in the checkpoint of ${modelDir} (tensors such as ${sample}): the randomisation check ` +
         'knows the Hugging Face block names "model.layers.N." (Llama, Mistral, Qwen2), "transformer.h.N." (GPT-2) and ' +
-        '"model.decoder.layers.N." / "model.encoder.layers.N." (Marian, BART)',
+        '"model.decoder.layers.N." / "model.encoder.layers.N." (Marian, BART), "decoder.block.N." / "encoder.block.N." (T5)',
     );
   }
   // Non-float tensors in a block are quantised weights, which re-initialising as floats would not randomise;

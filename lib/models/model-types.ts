@@ -9,7 +9,7 @@ import { ErrorCode, InseqError } from "../core/errors.js";
 
 export const NATIVE_MODEL_TYPES = {
   "decoder-only": ["gpt2", "llama", "mistral", "qwen2"],
-  "encoder-decoder": ["bart", "m2m_100", "marian", "mbart"],
+  "encoder-decoder": ["bart", "m2m_100", "marian", "mbart", "t5"],
 } as const;
 
 export type NativeModelKind = keyof typeof NATIVE_MODEL_TYPES;

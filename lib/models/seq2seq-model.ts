@@ -1,5 +1,5 @@
 /**
- * Encoder-decoder models: marian, bart, mbart, m2m_100 loaded natively, or any architecture exported as a
+ * Encoder-decoder models: marian, bart, mbart, m2m_100, t5 / Flan-T5 loaded natively, or any architecture exported as a
  * TorchScript bundle (docs/torchscript.md). Tokenization, generation with the encoder run once, and
  * attribution with Inseq's encoder-decoder semantics (lib/attribution/attribute-seq2seq.ts).
  */
@@ -203,7 +203,7 @@ export class Seq2SeqModel extends LoadedModel<NativeSeq2SeqModel> {
 }
 
 /**
- * Loads a local encoder-decoder (loadModel() does this too, and resolves hub ids): a Hugging Face checkpoint (marian, bart, mbart, m2m_100; Marian directories
+ * Loads a local encoder-decoder (loadModel() does this too, and resolves hub ids): a Hugging Face checkpoint (marian, bart, mbart, m2m_100, t5; Marian directories
  * without tokenizer.json use source.spm / target.spm + vocab.json) or an encoder-decoder TorchScript bundle.
  */
 export async function loadSeq2SeqModel(dir: string, options: { device?: DeviceOption; dtype?: DtypeOption; signal?: AbortSignal; method?: string; name?: string; onProgress?: (loadedBytes: number, totalBytes: number) => void } = {}): Promise<Seq2SeqModel> {

@@ -62,7 +62,7 @@ std::map<std::string, at::Tensor> EngineContext::compute_step_scores(Example& e,
     }
     if (fn.needs_dropout) {
       if (!caps.dropout) {
-        throw Error(ErrorCode::kUnsupportedModel, id + " needs dropout in the forward pass, which encoder-decoders and TorchScript bundles here do not apply");
+        throw Error(ErrorCode::kUnsupportedModel, id + " needs dropout in the forward pass, which this model does not apply (BART-family encoder-decoders, TorchScript bundles)");
       }
       std::vector<at::Tensor> runs;
       model.set_training(true);

@@ -165,7 +165,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
           return seq2seq ? encoder_decoder_ops(models::load_torchscript_encoder_decoder(dir, d))
                          : decoder_only_ops(models::load_torchscript_causal_lm(dir, d));
         }
-        return seq2seq ? encoder_decoder_ops(models::load_seq2seq_lm(dir, d, t, progress))
+        return seq2seq ? encoder_decoder_ops(models::load_encoder_decoder_lm(dir, d, t, progress))
                        : decoder_only_ops(models::load_causal_lm(dir, d, t, progress));
       },
       [on_progress, total_bytes](Napi::Env env, std::shared_ptr<ModelKindOps>& ops) -> Napi::Value {

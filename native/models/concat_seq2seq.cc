@@ -30,7 +30,7 @@ ModelCapabilities ConcatenatedSeq2Seq::capabilities() const {
   const EncoderDecoderInfo& i = model_->info();
   ModelCapabilities c;
   c.block_hooks = i.has_internals;  // layer methods at a block: the adapter maps both stacks' block outputs (forward)
-  c.dropout = false;
+  c.dropout = i.has_dropout;  // set_training(true): the request asks the model for dropout
   c.prefix_cache = false;
   c.deeplift_rule = i.implementation != "torchscript";
   c.value_hooks = i.has_internals;
@@ -104,6 +104,7 @@ ForwardResult ConcatenatedSeq2Seq::forward(const ForwardRequest& r) const {
   req.target_embeds = tgt;
   req.output_attentions = r.output_attentions;
   req.deeplift = r.deeplift;
+  req.training = training();
   // Block outputs in the concatenated layout: encoder block l is hook index l, decoder block l index
   // encoder_layers + l; each is passed as [B, L, d] with its own segment filled (the other one zero) and the
   // returned tensor's segment continues (gathers both ways, so gradients reach whatever the hook returned).

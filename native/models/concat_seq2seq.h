@@ -27,7 +27,7 @@ class ConcatenatedSeq2Seq : public CausalLM {
   std::map<std::string, at::Tensor> named_parameters() const override { return {}; }
   // Block hooks (ForwardRequest::layer_output_hook: encoder block l is index l, decoder block l index
   // encoder_layers + l, each in the concatenated layout), DeepLIFT's rule and value hooks where the model
-  // underneath is native; no dropout.
+  // underneath is native; dropout in training mode where the model has it (info().has_dropout: T5).
   ModelCapabilities capabilities() const override;
   const EncoderDecoderLM* encoder_decoder() const override { return model_.get(); }
 

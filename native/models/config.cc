@@ -18,6 +18,7 @@ const std::vector<NativeModelType>& native_model_types() {
   static const std::vector<NativeModelType> kTypes = {
       {"gpt2", "decoder-only"}, {"llama", "decoder-only"}, {"mistral", "decoder-only"}, {"qwen2", "decoder-only"},
       {"bart", "encoder-decoder"}, {"m2m_100", "encoder-decoder"}, {"marian", "encoder-decoder"}, {"mbart", "encoder-decoder"},
+      {"t5", "encoder-decoder"},
   };
   return kTypes;
 }

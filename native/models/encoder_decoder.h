@@ -1,4 +1,4 @@
-// The interface every encoder-decoder implements (native BART family, TorchScript bundles): embed source and
+// The interface every encoder-decoder implements (native BART family, T5, TorchScript bundles): embed source and
 // target ids, run the network from embeddings (what attribution differentiates), and decode step by step
 // with the encoder run once.
 #pragma once
@@ -17,7 +17,7 @@
 namespace inseq::models {
 
 struct EncoderDecoderInfo {
-  std::string model_type;           // marian | bart | mbart | m2m_100 | a bundle's model_type
+  std::string model_type;           // marian | bart | mbart | m2m_100 | t5 | a bundle's model_type
   std::string implementation;       // "native" | "torchscript"
   int64_t vocab_size = 0;           // logits (target vocabulary)
   int64_t source_vocab_size = 0;    // source embedding table
@@ -28,6 +28,7 @@ struct EncoderDecoderInfo {
   double embed_scale = 1.0;         // already included by embed_source / embed_target
   bool has_attentions = true;       // forward can return attention weights
   bool has_internals = false;       // forward honours value_hook / layer_hook / output_final_states
+  bool has_dropout = false;         // forward honours EncDecRequest::training (dropout)
 };
 
 struct EncDecRequest {
@@ -44,6 +45,7 @@ struct EncDecRequest {
   std::function<at::Tensor(const std::string& stack, int64_t layer, const at::Tensor& hidden)> layer_hook;
   bool output_final_states = false;  // fill encoder_final / decoder_final
   DeepLiftRule deeplift;             // DeepLIFT's rule (native models; inactive by default)
+  bool training = false;             // dropout as in training mode (models with info().has_dropout)
 };
 
 struct EncDecOutput {

@@ -29,6 +29,7 @@ Seq2SeqConfig parse_seq2seq_config(const Json& j, const std::string& source) {
   Seq2SeqConfig c;
   c.model_type = config_model_type(j, source);
   if (!is_seq2seq_model_type(c.model_type)) throw Error(ErrorCode::kUnsupportedModel, source + ": model_type \"" + c.model_type + "\" is not a native encoder-decoder");
+  if (c.model_type == "t5") throw Error(ErrorCode::kUnsupportedModel, source + ": model_type \"t5\" is not of the BART family (load it with load_encoder_decoder_lm)");
   auto required = [&](const char* key) {
     if (!j.has(key)) throw Error(ErrorCode::kBadCheckpoint, source + " has no " + key);
     return j.get_int(key, 0);

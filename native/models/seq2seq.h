@@ -32,6 +32,7 @@ struct Seq2SeqConfig {
 };
 
 Seq2SeqConfig parse_seq2seq_config(const core::Json& json, const std::string& source);
+// Whether model_type is a native encoder-decoder (the config.cc table: the BART family and t5).
 bool is_seq2seq_model_type(const std::string& model_type);
 
 struct Seq2SeqLayer {
@@ -95,6 +96,10 @@ class Seq2SeqLM : public EncoderDecoderLM {
 
 std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype = c10::ScalarType::Float,
                                            const LoadProgress& progress = {});
+
+// Any native encoder-decoder by config.json's model_type: t5 (models/t5.h), else the BART family.
+std::shared_ptr<EncoderDecoderLM> load_encoder_decoder_lm(const std::string& dir, c10::Device device,
+                                                          c10::ScalarType dtype = c10::ScalarType::Float, const LoadProgress& progress = {});
 
 // Greedy decoding with the encoder run once and a self/cross KV cache; sources right-padded with pad.
 std::vector<std::vector<int64_t>> generate_seq2seq(const Seq2SeqLM& model, const std::vector<std::vector<int64_t>>& sources,

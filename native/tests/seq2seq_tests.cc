@@ -1,6 +1,7 @@
-// Native encoder-decoders (marian, bart, mbart, m2m_100) against tiny random checkpoints made by
+// Native encoder-decoders (marian, bart, mbart, m2m_100, t5, t5-v1_1) against tiny random checkpoints made by
 // transformers' save_pretrained (scripts/reference/make_seq2seq_checkpoints.py): logits at every decoder
-// position, the encoder's last hidden state, layer-0 cross attentions, greedy and batched greedy tokens.
+// position, the encoder's last hidden state, layer-0 cross attentions (t5: also encoder / decoder self
+// attentions and the decoder's last hidden state), greedy and batched greedy tokens.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -36,46 +37,69 @@ double max_diff_json(const at::Tensor& values, const Json& expected) {  // value
 TEST(seq2seq_reference_checkpoints_match_transformers) {
   const double tol = t::test_device().is_cuda() ? 2e-3 : 1e-4;
   int checked = 0;
-  for (const std::string name : {"marian", "bart", "mbart", "m2m_100"}) {
+  for (const std::string name : {"marian", "bart", "mbart", "m2m_100", "t5", "t5-v1_1"}) {
     const std::string dir = t::repo_dir() + "/test/fixtures/reference-seq2seq/" + name;
     if (!t::file_exists(dir + "/golden.json")) throw t::Failure("missing " + dir + "/golden.json");
     Json g = Json::parse(t::read_file(dir + "/golden.json"));
-    auto model = m::load_seq2seq_lm(dir, t::test_device());
+    auto model = m::load_encoder_decoder_lm(dir, t::test_device());  // Seq2SeqLM or T5LM by model_type
     c10::InferenceMode guard;
+    // [heads][q][k] JSON of transformers vs [heads, q, k]
+    auto check_attention = [&](const at::Tensor& a, const Json& expected, const std::string& what) {
+      ASSERT_EQ(a.size(0), static_cast<int64_t>(expected.size()));
+      for (int64_t h = 0; h < a.size(0); ++h)
+        for (int64_t q = 0; q < a.size(1); ++q) {
+          if (max_diff_json(a[h][q], expected[h][q]) >= tol) throw t::Failure(name + ": " + what + " differ at head " + std::to_string(h));
+        }
+    };
     std::vector<std::vector<int64_t>> sources;
+    m::GenerationOptions o;  // greedy, no early stop (eos_token_id=None in the goldens)
+    o.pad_token_id = model->info().pad_token_id;
     for (size_t e = 0; e < g["sources"].size(); ++e) {
       std::vector<int64_t> src = ints(g["sources"][e]), dec = ints(g["decoder_inputs"][e]);
       sources.push_back(src);
       at::Tensor s = at::tensor(src, at::kLong).unsqueeze(0), d = at::tensor(dec, at::kLong).unsqueeze(0);
-      at::Tensor mask = at::ones_like(s);
-      at::Tensor enc = model->encode(model->embed_source(s), mask);  // [1, S, d]
-      auto out = model->decode(model->embed_target(d), enc, mask, nullptr, true);
+      m::EncDecRequest r;
+      r.source_embeds = model->embed_source(s);
+      r.source_mask = at::ones_like(s).to(t::test_device());
+      r.target_embeds = model->embed_target(d);
+      r.output_attentions = true;
+      r.output_final_states = true;
+      m::EncDecOutput out = model->forward(r);
       at::Tensor logits = out.logits.squeeze(0);  // [T, V]
       for (int64_t p = 0; p < logits.size(0); ++p) {
         const double diff = max_diff_json(logits[p], g["logits"][e][p]);
         if (diff > tol) throw t::Failure(name + ": logits differ by " + std::to_string(diff) + " at example " + std::to_string(e) + " position " + std::to_string(p));
       }
       if (e == 0) {
-        for (int64_t p = 0; p < enc.size(1); ++p) {
-          const double diff = max_diff_json(enc[0][p], g["encoder_last_hidden_state"][p]);
+        at::Tensor enc = out.encoder_final[0];  // [S, d]
+        for (int64_t p = 0; p < enc.size(0); ++p) {
+          const double diff = max_diff_json(enc[p], g["encoder_last_hidden_state"][p]);
           if (diff > tol) throw t::Failure(name + ": encoder state differs by " + std::to_string(diff));
+        }
+        if (g.has("decoder_last_hidden_state_example0")) {  // t5: after the final norm, before the rescale
+          at::Tensor dh = out.decoder_final[0];  // [T, d]
+          for (int64_t p = 0; p < dh.size(0); ++p) ASSERT_TRUE(max_diff_json(dh[p], g["decoder_last_hidden_state_example0"][p]) < tol);
         }
       }
       if (e == 1) {
-        at::Tensor ca = out.cross_attentions[0].squeeze(0);  // [heads, T, S]
-        for (int64_t h = 0; h < ca.size(0); ++h)
-          for (int64_t q = 0; q < ca.size(1); ++q) ASSERT_TRUE(max_diff_json(ca[h][q], g["cross_attentions_layer0_example1"][h][q]) < tol);
+        check_attention(out.cross_attentions[0][0], g["cross_attentions_layer0_example1"], "layer-0 cross attentions");
+        if (g.has("encoder_attentions_layer0_example1")) {
+          check_attention(out.encoder_attentions[0][0], g["encoder_attentions_layer0_example1"], "layer-0 encoder attentions");
+          check_attention(out.decoder_attentions.back()[0], g["decoder_attentions_last_example1"], "last decoder self attentions");
+        }
       }
-      auto greedy = m::generate_seq2seq(*model, {src}, static_cast<int64_t>(g["greedy"][e].size()), {});
+      o.max_new_tokens = static_cast<int64_t>(g["greedy"][e].size());
+      auto greedy = m::generate_encoder_decoder(*model, {src}, o).sequences;
       if (greedy[0] != ints(g["greedy"][e])) throw t::Failure(name + ": greedy tokens differ for example " + std::to_string(e));
     }
-    auto batched = m::generate_seq2seq(*model, sources, static_cast<int64_t>(g["greedy_batched"][0].size()), {});
+    o.max_new_tokens = static_cast<int64_t>(g["greedy_batched"][0].size());
+    auto batched = m::generate_encoder_decoder(*model, sources, o).sequences;
     for (size_t e = 0; e < sources.size(); ++e) {
       if (batched[e] != ints(g["greedy_batched"][e])) throw t::Failure(name + ": batched greedy tokens differ for example " + std::to_string(e));
     }
     ++checked;
   }
-  ASSERT_EQ(checked, 4);
+  ASSERT_EQ(checked, 6);
 }
 
 TEST(seq2seq_encoder_reuse_equals_recomputing_it) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write golden attribution files computed by the real Python Inseq 0.7.1 for
-encoder-decoder models (marian, bart, mbart, m2m_100) and for the `value_zeroing`
+encoder-decoder models (marian, bart, mbart, m2m_100, t5, t5-v1_1) and for the `value_zeroing`
 method on the decoder-only models (gpt2, llama, stories260K).
 
 Companion of make_inseq_goldens.py (decoder-only goldens, same conventions).
@@ -62,8 +62,10 @@ TGT_2 = "said,"  # [158, 7, 2] + decoder start in front
 CONTRAST_1 = "And Ben'"  # same length as TGT_1: [52, 13, 57, 153, 6, 2]
 
 ENC_DEC_MODELS = {
-    m: {"path": f"test/fixtures/reference-seq2seq/{m}"} for m in ("marian", "bart", "mbart", "m2m_100")
+    m: {"path": f"test/fixtures/reference-seq2seq/{m}"} for m in ("marian", "bart", "mbart", "m2m_100", "t5", "t5-v1_1")
 }
+# The t5 pair's tokenizer has T5's special ids (<pad>=0, </s>=1, <unk>=2) and otherwise the same ids, so the texts
+# above give the same sources with </s> = 1 (added to a partial index with --only t5 / --only t5-v1_1).
 
 GEN_ARGS = {"max_new_tokens": 5, "do_sample": False}
 IG_ARGS = {"attribution_args": {"n_steps": 8, "method": "gausslegendre"}}
@@ -114,6 +116,11 @@ M2M_DEEPLIFT_NOTE = (
     "m2m_100 uses nn.ReLU modules (activation_function 'relu'), so Captum's DeepLift rescale rule applies there "
     "(multiplier (relu(x)-relu(x_ref))/(x-x_ref), x_ref from the baseline forward); deeplift != (x-b)*grad f(x) "
     "for m2m_100 (rel. diff 0.15), while it is for marian (SiLU), bart and mbart (GELUActivation)."
+)
+
+T5_DEEPLIFT_NOTE = (
+    "t5 (v1.0) uses nn.ReLU modules (feed_forward_proj 'relu'), so Captum's DeepLift rescale rule applies there as "
+    "for m2m_100; t5-v1_1's gated-gelu uses NewGELUActivation (no rule: (x-b)*grad f(x))."
 )
 
 
@@ -373,6 +380,8 @@ def main():
                 entry["notes"].append(MARIAN_NOTE)
             if model_key == "m2m_100" and method in ("deeplift", "layer_deeplift"):
                 entry["notes"].append(M2M_DEEPLIFT_NOTE)
+            if model_key.startswith("t5") and method in ("deeplift", "layer_deeplift"):
+                entry["notes"].append(T5_DEEPLIFT_NOTE)
             entries.append(entry)
 
     if partial_run:
@@ -380,7 +389,7 @@ def main():
     versions = _old.package_versions(("inseq", "captum", "torch", "transformers", "tokenizers", "safetensors", "numpy"))
     index = {
         "description": "Goldens written by Python Inseq's FeatureAttributionOutput.save(path, overwrite=True) "
-        "(scores_precision float32) for encoder-decoder models (marian, bart, mbart, m2m_100) and value_zeroing on "
+        "(scores_precision float32) for encoder-decoder models (marian, bart, mbart, m2m_100, t5, t5-v1_1) and value_zeroing on "
         "decoder-only models. info.exec_time forced to 0.0. value_zeroing goldens use two compatibility shims "
         "(inseq_compat_patches=true, see notes). See scripts/reference/README.md.",
         "versions": versions,
@@ -395,7 +404,7 @@ def main():
             "decoder_only": {m: {"prompt": c["prompts"][0], "forced": c["forced"][0]} for m, c in DEC_ONLY_MODELS.items()},
         },
         "notes": [
-            "All four encoder-decoder dirs load in Inseq as they are: tokenizer_config.json names "
+            "All encoder-decoder dirs load in Inseq as they are: tokenizer_config.json names "
             "'TokenizersBackend', so AutoTokenizer builds a fast tokenizer from tokenizer.json (no .spm files are "
             "needed, no tokenizer= override was used). Inseq forces attn_implementation='eager' itself.",
             VZ_COMPAT_NOTE,

@@ -11,9 +11,12 @@ Run:
     /opt/inseq-py/venv/bin/python scripts/reference/make_seq2seq_checkpoints.py
 
 Output: test/fixtures/reference-seq2seq/<name>/ for name in marian, bart, mbart,
-m2m_100, each with config.json, generation_config.json, model.safetensors,
-tokenizer.json + tokenizer_config.json (one shared small BPE tokenizer) and
-golden.json:
+m2m_100, t5 (v1.0: relu feed-forward, tied head with the d_model**-0.5 rescale)
+and t5-v1_1 (gated-gelu, untied lm_head, no rescale), each with
+config.json, generation_config.json, model.safetensors, tokenizer.json +
+tokenizer_config.json (one small BPE tokenizer; the t5 pair has its own, trained
+the same way with T5's special ids <pad>=0, </s>=1, <unk>=2 and a 4th special, so
+its other ids are the same) and golden.json:
 
   transformers_version, torch_version, model_type,
   config                      the config.json keys that matter
@@ -31,6 +34,13 @@ golden.json:
   greedy_batched [3][8]       the 3 sources in one generate() call, right-padded
                               with pad_token_id + attention_mask; new tokens only
   greedy_min_gap              smallest top1 - top2 logit gap along `greedy`
+
+t5 / t5-v1_1 also: encoder_attentions_layer0_example1 [heads][src_len][src_len]
+and decoder_attentions_last_example1 [heads][dec_len][dec_len] (the relative
+position bias at work), decoder_last_hidden_state_example0 [dec_len][d_model]
+(after the final norm, before the rescale), {encoder,decoder}_position_bias_q40_k81 [heads][81] (block 0's
+compute_bias for one query at position 40 over keys 0..80: relative positions -40..40, bidirectional and causal
+buckets up to the max_distance clamp).
 
 Greedy settings: max_new_tokens=8, do_sample=False, num_beams=1, and
 eos_token_id=None / forced_eos_token_id=None / forced_bos_token_id=None passed as
@@ -65,6 +75,8 @@ from transformers import (
     MBartConfig,
     MBartForConditionalGeneration,
     PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +88,9 @@ OUT = REPO / "test/fixtures/reference-seq2seq"
 # Special tokens (fairseq / BART order): <s>=0, <pad>=1, </s>=2, <unk>=3.
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
+# T5's order: <pad>=0, </s>=1, <unk>=2 (no bos); a 4th special keeps the other ids equal to SPECIALS' tokenizer's.
+T5_SPECIALS = ["<pad>", "</s>", "<unk>", "<extra_id_0>"]
+T5_PAD, T5_EOS, T5_UNK = 0, 1, 2
 TARGET_VOCAB = 160
 MAX_NEW_TOKENS = 8
 MIN_GREEDY_GAP = 0.02
@@ -89,7 +104,7 @@ D_MODEL, LAYERS, HEADS, FFN, MAX_POS = 32, 2, 4, 64, 64
 # ---------------------------------------------------------------------------
 # Tokenizer (optional for the tests: ids are what matter)
 # ---------------------------------------------------------------------------
-def train_tokenizer() -> Tokenizer:
+def train_tokenizer(specials: list[str] = SPECIALS, eos: int = EOS) -> Tokenizer:
     """SentencePiece-like BPE: Metaspace pre-tokenizer/decoder, post-processor
     appends </s> (like Marian / M2M100 / BART-ish source encoding)."""
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -97,16 +112,16 @@ def train_tokenizer() -> Tokenizer:
     tok.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(
         vocab_size=TARGET_VOCAB,
-        special_tokens=SPECIALS,
+        special_tokens=specials,
         limit_alphabet=60,
         show_progress=False,
     )
     text = CORPUS.read_text(encoding="utf-8")
     tok.train_from_iterator(text.splitlines(), trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
-        single="$A </s>", pair="$A $B </s>", special_tokens=[("</s>", EOS)]
+        single="$A </s>", pair="$A $B </s>", special_tokens=[("</s>", eos)]
     )
-    for i, s in enumerate(SPECIALS):
+    for i, s in enumerate(specials):
         assert tok.token_to_id(s) == i, (s, tok.token_to_id(s))
     return tok
 
@@ -117,17 +132,22 @@ def make_hf_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
     )
 
 
-def make_inputs(tok: Tokenizer) -> tuple[list[list[int]], list[list[int]], dict]:
+def make_t5_hf_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
+
+
+def make_inputs(tok: Tokenizer, specials: tuple[int, ...] = (BOS, PAD, EOS, UNK), eos: int = EOS,
+                unk: int = UNK) -> tuple[list[list[int]], list[list[int]], dict]:
     """Sources: first L-1 content tokens of corpus lines + </s>.
     Decoder inputs (without the start token): first L-1 tokens of other lines."""
     lines = [l for l in CORPUS.read_text(encoding="utf-8").splitlines() if l.strip()]
     ids = [tok.encode(l, add_special_tokens=False).ids for l in lines]
     for x in ids:
-        assert UNK not in x[:12]
-    sources = [ids[i][: n - 1] + [EOS] for i, n in zip((0, 3, 6), SOURCE_LENGTHS)]
+        assert unk not in x[:12]
+    sources = [ids[i][: n - 1] + [eos] for i, n in zip((0, 3, 6), SOURCE_LENGTHS)]
     dec_tails = [ids[i][1: n] for i, n in zip((1, 4, 7), DECODER_LENGTHS)]
     for s in sources + dec_tails:
-        assert all(t not in (BOS, PAD, EOS, UNK) for t in s[:-1])
+        assert all(t not in specials for t in s[:-1])
     texts = {"source_lines": [lines[i] for i in (0, 3, 6)]}
     return sources, dec_tails, texts
 
@@ -205,6 +225,66 @@ def build_configs(vocab: int) -> dict:
     }
 
 
+# T5 (v1.0 relu + tied head, v1.1 gated-gelu + untied head). d_kv * heads = 24 != d_model; small bucket counts and
+# distances so that the sequences here reach the logarithmic buckets and (t5-v1_1) the max_distance clamp.
+T5_D_KV = 6
+
+
+def build_t5_configs(vocab: int) -> dict:
+    """name -> (class, config, first seed)."""
+    common_t5 = dict(
+        vocab_size=vocab, d_model=D_MODEL, d_kv=T5_D_KV, num_heads=HEADS, num_layers=LAYERS,
+        pad_token_id=T5_PAD, eos_token_id=T5_EOS, decoder_start_token_id=T5_PAD,
+    )
+    return {
+        "t5": (
+            T5ForConditionalGeneration,
+            T5Config(**common_t5, d_ff=FFN, feed_forward_proj="relu", relative_attention_num_buckets=8,
+                     relative_attention_max_distance=16),
+            2501,
+        ),
+        "t5-v1_1": (
+            T5ForConditionalGeneration,
+            T5Config(**common_t5, d_ff=48, feed_forward_proj="gated-gelu",
+                     relative_attention_num_buckets=16, relative_attention_max_distance=12, tie_word_embeddings=False),
+            2601,
+        ),
+    }
+
+
+def new_t5(cls, config) -> torch.nn.Module:
+    """transformers 5 always ties lm_head to shared at init (T5Config sets tie_word_embeddings=True and keeps
+    tie_word_embeddings=False only as scale_decoder_outputs=False); an untied head is a separate parameter that
+    save_pretrained writes and from_pretrained keeps untied (its values differ from shared.weight)."""
+    model = cls(config)
+    if not config.scale_decoder_outputs:
+        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
+    return model
+
+
+@torch.no_grad()
+def randomize_t5_(model: torch.nn.Module, seed: int) -> None:
+    """O(1)-scale weights: shared N(0, 1); an untied lm_head N(0, (2/sqrt(d))^2); relative_attention_bias N(0, 1);
+    norm weights 1 + N(0, 0.1^2); Linear N(0, gain^2/fan_in), gain RESIDUAL_OUT_GAIN for the self-attention o and
+    wo, CROSS_OUT_GAIN for EncDecAttention.o, 1 otherwise (no QK gain: T5 does not scale q.k by 1/sqrt(d_kv))."""
+    torch.manual_seed(seed)
+    for name, p in model.named_parameters():
+        if p.dim() == 1:
+            p.copy_(1.0 + torch.randn_like(p) * 0.1)
+        elif name == "shared.weight" or "relative_attention_bias" in name:
+            p.copy_(torch.randn_like(p))
+        elif name == "lm_head.weight":
+            p.copy_(torch.randn_like(p) * (2.0 / math.sqrt(p.shape[1])))
+        else:
+            if "EncDecAttention.o." in name:
+                gain = CROSS_OUT_GAIN
+            elif "SelfAttention.o." in name or ".wo." in name:
+                gain = RESIDUAL_OUT_GAIN
+            else:
+                gain = 1.0
+            p.copy_(torch.randn_like(p) * (gain / math.sqrt(p.shape[1])))
+
+
 RESIDUAL_OUT = ("out_proj", "fc2")
 RESIDUAL_OUT_GAIN = 3.0
 # Cross-attention sees the same encoder states at every decoder step; with the
@@ -277,6 +357,12 @@ CONFIG_KEYS = [
     "share_encoder_decoder_embeddings", "tie_word_embeddings",
     "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id", "forced_eos_token_id",
 ]
+T5_CONFIG_KEYS = [
+    "model_type", "vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
+    "relative_attention_num_buckets", "relative_attention_max_distance", "feed_forward_proj", "dense_act_fn",
+    "is_gated_act", "layer_norm_epsilon", "dropout_rate", "tie_word_embeddings", "scale_decoder_outputs",
+    "pad_token_id", "eos_token_id", "decoder_start_token_id",
+]
 
 
 @torch.no_grad()
@@ -305,12 +391,19 @@ def make_golden(d: Path, sources, dec_tails) -> tuple[dict, dict]:
     # Sanity: lm_head(last decoder hidden state) + final_logits_bias == logits.
     o = outs[0]
     bias = getattr(model, "final_logits_bias", 0)
-    assert torch.allclose(model.get_output_embeddings()(o.decoder_hidden_states[-1]) + bias, o.logits, atol=1e-5)
+    t5 = model.config.model_type == "t5"
+    if t5:  # T5's last hidden state is after the final norm; the rescale comes before the head
+        dec_last = model.decoder(input_ids=torch.tensor([decoder_inputs[0]]), encoder_hidden_states=o.encoder_last_hidden_state).last_hidden_state
+        scale = model.config.d_model ** -0.5 if model.config.scale_decoder_outputs else 1.0
+        assert torch.allclose(model.lm_head(dec_last * scale), o.logits, atol=1e-5)
+    else:
+        assert torch.allclose(model.get_output_embeddings()(o.decoder_hidden_states[-1]) + bias, o.logits, atol=1e-5)
+    pad = model.config.pad_token_id
 
     gen_kwargs = dict(
         max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1,
         eos_token_id=None, forced_eos_token_id=None, forced_bos_token_id=None,
-        pad_token_id=PAD, decoder_start_token_id=start,
+        pad_token_id=pad, decoder_start_token_id=start,
     )
     greedy, gaps = [], []
     for s in sources:
@@ -324,7 +417,7 @@ def make_golden(d: Path, sources, dec_tails) -> tuple[dict, dict]:
         gaps.append(gap)
 
     width = max(len(s) for s in sources)
-    ids = torch.tensor([s + [PAD] * (width - len(s)) for s in sources])
+    ids = torch.tensor([s + [pad] * (width - len(s)) for s in sources])
     mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sources])
     out = model.generate(input_ids=ids, attention_mask=mask, **gen_kwargs)
     assert out.shape[1] == MAX_NEW_TOKENS + 1 and (out[:, 0] == start).all()
@@ -334,7 +427,7 @@ def make_golden(d: Path, sources, dec_tails) -> tuple[dict, dict]:
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
         "model_type": model.config.model_type,
-        "config": {k: cfg_json[k] for k in CONFIG_KEYS if k in cfg_json},
+        "config": {k: cfg_json[k] for k in (T5_CONFIG_KEYS if t5 else CONFIG_KEYS) if k in cfg_json},
         "stored_tensors": {k: list(v.shape) for k, v in stored.items()},
         "generate_kwargs": {k: v for k, v in gen_kwargs.items()},
         "sources": sources,
@@ -346,6 +439,14 @@ def make_golden(d: Path, sources, dec_tails) -> tuple[dict, dict]:
         "greedy_batched": greedy_batched,
         "greedy_min_gap": min(gaps),
     }
+    if t5:
+        golden["encoder_attentions_layer0_example1"] = floats(outs[1].encoder_attentions[0][0])
+        golden["decoder_attentions_last_example1"] = floats(outs[1].decoder_attentions[-1][0])
+        golden["decoder_last_hidden_state_example0"] = floats(dec_last[0])
+        # compute_bias(1 query at position 40, 81 keys): relative positions -40..40 through both bucket schemes
+        for stack in ("encoder", "decoder"):
+            attn = getattr(model, stack).block[0].layer[0].SelfAttention
+            golden[f"{stack}_position_bias_q40_k81"] = floats(attn.compute_bias(1, 81, past_seen_tokens=40)[0, :, 0])
     distinct = min(len(set(g)) for g in greedy)
     return golden, {"batched_equal": greedy_batched == greedy, "min_gap": min(gaps), "distinct": distinct}
 
@@ -366,7 +467,21 @@ def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
     rows = []
-    for name, (cls, config, seed0) in build_configs(vocab).items():
+    t5_tok = train_tokenizer(T5_SPECIALS, T5_EOS)
+    t5_sources, t5_dec_tails, _ = make_inputs(t5_tok, (T5_PAD, T5_EOS, T5_UNK, 3), T5_EOS, T5_UNK)
+    assert t5_tok.get_vocab_size() == vocab
+    assert [s[:-1] for s in t5_sources] == [s[:-1] for s in sources] and t5_dec_tails == dec_tails
+    families = [(build_configs(vocab), sources, dec_tails, hf_tok, lambda cls, config: cls(config), randomize_),
+                (build_t5_configs(vocab), t5_sources, t5_dec_tails, make_t5_hf_tokenizer(t5_tok), new_t5, randomize_t5_)]
+    for configs, sources, dec_tails, hf_tok, new_model, randomize in families:
+        write_family(configs, sources, dec_tails, hf_tok, new_model, randomize, rows)
+    summary(rows)
+    print(f"\nvocab size {vocab}; sources {sources}; wrote {OUT.relative_to(REPO)}/")
+    return 0
+
+
+def write_family(configs, sources, dec_tails, hf_tok, new_model, randomize, rows) -> None:
+    for name, (cls, config, seed0) in configs.items():
         d = OUT / name
         # Pick the seed: the first of SEED_TRIES consecutive seeds whose greedy
         # paths have no near-tie (top1 - top2 >= MIN_GREEDY_GAP) and >= 3 distinct
@@ -376,8 +491,8 @@ def main() -> int:
         best = None
         for seed in range(seed0, seed0 + SEED_TRIES):
             torch.manual_seed(seed)
-            model = cls(config).eval()
-            randomize_(model, seed)
+            model = new_model(cls, config).eval()
+            randomize(model, seed)
             paths = [manual_greedy(model, s, config.decoder_start_token_id, MAX_NEW_TOKENS) for s in sources]
             gap = min(g for _, g in paths)
             distinct = min(len(set(p)) for p, _ in paths)
@@ -389,12 +504,17 @@ def main() -> int:
         assert best is not None, f"{name}: no seed without near-ties"
         seed = best[0]
         torch.manual_seed(seed)
-        model = cls(config).eval()
-        randomize_(model, seed)
-        model.generation_config = GenerationConfig(
-            bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
-            decoder_start_token_id=config.decoder_start_token_id,
-        )
+        model = new_model(cls, config).eval()
+        randomize(model, seed)
+        if config.model_type == "t5":
+            model.generation_config = GenerationConfig(
+                eos_token_id=T5_EOS, pad_token_id=T5_PAD, decoder_start_token_id=config.decoder_start_token_id,
+            )
+        else:
+            model.generation_config = GenerationConfig(
+                bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
+                decoder_start_token_id=config.decoder_start_token_id,
+            )
         model.save_pretrained(d)
         hf_tok.save_pretrained(d)
         for f in d.iterdir():
@@ -408,6 +528,8 @@ def main() -> int:
         print(f"{name}: seed {seed} ({seed - seed0 + 1} tried)", flush=True)
         rows.append((name, seed, total, info, golden))
 
+
+def summary(rows) -> None:
     for name, seed, total, info, g in rows:
         print(f"\n== {name} (seed {seed}, {total} bytes, batched==greedy {info['batched_equal']}, "
               f"min gap {info['min_gap']:.4f})")
@@ -416,8 +538,6 @@ def main() -> int:
             print(f"  {k} {shp}")
         print("  greedy        ", g["greedy"])
         print("  greedy_batched", g["greedy_batched"])
-    print(f"\nvocab size {vocab}; sources {sources}; wrote {OUT.relative_to(REPO)}/")
-    return 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ const SOURCES = ["So Ben too", "Once upon a time there was"];
 const TARGETS = ["And that'", "said, the"];
 const EXTRA: Record<string, number[]> = { attention: [2, 4], value_zeroing: [2] };
 
-describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
+describe.each(["bart", "m2m_100", "t5"])("%s attribution", (name) => {
   let model: Seq2SeqModel;
   beforeAll(async () => {
     model = await loadSeq2SeqModel(dirOf(name), { device: testDevice });
@@ -157,9 +157,18 @@ describe.each(["bart", "m2m_100"])("%s attribution", (name) => {
     await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a", method: "layer_integrated_gradients", methodArgs: { layer: 5 } }), "ERR_INVALID_OPTION", "out of range");
     await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a", method: "layer_integrated_gradients", methodArgs: { layer: "model.decoder.layers.1" } }), "ERR_INVALID_OPTION", "attributeTarget");
     const long = Array.from({ length: 600 }, () => "Ben").join(" ");
-    await expectCode(model.attribute(long, { generatedTexts: "a" }), "ERR_INVALID_OPTION", "exceeds");
-    await expectCode(model.generate(long), "ERR_INVALID_OPTION", "exceeds");
-    await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a", method: "dummy", stepScores: ["mc_dropout_prob_avg"] }), "ERR_UNSUPPORTED_MODEL", "dropout");
+    if (name === "t5") {
+      // Relative positions: no length limit. dropout_rate applies in training mode, so MC dropout runs (and differs
+      // from the eval probability).
+      const mc = await model.attribute(SOURCES[0]!, { generatedTexts: TARGETS[0], method: "dummy", stepScores: ["probability", "mc_dropout_prob_avg"] });
+      const st = mc.sequenceAttributions[0]!.stepScores;
+      expect(st.mc_dropout_prob_avg!.length).toBe(st.probability!.length);
+      expect(nanAwareMaxDiff(st.mc_dropout_prob_avg!, st.probability!)).toBeGreaterThan(1e-4);
+    } else {
+      await expectCode(model.attribute(long, { generatedTexts: "a" }), "ERR_INVALID_OPTION", "exceeds");
+      await expectCode(model.generate(long), "ERR_INVALID_OPTION", "exceeds");
+      await expectCode(model.attribute(SOURCES[0]!, { generatedTexts: "a", method: "dummy", stepScores: ["mc_dropout_prob_avg"] }), "ERR_UNSUPPORTED_MODEL", "dropout");
+    }
     expect((await model.attribute(SOURCES[0]!, { generatedTexts: "a" })).sequenceAttributions.length).toBe(1);
   });
 });

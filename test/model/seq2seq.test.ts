@@ -1,4 +1,4 @@
-// Encoder-decoders through the public API: tiny marian / bart / mbart / m2m_100 checkpoints saved by
+// Encoder-decoders through the public API: tiny marian / bart / mbart / m2m_100 / t5 / t5-v1_1 checkpoints saved by
 // transformers (scripts/reference/make_seq2seq_checkpoints.py) generate transformers' greedy tokens, one by
 // one and batched; loadModel() loads them as Seq2SeqModel.
 import path from "node:path";
@@ -8,19 +8,20 @@ import { loadModel, loadSeq2SeqModel, Seq2SeqModel } from "../../lib/index.js";
 import { expectCode, readJson, repoRoot, testDevice } from "../helpers.js";
 
 interface Golden {
+  model_type: string;
   sources: number[][];
   greedy: number[][];
   greedy_batched: number[][];
 }
 
-describe.each(["marian", "bart", "mbart", "m2m_100"])("encoder-decoder %s", (name) => {
+describe.each(["marian", "bart", "mbart", "m2m_100", "t5", "t5-v1_1"])("encoder-decoder %s", (name) => {
   const dir = path.join(repoRoot, "test/fixtures/reference-seq2seq", name);
   const golden = readJson<Golden>(path.join(dir, "golden.json"));
 
   it("tokenizes and generates transformers' greedy tokens, single and batched", async () => {
     const model = await loadSeq2SeqModel(dir, { device: testDevice });
     try {
-      expect(model.info).toMatchObject({ modelType: name, isEncoderDecoder: true, numLayers: 2, numEncoderLayers: 2 });
+      expect(model.info).toMatchObject({ modelType: golden.model_type, isEncoderDecoder: true, numLayers: 2, numEncoderLayers: 2 });
       const texts = await model.tokenizer.decodeBatch(golden.sources, { skipSpecialTokens: true });
       const encoded = await model.tokenizer.encodeBatch(texts);
       expect(encoded.map((e) => e.ids)).toEqual(golden.sources);
