@@ -62,11 +62,11 @@ describe("natively implemented model types", () => {
     expect((e1 as InseqError).message).toContain(`model_type "llama" in ${dir} is a decoder-only model`);
     expect((e1 as InseqError).message).toContain("loadModel()");
     const config = readJson(path.join(dir, "config.json"));
-    config.model_type = "t5";
+    config.model_type = "pegasus";
     writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
     const e2 = await loadSeq2SeqModel(dir, { device: "cpu" }).then(() => null, (err: unknown) => err);
     expect(e2).toMatchObject({ code: "ERR_UNSUPPORTED_MODEL" });
-    expect((e2 as InseqError).message).toContain('model_type "t5" is not implemented natively (decoder-only: gpt2, llama, mistral, qwen2; encoder-decoder: bart, m2m_100, marian, mbart)');
+    expect((e2 as InseqError).message).toContain('model_type "pegasus" is not implemented natively (decoder-only: gpt2, llama, mistral, qwen2; encoder-decoder: bart, m2m_100, marian, mbart, t5)');
     expect((e2 as InseqError).message).toContain("tools/export-torchscript");
   });
 
