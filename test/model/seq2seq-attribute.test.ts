@@ -148,6 +148,16 @@ describe.each(["bart", "m2m_100", "t5"])("%s attribution", (name) => {
     await expectCode(model.forward([src], [[999999]]), "ERR_INVALID_OPTION", "for targets[0][0] (row 0, column 0) but received 999999");
   });
 
+  it("a block by name (model.encoder.layers.N; T5: encoder.block.N) equals the block index", async () => {
+    const names = name === "t5" ? ["encoder.block.1", "decoder.block.1"] : ["model.encoder.layers.1", "model.decoder.layers.1"];
+    const run = (layer: number | string) =>
+      model.attribute(SOURCES[0]!, { method: "layer_gradient_x_activation", generatedTexts: TARGETS[0], methodArgs: { layer } });
+    const [byIndex, byName] = [await run(1), await run(names[0]!)];
+    expect(byName.sequenceAttributions[0]!.sourceAttributions!.data).toEqual(byIndex.sequenceAttributions[0]!.sourceAttributions!.data);
+    expect(nanAwareMaxDiff(byIndex.sequenceAttributions[0]!.sourceAttributions!.data, (await run(0)).sequenceAttributions[0]!.sourceAttributions!.data)).toBeGreaterThan(1e-6);
+    await expectCode(run(names[1]!), "ERR_INVALID_OPTION", "attributeTarget");
+  });
+
   it("bad input: clear errors with codes, model still usable", async () => {
     await expectCode(model.attribute("", { generatedTexts: "a" }), "ERR_INVALID_OPTION", "inputTexts");
     await expectCode(model.attribute(SOURCES, { generatedTexts: ["a"] }), "ERR_INVALID_OPTION", "generatedTexts");
