@@ -123,6 +123,15 @@ T5_DEEPLIFT_NOTE = (
     "for m2m_100; t5-v1_1's gated-gelu uses NewGELUActivation (no rule: (x-b)*grad f(x))."
 )
 
+T5_LAYER_NOTE = (
+    "t5: the same failure as BART's: get_input_embeddings() is model.shared, while T5Stack (transformers 5.24) embeds "
+    "ids with its own embed_tokens module (weight tied to shared), so the hook on shared never runs."
+)
+T5_VZ_NOTE = (
+    "t5: T5Block returns a tuple (hidden_states, position biases), so unmodified Inseq 0.7.1 value_zeroing runs on "
+    "T5 (the *_unpatched_* case succeeds and equals the shimmed one, whose tuple path is unchanged)."
+)
+
 
 def enc_dec_cases() -> list[dict]:
     cases: list[dict] = []
@@ -382,6 +391,10 @@ def main():
                 entry["notes"].append(M2M_DEEPLIFT_NOTE)
             if model_key.startswith("t5") and method in ("deeplift", "layer_deeplift"):
                 entry["notes"].append(T5_DEEPLIFT_NOTE)
+            if model_key.startswith("t5") and method.startswith("layer_"):
+                entry["notes"].append(T5_LAYER_NOTE)
+            if model_key.startswith("t5") and method == "value_zeroing":
+                entry["notes"].append(T5_VZ_NOTE)
             entries.append(entry)
 
     if partial_run:

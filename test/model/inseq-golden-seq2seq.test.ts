@@ -1,5 +1,5 @@
 // Conformance with Python Inseq 0.7.1 on encoder-decoders: goldens written by Inseq itself
-// (scripts/reference/make_inseq_seq2seq_goldens.py) on transformers-made tiny BART / mBART / M2M100 / Marian
+// (scripts/reference/make_inseq_seq2seq_goldens.py) on transformers-made tiny BART / mBART / M2M100 / Marian / T5
 // checkpoints. Each case is re-run through Seq2SeqModel.attribute() and compared cell by cell (rel. 1e-4 of
 // the column's scale, NaN at the same cells), with token ids, positions and step scores. Cases where we
 // deliberately differ from Inseq say why.
@@ -56,10 +56,10 @@ afterAll(async () => {
 const compared = encDec.filter((c) => deviation(c) === null);
 
 describe("Python Inseq 0.7.1 encoder-decoder goldens", () => {
-  it("covers the methods on three model families, source and target side, batch 1 and 2", () => {
+  it("covers the methods on four model families (t5 v1.0 and v1.1), source and target side, batch 1 and 2", () => {
     const methods = new Set(compared.map((c) => c.method));
     for (const m of ["saliency", "input_x_gradient", "integrated_gradients", "occlusion", "attention"]) expect(methods.has(m), m).toBe(true);
-    expect(new Set(compared.map((c) => c.model))).toEqual(new Set(["bart", "mbart", "m2m_100"]));
+    expect(new Set(compared.map((c) => c.model))).toEqual(new Set(["bart", "mbart", "m2m_100", "t5", "t5-v1_1"]));
     expect(compared.some((c) => c.attribute_target)).toBe(true);
     expect(compared.some((c) => c.batch === 2)).toBe(true);
     expect(compared.length).toBeGreaterThanOrEqual(40);

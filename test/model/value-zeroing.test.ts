@@ -35,8 +35,10 @@ const VZ_TOLERANCE = 2e-4;
 
 describe("value_zeroing vs Python Inseq 0.7.1", () => {
   it("has decoder-only and encoder-decoder cases", () => {
-    expect(new Set(cases.map((c) => c.model))).toEqual(new Set(["gpt2", "llama", "stories260K", "bart", "mbart", "m2m_100"]));
-    expect(cases.length).toBe(9);
+    expect(new Set(cases.map((c) => c.model))).toEqual(new Set(["gpt2", "llama", "stories260K", "bart", "mbart", "m2m_100", "t5", "t5-v1_1"]));
+    // t5: 2 shimmed + 2 unpatched cases each (T5Block returns a tuple, so unmodified Inseq runs value zeroing on T5)
+    expect(cases.length).toBe(17);
+    expect(cases.filter((c) => c.model.startsWith("t5") && !c.inseq_compat_patches).length).toBe(4);
   });
   for (const c of cases) {
     it(`${c.model} ${c.case}`, async () => {
