@@ -109,6 +109,13 @@ const SEQ2SEQ: Array<[string, string, (c: Record<string, any>) => void, string]>
   ["decoder start id outside the vocabulary", "bart", (c) => { c.decoder_start_token_id = -3; }, "decoder_start_token_id"],
   ["max_position_embeddings 0", "bart", (c) => { c.max_position_embeddings = 0; }, "max_position_embeddings"],
   ["bos id outside the vocabulary", "bart", (c) => { c.bos_token_id = c.vocab_size; }, "bos_token_id"],
+  ["fewer encoder blocks than the checkpoint", "t5", (c) => { c.num_layers = 1; c.num_decoder_layers = 2; }, "num_layers"],
+  ["fewer decoder blocks than the checkpoint", "t5-v1_1", (c) => { c.num_decoder_layers = 1; }, "num_decoder_layers"],
+  ["d_kv 0", "t5", (c) => { c.d_kv = 0; }, "d_kv"],
+  ["d_kv not matching the stored q/k/v", "t5", (c) => { c.d_kv = 8; }, "q.weight"],
+  ["relative_attention_max_distance at the bucket limit", "t5-v1_1", (c) => { c.relative_attention_max_distance = 8; }, "relative_attention_max_distance"],
+  ["eos id outside the vocabulary", "t5", (c) => { c.eos_token_id = c.vocab_size; }, "eos_token_id"],
+  ["gated feed-forward over a relu checkpoint", "t5", (c) => { c.feed_forward_proj = "gated-gelu"; }, "wi_0"],
 ];
 
 describe("config.json sanity: encoder-decoders", () => {
@@ -128,8 +135,15 @@ describe("config.json sanity: encoder-decoders", () => {
     expect(e.message).toContain('activation_function "tanh"');
   });
 
+  it("a feed_forward_proj we do not implement is refused at load", async () => {
+    const dir = withConfig(seq2seqDir("t5"), (c) => { c.feed_forward_proj = "gated-tanh"; });
+    const e = await loadError(loadSeq2SeqModel(dir, { device: "cpu" }));
+    expect(e.code).toBe("ERR_UNSUPPORTED_MODEL");
+    expect(e.message).toContain('feed_forward_proj "gated-tanh"');
+  });
+
   it("every reference encoder-decoder still loads", async () => {
-    for (const name of ["bart", "marian", "mbart", "m2m_100"]) {
+    for (const name of ["bart", "marian", "mbart", "m2m_100", "t5", "t5-v1_1"]) {
       const m = await loadSeq2SeqModel(seq2seqDir(name), { device: "cpu" });
       await m.dispose();
     }

@@ -262,6 +262,7 @@ describe("cascading randomisation of checkpoints", () => {
     ["reference/llama-sharded", ["layers.1", "layers.0"]],
     ["reference-seq2seq/marian", ["decoder.1", "decoder.0", "encoder.1", "encoder.0"]],
     ["reference-seq2seq/bart", ["decoder.1", "decoder.0", "encoder.1", "encoder.0"]],
+    ["reference-seq2seq/t5", ["decoder.1", "decoder.0", "encoder.1", "encoder.0"]],
   ])("%s: blocks in cascade order (decoder before encoder), each step's randomised blocks differ, the last step loads", async (fixture, blocks) => {
     const src = path.join(repoRoot, "test/fixtures", fixture);
     const { tensors } = await readCheckpointTensors(src);
