@@ -175,7 +175,9 @@ T5LM::T5LM(const T5Config& c, const WeightStore& w, c10::Device device, c10::Sca
     } else {
       b.wi = load(ffp + "DenseReluDense.wi.weight", {c.d_ff, d});
     }
-    b.wo = load(ffp + "DenseReluDense.wo.weight", {d, c.d_ff});
+    // transformers keeps wo in float32 when the model is loaded in float16 (_keep_in_fp32_modules, fp16 only): the
+    // feed-forward output, and from there the residual stream, is float32.
+    b.wo = w.load(ffp + "DenseReluDense.wo.weight", {d, c.d_ff}, dtype == at::kHalf ? at::kFloat : dtype, device);
     return b;
   };
   for (int64_t i = 0; i < c.encoder_layers; ++i) enc_blocks_.push_back(load_block("encoder.block." + std::to_string(i) + ".", false));
@@ -244,8 +246,20 @@ at::Tensor T5LM::feed_forward(const T5Block& l, const at::Tensor& h, const DeepL
   at::Tensor a = activation(at::linear(h, l.wi), config_.activation, deeplift);  // [b, n, d_ff]
   if (config_.gated) a = a.mul(at::linear(h, l.wi_1));
   if (training && config_.dropout > 0) a = at::dropout(a, config_.dropout, true);
-  return at::linear(a, l.wo);  // [b, n, d]
+  return at::linear(a.to(l.wo.scalar_type()), l.wo);  // [b, n, d]
 }
+
+namespace {
+
+// T5Block's fp16 guard: a float16 residual stream is clamped to +-(65504 - 1000 if it holds an inf, else 65504).
+at::Tensor clamp_fp16(const at::Tensor& x) {
+  if (x.scalar_type() != at::kHalf) return x;
+  const double max = 65504.0;
+  at::Tensor limit = at::where(x.isinf().any(), at::scalar_tensor(max - 1000, x.options()), at::scalar_tensor(max, x.options()));
+  return at::clamp(x, limit.neg(), limit);  // [.., d]
+}
+
+}  // namespace
 
 at::Tensor T5LM::encode(const at::Tensor& source_embeds, const at::Tensor& source_mask, std::vector<at::Tensor>* attentions,
                         const EncDecRequest* r) const {
@@ -263,8 +277,8 @@ at::Tensor T5LM::encode(const at::Tensor& source_embeds, const at::Tensor& sourc
     std::function<at::Tensor(const at::Tensor&)> vh;
     if (r && r->value_hook) vh = [&](const at::Tensor& v) { return r->value_hook("encoder", static_cast<int64_t>(i), v); };
     at::Tensor h = norm(x, l.sa_norm);
-    x = x.add(drop(attention(h, h, bias, l.q, l.k, l.v, l.o, nullptr, nullptr, false, attentions ? &probs : nullptr, vh, deeplift, training)));
-    x = x.add(drop(feed_forward(l, norm(x, l.ff_norm), deeplift, training)));
+    x = clamp_fp16(x.add(drop(attention(h, h, bias, l.q, l.k, l.v, l.o, nullptr, nullptr, false, attentions ? &probs : nullptr, vh, deeplift, training))));
+    x = clamp_fp16(x.add(drop(feed_forward(l, norm(x, l.ff_norm), deeplift, training))));
     if (attentions) attentions->push_back(probs);
     if (r && r->layer_hook) x = r->layer_hook("encoder", static_cast<int64_t>(i), x);
   }
@@ -303,12 +317,12 @@ T5DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& e
       cross_vh = [&](const at::Tensor& v) { return r->value_hook("cross", static_cast<int64_t>(i), v); };
     }
     at::Tensor h = norm(x, l.sa_norm);
-    x = x.add(drop(attention(h, h, self_bias, l.q, l.k, l.v, l.o, cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr,
-                             true, output_attentions ? &sp : nullptr, self_vh, deeplift, training)));
+    x = clamp_fp16(x.add(drop(attention(h, h, self_bias, l.q, l.k, l.v, l.o, cache ? &cache->self_k[i] : nullptr,
+                                        cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh, deeplift, training))));
     h = norm(x, l.ca_norm);
-    x = x.add(drop(attention(h, encoder_hidden, cross_bias, l.cq, l.ck, l.cv, l.co, cache ? &cache->cross_k[i] : nullptr,
-                             cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh, deeplift, training)));
-    x = x.add(drop(feed_forward(l, norm(x, l.ff_norm), deeplift, training)));
+    x = clamp_fp16(x.add(drop(attention(h, encoder_hidden, cross_bias, l.cq, l.ck, l.cv, l.co, cache ? &cache->cross_k[i] : nullptr,
+                                        cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh, deeplift, training))));
+    x = clamp_fp16(x.add(drop(feed_forward(l, norm(x, l.ff_norm), deeplift, training))));
     if (output_attentions) {
       out.self_attentions.push_back(sp);
       out.cross_attentions.push_back(cp);
