@@ -9,6 +9,7 @@
 #include <iostream>
 #include <string>
 
+#include "attribution/engine.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "models/causal_lm.h"
@@ -19,6 +20,7 @@
 #include "tests/test.h"
 
 using inseq::core::Json;
+namespace a = inseq::attribution;
 namespace m = inseq::models;
 namespace t = inseq::testing;
 
@@ -246,4 +248,34 @@ TEST(gemma_soft_cap_rescale_multipliers) {
   at::Tensor zz = z.clone().requires_grad_(true);
   at::Tensor gp = torch::autograd::grad({m::soft_cap(zz, cap).sum()}, {zz})[0];
   ASSERT_TRUE(gp.sub(f(z).div(cap).pow(2).neg().add(1)).abs().max().item<double>() < 1e-6);
+}
+
+TEST(gemma_prefix_cache_attributions_equal_the_plain_rows_past_the_window) {
+  // Occlusion and value zeroing continue perturbed rows from the clean prefix's KV cache: with sliding layers
+  // (window 4) and soft-capping the scores are those of the plain rows.
+  for (const std::string name : {"gemma2", "gemma3"}) {
+    auto model = m::load_causal_lm(reference_dir(name), t::test_device(), at::kFloat);
+    for (const std::string method : {"occlusion", "value_zeroing"}) {
+      const int64_t n = 16;
+      at::Tensor ids = ids_tensor(n, model->config().vocab_size).squeeze(0).to(at::kCPU);
+      a::AttributionRequest r;
+      r.method = method;
+      r.sequences = {std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n)};
+      if (method == "occlusion") r.baselines = {std::vector<int64_t>(n, 0)};
+      r.attr_start = {n - 6};
+      r.attr_end = {n};
+      r.prefix_cache = false;
+      a::AttributionResult plain = a::attribute(*model, r);
+      r.prefix_cache = true;
+      a::AttributionResult cached = a::attribute(*model, r);
+      at::Tensor x = plain.sequences[0].attributions, y = cached.sequences[0].attributions;
+      ASSERT_TRUE(x.isnan().equal(y.isnan()));
+      const double scale = x.nan_to_num(0).abs().max().item<double>();
+      const double d = x.nan_to_num(0).sub(y.nan_to_num(0)).abs().max().item<double>();
+      std::cout << "    " << name << " " << method << ": " << cached.tokens_forwarded << " tokens with the prefix cache, "
+                << plain.tokens_forwarded << " without, max diff " << d << " of " << scale << "\n";
+      ASSERT_TRUE(scale > 0 && d <= 5e-5 * std::max(scale, 1.0));
+      ASSERT_TRUE(cached.tokens_forwarded < plain.tokens_forwarded);
+    }
+  }
 }
