@@ -279,3 +279,26 @@ TEST(gemma_prefix_cache_attributions_equal_the_plain_rows_past_the_window) {
     }
   }
 }
+
+TEST(gemma_half_precision_rounds_the_embedding_scale_and_keeps_the_argmax) {
+  // bf16: sqrt(32) = 5.65685 becomes 5.65625 (transformers casts its float32 scale to the weights' dtype); norms
+  // and soft-caps still give logits close to the float32 model's.
+  for (const std::string name : kGemmas) {
+    auto full = m::load_causal_lm(reference_dir(name), t::test_device(), at::kFloat);
+    auto half = m::load_causal_lm(reference_dir(name), t::test_device(), at::kBFloat16);
+    c10::InferenceMode guard;
+    at::Tensor ids = ids_tensor(12, full->config().vocab_size);
+    at::Tensor table = half->named_parameters().at("model.embed_tokens.weight");  // [V, H] bf16
+    ASSERT_TRUE(half->embed(ids).equal(at::embedding(table, ids).mul(at::scalar_tensor(5.65625, table.options()))));
+    m::ForwardRequest fr;
+    fr.inputs_embeds = full->embed(ids);
+    at::Tensor fl = full->forward(fr).logits;  // [1, 12, V]
+    fr.inputs_embeds = half->embed(ids);
+    at::Tensor hl = half->forward(fr).logits;
+    ASSERT_TRUE(hl.scalar_type() == at::kFloat);
+    const double agree = hl.argmax(-1).eq(fl.argmax(-1)).to(at::kFloat).mean().item<double>();
+    const double d = hl.sub(fl).abs().max().item<double>();
+    std::cout << "    " << name << " bf16: max logit diff " << d << ", argmax agreement " << agree << "\n";
+    ASSERT_TRUE(agree >= 0.75 && d < 0.5);
+  }
+}
