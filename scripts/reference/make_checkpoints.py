@@ -260,11 +260,24 @@ def build_configs(vocab: int, eot: int) -> dict:
             torch.float32,
             {},
         ),
+        # Real Gemmas' heads are not hidden / heads wide (Gemma-2-2B: 8 x 256 = 2048 != 2304): q/o 4 x 12 = 48 != 32,
+        # and one KV head (MQA); transformers' default layer pattern and RoPE (both layers sliding at 2 layers).
+        "gemma3-hd12": (
+            Gemma3ForCausalLM,
+            Gemma3TextConfig(
+                **{**gemma_kwargs, "head_dim": 12, "num_key_value_heads": 1},
+                query_pre_attn_scalar=12,
+                sliding_window=4,
+            ),
+            GEMMA_SEEDS["gemma3-hd12"],
+            torch.float32,
+            {},
+        ),
     }
 
 
-# Picked like the seeds above (the first that passes, counting up from 2101 + i).
-GEMMA_SEEDS = {"gemma": 2106, "gemma2": 2104, "gemma2-nocap": 2103, "gemma3": 2116}
+# Picked like the seeds above: the first that passes, counting up from 2101, 2102, 2103, 2104, 2105.
+GEMMA_SEEDS = {"gemma": 2106, "gemma2": 2104, "gemma2-nocap": 2103, "gemma3": 2116, "gemma3-hd12": 2119}
 
 RESIDUAL_OUT = ("o_proj", "down_proj", "attn.c_proj", "mlp.c_proj")
 RESIDUAL_OUT_GAIN = 3.0
