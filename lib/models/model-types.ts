@@ -8,7 +8,7 @@
 import { ErrorCode, InseqError } from "../core/errors.js";
 
 export const NATIVE_MODEL_TYPES = {
-  "decoder-only": ["gpt2", "llama", "mistral", "qwen2"],
+  "decoder-only": ["gpt2", "llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3_text"],
   "encoder-decoder": ["bart", "m2m_100", "marian", "mbart", "t5"],
 } as const;
 
@@ -39,11 +39,19 @@ export const TORCHSCRIPT_EXPORT_HINT =
   "node_modules/inseq/tools/export-torchscript; needs Python torch and transformers; only load bundles from " +
   "sources you trust), then load OUT_DIR; see docs/torchscript.md";
 
+/** What a `model_type` close to a native one is, and which native one to use instead. */
+const NEAR_NATIVE: Record<string, string> = {
+  gemma3:
+    "the multimodal Gemma3ForConditionalGeneration with a nested text_config; its text-only model, " +
+    "model_type gemma3_text (Gemma3ForCausalLM), is native",
+};
+
 /** ERR_UNSUPPORTED_MODEL for a config.json whose `model_type` has no native implementation. */
 export function unsupportedModelType(modelType: string, configFile: string): InseqError {
+  const near = Object.hasOwn(NEAR_NATIVE, modelType) ? ` (${NEAR_NATIVE[modelType]})` : "";
   return new InseqError(
     ErrorCode.UNSUPPORTED_MODEL,
-    `${configFile}: model_type ${JSON.stringify(modelType)} is not implemented natively (${describeNativeModelTypes()}); ` +
+    `${configFile}: model_type ${JSON.stringify(modelType)}${near} is not implemented natively (${describeNativeModelTypes()}); ` +
       TORCHSCRIPT_EXPORT_HINT,
   );
 }

@@ -95,7 +95,9 @@ class CausalLM {
   c10::Device device() const { return device_; }
   c10::ScalarType dtype() const { return dtype_; }
 
-  // Token embeddings only (no position embeddings, no scaling): what attribution perturbs.
+  // Token embeddings only (no position embeddings): what attribution perturbs, as transformers'
+  // get_input_embeddings()(ids) returns them, i.e. scaled where that module scales them (Gemma: x sqrt(hidden)).
+  // forward() takes them as they are (transformers' forward(inputs_embeds=...) does not scale them again).
   virtual at::Tensor embed(const at::Tensor& ids) const = 0;  // [batch, seq] int64 -> [batch, seq, hidden]
   // Rows that start with a source segment (encoder-decoder adapters: source_lengths [batch] int64 CPU);
   // decoder-only models have none and embed every position alike.

@@ -17,6 +17,7 @@ using core::Json;
 const std::vector<NativeModelType>& native_model_types() {
   static const std::vector<NativeModelType> kTypes = {
       {"gpt2", "decoder-only"}, {"llama", "decoder-only"}, {"mistral", "decoder-only"}, {"qwen2", "decoder-only"},
+      {"gemma", "decoder-only"}, {"gemma2", "decoder-only"}, {"gemma3_text", "decoder-only"},
       {"bart", "encoder-decoder"}, {"m2m_100", "encoder-decoder"}, {"marian", "encoder-decoder"}, {"mbart", "encoder-decoder"},
       {"t5", "encoder-decoder"},
   };
@@ -54,26 +55,127 @@ std::vector<int64_t> id_list(const Json& j, const std::string& key) {
   return out;
 }
 
+// One RoPE settings object (`rope_parameters` / `rope_scaling`, or one layer type's entry of Gemma 3's) into `rope`.
+void parse_rope_object(const Json& scaling, RopeConfig& rope, const std::string& source) {
+  rope.theta = scaling.get_double("rope_theta", rope.theta);
+  std::string type = scaling.get_string("rope_type", scaling.get_string("type", "default"));
+  rope.type = type;
+  rope.factor = scaling.get_double("factor", 1.0);
+  if (type == "default") {
+    rope.factor = 1.0;
+  } else if (type == "linear") {
+    if (rope.factor <= 0) throw Error(ErrorCode::kBadCheckpoint, source + ": rope scaling factor must be positive");
+  } else if (type == "llama3") {
+    rope.low_freq_factor = scaling.get_double("low_freq_factor", 1.0);
+    rope.high_freq_factor = scaling.get_double("high_freq_factor", 4.0);
+    rope.original_max_position_embeddings = scaling.get_int("original_max_position_embeddings", 8192);
+  } else {
+    throw Error(ErrorCode::kUnsupportedModel, source + ": rope scaling type \"" + type +
+                                                  "\" is not supported natively (supported: default, linear, llama3)");
+  }
+}
+
 void parse_rope(const Json& j, ModelConfig& c, const std::string& source) {
   c.rope.theta = j.get_double("rope_theta", 10000.0);
   // transformers < 5 writes `rope_scaling`; transformers 5 writes `rope_parameters` (which also holds theta).
   const Json& scaling = j.has("rope_parameters") ? j["rope_parameters"] : j["rope_scaling"];
   if (!scaling.is_object()) return;
-  c.rope.theta = scaling.get_double("rope_theta", c.rope.theta);
-  std::string type = scaling.get_string("rope_type", scaling.get_string("type", "default"));
-  c.rope.type = type;
-  c.rope.factor = scaling.get_double("factor", 1.0);
-  if (type == "default") {
-    c.rope.factor = 1.0;
-  } else if (type == "linear") {
-    if (c.rope.factor <= 0) throw Error(ErrorCode::kBadCheckpoint, source + ": rope scaling factor must be positive");
-  } else if (type == "llama3") {
-    c.rope.low_freq_factor = scaling.get_double("low_freq_factor", 1.0);
-    c.rope.high_freq_factor = scaling.get_double("high_freq_factor", 4.0);
-    c.rope.original_max_position_embeddings = scaling.get_int("original_max_position_embeddings", 8192);
-  } else {
-    throw Error(ErrorCode::kUnsupportedModel, source + ": rope scaling type \"" + type +
-                                                  "\" is not supported natively (supported: default, linear, llama3)");
+  parse_rope_object(scaling, c.rope, source);
+}
+
+// Gemma's soft-capping: the cap a key holds, `fallback` when the key is absent, 0 (off) when it is null.
+double softcap_value(const Json& j, const std::string& key, double fallback, const std::string& source) {
+  if (!j.is_object() || j.as_object().count(key) == 0) return fallback;
+  if (j[key].is_null()) return 0.0;
+  const double cap = j.get_double(key, fallback);
+  if (!std::isfinite(cap) || cap <= 0) throw Error(ErrorCode::kBadCheckpoint, source + ": " + key + " must be a positive number or null");
+  return cap;
+}
+
+// gemma (GemmaConfig), gemma2 (Gemma2Config), gemma3_text (Gemma3TextConfig): transformers 5's keys and defaults.
+void parse_gemma(const Json& j, ModelConfig& c, const std::string& source) {
+  const bool v1 = c.model_type == "gemma", v3 = c.model_type == "gemma3_text";
+  c.family = "gemma";
+  c.gemma_generation = v1 ? 1 : v3 ? 3 : 2;
+  c.hidden_size = require_int(j, {"hidden_size"}, source);
+  c.num_layers = require_int(j, {"num_hidden_layers"}, source);
+  c.num_heads = require_int(j, {"num_attention_heads"}, source);
+  c.num_kv_heads = j.get_int("num_key_value_heads", v1 ? c.num_heads : 4);
+  c.head_dim = j.get_int("head_dim", 256);  // the config class's default, not hidden_size / heads
+  c.intermediate_size = require_int(j, {"intermediate_size"}, source);
+  c.max_position_embeddings = j.get_int("max_position_embeddings", v3 ? 131072 : 8192);
+  c.norm_eps = j.get_double("rms_norm_eps", 1e-6);
+  // GemmaConfig reads hidden_act (a legacy "gelu" meant the tanh approximation); Gemma 2/3 read hidden_activation.
+  c.hidden_act = v1 ? j.get_string("hidden_act", "gelu_pytorch_tanh") : j.get_string("hidden_activation", "gelu_pytorch_tanh");
+  if (v1 && c.hidden_act == "gelu") c.hidden_act = "gelu_pytorch_tanh";
+  if (c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "gelu_new" && c.hidden_act != "gelu" && c.hidden_act != "silu" &&
+      c.hidden_act != "relu") {
+    throw Error(ErrorCode::kUnsupportedModel, source + ": " + (v1 ? "hidden_act" : "hidden_activation") + " \"" + c.hidden_act +
+                                                  "\" is not supported");
+  }
+  c.tie_word_embeddings = j.get_bool("tie_word_embeddings", true);
+  c.qkv_bias = c.o_bias = j.get_bool("attention_bias", false);
+  c.attention_dropout = j.get_double("attention_dropout", 0.0);
+  // The config classes' defaults (absent keys); a config.json without them is what transformers would read too.
+  c.bos_token_id = j.get_int("bos_token_id", j.as_object().count("bos_token_id") ? -1 : 2);
+  c.pad_token_id = j.get_int("pad_token_id", j.as_object().count("pad_token_id") ? -1 : 0);
+  if (j.as_object().count("eos_token_id") == 0) c.eos_token_ids = {1};
+  if (j.get_bool("use_bidirectional_attention", false)) {
+    throw Error(ErrorCode::kUnsupportedModel, source + ": use_bidirectional_attention (EmbeddingGemma-style encoders) is not "
+                                                       "supported natively; only causal Gemma language models are");
+  }
+  if (v1) {
+    parse_rope(j, c, source);
+    return;
+  }
+  c.query_pre_attn_scalar = j.get_double("query_pre_attn_scalar", 256);
+  // Gemma 3's attention ignores attn_logit_softcapping (transformers passes no softcap to its attention).
+  c.attn_logit_softcapping = v3 ? 0.0 : softcap_value(j, "attn_logit_softcapping", 50.0, source);
+  c.final_logit_softcapping = softcap_value(j, "final_logit_softcapping", v3 ? 0.0 : 30.0, source);
+  c.sliding_window = j.as_object().count("sliding_window") && j["sliding_window"].is_null() ? 0 : j.get_int("sliding_window", 4096);
+  const Json& types = j["layer_types"];
+  if (types.is_array()) {
+    if (static_cast<int64_t>(types.size()) != c.num_layers) {
+      throw Error(ErrorCode::kBadCheckpoint, source + ": layer_types has " + std::to_string(types.size()) +
+                                                 " entries but num_hidden_layers is " + std::to_string(c.num_layers));
+    }
+    for (const auto& t : types.as_array()) {
+      const std::string type = t.is_string() ? t.as_string() : "";
+      if (type != "sliding_attention" && type != "full_attention") {
+        throw Error(ErrorCode::kUnsupportedModel, source + ": layer_types entry \"" + type +
+                                                      "\" is not supported (sliding_attention, full_attention)");
+      }
+      c.sliding_layers.push_back(type == "sliding_attention");
+    }
+  } else {  // transformers' __post_init__: every `pattern`-th layer is global (Gemma 2: every other one)
+    const int64_t pattern = v3 ? j.get_int("sliding_window_pattern", 6) : 2;
+    if (pattern <= 0) throw Error(ErrorCode::kBadCheckpoint, source + ": sliding_window_pattern must be a positive integer");
+    for (int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers.push_back((i + 1) % pattern != 0);
+  }
+  bool any_sliding = false;
+  for (bool s : c.sliding_layers) any_sliding = any_sliding || s;
+  if (any_sliding && c.sliding_window <= 0) {
+    throw Error(ErrorCode::kBadCheckpoint, source + ": sliding_window must be a positive integer when layer_types has "
+                                                    "sliding_attention layers");
+  }
+  if (!v3) {
+    parse_rope(j, c, source);
+    return;
+  }
+  // Gemma 3: rope_parameters keyed by layer type (transformers 5), or the legacy rope_theta (global),
+  // rope_local_base_freq (sliding) and rope_scaling (global only).
+  c.rope.theta = j.get_double("rope_theta", 1000000.0);
+  c.local_rope.theta = j.get_double("rope_local_base_freq", 10000.0);
+  const Json& params = j["rope_parameters"];
+  if (params.is_object()) {
+    if (!params.has("full_attention") && !params.has("sliding_attention")) {
+      throw Error(ErrorCode::kBadCheckpoint, source + ": rope_parameters of gemma3_text must be keyed by layer type "
+                                                      "(full_attention, sliding_attention)");
+    }
+    if (params["full_attention"].is_object()) parse_rope_object(params["full_attention"], c.rope, source);
+    if (params["sliding_attention"].is_object()) parse_rope_object(params["sliding_attention"], c.local_rope, source);
+  } else if (j["rope_scaling"].is_object()) {
+    parse_rope_object(j["rope_scaling"], c.rope, source);
   }
 }
 
@@ -130,6 +232,12 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
       if (c.hidden_act != "silu" && c.hidden_act != "gelu" && c.hidden_act != "relu") {
         throw Error(ErrorCode::kUnsupportedModel, source + ": hidden_act \"" + c.hidden_act + "\" is not supported");
       }
+    } else if (c.model_type == "gemma" || c.model_type == "gemma2" || c.model_type == "gemma3_text") {
+      parse_gemma(j, c, source);
+    } else if (c.model_type == "gemma3") {
+      throw Error(ErrorCode::kUnsupportedModel,
+                  source + ": model_type \"gemma3\" (Gemma3ForConditionalGeneration, the multimodal model with a nested "
+                           "text_config) is not implemented natively; the text-only gemma3_text (Gemma3ForCausalLM) is");
     } else {
       std::string list;
       // "decoder-only: gpt2, ...; encoder-decoder: bart, ..." as lib/models/model-types.ts words it.
@@ -142,7 +250,7 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
                   source + ": model_type \"" + c.model_type + "\" is not implemented natively (" + list +
                       "); export it as a TorchScript bundle with tools/export-torchscript");
     }
-    c.head_dim = j.get_int("head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+    if (c.family != "gemma") c.head_dim = j.get_int("head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -159,6 +267,30 @@ std::string config_model_type(const Json& j, const std::string& source) {
   }
   return j["model_type"].as_string();
 }
+
+namespace {
+
+template <typename Bad>
+void check_gemma_config(const Json& j, const ModelConfig& c, const Bad& bad) {
+  if (c.gemma_generation == 3) {
+    if (!std::isfinite(c.local_rope.theta) || c.local_rope.theta <= 0) {
+      throw bad(j.has("rope_local_base_freq") ? "rope_local_base_freq" : "rope_parameters.sliding_attention.rope_theta",
+                "must be a positive number");
+    }
+    if (!std::isfinite(c.local_rope.factor) || c.local_rope.factor <= 0) {
+      throw bad("rope_parameters.sliding_attention.factor", "must be a positive number");
+    }
+  }
+  if (c.gemma_generation >= 2) {
+    // Gemma2Config / Gemma3TextConfig.validate_architecture refuse these even with an explicit head_dim.
+    if (c.hidden_size % c.num_heads != 0) {
+      throw bad("num_attention_heads", std::to_string(c.num_heads) + " does not divide hidden_size = " + std::to_string(c.hidden_size));
+    }
+    if (!std::isfinite(c.query_pre_attn_scalar) || c.query_pre_attn_scalar <= 0) throw bad("query_pre_attn_scalar", "must be a positive number");
+  }
+}
+
+}  // namespace
 
 void check_model_config(const Json& j, const ModelConfig& c, const std::string& source) {
   const bool gpt2 = c.family == "gpt2";
@@ -189,14 +321,16 @@ void check_model_config(const Json& j, const ModelConfig& c, const std::string& 
   if (c.num_heads % c.num_kv_heads != 0) {
     throw bad("num_key_value_heads", std::to_string(c.num_kv_heads) + " does not divide num_attention_heads = " + std::to_string(c.num_heads));
   }
-  if (c.head_dim % 2 != 0 && c.family == "llama") throw bad("head_dim", "must be even for rotary embeddings");
+  const bool rotary = c.family == "llama" || c.family == "gemma";
+  if (c.head_dim % 2 != 0 && rotary) throw bad("head_dim", "must be even for rotary embeddings");
   const std::string eps_key = gpt2 ? "layer_norm_epsilon" : "rms_norm_eps";
   if (!std::isfinite(c.norm_eps) || c.norm_eps < 0) throw bad(eps_key, "must be a finite non-negative number");
-  if (c.family == "llama") {
+  if (rotary) {
     if (!std::isfinite(c.rope.theta) || c.rope.theta <= 0) throw bad("rope_theta", "must be a positive number");
     if (!std::isfinite(c.rope.factor) || c.rope.factor <= 0) throw bad("rope_scaling.factor", "must be a positive number");
     if (c.sliding_window < 0) throw bad("sliding_window", "must be a non-negative integer");
   }
+  if (c.family == "gemma") check_gemma_config(j, c, bad);
   auto in_vocab = [&](const char* key, int64_t id) {
     if (id < 0 || id >= c.vocab_size) {
       throw bad(key, std::to_string(id) + " is outside the vocabulary of " + std::to_string(c.vocab_size) + " tokens (vocab_size)");

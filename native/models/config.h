@@ -21,7 +21,7 @@ struct RopeConfig {
 
 struct ModelConfig {
   std::string model_type;  // as in config.json: "llama", "mistral", "qwen2", "gpt2", ...
-  std::string family;      // the native implementation: "llama" | "gpt2"
+  std::string family;      // the native implementation: "llama" | "gpt2" | "gemma"
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
@@ -47,6 +47,15 @@ struct ModelConfig {
   int64_t pad_token_id = -1;
   double attention_dropout = 0.0;
   double hidden_dropout = 0.0;
+  // gemma, gemma2, gemma3_text (family "gemma", models/gemma.h). Token embeddings are scaled by sqrt(hidden_size),
+  // norms are (1 + weight) RMSNorms in float32, the MLP is GeGLU (hidden_act), attention scales by
+  // query_pre_attn_scalar^-0.5 (gemma: head_dim^-0.5). sliding_window (above) applies to the layers marked here.
+  int64_t gemma_generation = 0;             // 1 gemma, 2 gemma2, 3 gemma3_text (0: not a Gemma)
+  double query_pre_attn_scalar = 0;         // gemma2/3; 0 = head_dim
+  double attn_logit_softcapping = 0;        // gemma2: cap * tanh(scores / cap) before the mask; 0 = none
+  double final_logit_softcapping = 0;       // gemma2/3: cap * tanh(logits / cap); 0 = none
+  std::vector<bool> sliding_layers;         // gemma2/3: per layer, true = "sliding_attention" (layer_types)
+  RopeConfig local_rope;                    // gemma3: RoPE of the sliding layers (`rope` is the full layers')
 };
 
 // Parses and validates; `source` names the file in error messages.

@@ -62,8 +62,10 @@ at::Tensor position_ids_from_mask(const at::Tensor& attention_mask, int64_t seq)
 
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                    const at::Tensor& bias, double scale, double dropout, bool training,
-                                                   const DeepLiftRule& deeplift) {
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul(scale).add(bias);  // [b, h, s, t]
+                                                   const DeepLiftRule& deeplift, double softcap) {
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul(scale);  // [b, h, s, t]
+  if (softcap > 0) scores = soft_cap(scores, softcap, deeplift);      // before the mask, as transformers
+  scores = scores.add(bias);
   at::Tensor probs = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, accum_type(q.scalar_type())).to(q.scalar_type());  // [b, h, s, t]
   at::Tensor used = (training && dropout > 0) ? at::dropout(probs, dropout, true) : probs;
   return {at::matmul(used, v), probs};  // [b, h, s, d]
@@ -97,7 +99,7 @@ at::Tensor causal_rows_probs(const at::Tensor& q, const at::Tensor& k, double sc
 std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                     const at::Tensor& attention_mask, int64_t sliding_window, double scale,
                                                     double dropout, bool training, const DeepLiftRule& deeplift,
-                                                    int64_t block, const at::Tensor& rows) {
+                                                    int64_t block, const at::Tensor& rows, double softcap) {
   const int64_t b = q.size(0), h = q.size(1), s = q.size(2), t = k.size(2);
   const int64_t blk = block > 0 ? std::min(block, std::max<int64_t>(s, 1)) : std::max<int64_t>(s, 1);
   at::Tensor host_rows = rows.defined() ? rows.to(at::kCPU, at::kLong).contiguous() : at::Tensor();  // [P]
@@ -108,7 +110,7 @@ std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const a
   for (int64_t s0 = 0; s0 < s; s0 += blk) {
     const int64_t s1 = std::min(s, s0 + blk);
     at::Tensor bias = causal_attention_bias_rows(attention_mask, s, s0, s1, sliding_window, q.scalar_type());  // [b, 1, s1-s0, t]
-    auto [c, p] = scaled_attention(q.slice(2, s0, s1), k, v, bias, scale, dropout, training, deeplift);  // [b, h, s1-s0, d|t]
+    auto [c, p] = scaled_attention(q.slice(2, s0, s1), k, v, bias, scale, dropout, training, deeplift, softcap);  // [b, h, s1-s0, d|t]
     ctx.slice(2, s0, s1).copy_(c);
     std::vector<int64_t> local, out;  // rows inside this block: their row in p, their slot in kept
     for (int64_t i = 0; i < P; ++i)
@@ -161,8 +163,8 @@ struct SoftmaxRuleFunction : public torch::autograd::Function<SoftmaxRuleFunctio
 at::Tensor plain_activation(const at::Tensor& x, const std::string& name);
 
 // Rescale rule for an elementwise f on a paired batch: rows [0, h) inputs, [h, 2h) references.
-at::Tensor rescale_elementwise(const at::Tensor& z, const std::string& name, int64_t h) {
-  at::Tensor y = plain_activation(z, name);
+at::Tensor rescale_elementwise(const at::Tensor& z, const std::function<at::Tensor(const at::Tensor&)>& f, int64_t h) {
+  at::Tensor y = f(z);
   if (!z.requires_grad()) return y;
   at::Tensor zi = z.slice(0, 0, h), yr = y.slice(0, h).detach();
   // Multipliers in float64: a float32 secant over a small difference is mostly rounding noise.
@@ -172,9 +174,9 @@ at::Tensor rescale_elementwise(const at::Tensor& z, const std::string& name, int
   {  // f'(z) where the inputs coincide
     at::AutoGradMode enable(true);
     at::Tensor zz = zd.clone().requires_grad_(true);
-    deriv = torch::autograd::grad({plain_activation(zz, name).sum()}, {zz})[0];
+    deriv = torch::autograd::grad({f(zz).sum()}, {zz})[0];
   }
-  at::Tensor secant = plain_activation(zd, name).sub(plain_activation(zrd, name)).div(dz);
+  at::Tensor secant = f(zd).sub(f(zrd)).div(dz);
   at::Tensor m = at::where(dz.abs().gt(1e-7), secant, deriv).to(z.scalar_type());
   at::Tensor out_i = MultiplierFunction::apply(zi, y.slice(0, 0, h).detach(), m);
   return at::cat({out_i, yr}, 0);
@@ -234,8 +236,13 @@ at::Tensor deeplift_softmax(const at::Tensor& scores, const DeepLiftRule& deepli
 }
 
 at::Tensor activation(const at::Tensor& x, const std::string& name, const DeepLiftRule& deeplift) {
-  if (deeplift.active()) return rescale_elementwise(x, name, deeplift.half);
+  if (deeplift.active()) return rescale_elementwise(x, [&name](const at::Tensor& z) { return plain_activation(z, name); }, deeplift.half);
   return plain_activation(x, name);
+}
+
+at::Tensor soft_cap(const at::Tensor& x, double cap, const DeepLiftRule& deeplift) {
+  auto f = [cap](const at::Tensor& z) { return z.div(cap).tanh().mul(cap); };
+  return deeplift.active() ? rescale_elementwise(x, f, deeplift.half) : f(x);
 }
 
 namespace {

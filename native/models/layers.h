@@ -33,9 +33,10 @@ at::Tensor full_mask(int64_t batch, int64_t total, c10::Device device);
 
 // softmax(q k^T * scale + bias) v with fp32 softmax; q [b, h, s, d], k/v [b, h, t, d] -> ([b, h, s, d], probs [b, h, s, t])
 // With an active DeepLIFT rule the softmax back-propagates the rule's multipliers (deeplift_softmax).
+// softcap > 0 (Gemma 2): the scores q k^T * scale become softcap * tanh(scores / softcap) before the bias (soft_cap).
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                    const at::Tensor& bias, double scale, double dropout, bool training,
-                                                   const DeepLiftRule& deeplift = {});
+                                                   const DeepLiftRule& deeplift = {}, double softcap = 0.0);
 
 // Sequences from this length on may run their attention fused (attention_plan, models/causal_lm.h):
 // below it the explicit path's [s, s] scores are small, and its results stay bit-identical to earlier releases.
@@ -59,11 +60,12 @@ at::Tensor causal_rows_probs(const at::Tensor& q, const at::Tensor& k, double sc
 
 // scaled_attention over blocks of `block` queries (<= 0: one block), the bias of each block built from the padding
 // mask [batch, past + seq]: the transient scores are [b, h, block, t], never [b, h, s, t]. Returns the context
-// [b, h, s, d] and the probabilities of the query rows `rows` ([P] int64 in [0, s)): [b, h, P, t].
+// [b, h, s, d] and the probabilities of the query rows `rows` ([P] int64 in [0, s)): [b, h, P, t]. `softcap` as
+// scaled_attention's.
 std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                     const at::Tensor& attention_mask, int64_t sliding_window, double scale,
                                                     double dropout, bool training, const DeepLiftRule& deeplift,
-                                                    int64_t block, const at::Tensor& rows);
+                                                    int64_t block, const at::Tensor& rows, double softcap = 0.0);
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // [.., hidden]
 
@@ -89,6 +91,9 @@ const at::Tensor& cancel_point(const at::Tensor& x);
 at::Tensor deeplift_softmax(const at::Tensor& scores, const DeepLiftRule& deeplift);
 // The named activation; with an active DeepLIFT rule the Rescale multipliers elementwise.
 at::Tensor activation(const at::Tensor& x, const std::string& name, const DeepLiftRule& deeplift = {});
+// Gemma 2's soft-capping cap * tanh(x / cap) (attention scores, final logits); elementwise, so with an active
+// DeepLIFT rule it back-propagates the Rescale multipliers as activation() does.
+at::Tensor soft_cap(const at::Tensor& x, double cap, const DeepLiftRule& deeplift = {});
 
 // Rotary embeddings: inverse frequencies with the configured scaling.
 at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim);  // [head_dim / 2] float32 CPU

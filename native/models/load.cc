@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "models/causal_lm.h"
+#include "models/gemma.h"
 #include "models/gpt2.h"
 #include "models/layers.h"
 #include "models/llama.h"
@@ -94,6 +95,8 @@ std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device dev
   std::shared_ptr<CausalLM> model;
   if (config.family == "gpt2") {
     model = std::make_shared<Gpt2Model>(config, weights, device, dtype);
+  } else if (config.family == "gemma") {
+    model = std::make_shared<GemmaModel>(config, weights, device, dtype);
   } else {
     model = std::make_shared<LlamaModel>(config, weights, device, dtype);
   }

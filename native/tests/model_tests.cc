@@ -134,7 +134,8 @@ TEST(generation_stops_at_any_eos_id) {
 }
 
 TEST(transformers_reference_checkpoints_match) {
-  const std::vector<std::string> names = {"gpt2", "llama", "qwen2", "mistral", "llama-sharded", "llama-bf16", "gpt2-f16"};
+  const std::vector<std::string> names = {"gpt2",  "llama",  "qwen2",        "mistral", "llama-sharded", "llama-bf16",
+                                           "gpt2-f16", "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12"};
   int checked = 0;
   for (const auto& name : names) {
     const std::string dir = reference_dir(name);
@@ -186,7 +187,8 @@ TEST(transformers_reference_checkpoints_match) {
 
 TEST(cuda_matches_cpu_logits_and_generations) {
   if (!t::test_device().is_cuda()) throw t::Skip("runs with --device cuda (scripts/gpu-check)");
-  for (const std::string dir : {t::shared_fixtures() + "/hf-stories260K", reference_dir("gpt2"), reference_dir("llama"), reference_dir("qwen2")}) {
+  for (const std::string dir : {t::shared_fixtures() + "/hf-stories260K", reference_dir("gpt2"), reference_dir("llama"), reference_dir("qwen2"),
+                                reference_dir("gemma2"), reference_dir("gemma3")}) {
     auto cpu = m::load_causal_lm(dir, kCpu, at::kFloat);
     auto gpu = m::load_causal_lm(dir, t::test_device(), at::kFloat);
     std::vector<int64_t> ids = {1, 5, 9, 12, 7, 3, 11, 2, 8};

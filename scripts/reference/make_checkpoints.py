@@ -37,6 +37,12 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    GemmaConfig,
+    GemmaForCausalLM,
     GPT2Config,
     GPT2LMHeadModel,
     LlamaConfig,
@@ -148,6 +154,26 @@ def build_configs(vocab: int, eot: int) -> dict:
         tie_word_embeddings=True,
         **ids,
     )
+    # Gemma: GQA (2 kv heads), explicit head_dim, tied head (the default). Gemma 2 / 3 get a sliding window of 4
+    # keys, so the 10-token prompt and the generated tokens reach past it on the sliding layers (layer 0; layer 1
+    # is global: layer_types as transformers derives them).
+    gemma_kwargs = dict(
+        vocab_size=vocab,
+        hidden_size=HIDDEN,
+        intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=MAX_POS,
+        **ids,
+    )
+    gemma2 = lambda **caps: Gemma2Config(  # noqa: E731
+        **gemma_kwargs,
+        query_pre_attn_scalar=16,  # scores scaled by 16^-0.5, not head_dim^-0.5
+        sliding_window=4,
+        **caps,
+    )
     return {
         "gpt2": (GPT2LMHeadModel, gpt2(), 1101, torch.float32, {}),
         "llama": (LlamaForCausalLM, LlamaConfig(**llama_kwargs), 1302, torch.float32, {}),
@@ -198,8 +224,60 @@ def build_configs(vocab: int, eot: int) -> dict:
         # Weights stored as BF16 / F16; goldens come from the float32 upcast.
         "llama-bf16": (LlamaForCausalLM, LlamaConfig(**llama_kwargs), 1506, torch.bfloat16, {}),
         "gpt2-f16": (GPT2LMHeadModel, gpt2(), 1807, torch.float16, {}),
+        "gemma": (GemmaForCausalLM, GemmaConfig(**gemma_kwargs), GEMMA_SEEDS["gemma"], torch.float32, {}),
+        # Caps small enough to bend the scores (std ~3) and logits (std ~6).
+        "gemma2": (
+            Gemma2ForCausalLM,
+            gemma2(attn_logit_softcapping=3.0, final_logit_softcapping=8.0),
+            GEMMA_SEEDS["gemma2"],
+            torch.float32,
+            {},
+        ),
+        "gemma2-nocap": (
+            Gemma2ForCausalLM,
+            gemma2(attn_logit_softcapping=None, final_logit_softcapping=None),
+            GEMMA_SEEDS["gemma2-nocap"],
+            torch.float32,
+            {},
+        ),
+        # QK-norm; layer 0 sliding (local RoPE base 10^4), layer 1 global (base 10^6, linear scaling x2).
+        # attn_logit_softcapping is set but Gemma 3's attention ignores it (transformers passes no softcap).
+        "gemma3": (
+            Gemma3ForCausalLM,
+            Gemma3TextConfig(
+                **gemma_kwargs,
+                query_pre_attn_scalar=16,
+                sliding_window=4,
+                sliding_window_pattern=2,
+                rope_parameters={
+                    "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                    "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000000.0},
+                },
+                attn_logit_softcapping=3.0,
+                final_logit_softcapping=None,
+            ),
+            GEMMA_SEEDS["gemma3"],
+            torch.float32,
+            {},
+        ),
+        # Real Gemmas' heads are not hidden / heads wide (Gemma-2-2B: 8 x 256 = 2048 != 2304): q/o 4 x 12 = 48 != 32,
+        # and one KV head (MQA); transformers' default layer pattern and RoPE (both layers sliding at 2 layers).
+        "gemma3-hd12": (
+            Gemma3ForCausalLM,
+            Gemma3TextConfig(
+                **{**gemma_kwargs, "head_dim": 12, "num_key_value_heads": 1},
+                query_pre_attn_scalar=12,
+                sliding_window=4,
+            ),
+            GEMMA_SEEDS["gemma3-hd12"],
+            torch.float32,
+            {},
+        ),
     }
 
+
+# Picked like the seeds above: the first that passes, counting up from 2101, 2102, 2103, 2104, 2105.
+GEMMA_SEEDS = {"gemma": 2106, "gemma2": 2104, "gemma2-nocap": 2103, "gemma3": 2116, "gemma3-hd12": 2119}
 
 RESIDUAL_OUT = ("o_proj", "down_proj", "attn.c_proj", "mlp.c_proj")
 RESIDUAL_OUT_GAIN = 3.0
@@ -213,7 +291,10 @@ def randomize_(model: torch.nn.Module, seed: int) -> None:
     attention and near-zero logits, so a wrong RoPE, mask, bias or norm weight
     in the native code would still "match".  Here instead:
       * embeddings (token + position) and untied lm_head: N(0, 0.5^2), so
-        logits have std ~3 and greedy argmaxes are not near-ties
+        logits have std ~3 and greedy argmaxes are not near-ties; token
+        embeddings that the model scales (Gemma: x sqrt(hidden)) get that
+        std divided by the scale, so the residual stream starts at the same
+        scale as the others' (else the tied head repeats the input token)
       * other matrices (Linear / Conv1D): N(0, 1/fan_in), so activations
         stay ~unit scale and attention scores have std ~1; the residual
         output projections (attn o_proj/c_proj, mlp down_proj/c_proj) get
@@ -223,13 +304,14 @@ def randomize_(model: torch.nn.Module, seed: int) -> None:
     the values are a pure function of the seed.
     """
     torch.manual_seed(seed)
+    embed_scale = float(getattr(model.get_input_embeddings(), "scalar_embed_scale", 1.0))
     for name, p in model.named_parameters():
         if name.endswith("bias"):
             p.copy_(torch.randn_like(p) * 0.1)
         elif p.dim() == 1:  # LayerNorm / RMSNorm weights
             p.copy_(1.0 + torch.randn_like(p) * 0.1)
         elif "wte" in name or "wpe" in name or "embed_tokens" in name or "lm_head" in name:
-            p.copy_(torch.randn_like(p) * 0.5)
+            p.copy_(torch.randn_like(p) * (0.5 / embed_scale if "embed_tokens" in name else 0.5))
         else:
             # GPT-2 Conv1D stores [in, out]; nn.Linear stores [out, in].
             fan_in = p.shape[0] if ".c_" in name else p.shape[1]
@@ -324,8 +406,12 @@ def make_golden(model_dir: Path) -> tuple[dict, dict]:
     x2 = torch.tensor([prompts[2]["ids"]])
     o = model(x2, output_attentions=True, output_hidden_states=True)
     assert len(o.hidden_states) == model.config.num_hidden_layers + 1
-    # Sanity: the last hidden state is post final-norm, i.e. lm_head(h) == logits.
-    assert torch.allclose(model.get_output_embeddings()(o.hidden_states[-1]), o.logits, atol=1e-5)
+    # Sanity: the last hidden state is post final-norm, i.e. lm_head(h) == logits (soft-capped: Gemma 2 / 3).
+    head = model.get_output_embeddings()(o.hidden_states[-1])
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap is not None:
+        head = torch.tanh(head / cap) * cap
+    assert torch.allclose(head, o.logits, atol=1e-5)
 
     golden = {
         "transformers_version": transformers.__version__,

@@ -92,7 +92,7 @@ describe("config.json sanity: decoder-only", () => {
   });
 
   it("every reference checkpoint still loads", async () => {
-    for (const name of ["llama", "llama-bf16", "llama-sharded", "gpt2", "gpt2-f16", "mistral", "qwen2"]) {
+    for (const name of ["llama", "llama-bf16", "llama-sharded", "gpt2", "gpt2-f16", "mistral", "qwen2", "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12"]) {
       const m = await loadModel(referenceDir(name), { device: "cpu" });
       await m.dispose();
     }

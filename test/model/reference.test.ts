@@ -16,7 +16,10 @@ interface Golden {
   hidden_states_last_prompt2: number[][];
 }
 
-const MODELS = ["gpt2", "llama", "qwen2", "mistral", "llama-sharded", "llama-bf16", "gpt2-f16"];
+const MODELS = [
+  "gpt2", "llama", "qwen2", "mistral", "llama-sharded", "llama-bf16", "gpt2-f16",
+  "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12",
+];
 
 describe.each(MODELS)("transformers reference checkpoint %s", (name) => {
   const dir = referenceDir(name);
