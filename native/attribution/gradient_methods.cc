@@ -111,7 +111,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   // Saliency and input x gradient on a long prompt share one forward per example (see share_forward below).
   auto shares_forward = [&](const Example& e) {
-    return req.prefix_cache && !path && layer < 0 && !ctx.seq2seq && !req.per_step_schedule && !ctx.model.training() &&
+    return req.prefix_cache && ctx.caps.prefix_cache && !path && layer < 0 && !ctx.seq2seq && !req.per_step_schedule && !ctx.model.training() &&
            e.steps() >= 2 && e.start >= kSharedForwardMinTokens;
   };
   // Gradient checkpointing (recompute blocks in the backward) is possible at the embeddings, without DeepLIFT's

@@ -16,7 +16,10 @@ interface Golden {
   hidden_states_last_prompt2: number[][];
 }
 
-const MODELS = ["gpt2", "llama", "qwen2", "mistral", "llama-sharded", "llama-bf16", "gpt2-f16"];
+const MODELS = [
+  "gpt2", "llama", "qwen2", "mistral", "llama-sharded", "llama-bf16", "gpt2-f16",
+  "qwen3", "qwen3-bias", "olmo2", "phi3", "phi3-longrope",
+];
 
 describe.each(MODELS)("transformers reference checkpoint %s", (name) => {
   const dir = referenceDir(name);
