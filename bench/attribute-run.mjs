@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // One benchmark configuration in its own process (so peak RSS / GPU memory is its own):
-//   node bench/attribute-run.mjs <method> <threads> <batched|per_step> [--model gpt2|llama1b] [--device cpu|cuda]
+//   node bench/attribute-run.mjs <method> <threads> <batched|per_step> [--model gpt2|llama1b|pythia160m|gemma2b] [--device cpu|cuda]
 //                                [--dtype float32|bfloat16|float16] [--warmup]      -> one JSON line
 // threads 0 keeps LibTorch's default. --warmup runs one short attribution first (CUDA context, cuBLAS handles).
 // --args '{"n_steps": 8}' replaces the method's arguments (Inseq's snake_case keys; default nSteps 50 for
 // integrated_gradients); --steps K attributes only the first K generated steps (attrPosEnd).
 import { cudaMemory, loadModel, resetCudaPeakMemory, setNumThreads } from "../dist/index.js";
-import { gpt2SmallRandom, llama1bRandom, prefixWithTokens, STORY } from "./checkpoints.mjs";
+import { gemma2bRandom, gpt2SmallRandom, llama1bRandom, prefixWithTokens, pythia160mRandom, STORY } from "./checkpoints.mjs";
 
 const [method, threads, schedule] = [process.argv[2], Number(process.argv[3]), process.argv[4] ?? "batched"];
 const flag = (name, fallback) => {
@@ -14,7 +14,7 @@ const flag = (name, fallback) => {
   return i >= 0 ? process.argv[i + 1] : fallback;
 };
 const [modelName, device, dtype] = [flag("--model", "gpt2"), flag("--device", "cpu"), flag("--dtype", "float32")];
-const dir = { gpt2: gpt2SmallRandom, llama1b: llama1bRandom }[modelName]();
+const dir = { gpt2: gpt2SmallRandom, llama1b: llama1bRandom, pythia160m: pythia160mRandom, gemma2b: gemma2bRandom }[modelName]();
 const model = await loadModel(dir, { device, dtype });
 if (threads > 0) setNumThreads(threads);
 const count = async (t) => (await model.encode(t))[0].ids.length;

@@ -195,6 +195,71 @@ function llamaRandom(name, { h, layers, heads, kv, mlp, vocab = 128256 }) {
 }
 
 /**
+ * A Pythia-160M-shaped GPT-NeoX checkpoint (12 x 768, 12 heads, MLP 3072, vocab 50304, rotary over a quarter of each
+ * head, parallel residual, untied `embed_out` as the Hub's Pythia files name it) with ~N(0, 0.02) float32 weights
+ * and GPT-2's tokenizer (its ids are in the vocabulary), config.json as the Hub's EleutherAI/pythia-160m writes it.
+ */
+export function pythia160mRandom() {
+  const dir = path.join(os.tmpdir(), "inseq-bench-pythia-160m-random");
+  mkdirSync(dir, { recursive: true });
+  writeLlamaTokenizer(dir);
+  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
+  const [h, layers, heads, mlp, vocab] = [768, 12, 12, 3072, 50304];
+  const config = {
+    model_type: "gpt_neox", architectures: ["GPTNeoXForCausalLM"], hidden_size: h, num_hidden_layers: layers, num_attention_heads: heads,
+    intermediate_size: mlp, vocab_size: vocab, max_position_embeddings: 2048, layer_norm_eps: 1e-5, hidden_act: "gelu",
+    rotary_emb_base: 10000, rotary_pct: 0.25, use_parallel_residual: true, tie_word_embeddings: false, bos_token_id: 0, eos_token_id: 0,
+    torch_dtype: "float32",
+  };
+  writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2));
+  const tensors = [["gpt_neox.embed_in.weight", [vocab, h], "n"], ["gpt_neox.final_layer_norm.weight", [h], "1"],
+    ["gpt_neox.final_layer_norm.bias", [h], "0"], ["embed_out.weight", [vocab, h], "n"]];
+  for (let i = 0; i < layers; i++) {
+    const p = `gpt_neox.layers.${i}.`;
+    tensors.push([p + "input_layernorm.weight", [h], "1"], [p + "input_layernorm.bias", [h], "0"],
+      [p + "post_attention_layernorm.weight", [h], "1"], [p + "post_attention_layernorm.bias", [h], "0"],
+      [p + "attention.query_key_value.weight", [3 * h, h], "n"], [p + "attention.query_key_value.bias", [3 * h], "0"],
+      [p + "attention.dense.weight", [h, h], "n"], [p + "attention.dense.bias", [h], "0"],
+      [p + "mlp.dense_h_to_4h.weight", [mlp, h], "n"], [p + "mlp.dense_h_to_4h.bias", [mlp], "0"],
+      [p + "mlp.dense_4h_to_h.weight", [h, mlp], "n"], [p + "mlp.dense_4h_to_h.bias", [h], "0"]);
+  }
+  writeRandomSafetensors(path.join(dir, "model.safetensors"), tensors, 5);
+  return dir;
+}
+
+/**
+ * A Gemma-2-2B-shaped checkpoint (26 x 2304, 8 heads / 4 KV heads of 256, GeGLU MLP 9216, vocab 256000, tied,
+ * attention and final logit soft-capping, sliding window 4096 on alternate layers) with ~N(0, 0.02) bfloat16
+ * weights (5.2 GB; Gemma's (1 + w) norms at w = 0) and GPT-2's tokenizer, config.json as google/gemma-2-2b's.
+ */
+export function gemma2bRandom() {
+  const dir = path.join(os.tmpdir(), "inseq-bench-gemma-2-2b-random");
+  mkdirSync(dir, { recursive: true });
+  writeLlamaTokenizer(dir);
+  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
+  const [h, layers, heads, kv, hd, mlp, vocab] = [2304, 26, 8, 4, 256, 9216, 256000];
+  const config = {
+    model_type: "gemma2", architectures: ["Gemma2ForCausalLM"], hidden_size: h, num_hidden_layers: layers, num_attention_heads: heads,
+    num_key_value_heads: kv, head_dim: hd, intermediate_size: mlp, vocab_size: vocab, max_position_embeddings: 8192, rms_norm_eps: 1e-6,
+    rope_theta: 10000.0, hidden_activation: "gelu_pytorch_tanh", hidden_act: "gelu_pytorch_tanh", query_pre_attn_scalar: 256,
+    sliding_window: 4096, attn_logit_softcapping: 50.0, final_logit_softcapping: 30.0, attention_bias: false, tie_word_embeddings: true,
+    bos_token_id: 2, eos_token_id: 1, pad_token_id: 0, torch_dtype: "bfloat16",
+  };
+  writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2));
+  const tensors = [["model.embed_tokens.weight", [vocab, h], "n"], ["model.norm.weight", [h], "0"]];
+  for (let i = 0; i < layers; i++) {
+    const p = `model.layers.${i}.`;
+    tensors.push([p + "input_layernorm.weight", [h], "0"], [p + "post_attention_layernorm.weight", [h], "0"],
+      [p + "pre_feedforward_layernorm.weight", [h], "0"], [p + "post_feedforward_layernorm.weight", [h], "0"],
+      [p + "self_attn.q_proj.weight", [heads * hd, h], "n"], [p + "self_attn.k_proj.weight", [kv * hd, h], "n"],
+      [p + "self_attn.v_proj.weight", [kv * hd, h], "n"], [p + "self_attn.o_proj.weight", [h, heads * hd], "n"],
+      [p + "mlp.gate_proj.weight", [mlp, h], "n"], [p + "mlp.up_proj.weight", [mlp, h], "n"], [p + "mlp.down_proj.weight", [h, mlp], "n"]);
+  }
+  writeRandomSafetensors(path.join(dir, "model.safetensors"), tensors, 7, "BF16");
+  return dir;
+}
+
+/**
  * GPT-2's tokenizer files, with model_max_length raised to the model's 131072 positions. GPT-2's own 1024 would
  * make Python Inseq truncate long prompts silently: its encode() passes truncation=True with
  * max_length = max_len_single_sentence, from the left for decoder-only models. Rewritten on every call (small), so

@@ -118,7 +118,9 @@ at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, con
   x = x.add(attn_out);
   cancel_point(x);  // between attention and MLP too: half a block of latency
   at::Tensor hm = at::layer_norm(x, {h}, l.ln2_w, l.ln2_b, c.norm_eps);
-  at::Tensor fc = activation(at::addmm(l.fc_b, hm.reshape({-1, h}), l.fc_w), c.hidden_act, req.deeplift);  // [b*s, inner]
+  // The activation sees [b, s, inner]: the DeepLIFT rule pairs batch rows (input b with reference b + half).
+  at::Tensor fc = activation(at::addmm(l.fc_b, hm.reshape({-1, h}), l.fc_w).view({batch, seq, -1}), c.hidden_act, req.deeplift)
+                      .view({batch * seq, -1});  // [b*s, inner]
   at::Tensor mlp = at::addmm(l.fc_proj_b, fc, l.fc_proj_w).view({batch, seq, h});
   if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
   return x.add(mlp);

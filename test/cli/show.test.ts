@@ -8,6 +8,7 @@ import { listAggregationFunctions } from "../../lib/aggregators/functions.js";
 import { FeatureAttributionOutput } from "../../lib/results/attribution.js";
 import { makeShowCommand, openInBrowser } from "../../lib/cli/commands/show.js";
 import { listAggregatorIds, makeListCommand } from "../../lib/cli/commands/list.js";
+import { NATIVE_MODEL_TYPES } from "../../lib/models/model-types.js";
 import { twoSequenceOutput } from "../fixtures/viz/outputs.js";
 import { repoRoot, tempDir } from "../helpers.js";
 import { runCommand } from "../helpers/cli.js";
@@ -162,10 +163,22 @@ describe("inseq list", () => {
     await expect(run(makeListCommand, ["widgets"])).rejects.toThrow(/widgets/);
   });
 
+  it("models: the natively implemented model types of both kinds, the TorchScript route for the rest", async () => {
+    const ids = [...NATIVE_MODEL_TYPES["decoder-only"], ...NATIVE_MODEL_TYPES["encoder-decoder"]];
+    expect((await run(makeListCommand, ["models"])).stdout).toBe(ids.join("\n") + "\n");
+    expect(ids).toEqual(expect.arrayContaining(["gpt2", "llama", "qwen2", "bart", "marian"]));
+    const long = (await run(makeListCommand, ["models", "--long"])).stdout;
+    expect(long).toMatch(/^llama\s+decoder-only, native$/m);
+    expect(long).toMatch(/^bart\s+encoder-decoder, native$/m);
+    expect(long).toMatch(/any other model_type: export it as a TorchScript bundle with tools\/export-torchscript/);
+    expect(JSON.parse((await run(makeListCommand, ["models", "--json"])).stdout)).toEqual(ids);
+    expect((await run(makeListCommand, [])).stdout).toContain("\n\nmodels:\n  gpt2\n");
+  });
+
   it("--json", async () => {
     expect(JSON.parse((await run(makeListCommand, ["methods", "--json"])).stdout)).toEqual(listFeatureAttributionMethods());
     const all = JSON.parse((await run(makeListCommand, ["--json"])).stdout);
-    expect(Object.keys(all)).toEqual(["methods", "step-functions", "aggregators", "aggregation-functions"]);
+    expect(Object.keys(all)).toEqual(["methods", "step-functions", "aggregators", "aggregation-functions", "models"]);
   });
 
   it("aggregator ids come from the registry module when there is one, else from functions.ts", async () => {

@@ -2,8 +2,9 @@ import { Argument, Command } from "commander";
 
 import { listAggregationFunctions as listFunctionsFallback } from "../../aggregators/functions.js";
 import { explainAttributionId, listFeatureAttributionMethods, listStepFunctions, METHODS } from "../../attribution/registry.js";
+import { NATIVE_MODEL_TYPES, nativeModelKind, TORCHSCRIPT_EXPORT_HINT } from "../../models/model-types.js";
 
-export const LIST_KINDS = ["methods", "step-functions", "aggregators", "aggregation-functions"] as const;
+export const LIST_KINDS = ["methods", "step-functions", "aggregators", "aggregation-functions", "models"] as const;
 export type ListKind = (typeof LIST_KINDS)[number];
 
 /** What `lib/aggregators/registry.js` offers, when that module exists. */
@@ -53,23 +54,28 @@ export async function listAll(): Promise<Record<ListKind, string[]>> {
     "step-functions": listStepFunctions(),
     aggregators,
     "aggregation-functions": aggregationFunctions,
+    models: Object.values(NATIVE_MODEL_TYPES).flat(),
   };
 }
 
 /** One-line description for `--long` (methods and step functions have one; aggregators print their id only). */
 function describe(kind: ListKind, id: string): string {
   if (kind === "methods") return METHODS.find((m) => m.id === id)?.description ?? "";
+  if (kind === "models") return `${nativeModelKind(id)}, native`;
   if (kind === "step-functions") {
     return (explainAttributionId(id) ?? "").split("\n")[0]!.replace(/^[^:]*:\s*/, "");
   }
   return "";
 }
 
+/** What `list --long` adds after the native model types. */
+const OTHER_MODELS = `\nany other model_type: ${TORCHSCRIPT_EXPORT_HINT}`;
+
 export function makeListCommand(): Command {
   return new Command("list")
-    .description("list attribution methods, step functions, aggregators or aggregation functions")
+    .description("list attribution methods, step functions, aggregators, aggregation functions or natively implemented model types")
     .addArgument(new Argument("[kind]", "what to list (default: everything, under headings)").choices(LIST_KINDS))
-    .option("-l, --long", "add each method's / step function's description", false)
+    .option("-l, --long", "add each method's / step function's description, each model type's kind", false)
     .option("--json", "print JSON: an array for one kind, an object of arrays for everything", false)
     .action(async (kind: ListKind | undefined, opts: { long: boolean; json: boolean }) => {
       const all = await listAll();
@@ -86,10 +92,11 @@ export function makeListCommand(): Command {
         });
       };
       if (kind) {
-        process.stdout.write(lines(kind, "").join("\n") + "\n");
+        process.stdout.write(lines(kind, "").join("\n") + "\n" + (kind === "models" && opts.long ? OTHER_MODELS + "\n" : ""));
         return;
       }
       const blocks = LIST_KINDS.map((k) => [`${k}:`, ...lines(k, "  ")].join("\n"));
       process.stdout.write(blocks.join("\n\n") + "\n");
+      if (opts.long) process.stdout.write(OTHER_MODELS + "\n");
     });
 }
