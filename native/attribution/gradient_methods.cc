@@ -300,6 +300,9 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     sequential_prefix_rows(ctx, i, X[i], Bx[i], alphas, weights, forced_contrast[i], sink);
   }
 
+  // LongRoPE (models/rope.h) picks its factors from a forward's length: a row gets those of the forward Python
+  // Inseq runs its step in, over the step's prefix (its batches are right-padded: the prefix length for every row).
+  auto inseq_rope_length = [&](const GradRow& row) { return row.t; };
   size_t pos = 0;
   while (pos < rows.size()) {
     ctx.check_cancel();
@@ -369,6 +372,11 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     fr.source_lengths = ctx.lengths(srcs);
     fr.deeplift = deeplift_rule;
     fr.checkpoint_blocks = checkpointed;
+    if (ctx.model.config().rope.type == "longrope" && !ctx.seq2seq) {
+      std::vector<int64_t> lengths(static_cast<size_t>(input.size(0)));
+      for (size_t r = 0; r < lengths.size(); ++r) lengths[r] = inseq_rope_length(rows[pos + r % static_cast<size_t>(B)]);
+      fr.rope_lengths = ctx.long_tensor(lengths);  // [B'] (DeepLIFT: inputs, then their references)
+    }
     if (layer < 0) {
       fr.inputs_embeds = input;
     } else {
@@ -478,6 +486,9 @@ std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx) {
     out[i] = req.granular ? ctx.host_result({ex[i].n, ex[i].steps(), nL, H}, kNaN) : ctx.host_result({ex[i].n, ex[i].steps(), nL}, kNaN);
   }
   ColumnBatch finished;
+  // LongRoPE (models/rope.h) picks its factors from a forward's length: a row gets those of the forward Python
+  // Inseq runs its step in, over the step's prefix (its batches are right-padded: the prefix length for every row).
+  auto inseq_rope_length = [&](const GradRow& row) { return row.t; };
   size_t pos = 0;
   while (pos < rows.size()) {
     ctx.check_cancel();

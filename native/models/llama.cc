@@ -165,7 +165,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   }
   // OLMo 2 keeps cos/sin in float32 and rotates q/k in float32 (cast back after).
   const c10::ScalarType rope_dtype = c.post_norm_blocks ? accum_type(dtype_) : dtype_;
-  auto [cos, sin] = rope_cos_sin_for(rope_, pos, rope_dtype);  // [batch, 1, seq, rotary dims]
+  auto [cos, sin] = rope_cos_sin_for(rope_, pos, rope_dtype, req.rope_lengths);  // [batch, 1, seq, rotary dims]
   ForwardResult out;
   if (req.checkpoint_blocks) check_checkpointable(req, training_);
   for (int64_t i = 0; i < c.num_layers; ++i) {

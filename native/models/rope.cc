@@ -34,12 +34,19 @@ RopeTables rope_tables(const ModelConfig& c) {
   return t;
 }
 
-std::pair<at::Tensor, at::Tensor> rope_cos_sin_for(const RopeTables& t, const at::Tensor& pos, c10::ScalarType dtype) {
-  const at::Tensor* inv = &t.inv_freq;
-  if (t.long_inv_freq.defined() && pos.numel() > 0 && pos.max().item<int64_t>() + 1 > t.switch_length) inv = &t.long_inv_freq;
-  if (t.attention_factor == 1.0) return rope_cos_sin(*inv, pos, dtype);  // bit-identical to the plain tables
-  at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1).mul(inv->to(pos.device()));  // [b, s, d/2]
+std::pair<at::Tensor, at::Tensor> rope_cos_sin_for(const RopeTables& t, const at::Tensor& pos, c10::ScalarType dtype,
+                                                   const at::Tensor& row_lengths) {
+  at::Tensor inv = t.inv_freq;  // [d/2], or [b, 1, d/2] per row
+  if (t.long_inv_freq.defined() && row_lengths.defined()) {
+    at::Tensor is_long = row_lengths.to(pos.device(), at::kLong).gt(t.switch_length).view({-1, 1, 1});  // [b, 1, 1]
+    inv = at::where(is_long, t.long_inv_freq.to(pos.device()), t.inv_freq.to(pos.device()));               // [b, 1, d/2]
+  } else if (t.long_inv_freq.defined() && pos.numel() > 0 && pos.max().item<int64_t>() + 1 > t.switch_length) {
+    inv = t.long_inv_freq;
+  }
+  if (t.attention_factor == 1.0 && inv.dim() == 1) return rope_cos_sin(inv, pos, dtype);  // bit-identical to the plain tables
+  at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1).mul(inv.to(pos.device()));  // [b, s, d/2]
   at::Tensor emb = at::cat({freqs, freqs}, -1);                                     // [b, s, d]
+  if (t.attention_factor == 1.0) return {emb.cos().to(dtype).unsqueeze(1), emb.sin().to(dtype).unsqueeze(1)};
   return {emb.cos().mul(t.attention_factor).to(dtype).unsqueeze(1),                  // [b, 1, s, d]
           emb.sin().mul(t.attention_factor).to(dtype).unsqueeze(1)};
 }

@@ -26,8 +26,9 @@ RopeTables rope_tables(const ModelConfig& config);
 // dynamic_rope_update + rotary forward, longrope takes the long set when max(position_ids) + 1 > switch_length
 // (one set for the whole batch, as transformers decides it over the batch's position ids), and cos/sin are
 // scaled by the attention factor before the cast.
+// With `row_lengths` ([batch] int64, ForwardRequest::rope_lengths) each row takes the set for its own length.
 std::pair<at::Tensor, at::Tensor> rope_cos_sin_for(const RopeTables& tables, const at::Tensor& position_ids,
-                                                   c10::ScalarType dtype);
+                                                   c10::ScalarType dtype, const at::Tensor& row_lengths = {});
 
 // apply_rope on the first cos.size(-1) channels of x [b, h, s, d]; the rest pass through (partial rotary).
 at::Tensor apply_partial_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);

@@ -286,6 +286,25 @@ TEST(longrope_switches_factor_sets_on_the_largest_position_of_the_batch) {
   at::Tensor batch = at::tensor(std::vector<int64_t>{1, 2, 1, 12}, at::kLong).view({2, 2});
   at::Tensor mixed = m::rope_cos_sin_for(tables, batch, at::kFloat).first;  // row 0 too takes the long set
   ASSERT_NEAR(mixed[0][0][1][1].item<double>(), f * std::cos(2 * tables.long_inv_freq[1].item<double>()), 1e-5);
+  // ForwardRequest::rope_lengths: each row its own set. A 6-token row told 12 tokens equals that row left-padded
+  // next to a 12-token one (the forward Python Inseq runs it in); told 6 it is the plain forward.
+  at::Tensor per_row = m::rope_cos_sin_for(tables, batch, at::kFloat, at::tensor(std::vector<int64_t>{3, 12}, at::kLong)).first;
+  ASSERT_NEAR(per_row[0][0][1][1].item<double>(), f * std::cos(2 * tables.inv_freq[1].item<double>()), 1e-5);
+  ASSERT_NEAR(per_row[1][0][1][1].item<double>(), f * std::cos(12 * tables.long_inv_freq[1].item<double>()), 1e-5);
+  {
+    c10::InferenceMode guard;
+    at::Tensor six = ids_of(6, 40), twelve = ids_of(12, 60);
+    at::Tensor plain = run(*model, six).logits[0];  // [6, V]
+    at::Tensor told6 = run(*model, six, [](m::ForwardRequest& r) { r.rope_lengths = at::tensor(std::vector<int64_t>{6}, at::kLong); }).logits[0];
+    at::Tensor told12 = run(*model, six, [](m::ForwardRequest& r) { r.rope_lengths = at::tensor(std::vector<int64_t>{12}, at::kLong); }).logits[0];
+    at::Tensor mask = at::ones({2, 12}, at::kLong);
+    mask[0].slice(0, 0, 6).zero_();
+    at::Tensor padded = run(*model, at::cat({at::cat({at::zeros({1, 6}, at::kLong), six}, 1), twelve}, 0),
+                            [&](m::ForwardRequest& r) { r.attention_mask = mask; }).logits[0].slice(0, 6);  // [6, V]
+    ASSERT_TRUE(max_diff(told6, plain) == 0);
+    ASSERT_TRUE(max_diff(told12, padded) < 1e-4);
+    ASSERT_TRUE(max_diff(told12, plain) > 1e-3);
+  }
   // Partial rotary (phi3 fixture: factor 0.5): cos covers 4 of 8 channels; the rest pass through.
   auto phi3 = m::load_causal_lm(variant_dir("phi3"), kCpu, at::kFloat);
   m::RopeTables pt = m::rope_tables(phi3->config());
