@@ -522,6 +522,11 @@ std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx) {
       return h;
     };
     fr.logits_positions = ctx.long_tensor(logit_pos).unsqueeze(1);
+    if (ctx.model.config().rope.type == "longrope" && !ctx.seq2seq) {
+      std::vector<int64_t> lengths(static_cast<size_t>(B));
+      for (int64_t r = 0; r < B; ++r) lengths[static_cast<size_t>(r)] = inseq_rope_length(rows[pos + r]);
+      fr.rope_lengths = ctx.long_tensor(lengths);  // [B]
+    }
     at::Tensor logits = ctx.model.forward(fr).logits.squeeze(1);  // [B, V]
     at::Tensor f = ctx.attributed_values(logits, ctx.long_tensor(targets), at::Tensor(), any_contrast ? ctx.long_tensor(contrast_targets) : at::Tensor());
     auto grads = torch::autograd::grad({f.sum()}, captured);  // one backward for every layer
