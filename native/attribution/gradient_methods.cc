@@ -111,7 +111,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   // Saliency and input x gradient on a long prompt share one forward per example (see share_forward below).
   auto shares_forward = [&](const Example& e) {
-    return req.prefix_cache && !path && layer < 0 && !ctx.seq2seq && !req.per_step_schedule && !ctx.model.training() &&
+    return req.prefix_cache && ctx.caps.prefix_cache && !path && layer < 0 && !ctx.seq2seq && !req.per_step_schedule && !ctx.model.training() &&
            e.steps() >= 2 && e.start >= kSharedForwardMinTokens;
   };
   // Gradient checkpointing (recompute blocks in the backward) is possible at the embeddings, without DeepLIFT's
@@ -300,6 +300,9 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     sequential_prefix_rows(ctx, i, X[i], Bx[i], alphas, weights, forced_contrast[i], sink);
   }
 
+  // LongRoPE (models/rope.h) picks its factors from a forward's length: a row gets those of the forward Python
+  // Inseq runs its step in, over the step's prefix (its batches are right-padded: the prefix length for every row).
+  auto inseq_rope_length = [&](const GradRow& row) { return row.t; };
   size_t pos = 0;
   while (pos < rows.size()) {
     ctx.check_cancel();
@@ -369,6 +372,11 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     fr.source_lengths = ctx.lengths(srcs);
     fr.deeplift = deeplift_rule;
     fr.checkpoint_blocks = checkpointed;
+    if (ctx.model.config().rope.type == "longrope" && !ctx.seq2seq) {
+      std::vector<int64_t> lengths(static_cast<size_t>(input.size(0)));
+      for (size_t r = 0; r < lengths.size(); ++r) lengths[r] = inseq_rope_length(rows[pos + r % static_cast<size_t>(B)]);
+      fr.rope_lengths = ctx.long_tensor(lengths);  // [B'] (DeepLIFT: inputs, then their references)
+    }
     if (layer < 0) {
       fr.inputs_embeds = input;
     } else {
@@ -478,6 +486,9 @@ std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx) {
     out[i] = req.granular ? ctx.host_result({ex[i].n, ex[i].steps(), nL, H}, kNaN) : ctx.host_result({ex[i].n, ex[i].steps(), nL}, kNaN);
   }
   ColumnBatch finished;
+  // LongRoPE (models/rope.h) picks its factors from a forward's length: a row gets those of the forward Python
+  // Inseq runs its step in, over the step's prefix (its batches are right-padded: the prefix length for every row).
+  auto inseq_rope_length = [&](const GradRow& row) { return row.t; };
   size_t pos = 0;
   while (pos < rows.size()) {
     ctx.check_cancel();
@@ -511,6 +522,11 @@ std::vector<at::Tensor> all_layers_gradient_x_activation(EngineContext& ctx) {
       return h;
     };
     fr.logits_positions = ctx.long_tensor(logit_pos).unsqueeze(1);
+    if (ctx.model.config().rope.type == "longrope" && !ctx.seq2seq) {
+      std::vector<int64_t> lengths(static_cast<size_t>(B));
+      for (int64_t r = 0; r < B; ++r) lengths[static_cast<size_t>(r)] = inseq_rope_length(rows[pos + r]);
+      fr.rope_lengths = ctx.long_tensor(lengths);  // [B]
+    }
     at::Tensor logits = ctx.model.forward(fr).logits.squeeze(1);  // [B, V]
     at::Tensor f = ctx.attributed_values(logits, ctx.long_tensor(targets), at::Tensor(), any_contrast ? ctx.long_tensor(contrast_targets) : at::Tensor());
     auto grads = torch::autograd::grad({f.sum()}, captured);  // one backward for every layer

@@ -152,6 +152,11 @@ std::vector<at::Tensor> reagent(EngineContext& ctx, std::vector<at::Tensor>& con
       fr.source_lengths = ctx.lengths(srcs);
       fr.inputs_embeds = ctx.embed(ctx.long_tensor(flat).view({k, L}), fr.source_lengths);  // [k, L, H]
       fr.logits_positions = ctx.long_tensor(last).unsqueeze(1);                             // [k, 1]
+      if (ctx.model.config().rope.type == "longrope" && !ctx.seq2seq) {
+        std::vector<int64_t> lengths(static_cast<size_t>(k));
+        for (int64_t b = 0; b < k; ++b) lengths[static_cast<size_t>(b)] = tasks[rows[order[r0 + static_cast<size_t>(b)]].task].t;
+        fr.rope_lengths = ctx.long_tensor(lengths);  // [k] each row's prefix (models/rope.h, as Inseq forwards a step)
+      }
       ctx.tokens_forwarded += k * L;
       at::Tensor logits = ctx.model.forward(fr).logits.squeeze(1).to(at::kFloat);  // [k, V]
       at::Tensor y = ctx.long_tensor(targets).unsqueeze(1);                        // [k, 1]

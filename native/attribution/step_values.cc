@@ -25,7 +25,27 @@ at::Tensor EngineContext::step_logits(const at::Tensor& ids, const at::Tensor& p
   if (hook_layer >= 0) {
     fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) { return hooks_layer(hook_layer, l) ? replacement.unsqueeze(0) : h; };
   }
-  return model.forward(fr).logits.squeeze(0);  // [steps, V]
+  at::Tensor logits = model.forward(fr).logits.squeeze(0);  // [steps, V]
+  // LongRoPE (models/rope.h): Python Inseq scores each step in a forward over its prefix, so the steps whose
+  // prefix is within original_max_position_embeddings take the short factors; one forward over that many
+  // tokens gives their logits (causal attention: the rest of the sequence does not change them).
+  const models::RopeConfig& rope = model.config().rope;
+  const int64_t limit = rope.original_max_position_embeddings;
+  if (rope.type == "longrope" && src == 0 && ids.size(0) > limit) {
+    at::Tensor early = positions.lt(limit).nonzero().squeeze(1);  // [k] steps predicted at position p < limit: prefix p + 1 <= limit
+    if (early.numel() > 0) {
+      models::ForwardRequest short_fr;
+      short_fr.inputs_embeds = fr.inputs_embeds.slice(1, 0, limit);             // [1, limit, H]
+      short_fr.logits_positions = positions.index_select(0, early).unsqueeze(0);  // [1, k]
+      if (hook_layer >= 0) {
+        short_fr.layer_output_hook = [&](int64_t l, const at::Tensor& h) {
+          return hooks_layer(hook_layer, l) ? replacement.slice(0, 0, limit).unsqueeze(0) : h;
+        };
+      }
+      logits = logits.index_copy(0, early, model.forward(short_fr).logits.squeeze(0).to(logits.scalar_type()));
+    }
+  }
+  return logits;
 }
 
 at::Tensor EngineContext::attributed_values(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& contrast_logits,

@@ -64,6 +64,10 @@ struct ForwardRequest {
   // backward pass and runs again there (models/checkpoint.h). Not with a cache, value hooks, attentions,
   // DeepLIFT or dropout.
   bool checkpoint_blocks = false;
+  // LongRoPE only (models/rope.h): [batch] int64, the forward length each row's factor set is chosen for (long
+  // beyond original_max_position_embeddings), so that a row gets the set of the forward Python Inseq runs it in.
+  // Undefined = the batch's largest position id + 1 for every row, as transformers decides it.
+  at::Tensor rope_lengths;
 };
 
 struct ForwardResult {

@@ -1,5 +1,6 @@
 #include "models/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -18,6 +19,7 @@ const std::vector<NativeModelType>& native_model_types() {
   static const std::vector<NativeModelType> kTypes = {
       {"gpt2", "decoder-only"}, {"llama", "decoder-only"}, {"mistral", "decoder-only"}, {"qwen2", "decoder-only"},
       {"gemma", "decoder-only"}, {"gemma2", "decoder-only"}, {"gemma3_text", "decoder-only"},
+      {"qwen3", "decoder-only"}, {"olmo2", "decoder-only"}, {"phi3", "decoder-only"},
       {"bart", "encoder-decoder"}, {"m2m_100", "encoder-decoder"}, {"marian", "encoder-decoder"}, {"mbart", "encoder-decoder"},
       {"t5", "encoder-decoder"},
   };
@@ -71,7 +73,45 @@ void parse_rope_object(const Json& scaling, RopeConfig& rope, const std::string&
     rope.original_max_position_embeddings = scaling.get_int("original_max_position_embeddings", 8192);
   } else {
     throw Error(ErrorCode::kUnsupportedModel, source + ": rope scaling type \"" + type +
-                                                  "\" is not supported natively (supported: default, linear, llama3)");
+                                                  "\" is not supported natively (supported: default, linear, llama3, longrope)");
+  }
+}
+
+std::vector<double> number_list(const Json& scaling, const std::string& key, const std::string& source) {
+  const Json& v = scaling[key];
+  if (!v.is_array()) throw Error(ErrorCode::kBadCheckpoint, source + ": rope_parameters." + key + " must be a list of numbers");
+  std::vector<double> out;
+  for (const auto& x : v.as_array()) {
+    if (!x.is_number()) throw Error(ErrorCode::kBadCheckpoint, source + ": rope_parameters." + key + " must be a list of numbers");
+    out.push_back(x.as_double());
+  }
+  return out;
+}
+
+// transformers' _compute_longrope_parameters: the pretraining length comes from the top-level
+// original_max_position_embeddings where the config class has that attribute (Phi3Config: always, default 4096,
+// taking precedence over the rope dict's, except for the legacy type "su"), else from the rope dict (default
+// max_position_embeddings); factor
+// defaults to max_position_embeddings / original; attention_factor to sqrt(1 + ln(factor) / ln(original)) when
+// factor > 1, else 1.
+void parse_longrope(const Json& j, const Json& scaling, ModelConfig& c, const std::string& source) {
+  c.rope.type = "longrope";
+  c.rope.short_factor = number_list(scaling, "short_factor", source);
+  c.rope.long_factor = number_list(scaling, "long_factor", source);
+  const int64_t max_pos = c.max_position_embeddings;  // the config class default when absent
+  // Phi3Config's legacy "su" is renamed only after the override, so it keeps the rope dict's value.
+  const bool legacy_su = scaling.get_string("rope_type", scaling.get_string("type", "")) == "su";
+  const int64_t top = j.get_int("original_max_position_embeddings", c.model_type == "phi3" ? 4096 : -1);
+  c.rope.original_max_position_embeddings =
+      legacy_su ? scaling.get_int("original_max_position_embeddings", top)
+                : top > 0 || j.has("original_max_position_embeddings") ? top : scaling.get_int("original_max_position_embeddings", max_pos);
+  const double original = static_cast<double>(c.rope.original_max_position_embeddings);
+  if (original <= 0) throw Error(ErrorCode::kBadCheckpoint, source + ": original_max_position_embeddings must be positive");
+  c.rope.factor = scaling.has("factor") ? scaling.get_double("factor", 1.0) : static_cast<double>(max_pos) / original;
+  if (scaling.has("attention_factor")) {
+    c.rope.attention_factor = scaling.get_double("attention_factor", 1.0);
+  } else {
+    c.rope.attention_factor = c.rope.factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(c.rope.factor) / std::log(original));
   }
 }
 
@@ -80,6 +120,12 @@ void parse_rope(const Json& j, ModelConfig& c, const std::string& source) {
   // transformers < 5 writes `rope_scaling`; transformers 5 writes `rope_parameters` (which also holds theta).
   const Json& scaling = j.has("rope_parameters") ? j["rope_parameters"] : j["rope_scaling"];
   if (!scaling.is_object()) return;
+  const std::string type = scaling.get_string("rope_type", scaling.get_string("type", "default"));
+  if (type == "longrope" || ((type == "su" || type == "yarn") && c.model_type == "phi3")) {
+    c.rope.theta = scaling.get_double("rope_theta", c.rope.theta);
+    parse_longrope(j, scaling, c, source);  // Phi3Config renames "su" / "yarn" to "longrope"
+    return;
+  }
   parse_rope_object(scaling, c.rope, source);
 }
 
@@ -179,6 +225,41 @@ void parse_gemma(const Json& j, ModelConfig& c, const std::string& source) {
   }
 }
 
+// Qwen3Config: sliding_window applies only with use_sliding_window (else null); layer_types as written, else
+// "sliding_attention" from max_window_layers (default 28) on; a sliding layer attends to its sliding_window
+// last positions. Sliding layers without a window make transformers' mask builder raise: kBadCheckpoint.
+void parse_qwen3_windows(const Json& j, ModelConfig& c, const std::string& source) {
+  const int64_t window = j.get_bool("use_sliding_window", false) ? j.get_int("sliding_window", 4096) : 0;
+  const int64_t max_window_layers = j.get_int("max_window_layers", 28);
+  c.layer_sliding_windows.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), 0);
+  const Json& types = j["layer_types"];
+  if (!types.is_null()) {
+    if (!types.is_array() || static_cast<int64_t>(types.size()) != c.num_layers) {
+      throw Error(ErrorCode::kBadCheckpoint, source + ": layer_types must list one entry per layer (num_hidden_layers = " +
+                                                 std::to_string(c.num_layers) + ")");
+    }
+  }
+  bool any_sliding = false;
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    bool sliding = window > 0 && i >= max_window_layers;
+    if (!types.is_null()) {
+      const Json& t = types[static_cast<size_t>(i)];
+      if (!t.is_string() || (t.as_string() != "full_attention" && t.as_string() != "sliding_attention")) {
+        throw Error(ErrorCode::kBadCheckpoint, source + ": layer_types[" + std::to_string(i) +
+                                                   "] must be \"full_attention\" or \"sliding_attention\"");
+      }
+      sliding = t.as_string() == "sliding_attention";
+      if (sliding && window <= 0) {
+        throw Error(ErrorCode::kBadCheckpoint, source + ": layer_types[" + std::to_string(i) +
+                                                   "] is \"sliding_attention\" but there is no sliding_window (use_sliding_window is false or sliding_window is null)");
+      }
+    }
+    if (sliding) c.layer_sliding_windows[static_cast<size_t>(i)] = window;
+    any_sliding = any_sliding || sliding;
+  }
+  c.sliding_window = any_sliding ? window : 0;  // the narrowest window of any layer (attention_plan)
+}
+
 }  // namespace
 
 ModelConfig parse_model_config(const Json& j, const std::string& source) {
@@ -209,7 +290,8 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
           c.hidden_act != "gelu_pytorch_tanh") {
         throw Error(ErrorCode::kUnsupportedModel, source + ": activation_function \"" + c.hidden_act + "\" is not supported");
       }
-    } else if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2") {
+    } else if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" || c.model_type == "qwen3" ||
+               c.model_type == "olmo2" || c.model_type == "phi3") {
       c.family = "llama";
       c.hidden_size = require_int(j, {"hidden_size"}, source);
       c.num_layers = require_int(j, {"num_hidden_layers"}, source);
@@ -220,15 +302,36 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
       c.norm_eps = j.get_double("rms_norm_eps", 1e-6);
       c.hidden_act = j.get_string("hidden_act", "silu");
       c.tie_word_embeddings = j.get_bool("tie_word_embeddings", c.model_type == "qwen2");
-      const bool attention_bias = j.get_bool("attention_bias", false);
+      // qwen3 / olmo2 take attention_bias for q, k, v and o like llama; phi3 has no biases at all.
+      const bool attention_bias = c.model_type == "phi3" ? false : j.get_bool("attention_bias", false);
       c.qkv_bias = c.model_type == "qwen2" ? true : attention_bias;
       c.o_bias = c.model_type == "qwen2" ? false : attention_bias;
-      c.mlp_bias = j.get_bool("mlp_bias", false);
-      if (c.model_type == "mistral" || (c.model_type == "qwen2" && j.get_bool("use_sliding_window", false))) {
+      // Only LlamaConfig has mlp_bias.
+      c.mlp_bias = c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" ? j.get_bool("mlp_bias", false) : false;
+      if (c.model_type == "mistral" || c.model_type == "phi3" || (c.model_type == "qwen2" && j.get_bool("use_sliding_window", false))) {
         c.sliding_window = j.get_int("sliding_window", 0);
       }
       c.attention_dropout = j.get_double("attention_dropout", 0.0);
+      if (c.model_type == "qwen3") parse_qwen3_windows(j, c, source);
+      if (c.model_type == "olmo2") {
+        c.norm_eps = j.get_double("rms_norm_eps", 1e-5);
+        c.qk_norm_full = c.post_norm_blocks = true;
+      }
+      if (c.model_type == "qwen3") c.qk_norm_per_head = true;
+      if (c.model_type == "phi3") {
+        c.norm_eps = j.get_double("rms_norm_eps", 1e-5);
+        c.max_position_embeddings = j.get_int("max_position_embeddings", 4096);
+        c.fused_projections = true;
+        c.regenerate_cache_after = j.get_int("original_max_position_embeddings", 4096);
+        c.hidden_dropout = j.get_double("resid_pdrop", 0.0);
+      }
+      if (c.model_type == "qwen3") c.max_position_embeddings = j.get_int("max_position_embeddings", 32768);
       parse_rope(j, c, source);
+      if (c.model_type == "phi3") {
+        // Phi3Config keeps partial_rotary_factor in the rope dict (set from the top-level key, default 1).
+        const Json& rope = j.has("rope_parameters") ? j["rope_parameters"] : j["rope_scaling"];
+        c.rope.partial_rotary_factor = rope.get_double("partial_rotary_factor", j.get_double("partial_rotary_factor", 1.0));
+      }
       if (c.hidden_act != "silu" && c.hidden_act != "gelu" && c.hidden_act != "relu") {
         throw Error(ErrorCode::kUnsupportedModel, source + ": hidden_act \"" + c.hidden_act + "\" is not supported");
       }
@@ -250,7 +353,8 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
                   source + ": model_type \"" + c.model_type + "\" is not implemented natively (" + list +
                       "); export it as a TorchScript bundle with tools/export-torchscript");
     }
-    if (c.family != "gemma") c.head_dim = j.get_int("head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+    // Qwen3Config has head_dim = 128 by default; Gemma's parser sets its own (256); the others split the width.
+    if (c.family != "gemma") c.head_dim = j.get_int("head_dim", c.model_type == "qwen3" ? 128 : c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -313,7 +417,7 @@ void check_model_config(const Json& j, const ModelConfig& c, const std::string& 
     throw bad(field("n_positions", "max_position_embeddings"), "must be at least 2 but is " + std::to_string(c.max_position_embeddings));
   }
   // Without an explicit head_dim the width is split evenly between the heads (gpt2 always splits it).
-  if ((gpt2 || !j.has("head_dim")) && c.hidden_size % c.num_heads != 0) {
+  if ((gpt2 || (!j.has("head_dim") && c.model_type != "qwen3")) && c.hidden_size % c.num_heads != 0) {
     throw bad(field("n_head", "num_attention_heads"), std::to_string(c.num_heads) + " does not divide the width " +
                                                            field("n_embd", "hidden_size") + " = " + std::to_string(c.hidden_size));
   }
@@ -329,6 +433,21 @@ void check_model_config(const Json& j, const ModelConfig& c, const std::string& 
     if (!std::isfinite(c.rope.theta) || c.rope.theta <= 0) throw bad("rope_theta", "must be a positive number");
     if (!std::isfinite(c.rope.factor) || c.rope.factor <= 0) throw bad("rope_scaling.factor", "must be a positive number");
     if (c.sliding_window < 0) throw bad("sliding_window", "must be a non-negative integer");
+    const RopeConfig& r = c.rope;
+    if (!std::isfinite(r.partial_rotary_factor) || r.partial_rotary_factor <= 0 || r.partial_rotary_factor > 1) {
+      throw bad("rope_parameters.partial_rotary_factor", "must be in (0, 1]");
+    }
+    if (r.type == "longrope") {
+      const size_t half = static_cast<size_t>(rope_dim(c) / 2);
+      for (const auto* f : {&r.short_factor, &r.long_factor}) {
+        const char* key = f == &r.short_factor ? "rope_parameters.short_factor" : "rope_parameters.long_factor";
+        if (f->size() != half) throw bad(key, "must have " + std::to_string(half) + " entries (rotary dimensions / 2) but has " + std::to_string(f->size()));
+        for (double x : *f) {
+          if (!std::isfinite(x) || x <= 0) throw bad(key, "must hold positive numbers");
+        }
+      }
+      if (!std::isfinite(r.attention_factor) || r.attention_factor < 0) throw bad("rope_parameters.attention_factor", "must be a non-negative number");
+    }
   }
   if (c.family == "gemma") check_gemma_config(j, c, bad);
   auto in_vocab = [&](const char* key, int64_t id) {
@@ -339,6 +458,10 @@ void check_model_config(const Json& j, const ModelConfig& c, const std::string& 
   if (j.has("bos_token_id")) in_vocab("bos_token_id", c.bos_token_id);
   if (j.has("pad_token_id")) in_vocab("pad_token_id", c.pad_token_id);
   for (int64_t id : c.eos_token_ids) in_vocab("eos_token_id", id);
+}
+
+int64_t rope_dim(const ModelConfig& c) {
+  return static_cast<int64_t>(static_cast<double>(c.head_dim) * c.rope.partial_rotary_factor);
 }
 
 ModelConfig read_model_config(const std::string& dir) {

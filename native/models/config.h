@@ -10,13 +10,19 @@ namespace inseq::core { class Json; }
 namespace inseq::models {
 
 struct RopeConfig {
-  std::string type = "default";  // "default" | "linear" | "llama3"
+  std::string type = "default";  // "default" | "linear" | "llama3" | "longrope"
   double theta = 10000.0;
   double factor = 1.0;
   // llama3 only
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
-  int64_t original_max_position_embeddings = 8192;
+  int64_t original_max_position_embeddings = 8192;  // llama3; longrope: the short/long switch (models/rope.h)
+  // longrope only (phi3): per-frequency divisors [rotary_dim / 2] for forwards whose largest position id + 1 is
+  // at most original_max_position_embeddings (short) or beyond it (long), and the factor cos/sin are scaled by.
+  std::vector<double> short_factor, long_factor;
+  double attention_factor = 1.0;
+  // phi3: RoPE turns the first int(head_dim * partial_rotary_factor) channels of each head only.
+  double partial_rotary_factor = 1.0;
 };
 
 struct ModelConfig {
@@ -38,6 +44,19 @@ struct ModelConfig {
   bool mlp_bias = false;
   int64_t sliding_window = 0;  // 0 = none (Mistral sets it)
   RopeConfig rope;
+  // --- Llama variants (qwen3, olmo2, phi3): switches of the llama family (models/llama.h) ---
+  bool qk_norm_per_head = false;   // qwen3: RMSNorm q_norm/k_norm [head_dim] on every head, before RoPE
+  bool qk_norm_full = false;       // olmo2: RMSNorm q_norm [heads*hd] / k_norm [kv*hd] over the projections, before the head split
+  bool post_norm_blocks = false;   // olmo2: x + post_attention_layernorm(attn(x)), x + post_feedforward_layernorm(mlp(x)),
+                                   // no input norm; norms multiply their weight in float32 and RoPE runs in float32
+  bool fused_projections = false;  // phi3: one qkv_proj [(heads + 2 kv) * hd, hidden] and gate_up_proj [2 inter, hidden]
+  // qwen3: each layer's sliding window (0 = full attention), from layer_types; empty = sliding_window in every layer.
+  std::vector<int64_t> layer_sliding_windows;
+  // phi3: generate() drops its KV cache when the sequence first reaches this length + 1 with a cache of at most
+  // this length, and runs the whole sequence again (Phi3ForCausalLM.prepare_inputs_for_generation: LongRoPE's
+  // long factors then apply to every key). The top-level original_max_position_embeddings (default 4096); 0 = never.
+  int64_t regenerate_cache_after = 0;
+  // --- end of Llama variants ---
   // gpt2
   bool scale_attn_weights = true;
   bool scale_attn_by_inverse_layer_idx = false;
@@ -67,6 +86,9 @@ std::string config_model_type(const core::Json& json, const std::string& source)
 // negative or non-finite norm epsilons, special ids outside the vocabulary, max_position_embeddings <= 1)
 // -> kBadCheckpoint naming the field as written in config.json.
 void check_model_config(const core::Json& json, const ModelConfig& config, const std::string& source);
+// The rotary dimension transformers derives: int(head_dim * partial_rotary_factor) (its inverse frequencies
+// number ceil(that / 2), and RoPE turns twice as many channels).
+int64_t rope_dim(const ModelConfig& config);
 
 // Model types implemented natively (config.json `model_type` values), by kind: the one C++ table
 // (lib/models/model-types.ts holds the same; test/boundary/model-types.test.ts checks they agree).

@@ -135,8 +135,14 @@ GenerationResult generate(const CausalLM& model, const std::vector<std::vector<i
   std::vector<bool> finished(batch, false);
   KVCache cache;
   at::Tensor step_ids = ids;  // [batch, seq]: the whole prompt first, then one token per step
+  at::Tensor all_ids = ids;   // [batch, prompt + generated so far]
+  const int64_t regenerate_after = model.config().regenerate_cache_after;
   for (int64_t step = 0; step < o.max_new_tokens; ++step) {
     if (o.cancel && o.cancel->load()) throw Error(ErrorCode::kAborted, "Generation was aborted");
+    if (regenerate_after > 0 && cache.length() > 0 && all_ids.size(1) >= regenerate_after + 1 && cache.length() <= regenerate_after) {
+      cache = KVCache();  // phi3 (ModelConfig::regenerate_cache_after): the whole sequence again
+      step_ids = all_ids;
+    }
     ForwardRequest req;
     req.inputs_embeds = model.embed(step_ids);
     req.attention_mask = mask;
@@ -148,6 +154,7 @@ GenerationResult generate(const CausalLM& model, const std::vector<std::vector<i
     if (o.on_step) o.on_step(step + 1, o.max_new_tokens);
     if (all_done) break;
     step_ids = next.unsqueeze(1).to(device);  // [batch, 1]
+    if (regenerate_after > 0) all_ids = at::cat({all_ids, step_ids}, 1);
     mask = at::cat({mask, at::ones({batch, 1}, mask.options())}, 1);
   }
   return result;

@@ -134,8 +134,9 @@ TEST(generation_stops_at_any_eos_id) {
 }
 
 TEST(transformers_reference_checkpoints_match) {
-  const std::vector<std::string> names = {"gpt2",  "llama",  "qwen2",        "mistral", "llama-sharded", "llama-bf16",
-                                           "gpt2-f16", "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12"};
+  const std::vector<std::string> names = {"gpt2",  "llama",  "qwen2",  "mistral", "llama-sharded", "llama-bf16", "gpt2-f16",
+                                           "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12",
+                                           "qwen3", "qwen3-bias", "olmo2", "phi3", "phi3-longrope"};
   int checked = 0;
   for (const auto& name : names) {
     const std::string dir = reference_dir(name);

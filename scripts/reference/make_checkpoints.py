@@ -8,7 +8,10 @@ float32, CPU) from the checkpoint *as loaded back from disk*.
 
 Run (from the repository root or anywhere):
 
-    /opt/inseq-py/venv/bin/python scripts/reference/make_checkpoints.py
+    /opt/inseq-py/venv/bin/python scripts/reference/make_checkpoints.py [NAME ...]
+
+With names, only those checkpoints are rewritten (the float32 goldens of the older
+fixtures differ in the last bits on CPUs other than the one that wrote them).
 
 Output: test/fixtures/reference/<name>/ for each model in build_configs(), with
   config.json, generation_config.json,
@@ -49,9 +52,15 @@ from transformers import (
     LlamaForCausalLM,
     MistralConfig,
     MistralForCausalLM,
+    Olmo2Config,
+    Olmo2ForCausalLM,
+    Phi3Config,
+    Phi3ForCausalLM,
     PreTrainedTokenizerFast,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,6 +183,28 @@ def build_configs(vocab: int, eot: int) -> dict:
         sliding_window=4,
         **caps,
     )
+    variant_kwargs = dict(  # qwen3 / olmo2 / phi3: the llama shapes, default RoPE
+        vocab_size=vocab,
+        hidden_size=HIDDEN,
+        intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        num_key_value_heads=2,
+        max_position_embeddings=MAX_POS,
+        tie_word_embeddings=False,
+        **ids,
+    )
+    qwen3 = lambda bias, **kw: Qwen3Config(  # noqa: E731
+        **variant_kwargs, head_dim=12, attention_bias=bias, **kw  # head_dim != hidden / heads
+    )
+    half_rot = HIDDEN // HEADS // 2
+    phi3_longrope = dict(
+        rope_type="longrope",
+        rope_theta=10000.0,
+        # short factors near 1, long ones stretching the low frequencies
+        short_factor=[1.0 + 0.05 * i for i in range(half_rot)],
+        long_factor=[1.0 + 1.5 * i for i in range(half_rot)],
+    )
     return {
         "gpt2": (GPT2LMHeadModel, gpt2(), 1101, torch.float32, {}),
         "llama": (LlamaForCausalLM, LlamaConfig(**llama_kwargs), 1302, torch.float32, {}),
@@ -273,6 +304,23 @@ def build_configs(vocab: int, eot: int) -> dict:
             torch.float32,
             {},
         ),
+        # Llama variants (config switches of the native llama family).
+        # qwen3: per-head q/k RMSNorm, explicit head_dim, sliding window on the layers from max_window_layers on.
+        "qwen3": (Qwen3ForCausalLM, qwen3(False, use_sliding_window=True, sliding_window=4, max_window_layers=1),
+                  1910, torch.float32, {}),
+        "qwen3-bias": (Qwen3ForCausalLM, qwen3(True), 1913, torch.float32, {}),
+        # olmo2: post-norm blocks, q/k RMSNorm over the whole projections.
+        "olmo2": (Olmo2ForCausalLM, Olmo2Config(**variant_kwargs), 1912, torch.float32, {}),
+        # phi3: fused qkv_proj / gate_up_proj; RoPE without scaling on half of each head (partial_rotary_factor).
+        "phi3": (Phi3ForCausalLM,
+                 Phi3Config(**variant_kwargs, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                                "partial_rotary_factor": 0.5}),
+                 1908, torch.float32, {}),
+        # phi3 with LongRoPE: prompts of 3 and 6 tokens cross original_max_position_embeddings = 8 while
+        # generating (short factors, then the long ones after the cache is rebuilt); the 10-token one starts beyond.
+        "phi3-longrope": (Phi3ForCausalLM, Phi3Config(**{**variant_kwargs, "max_position_embeddings": 64},
+                                                      original_max_position_embeddings=8, rope_parameters=phi3_longrope),
+                          1910, torch.float32, {}),
     }
 
 
@@ -442,11 +490,20 @@ def main() -> int:
     eot = hf_tok.convert_tokens_to_ids(SPECIAL)
     assert raw_tok.get_vocab_size() == vocab and eot == 0, (vocab, eot)
 
-    if OUT.exists():
+    # Names on the command line rewrite those checkpoints only (the others stay as they are); none: all of them.
+    only = sys.argv[1:]
+    configs = build_configs(vocab, eot)
+    unknown = [n for n in only if n not in configs]
+    assert not unknown, f"unknown checkpoints {unknown}; known: {list(configs)}"
+    if OUT.exists() and not only:
         shutil.rmtree(OUT)
     rows = []
-    for name, (cls, config, seed, save_dtype, save_kwargs) in build_configs(vocab, eot).items():
+    for name, (cls, config, seed, save_dtype, save_kwargs) in configs.items():
+        if only and name not in only:
+            continue
         d = OUT / name
+        if d.exists():
+            shutil.rmtree(d)
         torch.manual_seed(seed)
         model = cls(config).eval()
         randomize_(model, seed)

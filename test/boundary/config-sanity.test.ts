@@ -56,6 +56,10 @@ const DECODER_ONLY: Array<[string, string, (c: Record<string, any>) => void, str
   ["a huge size", "gpt2", (c) => { c.n_embd = 1e300; }, "n_embd"],
   ["fewer layers than the checkpoint (llama)", "llama", (c) => { c.num_hidden_layers = 1; }, "num_hidden_layers"],
   ["fewer layers than the checkpoint (gpt2)", "gpt2", (c) => { c.n_layer = 1; }, "n_layer"],
+  ["qwen3 layer_types of the wrong length", "qwen3", (c) => { c.layer_types = ["full_attention"]; }, "layer_types"],
+  ["qwen3 sliding layers without a window", "qwen3", (c) => { c.use_sliding_window = false; }, "layer_types[1]"],
+  ["longrope long_factor of the wrong length", "phi3-longrope", (c) => { c.rope_parameters.long_factor = [1, 2]; }, "long_factor"],
+  ["partial_rotary_factor above 1", "phi3", (c) => { c.rope_parameters.partial_rotary_factor = 2; }, "partial_rotary_factor"],
 ];
 
 describe("config.json sanity: decoder-only", () => {
@@ -83,6 +87,12 @@ describe("config.json sanity: decoder-only", () => {
     expect(e.message).toContain("does not use");
   });
 
+  it("qwen3 q/k/v/o biases with attention_bias switched off are refused", async () => {
+    const e = await loadError(loadModel(withConfig(referenceDir("qwen3-bias"), (c) => { c.attention_bias = false; }), { device: "cpu" }));
+    expect(e.code).toBe("ERR_BAD_CHECKPOINT");
+    expect(e.message).toMatch(/model\.layers\.0\.self_attn\.[kqvo]_proj\.bias/);
+  });
+
   it("NaN rms_norm_eps (as Python's json writes it) names the field", async () => {
     const config = readJson(path.join(referenceDir("llama"), "config.json"));
     const text = JSON.stringify({ ...config, rms_norm_eps: "__NAN__" }).replace('"__NAN__"', "NaN");
@@ -92,7 +102,7 @@ describe("config.json sanity: decoder-only", () => {
   });
 
   it("every reference checkpoint still loads", async () => {
-    for (const name of ["llama", "llama-bf16", "llama-sharded", "gpt2", "gpt2-f16", "mistral", "qwen2", "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12"]) {
+    for (const name of ["llama", "llama-bf16", "llama-sharded", "gpt2", "gpt2-f16", "mistral", "qwen2", "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12", "qwen3", "qwen3-bias", "olmo2", "phi3", "phi3-longrope"]) {
       const m = await loadModel(referenceDir(name), { device: "cpu" });
       await m.dispose();
     }
