@@ -320,10 +320,10 @@ describe("cascading randomisation of checkpoints", () => {
     writeFileSync(path.join(bin, "config.json"), "{}");
     writeFileSync(path.join(bin, "pytorch_model.bin"), "x");
     mkdirSync(odd, { recursive: true });
-    writeSafetensors(path.join(odd, "model.safetensors"), [{ name: "encoder.block.0.weight", shape: [2], data: new Float32Array([1, 2]) }], "F32");
+    writeSafetensors(path.join(odd, "model.safetensors"), [{ name: "backbone.stage.0.weight", shape: [2], data: new Float32Array([1, 2]) }], "F32");
     await expectInseqError(writeCascadingRandomizations(bundle), ErrorCode.UNSUPPORTED_MODEL, /TorchScript bundle/);
     await expectInseqError(writeCascadingRandomizations(bin), ErrorCode.UNSUPPORTED_MODEL, /safetensors/);
-    await expectInseqError(writeCascadingRandomizations(odd), ErrorCode.UNSUPPORTED_MODEL, /No transformer blocks.*encoder\.block\.0\.weight/);
+    await expectInseqError(writeCascadingRandomizations(odd), ErrorCode.UNSUPPORTED_MODEL, /No transformer blocks.*backbone\.stage\.0\.weight/);
     // Integer tensors: refused inside a block (quantised weights), kept outside (buffers).
     const quantised = tempDir("quantised");
     cleanup.push(quantised);
