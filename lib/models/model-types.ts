@@ -8,7 +8,7 @@
 import { ErrorCode, InseqError } from "../core/errors.js";
 
 export const NATIVE_MODEL_TYPES = {
-  "decoder-only": ["gpt2", "llama", "mistral", "qwen2"],
+  "decoder-only": ["gpt2", "gpt_neox", "llama", "mistral", "qwen2"],
   "encoder-decoder": ["bart", "m2m_100", "marian", "mbart"],
 } as const;
 

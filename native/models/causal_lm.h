@@ -85,7 +85,7 @@ struct ModelCapabilities {
   bool dropout = true;            // set_training(true) applies dropout (mc_dropout_prob_avg)
   bool prefix_cache = true;       // ForwardRequest::cache skips the cached prefix (occlusion reuses it); TorchScript
                                   // bundles re-run it and encoder-decoder adapters refuse a cache
-  bool block_recompute = false;   // ForwardRequest::checkpoint_blocks (native GPT-2 and Llama blocks)
+  bool block_recompute = false;   // ForwardRequest::checkpoint_blocks (native GPT-2, GPT-NeoX and Llama blocks)
 };
 
 class CausalLM {

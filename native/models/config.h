@@ -21,7 +21,7 @@ struct RopeConfig {
 
 struct ModelConfig {
   std::string model_type;  // as in config.json: "llama", "mistral", "qwen2", "gpt2", ...
-  std::string family;      // the native implementation: "llama" | "gpt2"
+  std::string family;      // the native implementation: "llama" | "gpt2" | "gpt_neox"
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
@@ -31,16 +31,22 @@ struct ModelConfig {
   int64_t intermediate_size = 0;
   int64_t max_position_embeddings = 0;
   double norm_eps = 1e-5;
-  std::string hidden_act = "silu";  // llama: "silu"; gpt2: "gelu_new" | "gelu" | "relu"
+  std::string hidden_act = "silu";  // llama: "silu"; gpt2: "gelu_new" | "gelu" | "relu"; gpt_neox: "gelu", ...
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;       // llama attention_bias / Qwen2's always-on q/k/v bias
-  bool o_bias = false;         // llama attention_bias (o_proj too)
+  bool qkv_bias = false;       // llama attention_bias / Qwen2's always-on q/k/v bias; gpt_neox attention_bias (query_key_value)
+  bool o_bias = false;         // llama attention_bias (o_proj too); gpt_neox attention_bias (attention.dense)
   bool mlp_bias = false;
   int64_t sliding_window = 0;  // 0 = none (Mistral sets it)
   RopeConfig rope;
   // gpt2
   bool scale_attn_weights = true;
   bool scale_attn_by_inverse_layer_idx = false;
+  // gpt_neox (GPT-NeoX, Pythia; attention_bias sets qkv_bias and o_bias above, rotary_emb_base goes to rope.theta).
+  // head_dim is always hidden_size / num_attention_heads there, as transformers computes it.
+  bool parallel_residual = true;       // use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)); false: sequential
+  double partial_rotary_factor = 1.0;  // rope_parameters.partial_rotary_factor (older configs: rotary_pct): rotary
+                                       // over the first int(head_dim * factor) dims of each head
+  int64_t rotary_dims() const { return static_cast<int64_t>(static_cast<double>(head_dim) * partial_rotary_factor); }
   // special tokens (-1 = absent)
   int64_t bos_token_id = -1;
   std::vector<int64_t> eos_token_ids;

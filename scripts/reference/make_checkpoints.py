@@ -39,6 +39,8 @@ from transformers import (
     AutoTokenizer,
     GPT2Config,
     GPT2LMHeadModel,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
@@ -148,6 +150,18 @@ def build_configs(vocab: int, eot: int) -> dict:
         tie_word_embeddings=True,
         **ids,
     )
+    neox = lambda **kw: GPTNeoXConfig(  # noqa: E731
+        vocab_size=vocab,
+        hidden_size=HIDDEN,
+        intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        max_position_embeddings=MAX_POS,
+        hidden_act="gelu",
+        tie_word_embeddings=False,
+        **ids,
+        **kw,
+    )
     return {
         "gpt2": (GPT2LMHeadModel, gpt2(), 1101, torch.float32, {}),
         "llama": (LlamaForCausalLM, LlamaConfig(**llama_kwargs), 1302, torch.float32, {}),
@@ -198,10 +212,31 @@ def build_configs(vocab: int, eot: int) -> dict:
         # Weights stored as BF16 / F16; goldens come from the float32 upcast.
         "llama-bf16": (LlamaForCausalLM, LlamaConfig(**llama_kwargs), 1506, torch.bfloat16, {}),
         "gpt2-f16": (GPT2LMHeadModel, gpt2(), 1807, torch.float16, {}),
+        # Pythia's layout: parallel residual, rotary over a quarter of each head (2 of 8 dims), biased
+        # query_key_value / dense, untied embed_out.  The legacy rotary_pct / rotary_emb_base kwargs are
+        # converted to `rope_parameters` {"partial_rotary_factor", "rope_theta"}.
+        "gpt_neox": (
+            GPTNeoXForCausalLM,
+            neox(use_parallel_residual=True, rotary_pct=0.25, rotary_emb_base=10000, attention_bias=True),
+            1912,
+            torch.float32,
+            {},
+        ),
+        # The other switches: sequential residual, rotary over whole heads, no attention biases.
+        "gpt_neox-sequential": (
+            GPTNeoXForCausalLM,
+            neox(use_parallel_residual=False, rotary_pct=1.0, rotary_emb_base=10000, attention_bias=False),
+            1917,
+            torch.float32,
+            {},
+        ),
     }
 
 
-RESIDUAL_OUT = ("o_proj", "down_proj", "attn.c_proj", "mlp.c_proj")
+# Stored name -> module name where transformers 5 renames a checkpoint tensor on load (conversion_mapping.py).
+LOAD_RENAMES = {"embed_out.weight": "lm_head.weight"}
+
+RESIDUAL_OUT = ("o_proj", "down_proj", "attn.c_proj", "mlp.c_proj", "attention.dense", "dense_4h_to_h")
 RESIDUAL_OUT_GAIN = 3.0
 
 
@@ -228,7 +263,7 @@ def randomize_(model: torch.nn.Module, seed: int) -> None:
             p.copy_(torch.randn_like(p) * 0.1)
         elif p.dim() == 1:  # LayerNorm / RMSNorm weights
             p.copy_(1.0 + torch.randn_like(p) * 0.1)
-        elif "wte" in name or "wpe" in name or "embed_tokens" in name or "lm_head" in name:
+        elif "wte" in name or "wpe" in name or "embed_tokens" in name or "embed_in" in name or "lm_head" in name:
             p.copy_(torch.randn_like(p) * 0.5)
         else:
             # GPT-2 Conv1D stores [in, out]; nn.Linear stores [out, in].
@@ -275,6 +310,8 @@ def make_golden(model_dir: Path) -> tuple[dict, dict]:
     stored = {}
     for f in sorted(model_dir.glob("*.safetensors")):
         stored.update(safetensors.torch.load_file(f))
+    # transformers renames some checkpoint names on load (GPT-NeoX's embed_out is its lm_head module).
+    stored = {LOAD_RENAMES.get(k, k): v for k, v in stored.items()}
     params = dict(model.named_parameters())  # tied lm_head is not listed twice
     assert stored.keys() == params.keys(), stored.keys() ^ params.keys()
     assert all(torch.equal(stored[k].float(), params[k]) for k in stored)

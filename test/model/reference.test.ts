@@ -16,7 +16,7 @@ interface Golden {
   hidden_states_last_prompt2: number[][];
 }
 
-const MODELS = ["gpt2", "llama", "qwen2", "mistral", "llama-sharded", "llama-bf16", "gpt2-f16"];
+const MODELS = ["gpt2", "llama", "qwen2", "mistral", "llama-sharded", "llama-bf16", "gpt2-f16", "gpt_neox", "gpt_neox-sequential"];
 
 describe.each(MODELS)("transformers reference checkpoint %s", (name) => {
   const dir = referenceDir(name);
