@@ -123,13 +123,7 @@ at::Tensor GptNeoxModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, 
   q = apply_partial_rope(q, cos, sin);
   k = apply_partial_rope(k, cos, sin);
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, nh, past+s, hd]
-  auto [ctx, probs] = plan == AttentionPlan::kFused
-                          ? std::make_pair(fused_causal_attention(q, k, v, scale),
-                                           req.attention_rows.defined() ? causal_rows_probs(q, k, scale, req.attention_rows) : at::Tensor())
-                          : plan == AttentionPlan::kQueryBlocks
-                          ? blocked_attention(q, k, v, mask, 0, scale, c.attention_dropout, training_, req.deeplift,
-                                              req.attention_query_block, req.attention_rows)
-                          : scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_, req.deeplift);
+  auto [ctx, probs] = planned_attention(plan, q, k, v, mask, bias, 0, scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, h}), l.dense_w, l.dense_b);  // [b, s, h]
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);  // post_attention_dropout

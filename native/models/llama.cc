@@ -160,13 +160,7 @@ at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, co
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
   at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
   at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
-  auto [ctx, probs] = plan == AttentionPlan::kFused
-                          ? std::make_pair(fused_causal_attention(q, k_full, v_full, scale),
-                                           req.attention_rows.defined() ? causal_rows_probs(q, k_full, scale, req.attention_rows) : at::Tensor())
-                          : plan == AttentionPlan::kQueryBlocks
-                          ? blocked_attention(q, k_full, v_full, mask, c.sliding_window, scale, c.attention_dropout, training_,
-                                              req.deeplift, req.attention_query_block, req.attention_rows)
-                          : scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_, req.deeplift);
+  auto [ctx, probs] = planned_attention(plan, q, k_full, v_full, mask, bias, c.sliding_window, scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);

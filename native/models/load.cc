@@ -56,6 +56,22 @@ AttentionPlan attention_plan(const ForwardRequest& req, int64_t seq, int64_t sli
   return req.attention_rows.defined() ? AttentionPlan::kQueryBlocks : AttentionPlan::kExplicit;
 }
 
+std::pair<at::Tensor, at::Tensor> planned_attention(AttentionPlan plan, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                    const at::Tensor& mask, const at::Tensor& bias, int64_t sliding_window,
+                                                    double scale, double dropout, bool training, const ForwardRequest& req) {
+  switch (plan) {
+    case AttentionPlan::kFused:
+      return {fused_causal_attention(q, k, v, scale),
+              req.attention_rows.defined() ? causal_rows_probs(q, k, scale, req.attention_rows) : at::Tensor()};
+    case AttentionPlan::kQueryBlocks:
+      return blocked_attention(q, k, v, mask, sliding_window, scale, dropout, training, req.deeplift, req.attention_query_block,
+                               req.attention_rows);
+    case AttentionPlan::kExplicit:
+      break;
+  }
+  return scaled_attention(q, k, v, bias, scale, dropout, training, req.deeplift);
+}
+
 void check_context(const CausalLM& model, int64_t length, const std::string& what) {
   const int64_t limit = model.config().max_position_embeddings;
   if (limit > 0 && length > limit) {
