@@ -68,7 +68,7 @@ export interface AttributeOptions {
   memoryBudgetMb?: number;
   /**
    * Gradient checkpointing of saliency, input x gradient, integrated gradients and GradientSHAP on native
-   * GPT-2 / Llama models: the forward keeps only each block's input and the backward recomputes the block
+   * GPT-2 / GPT-NeoX / Llama models: the forward keeps only each block's input and the backward recomputes the block
    * (same results to 1e-5, less activation memory, about a third more time). "auto" (default): when one row's
    * activations would exceed the budget; true: always; false: never.
    */
@@ -117,7 +117,8 @@ export interface LayerContext {
 
 /**
  * A layer by index or by name: "all" (every block), "embeddings" (the input embeddings; also
- * "model.embed_tokens", "transformer.wte"), or a block ("model.layers.3", "transformer.h.3", "layers.3", 3).
+ * "model.embed_tokens", "transformer.wte", "gpt_neox.embed_in"), or a block ("model.layers.3", "transformer.h.3",
+ * "gpt_neox.layers.3", "layers.3", 3).
  * Encoder-decoders: a block index N is encoder block N for the source attributions and, with attributeTarget,
  * decoder block N for the target ones; "model.encoder.layers.3" / "encoder.layers.3" (T5: "encoder.block.3")
  * names the encoder block (source attributions only); "model.shared", "model.encoder.embed_tokens" the embeddings. A decoder block is
@@ -139,8 +140,8 @@ export function parseLayer(layer: unknown, context: LayerContext = {}): number {
       if (dec) throw invalidOption("layer", `the block index ${dec[1]} with attributeTarget: true (decoder block ${dec[1]} is the target side of encoder and decoder block ${dec[1]})`, layer);
       throw invalidOption("layer", '"all", "embeddings", a block index, or an encoder block name such as "model.encoder.layers.1" / "encoder.block.1"', layer);
     }
-    if (/^(embeddings|model\.embed_tokens|embed_tokens|transformer\.wte|wte)$/.test(layer)) return -1;
-    const m = /^(?:(?:model\.)?layers|(?:transformer\.)?h)\.(\d+)$/.exec(layer);
+    if (/^(embeddings|model\.embed_tokens|embed_tokens|transformer\.wte|wte|(gpt_neox\.)?embed_in)$/.test(layer)) return -1;
+    const m = /^(?:(?:model\.|gpt_neox\.)?layers|(?:transformer\.)?h)\.(\d+)$/.exec(layer);
     if (m) return Number(m[1]);
   }
   throw invalidOption("layer", '"all", "embeddings", a block index, or a block name such as "model.layers.3" / "transformer.h.3"', layer);

@@ -4,7 +4,8 @@
  * method whose word importances stay the same while the model is destroyed explains the input, not the model.
  *
  * Cascade over a safetensors checkpoint (single file or sharded), blocks found by their Hugging Face names:
- *   - `model.layers.N.` (Llama, Mistral, Qwen2, Qwen3, OLMo 2, Phi-3, Gemma 1-3), `transformer.h.N.` (GPT-2): top block first;
+ *   - `model.layers.N.` (Llama, Mistral, Qwen2, Qwen3, OLMo 2, Phi-3, Gemma 1-3), `gpt_neox.layers.N.` (GPT-NeoX),
+ *     `transformer.h.N.` (GPT-2): top block first;
  *   - `model.decoder.layers.N.`, then `model.encoder.layers.N.` (Marian, BART, M2M100), or `decoder.block.N.`, then
  *     `encoder.block.N.` (T5; block 0 holds the stack's relative position bias, which every block uses): decoder top
  *     to bottom, then encoder top to bottom.
@@ -66,7 +67,7 @@ export interface RandomizeOptions {
 const BLOCK_PATTERNS: ReadonlyArray<{ stack: string; re: RegExp }> = [
   { stack: "decoder", re: /^(?:model\.)?decoder\.(?:layers|block)\.(\d+)\./ },
   { stack: "encoder", re: /^(?:model\.)?encoder\.(?:layers|block)\.(\d+)\./ },
-  { stack: "layers", re: /^(?:model\.)?layers\.(\d+)\./ },
+  { stack: "layers", re: /^(?:model\.|gpt_neox\.)?layers\.(\d+)\./ },
   { stack: "h", re: /^(?:transformer\.)?h\.(\d+)\./ },
 ];
 /** Order of the stacks in the cascade: the decoder's blocks before the encoder's. */
@@ -142,7 +143,7 @@ async function planOf(modelDir: string): Promise<Plan> {
     throw new InseqError(
       ErrorCode.UNSUPPORTED_MODEL,
       `No transformer blocks found in the checkpoint of ${modelDir} (tensors such as ${sample}): the randomisation check ` +
-        'knows the Hugging Face block names "model.layers.N." (Llama, Mistral, Qwen2, Qwen3, OLMo 2, Phi-3, Gemma), "transformer.h.N." (GPT-2) and ' +
+        'knows the Hugging Face block names "model.layers.N." (Llama, Mistral, Qwen2, Qwen3, OLMo 2, Phi-3, Gemma), "gpt_neox.layers.N." (GPT-NeoX), "transformer.h.N." (GPT-2) and ' +
         '"model.decoder.layers.N." / "model.encoder.layers.N." (Marian, BART), "decoder.block.N." / "encoder.block.N." (T5)',
     );
   }

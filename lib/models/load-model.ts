@@ -106,7 +106,7 @@ async function readGenerationEos(dir: string): Promise<number[]> {
 
 /**
  * Loads a model for generation and attribution, as Python Inseq's `load_model`: a local directory, a hub id or
- * "default". Decoder-only checkpoints (llama, mistral, qwen2, gemma, gemma2, gemma3_text, gpt2 families) and decoder-only TorchScript
+ * "default". Decoder-only checkpoints (llama, mistral, qwen2, gemma, gemma2, gemma3_text, qwen3, olmo2, phi3, gpt2, gpt_neox families) and decoder-only TorchScript
  * bundles give a `Model`; encoder-decoders (marian, bart, mbart, m2m_100, t5, encoder-decoder bundles) a
  * `Seq2SeqModel`. Both have generate(), attribute() and dispose().
  * @example

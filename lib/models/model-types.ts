@@ -8,7 +8,7 @@
 import { ErrorCode, InseqError } from "../core/errors.js";
 
 export const NATIVE_MODEL_TYPES = {
-  "decoder-only": ["gpt2", "llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3_text", "qwen3", "olmo2", "phi3"],
+  "decoder-only": ["gpt2", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "olmo2", "phi3", "gemma", "gemma2", "gemma3_text"],
   "encoder-decoder": ["bart", "m2m_100", "marian", "mbart", "t5"],
 } as const;
 

@@ -253,7 +253,7 @@ void check_checkpointing(const EngineContext& ctx, const MethodInfo& info) {
                                            "sequential_integrated_gradients and gradient_shap; " + info.id + " does not recompute blocks");
   }
   if (!ctx.caps.block_recompute) {
-    throw Error(ErrorCode::kUnsupportedModel, "gradientCheckpointing \"on\" needs native GPT-2 or Llama-family blocks; this model cannot recompute its blocks");
+    throw Error(ErrorCode::kUnsupportedModel, "gradientCheckpointing \"on\" needs native GPT-2, GPT-NeoX or Llama-family blocks; this model cannot recompute its blocks");
   }
 }
 

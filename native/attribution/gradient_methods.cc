@@ -115,7 +115,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
            e.steps() >= 2 && e.start >= kSharedForwardMinTokens;
   };
   // Gradient checkpointing (recompute blocks in the backward) is possible at the embeddings, without DeepLIFT's
-  // paired rows, on models whose blocks can run again (native GPT-2 / Llama) in eval mode.
+  // paired rows, on models whose blocks can run again (native GPT-2 / GPT-NeoX / Llama) in eval mode.
   const bool can_checkpoint = layer < 0 && !deeplift && ctx.caps.block_recompute && !ctx.model.training();
   // Sequential integrated gradients on a decoder-only model with a KV cache: an example's moving-position rows
   // run from their position over the clean prefix, one forward for all steps (sequential_prefix_rows); the rest

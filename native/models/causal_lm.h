@@ -89,7 +89,7 @@ struct ModelCapabilities {
   bool dropout = true;            // set_training(true) applies dropout (mc_dropout_prob_avg)
   bool prefix_cache = true;       // ForwardRequest::cache skips the cached prefix (occlusion reuses it); TorchScript
                                   // bundles re-run it and encoder-decoder adapters refuse a cache
-  bool block_recompute = false;   // ForwardRequest::checkpoint_blocks (native GPT-2 and Llama blocks)
+  bool block_recompute = false;   // ForwardRequest::checkpoint_blocks (native GPT-2, GPT-NeoX and Llama blocks)
 };
 
 class CausalLM {
@@ -150,6 +150,14 @@ at::Tensor request_mask(const ForwardRequest& request, int64_t batch, int64_t se
 // attention_rows (those rows are then computed on their own). Else kQueryBlocks when attention_rows asks for
 // rows, else kExplicit.
 AttentionPlan attention_plan(const ForwardRequest& request, int64_t seq, int64_t sliding_window, bool dropout_active);
+
+// One block's self-attention under its forward's `plan`: q [b, h, s, d], k/v [b, h, past+s, d] (kv heads already
+// repeated), the padding mask [b, past+s], the additive bias [b, 1, s, past+s] (kExplicit only), and the request's
+// attention rows, query block and DeepLIFT rule. Returns the context [b, h, s, d] and the attention weights
+// [b, h, s | P (attention_rows), past+s] (undefined under kFused when no rows are asked for).
+std::pair<at::Tensor, at::Tensor> planned_attention(AttentionPlan plan, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                    const at::Tensor& mask, const at::Tensor& bias, int64_t sliding_window,
+                                                    double scale, double dropout, bool training, const ForwardRequest& request);
 
 // Loads a Hugging Face checkpoint directory with a native implementation (weights memory-mapped, shard by
 // shard: models/safetensors.h), reporting `progress` per tensor when given.

@@ -17,9 +17,9 @@ using core::Json;
 
 const std::vector<NativeModelType>& native_model_types() {
   static const std::vector<NativeModelType> kTypes = {
-      {"gpt2", "decoder-only"}, {"llama", "decoder-only"}, {"mistral", "decoder-only"}, {"qwen2", "decoder-only"},
+      {"gpt2", "decoder-only"}, {"gpt_neox", "decoder-only"}, {"llama", "decoder-only"}, {"mistral", "decoder-only"},
+      {"qwen2", "decoder-only"}, {"qwen3", "decoder-only"}, {"olmo2", "decoder-only"}, {"phi3", "decoder-only"},
       {"gemma", "decoder-only"}, {"gemma2", "decoder-only"}, {"gemma3_text", "decoder-only"},
-      {"qwen3", "decoder-only"}, {"olmo2", "decoder-only"}, {"phi3", "decoder-only"},
       {"bart", "encoder-decoder"}, {"m2m_100", "encoder-decoder"}, {"marian", "encoder-decoder"}, {"mbart", "encoder-decoder"},
       {"t5", "encoder-decoder"},
   };
@@ -260,6 +260,31 @@ void parse_qwen3_windows(const Json& j, ModelConfig& c, const std::string& sourc
   c.sliding_window = any_sliding ? window : 0;  // the narrowest window of any layer (attention_plan)
 }
 
+// GPT-NeoX as transformers 5's GPTNeoXConfig reads it: a non-empty `rope_scaling` object, else `rope_parameters`,
+// holds the rope settings; theta and the partial rotary factor it does not name come from the older top-level
+// `rotary_emb_base` (default 10000) and `rotary_pct` (default 0.25). Top-level `rope_theta` and
+// `partial_rotary_factor` are not read (transformers ignores them for this family).
+const Json& neox_rope_object(const Json& j) {
+  const Json& legacy = j["rope_scaling"];
+  return legacy.is_object() && legacy.size() > 0 ? legacy : j["rope_parameters"];
+}
+
+void parse_neox_rope(const Json& j, ModelConfig& c, const std::string& source) {
+  const Json& rope = neox_rope_object(j);
+  c.rope.theta = j.get_double("rotary_emb_base", 10000.0);
+  if (rope.is_object()) parse_rope_object(rope, c.rope, source);
+  c.rope.partial_rotary_factor =
+      rope.has("partial_rotary_factor") ? rope.get_double("partial_rotary_factor", 0.25) : j.get_double("rotary_pct", 0.25);
+}
+
+// The config.json key a gpt_neox rope setting was read from (error messages): `key` inside the rope object, else
+// the top-level `legacy_key`.
+std::string neox_rope_key(const Json& j, const char* key, const char* legacy_key) {
+  const Json& rope = neox_rope_object(j);
+  if (!rope.has(key)) return legacy_key;
+  return std::string(&rope == &j["rope_scaling"] ? "rope_scaling." : "rope_parameters.") + key;
+}
+
 }  // namespace
 
 ModelConfig parse_model_config(const Json& j, const std::string& source) {
@@ -341,6 +366,28 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
       throw Error(ErrorCode::kUnsupportedModel,
                   source + ": model_type \"gemma3\" (Gemma3ForConditionalGeneration, the multimodal model with a nested "
                            "text_config) is not implemented natively; the text-only gemma3_text (Gemma3ForCausalLM) is");
+    } else if (c.model_type == "gpt_neox") {
+      c.family = "gpt_neox";
+      c.hidden_size = require_int(j, {"hidden_size"}, source);
+      c.num_layers = require_int(j, {"num_hidden_layers"}, source);
+      c.num_heads = require_int(j, {"num_attention_heads"}, source);
+      c.num_kv_heads = c.num_heads;
+      c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;  // transformers ignores a head_dim key here
+      c.intermediate_size = require_int(j, {"intermediate_size"}, source);
+      c.max_position_embeddings = j.get_int("max_position_embeddings", 2048);
+      c.norm_eps = j.get_double("layer_norm_eps", 1e-5);
+      c.hidden_act = j.get_string("hidden_act", "gelu");
+      c.tie_word_embeddings = j.get_bool("tie_word_embeddings", false);
+      c.qkv_bias = c.o_bias = j.get_bool("attention_bias", true);
+      c.mlp_bias = true;
+      c.parallel_residual = j.get_bool("use_parallel_residual", true);
+      c.attention_dropout = j.get_double("attention_dropout", 0.0);
+      c.hidden_dropout = j.get_double("hidden_dropout", 0.0);
+      parse_neox_rope(j, c, source);
+      if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new" && c.hidden_act != "gelu_fast" &&
+          c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "relu" && c.hidden_act != "silu") {
+        throw Error(ErrorCode::kUnsupportedModel, source + ": hidden_act \"" + c.hidden_act + "\" is not supported");
+      }
     } else {
       std::string list;
       // "decoder-only: gpt2, ...; encoder-decoder: bart, ..." as lib/models/model-types.ts words it.
@@ -353,8 +400,8 @@ ModelConfig parse_model_config(const Json& j, const std::string& source) {
                   source + ": model_type \"" + c.model_type + "\" is not implemented natively (" + list +
                       "); export it as a TorchScript bundle with tools/export-torchscript");
     }
-    // Qwen3Config has head_dim = 128 by default; Gemma's parser sets its own (256); the others split the width.
-    if (c.family != "gemma") c.head_dim = j.get_int("head_dim", c.model_type == "qwen3" ? 128 : c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+    // Qwen3Config has head_dim = 128 by default; Gemma's and GPT-NeoX's parsers set their own; the others split the width.
+    if (c.head_dim == 0) c.head_dim = j.get_int("head_dim", c.model_type == "qwen3" ? 128 : c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -397,8 +444,8 @@ void check_gemma_config(const Json& j, const ModelConfig& c, const Bad& bad) {
 }  // namespace
 
 void check_model_config(const Json& j, const ModelConfig& c, const std::string& source) {
-  const bool gpt2 = c.family == "gpt2";
-  auto field = [&](const char* gpt2_name, const char* llama_name) {  // the key as written in this config
+  const bool gpt2 = c.family == "gpt2", neox = c.family == "gpt_neox";
+  auto field = [&](const char* gpt2_name, const char* llama_name) {  // the key as written in this config (gpt_neox: llama's)
     return std::string(gpt2 && j.has(gpt2_name) ? gpt2_name : llama_name);
   };
   auto bad = [&](const std::string& key, const std::string& what) {
@@ -411,13 +458,13 @@ void check_model_config(const Json& j, const ModelConfig& c, const std::string& 
   positive(field("n_embd", "hidden_size"), c.hidden_size);
   positive(field("n_layer", "num_hidden_layers"), c.num_layers);
   positive(field("n_head", "num_attention_heads"), c.num_heads);
-  positive(gpt2 ? "n_head" : "num_key_value_heads", c.num_kv_heads);
+  positive(gpt2 ? "n_head" : neox ? "num_attention_heads" : "num_key_value_heads", c.num_kv_heads);
   positive(gpt2 ? "n_inner" : "intermediate_size", c.intermediate_size);
   if (c.max_position_embeddings <= 1) {
     throw bad(field("n_positions", "max_position_embeddings"), "must be at least 2 but is " + std::to_string(c.max_position_embeddings));
   }
-  // Without an explicit head_dim the width is split evenly between the heads (gpt2 always splits it).
-  if ((gpt2 || (!j.has("head_dim") && c.model_type != "qwen3")) && c.hidden_size % c.num_heads != 0) {
+  // Without an explicit head_dim the width is split evenly between the heads (gpt2 and gpt_neox always split it).
+  if ((gpt2 || neox || (!j.has("head_dim") && c.model_type != "qwen3")) && c.hidden_size % c.num_heads != 0) {
     throw bad(field("n_head", "num_attention_heads"), std::to_string(c.num_heads) + " does not divide the width " +
                                                            field("n_embd", "hidden_size") + " = " + std::to_string(c.hidden_size));
   }
@@ -427,14 +474,15 @@ void check_model_config(const Json& j, const ModelConfig& c, const std::string& 
   }
   const bool rotary = c.family == "llama" || c.family == "gemma";
   if (c.head_dim % 2 != 0 && rotary) throw bad("head_dim", "must be even for rotary embeddings");
-  const std::string eps_key = gpt2 ? "layer_norm_epsilon" : "rms_norm_eps";
+  const std::string eps_key = gpt2 ? "layer_norm_epsilon" : neox ? "layer_norm_eps" : "rms_norm_eps";
   if (!std::isfinite(c.norm_eps) || c.norm_eps < 0) throw bad(eps_key, "must be a finite non-negative number");
-  if (rotary) {
-    if (!std::isfinite(c.rope.theta) || c.rope.theta <= 0) throw bad("rope_theta", "must be a positive number");
+  if (rotary || neox) {
+    const std::string theta_key = neox ? neox_rope_key(j, "rope_theta", "rotary_emb_base") : "rope_theta";
+    if (!std::isfinite(c.rope.theta) || c.rope.theta <= 0) throw bad(theta_key, "must be a positive number");
     if (!std::isfinite(c.rope.factor) || c.rope.factor <= 0) throw bad("rope_scaling.factor", "must be a positive number");
     if (c.sliding_window < 0) throw bad("sliding_window", "must be a non-negative integer");
     const RopeConfig& r = c.rope;
-    if (!std::isfinite(r.partial_rotary_factor) || r.partial_rotary_factor <= 0 || r.partial_rotary_factor > 1) {
+    if (!neox && (!std::isfinite(r.partial_rotary_factor) || r.partial_rotary_factor <= 0 || r.partial_rotary_factor > 1)) {
       throw bad("rope_parameters.partial_rotary_factor", "must be in (0, 1]");
     }
     if (r.type == "longrope") {
@@ -450,6 +498,17 @@ void check_model_config(const Json& j, const ModelConfig& c, const std::string& 
     }
   }
   if (c.family == "gemma") check_gemma_config(j, c, bad);
+  if (neox) {
+    // transformers rotates the first 2 * ceil(d / 2) dims of each head, d = int(head_dim * factor): at most head_dim.
+    const std::string key = neox_rope_key(j, "partial_rotary_factor", "rotary_pct");
+    if (!std::isfinite(c.rope.partial_rotary_factor) || c.rope.partial_rotary_factor < 0 || c.rope.partial_rotary_factor > 1) {
+      throw bad(key, "must be a number between 0 and 1");
+    }
+    if ((rope_dim(c) + 1) / 2 * 2 > c.head_dim) {
+      throw bad(key, "gives " + std::to_string(rope_dim(c)) + " rotary dims, an odd number that rounds up past head_dim " +
+                         std::to_string(c.head_dim));
+    }
+  }
   auto in_vocab = [&](const char* key, int64_t id) {
     if (id < 0 || id >= c.vocab_size) {
       throw bad(key, std::to_string(id) + " is outside the vocabulary of " + std::to_string(c.vocab_size) + " tokens (vocab_size)");

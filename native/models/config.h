@@ -21,13 +21,13 @@ struct RopeConfig {
   // at most original_max_position_embeddings (short) or beyond it (long), and the factor cos/sin are scaled by.
   std::vector<double> short_factor, long_factor;
   double attention_factor = 1.0;
-  // phi3: RoPE turns the first int(head_dim * partial_rotary_factor) channels of each head only.
+  // phi3, gpt_neox: RoPE turns the first int(head_dim * partial_rotary_factor) channels of each head only (rope_dim).
   double partial_rotary_factor = 1.0;
 };
 
 struct ModelConfig {
   std::string model_type;  // as in config.json: "llama", "mistral", "qwen2", "gpt2", ...
-  std::string family;      // the native implementation: "llama" | "gpt2" | "gemma"
+  std::string family;      // the native implementation: "llama" | "gpt2" | "gpt_neox" | "gemma"
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
@@ -37,10 +37,10 @@ struct ModelConfig {
   int64_t intermediate_size = 0;
   int64_t max_position_embeddings = 0;
   double norm_eps = 1e-5;
-  std::string hidden_act = "silu";  // llama: "silu"; gpt2: "gelu_new" | "gelu" | "relu"
+  std::string hidden_act = "silu";  // llama: "silu"; gpt2: "gelu_new" | "gelu" | "relu"; gpt_neox: "gelu", ...
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;       // llama attention_bias / Qwen2's always-on q/k/v bias
-  bool o_bias = false;         // llama attention_bias (o_proj too)
+  bool qkv_bias = false;       // llama attention_bias / Qwen2's always-on q/k/v bias; gpt_neox attention_bias (query_key_value)
+  bool o_bias = false;         // llama attention_bias (o_proj too); gpt_neox attention_bias (attention.dense)
   bool mlp_bias = false;
   int64_t sliding_window = 0;  // 0 = none (Mistral sets it)
   RopeConfig rope;
@@ -60,6 +60,10 @@ struct ModelConfig {
   // gpt2
   bool scale_attn_weights = true;
   bool scale_attn_by_inverse_layer_idx = false;
+  // gpt_neox (GPT-NeoX, Pythia; attention_bias sets qkv_bias and o_bias above, rotary_emb_base goes to rope.theta).
+  // head_dim is always hidden_size / num_attention_heads there, as transformers computes it.
+  bool parallel_residual = true;       // use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)); false: sequential
+  // gpt_neox rotates rope_dim() channels of each head: rope.partial_rotary_factor (rotary_pct in older configs)
   // special tokens (-1 = absent)
   int64_t bos_token_id = -1;
   std::vector<int64_t> eos_token_ids;

@@ -16,10 +16,6 @@ namespace {
 
 std::string layer_name(int64_t i, const std::string& rest) { return "model.layers." + std::to_string(i) + "." + rest; }
 
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
-}
-
 }  // namespace
 
 GemmaModel::GemmaModel(const ModelConfig& config, const WeightStore& w, c10::Device device, c10::ScalarType dtype) {

@@ -105,13 +105,7 @@ at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, con
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
   double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
   if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
-  auto [ctx, probs] = plan == AttentionPlan::kFused
-                          ? std::make_pair(fused_causal_attention(q, k, v, scale),
-                                           req.attention_rows.defined() ? causal_rows_probs(q, k, scale, req.attention_rows) : at::Tensor())
-                          : plan == AttentionPlan::kQueryBlocks
-                          ? blocked_attention(q, k, v, mask, 0, scale, c.attention_dropout, training_, req.deeplift,
-                                              req.attention_query_block, req.attention_rows)
-                          : scaled_attention(q, k, v, bias, scale, c.attention_dropout, training_, req.deeplift);
+  auto [ctx, probs] = planned_attention(plan, q, k, v, mask, bias, 0, scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = at::addmm(l.proj_b, ctx.transpose(1, 2).reshape({batch * seq, h}), l.proj_w).view({batch, seq, h});
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);

@@ -127,6 +127,10 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight.mul(normed.to(x.scalar_type()));
 }
 
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
 namespace {
 
 // y = f(z) forward; backward multiplies the incoming gradient by the precomputed DeepLIFT multiplier.
@@ -250,8 +254,9 @@ at::Tensor plain_activation(const at::Tensor& x, const std::string& name) {
   if (name == "silu") return at::silu(x);
   if (name == "relu") return at::relu(x);
   if (name == "gelu") return at::gelu(x);
-  // transformers' NewGELUActivation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = LibTorch's fused tanh GELU
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return at::gelu(x, "tanh");
+  // transformers' NewGELUActivation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = LibTorch's fused tanh GELU;
+  // FastGELUActivation (gelu_fast, GPT-NeoX-20B) is the same function with sqrt(2/pi) rounded to 0.7978845608
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return at::gelu(x, "tanh");
   throw core::Error(core::ErrorCode::kUnsupportedModel, "Unsupported activation " + name);
 }
 }  // namespace

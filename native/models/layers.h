@@ -69,6 +69,9 @@ std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const a
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // [.., hidden]
 
+// x w^T (+ b where b is defined): x [.., in], w [out, in] -> [.., out]
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
+
 // Cancellation inside one forward / backward pass. While a CancelScope is active on this thread, every block of
 // the native models passes its input through cancel_point(x): it throws core::Error kAborted once the flag is
 // set, and when x takes part in a backward pass it hooks x's gradient to check the flag there too (backward

@@ -16,10 +16,6 @@ namespace {
 
 std::string layer_name(int64_t i, const std::string& rest) { return "model.layers." + std::to_string(i) + "." + rest; }
 
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
-}
-
 // Olmo2RMSNorm: like rms_norm, but the weight multiplies the float32 normalised values before the cast.
 at::Tensor olmo2_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   at::Tensor xf = x.to(accum_type(x.scalar_type()));
@@ -230,13 +226,7 @@ at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, co
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
   at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
   at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
-  auto [ctx, probs] = plan == AttentionPlan::kFused
-                          ? std::make_pair(fused_causal_attention(q, k_full, v_full, scale),
-                                           req.attention_rows.defined() ? causal_rows_probs(q, k_full, scale, req.attention_rows) : at::Tensor())
-                          : plan == AttentionPlan::kQueryBlocks
-                          ? blocked_attention(q, k_full, v_full, mask, window(i), scale, c.attention_dropout, training_,
-                                              req.deeplift, req.attention_query_block, req.attention_rows)
-                          : scaled_attention(q, k_full, v_full, bias, scale, c.attention_dropout, training_, req.deeplift);
+  auto [ctx, probs] = planned_attention(plan, q, k_full, v_full, mask, bias, window(i), scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
   if (c.post_norm_blocks) attn_out = olmo2_rms_norm(attn_out, l.post_norm, c.norm_eps);

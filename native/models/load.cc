@@ -8,6 +8,7 @@
 #include "models/causal_lm.h"
 #include "models/gemma.h"
 #include "models/gpt2.h"
+#include "models/gpt_neox.h"
 #include "models/layers.h"
 #include "models/llama.h"
 
@@ -56,6 +57,22 @@ AttentionPlan attention_plan(const ForwardRequest& req, int64_t seq, int64_t sli
   return req.attention_rows.defined() ? AttentionPlan::kQueryBlocks : AttentionPlan::kExplicit;
 }
 
+std::pair<at::Tensor, at::Tensor> planned_attention(AttentionPlan plan, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                    const at::Tensor& mask, const at::Tensor& bias, int64_t sliding_window,
+                                                    double scale, double dropout, bool training, const ForwardRequest& req) {
+  switch (plan) {
+    case AttentionPlan::kFused:
+      return {fused_causal_attention(q, k, v, scale),
+              req.attention_rows.defined() ? causal_rows_probs(q, k, scale, req.attention_rows) : at::Tensor()};
+    case AttentionPlan::kQueryBlocks:
+      return blocked_attention(q, k, v, mask, sliding_window, scale, dropout, training, req.deeplift, req.attention_query_block,
+                               req.attention_rows);
+    case AttentionPlan::kExplicit:
+      break;
+  }
+  return scaled_attention(q, k, v, bias, scale, dropout, training, req.deeplift);
+}
+
 void check_context(const CausalLM& model, int64_t length, const std::string& what) {
   const int64_t limit = model.config().max_position_embeddings;
   if (limit > 0 && length > limit) {
@@ -95,20 +112,23 @@ std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device dev
   std::shared_ptr<CausalLM> model;
   if (config.family == "gpt2") {
     model = std::make_shared<Gpt2Model>(config, weights, device, dtype);
+  } else if (config.family == "gpt_neox") {
+    model = std::make_shared<GptNeoxModel>(config, weights, device, dtype);
   } else if (config.family == "gemma") {
     model = std::make_shared<GemmaModel>(config, weights, device, dtype);
   } else {
     model = std::make_shared<LlamaModel>(config, weights, device, dtype);
   }
-  // Buffers older checkpoints carry (rotary inverse frequencies, GPT-2's causal mask) and an lm_head that
-  // tie_word_embeddings replaces are skipped as transformers skips them.
-  auto ignorable = [](const std::string& n) {
+  // Buffers older checkpoints carry (rotary inverse frequencies, GPT-2's and GPT-NeoX's causal masks) and an
+  // lm_head (GPT-NeoX: embed_out) that tie_word_embeddings replaces are skipped as transformers skips them.
+  const bool gpt2 = config.family == "gpt2", neox = config.family == "gpt_neox";
+  auto ignorable = [neox](const std::string& n) {
     auto ends = [&](const std::string& suffix) { return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0; };
+    if (neox && (n == "embed_out.weight" || ends(".attention.bias") || ends(".attention.masked_bias"))) return true;
     return n == "lm_head.weight" || ends("rotary_emb.inv_freq") || ends(".attn.bias") || ends(".attn.masked_bias");
   };
-  const bool gpt2 = config.family == "gpt2";
   weights.reject_unused(core::join_path(dir, "config.json"), ignorable,
-                        {{gpt2 ? "transformer.h." : "model.layers.", gpt2 ? "n_layer" : "num_hidden_layers", config.num_layers},
+                        {{gpt2 ? "transformer.h." : neox ? "gpt_neox.layers." : "model.layers.", gpt2 ? "n_layer" : "num_hidden_layers", config.num_layers},
                          {"h.", "n_layer", gpt2 ? config.num_layers : INT64_MAX}});
   weights.finish_progress();
   return model;

@@ -345,7 +345,7 @@ TEST(all_layers_in_one_pass_equal_each_layer_alone) {
 }
 
 TEST(saliency_and_input_x_gradient_equal_float64_finite_differences) {
-  for (const std::string name : {"gpt2", "llama"}) {
+  for (const std::string name : {"gpt2", "llama", "gpt_neox", "gpt_neox-sequential"}) {
     const std::string dir = t::repo_dir() + "/test/fixtures/reference/" + name;
     auto model = m::load_causal_lm(dir, c10::Device(c10::kCPU), at::kDouble);
     inseq::core::Json g = inseq::core::Json::parse(t::read_file(dir + "/golden.json"));

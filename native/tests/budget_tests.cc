@@ -55,8 +55,9 @@ double heap_in_use() {
 }  // namespace
 
 TEST(checkpointed_blocks_give_the_same_gradients) {
-  // Model level, both native block kinds: forward + backward with every block recomputed equals the plain pass.
-  for (const std::string dir : {t::shared_fixtures() + "/hf-stories260K", t::repo_dir() + "/test/fixtures/reference/gpt2"}) {
+  // Model level, every native block kind: forward + backward with every block recomputed equals the plain pass.
+  for (const std::string dir : {t::shared_fixtures() + "/hf-stories260K", t::repo_dir() + "/test/fixtures/reference/gpt2",
+                                t::repo_dir() + "/test/fixtures/reference/gpt_neox"}) {
     auto model = m::load_causal_lm(dir, t::test_device(), at::kFloat);
     ASSERT_TRUE(model->capabilities().block_recompute);
     c10::AutoGradMode grad(true);

@@ -102,11 +102,11 @@ CacheRuns with_and_without_prefix_cache(m::CausalLM& model, a::AttributionReques
 }  // namespace
 
 // `method` on an n-token prompt (the last `steps` attributed) with and without the prefix KV cache, for each
-// internal batch size, on the llama and gpt2 reference models: the same scores (<= `tol`), `plain_tokens` tokens
+// internal batch size, on the llama, gpt2 and gpt_neox reference models: the same scores (<= `tol`), `plain_tokens` tokens
 // through the model without the cache and fewer than `at_most` of them with it.
 static void check_prefix_cache(const std::string& method, int64_t n, int64_t steps, std::initializer_list<int64_t> batches,
                         int64_t plain_tokens, double at_most, double tol) {
-  for (const std::string name : {"llama", "gpt2"}) {
+  for (const std::string name : {"llama", "gpt2", "gpt_neox"}) {
     auto model = reference_model(name);
     for (int64_t batch : batches) {
       a::AttributionRequest r = request(method, n, steps, model->config().vocab_size);
@@ -169,7 +169,7 @@ TEST(sequential_integrated_gradients_over_the_prefix_cache_equal_one_row_per_ste
   // per step. Per-dimension scores agree; batches by memory / pacing, one row, five rows (neighbouring positions
   // share a batch and re-run the clean tokens between them).
   const int64_t n = 24, steps = 6;
-  for (const std::string name : {"llama", "gpt2"}) {
+  for (const std::string name : {"llama", "gpt2", "gpt_neox"}) {
     auto model = reference_model(name);
     for (int64_t batch : {0, 1, 5}) {
       a::AttributionRequest r = request("sequential_integrated_gradients", n, steps, model->config().vocab_size);
@@ -194,7 +194,7 @@ TEST(sequential_integrated_gradients_over_the_prefix_cache_equal_one_row_per_ste
 
 TEST(blocked_attention_keeps_the_requested_rows_of_the_full_attention) {
   // The model-level switch: attention over query blocks of 3, rows kept out of order, equals the full weights.
-  for (const std::string name : {"llama", "gpt2"}) {
+  for (const std::string name : {"llama", "gpt2", "gpt_neox"}) {
     auto model = reference_model(name);
     c10::InferenceMode guard;
     std::vector<int64_t> ids{1};
@@ -219,7 +219,7 @@ TEST(blocked_attention_keeps_the_requested_rows_of_the_full_attention) {
 }
 
 TEST(attention_method_equals_the_full_computation_on_a_short_prompt) {
-  for (const std::string name : {"llama", "gpt2"}) {
+  for (const std::string name : {"llama", "gpt2", "gpt_neox"}) {
     auto model = reference_model(name);
     const int64_t n = 14, steps = 5;
     a::AttributionRequest r = request("attention", n, steps, model->config().vocab_size);

@@ -48,6 +48,8 @@ from transformers import (
     GemmaForCausalLM,
     GPT2Config,
     GPT2LMHeadModel,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
@@ -205,6 +207,18 @@ def build_configs(vocab: int, eot: int) -> dict:
         short_factor=[1.0 + 0.05 * i for i in range(half_rot)],
         long_factor=[1.0 + 1.5 * i for i in range(half_rot)],
     )
+    neox = lambda **kw: GPTNeoXConfig(  # noqa: E731
+        vocab_size=vocab,
+        hidden_size=HIDDEN,
+        intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        max_position_embeddings=MAX_POS,
+        hidden_act="gelu",
+        tie_word_embeddings=False,
+        **ids,
+        **kw,
+    )
     return {
         "gpt2": (GPT2LMHeadModel, gpt2(), 1101, torch.float32, {}),
         "llama": (LlamaForCausalLM, LlamaConfig(**llama_kwargs), 1302, torch.float32, {}),
@@ -321,13 +335,34 @@ def build_configs(vocab: int, eot: int) -> dict:
         "phi3-longrope": (Phi3ForCausalLM, Phi3Config(**{**variant_kwargs, "max_position_embeddings": 64},
                                                       original_max_position_embeddings=8, rope_parameters=phi3_longrope),
                           1910, torch.float32, {}),
+        # Pythia's layout: parallel residual, rotary over a quarter of each head (2 of 8 dims), biased
+        # query_key_value / dense, untied embed_out.  The legacy rotary_pct / rotary_emb_base kwargs are
+        # converted to `rope_parameters` {"partial_rotary_factor", "rope_theta"}.
+        "gpt_neox": (
+            GPTNeoXForCausalLM,
+            neox(use_parallel_residual=True, rotary_pct=0.25, rotary_emb_base=10000, attention_bias=True),
+            1912,
+            torch.float32,
+            {},
+        ),
+        # The other switches: sequential residual, rotary over whole heads, no attention biases.
+        "gpt_neox-sequential": (
+            GPTNeoXForCausalLM,
+            neox(use_parallel_residual=False, rotary_pct=1.0, rotary_emb_base=10000, attention_bias=False),
+            1917,
+            torch.float32,
+            {},
+        ),
     }
 
 
 # Picked like the seeds above: the first that passes, counting up from 2101, 2102, 2103, 2104, 2105.
 GEMMA_SEEDS = {"gemma": 2106, "gemma2": 2104, "gemma2-nocap": 2103, "gemma3": 2116, "gemma3-hd12": 2119}
 
-RESIDUAL_OUT = ("o_proj", "down_proj", "attn.c_proj", "mlp.c_proj")
+# Stored name -> module name where transformers 5 renames a checkpoint tensor on load (conversion_mapping.py).
+LOAD_RENAMES = {"embed_out.weight": "lm_head.weight"}
+
+RESIDUAL_OUT = ("o_proj", "down_proj", "attn.c_proj", "mlp.c_proj", "attention.dense", "dense_4h_to_h")
 RESIDUAL_OUT_GAIN = 3.0
 
 
@@ -358,7 +393,7 @@ def randomize_(model: torch.nn.Module, seed: int) -> None:
             p.copy_(torch.randn_like(p) * 0.1)
         elif p.dim() == 1:  # LayerNorm / RMSNorm weights
             p.copy_(1.0 + torch.randn_like(p) * 0.1)
-        elif "wte" in name or "wpe" in name or "embed_tokens" in name or "lm_head" in name:
+        elif "wte" in name or "wpe" in name or "embed_tokens" in name or "embed_in" in name or "lm_head" in name:
             p.copy_(torch.randn_like(p) * (0.5 / embed_scale if "embed_tokens" in name else 0.5))
         else:
             # GPT-2 Conv1D stores [in, out]; nn.Linear stores [out, in].
@@ -405,6 +440,8 @@ def make_golden(model_dir: Path) -> tuple[dict, dict]:
     stored = {}
     for f in sorted(model_dir.glob("*.safetensors")):
         stored.update(safetensors.torch.load_file(f))
+    # transformers renames some checkpoint names on load (GPT-NeoX's embed_out is its lm_head module).
+    stored = {LOAD_RENAMES.get(k, k): v for k, v in stored.items()}
     params = dict(model.named_parameters())  # tied lm_head is not listed twice
     assert stored.keys() == params.keys(), stored.keys() ^ params.keys()
     assert all(torch.equal(stored[k].float(), params[k]) for k in stored)

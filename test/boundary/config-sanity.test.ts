@@ -60,6 +60,11 @@ const DECODER_ONLY: Array<[string, string, (c: Record<string, any>) => void, str
   ["qwen3 sliding layers without a window", "qwen3", (c) => { c.use_sliding_window = false; }, "layer_types[1]"],
   ["longrope long_factor of the wrong length", "phi3-longrope", (c) => { c.rope_parameters.long_factor = [1, 2]; }, "long_factor"],
   ["partial_rotary_factor above 1", "phi3", (c) => { c.rope_parameters.partial_rotary_factor = 2; }, "partial_rotary_factor"],
+  ["fewer layers than the checkpoint (gpt_neox)", "gpt_neox", (c) => { c.num_hidden_layers = 1; }, "num_hidden_layers"],
+  ["negative layer_norm_eps", "gpt_neox", (c) => { c.layer_norm_eps = -1e-5; }, "layer_norm_eps"],
+  ["partial_rotary_factor above 1 (gpt_neox)", "gpt_neox", (c) => { c.rope_parameters.partial_rotary_factor = 2; }, "rope_parameters.partial_rotary_factor"],
+  ["rotary_pct above 1 (transformers 4 spelling)", "gpt_neox-sequential", (c) => { delete c.rope_parameters; c.rotary_pct = 1.5; }, "rotary_pct"],
+  ["rotary_emb_base 0 (transformers 4 spelling)", "gpt_neox", (c) => { delete c.rope_parameters; c.rotary_emb_base = 0; }, "rotary_emb_base"],
 ];
 
 describe("config.json sanity: decoder-only", () => {
@@ -85,6 +90,10 @@ describe("config.json sanity: decoder-only", () => {
     expect(e.code).toBe("ERR_BAD_CHECKPOINT");
     expect(e.message).toMatch(/model\.layers\.0\.self_attn\.[kqv]_proj\.bias/);
     expect(e.message).toContain("does not use");
+    // gpt_neox's query_key_value / dense biases, with attention_bias switched off.
+    const n = await loadError(loadModel(withConfig(referenceDir("gpt_neox"), (c) => { c.attention_bias = false; }), { device: "cpu" }));
+    expect(n.code).toBe("ERR_BAD_CHECKPOINT");
+    expect(n.message).toMatch(/gpt_neox\.layers\.0\.attention\.(dense|query_key_value)\.bias/);
   });
 
   it("qwen3 q/k/v/o biases with attention_bias switched off are refused", async () => {
@@ -102,7 +111,7 @@ describe("config.json sanity: decoder-only", () => {
   });
 
   it("every reference checkpoint still loads", async () => {
-    for (const name of ["llama", "llama-bf16", "llama-sharded", "gpt2", "gpt2-f16", "mistral", "qwen2", "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12", "qwen3", "qwen3-bias", "olmo2", "phi3", "phi3-longrope"]) {
+    for (const name of ["llama", "llama-bf16", "llama-sharded", "gpt2", "gpt2-f16", "mistral", "qwen2", "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12", "qwen3", "qwen3-bias", "olmo2", "phi3", "phi3-longrope", "gpt_neox", "gpt_neox-sequential"]) {
       const m = await loadModel(referenceDir(name), { device: "cpu" });
       await m.dispose();
     }

@@ -40,7 +40,7 @@ describe("natively implemented model types", () => {
     expect((e as InseqError).code).toBe("ERR_UNSUPPORTED_MODEL");
     const msg = (e as InseqError).message;
     expect(msg).toContain(`${path.join(dir, "config.json")}: model_type "mamba" is not implemented natively`);
-    expect(msg).toContain("decoder-only: gpt2, llama, mistral, qwen2, gemma, gemma2, gemma3_text, qwen3, olmo2, phi3; encoder-decoder: bart, m2m_100, marian, mbart");
+    expect(msg).toContain("decoder-only: gpt2, gpt_neox, llama, mistral, qwen2, qwen3, olmo2, phi3, gemma, gemma2, gemma3_text; encoder-decoder: bart, m2m_100, marian, mbart, t5");
     expect(msg).toContain("tools/export-torchscript MODEL OUT_DIR");
     expect(msg).toContain("node_modules/inseq/tools/export-torchscript");
   });
@@ -66,7 +66,7 @@ describe("natively implemented model types", () => {
     writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
     const e2 = await loadSeq2SeqModel(dir, { device: "cpu" }).then(() => null, (err: unknown) => err);
     expect(e2).toMatchObject({ code: "ERR_UNSUPPORTED_MODEL" });
-    expect((e2 as InseqError).message).toContain('model_type "pegasus" is not implemented natively (decoder-only: gpt2, llama, mistral, qwen2, gemma, gemma2, gemma3_text, qwen3, olmo2, phi3; encoder-decoder: bart, m2m_100, marian, mbart, t5)');
+    expect((e2 as InseqError).message).toContain('model_type "pegasus" is not implemented natively (decoder-only: gpt2, gpt_neox, llama, mistral, qwen2, qwen3, olmo2, phi3, gemma, gemma2, gemma3_text; encoder-decoder: bart, m2m_100, marian, mbart, t5)');
     expect((e2 as InseqError).message).toContain("tools/export-torchscript");
   });
 
@@ -86,7 +86,7 @@ describe("natively implemented model types", () => {
     const line = r.stdout.split("\n").find((l) => l.startsWith("native models"));
     expect(line).toBeDefined();
     for (const type of ALL_TYPES) expect(line).toContain(type);
-    expect(line).toContain("decoder-only: gpt2, llama, mistral, qwen2, gemma, gemma2, gemma3_text, qwen3, olmo2, phi3; encoder-decoder: bart, m2m_100, marian, mbart");
+    expect(line).toContain("decoder-only: gpt2, gpt_neox, llama, mistral, qwen2, qwen3, olmo2, phi3, gemma, gemma2, gemma3_text; encoder-decoder: bart, m2m_100, marian, mbart, t5");
     expect(line).toContain("tools/export-torchscript");
   });
 });

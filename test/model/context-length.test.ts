@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
 import { referenceDir, rejection, repoRoot } from "../helpers.js";
 
-describe.each(["llama", "qwen2", "gpt2"])("decoder-only %s (128 positions)", (name) => {
+describe.each(["llama", "qwen2", "gpt2", "gpt_neox"])("decoder-only %s (128 positions)", (name) => {
   let model: Model;
   beforeAll(async () => {
     model = await loadModel(referenceDir(name), { device: "cpu" });

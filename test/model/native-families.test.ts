@@ -11,7 +11,7 @@ import type { FeatureAttributionOutput } from "../../lib/results/attribution.js"
 import { repoRoot, tempDir, testDevice } from "../helpers.js";
 
 /** Checkpoint directories by kind; each native model_type has at least one here. */
-const DECODER_ONLY = ["gpt2", "llama", "qwen2", "mistral", "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12", "qwen3", "qwen3-bias", "olmo2", "phi3", "phi3-longrope"];
+const DECODER_ONLY = ["gpt2", "llama", "qwen2", "mistral", "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12", "qwen3", "qwen3-bias", "olmo2", "phi3", "phi3-longrope", "gpt_neox", "gpt_neox-sequential"];
 const ENCODER_DECODER = ["bart", "marian", "mbart", "m2m_100", "t5", "t5-v1_1"];
 
 const RANDOM = new Set(["gradient_shap", "lime", "reagent"]); // sampled: same layout, no batched == single

@@ -51,8 +51,11 @@ describe("spearman", () => {
 });
 
 describe("block names", () => {
-  it("Llama, GPT-2, Marian / BART; cascade order top first, decoder before encoder", () => {
+  it("Llama, GPT-2, GPT-NeoX, Marian / BART; cascade order top first, decoder before encoder", () => {
     expect(blockOf("model.layers.12.mlp.up_proj.weight")).toBe("layers.12");
+    expect(blockOf("gpt_neox.layers.7.attention.query_key_value.weight")).toBe("layers.7");
+    expect(blockOf("gpt_neox.embed_in.weight")).toBeNull();
+    expect(blockOf("embed_out.weight")).toBeNull();
     expect(blockOf("transformer.h.3.attn.c_attn.weight")).toBe("h.3");
     expect(blockOf("model.decoder.layers.5.fc1.weight")).toBe("decoder.5");
     expect(blockOf("model.encoder.layers.0.fc1.weight")).toBe("encoder.0");

@@ -20,6 +20,7 @@ const MODELS = [
   "gpt2", "llama", "qwen2", "mistral", "llama-sharded", "llama-bf16", "gpt2-f16",
   "gemma", "gemma2", "gemma2-nocap", "gemma3", "gemma3-hd12",
   "qwen3", "qwen3-bias", "olmo2", "phi3", "phi3-longrope",
+  "gpt_neox", "gpt_neox-sequential",
 ];
 
 describe.each(MODELS)("transformers reference checkpoint %s", (name) => {
