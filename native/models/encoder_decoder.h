@@ -62,6 +62,14 @@ struct DecodingState {
   virtual ~DecodingState() = default;
 };
 
+// One decoder pass of a native encoder-decoder family (Seq2SeqLM, T5LM): their decode() returns it.
+struct DecodeResult {
+  at::Tensor logits;                          // [b, t | P, vocab] float32
+  at::Tensor hidden;                          // [b, t, d] decoder output (after its final norm) before the LM head
+  std::vector<at::Tensor> self_attentions;    // per layer [b, heads, t, past + t]
+  std::vector<at::Tensor> cross_attentions;   // per layer [b, heads, t, src]
+};
+
 class EncoderDecoderLM {
  public:
   virtual ~EncoderDecoderLM() = default;
@@ -91,5 +99,45 @@ class EncoderDecoderLM {
 // Returns the new target tokens of each source (decoder start excluded), up to and including the first EOS.
 GenerationResult generate_encoder_decoder(const EncoderDecoderLM& model, const std::vector<std::vector<int64_t>>& sources,
                                           const GenerationOptions& options);
+
+// The EncoderDecoderLM steps of a family whose encode(source_embeds, mask, attentions*, request*) and
+// decode(target_embeds, encoder_hidden, mask, Cache*, output_attentions, request*) -> DecodeResult have these
+// shapes (Seq2SeqLM, T5LM): forward() is one encode and one decode pass; start_decoding() encodes once and
+// decode_next() continues over a self/cross KV cache of type Cache.
+template <class Model>
+EncDecOutput encode_then_decode(const Model& model, const EncDecRequest& r) {
+  EncDecOutput out;
+  at::Tensor enc = model.encode(r.source_embeds, r.source_mask, r.output_attentions ? &out.encoder_attentions : nullptr, &r);  // [b, s, d]
+  DecodeResult dec = model.decode(r.target_embeds, enc, r.source_mask, nullptr, r.output_attentions, &r);
+  if (r.output_final_states) {
+    out.encoder_final = enc;
+    out.decoder_final = dec.hidden;
+  }
+  out.logits = dec.logits;
+  out.cross_attentions = std::move(dec.cross_attentions);
+  out.decoder_attentions = std::move(dec.self_attentions);
+  return out;
+}
+
+template <class Cache>
+struct CachedDecoding : DecodingState {
+  at::Tensor encoder_hidden;  // [b, s, d]
+  at::Tensor source_mask;     // [b, s]
+  Cache cache;
+};
+
+template <class Cache, class Model>
+std::unique_ptr<DecodingState> start_cached_decoding(const Model& model, const at::Tensor& source_embeds, const at::Tensor& source_mask) {
+  auto state = std::make_unique<CachedDecoding<Cache>>();
+  state->encoder_hidden = model.encode(source_embeds, source_mask);
+  state->source_mask = source_mask;
+  return state;
+}
+
+template <class Cache, class Model>
+at::Tensor decode_next_cached(const Model& model, DecodingState& base, const at::Tensor& target_embeds) {
+  auto& state = static_cast<CachedDecoding<Cache>&>(base);
+  return model.decode(target_embeds, state.encoder_hidden, state.source_mask, &state.cache, false).logits.select(1, -1);  // [b, V]
+}
 
 }  // namespace inseq::models

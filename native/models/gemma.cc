@@ -7,7 +7,7 @@
 #include <tuple>
 
 #include "core/error.h"
-#include "models/checkpoint.h"
+#include "models/block_loop.h"
 #include "models/layers.h"
 
 namespace inseq::models {
@@ -109,22 +109,9 @@ ForwardResult GemmaModel::forward(const ForwardRequest& req) const {
     std::tie(sh.local_cos, sh.local_sin) = rope_cos_sin(local_inv_freq_, pos, dtype_);  // [batch, 1, seq, hd]
   }
   ForwardResult out;
-  if (req.checkpoint_blocks) check_checkpointable(req, training_);
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    cancel_point(x);
-    if (req.output_hidden_states) out.hidden_states.push_back(x);
-    if (req.checkpoint_blocks) {
-      // Owns what it reads (the shared tensors by value; the plain request: no hooks, cache or attentions): the
-      // backward runs it.
-      x = checkpointed_block(x, std::make_shared<const BlockFn>([this, i, sh](const at::Tensor& in) {
-            static const ForwardRequest kPlain;
-            return block(i, in, sh, kPlain, nullptr);
-          }));
-    } else {
-      x = block(i, x, sh, req, &out);
-    }
-    if (req.layer_output_hook) x = req.layer_output_hook(i, x);
-  }
+  x = run_blocks(x, c.num_layers, req, training_, out, [this, sh](int64_t i, const at::Tensor& in, const ForwardRequest& r, ForwardResult* o) {
+    return block(i, in, sh, r, o);
+  });
   x = norm(x, final_norm_);
   if (req.output_hidden_states) out.hidden_states.push_back(x);
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]

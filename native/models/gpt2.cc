@@ -7,7 +7,7 @@
 #include <tuple>
 
 #include "core/error.h"
-#include "models/checkpoint.h"
+#include "models/block_loop.h"
 #include "models/layers.h"
 
 namespace inseq::models {
@@ -66,22 +66,9 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   const int64_t h = c.hidden_size;
 
   ForwardResult out;
-  if (req.checkpoint_blocks) check_checkpointable(req, training_);
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    cancel_point(x);
-    if (req.output_hidden_states) out.hidden_states.push_back(x);
-    if (req.checkpoint_blocks) {
-      // Owns what it reads (mask, bias by value; the plain request: no hooks, cache or attentions): the backward
-      // runs it.
-      x = checkpointed_block(x, std::make_shared<const BlockFn>([this, i, mask, bias, plan](const at::Tensor& in) {
-            static const ForwardRequest kPlain;
-            return block(i, in, mask, bias, plan, kPlain, nullptr);
-          }));
-    } else {
-      x = block(i, x, mask, bias, plan, req, &out);
-    }
-    if (req.layer_output_hook) x = req.layer_output_hook(i, x);
-  }
+  x = run_blocks(x, c.num_layers, req, training_, out, [this, mask, bias, plan](int64_t i, const at::Tensor& in, const ForwardRequest& r, ForwardResult* o) {
+    return block(i, in, mask, bias, plan, r, o);
+  });
   x = at::layer_norm(x, {h}, lnf_w_, lnf_b_, c.norm_eps);
   if (req.output_hidden_states) out.hidden_states.push_back(x);
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]

@@ -7,7 +7,7 @@
 #include <tuple>
 
 #include "core/error.h"
-#include "models/checkpoint.h"
+#include "models/block_loop.h"
 #include "models/layers.h"
 
 namespace inseq::models {
@@ -85,22 +85,10 @@ ForwardResult GptNeoxModel::forward(const ForwardRequest& req) const {
   at::Tensor bias = plan == AttentionPlan::kExplicit ? causal_attention_bias(mask, seq, 0, dtype_) : at::Tensor();  // [b, 1, s, past+s]
   auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype_);  // [batch, 1, seq, rotary dims]
   ForwardResult out;
-  if (req.checkpoint_blocks) check_checkpointable(req, training_);
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    cancel_point(x);
-    if (req.output_hidden_states) out.hidden_states.push_back(x);
-    if (req.checkpoint_blocks) {
-      // Owns what it reads (mask, bias, cos, sin by value; the plain request: no hooks, cache or attentions): the
-      // backward runs it.
-      x = checkpointed_block(x, std::make_shared<const BlockFn>([this, i, mask, bias, plan, cos = cos, sin = sin](const at::Tensor& in) {
-            static const ForwardRequest kPlain;
-            return block(i, in, mask, bias, plan, cos, sin, kPlain, nullptr);
-          }));
-    } else {
-      x = block(i, x, mask, bias, plan, cos, sin, req, &out);
-    }
-    if (req.layer_output_hook) x = req.layer_output_hook(i, x);
-  }
+  x = run_blocks(x, c.num_layers, req, training_, out,
+                 [this, mask, bias, plan, cos = cos, sin = sin](int64_t i, const at::Tensor& in, const ForwardRequest& r, ForwardResult* o) {
+                   return block(i, in, mask, bias, plan, cos, sin, r, o);
+                 });
   x = at::layer_norm(x, {c.hidden_size}, final_ln_w_, final_ln_b_, c.norm_eps);
   if (req.output_hidden_states) out.hidden_states.push_back(x);
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]

@@ -287,7 +287,7 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
   return x;
 }
 
-Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
+DecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
                                       Seq2SeqCache* cache, bool output_attentions, const EncDecRequest* hooks) const {
   const Seq2SeqConfig& c = config_;
   const int64_t t = target_embeds.size(1);
@@ -307,7 +307,7 @@ Seq2SeqDecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at:
     cache->cross_k.resize(dec_layers_.size());
     cache->cross_v.resize(dec_layers_.size());
   }
-  Seq2SeqDecodeResult out;
+  DecodeResult out;
   for (size_t i = 0; i < dec_layers_.size(); ++i) {
     const Seq2SeqLayer& l = dec_layers_[i];
     cancel_point(x);
@@ -383,40 +383,14 @@ std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device d
   return model;
 }
 
-EncDecOutput Seq2SeqLM::forward(const EncDecRequest& r) const {
-  EncDecOutput out;
-  at::Tensor enc = encode(r.source_embeds, r.source_mask, r.output_attentions ? &out.encoder_attentions : nullptr, &r);  // [b, s, d]
-  Seq2SeqDecodeResult dec = decode(r.target_embeds, enc, r.source_mask, nullptr, r.output_attentions, &r);
-  if (r.output_final_states) {
-    out.encoder_final = enc;
-    out.decoder_final = dec.hidden;
-  }
-  out.logits = dec.logits;
-  out.cross_attentions = std::move(dec.cross_attentions);
-  out.decoder_attentions = std::move(dec.self_attentions);
-  return out;
-}
-
-namespace {
-
-struct CachedDecoding : DecodingState {
-  at::Tensor encoder_hidden;  // [b, s, d]
-  at::Tensor source_mask;     // [b, s]
-  Seq2SeqCache cache;
-};
-
-}  // namespace
+EncDecOutput Seq2SeqLM::forward(const EncDecRequest& r) const { return encode_then_decode(*this, r); }
 
 std::unique_ptr<DecodingState> Seq2SeqLM::start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const {
-  auto state = std::make_unique<CachedDecoding>();
-  state->encoder_hidden = encode(source_embeds, source_mask);
-  state->source_mask = source_mask;
-  return state;
+  return start_cached_decoding<Seq2SeqCache>(*this, source_embeds, source_mask);
 }
 
 at::Tensor Seq2SeqLM::decode_next(DecodingState& base, const at::Tensor& target_embeds) const {
-  auto& state = static_cast<CachedDecoding&>(base);
-  return decode(target_embeds, state.encoder_hidden, state.source_mask, &state.cache, false).logits.select(1, -1);  // [b, V]
+  return decode_next_cached<Seq2SeqCache>(*this, base, target_embeds);
 }
 
 std::vector<std::vector<int64_t>> generate_seq2seq(const Seq2SeqLM& model, const std::vector<std::vector<int64_t>>& sources,

@@ -50,13 +50,6 @@ struct Seq2SeqCache {
   int64_t length() const { return self_k.empty() || !self_k[0].defined() ? 0 : self_k[0].size(2); }
 };
 
-struct Seq2SeqDecodeResult {
-  at::Tensor logits;                          // [b, t, vocab] float32
-  at::Tensor hidden;                          // [b, t, d] decoder output before the LM head
-  std::vector<at::Tensor> self_attentions;    // per layer [b, heads, t, past + t]
-  std::vector<at::Tensor> cross_attentions;   // per layer [b, heads, t, src]
-};
-
 class Seq2SeqLM : public EncoderDecoderLM {
  public:
   Seq2SeqLM(const Seq2SeqConfig& config, const WeightStore& weights, c10::Device device, c10::ScalarType dtype = c10::ScalarType::Float);
@@ -70,7 +63,7 @@ class Seq2SeqLM : public EncoderDecoderLM {
   at::Tensor encode(const at::Tensor& source_embeds, const at::Tensor& source_mask,
                     std::vector<at::Tensor>* attentions = nullptr, const EncDecRequest* hooks = nullptr) const;  // -> [b, s, d]
   // hooks->logits_positions (optional): the LM head runs only at those positions
-  Seq2SeqDecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
+  DecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
                              Seq2SeqCache* cache, bool output_attentions, const EncDecRequest* hooks = nullptr) const;
 
   EncDecOutput forward(const EncDecRequest& request) const override;

@@ -285,7 +285,7 @@ at::Tensor T5LM::encode(const at::Tensor& source_embeds, const at::Tensor& sourc
   return drop(norm(x, enc_final_));  // [b, s, d]
 }
 
-T5DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask, T5Cache* cache,
+DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask, T5Cache* cache,
                             bool output_attentions, const EncDecRequest* r) const {
   const int64_t t = target_embeds.size(1);
   const int64_t past = cache ? cache->length() : 0;
@@ -306,7 +306,7 @@ T5DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& e
     cache->cross_k.resize(dec_blocks_.size());
     cache->cross_v.resize(dec_blocks_.size());
   }
-  T5DecodeResult out;
+  DecodeResult out;
   for (size_t i = 0; i < dec_blocks_.size(); ++i) {
     const T5Block& l = dec_blocks_[i];
     cancel_point(x);
@@ -340,40 +340,14 @@ T5DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& e
   return out;
 }
 
-EncDecOutput T5LM::forward(const EncDecRequest& r) const {
-  EncDecOutput out;
-  at::Tensor enc = encode(r.source_embeds, r.source_mask, r.output_attentions ? &out.encoder_attentions : nullptr, &r);  // [b, s, d]
-  T5DecodeResult dec = decode(r.target_embeds, enc, r.source_mask, nullptr, r.output_attentions, &r);
-  if (r.output_final_states) {
-    out.encoder_final = enc;
-    out.decoder_final = dec.hidden;
-  }
-  out.logits = dec.logits;
-  out.cross_attentions = std::move(dec.cross_attentions);
-  out.decoder_attentions = std::move(dec.self_attentions);
-  return out;
-}
-
-namespace {
-
-struct T5Decoding : DecodingState {
-  at::Tensor encoder_hidden;  // [b, s, d]
-  at::Tensor source_mask;     // [b, s]
-  T5Cache cache;
-};
-
-}  // namespace
+EncDecOutput T5LM::forward(const EncDecRequest& r) const { return encode_then_decode(*this, r); }
 
 std::unique_ptr<DecodingState> T5LM::start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const {
-  auto state = std::make_unique<T5Decoding>();
-  state->encoder_hidden = encode(source_embeds, source_mask);
-  state->source_mask = source_mask;
-  return state;
+  return start_cached_decoding<T5Cache>(*this, source_embeds, source_mask);
 }
 
 at::Tensor T5LM::decode_next(DecodingState& base, const at::Tensor& target_embeds) const {
-  auto& state = static_cast<T5Decoding&>(base);
-  return decode(target_embeds, state.encoder_hidden, state.source_mask, &state.cache, false).logits.select(1, -1);  // [b, V]
+  return decode_next_cached<T5Cache>(*this, base, target_embeds);
 }
 
 std::shared_ptr<T5LM> load_t5_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype, const LoadProgress& progress) {

@@ -48,13 +48,6 @@ struct T5Cache {
   int64_t length() const { return self_k.empty() || !self_k[0].defined() ? 0 : self_k[0].size(2); }
 };
 
-struct T5DecodeResult {
-  at::Tensor logits;                          // [b, t | P, vocab] float32
-  at::Tensor hidden;                          // [b, t, d] decoder output (after the final norm, before the rescale)
-  std::vector<at::Tensor> self_attentions;    // per layer [b, heads, t, past + t]
-  std::vector<at::Tensor> cross_attentions;   // per layer [b, heads, t, src]
-};
-
 class T5LM : public EncoderDecoderLM {
  public:
   T5LM(const T5Config& config, const WeightStore& weights, c10::Device device, c10::ScalarType dtype = c10::ScalarType::Float);
@@ -66,7 +59,7 @@ class T5LM : public EncoderDecoderLM {
   at::Tensor encode(const at::Tensor& source_embeds, const at::Tensor& source_mask, std::vector<at::Tensor>* attentions = nullptr,
                     const EncDecRequest* request = nullptr) const;  // -> [b, s, d]
   // cache (optional): self/cross keys and values, extended by t; request->logits_positions: the LM head only there
-  T5DecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask, T5Cache* cache,
+  DecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask, T5Cache* cache,
                         bool output_attentions, const EncDecRequest* request = nullptr) const;
 
   EncDecOutput forward(const EncDecRequest& request) const override;
