@@ -142,6 +142,10 @@ void check_checkpointable(const ForwardRequest& request, bool training);
 
 // The padding mask of a request, checked against past + seq: [batch, past + seq] (ones when not given).
 at::Tensor request_mask(const ForwardRequest& request, int64_t batch, int64_t seq, c10::Device device);
+// The position ids of a rotary model's forward over `mask` [batch, past + seq]: the request's, else derived from the
+// mask (left padding); refused past the model's context (check_context), where left padding may keep the real
+// positions inside it. -> [batch, seq] int64
+at::Tensor rotary_positions(const CausalLM& model, const ForwardRequest& request, const at::Tensor& mask, int64_t seq);
 
 // How a forward of `seq` tokens computes its self-attention (models/layers.h AttentionPlan). kFused where this
 // LibTorch has the kernel, the sequence is long enough for the [seq, seq] scores to matter

@@ -62,6 +62,21 @@ struct DecodingState {
   virtual ~DecodingState() = default;
 };
 
+// The self and cross keys/values a native encoder-decoder family's decoder keeps between steps (Seq2SeqLM, T5LM).
+struct DecoderCache {
+  std::vector<at::Tensor> self_k, self_v;    // per decoder layer [b, heads, past, head_dim]
+  std::vector<at::Tensor> cross_k, cross_v;  // per decoder layer [b, heads, src, head_dim], computed once
+  int64_t length() const { return self_k.empty() || !self_k[0].defined() ? 0 : self_k[0].size(2); }
+  // One (empty) slot per decoder layer, made on the first step.
+  void reserve_layers(size_t layers) {
+    if (!self_k.empty()) return;
+    self_k.resize(layers);
+    self_v.resize(layers);
+    cross_k.resize(layers);
+    cross_v.resize(layers);
+  }
+};
+
 // One decoder pass of a native encoder-decoder family (Seq2SeqLM, T5LM): their decode() returns it.
 struct DecodeResult {
   at::Tensor logits;                          // [b, t | P, vocab] float32
@@ -101,9 +116,9 @@ GenerationResult generate_encoder_decoder(const EncoderDecoderLM& model, const s
                                           const GenerationOptions& options);
 
 // The EncoderDecoderLM steps of a family whose encode(source_embeds, mask, attentions*, request*) and
-// decode(target_embeds, encoder_hidden, mask, Cache*, output_attentions, request*) -> DecodeResult have these
+// decode(target_embeds, encoder_hidden, mask, DecoderCache*, output_attentions, request*) -> DecodeResult have these
 // shapes (Seq2SeqLM, T5LM): forward() is one encode and one decode pass; start_decoding() encodes once and
-// decode_next() continues over a self/cross KV cache of type Cache.
+// decode_next() continues over a DecoderCache.
 template <class Model>
 EncDecOutput encode_then_decode(const Model& model, const EncDecRequest& r) {
   EncDecOutput out;
@@ -119,24 +134,23 @@ EncDecOutput encode_then_decode(const Model& model, const EncDecRequest& r) {
   return out;
 }
 
-template <class Cache>
 struct CachedDecoding : DecodingState {
   at::Tensor encoder_hidden;  // [b, s, d]
   at::Tensor source_mask;     // [b, s]
-  Cache cache;
+  DecoderCache cache;
 };
 
-template <class Cache, class Model>
+template <class Model>
 std::unique_ptr<DecodingState> start_cached_decoding(const Model& model, const at::Tensor& source_embeds, const at::Tensor& source_mask) {
-  auto state = std::make_unique<CachedDecoding<Cache>>();
+  auto state = std::make_unique<CachedDecoding>();
   state->encoder_hidden = model.encode(source_embeds, source_mask);
   state->source_mask = source_mask;
   return state;
 }
 
-template <class Cache, class Model>
+template <class Model>
 at::Tensor decode_next_cached(const Model& model, DecodingState& base, const at::Tensor& target_embeds) {
-  auto& state = static_cast<CachedDecoding<Cache>&>(base);
+  auto& state = static_cast<CachedDecoding&>(base);
   return model.decode(target_embeds, state.encoder_hidden, state.source_mask, &state.cache, false).logits.select(1, -1);  // [b, V]
 }
 

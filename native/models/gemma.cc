@@ -86,10 +86,7 @@ ForwardResult GemmaModel::forward(const ForwardRequest& req) const {
   const int64_t batch = x.size(0), seq = x.size(1);
   Shared sh;
   sh.mask = request_mask(req, batch, seq, device_);  // [batch, past + seq]
-  at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(sh.mask, seq);  // [batch, seq]
-  if (sh.mask.size(1) > c.max_position_embeddings && seq > 0) {  // left padding may keep the real positions inside
-    check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");
-  }
+  at::Tensor pos = rotary_positions(*this, req, sh.mask, seq);  // [batch, seq]
   bool any_sliding = false;
   for (const auto& l : layers_) any_sliding = any_sliding || l.sliding;
   const int64_t window = any_sliding ? c.sliding_window : 0;

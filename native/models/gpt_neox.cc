@@ -76,10 +76,7 @@ ForwardResult GptNeoxModel::forward(const ForwardRequest& req) const {
   at::Tensor x = req.inputs_embeds.to(dtype_);  // [batch, seq, hidden]
   const int64_t batch = x.size(0), seq = x.size(1);
   at::Tensor mask = request_mask(req, batch, seq, device_);  // [batch, past + seq]
-  at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
-  if (mask.size(1) > c.max_position_embeddings && seq > 0) {  // left padding may keep the real positions inside
-    check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");
-  }
+  at::Tensor pos = rotary_positions(*this, req, mask, seq);  // [batch, seq]
   if (training_ && c.hidden_dropout > 0) x = at::dropout(x, c.hidden_dropout, true);  // emb_dropout
   const AttentionPlan plan = attention_plan(req, seq, 0, training_ && c.attention_dropout > 0);
   at::Tensor bias = plan == AttentionPlan::kExplicit ? causal_attention_bias(mask, seq, 0, dtype_) : at::Tensor();  // [b, 1, s, past+s]

@@ -147,10 +147,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
   at::Tensor x = req.inputs_embeds.to(dtype_);  // [batch, seq, hidden]
   const int64_t batch = x.size(0), seq = x.size(1);
   at::Tensor mask = request_mask(req, batch, seq, device_);  // [batch, past + seq]
-  at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
-  if (mask.size(1) > c.max_position_embeddings && seq > 0) {  // left padding may keep the real positions inside
-    check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");
-  }
+  at::Tensor pos = rotary_positions(*this, req, mask, seq);  // [batch, seq]
   // c.sliding_window is the narrowest window of any layer (qwen3 windows some layers only).
   const AttentionPlan plan = attention_plan(req, seq, c.sliding_window, training_ && c.attention_dropout > 0);
   std::map<int64_t, at::Tensor> biases;  // window -> [batch, 1, seq, past+seq] (kExplicit only)

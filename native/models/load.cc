@@ -48,6 +48,12 @@ at::Tensor request_mask(const ForwardRequest& req, int64_t batch, int64_t seq, c
   return req.attention_mask;
 }
 
+at::Tensor rotary_positions(const CausalLM& model, const ForwardRequest& req, const at::Tensor& mask, int64_t seq) {
+  at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
+  if (mask.size(1) > model.config().max_position_embeddings && seq > 0) check_context(model, pos.max().item<int64_t>() + 1, "This sequence");
+  return pos;
+}
+
 AttentionPlan attention_plan(const ForwardRequest& req, int64_t seq, int64_t sliding_window, bool dropout_active) {
   const bool weights_as_rows = !req.output_attentions || req.attention_rows.defined();
   if (fused_attention_available() && seq >= kFusedAttentionMinTokens && !req.attention_mask.defined() && !req.cache &&

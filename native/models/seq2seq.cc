@@ -288,7 +288,7 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
 }
 
 DecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
-                                      Seq2SeqCache* cache, bool output_attentions, const EncDecRequest* hooks) const {
+                                      DecoderCache* cache, bool output_attentions, const EncDecRequest* hooks) const {
   const Seq2SeqConfig& c = config_;
   const int64_t t = target_embeds.size(1);
   const int64_t past = cache ? cache->length() : 0;
@@ -301,12 +301,7 @@ DecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor
   at::Tensor self_bias = at::zeros({1, 1, t, past + t}, at::TensorOptions().dtype(at::kFloat).device(device_));
   self_bias.masked_fill_(kpos.gt(qpos).view({1, 1, t, past + t}), std::numeric_limits<float>::lowest());
   at::Tensor cross_bias = padding_bias(source_mask.to(device_), t);
-  if (cache && cache->self_k.empty()) {
-    cache->self_k.resize(dec_layers_.size());
-    cache->self_v.resize(dec_layers_.size());
-    cache->cross_k.resize(dec_layers_.size());
-    cache->cross_v.resize(dec_layers_.size());
-  }
+  if (cache) cache->reserve_layers(dec_layers_.size());
   DecodeResult out;
   for (size_t i = 0; i < dec_layers_.size(); ++i) {
     const Seq2SeqLayer& l = dec_layers_[i];
@@ -386,11 +381,11 @@ std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device d
 EncDecOutput Seq2SeqLM::forward(const EncDecRequest& r) const { return encode_then_decode(*this, r); }
 
 std::unique_ptr<DecodingState> Seq2SeqLM::start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const {
-  return start_cached_decoding<Seq2SeqCache>(*this, source_embeds, source_mask);
+  return start_cached_decoding(*this, source_embeds, source_mask);
 }
 
 at::Tensor Seq2SeqLM::decode_next(DecodingState& base, const at::Tensor& target_embeds) const {
-  return decode_next_cached<Seq2SeqCache>(*this, base, target_embeds);
+  return decode_next_cached(*this, base, target_embeds);
 }
 
 std::vector<std::vector<int64_t>> generate_seq2seq(const Seq2SeqLM& model, const std::vector<std::vector<int64_t>>& sources,

@@ -44,12 +44,6 @@ struct Seq2SeqLayer {
   at::Tensor ff_norm_w, ff_norm_b;
 };
 
-struct Seq2SeqCache {
-  std::vector<at::Tensor> self_k, self_v;    // per decoder layer [b, heads, past, hd]
-  std::vector<at::Tensor> cross_k, cross_v;  // per decoder layer [b, heads, src, hd], computed once
-  int64_t length() const { return self_k.empty() || !self_k[0].defined() ? 0 : self_k[0].size(2); }
-};
-
 class Seq2SeqLM : public EncoderDecoderLM {
  public:
   Seq2SeqLM(const Seq2SeqConfig& config, const WeightStore& weights, c10::Device device, c10::ScalarType dtype = c10::ScalarType::Float);
@@ -64,7 +58,7 @@ class Seq2SeqLM : public EncoderDecoderLM {
                     std::vector<at::Tensor>* attentions = nullptr, const EncDecRequest* hooks = nullptr) const;  // -> [b, s, d]
   // hooks->logits_positions (optional): the LM head runs only at those positions
   DecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask,
-                             Seq2SeqCache* cache, bool output_attentions, const EncDecRequest* hooks = nullptr) const;
+                             DecoderCache* cache, bool output_attentions, const EncDecRequest* hooks = nullptr) const;
 
   EncDecOutput forward(const EncDecRequest& request) const override;
   std::unique_ptr<DecodingState> start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const override;

@@ -285,7 +285,7 @@ at::Tensor T5LM::encode(const at::Tensor& source_embeds, const at::Tensor& sourc
   return drop(norm(x, enc_final_));  // [b, s, d]
 }
 
-DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask, T5Cache* cache,
+DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask, DecoderCache* cache,
                             bool output_attentions, const EncDecRequest* r) const {
   const int64_t t = target_embeds.size(1);
   const int64_t past = cache ? cache->length() : 0;
@@ -300,12 +300,7 @@ DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& enc
   at::Tensor self_bias = position_bias(past, t, past + t, true).to(at::kFloat).clone();  // [1, h, t, past + t]
   self_bias.masked_fill_(kpos.gt(qpos).view({1, 1, t, past + t}), std::numeric_limits<float>::lowest());
   at::Tensor cross_bias = padding_bias(source_mask.to(device_), t);  // [b, 1, t, s]: no position bias across stacks
-  if (cache && cache->self_k.empty()) {
-    cache->self_k.resize(dec_blocks_.size());
-    cache->self_v.resize(dec_blocks_.size());
-    cache->cross_k.resize(dec_blocks_.size());
-    cache->cross_v.resize(dec_blocks_.size());
-  }
+  if (cache) cache->reserve_layers(dec_blocks_.size());
   DecodeResult out;
   for (size_t i = 0; i < dec_blocks_.size(); ++i) {
     const T5Block& l = dec_blocks_[i];
@@ -343,11 +338,11 @@ DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& enc
 EncDecOutput T5LM::forward(const EncDecRequest& r) const { return encode_then_decode(*this, r); }
 
 std::unique_ptr<DecodingState> T5LM::start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const {
-  return start_cached_decoding<T5Cache>(*this, source_embeds, source_mask);
+  return start_cached_decoding(*this, source_embeds, source_mask);
 }
 
 at::Tensor T5LM::decode_next(DecodingState& base, const at::Tensor& target_embeds) const {
-  return decode_next_cached<T5Cache>(*this, base, target_embeds);
+  return decode_next_cached(*this, base, target_embeds);
 }
 
 std::shared_ptr<T5LM> load_t5_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype, const LoadProgress& progress) {

@@ -42,12 +42,6 @@ struct T5Block {
   at::Tensor ff_norm, wi, wi_1, wo;    // wi = wi_0 when gated: [d_ff, d] (x2), [d, d_ff]
 };
 
-struct T5Cache {
-  std::vector<at::Tensor> self_k, self_v;    // per decoder layer [b, heads, past, d_kv]
-  std::vector<at::Tensor> cross_k, cross_v;  // per decoder layer [b, heads, src, d_kv], computed once
-  int64_t length() const { return self_k.empty() || !self_k[0].defined() ? 0 : self_k[0].size(2); }
-};
-
 class T5LM : public EncoderDecoderLM {
  public:
   T5LM(const T5Config& config, const WeightStore& weights, c10::Device device, c10::ScalarType dtype = c10::ScalarType::Float);
@@ -59,7 +53,7 @@ class T5LM : public EncoderDecoderLM {
   at::Tensor encode(const at::Tensor& source_embeds, const at::Tensor& source_mask, std::vector<at::Tensor>* attentions = nullptr,
                     const EncDecRequest* request = nullptr) const;  // -> [b, s, d]
   // cache (optional): self/cross keys and values, extended by t; request->logits_positions: the LM head only there
-  DecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask, T5Cache* cache,
+  DecodeResult decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask, DecoderCache* cache,
                         bool output_attentions, const EncDecRequest* request = nullptr) const;
 
   EncDecOutput forward(const EncDecRequest& request) const override;

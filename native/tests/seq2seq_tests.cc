@@ -111,7 +111,7 @@ TEST(seq2seq_encoder_reuse_equals_recomputing_it) {
   at::Tensor enc = model->encode(model->embed_source(s), mask);
   std::vector<int64_t> dec = {model->config().decoder_start_token_id, 11, 17, 4};
   at::Tensor full = model->decode(model->embed_target(at::tensor(dec, at::kLong).unsqueeze(0)), enc, mask, nullptr, false).logits[0];
-  m::Seq2SeqCache cache;  // encoder once, decoder step by step with the self/cross cache
+  m::DecoderCache cache;  // encoder once, decoder step by step with the self/cross cache
   for (size_t p = 0; p < dec.size(); ++p) {
     at::Tensor step = model->embed_target(at::tensor(std::vector<int64_t>{dec[p]}, at::kLong).unsqueeze(0));
     at::Tensor l = model->decode(step, enc, mask, &cache, false).logits[0][0];

@@ -95,7 +95,7 @@ TEST(t5_cache_and_padded_batch_equal_full_single_forward) {
     at::Tensor mask = at::ones_like(s).to(t::test_device());
     at::Tensor enc = model->encode(model->embed_source(s), mask);
     at::Tensor full = model->decode(model->embed_target(at::tensor(dec, at::kLong).unsqueeze(0)), enc, mask, nullptr, false).logits[0].to(at::kCPU);
-    m::T5Cache cache;
+    m::DecoderCache cache;
     for (size_t p = 0; p < dec.size(); ++p) {
       at::Tensor step = model->embed_target(at::tensor(std::vector<int64_t>{dec[p]}, at::kLong).unsqueeze(0));
       at::Tensor l = model->decode(step, enc, mask, &cache, false).logits[0][0].to(at::kCPU);
