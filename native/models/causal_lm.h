@@ -163,6 +163,11 @@ std::pair<at::Tensor, at::Tensor> planned_attention(AttentionPlan plan, const at
                                                     const at::Tensor& mask, const at::Tensor& bias, int64_t sliding_window,
                                                     double scale, double dropout, bool training, const ForwardRequest& request);
 
+// The LM head [vocab, hidden]: `embeddings` when config.json ties them, else the checkpoint's `name` (kBadCheckpoint
+// when tie_word_embeddings is false and the checkpoint has none).
+at::Tensor load_lm_head(const WeightStore& weights, const ModelConfig& config, const at::Tensor& embeddings, const std::string& name,
+                        c10::Device device, c10::ScalarType dtype);
+
 // Loads a Hugging Face checkpoint directory with a native implementation (weights memory-mapped, shard by
 // shard: models/safetensors.h), reporting `progress` per tensor when given.
 std::shared_ptr<CausalLM> load_causal_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype,

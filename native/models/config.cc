@@ -523,16 +523,16 @@ int64_t rope_dim(const ModelConfig& c) {
   return static_cast<int64_t>(static_cast<double>(c.head_dim) * c.rope.partial_rotary_factor);
 }
 
-ModelConfig read_model_config(const std::string& dir) {
+Json read_config_json(const std::string& dir) {
   const std::string path = core::join_path(dir, "config.json");
   const std::string text = core::read_text_file(path);
-  Json j;
   try {
-    j = Json::parse(text);
+    return Json::parse(text);
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kBadCheckpoint, "Malformed " + path + ": " + e.what());
   }
-  return parse_model_config(j, path);
 }
+
+ModelConfig read_model_config(const std::string& dir) { return parse_model_config(read_config_json(dir), core::join_path(dir, "config.json")); }
 
 }  // namespace inseq::models

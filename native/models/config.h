@@ -83,6 +83,9 @@ struct ModelConfig {
 
 // Parses and validates; `source` names the file in error messages.
 ModelConfig parse_model_config(const core::Json& json, const std::string& source);
+// The config.json of a checkpoint directory, parsed: read errors as core::read_text_file raises them, invalid JSON
+// -> kBadCheckpoint "Malformed <dir>/config.json: ...". Every native loader reads its config through it.
+core::Json read_config_json(const std::string& dir);
 ModelConfig read_model_config(const std::string& dir);
 // config.json's model_type: a non-empty string, else kBadCheckpoint.
 std::string config_model_type(const core::Json& json, const std::string& source);

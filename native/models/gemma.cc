@@ -53,15 +53,7 @@ GemmaModel::GemmaModel(const ModelConfig& config, const WeightStore& w, c10::Dev
     layers_.push_back(std::move(l));
   }
   final_norm_ = load("model.norm.weight", {h});
-  if (config.tie_word_embeddings) {
-    lm_head_ = embed_tokens_;
-  } else {
-    if (!w.contains("lm_head.weight")) {
-      throw core::Error(core::ErrorCode::kBadCheckpoint,
-                        "config.json says tie_word_embeddings is false but the checkpoint has no lm_head.weight");
-    }
-    lm_head_ = load("lm_head.weight", {vocab, h});
-  }
+  lm_head_ = load_lm_head(w, config, embed_tokens_, "lm_head.weight", device, dtype);
   // torch.tensor(hidden_size ** 0.5) is float32; the embedding casts it to the weights' dtype (bf16: 55.4256 -> 55.5).
   embed_scale_ = at::scalar_tensor(static_cast<float>(std::pow(static_cast<double>(h), 0.5)), at::kFloat).to(device, dtype);
   inv_freq_ = rope_inv_freq(config.rope, hd);

@@ -53,17 +53,11 @@ GptNeoxModel::GptNeoxModel(const ModelConfig& config, const WeightStore& w, c10:
   }
   final_ln_w_ = load("gpt_neox.final_layer_norm.weight", {h});
   final_ln_b_ = load("gpt_neox.final_layer_norm.bias", {h});
-  if (config.tie_word_embeddings) {
-    lm_head_ = embed_in_;
-  } else {
-    // transformers 5 names the head lm_head in the module and writes it back as embed_out (its checkpoint rename).
+  // transformers 5 names the head lm_head in the module and writes it back as embed_out (its checkpoint rename).
+  if (!config.tie_word_embeddings) {
     head_name_ = w.contains("embed_out.weight") || !w.contains("lm_head.weight") ? "embed_out.weight" : "lm_head.weight";
-    if (!w.contains(head_name_)) {
-      throw core::Error(core::ErrorCode::kBadCheckpoint,
-                        "config.json says tie_word_embeddings is false but the checkpoint has no embed_out.weight");
-    }
-    lm_head_ = load(head_name_, {vocab, h});
   }
+  lm_head_ = load_lm_head(w, config, embed_in_, head_name_, device, dtype);
   inv_freq_ = rope_inv_freq(config.rope, rope_dim(config));
 }
 

@@ -66,15 +66,7 @@ LlamaModel::LlamaModel(const ModelConfig& config, const WeightStore& w, c10::Dev
     layers_.push_back(std::move(l));
   }
   final_norm_ = load("model.norm.weight", {h});
-  if (config.tie_word_embeddings) {
-    lm_head_ = embed_tokens_;
-  } else {
-    if (!w.contains("lm_head.weight")) {
-      throw core::Error(core::ErrorCode::kBadCheckpoint,
-                        "config.json says tie_word_embeddings is false but the checkpoint has no lm_head.weight");
-    }
-    lm_head_ = load("lm_head.weight", {vocab, h});
-  }
+  lm_head_ = load_lm_head(w, config, embed_tokens_, "lm_head.weight", device, dtype);
   finish_init();
 }
 

@@ -103,6 +103,15 @@ at::Tensor select_logit_positions(const ForwardRequest& req, const at::Tensor& x
   return x;
 }
 
+at::Tensor load_lm_head(const WeightStore& w, const ModelConfig& config, const at::Tensor& embeddings, const std::string& name,
+                        c10::Device device, c10::ScalarType dtype) {
+  if (config.tie_word_embeddings) return embeddings;
+  if (!w.contains(name)) {
+    throw core::Error(core::ErrorCode::kBadCheckpoint, "config.json says tie_word_embeddings is false but the checkpoint has no " + name);
+  }
+  return w.load(name, {config.vocab_size, config.hidden_size}, dtype, device);
+}
+
 int64_t CausalLM::num_parameters() const {
   int64_t n = 0;
   for (const auto& kv : named_parameters()) n += kv.second.numel();

@@ -11,16 +11,7 @@ namespace inseq::models {
 std::shared_ptr<EncoderDecoderLM> load_encoder_decoder_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype,
                                                           const LoadProgress& progress) {
   if (!core::is_directory(dir)) throw core::Error(core::ErrorCode::kNotFound, "Model directory not found: " + dir);
-  const std::string path = core::join_path(dir, "config.json");
-  core::Json j;
-  try {
-    j = core::Json::parse(core::read_text_file(path));
-  } catch (const core::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw core::Error(core::ErrorCode::kBadCheckpoint, "Malformed " + path + ": " + e.what());
-  }
-  if (config_model_type(j, path) == "t5") return load_t5_lm(dir, device, dtype, progress);
+  if (config_model_type(read_config_json(dir), core::join_path(dir, "config.json")) == "t5") return load_t5_lm(dir, device, dtype, progress);
   return load_seq2seq_lm(dir, device, dtype, progress);  // refuses what is not of the BART family
 }
 

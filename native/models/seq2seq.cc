@@ -355,14 +355,7 @@ std::shared_ptr<Seq2SeqLM> load_seq2seq_lm(const std::string& dir, c10::Device d
                                            const LoadProgress& progress) {
   if (!core::is_directory(dir)) throw Error(ErrorCode::kNotFound, "Model directory not found: " + dir);
   const std::string path = core::join_path(dir, "config.json");
-  Json j;
-  try {
-    j = Json::parse(core::read_text_file(path));
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::kBadCheckpoint, "Malformed " + path + ": " + e.what());
-  }
+  const Json j = read_config_json(dir);
   const Seq2SeqConfig config = parse_seq2seq_config(j, path);
   WeightStore weights = WeightStore::open_dir(dir);
   weights.set_progress(progress);

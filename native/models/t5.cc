@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "models/config.h"
 #include "models/layers.h"
 
 namespace inseq::models {
@@ -348,14 +349,7 @@ at::Tensor T5LM::decode_next(DecodingState& base, const at::Tensor& target_embed
 std::shared_ptr<T5LM> load_t5_lm(const std::string& dir, c10::Device device, c10::ScalarType dtype, const LoadProgress& progress) {
   if (!core::is_directory(dir)) throw Error(ErrorCode::kNotFound, "Model directory not found: " + dir);
   const std::string path = core::join_path(dir, "config.json");
-  Json j;
-  try {
-    j = Json::parse(core::read_text_file(path));
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::kBadCheckpoint, "Malformed " + path + ": " + e.what());
-  }
+  const Json j = read_config_json(dir);
   const T5Config config = parse_t5_config(j, path);
   WeightStore weights = WeightStore::open_dir(dir);
   weights.set_progress(progress);
