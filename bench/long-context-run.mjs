@@ -13,6 +13,7 @@
 // the peak of the timed call alone and `extraMb` = attrPeakRssMb - baseRssMb the memory it needed above the
 // resident model; `peakRssMb` is the peak of the whole process (load included). --device cuda: `gpuPeakMb` is the
 // peak GPU memory LibTorch allocated during the timed call; --dir: any checkpoint (bench/long-context-gpu.mjs).
+import path from "node:path";
 import { readFileSync, writeFileSync } from "node:fs";
 
 import { cudaMemory, loadModel, resetCudaPeakMemory, setNumThreads } from "../dist/index.js";
@@ -36,10 +37,12 @@ const dtype = flag("--dtype", "bfloat16");
 const modelName = flag("--model", "llama1b");
 const budgetFlag = flag("--memory-budget", undefined);
 const memoryBudget = budgetFlag === undefined ? undefined : budgetFlag === "auto" ? "auto" : Number(budgetFlag);
-const layers = Number(flag("--layers", modelName === "tiny" ? "2" : "16"));
 const device = flag("--device", "cpu");
 const cuda = device.startsWith("cuda");
-const dir = flag("--dir", undefined) ?? { llama1b: llama1bRandom, tiny: llamaTinyRandom }[modelName]({ layers });
+const given = flag("--dir", undefined);
+// With --dir the model is that directory's (its depth and name reported), else a generated one of --layers.
+const layers = given ? JSON.parse(readFileSync(path.join(given, "config.json"), "utf8")).num_hidden_layers : Number(flag("--layers", modelName === "tiny" ? "2" : "16"));
+const dir = given ?? { llama1b: llama1bRandom, tiny: llamaTinyRandom }[modelName]({ layers });
 
 // VmRSS, VmHWM, RssAnon, RssFile, ... of this process in MB.
 const status = () => Object.fromEntries([...readFileSync("/proc/self/status", "utf8").matchAll(/^(Vm\w+|Rss\w+):\s+(\d+) kB/gm)]
@@ -77,7 +80,7 @@ const seconds = (performance.now() - t0) / 1000;
 const after = status();
 const a = out.sequenceAttributions[0];
 console.log(JSON.stringify({
-  impl: "ours", method, promptTokens, gen, layers, model: modelName, dtype, threads, memoryBudget: memoryBudget ?? null,
+  impl: "ours", method, promptTokens, gen, layers, model: given ? path.basename(given) : modelName, dtype, threads, memoryBudget: memoryBudget ?? null,
   seconds: +seconds.toFixed(3), loadSeconds: +loadSeconds.toFixed(3), warmupSeconds: warmupSeconds && +warmupSeconds.toFixed(3),
   peakRssMb: Math.max(loadPeak, after.VmHWM), attrPeakRssMb: after.VmHWM, baseRssMb: base.VmRSS, extraMb: after.VmHWM - base.VmRSS,
   steps: a.attrPosEnd - a.attrPosStart, textsSha1: textsHash(texts), textStart: texts.start,

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -299,6 +300,8 @@ torch::jit::Module load_module(const std::string& dir, const Sidecar& s, c10::De
   }
   check_storages(m, path);
   m.eval();
+  // Attribution differentiates with respect to the inputs only: no parameter joins the autograd graph.
+  for (at::Tensor p : m.parameters()) p.requires_grad_(false);
   const auto& required = s.kind == "decoder-only" ? kDecoderOnlyMethods : kEncoderDecoderMethods;
   for (const auto& name : required) {
     if (!m.find_method(name)) {
@@ -311,7 +314,23 @@ torch::jit::Module load_module(const std::string& dir, const Sidecar& s, c10::De
   return m;
 }
 
+// Runs a bundle method; the TorchScript interpreter never sees inference mode or an inference tensor. Its executor
+// keeps optimised graphs across calls (on CUDA, differentiable fused graphs after the first profiling runs) that
+// may save any input for a backward pass, and autograd refuses to save inference tensors: on an H200, SIG, occlusion
+// and LIME failed so once gradient methods had run. So a caller's c10::InferenceMode becomes no-grad here, and
+// inference tensors given as arguments (masks, cached prefix embeddings, ids moved to the device under a caller's
+// inference mode; on the CPU `.to(cpu)` returns the tensor itself, on CUDA a new inference tensor) are cloned into
+// plain ones.
 c10::IValue run(const torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> args) {
+  std::optional<c10::InferenceMode> plain;
+  std::optional<at::NoGradGuard> no_grad;
+  if (c10::InferenceMode::is_enabled()) {
+    plain.emplace(false);
+    no_grad.emplace();
+  }
+  for (auto& a : args) {
+    if (a.isTensor() && a.toTensor().is_inference()) a = a.toTensor().clone();
+  }
   try {
     return const_cast<torch::jit::Module&>(module).get_method(name)(std::move(args));
   } catch (...) {

@@ -55,6 +55,7 @@ at::Tensor prob_of(m::CausalLM& model, const at::Tensor& embeds, int64_t target)
   return logits.softmax(-1)[target];
 }
 
+// The embeddings of `ids` on the model's device (a copy made outside inference mode's reach).
 at::Tensor embed_cpu(m::CausalLM& model, const std::vector<int64_t>& ids) {
   c10::InferenceMode guard;
   return model.embed(at::tensor(ids, at::kLong).unsqueeze(0)).squeeze(0).clone();  // [n, H]
@@ -131,12 +132,12 @@ TEST(sequential_integrated_gradients_equal_a_naive_per_position_loop) {
   for (int64_t tpos = start; tpos < n; ++tpos) {
     const int64_t j = tpos - start;
     for (int64_t p = 0; p < tpos; ++p) {
-      at::Tensor total = at::zeros({x.size(1)});
+      at::Tensor total = at::zeros({x.size(1)}, x.options());  // [H] on the model's device
       for (size_t k = 0; k < alphas.size(); ++k) {
         at::Tensor point = x.slice(0, 0, tpos).clone();
         point[p] = b[p] + (x[p] - b[p]) * alphas[k];
         point.requires_grad_(true);
-        total += torch::autograd::grad({prob_of(*model, point, kSeq[tpos])}, {point})[0][p].to(at::kCPU) * weights[k];
+        total += torch::autograd::grad({prob_of(*model, point, kSeq[tpos])}, {point})[0][p] * weights[k];
       }
       ASSERT_TRUE(max_diff(grads.select(1, j)[p], total) < 1e-5);
       ASSERT_TRUE(max_diff(sig.select(1, j)[p], total * (x[p] - b[p])) < 1e-5);

@@ -1,11 +1,12 @@
 // `inseq doctor`: proves which LibTorch the suite runs on (2.x, the pinned version), and, when no LibTorch can be
 // found, fails with one message listing what was looked at and how to get one.
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { libtorchPin } from "../../lib/torch/pin.js";
-import { repoRoot, tempDir } from "../helpers.js";
+import { readJson, repoRoot, tempDir } from "../helpers.js";
 
 const cli = path.join(repoRoot, "dist/cli/index.js");
 const doctor = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync(process.execPath, [cli, "doctor", ...args], { cwd: repoRoot, encoding: "utf8", env });
@@ -43,8 +44,12 @@ describe("inseq doctor", () => {
     const d = JSON.parse(r.stdout);
     expect(d.runtime).toBeUndefined();
     expect(d.error.code).toBe("ERR_ADDON_LOAD");
-    expect(d.error.message).toContain(`no usable LibTorch ${libtorchPin().torch} was found`);
-    expect(d.error.message).toContain("npx inseq setup-torch");
+    // The version the addon was built against: the pinned one, except under scripts/gpu-check (the host's pip
+    // torch), where setup-torch cannot fetch it and the message says to rebuild instead.
+    const buildInfo = path.join(repoRoot, "build/Release/inseq.build.json");
+    const built = existsSync(buildInfo) ? readJson<{ torch: string }>(buildInfo).torch : libtorchPin().torch;
+    expect(d.error.message).toContain(`no usable LibTorch ${built} was found`);
+    expect(d.error.message).toContain(built === libtorchPin().torch ? "npx inseq setup-torch" : "npm run build:native");
     expect(d.error.message).toContain("INSEQ_LIBTORCH");
     for (const source of ["setup-torch cache", "python torch", "debian"]) expect(d.error.message).toContain(`- ${source}: `);
     // The library says the same through the error it throws.
