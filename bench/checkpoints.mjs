@@ -236,7 +236,6 @@ export function gemma2bRandom() {
   const dir = path.join(os.tmpdir(), "inseq-bench-gemma-2-2b-random");
   mkdirSync(dir, { recursive: true });
   writeLlamaTokenizer(dir);
-  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
   const [h, layers, heads, kv, hd, mlp, vocab] = [2304, 26, 8, 4, 256, 9216, 256000];
   const config = {
     model_type: "gemma2", architectures: ["Gemma2ForCausalLM"], hidden_size: h, num_hidden_layers: layers, num_attention_heads: heads,
@@ -245,7 +244,10 @@ export function gemma2bRandom() {
     sliding_window: 4096, attn_logit_softcapping: 50.0, final_logit_softcapping: 30.0, attention_bias: false, tie_word_embeddings: true,
     bos_token_id: 2, eos_token_id: 1, pad_token_id: 0, torch_dtype: "bfloat16",
   };
-  writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2));
+  // transformers 5 validates these as floats and refuses 50 / 30 (JSON.stringify drops the ".0" Python writes).
+  const floats = /"(attn_logit_softcapping|final_logit_softcapping|rope_theta)": (\d+)(,?)$/gm;
+  writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2).replace(floats, '"$1": $2.0$3'));
+  if (existsSync(path.join(dir, "model.safetensors"))) return dir;
   const tensors = [["model.embed_tokens.weight", [vocab, h], "n"], ["model.norm.weight", [h], "0"]];
   for (let i = 0; i < layers; i++) {
     const p = `model.layers.${i}.`;
