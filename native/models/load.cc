@@ -79,6 +79,10 @@ std::pair<at::Tensor, at::Tensor> planned_attention(AttentionPlan plan, const at
   return scaled_attention(q, k, v, bias, scale, dropout, training, req.deeplift);
 }
 
+LogitLens CausalLM::logit_lens() const {
+  throw core::Error(core::ErrorCode::kUnsupportedModel, "This model does not expose its final norm and unembedding (the logit lens of alti_logit)");
+}
+
 void check_context(const CausalLM& model, int64_t length, const std::string& what) {
   const int64_t limit = model.config().max_position_embeddings;
   if (limit > 0 && length > limit) {
