@@ -6,7 +6,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { loadModel, loadSeq2SeqModel, type Model, type Seq2SeqModel } from "../../lib/index.js";
-import { expectCode, readJson, repoRoot, testDevice } from "../helpers.js";
+import { expectCode, nanAwareMaxDiff, readJson, repoRoot, testDevice } from "../helpers.js";
 
 interface DecoderCase {
   model: string; kind: "decoder-only"; prompt: string; text: string; ids: number[]; start: number;
@@ -160,5 +160,41 @@ describe("internals graph invariants", () => {
       "alti_logit decomposes each attention block");
     await expectCode((await decoder("gpt2")).attribute(c.prompt, { method: "alti_logit", generatedTexts: c.text, attributedFn: "entropy" }),
       "ERR_INVALID_OPTION", "for attributedFn of alti_logit");
+  });
+});
+
+describe("TorchScript bundles that return attentions", () => {
+  const bundleDir = (name: string) => path.join(repoRoot, "test/fixtures/torchscript", name);
+
+  it("gpt2 bundle: rollout and flow equal the native model's; alti_logit is refused", async () => {
+    const bundle = await loadModel(bundleDir("gpt2"), { device: testDevice, kind: "decoder-only" });
+    try {
+      const native = await decoder("gpt2");
+      for (const method of ["attention_rollout", "attention_flow"] as const) {
+        const opts = { method, generatedTexts: ["He was in the park", "She said that the dog"] };
+        const [a, b] = await Promise.all([bundle.attribute(["He was", "She said"], opts), native.attribute(["He was", "She said"], opts)]);
+        a.sequenceAttributions.forEach((sq, i) =>
+          expect(nanAwareMaxDiff(sq.targetAttributions!.data, b.sequenceAttributions[i]!.targetAttributions!.data), method).toBeLessThan(1e-6));
+      }
+      await expectCode(bundle.attribute("He was", { method: "alti_logit", generatedTexts: "He was in" }), "ERR_UNSUPPORTED_MODEL", "TorchScript bundles are refused");
+    } finally {
+      await bundle.dispose();
+    }
+  });
+
+  it("bart bundle: rollout and flow equal the native model's, source and target rows", async () => {
+    const bundle = await loadSeq2SeqModel(bundleDir("bart"), { device: testDevice });
+    try {
+      const native = await seq2seq("bart");
+      for (const method of ["attention_rollout", "attention_flow"] as const) {
+        const opts = { method, generatedTexts: "And that'", attributeTarget: true };
+        const [a, b] = await Promise.all([bundle.attribute("So Ben too", opts), native.attribute("So Ben too", opts)]);
+        const x = a.sequenceAttributions[0]!, y = b.sequenceAttributions[0]!;
+        expect(nanAwareMaxDiff(x.sourceAttributions!.data, y.sourceAttributions!.data), method).toBeLessThan(1e-6);
+        expect(nanAwareMaxDiff(x.targetAttributions!.data, y.targetAttributions!.data), method).toBeLessThan(1e-6);
+      }
+    } finally {
+      await bundle.dispose();
+    }
   });
 });
