@@ -57,7 +57,6 @@ AltiLogitResult alti_logit(const models::CausalLM& model, const AltiLogitRequest
   at::Tensor final_x;                                                               // [1, n, h] the last block's output
   models::ForwardRequest fr;
   fr.inputs_embeds = r.embeds;
-  fr.output_attentions = true;
   fr.logits_positions = pos.unsqueeze(0);
   fr.attention_parts_hook = [&](int64_t, const models::AttentionParts& parts) {
     auto [C, D] = alti_block(parts, g, r.block_bytes);  // [n, n], [n, n]

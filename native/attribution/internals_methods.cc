@@ -75,24 +75,40 @@ at::Tensor step_columns(EngineContext& ctx, const Example& e, const at::Tensor& 
 
 }  // namespace
 
-// Rollout and flow need every query row of every layer: one forward with all attention weights, L x heads x n^2
-// floats held at once (the documented cost), then the graph of head-averaged residual mixing layers.
+// Rollout and flow need every query row of every layer. Native decoder-only blocks hand each layer's weights to the
+// attention parts hook, reduced at once to the head-averaged mixing layer: rollout keeps one running [n, n] product,
+// flow the L mixing layers [n, n] (float64). Other models return every layer's weights (L x heads x n^2 floats).
 at::Tensor attention_graph(EngineContext& ctx, Example& e, bool max_flow) {
   c10::InferenceMode guard;
   models::ForwardRequest fr;
   fr.source_lengths = ctx.lengths(e.src, 1);
   fr.inputs_embeds = ctx.embed(e.ids.unsqueeze(0), fr.source_lengths);
-  fr.output_attentions = true;
   fr.logits_positions = e.positions.unsqueeze(0);
-  ctx.tokens_forwarded += e.n;
-  auto out = ctx.model.forward(fr);
-  std::vector<at::Tensor> dec, enc;
-  for (const auto& a : out.attentions) dec.push_back(a.squeeze(0));          // [h, n, n]
-  for (const auto& a : out.encoder_attentions) enc.push_back(a.squeeze(0));  // [h, src, src]
-  const MixingLayers layers = ctx.seq2seq ? encoder_decoder_mixing(enc, dec, e.src) : decoder_mixing(dec);
   std::vector<int64_t> queries;
   for (int64_t j = 0; j < e.steps(); ++j) queries.push_back(e.start + j - 1);
-  at::Tensor rows = max_flow ? flow(layers, queries) : rollout(layers, queries);  // [S, n]
+  MixingLayers layers;
+  at::Tensor rolled;  // [n, n] rollout of the blocks so far (hooked rollout)
+  const bool hooked = ctx.caps.attention_parts && !ctx.seq2seq;
+  if (hooked) {
+    fr.attention_parts_hook = [&](int64_t, const models::AttentionParts& p) {
+      at::Tensor m = residual_mixing(p.probs[0]);  // [n, n]
+      if (max_flow) layers.push_back(m);
+      else rolled = rolled.defined() ? m.matmul(rolled) : m;
+    };
+  } else {
+    fr.output_attentions = true;
+  }
+  ctx.tokens_forwarded += e.n;
+  auto out = ctx.model.forward(fr);
+  if (!hooked) {
+    std::vector<at::Tensor> dec, enc;
+    for (const auto& a : out.attentions) dec.push_back(a.squeeze(0));          // [h, n, n]
+    for (const auto& a : out.encoder_attentions) enc.push_back(a.squeeze(0));  // [h, src, src]
+    layers = ctx.seq2seq ? encoder_decoder_mixing(enc, dec, e.src) : decoder_mixing(dec);
+  }
+  at::Tensor rows;  // [S, n]
+  if (max_flow) rows = flow(layers, queries);
+  else rows = hooked ? rolled.index_select(0, ctx.long_tensor(queries).to(rolled.device())) : rollout(layers, queries);
   ctx.progress(static_cast<double>(e.steps()));
   return step_columns(ctx, e, rows);
 }

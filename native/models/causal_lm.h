@@ -74,8 +74,9 @@ struct ForwardRequest {
   // Called with every block's self-attention values [batch, kv_heads, seq, head_dim] right after their
   // projection; its return value replaces them (value zeroing).
   std::function<at::Tensor(int64_t layer, const at::Tensor& values)> value_hook;
-  // Called with every block's self-attention parts (ALTI, models that declare ModelCapabilities::attention_parts);
-  // needs output_attentions without attention_rows (every query row's weights).
+  // Called with every block's self-attention parts (ALTI, rollout; models that declare
+  // ModelCapabilities::attention_parts): the forward then computes every query row's weights (no fused attention,
+  // no attention_rows) without keeping them unless output_attentions asks.
   std::function<void(int64_t layer, const AttentionParts& parts)> attention_parts_hook;
   // DeepLIFT's rule (inactive by default): rows [0, half) are inputs, [half, 2 half) their references.
   DeepLiftRule deeplift;
