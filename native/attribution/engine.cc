@@ -233,6 +233,13 @@ void check_capabilities(const EngineContext& ctx, const MethodInfo& info) {
   if (!ctx.caps.deeplift_rule && (info.id == "deeplift" || info.id == "layer_deeplift")) {
     throw Error(ErrorCode::kUnsupportedModel, info.id + " applies its rules at the model's activations and softmax, which a TorchScript bundle does not expose");
   }
+  if (!ctx.caps.attention_weights && (info.id == "attention_rollout" || info.id == "attention_flow")) {
+    throw Error(ErrorCode::kUnsupportedModel, info.id + " needs every layer's attention weights, which this model does not return");
+  }
+  if (info.id == "alti_logit" && (!ctx.caps.attention_parts || ctx.seq2seq)) {
+    throw Error(ErrorCode::kUnsupportedModel, "alti_logit decomposes each attention block inside the model's own code: native decoder-only "
+                                              "models (gpt2, gpt_neox, the llama family, gemma) only; encoder-decoders and TorchScript bundles are refused");
+  }
   // Encoder-decoders without block hooks (TorchScript bundles) attribute the embedding layer only; decoder-only
   // models without them refuse the per-block request in their forward, naming what they expose.
   if (ctx.seq2seq && !ctx.caps.block_hooks && info.family == MethodFamily::kLayer && ctx.req.layer != -1) {
@@ -313,10 +320,14 @@ AttributionResult run(EngineContext& ctx) {
       // One forward of each example (a forward-only row) must fit a strict budget; value zeroing also packs
       // its zeroed tokens under it (rows_per_batch).
       if (ctx.strict_budget) for (const Example& e : ex) ctx.rows_per_batch(e.n);
-      result.extra_dims = info.id == "attention" ? std::vector<std::string>{"layer", "head"} : std::vector<std::string>{"layer"};
+      if (info.id == "attention") result.extra_dims = {"layer", "head"};
+      if (info.id == "value_zeroing") result.extra_dims = {"layer"};
       for (size_t i = 0; i < ex.size(); ++i) {
         auto& scores = result.sequences[i].sequence_scores;
-        attrs[i] = info.id == "attention" ? attention(ctx, ex[i], scores) : value_zeroing(ctx, ex[i], scores);
+        if (info.id == "attention") attrs[i] = attention(ctx, ex[i], scores);
+        else if (info.id == "value_zeroing") attrs[i] = value_zeroing(ctx, ex[i], scores);
+        else if (info.id == "alti_logit") attrs[i] = alti_logit(ctx, ex[i]);
+        else attrs[i] = attention_graph(ctx, ex[i], info.id == "attention_flow");
       }
       break;
   }

@@ -215,5 +215,8 @@ std::vector<at::Tensor> reagent(EngineContext& ctx, std::vector<at::Tensor>& con
 // internals_methods.cc: attention [n, steps, layers, heads]; value zeroing [n, steps, layers].
 at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores);
 at::Tensor value_zeroing(EngineContext& ctx, Example& e, std::map<std::string, at::Tensor>& sequence_scores);
+// attention_rollout (max_flow false) / attention_flow: [n, steps]; alti_logit: [n, steps].
+at::Tensor attention_graph(EngineContext& ctx, Example& e, bool max_flow);
+at::Tensor alti_logit(EngineContext& ctx, Example& e);
 
 }  // namespace inseq::attribution::detail

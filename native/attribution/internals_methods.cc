@@ -1,12 +1,15 @@
-// The internals family: attention weights and value zeroing (glue to value_zeroing.cc). One pass per
-// example; only the query rows of the generated steps are kept.
+// The internals family: attention weights, value zeroing (glue to value_zeroing.cc), attention rollout and flow
+// (attention_graph.cc) and ALTI-logit (alti.cc). One pass per example.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 
+#include "attribution/alti.h"
+#include "attribution/attention_graph.h"
 #include "attribution/engine_context.h"
 #include "attribution/value_zeroing.h"
+#include "core/error.h"
 
 namespace inseq::attribution::detail {
 
@@ -53,6 +56,88 @@ at::Tensor attention(EngineContext& ctx, Example& e, std::map<std::string, at::T
   }
   ctx.progress(static_cast<double>(S));
   return att;
+}
+
+namespace {
+
+// The columns [n, S] of one example from rows [S, n] (row j: the query of step j over every position): keys at or
+// after the step's target are NaN (not causal).
+at::Tensor step_columns(EngineContext& ctx, const Example& e, const at::Tensor& rows) {
+  const int64_t S = e.steps();
+  at::Tensor res = ctx.host_result({e.n, S}, kNaN);
+  at::Tensor host = rows.to(at::kCPU, at::kFloat);  // [S, n]
+  for (int64_t j = 0; j < S; ++j) {
+    const int64_t t = e.start + j;
+    res.select(1, j).slice(0, 0, t).copy_(host[j].slice(0, 0, t));
+  }
+  return res;
+}
+
+}  // namespace
+
+// Rollout and flow need every query row of every layer. Native decoder-only blocks hand each layer's weights to the
+// attention parts hook, reduced at once to the head-averaged mixing layer: rollout keeps one running [n, n] product,
+// flow the L mixing layers [n, n] (float64). Other models return every layer's weights (L x heads x n^2 floats).
+at::Tensor attention_graph(EngineContext& ctx, Example& e, bool max_flow) {
+  c10::InferenceMode guard;
+  models::ForwardRequest fr;
+  fr.source_lengths = ctx.lengths(e.src, 1);
+  fr.inputs_embeds = ctx.embed(e.ids.unsqueeze(0), fr.source_lengths);
+  fr.logits_positions = e.positions.unsqueeze(0);
+  std::vector<int64_t> queries;
+  for (int64_t j = 0; j < e.steps(); ++j) queries.push_back(e.start + j - 1);
+  MixingLayers layers;
+  at::Tensor rolled;  // [n, n] rollout of the blocks so far (hooked rollout)
+  const bool hooked = ctx.caps.attention_parts && !ctx.seq2seq;
+  if (hooked) {
+    fr.attention_parts_hook = [&](int64_t, const models::AttentionParts& p) {
+      at::Tensor m = residual_mixing(p.probs[0]);  // [n, n]
+      if (max_flow) layers.push_back(m);
+      else rolled = rolled.defined() ? m.matmul(rolled) : m;
+    };
+  } else {
+    fr.output_attentions = true;
+  }
+  ctx.tokens_forwarded += e.n;
+  auto out = ctx.model.forward(fr);
+  if (!hooked) {
+    std::vector<at::Tensor> dec, enc;
+    for (const auto& a : out.attentions) dec.push_back(a.squeeze(0));          // [h, n, n]
+    for (const auto& a : out.encoder_attentions) enc.push_back(a.squeeze(0));  // [h, src, src]
+    layers = ctx.seq2seq ? encoder_decoder_mixing(enc, dec, e.src) : decoder_mixing(dec);
+  }
+  at::Tensor rows;  // [S, n]
+  if (max_flow) rows = flow(layers, queries);
+  else rows = hooked ? rolled.index_select(0, ctx.long_tensor(queries).to(rolled.device())) : rollout(layers, queries);
+  ctx.progress(static_cast<double>(e.steps()));
+  return step_columns(ctx, e, rows);
+}
+
+// ALTI-logit of each step's target logit (contrast_logits_diff: the logit difference with the contrast token, read
+// on the same prefix); the other attributed functions are refused.
+at::Tensor alti_logit(EngineContext& ctx, Example& e) {
+  c10::InferenceMode guard;
+  const std::string& fn = ctx.req.attributed_fn;
+  const bool contrast = fn == "contrast_logits_diff";
+  if (!contrast && fn != "logit" && fn != "logits" && fn != "probability") {
+    throw core::Error(core::ErrorCode::kInvalidOption, "Expected \"logit\" or \"contrast_logits_diff\" for attributedFn of alti_logit (it decomposes a logit) but received \"" + fn + "\"");
+  }
+  const models::LogitLens lens = ctx.model.logit_lens();
+  AltiLogitRequest r;
+  r.embeds = ctx.embed(e.ids.unsqueeze(0), at::Tensor());  // [1, n, h]
+  r.positions = e.positions;                               // [S]
+  r.directions = lens.unembedding.index_select(0, e.targets.to(lens.unembedding.device()));  // [S, h]
+  if (contrast) {
+    if (e.host_contrast_targets.empty()) {
+      throw core::Error(core::ErrorCode::kInvalidOption, "alti_logit with contrast_logits_diff needs contrastTargets");
+    }
+    r.directions = r.directions.sub(lens.unembedding.index_select(0, ctx.long_tensor(e.host_contrast_targets).to(lens.unembedding.device())));
+  }
+  r.block_bytes = std::max(1.0, ctx.budget_bytes / 8.0);
+  ctx.tokens_forwarded += e.n;
+  at::Tensor rows = attribution::alti_logit(ctx.model, r).logit;  // [S, n]
+  ctx.progress(static_cast<double>(e.steps()));
+  return step_columns(ctx, e, rows);
 }
 
 // Value zeroing: one clean forward plus one forward per batch of zeroed tokens over the prefix ids[:end-1]

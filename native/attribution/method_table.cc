@@ -28,6 +28,7 @@ constexpr MethodNeeds kLayerGradient{true, true, false, true};
 constexpr MethodNeeds kLayerPath{true, true, true, true};
 constexpr MethodNeeds kPerturbation{false, false, true, true};
 constexpr MethodNeeds kInternals{false, true, false, false};
+constexpr MethodNeeds kAltiLogit{false, true, false, true};  // a logit difference with the contrast token
 constexpr MethodNeeds kReagent{false, false, false, false};  // forwards only, own replacements, no attributed function
 
 std::vector<std::string> integration_options(std::vector<std::string> extra = {}) {
@@ -79,6 +80,12 @@ const std::vector<MethodInfo>& list_methods() {
       {"value_zeroing", F::kInternals, "multidimensional", kInternals,
        {"similarityMetric", "decoderZeroedUnitsIndices", "encoderZeroedUnitsIndices", "crossZeroedUnitsIndices"}, {},
        "Value Zeroing (Mohebbi et al. 2023): for each token, zero its attention value vectors in every layer and score 1 - cos(clean, corrupted) of each layer's state of the generated token's query (\"euclidean\": the L2 distance); each layer measured on its own, scores < 1e-5 -> 0, rows normalised to sum 1. Zeroed heads per layer: a head index, a list, {start, end}, or {layer: spec}. Encoder-decoders: cross scores as source attributions, decoder self as target attributions, encoder self as a sequence score. One forward per batch of zeroed tokens."},
+      {"attention_rollout", F::kInternals, "coarse", kInternals, {}, {},
+       "Attention rollout (Abnar & Zuidema 2020): per layer the head-averaged attention with the residual identity, 0.5 A + 0.5 I (rows renormalised), multiplied from the top layer down; each generated step's column is the rolled-out row of its query (sums to 1 over the attributed positions). Encoder-decoders: encoder layers, then per decoder block its self-attention and its cross-attention (0.5 the target node + 0.5 A_cross over the encoder output). One forward per example holding every layer's attention weights."},
+      {"attention_flow", F::kInternals, "coarse", kInternals, {}, {},
+       "Attention flow (Abnar & Zuidema 2020): the maximum flow from each input position to the generated step's query node through the layered graph of attention_rollout's mixing layers (capacities 0.5 A + 0.5 I, head-averaged). One max-flow problem (Dinic) per (step, position), run in parallel; cost grows as steps x n x (layers x n^2) edges per problem: meant for short sequences."},
+      {"alti_logit", F::kInternals, "coarse", kAltiLogit, {}, {},
+       "ALTI-Logit (Ferrando et al. 2023): each attention block's output at the query split into per-source vectors (heads x values x output projection), their logit updates through the final norm (linearised at the query) onto the target's unembedding, carried to the input tokens by ALTI's contribution rollout (Ferrando et al. 2022: L1 distance contributions of the residual sum, rows normalised). Signed logit units. attributedFn logit (default probability is read as logit) or contrast_logits_diff (U[y] - U[y'] on the same prefix: 0 when contrast == target). Native decoder-only families; encoder-decoders and TorchScript bundles are refused."},
   };
   return kMethods;
 }

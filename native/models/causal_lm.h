@@ -36,6 +36,28 @@ struct KVCache {
   KVCache prefix(int64_t length, int64_t rows) const;
 };
 
+// One block's self-attention as ALTI decomposes it (ForwardRequest::attention_parts_hook): the attention output of
+// query i is sum_j sum_heads probs[h, i, j] * (values[h, j] @ out_weight[h]) (plus the output bias), times
+// post_scale[i] where a norm follows the attention (linearised at the query), and is added to `residual`.
+struct AttentionParts {
+  at::Tensor residual;    // [batch, seq, hidden] what the attention output is added to (the block's input)
+  at::Tensor probs;       // [batch, heads, seq, seq] attention weights (soft-capped scores already in them)
+  at::Tensor values;      // [batch, heads, seq, head_dim] values after their projection and bias, kv heads repeated
+  at::Tensor out_weight;  // [heads, head_dim, hidden] each head's slice of the output projection
+  at::Tensor post_scale;  // [batch, seq, hidden] or undefined: the norm after the attention (Gemma 2/3, OLMo 2) at each
+                          // query, linearised: weight / rms(o_i)
+  at::Tensor output;      // [batch, seq, hidden] the attention output as added to the residual (bias, post norm included)
+};
+
+// The final norm and unembedding, for the logit lens (alti_logit): logits = norm(x) @ unembedding^T, the norm
+// linearised per token (its scale 1 / sigma(x) or 1 / rms(x) taken from the final residual stream).
+struct LogitLens {
+  bool rms = false;        // RMSNorm (Llama, Gemma, OLMo 2) or LayerNorm (GPT-2, GPT-NeoX)
+  at::Tensor weight;       // [hidden] the norm's effective scale (Gemma: 1 + w)
+  double eps = 0;
+  at::Tensor unembedding;  // [vocab, hidden]
+};
+
 struct ForwardRequest {
   at::Tensor inputs_embeds;   // [batch, seq, hidden]
   at::Tensor attention_mask;  // [batch, past + seq] 1 = token, 0 = padding; undefined = all ones
@@ -52,6 +74,10 @@ struct ForwardRequest {
   // Called with every block's self-attention values [batch, kv_heads, seq, head_dim] right after their
   // projection; its return value replaces them (value zeroing).
   std::function<at::Tensor(int64_t layer, const at::Tensor& values)> value_hook;
+  // Called with every block's self-attention parts (ALTI, rollout; models that declare
+  // ModelCapabilities::attention_parts): the forward then computes every query row's weights (no fused attention,
+  // no attention_rows) without keeping them unless output_attentions asks.
+  std::function<void(int64_t layer, const AttentionParts& parts)> attention_parts_hook;
   // DeepLIFT's rule (inactive by default): rows [0, half) are inputs, [half, 2 half) their references.
   DeepLiftRule deeplift;
   // With output_attentions: keep the attention weights of these query rows only ([P] int64, positions within this
@@ -90,6 +116,7 @@ struct ModelCapabilities {
   bool prefix_cache = true;       // ForwardRequest::cache skips the cached prefix (occlusion reuses it); TorchScript
                                   // bundles re-run it and encoder-decoder adapters refuse a cache
   bool block_recompute = false;   // ForwardRequest::checkpoint_blocks (native GPT-2, GPT-NeoX and Llama blocks)
+  bool attention_parts = false;   // ForwardRequest::attention_parts_hook and logit_lens() (native decoder-only families: alti_logit)
 };
 
 class CausalLM {
@@ -111,6 +138,8 @@ class CausalLM {
   // bundles cannot: batched generation then runs row by row.
   virtual bool takes_position_ids() const { return true; }
   virtual ModelCapabilities capabilities() const { return {}; }
+  // The final norm and unembedding (models with ModelCapabilities::attention_parts; others throw kUnsupportedModel).
+  virtual LogitLens logit_lens() const;
   // Encoder-decoders seen as one causal LM over source ++ target (ConcatenatedSeq2Seq): the model underneath;
   // decoder-only models: nullptr.
   virtual const EncoderDecoderLM* encoder_decoder() const { return nullptr; }

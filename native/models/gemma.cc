@@ -145,7 +145,10 @@ at::Tensor GemmaModel::block(int64_t i, at::Tensor x, const Shared& sh, const Fo
                              req.deeplift, softcap);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
+  at::Tensor post_scale;  // [b, s, h] the post norm linearised at each query (ALTI)
+  if (sandwich && req.attention_parts_hook) post_scale = rms_post_scale(attn_out, l.post_attn_norm.add(1.0), c.norm_eps);
   if (sandwich) attn_out = norm(attn_out, l.post_attn_norm);
+  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v_full, l.o_w.t().reshape({nh, hd, x.size(2)}), post_scale, attn_out});
   x = x.add(attn_out);
   cancel_point(x);  // between attention and MLP too: half a block of latency
   at::Tensor hm = norm(x, sandwich ? l.pre_ff_norm : l.post_attn_norm);  // [b, s, h]
@@ -154,6 +157,8 @@ at::Tensor GemmaModel::block(int64_t i, at::Tensor x, const Shared& sh, const Fo
   if (sandwich) mlp = norm(mlp, l.post_ff_norm);
   return x.add(mlp);
 }
+
+LogitLens GemmaModel::logit_lens() const { return {true, final_norm_.add(1.0), config_.norm_eps, lm_head_}; }
 
 std::map<std::string, at::Tensor> GemmaModel::named_parameters() const {
   std::map<std::string, at::Tensor> p;

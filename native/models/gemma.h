@@ -34,9 +34,11 @@ class GemmaModel : public CausalLM {
   at::Tensor embed(const at::Tensor& ids) const override;
   ForwardResult forward(const ForwardRequest& request) const override;
   std::map<std::string, at::Tensor> named_parameters() const override;
+  LogitLens logit_lens() const override;
   ModelCapabilities capabilities() const override {
     ModelCapabilities c;
     c.block_recompute = true;
+    c.attention_parts = true;
     return c;
   }
 

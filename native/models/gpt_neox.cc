@@ -105,6 +105,7 @@ at::Tensor GptNeoxModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, 
   auto [ctx, probs] = planned_attention(plan, q, k, v, mask, bias, 0, scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, h}), l.dense_w, l.dense_b);  // [b, s, h]
+  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v, l.dense_w.t().reshape({nh, hd, h}), at::Tensor(), attn_out});
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);  // post_attention_dropout
   cancel_point(attn_out);  // between attention and MLP too: half a block of latency
   // Parallel: the MLP reads the block's input; sequential: the attention's residual sum.
@@ -115,6 +116,8 @@ at::Tensor GptNeoxModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, 
   // transformers' order of the sums: mlp + attn + x (parallel), mlp + (attn + x) (sequential).
   return c.parallel_residual ? mlp.add(attn_out).add(x) : mlp.add(mlp_in);
 }
+
+LogitLens GptNeoxModel::logit_lens() const { return {false, final_ln_w_, config_.norm_eps, lm_head_}; }
 
 std::map<std::string, at::Tensor> GptNeoxModel::named_parameters() const {
   std::map<std::string, at::Tensor> p;

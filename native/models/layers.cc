@@ -127,6 +127,11 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight.mul(normed.to(x.scalar_type()));
 }
 
+at::Tensor rms_post_scale(const at::Tensor& o, const at::Tensor& weight, double eps) {
+  at::Tensor of = o.to(accum_type(o.scalar_type()));                          // [b, s, h]
+  return at::rsqrt(of.pow(2).mean(-1, true).add(eps)).mul(weight.to(of.scalar_type()));  // [b, s, h]
+}
+
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }

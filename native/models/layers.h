@@ -67,6 +67,8 @@ std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const a
                                                     double dropout, bool training, const DeepLiftRule& deeplift,
                                                     int64_t block, const at::Tensor& rows, double softcap = 0.0);
 
+// A post-attention RMSNorm linearised at each row of o [b, s, h]: weight / rms(o) [b, s, h] float32 (ALTI's decomposition).
+at::Tensor rms_post_scale(const at::Tensor& o, const at::Tensor& weight, double eps);
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // [.., hidden]
 
 // x w^T (+ b where b is defined): x [.., in], w [out, in] -> [.., out]

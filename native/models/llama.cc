@@ -206,7 +206,10 @@ at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, co
   auto [ctx, probs] = planned_attention(plan, q, k_full, v_full, mask, bias, window(i), scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
+  at::Tensor post_scale;  // [b, s, h] the post norm linearised at each query (ALTI)
+  if (c.post_norm_blocks && req.attention_parts_hook) post_scale = rms_post_scale(attn_out, l.post_norm, c.norm_eps);
   if (c.post_norm_blocks) attn_out = olmo2_rms_norm(attn_out, l.post_norm, c.norm_eps);
+  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v_full, l.o_w.t().reshape({nh, hd, x.size(2)}), post_scale, attn_out});
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
   x = x.add(attn_out);
   cancel_point(x);  // between attention and MLP too: half a block of latency
@@ -224,6 +227,8 @@ at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, co
   if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
   return x.add(mlp);
 }
+
+LogitLens LlamaModel::logit_lens() const { return {true, final_norm_, config_.norm_eps, lm_head_}; }
 
 std::map<std::string, at::Tensor> LlamaModel::named_parameters() const {
   std::map<std::string, at::Tensor> p;

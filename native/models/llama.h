@@ -33,9 +33,11 @@ class LlamaModel : public CausalLM {
   at::Tensor embed(const at::Tensor& ids) const override;
   ForwardResult forward(const ForwardRequest& request) const override;
   std::map<std::string, at::Tensor> named_parameters() const override;
+  LogitLens logit_lens() const override;
   ModelCapabilities capabilities() const override {
     ModelCapabilities c;
     c.block_recompute = true;
+    c.attention_parts = true;
     // LongRoPE picks its frequencies from a forward's largest position: keys cached by a shorter forward
     // would not be the ones a full forward computes.
     c.prefix_cache = config_.rope.type != "longrope";

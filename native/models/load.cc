@@ -55,7 +55,8 @@ at::Tensor rotary_positions(const CausalLM& model, const ForwardRequest& req, co
 }
 
 AttentionPlan attention_plan(const ForwardRequest& req, int64_t seq, int64_t sliding_window, bool dropout_active) {
-  const bool weights_as_rows = !req.output_attentions || req.attention_rows.defined();
+  // Every query row's weights are wanted by output_attentions without attention_rows, and by the attention parts hook.
+  const bool weights_as_rows = (!req.output_attentions && !req.attention_parts_hook) || req.attention_rows.defined();
   if (fused_attention_available() && seq >= kFusedAttentionMinTokens && !req.attention_mask.defined() && !req.cache &&
       weights_as_rows && !req.deeplift.active() && !dropout_active && (sliding_window <= 0 || sliding_window >= seq)) {
     return AttentionPlan::kFused;
@@ -77,6 +78,10 @@ std::pair<at::Tensor, at::Tensor> planned_attention(AttentionPlan plan, const at
       break;
   }
   return scaled_attention(q, k, v, bias, scale, dropout, training, req.deeplift);
+}
+
+LogitLens CausalLM::logit_lens() const {
+  throw core::Error(core::ErrorCode::kUnsupportedModel, "This model does not expose its final norm and unembedding (the logit lens of alti_logit)");
 }
 
 void check_context(const CausalLM& model, int64_t length, const std::string& what) {

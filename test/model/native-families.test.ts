@@ -111,7 +111,13 @@ describe.each(ENCODER_DECODER)("every method on encoder-decoder %s", (name) => {
   });
   afterAll(() => model.dispose());
 
-  for (const method of listFeatureAttributionMethods()) {
+  it("alti_logit is refused with a code (its per-block decomposition covers decoder-only families only)", async () => {
+    const err = await model.attribute(sources[0]!, { method: "alti_logit", generatedTexts: targets[0] }).catch((e: unknown) => e as { code?: string; message?: string });
+    expect(err).toMatchObject({ code: "ERR_UNSUPPORTED_MODEL" });
+    expect((err as { message: string }).message).toContain("encoder-decoders and TorchScript bundles are refused");
+  });
+
+  for (const method of listFeatureAttributionMethods().filter((m) => m !== "alti_logit")) {
     it(method, async () => {
       const opts = { method, generatedTexts: targets, methodArgs: methodArgs(method), attributeTarget: true, stepScores: ["probability"] };
       const batched = await model.attribute(sources, opts);
