@@ -23,9 +23,11 @@ class Gpt2Model : public CausalLM {
   at::Tensor embed(const at::Tensor& ids) const override;
   ForwardResult forward(const ForwardRequest& request) const override;
   std::map<std::string, at::Tensor> named_parameters() const override;
+  at::Tensor position_embeddings(const at::Tensor& position_ids) const override;
   ModelCapabilities capabilities() const override {
     ModelCapabilities c;
     c.block_recompute = true;
+    c.lrp_rules = true;
     return c;
   }
 

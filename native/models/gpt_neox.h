@@ -29,6 +29,7 @@ class GptNeoxModel : public CausalLM {
   ModelCapabilities capabilities() const override {
     ModelCapabilities c;
     c.block_recompute = true;
+    c.lrp_rules = true;
     return c;
   }
 

@@ -36,6 +36,7 @@ class LlamaModel : public CausalLM {
   ModelCapabilities capabilities() const override {
     ModelCapabilities c;
     c.block_recompute = true;
+    c.lrp_rules = true;
     // LongRoPE picks its frequencies from a forward's largest position: keys cached by a shorter forward
     // would not be the ones a full forward computes.
     c.prefix_cache = config_.rope.type != "longrope";
