@@ -1,11 +1,12 @@
 """LXT 2.1 (AttnLRP / CP-LRP) on the same checkpoint and inputs as bench/attribute-run.mjs (one JSON line).
 
-    python bench/lxt_attribute.py <model_dir> <attn_lrp|cp_lrp> <threads> <story>
+    python bench/lxt_attribute.py <model_dir> <attn_lrp|cp_lrp> <threads> <story> [--frozen]
 
 Needs a Python with lxt 2.1 and the transformers / torch it is tested with (scripts/reference/README.md). Patches the
 model's transformers module with LXT's rules, then attributes each of the 20 forced tokens after the 20-token prompt
 as LXT's examples do: one forward and one backward of the target's logit per step, relevance = grad x input of the
-token embeddings summed over the hidden dimension. float32 on the CPU.
+token embeddings summed over the hidden dimension. float32 on the CPU. As LXT's README uses it, the parameters keep
+requires_grad (the backward also computes weight gradients); --frozen turns that off first (LXT's best case).
 """
 import json
 import resource
@@ -45,9 +46,10 @@ def prefix_with_tokens(tok, text, n):
     raise ValueError(f"no {n}-token prefix")
 
 
+frozen = "--frozen" in sys.argv[5:]
 model = cls.from_pretrained(model_dir, torch_dtype=torch.float32, attn_implementation="eager").eval()
 for p in model.parameters():
-    p.requires_grad_(False)
+    p.requires_grad_(not frozen)
 tok = AutoTokenizer.from_pretrained(model_dir)
 prompt = prefix_with_tokens(tok, STORY, 20)
 ids = tok(prefix_with_tokens(tok, STORY, 40)).input_ids
@@ -62,7 +64,7 @@ for t in range(start, len(ids)):
     total += float((x.grad * x).sum())
 seconds = time.perf_counter() - t0
 print(json.dumps({
-    "engine": "lxt 2.1", "method": method, "threads": threads, "seconds": round(seconds, 3),
+    "engine": "lxt 2.1" + (" (frozen parameters)" if frozen else ""), "method": method, "threads": threads, "seconds": round(seconds, 3),
     "peakRssMb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "steps": len(ids) - start,
     "relevanceSum": total,
 }))
