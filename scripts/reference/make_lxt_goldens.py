@@ -3,9 +3,10 @@
 
 Run with a Python that has LXT 2.1 and the transformers / torch it is tested with (see scripts/reference/README.md):
 
-    /opt/lxt-py/venv/bin/python scripts/reference/make_lxt_goldens.py
+    /opt/lxt-py/venv/bin/python scripts/reference/make_lxt_goldens.py [FAMILY ...]
 
-Writes test/fixtures/lxt-golden/<family>/ for family in (llama, gpt2): the checkpoint (config.json, model.safetensors,
+Writes test/fixtures/lxt-golden/<family>/ for family in (llama, gpt2, qwen2, qwen3, gemma3), every model LXT 2.1
+patches (besides BERT and ViT): the checkpoint (config.json, model.safetensors,
 written by transformers' save_pretrained; the reference fixtures' byte-level BPE tokenizer, copied) and golden.json:
 
     {"lxt_version", "transformers_version", "torch_version", "prompt", "text", "ids": [...], "start": int,
@@ -35,13 +36,19 @@ TOKENIZER_SRC = ROOT / "test/fixtures/reference/llama"
 PROMPT = "Ben and the cat"
 TEXT = "Ben and the cat sat on the mat and"
 METHODS = {"attn_lrp": "attnLRP", "cp_lrp": "cp_LRP"}
+CLASSES = {"llama": "LlamaForCausalLM", "gpt2": "GPT2LMHeadModel", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+           "gemma3": "Gemma3ForCausalLM"}
 
 
 def write_checkpoint(family: str) -> None:
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
+                              Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
-    torch.manual_seed({"llama": 1601, "gpt2": 1602}[family])
+    torch.manual_seed({"llama": 1601, "gpt2": 1602, "qwen2": 1603, "qwen3": 1604, "gemma3": 1605}[family])
+    common = dict(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-6, initializer_range=0.2,
+                  bos_token_id=0, eos_token_id=0, pad_token_id=0, attn_implementation="eager")
     # Weights ~N(0, 0.2): large enough that the activations, norms and softmaxes are far from linear.
     if family == "llama":
         config = LlamaConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -49,6 +56,13 @@ def write_checkpoint(family: str) -> None:
                              rope_theta=10000.0, tie_word_embeddings=False, initializer_range=0.2, bos_token_id=0,
                              eos_token_id=0, pad_token_id=0, attn_implementation="eager")
         model = LlamaForCausalLM(config)
+    elif family == "qwen2":  # q/k/v biases, tied head
+        model = Qwen2ForCausalLM(Qwen2Config(**common, rope_theta=10000.0, tie_word_embeddings=True))
+    elif family == "qwen3":  # per-head q/k RMSNorm, head_dim 12 != 32 / 4, untied
+        model = Qwen3ForCausalLM(Qwen3Config(**common, head_dim=12, rope_theta=10000.0, tie_word_embeddings=False))
+    elif family == "gemma3":  # (1 + w) norms, GeGLU, q/k norm, embeddings x sqrt(32), sliding layer 0 (window 4)
+        model = Gemma3ForCausalLM(Gemma3TextConfig(**common, head_dim=8, query_pre_attn_scalar=8, sliding_window=4,
+                                                   sliding_window_pattern=2, rope_theta=1e6, rope_local_base_freq=1e4))
     else:
         config = GPT2Config(vocab_size=300, n_embd=32, n_layer=2, n_head=4, n_inner=64, n_positions=128,
                             activation_function="gelu_new", initializer_range=0.2, bos_token_id=0, eos_token_id=0,
@@ -57,7 +71,10 @@ def write_checkpoint(family: str) -> None:
     with torch.no_grad():  # norms away from 1 and non-zero biases, so their rules matter
         for name, p in model.named_parameters():
             if "norm" in name or ".ln_" in name:
-                p.copy_(torch.empty_like(p).uniform_(0.5, 1.5) if name.endswith("weight") else torch.randn_like(p) * 0.1)
+                if name.endswith("weight"):  # Gemma's norms multiply by (1 + w)
+                    p.copy_(torch.empty_like(p).uniform_(-0.5, 0.5) if family == "gemma3" else torch.empty_like(p).uniform_(0.5, 1.5))
+                else:
+                    p.copy_(torch.randn_like(p) * 0.1)
             elif name.endswith("bias"):
                 p.copy_(torch.randn_like(p) * 0.1)
     out = OUT / family
@@ -77,15 +94,12 @@ def run_lxt(family: str, method: str) -> dict:
 
     torch.set_num_threads(1)
     out = OUT / family
-    if family == "llama":
-        from lxt.efficient.models.llama import attnLRP, cp_LRP
-        from transformers.models.llama import modeling_llama as module
-        from transformers import LlamaForCausalLM as cls
-    else:
-        from lxt.efficient.models.gpt2 import attnLRP, cp_LRP
-        from transformers.models.gpt2 import modeling_gpt2 as module
-        from transformers import GPT2LMHeadModel as cls
-    monkey_patch(module, {"attnLRP": attnLRP, "cp_LRP": cp_LRP}[METHODS[method]])
+    import importlib
+
+    rules = importlib.import_module(f"lxt.efficient.models.{family}")
+    module = importlib.import_module(f"transformers.models.{family}.modeling_{family}")
+    cls = getattr(transformers, CLASSES[family])
+    monkey_patch(module, getattr(rules, METHODS[method]))
     model = cls.from_pretrained(out, attn_implementation="eager", torch_dtype=torch.float32).eval()
     tok = Tokenizer.from_file(str(out / "tokenizer.json"))
     ids = tok.encode(TEXT).ids
@@ -113,12 +127,12 @@ def run_lxt(family: str, method: str) -> dict:
 
 
 def main() -> None:
-    if len(sys.argv) == 3:  # child: one (family, method)
+    if len(sys.argv) == 3 and sys.argv[2] in METHODS:  # child: one (family, method)
         print(json.dumps(run_lxt(sys.argv[1], sys.argv[2])))
         return
     from importlib.metadata import version
 
-    for family in ("llama", "gpt2"):
+    for family in sys.argv[1:] or CLASSES:
         write_checkpoint(family)
         golden = {"lxt_version": version("lxt"), "prompt": PROMPT, "text": TEXT, "methods": {}}
         for method in METHODS:

@@ -22,7 +22,13 @@ const METHODS = ["attn_lrp", "cp_lrp"] as const;
 const LOGIT = { attributedFn: "logit" } as const;  // LXT attributes the target's logit
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
-describe.each(["llama", "gpt2"])("LXT 2.1 goldens on %s", (family) => {
+// Every model LXT 2.1 patches (besides BERT / ViT): Llama (GQA, no biases), GPT-2 (LayerNorm, biases, learned
+// positions), Qwen2 (q/k/v biases, tied head), Qwen3 (q/k RMSNorm), Gemma 3 ((1 + w) norms, GeGLU, q/k norm, scaled
+// embeddings, a sliding layer).
+const FAMILIES = ["llama", "gpt2", "qwen2", "qwen3", "gemma3"];
+const BIAS_FREE = new Set(["llama", "qwen3", "gemma3"]);  // CP-LRP conserves exactly there
+
+describe.each(FAMILIES)("LXT 2.1 goldens on %s", (family) => {
   const dir = path.join(repoRoot, "test/fixtures/lxt-golden", family);
   const golden = readJson<Golden>(path.join(dir, "golden.json"));
   let model: Model;
@@ -61,8 +67,8 @@ describe.each(["llama", "gpt2"])("LXT 2.1 goldens on %s", (family) => {
     });
   }
 
-  if (family === "llama") {
-    it("cp_lrp conserves on the bias-free Llama at the embeddings and at every block output (latentRelevance)", async () => {
+  if (BIAS_FREE.has(family)) {
+    it("cp_lrp conserves on this bias-free model at the embeddings and at every block output (latentRelevance)", async () => {
       const out = await model.attribute(golden.prompt, { method: "cp_lrp", generatedTexts: golden.text, ...LOGIT });
       const errors = (out.info.lrp_conservation_error as number[][])[0]!;
       golden.methods.cp_lrp!.steps.forEach((g, j) => expect(Math.abs(errors[j]!), `step ${j}`).toBeLessThan(1e-4 * Math.max(1, Math.abs(g.logit))));
