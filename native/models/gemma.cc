@@ -142,9 +142,9 @@ at::Tensor GemmaModel::block(int64_t i, at::Tensor x, const Shared& sh, const Fo
                            req.attention_rows.defined() ? causal_rows_probs(q, k_full, scale_, req.attention_rows) : at::Tensor())
       : sh.plan == AttentionPlan::kQueryBlocks
           ? blocked_attention(q, k_full, v_full, sh.mask, window, scale_, c.attention_dropout, training_, req.deeplift,
-                              req.attention_query_block, req.attention_rows, softcap)
+                              req.attention_query_block, req.attention_rows, softcap, req.lrp)
           : scaled_attention(q, k_full, v_full, l.sliding ? sh.sliding_bias : sh.full_bias, scale_, c.attention_dropout, training_,
-                             req.deeplift, softcap);
+                             req.deeplift, softcap, req.lrp);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
   if (sandwich) attn_out = norm(attn_out, l.post_attn_norm, req.lrp);

@@ -47,6 +47,10 @@ TEST(lrp_rule_functions_keep_forward_values_and_change_backward) {
     at::Tensor g = grad_of([&](const at::Tensor& z) { return m::lrp_activation(z, act, kCp); }, x, w);
     ASSERT_NEAR(max_abs(g.sub(w.mul(m::activation(x, act).div(x.add(1e-10))))), 0.0, 1e-5);
   }
+  // soft-capping (Gemma 2): identity rule as the activations
+  ASSERT_EQ(max_abs(m::lrp_soft_cap(x.clone().requires_grad_(true), 3.0, kAttn).sub(m::soft_cap(x, 3.0))), 0.0);
+  at::Tensor g_cap = grad_of([](const at::Tensor& z) { return m::lrp_soft_cap(z, 3.0, kAttn); }, x, w);
+  ASSERT_NEAR(max_abs(g_cap.sub(w.mul(m::soft_cap(x, 3.0).div(x.add(1e-10))))), 0.0, 1e-5);
   // norms: same values; the denominator's gradient is gone
   ASSERT_NEAR(max_abs(m::lrp_rms_norm(x, gw, 1e-6, kAttn).sub(m::rms_norm(x, gw, 1e-6))), 0.0, 1e-6);
   ASSERT_NEAR(max_abs(m::lrp_layer_norm(x, gw, gb, 1e-5, kAttn).sub(at::layer_norm(x, {8}, gw, gb, 1e-5))), 0.0, 1e-5);
