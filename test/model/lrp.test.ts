@@ -1,7 +1,7 @@
 // AttnLRP and CP-LRP (attn_lrp, cp_lrp) against LXT 2.1 (test/fixtures/lxt-golden, written by
 // scripts/reference/make_lxt_goldens.py): every step's token-embedding relevance within 1e-4 of the step's largest
 // |relevance|, GPT-2's position-embedding relevance, the conservation error reported in info (the same as LXT's
-// sum - logit; CP-LRP on the bias-free Llama conserves), batched == one by one, a contrast equal to the target
+// sum - logit; CP-LRP on the bias-free Llama conserves), gradient checkpointing, batched == one by one, a contrast equal to the target
 // giving exactly 0; encoder-decoders (BART, T5) batched == one by one, and the refusal of TorchScript bundles.
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -95,6 +95,16 @@ describe.each(FAMILIES)("LXT 2.1 goldens on %s", (family) => {
       expect(attn.info.lrp_max_abs_conservation_error as number).toBeGreaterThan(1e-3);
     });
   }
+
+  it("gradient checkpointing (blocks recomputed in the backward) gives the same relevance", async () => {
+    for (const method of METHODS) {
+      const opts = { method, generatedTexts: golden.text, ...LOGIT };
+      const plain = (await model.attribute(golden.prompt, opts)).sequenceAttributions[0]!.targetAttributions!.data;
+      const recomputed = (await model.attribute(golden.prompt, { ...opts, gradientCheckpointing: true })).sequenceAttributions[0]!.targetAttributions!.data;
+      const scale = Math.max(...[...plain].filter((v) => !Number.isNaN(v)).map(Math.abs));
+      plain.forEach((v, k) => (Number.isNaN(v) ? expect(recomputed[k]).toBeNaN() : expect(Math.abs(recomputed[k]! - v), `${method} cell ${k}`).toBeLessThan(1e-5 * scale)));
+    }
+  });
 
   for (const method of METHODS) {
     it(`${method}: batched == one by one, and a contrast equal to the target gives exactly 0`, async () => {
