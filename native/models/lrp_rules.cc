@@ -43,7 +43,9 @@ at::Tensor scale_gradient(const at::Tensor& x, double factor) {
 at::Tensor identity_rule(const at::Tensor& x, const at::Tensor& fx) {
   if (!x.requires_grad()) return fx;
   at::Tensor y = fx.detach();
-  at::Tensor m = y.div(x.detach().add(kIdentityEpsilon));  // [.., n]: f(x) / x
+  // f(x) / (x + eps) in float32 at least: in float16 the epsilon would round to 0 and 0 / 0 make NaN (padding rows).
+  const c10::ScalarType acc = accum_type(x.scalar_type());
+  at::Tensor m = y.to(acc).div(x.detach().to(acc).add(kIdentityEpsilon)).to(x.scalar_type());  // [.., n]: f(x) / x
   return GradientTimes::apply(x, y, m);
 }
 

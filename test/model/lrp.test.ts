@@ -132,6 +132,34 @@ describe.each(FAMILIES)("LXT 2.1 goldens on %s", (family) => {
   }
 });
 
+describe("half-precision models", () => {
+  it.each([["gpt2-f16", "float16"], ["llama-bf16", "bfloat16"]] as const)("%s in %s: finite where causal in padded batches, close to float32", async (name, dtype) => {
+    const dir = path.join(repoRoot, "test/fixtures/reference", name);
+    const prompts = ["He was", "Ben and the cat"], texts = ["He was in the park with", "Ben and the cat sat"];
+    const half = await loadModel(dir, { device: testDevice, dtype });
+    const full = await loadModel(dir, { device: testDevice });
+    try {
+      for (const method of METHODS) {
+        const a = await half.attribute(prompts, { method, generatedTexts: texts });
+        const b = await full.attribute(prompts, { method, generatedTexts: texts });
+        a.sequenceAttributions.forEach((s, i) => {
+          const t = s.targetAttributions!, f = b.sequenceAttributions[i]!.targetAttributions!;
+          const steps = t.shape[1]!;
+          const scale = Math.max(...[...f.data].filter((v) => !Number.isNaN(v)).map(Math.abs));
+          t.data.forEach((v, k) => {
+            const causal = Math.floor(k / steps) < s.attrPosStart + (k % steps);
+            expect(Number.isFinite(v), `${method} ${i} cell ${k}`).toBe(causal);
+            if (causal) expect(Math.abs(v - f.data[k]!), `${method} ${i} cell ${k}`).toBeLessThan(0.1 * scale);
+          });
+        });
+      }
+    } finally {
+      await half.dispose();
+      await full.dispose();
+    }
+  });
+});
+
 describe("encoder-decoders and TorchScript bundles", () => {
   it.each(["bart", "t5"])("%s: cp_lrp and attn_lrp over source + target, reported conservation, batched == single", async (name) => {
     const model = await loadSeq2SeqModel(path.join(repoRoot, "test/fixtures/reference-seq2seq", name), { device: testDevice });
