@@ -26,6 +26,7 @@ import {
 import { reagentRequestFields, takeReagentConvergence } from "./reagent.js";
 import { addCustomScores, attributionInfo, decoderOnlySequence, encoderDecoderSequence, stepOutputs, type AssembledExample } from "./outputs.js";
 import { DIG_METHOD } from "./dig-options.js";
+import { isLrpMethod, lrpInfo } from "./lrp-info.js";
 
 export type { AttributeOptions, Seq2SeqAttributeOptions } from "./options.js";
 
@@ -222,6 +223,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
   const stepLogits: NativeTensor[] = [];  // per sequence [end - start, vocab], when custom step scores need them
   const customScores = resolved.resolvedScores.some((s) => s.def.custom);
   const deltaScales: Array<Float32Array | undefined> = [];  // per sequence f(x) - f(baseline) with convergence deltas
+  const lrpScores: Array<Record<string, Float32Array>> = [];  // attn_lrp / cp_lrp: conservation per sequence (lrp-info.ts)
   // Integrated gradients checks its completeness even when the caller did not ask for deltas (dropped below).
   const implicitDeltas = checksCompletenessByDefault(resolved.method, o.methodArgs);
   const vocab = Math.max(info.vocabSize, info.sourceVocabSize);
@@ -260,6 +262,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     for (let k = 0; k < batch.length; k++) {
       if (customScores) stepLogits.push(raw.sequences[k]!.stepLogits!);
       deltaScales.push(raw.sequences[k]!.deltaScales);
+      lrpScores.push(raw.sequences[k]!.stepScores);
       sequences.push(seq2seq
         ? encoderDecoderSequence(resolved, { source: srcTok, target: tgtTok }, batch[k]!, raw, k, attributeTarget)
         : decoderOnlySequence(resolved, tgtTok, batch[k]!, raw, k));
@@ -273,6 +276,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     model: info, sequences: examples, attributeTarget, generated: !forced || Boolean(o.generateFromTargetPrefix),
     generateFromTargetPrefix: Boolean(o.generateFromTargetPrefix), started,
   });
+  if (isLrpMethod(resolved.method)) Object.assign(outInfo, lrpInfo(lrpScores));
   const output = new FeatureAttributionOutput(sequences, outInfo);
   if (deltaScales.every((d) => d !== undefined)) recordDeltaScales(output, deltaScales as Float32Array[]);
   // 6. Convergence deltas: warn when they do not add up (completeness-warning.ts).

@@ -40,7 +40,7 @@ export interface AttributeOptions {
   outputStepAttributions?: boolean;
   /** Strip special-token strings from the texts and encode without special tokens. */
   skipSpecialTokens?: boolean;
-  /** Method options: nSteps, method (integration grid), internalBatchSize, returnConvergenceDelta, nSamples, stdevs, seed, layer, multiplyByInputs. */
+  /** Method options: nSteps, method (integration grid), internalBatchSize, returnConvergenceDelta, nSamples, stdevs, seed, layer, multiplyByInputs, latentRelevance. */
   methodArgs?: Record<string, unknown>;
   attributedFnArgs?: Record<string, unknown>;
   stepScoresArgs?: Record<string, unknown>;
@@ -207,6 +207,7 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
   Object.assign(out, reagentArgs(a));
   if (a.returnConvergenceDelta !== undefined) out.returnConvergenceDelta = Boolean(a.returnConvergenceDelta);
   if (a.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(a.multiplyByInputs);
+  if (a.latentRelevance !== undefined) out.latentRelevance = Boolean(a.latentRelevance);
   else if (def.defaults?.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(def.defaults.multiplyByInputs);  // DIG: false
   if (a.similarityMetric !== undefined) {
     if (a.similarityMetric !== "cosine" && a.similarityMetric !== "euclidean") throw invalidOption("similarityMetric", '"cosine" or "euclidean"', a.similarityMetric);

@@ -162,12 +162,19 @@ export function decoderOnlySequence(r: ResolvedAttributeOptions, tok: TextTokeni
     target,
     targetAttributions: res.attributions ? { dims: ["target", "generated", ...raw.extraDims], shape: res.attributions.shape, data: res.attributions.data } : null,
     stepScores: nativeStepScores(r, res.stepScores),
+    sequenceScores: latentRelevanceScores(res.sequenceScores),
     attrPosStart: p.start,
     attrPosEnd: p.end,
     kind: raw.kind === "granular_reduced" ? "granular" : raw.kind,
     extraDimNames: raw.extraDims,
   });
   return finishReduced(seq, raw.kind);
+}
+
+/** attn_lrp / cp_lrp with latentRelevance: every block output's relevance [target, generated, layer]. @internal */
+function latentRelevanceScores(scores: Record<string, NativeTensor> | undefined): Record<string, ScoreTensor> {
+  const t = scores?.lrp_latent_relevance;
+  return t ? { lrp_latent_relevance: { dims: ["target", "generated", "layer"], shape: t.shape, data: t.data } } : {};
 }
 
 /**

@@ -97,6 +97,8 @@ export interface NativeAttributionRequest {
   maskProb?: number;
   seed?: number;
   multiplyByInputs?: boolean;
+  /** attn_lrp / cp_lrp (decoder-only): every block output's relevance as the sequence score lrp_latent_relevance. */
+  latentRelevance?: boolean;
   layer?: number;
   /** discretized_integrated_gradients: path strategy "greedy" | "maxcount" (Inseq's `method`). */
   digStrategy?: string;

@@ -230,6 +230,10 @@ AttributionRequest with_method_defaults(const AttributionRequest& request) {
 
 // What the method needs of the model, against what the model can do.
 void check_capabilities(const EngineContext& ctx, const MethodInfo& info) {
+  if (!ctx.caps.lrp_rules && models::lrp_rule_for(info.id).active()) {
+    throw Error(ErrorCode::kUnsupportedModel, info.id + " applies its rules inside every block, which only the native model families "
+                                              "do (a TorchScript bundle does not expose its blocks)");
+  }
   if (!ctx.caps.deeplift_rule && (info.id == "deeplift" || info.id == "layer_deeplift")) {
     throw Error(ErrorCode::kUnsupportedModel, info.id + " applies its rules at the model's activations and softmax, which a TorchScript bundle does not expose");
   }
@@ -279,6 +283,7 @@ AttributionResult run(EngineContext& ctx) {
   result.sequences.resize(ex.size());
   std::vector<at::Tensor> attrs(ex.size());
   std::map<size_t, at::Tensor> deltas;
+  std::map<size_t, std::map<std::string, at::Tensor>> lrp_scores;  // attn_lrp / cp_lrp: conservation (gradient_methods.cc)
   switch (info.family) {
     case MethodFamily::kNone: break;
     case MethodFamily::kGradient:
@@ -302,6 +307,8 @@ AttributionResult run(EngineContext& ctx) {
             for (auto& l : ls) ctx.release_host(l);
           }
         }
+      } else if (models::lrp_rule_for(info.id).active()) {
+        attrs = gradient_attributions(ctx, info, -1, nullptr, 1.0, &lrp_scores);  // [n, steps]: summed over hidden
       } else {
         result.extra_dims = {"hidden"};
         attrs = gradient_attributions(ctx, info, req.layer, req.return_convergence_delta ? &deltas : nullptr);
@@ -336,6 +343,9 @@ AttributionResult run(EngineContext& ctx) {
     auto& seq = result.sequences[i];
     seq.attributions = attrs[i];
     seq.step_scores = ctx.compute_step_scores(ex[i], req.return_step_logits ? &seq.step_logits : nullptr);
+    for (auto& [name, t] : lrp_scores[i]) {  // [steps] step scores; latent relevance [n, steps, layers]
+      (name == "lrp_latent_relevance" ? seq.sequence_scores : seq.step_scores)[name] = t.contiguous();
+    }
     if (deltas.count(i)) {
       seq.step_scores["deltas"] = deltas[i][0].contiguous();  // [steps]
       seq.delta_scales = deltas[i][1].contiguous();          // [steps]

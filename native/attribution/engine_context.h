@@ -181,8 +181,14 @@ class EngineContext {
 // variants at one layer (`layer` -1 = embeddings). `share`: the part of each step's work these rows are.
 // `deltas` (optional): IG / DeepLIFT convergence deltas per example, [2, steps]: row 0 the delta (sum of the
 // attributions - (f(x) - f(baseline))), row 1 f(x) - f(baseline) (what the delta is relative to).
+// attn_lrp / cp_lrp (rules in the model's blocks, models/lrp_rules.h) return the relevance of each token embedding
+// summed over the hidden dimension ([n, steps], signed); `lrp_scores` (optional) receives per example the step scores
+// "lrp_conservation_error" (sum of the input relevance - f(x), [steps]) and, for models that add position embeddings
+// (GPT-2), "lrp_position_relevance" (their relevance summed over the prefix, [steps], included in that sum); with
+// latent_relevance also "lrp_latent_relevance" [n, steps, layers] (every block output's relevance, summed over hidden).
 std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodInfo& method, int64_t layer,
-                                              std::map<size_t, at::Tensor>* deltas, double share = 1.0);
+                                              std::map<size_t, at::Tensor>* deltas, double share = 1.0,
+                                              std::map<size_t, std::map<std::string, at::Tensor>>* lrp_scores = nullptr);
 // dig_schedule.cc: discretized_integrated_gradients' path points per example, [n_steps, n, H] float32 on the
 // device (point 0 = the baselines, point n_steps - 1 = the inputs).
 std::vector<at::Tensor> dig_paths(EngineContext& ctx);

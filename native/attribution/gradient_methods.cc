@@ -1,10 +1,10 @@
 // The gradient family: saliency, input x gradient, integrated gradients, sequential integrated gradients,
-// GradientSHAP, DeepLIFT and the layer_* variants. Each (example, generated step, integration point) is one row
-// truncated to the step's prefix (sequential integrated gradients: each (example, step, attributed position,
-// integration point)); rows are packed into batches under the memory budget and run as one forward + one
-// backward per batch. A step's attribution is finished (and, unless granular, reduced over the hidden
-// dimension) on the device as soon as its last row is done, and reaches the host with the rest of its batch in
-// one copy.
+// GradientSHAP, DeepLIFT, AttnLRP / CP-LRP (their rules live in the model's blocks) and the layer_* variants. Each
+// (example, generated step, integration point) is one row truncated to the step's prefix (sequential integrated
+// gradients: each (example, step, attributed position, integration point)); rows are packed into batches under the
+// memory budget and run as one forward + one backward per batch. A step's attribution is finished (and, unless
+// granular, reduced over the hidden dimension) on the device as soon as its last row is done, and reaches the host
+// with the rest of its batch in one copy.
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
@@ -17,6 +17,7 @@
 #include "attribution/integration.h"
 #include "attribution/reduction.h"
 #include "core/error.h"
+#include "models/lrp_rules.h"
 
 namespace inseq::attribution::detail {
 
@@ -29,7 +30,7 @@ namespace {
 // in gradient_attributions): below it, batches of short rows are faster than one row's k sequential backwards.
 constexpr int64_t kSharedForwardMinTokens = 256;
 
-enum class Rule { kSaliency, kInputXGradient, kIntegratedGradients, kSequentialIntegratedGradients, kGradientShap, kDeepLift, kDiscretized };
+enum class Rule { kSaliency, kInputXGradient, kIntegratedGradients, kSequentialIntegratedGradients, kGradientShap, kDeepLift, kDiscretized, kLrp };
 
 // The rule of a gradient-family method; layer_* methods apply their base rule to a layer's activations
 // (gradient_x_activation is input x gradient there).
@@ -42,13 +43,15 @@ Rule rule_of(const MethodInfo& method) {
   if (base == "gradient_shap") return Rule::kGradientShap;
   if (base == "deeplift") return Rule::kDeepLift;
   if (base == "discretized_integrated_gradients") return Rule::kDiscretized;
+  if (base == "attn_lrp" || base == "cp_lrp") return Rule::kLrp;
   throw Error(ErrorCode::kInternal, "No gradient rule for " + method.id);
 }
 
 }  // namespace
 
 std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodInfo& method, int64_t layer_arg,
-                                              std::map<size_t, at::Tensor>* deltas, double share) {
+                                              std::map<size_t, at::Tensor>* deltas, double share,
+                                              std::map<size_t, std::map<std::string, at::Tensor>>* lrp_scores) {
   const AttributionRequest& req = ctx.req;
   auto& ex = ctx.ex;
   const bool is_layer = method.family == MethodFamily::kLayer;
@@ -61,6 +64,13 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   const bool sequential = rule == Rule::kSequentialIntegratedGradients;
   const bool integrated = rule == Rule::kIntegratedGradients || sequential;
   const bool path = integrated || shap || deeplift || dig;
+  // LRP: the blocks apply the method's rules (models/lrp_rules.h); relevance = gradient x input, summed over hidden.
+  const models::LrpRule lrp = models::lrp_rule_for(method.id);
+  if (lrp.active() && layer >= 0) throw Error(ErrorCode::kInternal, method.id + " attributes the embeddings only");
+  // Latent relevance: every block's output captured in the forward, its gradient x output from the same backward.
+  const bool latent = lrp.active() && req.latent_relevance;
+  if (latent && ctx.seq2seq) throw Error(ErrorCode::kInvalidOption, "latentRelevance is available for decoder-only models only");
+  const int64_t latent_layers = latent ? ctx.model.config().num_layers : 0;
 
   // Inputs and baselines in the attributed space: embeddings, or the chosen layer's activations.
   std::vector<at::Tensor> X(ex.size()), Bx(ex.size());  // [n, H]
@@ -190,7 +200,53 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
   // Host results: [n, steps, H] when granular, else [n, steps] (the hidden dimension reduced on the device).
   std::vector<at::Tensor> out(ex.size());
   for (size_t i = 0; i < ex.size(); ++i) {
-    out[i] = req.granular ? ctx.host_result({ex[i].n, ex[i].steps(), H}, kNaN) : ctx.host_result({ex[i].n, ex[i].steps()}, kNaN);
+    out[i] = req.granular && !lrp.active() ? ctx.host_result({ex[i].n, ex[i].steps(), H}, kNaN) : ctx.host_result({ex[i].n, ex[i].steps()}, kNaN);
+  }
+  // LRP: the attributed value of each (example, step) (device scalars, set before the step finishes), the relevance
+  // sums of each step ([steps] per example: input relevance - f(x); position embeddings' relevance), and the
+  // position embeddings the model adds (GPT-2: [longest prefix, H] float32, undefined for the others).
+  std::vector<std::vector<at::Tensor>> lrp_f(ex.size()), lrp_error(ex.size()), lrp_positions(ex.size());
+  std::vector<at::Tensor> latent_out(ex.size());  // per example [n, steps, layers] float32 CPU, NaN past each prefix
+  for (size_t i = 0; latent && i < ex.size(); ++i) latent_out[i] = at::full({ex[i].n, ex[i].steps(), latent_layers}, kNaN, at::TensorOptions().dtype(at::kFloat));
+  // The block outputs one forward captured (per layer [rows, L, H]) and the request hook that captures them.
+  std::vector<at::Tensor> captured(static_cast<size_t>(latent_layers));
+  auto capture_blocks = [&](models::ForwardRequest& fr) {
+    if (!latent) return;
+    fr.layer_output_hook = [&captured](int64_t l, const at::Tensor& h) {
+      captured[static_cast<size_t>(l)] = h;
+      return h;
+    };
+  };
+  // Gradients of `f` w.r.t. `point` and (latent relevance) the captured block outputs; the latter's gradient x
+  // output summed over hidden -> `latent_rel` [rows, L, layers] float32.
+  auto lrp_grads = [&](const at::Tensor& f, const at::Tensor& point, bool keep_graph, at::Tensor* latent_rel) {
+    std::vector<at::Tensor> inputs = {point};
+    inputs.insert(inputs.end(), captured.begin(), captured.end());
+    auto grads = torch::autograd::grad({f}, inputs, {}, keep_graph);
+    if (latent) {
+      std::vector<at::Tensor> per_layer;
+      for (int64_t l = 0; l < latent_layers; ++l) {
+        per_layer.push_back(grads[l + 1].mul(captured[l].detach()).to(at::kFloat).sum(-1));  // [rows, L]
+      }
+      *latent_rel = at::stack(per_layer, -1);  // [rows, L, layers]
+    }
+    return grads[0].detach();
+  };
+  auto put_latent = [&](size_t i, int64_t j, int64_t t, const at::Tensor& rel) {  // rel [>= t, layers]
+    latent_out[i].select(1, j).slice(0, 0, t).copy_(rel.slice(0, 0, t).to(at::kCPU));
+  };
+  at::Tensor position_embeds;
+  if (lrp.active()) {
+    int64_t longest = 0;
+    for (size_t i = 0; i < ex.size(); ++i) {
+      lrp_f[i].resize(ex[i].steps());
+      lrp_error[i].resize(ex[i].steps());
+      lrp_positions[i].resize(ex[i].steps());
+      longest = std::max(longest, ex[i].start + ex[i].steps());
+    }
+    c10::InferenceMode guard;
+    at::Tensor pe = ctx.model.position_embeddings(at::arange(longest, at::TensorOptions().dtype(at::kLong).device(ctx.dev)).unsqueeze(0));
+    if (pe.defined()) position_embeds = pe.squeeze(0).to(at::kFloat).clone();  // [longest, H]
   }
   // Finishes each method's formula for step j of example i once its last row is accumulated.
   ColumnBatch finished;
@@ -207,8 +263,21 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       case Rule::kDiscretized:
       case Rule::kDeepLift: a = req.multiply_by_inputs ? g.mul(x.sub(Bx[i].slice(0, 0, t).to(at::kFloat))) : g; break;
       case Rule::kGradientShap: a = g; break;  // already multiplied per sample
+      case Rule::kLrp: a = g.mul(x); break;     // relevance of each embedding unit
     }
     if (want_deltas) sums[i][j] = a.sum();
+    if (lrp.active()) {
+      at::Tensor relevance = a.sum(-1);  // [t]: signed, summed over hidden
+      at::Tensor total = relevance.sum();
+      if (position_embeds.defined()) {
+        lrp_positions[i][j] = g.mul(position_embeds.slice(0, 0, t)).sum();  // the same gradient reaches them
+        total = total.add(lrp_positions[i][j]);
+      }
+      lrp_error[i][j] = total.sub(lrp_f[i][j].to(at::kFloat));
+      finished.add(i, j, relevance);
+      acc[i][j] = at::Tensor();
+      return;
+    }
     finished.add(i, j, req.granular ? a : reduce_hidden(a));  // [t, H] | [t]
     acc[i][j] = at::Tensor();
   };
@@ -257,6 +326,8 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     models::ForwardRequest fr;
     fr.source_lengths = ctx.lengths(e.src, 1);
     fr.inputs_embeds = point;
+    fr.lrp = lrp;
+    capture_blocks(fr);
     fr.checkpoint_blocks = checkpointed;
     fr.logits_positions = ctx.long_tensor(logit_pos).unsqueeze(0);  // [1, k]
     at::Tensor logits = ctx.model.forward(fr).logits.squeeze(0);     // [k, V]
@@ -267,8 +338,12 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     for (int64_t j = 0; j < k; ++j) {
       ctx.check_cancel();
       const bool keep_graph = j + 1 < k;
-      at::Tensor grad = torch::autograd::grad({f[j]}, {point}, {}, keep_graph)[0].detach();  // [1, L, H]
+      at::Tensor latent_rel;  // [1, L, layers]
+      at::Tensor grad = latent ? lrp_grads(f[j], point, keep_graph, &latent_rel)
+                               : torch::autograd::grad({f[j]}, {point}, {}, keep_graph)[0].detach();  // [1, L, H]
+      if (latent) put_latent(i, j, e.start + j, latent_rel[0]);
       acc[i][j] = grad[0].slice(0, 0, e.start + j).to(at::kFloat);                           // [t, H]
+      if (lrp.active()) lrp_f[i][j] = f[j].detach();
       finish_step(i, j);
       finished.flush(out);
       ctx.progress(share);
@@ -371,6 +446,8 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     models::ForwardRequest fr;
     fr.source_lengths = ctx.lengths(srcs);
     fr.deeplift = deeplift_rule;
+    fr.lrp = lrp;
+    capture_blocks(fr);
     fr.checkpoint_blocks = checkpointed;
     if (ctx.model.config().rope.type == "longrope" && !ctx.seq2seq) {
       std::vector<int64_t> lengths(static_cast<size_t>(input.size(0)));
@@ -400,7 +477,9 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     std::vector<double> w(B);
     for (int64_t r = 0; r < B; ++r) w[r] = rows[pos + r].weight;
     at::Tensor loss = f.mul(at::tensor(w, at::kDouble).to(ctx.dev, f.scalar_type())).sum();
-    at::Tensor grad = torch::autograd::grad({loss}, {point})[0].detach();  // [B, L, H], the model's dtype
+    at::Tensor latent_rel;  // latent relevance: [B, L, layers]
+    at::Tensor grad = latent ? lrp_grads(loss, point, false, &latent_rel)
+                             : torch::autograd::grad({loss}, {point})[0].detach();  // [B, L, H], the model's dtype
     double steps_done = 0;
     if (sequential) {
       // Only the moving position's gradient belongs to a row's path: one gather picks it for every row, and the
@@ -436,6 +515,8 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
         g = g.mul(dig_points[row.e][k + 1].slice(0, 0, row.t).sub(dig_points[row.e][k].slice(0, 0, row.t)));
       }
       at::Tensor& a = acc[row.e][row.j];
+      if (lrp.active()) lrp_f[row.e][row.j] = f[r].detach();  // one row per step
+      if (latent) put_latent(row.e, row.j, row.t, latent_rel[r]);
       const bool last = --rows_left[row.e][row.j] == 0;
       // clone a step that waits for more rows: no view into the batch's gradient buffer outlives the batch
       a = a.defined() ? a.add(g) : last ? g : g.clone();
@@ -444,6 +525,16 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     finished.flush(out);  // the batch's finished steps: one device -> host copy
     pos += take;
     ctx.progress(share * steps_done);
+  }
+
+  if (lrp.active() && lrp_scores) {
+    for (size_t i = 0; i < ex.size(); ++i) {
+      auto& scores = (*lrp_scores)[i];
+      if (lrp_error[i].empty()) continue;
+      scores["lrp_conservation_error"] = at::stack(lrp_error[i]).to(at::kCPU);  // [steps]
+      if (position_embeds.defined()) scores["lrp_position_relevance"] = at::stack(lrp_positions[i]).to(at::kCPU);  // [steps]
+      if (latent) scores["lrp_latent_relevance"] = latent_out[i].slice(0, 0, ex[i].end);  // [end, steps, layers]: a sequence score
+    }
   }
 
   if (want_deltas) {

@@ -25,6 +25,7 @@ constexpr MethodNeeds kPlainGradient{true, false, false, true};
 constexpr MethodNeeds kPathGradient{true, false, true, true};
 constexpr MethodNeeds kRuleGradient{true, true, true, true};  // DeepLIFT: its rule lives in the blocks
 constexpr MethodNeeds kLayerGradient{true, true, false, true};
+constexpr MethodNeeds kLrpGradient{true, true, false, true};  // AttnLRP / CP-LRP: their rules live in the blocks
 constexpr MethodNeeds kLayerPath{true, true, true, true};
 constexpr MethodNeeds kPerturbation{false, false, true, true};
 constexpr MethodNeeds kInternals{false, true, false, false};
@@ -60,6 +61,10 @@ const std::vector<MethodInfo>& list_methods() {
        "GradientSHAP (Lundberg & Lee 2017): gradients at random points between the baseline and noisy inputs, times (input - baseline)."},
       {"deeplift", F::kGradient, "granular", kRuleGradient, {"internalBatchSize", "returnConvergenceDelta", "multiplyByInputs"}, {},
        "DeepLIFT with the Rescale rule (Shrikumar et al. 2017) from the UNK baseline: multipliers (f(z) - f(z'))/(z - z') at the MLP activations and Captum's softmax rule at the attention softmax; norms and the q.k/attention.v products keep ordinary gradients. (Inseq/Captum apply no rule to these models and return (x - x') * grad f(x).)"},
+      {"attn_lrp", F::kGradient, "coarse", kLrpGradient, {"internalBatchSize", "latentRelevance"}, {},
+       "AttnLRP (Achtibat et al. 2024) in LXT 2.1's gradient x input form: epsilon rule on linear layers, identity rule on activations and norm denominators, the softmax's own rule, the q.k and attention.v products split with the uniform rule (gradient through q and k / 4, v / 2), gated MLP products halved. Signed relevance of each token embedding summed over the hidden dimension, one backward per step, batched; step score lrp_conservation_error = sum of relevance - f(x) (bias terms absorb the rest), lrp_position_relevance on GPT-2; latentRelevance: true (decoder-only) adds every block output's relevance as the sequence score lrp_latent_relevance [target, generated, layer], same backward. Every native family (BART family and T5: source and target embeddings)."},
+      {"cp_lrp", F::kGradient, "coarse", kLrpGradient, {"internalBatchSize", "latentRelevance"}, {},
+       "CP-LRP (Ali et al. 2022) in LXT 2.1's gradient x input form: attention weights (and the gate of gated MLPs) treated as constants, identity rule on activations and norm denominators, epsilon rule on linear layers. Signed relevance of each token embedding summed over the hidden dimension; conservation error and latentRelevance as attn_lrp. Every native family."},
       {"layer_integrated_gradients", F::kLayer, "granular", kLayerPath, integration_options({"layer"}), {{"nSteps", 50}},
        "Integrated gradients on a layer's activations; `layer` = block index or name (\"model.layers.3\", \"transformer.h.3\", encoder-decoders \"model.encoder.layers.3\"), \"all\" for every block, default the embedding layer. Encoder-decoders: encoder block N for the source, and decoder block N for the target with attributeTarget."},
       {"layer_gradient_x_activation", F::kLayer, "granular", kLayerGradient, {"layer", "internalBatchSize", "multiplyByInputs"}, {},

@@ -60,6 +60,9 @@ struct AttributionRequest {
   bool dig_overwrite_cache = false;
   std::vector<int64_t> special_token_ids;
   bool multiply_by_inputs = true;
+  // attn_lrp / cp_lrp on decoder-only models: also the relevance of every block's output (the residual stream after
+  // block l), summed over hidden, from the same backward: sequence score "lrp_latent_relevance" [n, steps, layers].
+  bool latent_relevance = false;
   int64_t layer = -1;                        // layer methods: -1 = the embedding layer, N = output of block N, -2 = every block
                                              // (encoder-decoders: encoder block N, and decoder block N with attribute_target)
   // Encoder-decoders: whether the target prefix is attributed (Inseq's attribute_target). Layer methods at a block

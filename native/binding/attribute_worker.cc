@@ -104,6 +104,7 @@ Napi::Value run_attribution(Napi::Env env, std::shared_ptr<models::CausalLM> mod
   r.dig_overwrite_cache = get_bool(o, "overwriteCache", r.dig_overwrite_cache);
   r.special_token_ids = get_int_list(o, "specialTokenIds");
   r.multiply_by_inputs = get_bool(o, "multiplyByInputs", true);
+  r.latent_relevance = get_bool(o, "latentRelevance", false);
   r.layer = get_int(o, "layer", -1);
   r.keep_top_n = get_int(o, "keepTopN", r.keep_top_n);
   r.keep_ratio = get_number(o, "keepRatio", r.keep_ratio);

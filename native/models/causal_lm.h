@@ -15,6 +15,7 @@
 #include "models/attention_plan.h"
 #include "models/config.h"
 #include "models/deeplift_rule.h"
+#include "models/lrp_rules.h"
 #include "models/safetensors.h"
 
 namespace inseq::models {
@@ -80,6 +81,9 @@ struct ForwardRequest {
   std::function<void(int64_t layer, const AttentionParts& parts)> attention_parts_hook;
   // DeepLIFT's rule (inactive by default): rows [0, half) are inputs, [half, 2 half) their references.
   DeepLiftRule deeplift;
+  // LRP's rules (AttnLRP / CP-LRP, models/lrp_rules.h; inactive by default): the blocks change the backward of their
+  // norms, activations, attention products and gated products so that gradient x input is the relevance.
+  LrpRule lrp;
   // With output_attentions: keep the attention weights of these query rows only ([P] int64, positions within this
   // forward's seq), and compute attention over blocks of attention_query_block queries (<= 0: one block), so no
   // [seq, past + seq] score matrix is ever whole. Undefined = every row in one block (the plain path). Native
@@ -110,6 +114,7 @@ struct ForwardResult {
 struct ModelCapabilities {
   bool block_hooks = true;        // ForwardRequest::layer_output_hook at every block (layer methods at a block)
   bool deeplift_rule = true;      // ForwardRequest::deeplift honoured by the blocks' nonlinearities
+  bool lrp_rules = false;         // ForwardRequest::lrp honoured by every block (native families that implement it)
   bool attention_weights = true;  // ForwardRequest::output_attentions
   bool value_hooks = true;        // ForwardRequest::value_hook (value zeroing)
   bool dropout = true;            // set_training(true) applies dropout (mc_dropout_prob_avg)
@@ -134,6 +139,9 @@ class CausalLM {
   // decoder-only models have none and embed every position alike.
   virtual at::Tensor embed_split(const at::Tensor& ids, const at::Tensor& source_lengths) const { return embed(ids); }
   virtual ForwardResult forward(const ForwardRequest& request) const = 0;
+  // Embeddings forward() adds to the token embeddings at position ids [batch, seq] int64 (GPT-2's learned
+  // positions) -> [batch, seq, hidden]; undefined for models that add none. LRP gives them relevance of their own.
+  virtual at::Tensor position_embeddings(const at::Tensor& /*position_ids*/) const { return at::Tensor(); }
   // Whether forward() honours position_ids (derived from the mask for left-padded batches). TorchScript
   // bundles cannot: batched generation then runs row by row.
   virtual bool takes_position_ids() const { return true; }

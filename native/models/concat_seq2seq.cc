@@ -33,6 +33,7 @@ ModelCapabilities ConcatenatedSeq2Seq::capabilities() const {
   c.dropout = i.has_dropout;  // set_training(true): the request asks the model for dropout
   c.prefix_cache = false;
   c.deeplift_rule = i.implementation != "torchscript";
+  c.lrp_rules = i.implementation != "torchscript";  // the native BART family and T5 blocks apply LRP's rules
   c.value_hooks = i.has_internals;
   c.attention_weights = i.has_attentions;
   return c;
@@ -104,6 +105,7 @@ ForwardResult ConcatenatedSeq2Seq::forward(const ForwardRequest& r) const {
   req.target_embeds = tgt;
   req.output_attentions = r.output_attentions;
   req.deeplift = r.deeplift;
+  req.lrp = r.lrp;
   req.training = training();
   // Block outputs in the concatenated layout: encoder block l is hook index l, decoder block l index
   // encoder_layers + l; each is passed as [B, L, d] with its own segment filled (the other one zero) and the

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "models/generate.h"
+#include "models/lrp_rules.h"
 
 namespace inseq::models {
 
@@ -45,6 +46,7 @@ struct EncDecRequest {
   std::function<at::Tensor(const std::string& stack, int64_t layer, const at::Tensor& hidden)> layer_hook;
   bool output_final_states = false;  // fill encoder_final / decoder_final
   DeepLiftRule deeplift;             // DeepLIFT's rule (native models; inactive by default)
+  LrpRule lrp;                       // AttnLRP / CP-LRP rules (native models; inactive by default): models/lrp_rules.h
   bool training = false;             // dropout as in training mode (models with info().has_dropout)
 };
 

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "models/block_loop.h"
 #include "models/layers.h"
+#include "models/lrp_rules.h"
 
 namespace inseq::models {
 
@@ -65,11 +66,8 @@ at::Tensor GemmaModel::embed(const at::Tensor& ids) const {
   return at::embedding(embed_tokens_, ids.to(device_, at::kLong)).mul(embed_scale_);  // [batch, seq, hidden]
 }
 
-at::Tensor GemmaModel::norm(const at::Tensor& x, const at::Tensor& weight) const {
-  const auto acc = accum_type(x.scalar_type());
-  at::Tensor xf = x.to(acc);                                                   // [.., d]
-  at::Tensor normed = xf.mul(at::rsqrt(xf.pow(2).mean(-1, true).add(config_.norm_eps)));
-  return normed.mul(weight.to(acc).add(1.0)).to(x.scalar_type());
+at::Tensor GemmaModel::norm(const at::Tensor& x, const at::Tensor& weight, const LrpRule& lrp) const {
+  return lrp_gemma_rms_norm(x, weight, config_.norm_eps, lrp);  // [.., d]
 }
 
 ForwardResult GemmaModel::forward(const ForwardRequest& req) const {
@@ -101,11 +99,14 @@ ForwardResult GemmaModel::forward(const ForwardRequest& req) const {
   x = run_blocks(x, c.num_layers, req, training_, out, [this, sh](int64_t i, const at::Tensor& in, const ForwardRequest& r, ForwardResult* o) {
     return block(i, in, sh, r, o);
   });
-  x = norm(x, final_norm_);
+  x = norm(x, final_norm_, req.lrp);
   if (req.output_hidden_states) out.hidden_states.push_back(x);
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]
   at::Tensor logits = at::linear(kept, lm_head_);    // [b, s', vocab] in the model dtype
-  if (c.final_logit_softcapping > 0) logits = soft_cap(logits, c.final_logit_softcapping, req.deeplift);
+  if (c.final_logit_softcapping > 0) {
+    logits = req.lrp.active() ? lrp_soft_cap(logits, c.final_logit_softcapping, req.lrp)
+                               : soft_cap(logits, c.final_logit_softcapping, req.deeplift);
+  }
   out.logits = logits.to(accum_type(dtype_));  // float32 (float64 models: float64)
   return out;
 }
@@ -116,14 +117,14 @@ at::Tensor GemmaModel::block(int64_t i, at::Tensor x, const Shared& sh, const Fo
   const int64_t batch = x.size(0), seq = x.size(1);
   const int64_t nh = c.num_heads, kv = c.num_kv_heads, hd = c.head_dim, groups = nh / kv;
   const bool sandwich = c.gemma_generation >= 2;  // gemma2/3: norms after the attention and around the MLP
-  at::Tensor hn = norm(x, l.input_norm);                                               // [b, s, h]
+  at::Tensor hn = norm(x, l.input_norm, req.lrp);                                      // [b, s, h]
   at::Tensor q = linear(hn, l.q_w, l.q_b).view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
   at::Tensor k = linear(hn, l.k_w, l.k_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
   at::Tensor v = linear(hn, l.v_w, l.v_b).view({batch, seq, kv, hd}).transpose(1, 2);  // [b, kv, s, hd]
   if (req.value_hook) v = req.value_hook(i, v);
   if (l.q_norm.defined()) {  // gemma3 QK-norm, per head over head_dim
-    q = norm(q, l.q_norm);
-    k = norm(k, l.k_norm);
+    q = norm(q, l.q_norm, req.lrp);
+    k = norm(k, l.k_norm, req.lrp);
   }
   const at::Tensor& cos = l.sliding ? sh.local_cos : sh.cos;
   const at::Tensor& sin = l.sliding ? sh.local_sin : sh.sin;
@@ -132,6 +133,7 @@ at::Tensor GemmaModel::block(int64_t i, at::Tensor x, const Shared& sh, const Fo
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
   at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
   at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
+  lrp_attention_inputs(q, k_full, v_full, req.lrp);
   const int64_t window = l.sliding ? c.sliding_window : 0;
   const double softcap = c.attn_logit_softcapping;
   auto [ctx, probs] =
@@ -140,21 +142,21 @@ at::Tensor GemmaModel::block(int64_t i, at::Tensor x, const Shared& sh, const Fo
                            req.attention_rows.defined() ? causal_rows_probs(q, k_full, scale_, req.attention_rows) : at::Tensor())
       : sh.plan == AttentionPlan::kQueryBlocks
           ? blocked_attention(q, k_full, v_full, sh.mask, window, scale_, c.attention_dropout, training_, req.deeplift,
-                              req.attention_query_block, req.attention_rows, softcap)
+                              req.attention_query_block, req.attention_rows, softcap, req.lrp)
           : scaled_attention(q, k_full, v_full, l.sliding ? sh.sliding_bias : sh.full_bias, scale_, c.attention_dropout, training_,
-                             req.deeplift, softcap);
+                             req.deeplift, softcap, req.lrp);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
   at::Tensor post_scale;  // [b, s, h] the post norm linearised at each query (ALTI)
   if (sandwich && req.attention_parts_hook) post_scale = rms_post_scale(attn_out, l.post_attn_norm.add(1.0), c.norm_eps);
-  if (sandwich) attn_out = norm(attn_out, l.post_attn_norm);
+  if (sandwich) attn_out = norm(attn_out, l.post_attn_norm, req.lrp);
   if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v_full, l.o_w.t().reshape({nh, hd, x.size(2)}), post_scale, attn_out});
   x = x.add(attn_out);
   cancel_point(x);  // between attention and MLP too: half a block of latency
-  at::Tensor hm = norm(x, sandwich ? l.pre_ff_norm : l.post_attn_norm);  // [b, s, h]
-  at::Tensor mlp = at::linear(activation(at::linear(hm, l.gate_w), c.hidden_act, req.deeplift).mul(at::linear(hm, l.up_w)),
+  at::Tensor hm = norm(x, sandwich ? l.pre_ff_norm : l.post_attn_norm, req.lrp);  // [b, s, h]
+  at::Tensor mlp = at::linear(lrp_gated_product(at::linear(hm, l.gate_w), at::linear(hm, l.up_w), c.hidden_act, req.lrp, req.deeplift),
                               l.down_w);  // [b, s, h]: GeGLU
-  if (sandwich) mlp = norm(mlp, l.post_ff_norm);
+  if (sandwich) mlp = norm(mlp, l.post_ff_norm, req.lrp);
   return x.add(mlp);
 }
 

@@ -39,6 +39,7 @@ class GemmaModel : public CausalLM {
     ModelCapabilities c;
     c.block_recompute = true;
     c.attention_parts = true;
+    c.lrp_rules = true;
     return c;
   }
 
@@ -53,7 +54,8 @@ class GemmaModel : public CausalLM {
   };
   // Block i on x [b, s, h]; `out` (optional) receives attentions.
   at::Tensor block(int64_t i, at::Tensor x, const Shared& shared, const ForwardRequest& req, ForwardResult* out) const;
-  at::Tensor norm(const at::Tensor& x, const at::Tensor& weight) const;  // (1 + weight) RMSNorm in float32
+  // (1 + weight) RMSNorm in float32; under an active LRP rule its denominator is a constant (models/lrp_rules.h)
+  at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, const LrpRule& lrp) const;
   at::Tensor embed_tokens_;  // [vocab, hidden]
   at::Tensor embed_scale_;   // [] sqrt(hidden_size) rounded to float32, then to the model dtype
   std::vector<GemmaLayer> layers_;

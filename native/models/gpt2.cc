@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "models/block_loop.h"
 #include "models/layers.h"
+#include "models/lrp_rules.h"
 
 namespace inseq::models {
 
@@ -53,6 +54,10 @@ at::Tensor Gpt2Model::embed(const at::Tensor& ids) const {
   return at::embedding(wte_, ids.to(device_, at::kLong));  // [batch, seq, hidden]
 }
 
+at::Tensor Gpt2Model::position_embeddings(const at::Tensor& position_ids) const {
+  return at::embedding(wpe_, position_ids.to(device_, at::kLong));  // [batch, seq, hidden]
+}
+
 ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   const ModelConfig& c = config_;
   const int64_t batch = req.inputs_embeds.size(0), seq = req.inputs_embeds.size(1);
@@ -69,7 +74,7 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   x = run_blocks(x, c.num_layers, req, training_, out, [this, mask, bias, plan](int64_t i, const at::Tensor& in, const ForwardRequest& r, ForwardResult* o) {
     return block(i, in, mask, bias, plan, r, o);
   });
-  x = at::layer_norm(x, {h}, lnf_w_, lnf_b_, c.norm_eps);
+  x = lrp_layer_norm(x, lnf_w_, lnf_b_, c.norm_eps, req.lrp);  // [b, s, h]
   if (req.output_hidden_states) out.hidden_states.push_back(x);
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]
   out.logits = at::linear(kept, lm_head_).to(accum_type(dtype_));  // [b, kept, vocab] float32 (float64 models: float64)
@@ -82,7 +87,7 @@ at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, con
   const Gpt2Layer& l = layers_[i];
   const int64_t batch = x.size(0), seq = x.size(1);
   const int64_t nh = c.num_heads, h = c.hidden_size, hd = h / nh;
-  at::Tensor hn = at::layer_norm(x, {h}, l.ln1_w, l.ln1_b, c.norm_eps);
+  at::Tensor hn = lrp_layer_norm(x, l.ln1_w, l.ln1_b, c.norm_eps, req.lrp);  // [b, s, h]
   at::Tensor qkv = at::addmm(l.attn_b, hn.reshape({-1, h}), l.attn_w).view({batch, seq, 3 * h});  // [b, s, 3h]
   auto parts = qkv.split(h, -1);
   at::Tensor q = parts[0].view({batch, seq, nh, hd}).transpose(1, 2);  // [b, nh, s, hd]
@@ -92,6 +97,7 @@ at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, con
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
   double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
   if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
+  lrp_attention_inputs(q, k, v, req.lrp);
   auto [ctx, probs] = planned_attention(plan, q, k, v, mask, bias, 0, scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = at::addmm(l.proj_b, ctx.transpose(1, 2).reshape({batch * seq, h}), l.proj_w).view({batch, seq, h});
@@ -99,9 +105,9 @@ at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, con
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
   x = x.add(attn_out);
   cancel_point(x);  // between attention and MLP too: half a block of latency
-  at::Tensor hm = at::layer_norm(x, {h}, l.ln2_w, l.ln2_b, c.norm_eps);
+  at::Tensor hm = lrp_layer_norm(x, l.ln2_w, l.ln2_b, c.norm_eps, req.lrp);  // [b, s, h]
   // The activation sees [b, s, inner]: the DeepLIFT rule pairs batch rows (input b with reference b + half).
-  at::Tensor fc = activation(at::addmm(l.fc_b, hm.reshape({-1, h}), l.fc_w).view({batch, seq, -1}), c.hidden_act, req.deeplift)
+  at::Tensor fc = lrp_activation(at::addmm(l.fc_b, hm.reshape({-1, h}), l.fc_w).view({batch, seq, -1}), c.hidden_act, req.lrp, req.deeplift)
                       .view({batch * seq, -1});  // [b*s, inner]
   at::Tensor mlp = at::addmm(l.fc_proj_b, fc, l.fc_proj_w).view({batch, seq, h});
   if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);

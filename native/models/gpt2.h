@@ -24,10 +24,12 @@ class Gpt2Model : public CausalLM {
   ForwardResult forward(const ForwardRequest& request) const override;
   std::map<std::string, at::Tensor> named_parameters() const override;
   LogitLens logit_lens() const override;
+  at::Tensor position_embeddings(const at::Tensor& position_ids) const override;
   ModelCapabilities capabilities() const override {
     ModelCapabilities c;
     c.block_recompute = true;
     c.attention_parts = true;
+    c.lrp_rules = true;
     return c;
   }
 

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "models/block_loop.h"
 #include "models/layers.h"
+#include "models/lrp_rules.h"
 
 namespace inseq::models {
 
@@ -80,7 +81,7 @@ ForwardResult GptNeoxModel::forward(const ForwardRequest& req) const {
                  [this, mask, bias, plan, cos = cos, sin = sin](int64_t i, const at::Tensor& in, const ForwardRequest& r, ForwardResult* o) {
                    return block(i, in, mask, bias, plan, cos, sin, r, o);
                  });
-  x = at::layer_norm(x, {c.hidden_size}, final_ln_w_, final_ln_b_, c.norm_eps);
+  x = lrp_layer_norm(x, final_ln_w_, final_ln_b_, c.norm_eps, req.lrp);  // [b, s, h]
   if (req.output_hidden_states) out.hidden_states.push_back(x);
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]
   out.logits = at::linear(kept, lm_head_).to(accum_type(dtype_));  // [b, kept, vocab] float32 (float64 models: float64)
@@ -94,7 +95,7 @@ at::Tensor GptNeoxModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, 
   const int64_t batch = x.size(0), seq = x.size(1);
   const int64_t nh = c.num_heads, hd = c.head_dim, h = c.hidden_size;
   const double scale = std::pow(static_cast<double>(hd), -0.5);
-  at::Tensor hn = at::layer_norm(x, {h}, l.ln1_w, l.ln1_b, c.norm_eps);  // [b, s, h]
+  at::Tensor hn = lrp_layer_norm(x, l.ln1_w, l.ln1_b, c.norm_eps, req.lrp);  // [b, s, h]
   // The fused projection holds each head's q, k and v side by side: [b, s, nh, 3 hd] -> 3 x [b, nh, s, hd].
   auto qkv = linear(hn, l.qkv_w, l.qkv_b).view({batch, seq, nh, 3 * hd}).transpose(1, 2).chunk(3, -1);
   at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
@@ -102,6 +103,7 @@ at::Tensor GptNeoxModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, 
   q = apply_partial_rope(q, cos, sin);
   k = apply_partial_rope(k, cos, sin);
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, nh, past+s, hd]
+  lrp_attention_inputs(q, k, v, req.lrp);
   auto [ctx, probs] = planned_attention(plan, q, k, v, mask, bias, 0, scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, h}), l.dense_w, l.dense_b);  // [b, s, h]
@@ -110,8 +112,8 @@ at::Tensor GptNeoxModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, 
   cancel_point(attn_out);  // between attention and MLP too: half a block of latency
   // Parallel: the MLP reads the block's input; sequential: the attention's residual sum.
   at::Tensor mlp_in = c.parallel_residual ? x : attn_out.add(x);
-  at::Tensor hm = at::layer_norm(mlp_in, {h}, l.ln2_w, l.ln2_b, c.norm_eps);
-  at::Tensor mlp = linear(activation(linear(hm, l.fc_w, l.fc_b), c.hidden_act, req.deeplift), l.proj_w, l.proj_b);  // [b, s, h]
+  at::Tensor hm = lrp_layer_norm(mlp_in, l.ln2_w, l.ln2_b, c.norm_eps, req.lrp);  // [b, s, h]
+  at::Tensor mlp = linear(lrp_activation(linear(hm, l.fc_w, l.fc_b), c.hidden_act, req.lrp, req.deeplift), l.proj_w, l.proj_b);  // [b, s, h]
   if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);  // post_mlp_dropout
   // transformers' order of the sums: mlp + attn + x (parallel), mlp + (attn + x) (sequential).
   return c.parallel_residual ? mlp.add(attn_out).add(x) : mlp.add(mlp_in);

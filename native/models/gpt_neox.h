@@ -31,6 +31,7 @@ class GptNeoxModel : public CausalLM {
     ModelCapabilities c;
     c.block_recompute = true;
     c.attention_parts = true;
+    c.lrp_rules = true;
     return c;
   }
 

@@ -62,9 +62,11 @@ at::Tensor position_ids_from_mask(const at::Tensor& attention_mask, int64_t seq)
 
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                    const at::Tensor& bias, double scale, double dropout, bool training,
-                                                   const DeepLiftRule& deeplift, double softcap) {
+                                                   const DeepLiftRule& deeplift, double softcap, const LrpRule& lrp) {
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul(scale);  // [b, h, s, t]
-  if (softcap > 0) scores = soft_cap(scores, softcap, deeplift);      // before the mask, as transformers
+  if (softcap > 0) {  // before the mask, as transformers
+    scores = lrp.active() ? lrp_soft_cap(scores, softcap, lrp) : soft_cap(scores, softcap, deeplift);
+  }
   scores = scores.add(bias);
   at::Tensor probs = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, accum_type(q.scalar_type())).to(q.scalar_type());  // [b, h, s, t]
   at::Tensor used = (training && dropout > 0) ? at::dropout(probs, dropout, true) : probs;
@@ -99,7 +101,7 @@ at::Tensor causal_rows_probs(const at::Tensor& q, const at::Tensor& k, double sc
 std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                     const at::Tensor& attention_mask, int64_t sliding_window, double scale,
                                                     double dropout, bool training, const DeepLiftRule& deeplift,
-                                                    int64_t block, const at::Tensor& rows, double softcap) {
+                                                    int64_t block, const at::Tensor& rows, double softcap, const LrpRule& lrp) {
   const int64_t b = q.size(0), h = q.size(1), s = q.size(2), t = k.size(2);
   const int64_t blk = block > 0 ? std::min(block, std::max<int64_t>(s, 1)) : std::max<int64_t>(s, 1);
   at::Tensor host_rows = rows.defined() ? rows.to(at::kCPU, at::kLong).contiguous() : at::Tensor();  // [P]
@@ -110,7 +112,7 @@ std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const a
   for (int64_t s0 = 0; s0 < s; s0 += blk) {
     const int64_t s1 = std::min(s, s0 + blk);
     at::Tensor bias = causal_attention_bias_rows(attention_mask, s, s0, s1, sliding_window, q.scalar_type());  // [b, 1, s1-s0, t]
-    auto [c, p] = scaled_attention(q.slice(2, s0, s1), k, v, bias, scale, dropout, training, deeplift, softcap);  // [b, h, s1-s0, d|t]
+    auto [c, p] = scaled_attention(q.slice(2, s0, s1), k, v, bias, scale, dropout, training, deeplift, softcap, lrp);  // [b, h, s1-s0, d|t]
     ctx.slice(2, s0, s1).copy_(c);
     std::vector<int64_t> local, out;  // rows inside this block: their row in p, their slot in kept
     for (int64_t i = 0; i < P; ++i)

@@ -9,6 +9,7 @@
 #include "models/attention_plan.h"
 #include "models/config.h"
 #include "models/deeplift_rule.h"
+#include "models/lrp_rules.h"
 
 namespace inseq::models {
 
@@ -33,10 +34,11 @@ at::Tensor full_mask(int64_t batch, int64_t total, c10::Device device);
 
 // softmax(q k^T * scale + bias) v with fp32 softmax; q [b, h, s, d], k/v [b, h, t, d] -> ([b, h, s, d], probs [b, h, s, t])
 // With an active DeepLIFT rule the softmax back-propagates the rule's multipliers (deeplift_softmax).
-// softcap > 0 (Gemma 2): the scores q k^T * scale become softcap * tanh(scores / softcap) before the bias (soft_cap).
+// softcap > 0 (Gemma 2): the scores q k^T * scale become softcap * tanh(scores / softcap) before the bias (soft_cap;
+// under an active LRP rule with the identity rule, lrp_soft_cap).
 std::pair<at::Tensor, at::Tensor> scaled_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                    const at::Tensor& bias, double scale, double dropout, bool training,
-                                                   const DeepLiftRule& deeplift = {}, double softcap = 0.0);
+                                                   const DeepLiftRule& deeplift = {}, double softcap = 0.0, const LrpRule& lrp = {});
 
 // Sequences from this length on may run their attention fused (attention_plan, models/causal_lm.h):
 // below it the explicit path's [s, s] scores are small, and its results stay bit-identical to earlier releases.
@@ -65,7 +67,7 @@ at::Tensor causal_rows_probs(const at::Tensor& q, const at::Tensor& k, double sc
 std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                     const at::Tensor& attention_mask, int64_t sliding_window, double scale,
                                                     double dropout, bool training, const DeepLiftRule& deeplift,
-                                                    int64_t block, const at::Tensor& rows, double softcap = 0.0);
+                                                    int64_t block, const at::Tensor& rows, double softcap = 0.0, const LrpRule& lrp = {});
 
 // A post-attention RMSNorm linearised at each row of o [b, s, h]: weight / rms(o) [b, s, h] float32 (ALTI's decomposition).
 at::Tensor rms_post_scale(const at::Tensor& o, const at::Tensor& weight, double eps);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "models/block_loop.h"
 #include "models/layers.h"
+#include "models/lrp_rules.h"
 
 namespace inseq::models {
 
@@ -16,10 +17,11 @@ namespace {
 
 std::string layer_name(int64_t i, const std::string& rest) { return "model.layers." + std::to_string(i) + "." + rest; }
 
-// Olmo2RMSNorm: like rms_norm, but the weight multiplies the float32 normalised values before the cast.
-at::Tensor olmo2_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  at::Tensor xf = x.to(accum_type(x.scalar_type()));
-  return weight.mul(xf.mul(at::rsqrt(xf.pow(2).mean(-1, true).add(eps)))).to(x.scalar_type());
+// Olmo2RMSNorm: like rms_norm, but the weight multiplies the float32 normalised values before the cast. Under an
+// active LRP rule the denominator is a constant (identity rule, models/lrp_rules.h).
+at::Tensor olmo2_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const LrpRule& lrp = {}) {
+  at::Tensor xf = x.to(accum_type(x.scalar_type()));  // [.., h]
+  return weight.mul(xf.mul(at::rsqrt((lrp.active() ? xf.detach() : xf).pow(2).mean(-1, true).add(eps)))).to(x.scalar_type());
 }
 
 }  // namespace
@@ -157,7 +159,7 @@ ForwardResult LlamaModel::forward(const ForwardRequest& req) const {
                    const at::Tensor bias = plan == AttentionPlan::kExplicit ? biases.at(window(i)) : at::Tensor();
                    return block(i, in, mask, bias, plan, cos, sin, r, o);
                  });
-  x = c.post_norm_blocks ? olmo2_rms_norm(x, final_norm_, c.norm_eps) : rms_norm(x, final_norm_, c.norm_eps);
+  x = c.post_norm_blocks ? olmo2_rms_norm(x, final_norm_, c.norm_eps, req.lrp) : lrp_rms_norm(x, final_norm_, c.norm_eps, req.lrp);
   if (req.output_hidden_states) out.hidden_states.push_back(x);
   at::Tensor kept = select_logit_positions(req, x);  // [b, s', h]
   out.logits = at::linear(kept, lm_head_).to(accum_type(dtype_));  // [b, kept, vocab] float32 (float64 models: float64)
@@ -172,7 +174,7 @@ at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, co
   const int64_t batch = x.size(0), seq = x.size(1);
   const int64_t nh = c.num_heads, kv = c.num_kv_heads, hd = c.head_dim, groups = nh / kv;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  at::Tensor hn = c.post_norm_blocks ? x : rms_norm(x, l.input_norm, c.norm_eps);  // [b, s, h]
+  at::Tensor hn = c.post_norm_blocks ? x : lrp_rms_norm(x, l.input_norm, c.norm_eps, req.lrp);  // [b, s, h]
   at::Tensor q, k, v;  // [b, s, heads*hd], [b, s, kv*hd], [b, s, kv*hd]
   if (l.qkv_w.defined()) {  // phi3: one projection, sliced as transformers slices it
     at::Tensor qkv = at::linear(hn, l.qkv_w);  // [b, s, (heads + 2 kv) * hd]
@@ -185,14 +187,14 @@ at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, co
     v = linear(hn, l.v_w, l.v_b);
   }
   if (c.qk_norm_full) {  // olmo2: over the whole projection, before the head split
-    q = olmo2_rms_norm(q, l.q_norm, c.norm_eps);
-    k = olmo2_rms_norm(k, l.k_norm, c.norm_eps);
+    q = olmo2_rms_norm(q, l.q_norm, c.norm_eps, req.lrp);
+    k = olmo2_rms_norm(k, l.k_norm, c.norm_eps, req.lrp);
   }
   q = q.view({batch, seq, nh, hd});  // [b, s, nh, hd]
   k = k.view({batch, seq, kv, hd});  // [b, s, kv, hd]
   if (c.qk_norm_per_head) {  // qwen3: on every head
-    q = rms_norm(q, l.q_norm, c.norm_eps);
-    k = rms_norm(k, l.k_norm, c.norm_eps);
+    q = lrp_rms_norm(q, l.q_norm, c.norm_eps, req.lrp);
+    k = lrp_rms_norm(k, l.k_norm, c.norm_eps, req.lrp);
   }
   q = q.transpose(1, 2);                                          // [b, nh, s, hd]
   k = k.transpose(1, 2);                                          // [b, kv, s, hd]
@@ -203,27 +205,28 @@ at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, co
   if (req.cache) std::tie(k, v) = req.cache->append(i, c.num_layers, k, v);  // [b, kv, past+s, hd]
   at::Tensor k_full = groups == 1 ? k : k.repeat_interleave(groups, 1);  // [b, nh, past+s, hd]
   at::Tensor v_full = groups == 1 ? v : v.repeat_interleave(groups, 1);
+  lrp_attention_inputs(q, k_full, v_full, req.lrp);
   auto [ctx, probs] = planned_attention(plan, q, k_full, v_full, mask, bias, window(i), scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, nh * hd}), l.o_w, l.o_b);  // [b, s, h]
   at::Tensor post_scale;  // [b, s, h] the post norm linearised at each query (ALTI)
   if (c.post_norm_blocks && req.attention_parts_hook) post_scale = rms_post_scale(attn_out, l.post_norm, c.norm_eps);
-  if (c.post_norm_blocks) attn_out = olmo2_rms_norm(attn_out, l.post_norm, c.norm_eps);
+  if (c.post_norm_blocks) attn_out = olmo2_rms_norm(attn_out, l.post_norm, c.norm_eps, req.lrp);
   if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v_full, l.o_w.t().reshape({nh, hd, x.size(2)}), post_scale, attn_out});
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
   x = x.add(attn_out);
   cancel_point(x);  // between attention and MLP too: half a block of latency
-  at::Tensor hm = c.post_norm_blocks ? x : rms_norm(x, l.post_norm, c.norm_eps);  // [b, s, h]
+  at::Tensor hm = c.post_norm_blocks ? x : lrp_rms_norm(x, l.post_norm, c.norm_eps, req.lrp);  // [b, s, h]
   at::Tensor mlp;  // [b, s, h]
   if (l.gate_up_w.defined()) {  // phi3: up * act(gate) from one projection
     at::Tensor gate_up = at::linear(hm, l.gate_up_w);  // [b, s, 2 inter]
     const int64_t inter = c.intermediate_size;
-    mlp = at::linear(gate_up.slice(-1, inter).mul(activation(gate_up.slice(-1, 0, inter), c.hidden_act, req.deeplift)), l.down_w);
+    mlp = at::linear(lrp_gated_product(gate_up.slice(-1, 0, inter), gate_up.slice(-1, inter), c.hidden_act, req.lrp, req.deeplift), l.down_w);
   } else {
-    mlp = linear(activation(linear(hm, l.gate_w, l.gate_b), c.hidden_act, req.deeplift).mul(linear(hm, l.up_w, l.up_b)),
+    mlp = linear(lrp_gated_product(linear(hm, l.gate_w, l.gate_b), linear(hm, l.up_w, l.up_b), c.hidden_act, req.lrp, req.deeplift),
                  l.down_w, l.down_b);
   }
-  if (c.post_norm_blocks) mlp = olmo2_rms_norm(mlp, l.post_ffn_norm, c.norm_eps);
+  if (c.post_norm_blocks) mlp = olmo2_rms_norm(mlp, l.post_ffn_norm, c.norm_eps, req.lrp);
   if (training_ && c.hidden_dropout > 0) mlp = at::dropout(mlp, c.hidden_dropout, true);
   return x.add(mlp);
 }

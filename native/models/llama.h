@@ -38,6 +38,7 @@ class LlamaModel : public CausalLM {
     ModelCapabilities c;
     c.block_recompute = true;
     c.attention_parts = true;
+    c.lrp_rules = true;
     // LongRoPE picks its frequencies from a forward's largest position: keys cached by a shorter forward
     // would not be the ones a full forward computes.
     c.prefix_cache = config_.rope.type != "longrope";

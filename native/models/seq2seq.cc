@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "models/config.h"
 #include "models/layers.h"
+#include "models/lrp_rules.h"
 
 namespace inseq::models {
 
@@ -116,8 +117,9 @@ at::Tensor m2m_table(int64_t n, int64_t dim, int64_t padding_idx) {
   return out;
 }
 
-at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  return at::layer_norm(x, {x.size(-1)}, w, b, 1e-5);
+// LayerNorm (eps 1e-5); under an active LRP rule its standard deviation is a constant (models/lrp_rules.h).
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const LrpRule& lrp = {}) {
+  return lrp_layer_norm(x, w, b, 1e-5, lrp);  // [.., d]
 }
 
 at::Tensor padding_bias(const at::Tensor& mask, int64_t queries) {  // [b, k] -> [b, 1, q, k]
@@ -225,7 +227,7 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
                                 const at::Tensor& k_w, const at::Tensor& k_b, const at::Tensor& v_w, const at::Tensor& v_b, const at::Tensor& o_w,
                                 const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append,
                                 at::Tensor* probs, const std::function<at::Tensor(const at::Tensor&)>& value_hook,
-                                const DeepLiftRule& deeplift) const {
+                                const DeepLiftRule& deeplift, const LrpRule& lrp) const {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2), hd = d / heads;
   auto split = [&](const at::Tensor& y) { return y.view({b, -1, heads, hd}).transpose(1, 2); };  // [b, h, n, hd]
   at::Tensor q = split(at::linear(x, q_w, q_b).mul(1.0 / std::sqrt(static_cast<double>(hd))));
@@ -246,6 +248,7 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
       *cached_v = v;
     }
   }
+  lrp_attention_inputs(q, k, v, lrp);
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).add(bias);  // [b, h, t, k]; float32 (the bias is)
   at::Tensor p = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, at::kFloat);
   if (probs) *probs = p;
@@ -256,8 +259,9 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
                              const EncDecRequest* hooks) const {
   const Seq2SeqConfig& c = config_;
   const DeepLiftRule deeplift = hooks ? hooks->deeplift : DeepLiftRule{};
+  const LrpRule lrp = hooks ? hooks->lrp : LrpRule{};
   at::Tensor x = source_embeds.add(positions(0, source_embeds.size(1), false));  // [b, s, d]
-  if (c.layernorm_embedding) x = layer_norm(x, enc_ln_emb_w_, enc_ln_emb_b_);
+  if (c.layernorm_embedding) x = layer_norm(x, enc_ln_emb_w_, enc_ln_emb_b_, lrp);
   at::Tensor bias = padding_bias(source_mask.to(device_), x.size(1));
   for (size_t i = 0; i < enc_layers_.size(); ++i) {
     const Seq2SeqLayer& l = enc_layers_[i];
@@ -267,23 +271,23 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
     if (hooks && hooks->value_hook) vh = [&](const at::Tensor& v) { return hooks->value_hook("encoder", static_cast<int64_t>(i), v); };
     auto block = [&](const at::Tensor& h) {
       return attention(h, h, bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.encoder_heads, nullptr, nullptr, false,
-                       attentions ? &probs : nullptr, vh, deeplift);
+                       attentions ? &probs : nullptr, vh, deeplift, lrp);
     };
     auto ffn = [&](const at::Tensor& h) {
       cancel_point(h);  // between attention and the feed-forward too: part of a block of latency
-      return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation, deeplift), l.fc2_w, l.fc2_b);
+      return at::linear(lrp_activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation, lrp, deeplift), l.fc2_w, l.fc2_b);
     };
     if (c.pre_norm) {
-      x = x.add(block(layer_norm(x, l.sa_norm_w, l.sa_norm_b)));
-      x = x.add(ffn(layer_norm(x, l.ff_norm_w, l.ff_norm_b)));
+      x = x.add(block(layer_norm(x, l.sa_norm_w, l.sa_norm_b, lrp)));
+      x = x.add(ffn(layer_norm(x, l.ff_norm_w, l.ff_norm_b, lrp)));
     } else {
-      x = layer_norm(x.add(block(x)), l.sa_norm_w, l.sa_norm_b);
-      x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b);
+      x = layer_norm(x.add(block(x)), l.sa_norm_w, l.sa_norm_b, lrp);
+      x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b, lrp);
     }
     if (attentions) attentions->push_back(probs);
     if (hooks && hooks->layer_hook) x = hooks->layer_hook("encoder", static_cast<int64_t>(i), x);
   }
-  if (c.pre_norm) x = layer_norm(x, enc_final_w_, enc_final_b_);
+  if (c.pre_norm) x = layer_norm(x, enc_final_w_, enc_final_b_, lrp);
   return x;
 }
 
@@ -293,8 +297,9 @@ DecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor
   const int64_t t = target_embeds.size(1);
   const int64_t past = cache ? cache->length() : 0;
   const DeepLiftRule deeplift = hooks ? hooks->deeplift : DeepLiftRule{};
+  const LrpRule lrp = hooks ? hooks->lrp : LrpRule{};
   at::Tensor x = target_embeds.add(positions(past, t, true));  // [b, t, d]
-  if (c.layernorm_embedding) x = layer_norm(x, dec_ln_emb_w_, dec_ln_emb_b_);
+  if (c.layernorm_embedding) x = layer_norm(x, dec_ln_emb_w_, dec_ln_emb_b_, lrp);
   // causal bias over past + t keys: query past+i sees keys <= past+i
   at::Tensor qpos = at::arange(past, past + t, at::TensorOptions().dtype(at::kLong).device(device_)).unsqueeze(1);
   at::Tensor kpos = at::arange(0, past + t, at::TensorOptions().dtype(at::kLong).device(device_)).unsqueeze(0);
@@ -314,24 +319,24 @@ DecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor
     }
     auto self_block = [&](const at::Tensor& h) {
       return attention(h, h, self_bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.decoder_heads,
-                       cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh, deeplift);
+                       cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh, deeplift, lrp);
     };
     auto cross_block = [&](const at::Tensor& h) {
       return attention(h, encoder_hidden, cross_bias, l.cq_w, l.cq_b, l.ck_w, l.ck_b, l.cv_w, l.cv_b, l.co_w, l.co_b, c.decoder_heads,
-                       cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh, deeplift);
+                       cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh, deeplift, lrp);
     };
     auto ffn = [&](const at::Tensor& h) {
       cancel_point(h);  // between attention and the feed-forward too: part of a block of latency
-      return at::linear(activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation, deeplift), l.fc2_w, l.fc2_b);
+      return at::linear(lrp_activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation, lrp, deeplift), l.fc2_w, l.fc2_b);
     };
     if (c.pre_norm) {
-      x = x.add(self_block(layer_norm(x, l.sa_norm_w, l.sa_norm_b)));
-      x = x.add(cross_block(layer_norm(x, l.ca_norm_w, l.ca_norm_b)));
-      x = x.add(ffn(layer_norm(x, l.ff_norm_w, l.ff_norm_b)));
+      x = x.add(self_block(layer_norm(x, l.sa_norm_w, l.sa_norm_b, lrp)));
+      x = x.add(cross_block(layer_norm(x, l.ca_norm_w, l.ca_norm_b, lrp)));
+      x = x.add(ffn(layer_norm(x, l.ff_norm_w, l.ff_norm_b, lrp)));
     } else {
-      x = layer_norm(x.add(self_block(x)), l.sa_norm_w, l.sa_norm_b);
-      x = layer_norm(x.add(cross_block(x)), l.ca_norm_w, l.ca_norm_b);
-      x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b);
+      x = layer_norm(x.add(self_block(x)), l.sa_norm_w, l.sa_norm_b, lrp);
+      x = layer_norm(x.add(cross_block(x)), l.ca_norm_w, l.ca_norm_b, lrp);
+      x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b, lrp);
     }
     if (output_attentions) {
       out.self_attentions.push_back(sp);
@@ -339,7 +344,7 @@ DecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor
     }
     if (hooks && hooks->layer_hook) x = hooks->layer_hook("decoder", static_cast<int64_t>(i), x);
   }
-  if (c.pre_norm) x = layer_norm(x, dec_final_w_, dec_final_b_);
+  if (c.pre_norm) x = layer_norm(x, dec_final_w_, dec_final_b_, lrp);
   out.hidden = x;
   if (hooks && hooks->logits_positions.defined()) {  // [b, P]: only the rows whose logits are wanted
     const at::Tensor& pos = hooks->logits_positions;

@@ -69,7 +69,8 @@ class Seq2SeqLM : public EncoderDecoderLM {
   at::Tensor attention(const at::Tensor& x, const at::Tensor& kv, const at::Tensor& bias, const at::Tensor& q_w, const at::Tensor& q_b,
                        const at::Tensor& k_w, const at::Tensor& k_b, const at::Tensor& v_w, const at::Tensor& v_b, const at::Tensor& o_w,
                        const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append, at::Tensor* probs,
-                       const std::function<at::Tensor(const at::Tensor&)>& value_hook = {}, const DeepLiftRule& deeplift = {}) const;
+                       const std::function<at::Tensor(const at::Tensor&)>& value_hook = {}, const DeepLiftRule& deeplift = {},
+                       const LrpRule& lrp = {}) const;
 
   Seq2SeqConfig config_;
   at::Tensor enc_embed_, dec_embed_;            // [vocab, d]

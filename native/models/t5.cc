@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "models/config.h"
 #include "models/layers.h"
+#include "models/lrp_rules.h"
 
 namespace inseq::models {
 
@@ -195,10 +196,11 @@ at::Tensor T5LM::embed_target(const at::Tensor& ids) const {
   return at::embedding(shared_, ids.to(device_, at::kLong));  // [b, t, d]
 }
 
-at::Tensor T5LM::norm(const at::Tensor& x, const at::Tensor& w) const {
+at::Tensor T5LM::norm(const at::Tensor& x, const at::Tensor& w, const LrpRule& lrp) const {
   // T5LayerNorm: x * rsqrt(mean(x^2) + eps) with a float32 variance, no mean, no bias; as rms_norm (float64 stays float64).
+  // Under an active LRP rule the denominator is a constant (identity rule, models/lrp_rules.h).
   at::Tensor xf = x.to(accum_type(x.scalar_type()));
-  at::Tensor normed = x.mul(at::rsqrt(xf.pow(2).mean(-1, true).add(config_.eps)));  // [.., d] in float32 (promoted)
+  at::Tensor normed = x.mul(at::rsqrt((lrp.active() ? xf.detach() : xf).pow(2).mean(-1, true).add(config_.eps)));  // [.., d] in float32 (promoted)
   return w.mul(normed.to(w.scalar_type()));
 }
 
@@ -213,7 +215,7 @@ at::Tensor T5LM::position_bias(int64_t past, int64_t queries, int64_t keys, bool
 at::Tensor T5LM::attention(const at::Tensor& x, const at::Tensor& kv, const at::Tensor& bias, const at::Tensor& q_w, const at::Tensor& k_w,
                            const at::Tensor& v_w, const at::Tensor& o_w, at::Tensor* cached_k, at::Tensor* cached_v, bool append,
                            at::Tensor* probs, const std::function<at::Tensor(const at::Tensor&)>& value_hook, const DeepLiftRule& deeplift,
-                           bool training) const {
+                           bool training, const LrpRule& lrp) const {
   const int64_t b = x.size(0), t = x.size(1), heads = config_.num_heads, hd = config_.d_kv;
   auto split = [&](const at::Tensor& y) { return y.view({b, -1, heads, hd}).transpose(1, 2); };  // [b, h, n, d_kv]
   at::Tensor q = split(at::linear(x, q_w));  // no 1/sqrt(d_kv): T5 folds it into the initialisation
@@ -234,6 +236,7 @@ at::Tensor T5LM::attention(const at::Tensor& x, const at::Tensor& kv, const at::
       *cached_v = v;
     }
   }
+  lrp_attention_inputs(q, k, v, lrp);
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).add(bias);  // [b, h, t, k]: + position bias + mask (float32)
   at::Tensor p = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, accum_type(scores.scalar_type()));
   if (probs) *probs = p;
@@ -241,11 +244,12 @@ at::Tensor T5LM::attention(const at::Tensor& x, const at::Tensor& kv, const at::
   return at::linear(at::matmul(used.to(v.scalar_type()), v).transpose(1, 2).reshape({b, t, heads * hd}), o_w);  // [b, t, d]
 }
 
-at::Tensor T5LM::feed_forward(const T5Block& l, const at::Tensor& h, const DeepLiftRule& deeplift, bool training) const {
+at::Tensor T5LM::feed_forward(const T5Block& l, const at::Tensor& h, const DeepLiftRule& deeplift, bool training, const LrpRule& lrp) const {
   cancel_point(h);  // between attention and the feed-forward too: part of a block of latency
   // DeepLIFT: the Rescale rule at the activation; the gated product keeps its ordinary gradient (as SwiGLU in llama).
-  at::Tensor a = activation(at::linear(h, l.wi), config_.activation, deeplift);  // [b, n, d_ff]
-  if (config_.gated) a = a.mul(at::linear(h, l.wi_1));
+  // LRP: the identity rule at the activation, the gated product under the rule (models/lrp_rules.h).
+  at::Tensor a = config_.gated ? lrp_gated_product(at::linear(h, l.wi), at::linear(h, l.wi_1), config_.activation, lrp, deeplift)
+                               : lrp_activation(at::linear(h, l.wi), config_.activation, lrp, deeplift);  // [b, n, d_ff]
   if (training && config_.dropout > 0) a = at::dropout(a, config_.dropout, true);
   return at::linear(a.to(l.wo.scalar_type()), l.wo);  // [b, n, d]
 }
@@ -265,6 +269,7 @@ at::Tensor clamp_fp16(const at::Tensor& x) {
 at::Tensor T5LM::encode(const at::Tensor& source_embeds, const at::Tensor& source_mask, std::vector<at::Tensor>* attentions,
                         const EncDecRequest* r) const {
   const DeepLiftRule deeplift = r ? r->deeplift : DeepLiftRule{};
+  const LrpRule lrp = r ? r->lrp : LrpRule{};
   const bool training = r && r->training;
   const double p = training ? config_.dropout : 0.0;
   auto drop = [&](const at::Tensor& y) { return p > 0 ? at::dropout(y, p, true) : y; };
@@ -277,13 +282,13 @@ at::Tensor T5LM::encode(const at::Tensor& source_embeds, const at::Tensor& sourc
     at::Tensor probs;
     std::function<at::Tensor(const at::Tensor&)> vh;
     if (r && r->value_hook) vh = [&](const at::Tensor& v) { return r->value_hook("encoder", static_cast<int64_t>(i), v); };
-    at::Tensor h = norm(x, l.sa_norm);
-    x = clamp_fp16(x.add(drop(attention(h, h, bias, l.q, l.k, l.v, l.o, nullptr, nullptr, false, attentions ? &probs : nullptr, vh, deeplift, training))));
-    x = clamp_fp16(x.add(drop(feed_forward(l, norm(x, l.ff_norm), deeplift, training))));
+    at::Tensor h = norm(x, l.sa_norm, lrp);
+    x = clamp_fp16(x.add(drop(attention(h, h, bias, l.q, l.k, l.v, l.o, nullptr, nullptr, false, attentions ? &probs : nullptr, vh, deeplift, training, lrp))));
+    x = clamp_fp16(x.add(drop(feed_forward(l, norm(x, l.ff_norm, lrp), deeplift, training, lrp))));
     if (attentions) attentions->push_back(probs);
     if (r && r->layer_hook) x = r->layer_hook("encoder", static_cast<int64_t>(i), x);
   }
-  return drop(norm(x, enc_final_));  // [b, s, d]
+  return drop(norm(x, enc_final_, lrp));  // [b, s, d]
 }
 
 DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& encoder_hidden, const at::Tensor& source_mask, DecoderCache* cache,
@@ -291,6 +296,7 @@ DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& enc
   const int64_t t = target_embeds.size(1);
   const int64_t past = cache ? cache->length() : 0;
   const DeepLiftRule deeplift = r ? r->deeplift : DeepLiftRule{};
+  const LrpRule lrp = r ? r->lrp : LrpRule{};
   const bool training = r && r->training;
   const double p = training ? config_.dropout : 0.0;
   auto drop = [&](const at::Tensor& y) { return p > 0 ? at::dropout(y, p, true) : y; };
@@ -312,20 +318,20 @@ DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& enc
       self_vh = [&](const at::Tensor& v) { return r->value_hook("decoder", static_cast<int64_t>(i), v); };
       cross_vh = [&](const at::Tensor& v) { return r->value_hook("cross", static_cast<int64_t>(i), v); };
     }
-    at::Tensor h = norm(x, l.sa_norm);
+    at::Tensor h = norm(x, l.sa_norm, lrp);
     x = clamp_fp16(x.add(drop(attention(h, h, self_bias, l.q, l.k, l.v, l.o, cache ? &cache->self_k[i] : nullptr,
-                                        cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh, deeplift, training))));
-    h = norm(x, l.ca_norm);
+                                        cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh, deeplift, training, lrp))));
+    h = norm(x, l.ca_norm, lrp);
     x = clamp_fp16(x.add(drop(attention(h, encoder_hidden, cross_bias, l.cq, l.ck, l.cv, l.co, cache ? &cache->cross_k[i] : nullptr,
-                                        cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh, deeplift, training))));
-    x = clamp_fp16(x.add(drop(feed_forward(l, norm(x, l.ff_norm), deeplift, training))));
+                                        cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh, deeplift, training, lrp))));
+    x = clamp_fp16(x.add(drop(feed_forward(l, norm(x, l.ff_norm, lrp), deeplift, training, lrp))));
     if (output_attentions) {
       out.self_attentions.push_back(sp);
       out.cross_attentions.push_back(cp);
     }
     if (r && r->layer_hook) x = r->layer_hook("decoder", static_cast<int64_t>(i), x);
   }
-  x = drop(norm(x, dec_final_));  // [b, t, d]
+  x = drop(norm(x, dec_final_, lrp));  // [b, t, d]
   out.hidden = x;
   if (r && r->logits_positions.defined()) {  // [b, P]: only the rows whose logits are wanted
     const at::Tensor& pos = r->logits_positions;

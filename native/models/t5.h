@@ -68,9 +68,10 @@ class T5LM : public EncoderDecoderLM {
   at::Tensor attention(const at::Tensor& x, const at::Tensor& kv, const at::Tensor& bias, const at::Tensor& q_w, const at::Tensor& k_w,
                        const at::Tensor& v_w, const at::Tensor& o_w, at::Tensor* cached_k, at::Tensor* cached_v, bool append,
                        at::Tensor* probs, const std::function<at::Tensor(const at::Tensor&)>& value_hook, const DeepLiftRule& deeplift,
-                       bool training) const;
-  at::Tensor feed_forward(const T5Block& l, const at::Tensor& h, const DeepLiftRule& deeplift, bool training) const;
-  at::Tensor norm(const at::Tensor& x, const at::Tensor& w) const;
+                       bool training, const LrpRule& lrp = {}) const;
+  at::Tensor feed_forward(const T5Block& l, const at::Tensor& h, const DeepLiftRule& deeplift, bool training, const LrpRule& lrp = {}) const;
+  // T5LayerNorm; an active LRP rule makes its denominator a constant
+  at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const LrpRule& lrp = {}) const;
 
   T5Config config_;
   at::Tensor shared_;                  // [vocab, d]

@@ -17,7 +17,7 @@ const digCache = tempDir("attribute-dig-knn");
 // aggregation, as a coarse output); attention keeps [layer, head].
 const EXTRA: Record<string, number[]> = { saliency: [], input_x_gradient: [], integrated_gradients: [], sequential_integrated_gradients: [], discretized_integrated_gradients: [], gradient_shap: [],
   layer_integrated_gradients: [], layer_gradient_x_activation: [], occlusion: [], attention: [5, 8], value_zeroing: [5], deeplift: [], layer_deeplift: [], lime: [], reagent: [],
-  attention_rollout: [], attention_flow: [], alti_logit: [] };
+  attention_rollout: [], attention_flow: [], alti_logit: [], attn_lrp: [], cp_lrp: [] };
 
 describe("model.attribute on hf-stories260K", () => {
   let model: Model;

@@ -82,8 +82,8 @@ describe.each(DECODER_ONLY)("every method on decoder-only %s", (name) => {
     });
   }
 
-  it("a contrastive target equal to the target gives exactly 0 (saliency, integrated gradients)", async () => {
-    for (const method of ["saliency", "integrated_gradients"]) {
+  it("a contrastive target equal to the target gives exactly 0 (saliency, integrated gradients, AttnLRP, CP-LRP)", async () => {
+    for (const method of ["saliency", "integrated_gradients", "attn_lrp", "cp_lrp"]) {
       const out = await model.attribute(prompts[1]!, {
         method, generatedTexts: forced[1], attributedFn: "contrast_prob_diff", contrastTargets: forced[1], methodArgs: methodArgs(method),
       });
