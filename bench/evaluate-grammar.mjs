@@ -27,7 +27,7 @@ const PARTS = {
       "integrated_gradients", "integrated_gradients+contrast_logits_diff", "gradient_shap", "deeplift",
       "deeplift+contrast_logits_diff", "layer_integrated_gradients", "layer_gradient_x_activation", "layer_deeplift",
       "occlusion", "occlusion+contrast_logits_diff", "lime", "attention", "attention:scoresLayer=-1", "value_zeroing",
-      "value_zeroing:scoresLayer=-1", "attention_rollout", "attention_flow", "alti_logit", "alti_logit+contrast_logits_diff",
+      "value_zeroing:scoresLayer=-1", "attn_lrp", "attn_lrp+contrast_logits_diff", "cp_lrp", "cp_lrp+contrast_logits_diff", "attention_rollout", "attention_flow", "alti_logit", "alti_logit+contrast_logits_diff",
     ].join(","),
   }],
   replacement: ["The replacement changes the faithfulness ranking (baselines and two methods)", null],

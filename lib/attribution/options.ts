@@ -11,7 +11,7 @@ import type { TextTokenizer } from "../tokenizers/tokenizer.js";
 import type { Alignment } from "./contrast.js";
 import { DIG_METHOD, digMethodArgs } from "./dig-options.js";
 import { reagentArgs } from "./reagent.js";
-import { getMethod, resolveStepFunction, STEP_ARG_NAMES, type AnyStepFunctionId, type MethodId } from "./registry.js";
+import { defaultAttributedFn, getMethod, resolveStepFunction, STEP_ARG_NAMES, type AnyStepFunctionId, type MethodId } from "./registry.js";
 
 export interface AttributeOptions {
   /** Forced targets, one per input (decoder-only: each must start with its prompt). Omit to generate. */
@@ -21,7 +21,7 @@ export interface AttributeOptions {
   /** First / last+1 target position to attribute (negative: from the end). Default: prompt length .. end. */
   attrPosStart?: number;
   attrPosEnd?: number;
-  /** Step function whose value is attributed (default "probability"). */
+  /** Step function whose value is attributed (default "probability"; "logit" for attn_lrp, cp_lrp and alti_logit). */
   attributedFn?: AnyStepFunctionId;
   /** Step functions computed at every attributed step. */
   stepScores?: readonly AnyStepFunctionId[];
@@ -207,8 +207,8 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
   Object.assign(out, reagentArgs(a));
   if (a.returnConvergenceDelta !== undefined) out.returnConvergenceDelta = Boolean(a.returnConvergenceDelta);
   if (a.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(a.multiplyByInputs);
-  if (a.latentRelevance !== undefined) out.latentRelevance = Boolean(a.latentRelevance);
   else if (def.defaults?.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(def.defaults.multiplyByInputs);  // DIG: false
+  if (a.latentRelevance !== undefined) out.latentRelevance = Boolean(a.latentRelevance);
   if (a.similarityMetric !== undefined) {
     if (a.similarityMetric !== "cosine" && a.similarityMetric !== "euclidean") throw invalidOption("similarityMetric", '"cosine" or "euclidean"', a.similarityMetric);
     out.similarityMetric = a.similarityMetric;
@@ -244,7 +244,7 @@ export function resolveAttributeOptions(inputs: readonly string[], options: Shar
   layers: { decoder: number; encoder: number } & LayerContext): ResolvedAttributeOptions {
   const method = options.method ?? defaultMethod ?? "saliency";
   getMethod(method);  // unknown ids fail here with the list
-  const attributedFnId = options.attributedFn ?? "probability";
+  const attributedFnId = options.attributedFn ?? defaultAttributedFn(method);
   const attributed = resolveStepFunction(attributedFnId);
   if (attributed.def.custom) throw invalidOption("attributedFn", "a built-in or TorchScript step function (custom JS step functions are forward-only)", attributedFnId);
   if (!Array.isArray(options.stepScores ?? [])) throw invalidOption("stepScores", "an array of step function ids", options.stepScores);

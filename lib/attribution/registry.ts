@@ -18,6 +18,9 @@ export interface MethodDefinition {
   /** Option defaults the native table declares (e.g. nSteps 50; DIG multiplyByInputs 0 = false). */
   defaults?: Readonly<Record<string, number>>;
   description: string;
+  /** The step function attributed when `attributedFn` is not given: "probability" (Inseq's default), "logit" for
+   * the methods that explain a logit (attn_lrp, cp_lrp, alti_logit). */
+  attributedFn: string;
 }
 
 /** The attribution methods, in the native table's order. */
@@ -79,6 +82,11 @@ export function getMethod(id: string): MethodDefinition {
     throw new InseqError(ErrorCode.INVALID_OPTION, `Unknown attribution method ${JSON.stringify(id)}; available: ${listFeatureAttributionMethods().join(", ")}`);
   }
   return m;
+}
+
+/** The step function `method` attributes when no attributedFn is given (the native method table's). */
+export function defaultAttributedFn(method: string): string {
+  return getMethod(method).attributedFn;
 }
 
 export function listStepFunctions(): string[] {

@@ -5,7 +5,7 @@
  * against the registry here, before any model loads.
  */
 import { ErrorCode, InseqError, checkKnownOptions, describeValue } from "../core/errors.js";
-import { getMethod, resolveStepFunction } from "../attribution/registry.js";
+import { defaultAttributedFn, getMethod, resolveStepFunction } from "../attribution/registry.js";
 import type { MethodSpec } from "../evaluation/types.js";
 import { camel, unknownKey } from "./parse.js";
 
@@ -70,8 +70,9 @@ type SpecArg = [key: string, value: unknown, only?: "method" | "fn"];
  */
 function buildSpec(source: string, method: string, attributedFn: string | undefined, args: SpecArg[], label?: string): MethodSpec {
   const def = inSpec(source, "in the method spec", () => getMethod(method));
-  // Without attributedFn the attributed function is the default, probability (its `logprob` is accepted).
-  const fn = inSpec(source, "in the method spec", () => resolveStepFunction(attributedFn ?? "probability"));
+  // Without attributedFn the attributed function is the method's default (probability, whose `logprob` is accepted;
+  // logit for the LRP methods and ALTI-logit).
+  const fn = inSpec(source, "in the method spec", () => resolveStepFunction(attributedFn ?? defaultAttributedFn(def.id)));
   const stepKeys = fn.def.options.filter((k) => !RUNNER_STEP_KEYS.has(k));
   const spec: MethodSpec = { method: def.id };
   if (attributedFn !== undefined) spec.attributedFn = attributedFn;

@@ -6,6 +6,7 @@
  */
 import type { AttributeOptions } from "../attribution/attribute.js";
 import { ErrorCode, InseqError } from "../core/errors.js";
+import { defaultAttributedFn } from "../attribution/registry.js";
 
 /** snake_case keys (as Inseq's `info`), JSON values. */
 export type RunConfig = Record<string, unknown>;
@@ -49,7 +50,7 @@ export function runConfig(input: RunConfigInput): RunConfig {
     model: input.model,
     attribution_method: o.method ?? null,
     attribution_args: normalize(o.methodArgs ?? {}),
-    attributed_fn: o.attributedFn ?? "probability",
+    attributed_fn: o.attributedFn ?? (o.method ? defaultAttributedFn(o.method) : "probability"),
     attributed_fn_args: normalize(o.attributedFnArgs ?? {}),
     step_scores: [...(o.stepScores ?? [])],
     step_scores_args: normalize(o.stepScoresArgs ?? {}),

@@ -32,6 +32,9 @@ struct MethodInfo {
   // (n_steps / n_samples 0, stdevs / mask_prob < 0) to get these.
   std::vector<std::pair<std::string, double>> defaults;
   std::string description;
+  // The step function attributed when a request names none (Inseq's "probability"; the LRP methods and ALTI-logit
+  // explain a logit: a probability near 1 has a vanishing gradient, and relevance starts from the logit).
+  std::string attributed_fn = "probability";
   bool uses_baselines() const { return needs.baselines; }
 };
 

@@ -176,6 +176,7 @@ Napi::Value ListMethods(const Napi::CallbackInfo& info) {
     m.Set("usesBaselines", methods[i].uses_baselines());
     m.Set("kind", methods[i].kind);
     m.Set("description", methods[i].description);
+    m.Set("attributedFn", methods[i].attributed_fn);
     Napi::Object defaults = Napi::Object::New(env);
     for (const auto& [name, value] : methods[i].defaults) defaults.Set(name, value);
     m.Set("defaults", defaults);
@@ -235,6 +236,7 @@ Napi::Value MethodTable(const Napi::CallbackInfo& info) {
     for (const auto& [name, value] : m.defaults) defaults.Set(name, value);
     o.Set("defaults", defaults);
     o.Set("description", m.description);
+    o.Set("attributedFn", m.attributed_fn);
     ms.Set(static_cast<uint32_t>(i), o);
   }
   out.Set("methods", ms);

@@ -7,7 +7,7 @@ import { writeFileAtomic } from "../../core/atomic-write.js";
 import { FeatureAttributionOutput } from "../../results/attribution.js";
 
 import { ErrorCode, InseqError } from "../../core/errors.js";
-import { listFeatureAttributionMethods, listStepFunctions, type MethodId } from "../../attribution/registry.js";
+import { defaultAttributedFn, listFeatureAttributionMethods, listStepFunctions, type MethodId } from "../../attribution/registry.js";
 import { loadModel, type DeviceOption } from "../../models/load-model.js";
 import { DATASET_FORMATS, openDataset, type DatasetFormat } from "../../dataset/readers.js";
 import { PARQUET_REVISION } from "../../dataset/hub-dataset.js";
@@ -239,7 +239,7 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
   const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
   const method: MethodId = opts.attributionMethod; // one of the choices, checked by commander
   const stepScores: string[] = opts.stepScores ?? [];
-  const attributedFn: string = opts.attributedFn ?? "probability";
+  const attributedFn: string = opts.attributedFn ?? defaultAttributedFn(method);
 
   // 1. Everything that can fail fast, before the model loads: dataset, fields, split, output.
   const kw = datasetKwargs(opts.datasetKwargs);
