@@ -27,16 +27,7 @@ if threads > 0:
 import inseq  # noqa: E402
 
 
-def prefix_with_tokens(tok, text, n):
-    words = text.split(" ")
-    for k in range(1, len(words) + 1):
-        cand = " ".join(words[:k])
-        m = len(tok(cand).input_ids)
-        if m == n:
-            return cand
-        if m > n:
-            break
-    raise ValueError(f"no {n}-token prefix")
+from bench_texts import prefix_with_tokens  # noqa: E402
 
 
 kwargs = json.loads(flag("--args", "null")) or ({"n_steps": 50} if method == "integrated_gradients" else {})

@@ -34,16 +34,7 @@ else:
 monkey_patch(module, attnLRP if method == "attn_lrp" else cp_LRP)
 
 
-def prefix_with_tokens(tok, text, n):
-    words = text.split(" ")
-    for k in range(1, len(words) + 1):
-        cand = " ".join(words[:k])
-        m = len(tok(cand).input_ids)
-        if m == n:
-            return cand
-        if m > n:
-            break
-    raise ValueError(f"no {n}-token prefix")
+from bench_texts import prefix_with_tokens  # noqa: E402
 
 
 frozen = "--frozen" in sys.argv[5:]
