@@ -64,7 +64,7 @@ export function makeAttributeContextCommand(): Command {
     .description("detect the context-sensitive tokens of a generated (or forced) output and attribute them to the input / output context (PECoRe)")
     .option("-m, --model <id>", "model directory, hub id, or \"default\" (the bundled model)", "default")
     .addOption(new Option("-a, --attribution-method <id>", "CCI attribution method").choices(listFeatureAttributionMethods()).default("saliency"))
-    .addOption(new Option("--attributed-fn <id>", "CCI attributed step function (default probability; contrastive ones compare with the contextless alternative)").choices(listStepFunctions()))
+    .addOption(new Option("--attributed-fn <id>", "CCI attributed step function (default: the method's, probability or logit; contrastive ones compare with the contextless alternative)").choices(listStepFunctions()))
     .option("--attribution-kwargs <json>", "CCI method options as JSON, e.g. '{\"n_steps\": 100}'", jsonOption)
     .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", generationKwargsOption)
     .requiredOption("--input-current-text <text>", "the current input ({current} of --input-template)")

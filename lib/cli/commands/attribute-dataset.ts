@@ -126,7 +126,7 @@ export function makeAttributeDatasetCommand(): Command {
     .option("-m, --model <id>", "model directory, hub id, or \"default\" (the bundled model)", "default")
     .addOption(new Option("-a, --attribution-method <id>", "attribution method").choices(listFeatureAttributionMethods()).default("saliency"))
     .addOption(new Option("--step-scores <ids...>", "step functions computed at every step").choices(listStepFunctions()))
-    .addOption(new Option("--attributed-fn <id>", "step function to attribute (default probability)").choices(listStepFunctions()))
+    .addOption(new Option("--attributed-fn <id>", "step function to attribute (default: the method's, probability; logit for attn_lrp, cp_lrp and alti_logit)").choices(listStepFunctions()))
     .option("--attribution-kwargs <json>", "method / step-function options as JSON, e.g. '{\"n_steps\": 100}'", jsonOption)
     .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", generationKwargsOption)
     .option("--output-step-attributions", "accepted for Inseq command lines: per-step outputs are never saved", false)

@@ -78,7 +78,7 @@ export function makeAttributeCommand(): Command {
     .requiredOption("-i, --input-texts <texts...>", "prompts to attribute")
     .option("-g, --generated-texts <texts...>", "forced targets (decoder-only: each starts with its prompt; encoder-decoders: the target texts); omit to generate")
     .addOption(new Option("--step-scores <ids...>", "step functions computed at every step").choices(listStepFunctions()))
-    .addOption(new Option("--attributed-fn <id>", "step function to attribute (default probability)").choices(listStepFunctions()))
+    .addOption(new Option("--attributed-fn <id>", "step function to attribute (default: the method's, probability; logit for attn_lrp, cp_lrp and alti_logit)").choices(listStepFunctions()))
     .option("--attribution-kwargs <json>", "method / step-function options as JSON, e.g. '{\"n_steps\": 100}'", jsonOption)
     .option("--generation-kwargs <json>", "generation options as JSON, e.g. '{\"max_new_tokens\": 10}'", generationKwargsOption)
     .option("--output-step-attributions", "also keep per-step outputs (as Inseq, they are not saved)", false)
