@@ -122,6 +122,24 @@ at::Tensor alti_logit(EngineContext& ctx, Example& e) {
   if (!contrast && fn != "logit" && fn != "logits" && fn != "probability") {
     throw core::Error(core::ErrorCode::kInvalidOption, "Expected \"logit\" or \"contrast_logits_diff\" for attributedFn of alti_logit (it decomposes a logit) but received \"" + fn + "\"");
   }
+  if (ctx.seq2seq) {
+    AltiSeq2SeqRequest r;
+    r.source_embeds = ctx.seq2seq->embed_source(e.ids.slice(0, 0, e.src).unsqueeze(0));  // [1, s, h]
+    r.target_embeds = ctx.seq2seq->embed_target(e.ids.slice(0, e.src).unsqueeze(0));     // [1, t, h]
+    r.positions = e.positions.sub(e.src);                                                // [S] decoder positions
+    r.targets = e.targets;
+    if (contrast) {
+      if (e.host_contrast_targets.empty()) {
+        throw core::Error(core::ErrorCode::kInvalidOption, "alti_logit with contrast_logits_diff needs contrastTargets");
+      }
+      r.contrast = ctx.long_tensor(e.host_contrast_targets);
+    }
+    r.block_bytes = std::max(1.0, ctx.budget_bytes / 8.0);
+    ctx.tokens_forwarded += e.n;
+    at::Tensor rows = attribution::alti_logit_seq2seq(*ctx.seq2seq, r).logit;  // [S, n]
+    ctx.progress(static_cast<double>(e.steps()));
+    return step_columns(ctx, e, rows);
+  }
   const models::LogitLens lens = ctx.model.logit_lens();
   AltiLogitRequest r;
   r.embeds = ctx.embed(e.ids.unsqueeze(0), at::Tensor());  // [1, n, h]

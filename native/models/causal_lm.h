@@ -48,6 +48,11 @@ struct AttentionParts {
   at::Tensor post_scale;  // [batch, seq, hidden] or undefined: the norm after the attention (Gemma 2/3, OLMo 2) at each
                           // query, linearised: weight / rms(o_i)
   at::Tensor output;      // [batch, seq, hidden] the attention output as added to the residual (bias, post norm included)
+  // Post-LN blocks (BART, Marian): a LayerNorm after the residual sum, linearised at each query: every term
+  // (residual included) is centred and scaled by sum_scale = gamma / sigma(x_i + o_i); block_output is the norm's
+  // output. Both undefined elsewhere (the block's output is residual + output).
+  at::Tensor sum_scale;     // [batch, seq, hidden] or undefined
+  at::Tensor block_output;  // [batch, seq, hidden] or undefined
 };
 
 // The final norm and unembedding, for the logit lens (alti_logit): logits = norm(x) @ unembedding^T, the norm

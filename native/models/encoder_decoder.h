@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "models/generate.h"
+#include "models/causal_lm.h"
 #include "models/lrp_rules.h"
 
 namespace inseq::models {
@@ -44,6 +45,11 @@ struct EncDecRequest {
   // output [b, n, d] of each block of `stack` ("encoder" | "decoder"). Their return values replace them.
   std::function<at::Tensor(const std::string& block, int64_t layer, const at::Tensor& values)> value_hook;
   std::function<at::Tensor(const std::string& stack, int64_t layer, const at::Tensor& hidden)> layer_hook;
+  // ALTI (native BART family): every attention block's parts (AttentionParts, models/causal_lm.h) as it runs, `block`
+  // "encoder" | "decoder" | "cross" (cross: queries the target, keys and values the encoder output); and, post-LN
+  // decoders only, gamma / sigma [b, t, d] of the LayerNorm after each layer's feed-forward sum.
+  std::function<void(const std::string& block, int64_t layer, const AttentionParts& parts)> attention_parts_hook;
+  std::function<void(int64_t layer, const at::Tensor& scale)> ffn_norm_scale_hook;
   bool output_final_states = false;  // fill encoder_final / decoder_final
   DeepLiftRule deeplift;             // DeepLIFT's rule (native models; inactive by default)
   LrpRule lrp;                       // AttnLRP / CP-LRP rules (native models; inactive by default): models/lrp_rules.h

@@ -128,7 +128,40 @@ at::Tensor padding_bias(const at::Tensor& mask, int64_t queries) {  // [b, k] ->
   return bias;
 }
 
+// gamma / sigma(z) [b, n, d]: a LayerNorm at z linearised (its centring aside), in float64.
+at::Tensor ln_scale(const at::Tensor& z, const at::Tensor& w) {
+  at::Tensor z64 = z.to(at::kDouble);  // [b, n, d]
+  at::Tensor sigma = z64.var(-1, /*unbiased=*/false, /*keepdim=*/true).add(1e-5).sqrt();  // [b, n, 1]
+  return w.to(at::kDouble).div(sigma);
+}
+
 }  // namespace
+
+void Seq2SeqLM::report_parts(const EncDecRequest& hooks, const char* block, int64_t layer, const at::Tensor& x, const at::Tensor& probs,
+                             const at::Tensor& values, const at::Tensor& o_w, int64_t heads, const at::Tensor& a, const at::Tensor& y,
+                             const at::Tensor& norm_w) const {
+  const int64_t d = o_w.size(0);
+  AttentionParts p;
+  p.residual = x;                                                  // [b, q, d]
+  p.probs = probs;                                                 // [b, h, q, k]
+  p.values = values;                                               // [b, h, k, hd]
+  p.out_weight = o_w.t().reshape({heads, d / heads, d});           // [h, hd, d]: linear's weight is [out, in]
+  p.output = a;                                                    // [b, q, d]
+  if (norm_w.defined()) {
+    p.sum_scale = ln_scale(x.add(a), norm_w);  // [b, q, d]
+    p.block_output = y;
+  }
+  hooks.attention_parts_hook(block, layer, p);
+}
+
+LogitLens Seq2SeqLM::logit_lens() const {
+  LogitLens lens;
+  lens.rms = false;
+  lens.weight = dec_final_w_;  // [d] or undefined (post-LN)
+  lens.eps = 1e-5;
+  lens.unembedding = lm_head_;  // [V, d]
+  return lens;
+}
 
 Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device device, c10::ScalarType dtype) : config_(c) {
   device_ = device;
@@ -227,7 +260,7 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
                                 const at::Tensor& k_w, const at::Tensor& k_b, const at::Tensor& v_w, const at::Tensor& v_b, const at::Tensor& o_w,
                                 const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append,
                                 at::Tensor* probs, const std::function<at::Tensor(const at::Tensor&)>& value_hook,
-                                const DeepLiftRule& deeplift, const LrpRule& lrp) const {
+                                const DeepLiftRule& deeplift, const LrpRule& lrp, at::Tensor* values) const {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2), hd = d / heads;
   auto split = [&](const at::Tensor& y) { return y.view({b, -1, heads, hd}).transpose(1, 2); };  // [b, h, n, hd]
   at::Tensor q = split(at::linear(x, q_w, q_b).mul(1.0 / std::sqrt(static_cast<double>(hd))));
@@ -248,6 +281,7 @@ at::Tensor Seq2SeqLM::attention(const at::Tensor& x, const at::Tensor& kv, const
       *cached_v = v;
     }
   }
+  if (values) *values = v;  // [b, h, k, hd]
   lrp_attention_inputs(q, k, v, lrp);
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).add(bias);  // [b, h, t, k]; float32 (the bias is)
   at::Tensor p = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, at::kFloat);
@@ -269,19 +303,26 @@ at::Tensor Seq2SeqLM::encode(const at::Tensor& source_embeds, const at::Tensor& 
     at::Tensor probs;
     std::function<at::Tensor(const at::Tensor&)> vh;
     if (hooks && hooks->value_hook) vh = [&](const at::Tensor& v) { return hooks->value_hook("encoder", static_cast<int64_t>(i), v); };
+    const bool parts = hooks && hooks->attention_parts_hook;
+    at::Tensor values;  // [b, h, s, hd] with parts
     auto block = [&](const at::Tensor& h) {
       return attention(h, h, bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.encoder_heads, nullptr, nullptr, false,
-                       attentions ? &probs : nullptr, vh, deeplift, lrp);
+                       attentions || parts ? &probs : nullptr, vh, deeplift, lrp, parts ? &values : nullptr);
     };
     auto ffn = [&](const at::Tensor& h) {
       cancel_point(h);  // between attention and the feed-forward too: part of a block of latency
       return at::linear(lrp_activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation, lrp, deeplift), l.fc2_w, l.fc2_b);
     };
     if (c.pre_norm) {
-      x = x.add(block(layer_norm(x, l.sa_norm_w, l.sa_norm_b, lrp)));
+      at::Tensor a = block(layer_norm(x, l.sa_norm_w, l.sa_norm_b, lrp));  // [b, s, d]
+      if (parts) report_parts(*hooks, "encoder", static_cast<int64_t>(i), x, probs, values, l.o_w, c.encoder_heads, a, x.add(a), at::Tensor());
+      x = x.add(a);
       x = x.add(ffn(layer_norm(x, l.ff_norm_w, l.ff_norm_b, lrp)));
     } else {
-      x = layer_norm(x.add(block(x)), l.sa_norm_w, l.sa_norm_b, lrp);
+      at::Tensor a = block(x);  // [b, s, d]
+      at::Tensor y = layer_norm(x.add(a), l.sa_norm_w, l.sa_norm_b, lrp);
+      if (parts) report_parts(*hooks, "encoder", static_cast<int64_t>(i), x, probs, values, l.o_w, c.encoder_heads, a, y, l.sa_norm_w);
+      x = y;
       x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b, lrp);
     }
     if (attentions) attentions->push_back(probs);
@@ -317,26 +358,43 @@ DecodeResult Seq2SeqLM::decode(const at::Tensor& target_embeds, const at::Tensor
       self_vh = [&](const at::Tensor& v) { return hooks->value_hook("decoder", static_cast<int64_t>(i), v); };
       cross_vh = [&](const at::Tensor& v) { return hooks->value_hook("cross", static_cast<int64_t>(i), v); };
     }
+    const bool parts = hooks && hooks->attention_parts_hook;
+    at::Tensor self_values, cross_values;  // [b, h, t, hd], [b, h, s, hd] with parts
     auto self_block = [&](const at::Tensor& h) {
       return attention(h, h, self_bias, l.q_w, l.q_b, l.k_w, l.k_b, l.v_w, l.v_b, l.o_w, l.o_b, c.decoder_heads,
-                       cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh, deeplift, lrp);
+                       cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true, output_attentions || parts ? &sp : nullptr,
+                       self_vh, deeplift, lrp, parts ? &self_values : nullptr);
     };
     auto cross_block = [&](const at::Tensor& h) {
       return attention(h, encoder_hidden, cross_bias, l.cq_w, l.cq_b, l.ck_w, l.ck_b, l.cv_w, l.cv_b, l.co_w, l.co_b, c.decoder_heads,
-                       cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh, deeplift, lrp);
+                       cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr, false, output_attentions || parts ? &cp : nullptr,
+                       cross_vh, deeplift, lrp, parts ? &cross_values : nullptr);
     };
+    const int64_t li = static_cast<int64_t>(i);
     auto ffn = [&](const at::Tensor& h) {
       cancel_point(h);  // between attention and the feed-forward too: part of a block of latency
       return at::linear(lrp_activation(at::linear(h, l.fc1_w, l.fc1_b), c.activation, lrp, deeplift), l.fc2_w, l.fc2_b);
     };
     if (c.pre_norm) {
-      x = x.add(self_block(layer_norm(x, l.sa_norm_w, l.sa_norm_b, lrp)));
-      x = x.add(cross_block(layer_norm(x, l.ca_norm_w, l.ca_norm_b, lrp)));
+      at::Tensor a = self_block(layer_norm(x, l.sa_norm_w, l.sa_norm_b, lrp));  // [b, t, d]
+      if (parts) report_parts(*hooks, "decoder", li, x, sp, self_values, l.o_w, c.decoder_heads, a, x.add(a), at::Tensor());
+      x = x.add(a);
+      a = cross_block(layer_norm(x, l.ca_norm_w, l.ca_norm_b, lrp));
+      if (parts) report_parts(*hooks, "cross", li, x, cp, cross_values, l.co_w, c.decoder_heads, a, x.add(a), at::Tensor());
+      x = x.add(a);
       x = x.add(ffn(layer_norm(x, l.ff_norm_w, l.ff_norm_b, lrp)));
     } else {
-      x = layer_norm(x.add(self_block(x)), l.sa_norm_w, l.sa_norm_b, lrp);
-      x = layer_norm(x.add(cross_block(x)), l.ca_norm_w, l.ca_norm_b, lrp);
-      x = layer_norm(x.add(ffn(x)), l.ff_norm_w, l.ff_norm_b, lrp);
+      at::Tensor a = self_block(x);  // [b, t, d]
+      at::Tensor y = layer_norm(x.add(a), l.sa_norm_w, l.sa_norm_b, lrp);
+      if (parts) report_parts(*hooks, "decoder", li, x, sp, self_values, l.o_w, c.decoder_heads, a, y, l.sa_norm_w);
+      x = y;
+      a = cross_block(x);
+      y = layer_norm(x.add(a), l.ca_norm_w, l.ca_norm_b, lrp);
+      if (parts) report_parts(*hooks, "cross", li, x, cp, cross_values, l.co_w, c.decoder_heads, a, y, l.ca_norm_w);
+      x = y;
+      at::Tensor z = x.add(ffn(x));  // [b, t, d]
+      if (hooks && hooks->ffn_norm_scale_hook) hooks->ffn_norm_scale_hook(li, ln_scale(z, l.ff_norm_w));
+      x = layer_norm(z, l.ff_norm_w, l.ff_norm_b, lrp);
     }
     if (output_attentions) {
       out.self_attentions.push_back(sp);

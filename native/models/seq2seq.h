@@ -61,6 +61,9 @@ class Seq2SeqLM : public EncoderDecoderLM {
                              DecoderCache* cache, bool output_attentions, const EncDecRequest* hooks = nullptr) const;
 
   EncDecOutput forward(const EncDecRequest& request) const override;
+  // The decoder's final norm (pre-LN: mbart, m2m_100; post-LN models have none: weight undefined) and LM head, for
+  // alti_logit's logit lens; final_logits_bias is not part of it.
+  LogitLens logit_lens() const;
   std::unique_ptr<DecodingState> start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const override;
   at::Tensor decode_next(DecodingState& state, const at::Tensor& target_embeds) const override;
 
@@ -70,7 +73,12 @@ class Seq2SeqLM : public EncoderDecoderLM {
                        const at::Tensor& k_w, const at::Tensor& k_b, const at::Tensor& v_w, const at::Tensor& v_b, const at::Tensor& o_w,
                        const at::Tensor& o_b, int64_t heads, at::Tensor* cached_k, at::Tensor* cached_v, bool append, at::Tensor* probs,
                        const std::function<at::Tensor(const at::Tensor&)>& value_hook = {}, const DeepLiftRule& deeplift = {},
-                       const LrpRule& lrp = {}) const;
+                       const LrpRule& lrp = {}, at::Tensor* values = nullptr) const;
+  // ALTI's parts of one attention sub-block (EncDecRequest::attention_parts_hook): x the residual, a the attention
+  // output, y the sub-block's output (post-LN: the norm of x + a, linearised at each query).
+  void report_parts(const EncDecRequest& hooks, const char* block, int64_t layer, const at::Tensor& x, const at::Tensor& probs,
+                    const at::Tensor& values, const at::Tensor& o_w, int64_t heads, const at::Tensor& a, const at::Tensor& y,
+                    const at::Tensor& norm_w) const;
 
   Seq2SeqConfig config_;
   at::Tensor enc_embed_, dec_embed_;            // [vocab, d]

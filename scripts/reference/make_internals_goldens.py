@@ -30,7 +30,7 @@ DECODER_CASES = [
     ("gemma2", "He was", "He was in the park"),
     ("olmo2", "He was", "He was in the park"),
 ]
-SEQ2SEQ_CASES = [("bart", "So Ben too", "And that'")]
+SEQ2SEQ_CASES = [("bart", "So Ben too", "And that'"), ("mbart", "So Ben too", "And that'")]
 
 
 def residual_attention(att: np.ndarray) -> np.ndarray:
@@ -147,6 +147,144 @@ def alti_logit_rows(blocks, final_x, gamma, eps, rms, unembed, targets, contrast
     xf = final_x[queries]
     var = (xf**2).mean(-1) if rms else xf.var(-1)
     return acc / np.sqrt(var + eps)[:, None]
+
+
+def centre(v):
+    return v - v.mean(-1, keepdims=True)
+
+
+def alti_sub(x, A, U, y, ln, merged, causal):
+    """One attention sub-block of an encoder-decoder, per query i: T_ij = sum_h A[h,i,j] U[h,j]; the residual x_i is
+    merged into T_ii (self-attention) or is a key of its own, column 0 (cross-attention). ln = (gamma, sigma[q]) of a
+    LayerNorm after the residual sum (post-LN), linearised at the query: T' = gamma * centre(T) / sigma_i.
+    Returns C [q, keys (+1)] (rows normalised) and T' [q, k, h] without the residual."""
+    q, k = A.shape[1], A.shape[2]
+    lin = (lambda v, i: v) if ln is None else (lambda v, i: ln[0] * centre(v) / ln[1][i])
+    Ts = np.zeros((q, k, x.shape[1]))
+    C = np.zeros((q, k if merged else k + 1))
+    for i in range(q):
+        terms = []
+        for j in range(k):
+            T = sum(A[h, i, j] * U[h, j] for h in range(A.shape[0]))
+            Ts[i, j] = lin(T, i)
+            terms.append(lin(T + (x[i] if merged and j == i else 0), i))
+        if not merged:
+            terms = [lin(x[i], i)] + terms
+        c = np.zeros(len(terms))
+        for j, Tr in enumerate(terms):
+            if causal and j > i:
+                continue
+            c[j] = max(0.0, np.abs(y[i]).sum() - np.abs(y[i] - Tr).sum())
+        C[i] = c / c.sum() if c.sum() > 0 else c
+    return C, Ts
+
+
+def seq2seq_alti_logit(model, src, tgt, queries, targets, contrast):
+    """ALTI-logit of a BART-family encoder-decoder in float64 (see docs/attribution.md): source ++ target columns."""
+    cfg = model.config
+    pre = cfg.model_type in ("mbart", "m2m_100")
+    enc_layers, dec_layers = model.model.encoder.layers, model.model.decoder.layers
+    caps, hooks = {}, []
+
+    def put(key):
+        def f(mod, args, out):
+            caps[key] = (out[0] if isinstance(out, tuple) else out)[0].detach().numpy()
+        return f
+
+    def put_in(key):
+        def f(mod, args, kwargs):
+            caps[key] = (args[0] if args else kwargs["hidden_states"])[0].detach().numpy()
+        return f
+
+    for side, layers in (("enc", enc_layers), ("dec", dec_layers)):
+        for l, layer in enumerate(layers):
+            hooks.append(layer.register_forward_pre_hook(put_in((side, l, "x")), with_kwargs=True))
+            hooks.append(layer.self_attn.v_proj.register_forward_hook(put((side, l, "v"))))
+            hooks.append(layer.self_attn.register_forward_hook(put((side, l, "o"))))
+            hooks.append(layer.self_attn_layer_norm.register_forward_pre_hook(put_in((side, l, "sa_in")), with_kwargs=True))
+            hooks.append(layer.self_attn_layer_norm.register_forward_hook(put((side, l, "sa_out"))))
+            hooks.append(layer.final_layer_norm.register_forward_pre_hook(put_in((side, l, "ff_in")), with_kwargs=True))
+            if side == "dec":
+                hooks.append(layer.encoder_attn.v_proj.register_forward_hook(put((side, l, "cv"))))
+                hooks.append(layer.encoder_attn.register_forward_hook(put((side, l, "co"))))
+                hooks.append(layer.encoder_attn_layer_norm.register_forward_pre_hook(put_in((side, l, "ca_in")), with_kwargs=True))
+                hooks.append(layer.encoder_attn_layer_norm.register_forward_hook(put((side, l, "ca_out"))))
+    if pre:
+        hooks.append(model.model.decoder.layer_norm.register_forward_pre_hook(put_in(("final",)), with_kwargs=True))
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([src]), decoder_input_ids=torch.tensor([tgt]), output_attentions=True)
+    for h in hooks:
+        h.remove()
+    enc_out = out.encoder_last_hidden_state[0].numpy()
+    s, t = len(src), len(tgt)
+    n = s + t
+
+    def U_of(v, attn):
+        H = attn.num_heads if hasattr(attn, "num_heads") else cfg.encoder_attention_heads
+        hd = v.shape[1] // H
+        W = attn.out_proj.weight.detach().numpy()  # [out, in]
+        return np.stack([v[:, h * hd:(h + 1) * hd] @ W[:, h * hd:(h + 1) * hd].T for h in range(H)])
+
+    def ln_at(norm, z):  # (gamma, sigma per row) of a LayerNorm at its input z
+        return norm.weight.detach().numpy(), np.sqrt(z.var(-1) + norm.eps)
+
+    R_enc = np.concatenate([np.eye(s), np.zeros((s, t))], 1)  # [s, n]
+    for l, layer in enumerate(enc_layers):
+        x, o = caps[("enc", l, "x")], caps[("enc", l, "o")]
+        A = out.encoder_attentions[l][0].numpy()
+        U = U_of(caps[("enc", l, "v")], layer.self_attn)
+        if pre:
+            C, _ = alti_sub(x, A, U, x + o, None, True, False)
+        else:
+            C, _ = alti_sub(x, A, U, caps[("enc", l, "sa_out")], ln_at(layer.self_attn_layer_norm, x + o), True, False)
+        R_enc = C @ R_enc
+    # each query's direction at the decoder output, then pulled back through the post-LNs (post-LN models)
+    lm = model.get_output_embeddings().weight.detach().numpy()
+    u = lm[targets] - (lm[contrast] if contrast is not None else 0)  # [S, h]
+    if pre:
+        fn = model.model.decoder.layer_norm
+        g = centre(fn.weight.detach().numpy() * u) / ln_at(fn, caps[("final",)][queries])[1][:, None]
+    else:
+        g = u
+    L = len(dec_layers)
+    g_self, g_cross = [None] * L, [None] * L
+    for l in reversed(range(L)):
+        layer = dec_layers[l]
+        if not pre:  # the FFN's post-LN, then this layer's sub-blocks' outputs
+            gam, sig = ln_at(layer.final_layer_norm, caps[("dec", l, "ff_in")])
+            g = centre(gam * g) / sig[queries][:, None]
+        g_cross[l] = g
+        if not pre:
+            gam, sig = ln_at(layer.encoder_attn_layer_norm, caps[("dec", l, "ca_in")])
+            g = centre(gam * g) / sig[queries][:, None]
+        g_self[l] = g
+        if not pre:
+            gam, sig = ln_at(layer.self_attn_layer_norm, caps[("dec", l, "sa_in")])
+            g = centre(gam * g) / sig[queries][:, None]
+    R_dec = np.concatenate([np.zeros((t, s)), np.eye(t)], 1)  # [t, n]
+    acc = np.zeros((len(queries), n))
+    for l, layer in enumerate(dec_layers):
+        x, o = caps[("dec", l, "x")], caps[("dec", l, "o")]
+        A = out.decoder_attentions[l][0].numpy()
+        U = U_of(caps[("dec", l, "v")], layer.self_attn)
+        if pre:
+            C, Ts = alti_sub(x, A, U, x + o, None, True, True)
+            xc = x + o
+        else:
+            xc = caps[("dec", l, "sa_out")]
+            C, Ts = alti_sub(x, A, U, xc, ln_at(layer.self_attn_layer_norm, x + o), True, True)
+        acc += np.einsum("qkh,qh->qk", Ts[queries], g_self[l]) @ R_dec
+        R_dec = C @ R_dec
+        co = caps[("dec", l, "co")]
+        A = out.cross_attentions[l][0].numpy()
+        U = U_of(caps[("dec", l, "cv")], layer.encoder_attn)
+        if pre:
+            C, Ts = alti_sub(xc, A, U, xc + co, None, False, False)
+        else:
+            C, Ts = alti_sub(xc, A, U, caps[("dec", l, "ca_out")], ln_at(layer.encoder_attn_layer_norm, xc + co), False, False)
+        acc += np.einsum("qkh,qh->qk", Ts[queries], g_cross[l]) @ R_enc
+        R_dec = C[:, :1] * R_dec + C[:, 1:] @ R_enc
+    return acc
 
 
 def capture_blocks(name, model, ids):
@@ -282,10 +420,18 @@ def main():
         sa = [a[0].numpy() for a in out.decoder_attentions]
         ca = [a[0].numpy() for a in out.cross_attentions]
         queries = list(range(0, len(tgt) - 1))  # decoder positions predicting target tokens 1..
+        targets = tgt[1:]
+        contrast_text = tgt_text.replace("that", "the")  # same token count: step j's contrast is contrast_tgt[j + 1]
+        contrast_tgt = [model.config.decoder_start_token_id] + tok(text_target=contrast_text)["input_ids"]
+        assert len(contrast_tgt) == len(tgt)
+        alti = seq2seq_alti_logit(model, src, tgt, queries, targets, None)
+        alti_c = seq2seq_alti_logit(model, src, tgt, queries, targets, contrast_tgt[1:])
         cases.append({
             "model": name, "kind": "encoder-decoder", "source_text": src_text, "target_text": tgt_text, "source_ids": src, "target_ids": tgt,
             "attention_rollout": seq2seq_rollout(enc, sa, ca, queries).tolist(),
             "attention_flow": seq2seq_flow(enc, sa, ca, queries).tolist(),
+            "alti_logit": alti.tolist(),
+            "alti_logit_contrast": {"contrast_text": contrast_text, "contrast_target_ids": contrast_tgt, "rows": alti_c.tolist()},
         })
         print(name, "ok", len(src), len(tgt))
     OUT.parent.mkdir(parents=True, exist_ok=True)

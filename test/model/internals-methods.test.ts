@@ -15,7 +15,8 @@ interface DecoderCase {
 }
 interface Seq2SeqCase {
   model: string; kind: "encoder-decoder"; source_text: string; target_text: string; source_ids: number[]; target_ids: number[];
-  attention_rollout: number[][]; attention_flow: number[][];
+  attention_rollout: number[][]; attention_flow: number[][]; alti_logit: number[][];
+  alti_logit_contrast: { contrast_text: string; contrast_target_ids: number[]; rows: number[][] };
 }
 const golden = readJson<{ cases: Array<DecoderCase | Seq2SeqCase> }>(path.join(repoRoot, "test/fixtures/internals-golden/goldens.json"));
 const decoderCases = golden.cases.filter((c): c is DecoderCase => c.kind === "decoder-only");
@@ -66,7 +67,7 @@ const absMax = (row: number[]) => Math.max(1e-12, ...row.map(Math.abs));
 describe("attention_rollout / attention_flow / alti_logit vs float64 references", () => {
   it("covers every native decoder-only family and an encoder-decoder", () => {
     expect(decoderCases.map((c) => c.model)).toEqual(["gpt2", "llama", "gpt_neox", "gemma2", "olmo2"]);
-    expect(seq2seqCases.map((c) => c.model)).toEqual(["bart"]);
+    expect(seq2seqCases.map((c) => c.model)).toEqual(["bart", "mbart"]);
   });
   for (const c of decoderCases) {
     for (const method of ["attention_rollout", "attention_flow", "alti_logit"] as const) {
@@ -99,7 +100,7 @@ describe("attention_rollout / attention_flow / alti_logit vs float64 references"
     });
   }
   for (const c of seq2seqCases) {
-    for (const method of ["attention_rollout", "attention_flow"] as const) {
+    for (const method of ["attention_rollout", "attention_flow", "alti_logit"] as const) {
       it(`${c.model} ${method} (source and target rows)`, async () => {
         const model = await seq2seq(c.model);
         const out = await model.attribute(c.source_text, { method, generatedTexts: c.target_text, attributeTarget: true });
@@ -107,11 +108,27 @@ describe("attention_rollout / attention_flow / alti_logit vs float64 references"
         expect(s.source.map((t) => t.id)).toEqual(c.source_ids);
         expect(s.target.map((t) => t.id)).toEqual(c.target_ids);
         const S = c.source_ids.length;
+        const [tol, scale] = method === "alti_logit" ? [ALTI_TOL, absMax] : [SHARE_TOL, unit];
         // reference rows are over source ++ target; step j's query is decoder position j (its target is j + 1)
-        expect(maxDiff(s.sourceAttributions!, c[method], 0, () => Infinity, unit)).toBeLessThanOrEqual(SHARE_TOL);
-        expect(maxDiff(s.targetAttributions!, c[method], S, (j) => S + j + 1, unit)).toBeLessThanOrEqual(SHARE_TOL);
+        expect(maxDiff(s.sourceAttributions!, c[method], 0, () => Infinity, scale)).toBeLessThanOrEqual(tol);
+        expect(maxDiff(s.targetAttributions!, c[method], S, (j) => S + j + 1, scale)).toBeLessThanOrEqual(tol);
       });
     }
+    it(`${c.model} alti_logit on a logit difference (source and target rows)`, async () => {
+      const model = await seq2seq(c.model);
+      const S = c.source_ids.length;
+      const base = { method: "alti_logit", generatedTexts: c.target_text, attributeTarget: true, attributedFn: "contrast_logits_diff" } as const;
+      const diff = (await model.attribute(c.source_text, { ...base, contrastTargets: c.alti_logit_contrast.contrast_text })).sequenceAttributions[0]!;
+      const ref = c.alti_logit_contrast.rows;
+      expect(maxDiff(diff.sourceAttributions!, ref, 0, () => Infinity, absMax)).toBeLessThanOrEqual(ALTI_TOL);
+      expect(maxDiff(diff.targetAttributions!, ref, S, (j) => S + j + 1, absMax)).toBeLessThanOrEqual(ALTI_TOL);
+      // contrast == target: every value is exactly 0, source and target
+      const same = (await model.attribute(c.source_text, { ...base, contrastTargets: c.target_text })).sequenceAttributions[0]!;
+      const values = [...same.sourceAttributions!.data, ...same.targetAttributions!.data].filter((v) => !Number.isNaN(v));
+      expect(values.length).toBeGreaterThan(0);
+      expect(values.every((v) => v === 0)).toBe(true);
+      expect(Array.from(diff.sourceAttributions!.data).some((v) => v !== 0)).toBe(true);
+    });
   }
 });
 
@@ -155,9 +172,25 @@ describe("internals graph invariants", () => {
     });
   }
 
-  it("alti_logit refuses encoder-decoders and other attributed functions with codes", async () => {
-    await expectCode((await seq2seq("bart")).attribute("So Ben too", { method: "alti_logit", generatedTexts: "And that'" }), "ERR_UNSUPPORTED_MODEL",
-      "alti_logit decomposes each attention block");
+  it("alti_logit on bart: a batch of two inputs equals each one alone (source and target rows)", async () => {
+    const model = await seq2seq("bart");
+    const sources = ["So Ben too", "Ben"], texts = ["And that'", "And"];
+    const opts = { method: "alti_logit", attributeTarget: true } as const;
+    const batched = await model.attribute(sources, { ...opts, generatedTexts: texts });
+    for (let i = 0; i < 2; i++) {
+      const single = (await model.attribute(sources[i]!, { ...opts, generatedTexts: texts[i]! })).sequenceAttributions[0]!;
+      const b = batched.sequenceAttributions[i]!;
+      for (const key of ["sourceAttributions", "targetAttributions"] as const) {
+        expect(b[key]!.shape).toEqual(single[key]!.shape);
+        expect(nanAwareMaxDiff(b[key]!.data, single[key]!.data)).toBeLessThan(1e-6);
+      }
+    }
+  });
+
+  it("alti_logit refuses T5 and other attributed functions with codes", async () => {
+    const t5 = await seq2seq("t5");
+    await expectCode(t5.attribute("So Ben too", { method: "alti_logit", generatedTexts: "And that'" }), "ERR_UNSUPPORTED_MODEL",
+      "T5 and TorchScript bundles are refused");
     await expectCode((await decoder("gpt2")).attribute(c.prompt, { method: "alti_logit", generatedTexts: c.text, attributedFn: "entropy" }),
       "ERR_INVALID_OPTION", "for attributedFn of alti_logit");
   });
@@ -193,6 +226,8 @@ describe("TorchScript bundles that return attentions", () => {
         expect(nanAwareMaxDiff(x.sourceAttributions!.data, y.sourceAttributions!.data), method).toBeLessThan(1e-6);
         expect(nanAwareMaxDiff(x.targetAttributions!.data, y.targetAttributions!.data), method).toBeLessThan(1e-6);
       }
+      await expectCode(bundle.attribute("So Ben too", { method: "alti_logit", generatedTexts: "And that'" }), "ERR_UNSUPPORTED_MODEL",
+        "TorchScript bundles are refused");
     } finally {
       await bundle.dispose();
     }
