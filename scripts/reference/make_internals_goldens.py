@@ -30,7 +30,7 @@ DECODER_CASES = [
     ("gemma2", "He was", "He was in the park"),
     ("olmo2", "He was", "He was in the park"),
 ]
-SEQ2SEQ_CASES = [("bart", "So Ben too", "And that'"), ("mbart", "So Ben too", "And that'")]
+SEQ2SEQ_CASES = [(m, "So Ben too", "And that'") for m in ("bart", "mbart", "marian", "m2m_100")]
 
 
 def residual_attention(att: np.ndarray) -> np.ndarray:

@@ -67,7 +67,7 @@ const absMax = (row: number[]) => Math.max(1e-12, ...row.map(Math.abs));
 describe("attention_rollout / attention_flow / alti_logit vs float64 references", () => {
   it("covers every native decoder-only family and an encoder-decoder", () => {
     expect(decoderCases.map((c) => c.model)).toEqual(["gpt2", "llama", "gpt_neox", "gemma2", "olmo2"]);
-    expect(seq2seqCases.map((c) => c.model)).toEqual(["bart", "mbart"]);
+    expect(seq2seqCases.map((c) => c.model)).toEqual(["bart", "mbart", "marian", "m2m_100"]);
   });
   for (const c of decoderCases) {
     for (const method of ["attention_rollout", "attention_flow", "alti_logit"] as const) {
