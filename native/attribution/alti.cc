@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "core/error.h"
-#include "models/seq2seq.h"
 
 namespace inseq::attribution {
 
@@ -98,22 +97,21 @@ at::Tensor pull_back(const at::Tensor& g, const at::Tensor& scale) {
 }  // namespace
 
 AltiLogitResult alti_logit_seq2seq(const models::EncoderDecoderLM& base, const AltiSeq2SeqRequest& r) {
-  const auto* model = dynamic_cast<const models::Seq2SeqLM*>(&base);
-  if (!model) {
+  const models::EncoderDecoderLM* model = &base;
+  if (!model->info().has_attention_parts) {
     throw Error(ErrorCode::kUnsupportedModel, "alti_logit decomposes each attention block inside the model's own code: among encoder-decoders, the "
-                                              "native BART family (bart, marian, mbart, m2m_100) only");
+                                              "native families (bart, marian, mbart, m2m_100, t5) only");
   }
-  const bool post_ln = !model->config().pre_norm;
   const models::LogitLens lens = model->logit_lens();
   const auto f64 = at::kDouble;
-  const int64_t s = r.source_embeds.size(1), t = r.target_embeds.size(1), n = s + t, L = model->config().decoder_layers;
+  const int64_t s = r.source_embeds.size(1), t = r.target_embeds.size(1), n = s + t, L = model->info().decoder_layers;
   const auto opts = at::TensorOptions().dtype(f64).device(model->device());
   at::Tensor pos = r.positions.to(model->device(), at::kLong);  // [S] decoder positions
   // Rollouts over source ++ target: the encoder's states [s, n] and the decoder's [t, n].
   at::Tensor R_enc = at::cat({at::eye(s, opts), at::zeros({s, t}, opts)}, 1);
   at::Tensor R_dec = at::cat({at::zeros({t, s}, opts), at::eye(t, opts)}, 1);
   std::vector<models::AttentionParts> self_parts(L), cross_parts(L);
-  std::vector<at::Tensor> ffn_scale(L);  // post-LN: [t, h] gamma / sigma after each feed-forward sum
+  std::vector<at::Tensor> ffn_scale(L);  // post-LN: [t, h] gamma / sigma after each feed-forward sum (undefined: pre-norm)
   at::Tensor final_x;                    // [1, t, h] the decoder's last layer output (before a final norm)
   models::EncDecRequest er;
   er.source_embeds = r.source_embeds;
@@ -137,19 +135,21 @@ AltiLogitResult alti_logit_seq2seq(const models::EncoderDecoderLM& base, const A
   const at::Tensor& W = lens.unembedding;                                      // [V, h]
   at::Tensor u = W.index_select(0, r.targets.to(W.device(), at::kLong)).to(f64);  // [S, h]
   if (r.contrast.defined()) u = u.sub(W.index_select(0, r.contrast.to(W.device(), at::kLong)).to(f64));
-  if (lens.weight.defined()) {
-    at::Tensor xf = final_x[0].index_select(0, pos).to(f64);                                    // [S, h]
-    at::Tensor sigma = xf.sub(xf.mean(-1, true)).pow(2).mean(-1, true).add(lens.eps).sqrt();  // [S, 1]
-    u = pull_back(u, lens.weight).div(sigma);
+  u = u.mul(lens.scale);
+  if (lens.weight.defined()) {  // LayerNorm: centred; RMSNorm: w / rms
+    at::Tensor xf = final_x[0].index_select(0, pos).to(f64);                                       // [S, h]
+    if (!lens.rms) xf = xf.sub(xf.mean(-1, true));
+    at::Tensor sigma = xf.pow(2).mean(-1, true).add(lens.eps).sqrt();                              // [S, 1]
+    u = lens.rms ? u.mul(lens.weight.to(f64)).div(sigma) : pull_back(u, lens.weight).div(sigma);
   }
   at::Tensor g = at::zeros({t, u.size(1)}, opts).index_copy(0, pos, u);  // [t, h] per query row
   std::vector<at::Tensor> g_self(L), g_cross(L);  // [t, h] the direction at each sub-block's output
   for (int64_t l = L - 1; l >= 0; --l) {
-    if (post_ln) g = pull_back(g, ffn_scale[l]);
+    if (ffn_scale[l].defined()) g = pull_back(g, ffn_scale[l]);
     g_cross[l] = g;
-    if (post_ln) g = pull_back(g, cross_parts[l].sum_scale[0]);
+    if (cross_parts[l].sum_scale.defined()) g = pull_back(g, cross_parts[l].sum_scale[0]);
     g_self[l] = g;
-    if (post_ln) g = pull_back(g, self_parts[l].sum_scale[0]);
+    if (self_parts[l].sum_scale.defined()) g = pull_back(g, self_parts[l].sum_scale[0]);
   }
   at::Tensor acc = at::zeros({pos.size(0), n}, opts);  // [S, n]
   for (int64_t l = 0; l < L; ++l) {

@@ -20,7 +20,6 @@
 #include "core/error.h"
 #include "models/encoder_decoder.h"
 #include "models/layers.h"
-#include "models/seq2seq.h"
 
 namespace inseq::attribution {
 
@@ -241,10 +240,10 @@ void check_capabilities(const EngineContext& ctx, const MethodInfo& info) {
   if (!ctx.caps.attention_weights && (info.id == "attention_rollout" || info.id == "attention_flow")) {
     throw Error(ErrorCode::kUnsupportedModel, info.id + " needs every layer's attention weights, which this model does not return");
   }
-  if (info.id == "alti_logit" && (ctx.seq2seq ? !dynamic_cast<const models::Seq2SeqLM*>(ctx.seq2seq) : !ctx.caps.attention_parts)) {
+  if (info.id == "alti_logit" && (ctx.seq2seq ? !ctx.seq2seq->info().has_attention_parts : !ctx.caps.attention_parts)) {
     throw Error(ErrorCode::kUnsupportedModel, "alti_logit decomposes each attention block inside the model's own code: native decoder-only "
-                                              "models (gpt2, gpt_neox, the llama family, gemma) and the native BART family (bart, marian, mbart, "
-                                              "m2m_100) only; T5 and TorchScript bundles are refused");
+                                              "models (gpt2, gpt_neox, the llama family, gemma) and native encoder-decoders (bart, marian, mbart, "
+                                              "m2m_100, t5) only; TorchScript bundles are refused");
   }
   // Encoder-decoders without block hooks (TorchScript bundles) attribute the embedding layer only; decoder-only
   // models without them refuse the per-block request in their forward, naming what they expose.

@@ -62,6 +62,7 @@ struct LogitLens {
   at::Tensor weight;       // [hidden] the norm's effective scale (Gemma: 1 + w)
   double eps = 0;
   at::Tensor unembedding;  // [vocab, hidden]
+  double scale = 1.0;      // a factor before the head (T5's d_model^-0.5 with a tied head)
 };
 
 struct ForwardRequest {

@@ -11,6 +11,10 @@ namespace inseq::models {
 using core::Error;
 using core::ErrorCode;
 
+LogitLens EncoderDecoderLM::logit_lens() const {
+  throw Error(ErrorCode::kUnsupportedModel, "This encoder-decoder does not expose its final norm and unembedding (the logit lens of alti_logit)");
+}
+
 namespace {
 
 // Default decoding state: re-runs the whole forward over the growing target (bundles have no cache).

@@ -31,6 +31,7 @@ struct EncoderDecoderInfo {
   bool has_attentions = true;       // forward can return attention weights
   bool has_internals = false;       // forward honours value_hook / layer_hook / output_final_states
   bool has_dropout = false;         // forward honours EncDecRequest::training (dropout)
+  bool has_attention_parts = false; // forward honours EncDecRequest::attention_parts_hook, logit_lens() works (alti_logit)
 };
 
 struct EncDecRequest {
@@ -103,6 +104,8 @@ class EncoderDecoderLM {
   virtual at::Tensor embed_source(const at::Tensor& ids) const = 0;  // [b, s] -> [b, s, d]
   virtual at::Tensor embed_target(const at::Tensor& ids) const = 0;  // [b, t] -> [b, t, d]
   virtual EncDecOutput forward(const EncDecRequest& request) const = 0;
+  // The decoder's final norm and LM head (models with info().has_attention_parts; others throw kUnsupportedModel).
+  virtual LogitLens logit_lens() const;
 
   // Incremental decoding. The default keeps the embeddings and re-runs forward() (bundles); native models
   // run the encoder once and keep self/cross key-value caches.

@@ -150,7 +150,7 @@ at::Tensor GemmaModel::block(int64_t i, at::Tensor x, const Shared& sh, const Fo
   at::Tensor post_scale;  // [b, s, h] the post norm linearised at each query (ALTI)
   if (sandwich && req.attention_parts_hook) post_scale = rms_post_scale(attn_out, l.post_attn_norm.add(1.0), c.norm_eps);
   if (sandwich) attn_out = norm(attn_out, l.post_attn_norm, req.lrp);
-  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v_full, l.o_w.t().reshape({nh, hd, x.size(2)}), post_scale, attn_out});
+  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v_full, l.o_w.t().reshape({nh, hd, x.size(2)}), post_scale, attn_out, at::Tensor(), at::Tensor()});
   x = x.add(attn_out);
   cancel_point(x);  // between attention and MLP too: half a block of latency
   at::Tensor hm = norm(x, sandwich ? l.pre_ff_norm : l.post_attn_norm, req.lrp);  // [b, s, h]

@@ -101,7 +101,7 @@ at::Tensor Gpt2Model::block(int64_t i, at::Tensor x, const at::Tensor& mask, con
   auto [ctx, probs] = planned_attention(plan, q, k, v, mask, bias, 0, scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = at::addmm(l.proj_b, ctx.transpose(1, 2).reshape({batch * seq, h}), l.proj_w).view({batch, seq, h});
-  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v, l.proj_w.view({nh, hd, h}), at::Tensor(), attn_out});  // Conv1D: [in, out]
+  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v, l.proj_w.view({nh, hd, h}), at::Tensor(), attn_out, at::Tensor(), at::Tensor()});  // Conv1D: [in, out]
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
   x = x.add(attn_out);
   cancel_point(x);  // between attention and MLP too: half a block of latency

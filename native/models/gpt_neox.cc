@@ -107,7 +107,7 @@ at::Tensor GptNeoxModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, 
   auto [ctx, probs] = planned_attention(plan, q, k, v, mask, bias, 0, scale, c.attention_dropout, training_, req);
   if (req.output_attentions) out->attentions.push_back(probs);
   at::Tensor attn_out = linear(ctx.transpose(1, 2).reshape({batch, seq, h}), l.dense_w, l.dense_b);  // [b, s, h]
-  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v, l.dense_w.t().reshape({nh, hd, h}), at::Tensor(), attn_out});
+  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v, l.dense_w.t().reshape({nh, hd, h}), at::Tensor(), attn_out, at::Tensor(), at::Tensor()});
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);  // post_attention_dropout
   cancel_point(attn_out);  // between attention and MLP too: half a block of latency
   // Parallel: the MLP reads the block's input; sequential: the attention's residual sum.

@@ -212,7 +212,7 @@ at::Tensor LlamaModel::block(int64_t i, at::Tensor x, const at::Tensor& mask, co
   at::Tensor post_scale;  // [b, s, h] the post norm linearised at each query (ALTI)
   if (c.post_norm_blocks && req.attention_parts_hook) post_scale = rms_post_scale(attn_out, l.post_norm, c.norm_eps);
   if (c.post_norm_blocks) attn_out = olmo2_rms_norm(attn_out, l.post_norm, c.norm_eps, req.lrp);
-  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v_full, l.o_w.t().reshape({nh, hd, x.size(2)}), post_scale, attn_out});
+  if (req.attention_parts_hook) req.attention_parts_hook(i, {x, probs, v_full, l.o_w.t().reshape({nh, hd, x.size(2)}), post_scale, attn_out, at::Tensor(), at::Tensor()});
   if (training_ && c.hidden_dropout > 0) attn_out = at::dropout(attn_out, c.hidden_dropout, true);
   x = x.add(attn_out);
   cancel_point(x);  // between attention and MLP too: half a block of latency

@@ -180,6 +180,7 @@ Seq2SeqLM::Seq2SeqLM(const Seq2SeqConfig& c, const WeightStore& w, c10::Device d
   info_.eos_token_ids = {c.eos_token_id};
   info_.embed_scale = c.embed_scale;
   info_.has_internals = true;
+  info_.has_attention_parts = true;
   const int64_t d = c.d_model, V = c.vocab_size;
   auto load = [&](const std::string& name, std::vector<int64_t> shape) { return w.load(name, shape, dtype, device); };
   auto first = [&](std::initializer_list<std::string> names, std::vector<int64_t> shape) -> at::Tensor {

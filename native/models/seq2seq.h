@@ -63,7 +63,7 @@ class Seq2SeqLM : public EncoderDecoderLM {
   EncDecOutput forward(const EncDecRequest& request) const override;
   // The decoder's final norm (pre-LN: mbart, m2m_100; post-LN models have none: weight undefined) and LM head, for
   // alti_logit's logit lens; final_logits_bias is not part of it.
-  LogitLens logit_lens() const;
+  LogitLens logit_lens() const override;
   std::unique_ptr<DecodingState> start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const override;
   at::Tensor decode_next(DecodingState& state, const at::Tensor& target_embeds) const override;
 

@@ -143,6 +143,7 @@ T5LM::T5LM(const T5Config& c, const WeightStore& w, c10::Device device, c10::Sca
   info_.eos_token_ids = {c.eos_token_id};
   info_.embed_scale = 1.0;
   info_.has_internals = true;
+  info_.has_attention_parts = true;
   info_.has_dropout = true;
   const int64_t d = c.d_model, V = c.vocab_size, inner = c.num_heads * c.d_kv;
   auto load = [&](const std::string& name, std::vector<int64_t> shape) { return w.load(name, shape, dtype, device); };
@@ -215,7 +216,7 @@ at::Tensor T5LM::position_bias(int64_t past, int64_t queries, int64_t keys, bool
 at::Tensor T5LM::attention(const at::Tensor& x, const at::Tensor& kv, const at::Tensor& bias, const at::Tensor& q_w, const at::Tensor& k_w,
                            const at::Tensor& v_w, const at::Tensor& o_w, at::Tensor* cached_k, at::Tensor* cached_v, bool append,
                            at::Tensor* probs, const std::function<at::Tensor(const at::Tensor&)>& value_hook, const DeepLiftRule& deeplift,
-                           bool training, const LrpRule& lrp) const {
+                           bool training, const LrpRule& lrp, at::Tensor* values) const {
   const int64_t b = x.size(0), t = x.size(1), heads = config_.num_heads, hd = config_.d_kv;
   auto split = [&](const at::Tensor& y) { return y.view({b, -1, heads, hd}).transpose(1, 2); };  // [b, h, n, d_kv]
   at::Tensor q = split(at::linear(x, q_w));  // no 1/sqrt(d_kv): T5 folds it into the initialisation
@@ -236,6 +237,7 @@ at::Tensor T5LM::attention(const at::Tensor& x, const at::Tensor& kv, const at::
       *cached_v = v;
     }
   }
+  if (values) *values = v;  // [b, h, k, d_kv]
   lrp_attention_inputs(q, k, v, lrp);
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).add(bias);  // [b, h, t, k]: + position bias + mask (float32)
   at::Tensor p = deeplift.active() ? deeplift_softmax(scores, deeplift) : at::softmax(scores, -1, accum_type(scores.scalar_type()));
@@ -282,8 +284,13 @@ at::Tensor T5LM::encode(const at::Tensor& source_embeds, const at::Tensor& sourc
     at::Tensor probs;
     std::function<at::Tensor(const at::Tensor&)> vh;
     if (r && r->value_hook) vh = [&](const at::Tensor& v) { return r->value_hook("encoder", static_cast<int64_t>(i), v); };
+    const bool parts = r && r->attention_parts_hook;
+    at::Tensor values;  // [b, h, s, d_kv] with parts
     at::Tensor h = norm(x, l.sa_norm, lrp);
-    x = clamp_fp16(x.add(drop(attention(h, h, bias, l.q, l.k, l.v, l.o, nullptr, nullptr, false, attentions ? &probs : nullptr, vh, deeplift, training, lrp))));
+    at::Tensor a = drop(attention(h, h, bias, l.q, l.k, l.v, l.o, nullptr, nullptr, false, attentions || parts ? &probs : nullptr, vh, deeplift, training,
+                                  lrp, parts ? &values : nullptr));  // [b, s, d]
+    if (parts) report_parts(*r, "encoder", static_cast<int64_t>(i), x, probs, values, l.o, a);
+    x = clamp_fp16(x.add(a));
     x = clamp_fp16(x.add(drop(feed_forward(l, norm(x, l.ff_norm, lrp), deeplift, training, lrp))));
     if (attentions) attentions->push_back(probs);
     if (r && r->layer_hook) x = r->layer_hook("encoder", static_cast<int64_t>(i), x);
@@ -318,12 +325,19 @@ DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& enc
       self_vh = [&](const at::Tensor& v) { return r->value_hook("decoder", static_cast<int64_t>(i), v); };
       cross_vh = [&](const at::Tensor& v) { return r->value_hook("cross", static_cast<int64_t>(i), v); };
     }
+    const bool parts = r && r->attention_parts_hook;
+    const bool keep = output_attentions || parts;
+    at::Tensor self_values, cross_values;  // [b, h, t, d_kv], [b, h, s, d_kv] with parts
     at::Tensor h = norm(x, l.sa_norm, lrp);
-    x = clamp_fp16(x.add(drop(attention(h, h, self_bias, l.q, l.k, l.v, l.o, cache ? &cache->self_k[i] : nullptr,
-                                        cache ? &cache->self_v[i] : nullptr, true, output_attentions ? &sp : nullptr, self_vh, deeplift, training, lrp))));
+    at::Tensor a = drop(attention(h, h, self_bias, l.q, l.k, l.v, l.o, cache ? &cache->self_k[i] : nullptr, cache ? &cache->self_v[i] : nullptr, true,
+                                  keep ? &sp : nullptr, self_vh, deeplift, training, lrp, parts ? &self_values : nullptr));  // [b, t, d]
+    if (parts) report_parts(*r, "decoder", static_cast<int64_t>(i), x, sp, self_values, l.o, a);
+    x = clamp_fp16(x.add(a));
     h = norm(x, l.ca_norm, lrp);
-    x = clamp_fp16(x.add(drop(attention(h, encoder_hidden, cross_bias, l.cq, l.ck, l.cv, l.co, cache ? &cache->cross_k[i] : nullptr,
-                                        cache ? &cache->cross_v[i] : nullptr, false, output_attentions ? &cp : nullptr, cross_vh, deeplift, training, lrp))));
+    a = drop(attention(h, encoder_hidden, cross_bias, l.cq, l.ck, l.cv, l.co, cache ? &cache->cross_k[i] : nullptr, cache ? &cache->cross_v[i] : nullptr,
+                       false, keep ? &cp : nullptr, cross_vh, deeplift, training, lrp, parts ? &cross_values : nullptr));
+    if (parts) report_parts(*r, "cross", static_cast<int64_t>(i), x, cp, cross_values, l.co, a);
+    x = clamp_fp16(x.add(a));
     x = clamp_fp16(x.add(drop(feed_forward(l, norm(x, l.ff_norm, lrp), deeplift, training, lrp))));
     if (output_attentions) {
       out.self_attentions.push_back(sp);
@@ -343,6 +357,27 @@ DecodeResult T5LM::decode(const at::Tensor& target_embeds, const at::Tensor& enc
 }
 
 EncDecOutput T5LM::forward(const EncDecRequest& r) const { return encode_then_decode(*this, r); }
+
+void T5LM::report_parts(const EncDecRequest& r, const char* block, int64_t layer, const at::Tensor& x, const at::Tensor& probs,
+                        const at::Tensor& values, const at::Tensor& o_w, const at::Tensor& a) const {
+  AttentionParts p;
+  p.residual = x;                                                                        // [b, q, d]
+  p.probs = probs;                                                                       // [b, h, q, k]
+  p.values = values;                                                                     // [b, h, k, d_kv]
+  p.out_weight = o_w.t().reshape({config_.num_heads, config_.d_kv, o_w.size(0)});       // [h, d_kv, d]: linear's weight is [d, h * d_kv]
+  p.output = a;                                                                          // [b, q, d]
+  r.attention_parts_hook(block, layer, p);
+}
+
+LogitLens T5LM::logit_lens() const {
+  LogitLens lens;
+  lens.rms = true;
+  lens.weight = dec_final_;  // [d]
+  lens.eps = config_.eps;
+  lens.unembedding = lm_head_;  // [V, d]
+  lens.scale = config_.scale_decoder_outputs ? std::pow(static_cast<double>(config_.d_model), -0.5) : 1.0;
+  return lens;
+}
 
 std::unique_ptr<DecodingState> T5LM::start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const {
   return start_cached_decoding(*this, source_embeds, source_mask);

@@ -57,6 +57,8 @@ class T5LM : public EncoderDecoderLM {
                         bool output_attentions, const EncDecRequest* request = nullptr) const;
 
   EncDecOutput forward(const EncDecRequest& request) const override;
+  // The decoder's final RMSNorm and LM head (scale d_model^-0.5 where scale_decoder_outputs), for alti_logit.
+  LogitLens logit_lens() const override;
   std::unique_ptr<DecodingState> start_decoding(const at::Tensor& source_embeds, const at::Tensor& source_mask) const override;
   at::Tensor decode_next(DecodingState& state, const at::Tensor& target_embeds) const override;
 
@@ -65,10 +67,12 @@ class T5LM : public EncoderDecoderLM {
   at::Tensor position_bias(int64_t past, int64_t queries, int64_t keys, bool decoder) const;
 
  private:
+  void report_parts(const EncDecRequest& r, const char* block, int64_t layer, const at::Tensor& x, const at::Tensor& probs, const at::Tensor& values,
+                    const at::Tensor& o_w, const at::Tensor& a) const;  // EncDecRequest::attention_parts_hook (pre-norm blocks)
   at::Tensor attention(const at::Tensor& x, const at::Tensor& kv, const at::Tensor& bias, const at::Tensor& q_w, const at::Tensor& k_w,
                        const at::Tensor& v_w, const at::Tensor& o_w, at::Tensor* cached_k, at::Tensor* cached_v, bool append,
                        at::Tensor* probs, const std::function<at::Tensor(const at::Tensor&)>& value_hook, const DeepLiftRule& deeplift,
-                       bool training, const LrpRule& lrp = {}) const;
+                       bool training, const LrpRule& lrp = {}, at::Tensor* values = nullptr) const;
   at::Tensor feed_forward(const T5Block& l, const at::Tensor& h, const DeepLiftRule& deeplift, bool training, const LrpRule& lrp = {}) const;
   // T5LayerNorm; an active LRP rule makes its denominator a constant
   at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const LrpRule& lrp = {}) const;

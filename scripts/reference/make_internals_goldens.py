@@ -30,7 +30,7 @@ DECODER_CASES = [
     ("gemma2", "He was", "He was in the park"),
     ("olmo2", "He was", "He was in the park"),
 ]
-SEQ2SEQ_CASES = [(m, "So Ben too", "And that'") for m in ("bart", "mbart", "marian", "m2m_100")]
+SEQ2SEQ_CASES = [(m, "So Ben too", "And that'") for m in ("bart", "mbart", "marian", "m2m_100", "t5", "t5-v1_1")]
 
 
 def residual_attention(att: np.ndarray) -> np.ndarray:
@@ -287,6 +287,70 @@ def seq2seq_alti_logit(model, src, tgt, queries, targets, contrast):
     return acc
 
 
+def t5_alti_logit(model, src, tgt, queries, targets, contrast):
+    """ALTI-logit of T5 in float64: pre-RMSNorm blocks without biases (exact split), the relative position bias inside
+    the weights, the decoder's final RMSNorm linearised at the query, d_model**-0.5 before a tied head."""
+    cfg = model.config
+    caps, hooks = {}, []
+
+    def put(key):
+        def f(mod, args, out):
+            caps[key] = (out[0] if isinstance(out, tuple) else out)[0].detach().numpy()
+        return f
+
+    def put_in(key):
+        def f(mod, args, kwargs):
+            caps[key] = (args[0] if args else kwargs["hidden_states"])[0].detach().numpy()
+        return f
+
+    for side, stack in (("enc", model.encoder), ("dec", model.decoder)):
+        for l, block in enumerate(stack.block):
+            hooks.append(block.layer[0].register_forward_pre_hook(put_in((side, l, "x")), with_kwargs=True))
+            hooks.append(block.layer[0].SelfAttention.v.register_forward_hook(put((side, l, "v"))))
+            hooks.append(block.layer[0].SelfAttention.register_forward_hook(put((side, l, "o"))))
+            if side == "dec":
+                hooks.append(block.layer[1].register_forward_pre_hook(put_in((side, l, "xc")), with_kwargs=True))
+                hooks.append(block.layer[1].EncDecAttention.v.register_forward_hook(put((side, l, "cv"))))
+                hooks.append(block.layer[1].EncDecAttention.register_forward_hook(put((side, l, "co"))))
+    hooks.append(model.decoder.final_layer_norm.register_forward_pre_hook(put_in(("final",)), with_kwargs=True))
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([src]), decoder_input_ids=torch.tensor([tgt]), output_attentions=True)
+    for h in hooks:
+        h.remove()
+    s, t = len(src), len(tgt)
+    n = s + t
+    H, dkv = cfg.num_heads, cfg.d_kv
+
+    def U_of(v, attn):
+        W = attn.o.weight.detach().numpy()  # [d, H * d_kv]
+        return np.stack([v[:, h * dkv:(h + 1) * dkv] @ W[:, h * dkv:(h + 1) * dkv].T for h in range(H)])
+
+    R_enc = np.concatenate([np.eye(s), np.zeros((s, t))], 1)
+    for l, block in enumerate(model.encoder.block):
+        x, o = caps[("enc", l, "x")], caps[("enc", l, "o")]
+        C, _ = alti_sub(x, out.encoder_attentions[l][0].numpy(), U_of(caps[("enc", l, "v")], block.layer[0].SelfAttention), x + o, None, True, False)
+        R_enc = C @ R_enc
+    lm = model.get_output_embeddings().weight.detach().numpy()
+    u = lm[targets] - (lm[contrast] if contrast is not None else 0)
+    if getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings):
+        u = u * cfg.d_model**-0.5
+    xf = caps[("final",)][queries]
+    g = model.decoder.final_layer_norm.weight.detach().numpy() * u / np.sqrt((xf**2).mean(-1) + cfg.layer_norm_epsilon)[:, None]
+    R_dec = np.concatenate([np.zeros((t, s)), np.eye(t)], 1)
+    acc = np.zeros((len(queries), n))
+    for l, block in enumerate(model.decoder.block):
+        x, o = caps[("dec", l, "x")], caps[("dec", l, "o")]
+        C, Ts = alti_sub(x, out.decoder_attentions[l][0].numpy(), U_of(caps[("dec", l, "v")], block.layer[0].SelfAttention), x + o, None, True, True)
+        acc += np.einsum("qkh,qh->qk", Ts[queries], g) @ R_dec
+        R_dec = C @ R_dec
+        xc, co = caps[("dec", l, "xc")], caps[("dec", l, "co")]
+        assert np.allclose(xc, x + o)
+        C, Ts = alti_sub(xc, out.cross_attentions[l][0].numpy(), U_of(caps[("dec", l, "cv")], block.layer[1].EncDecAttention), xc + co, None, False, False)
+        acc += np.einsum("qkh,qh->qk", Ts[queries], g) @ R_enc
+        R_dec = C[:, :1] * R_dec + C[:, 1:] @ R_enc
+    return acc
+
+
 def capture_blocks(name, model, ids):
     """A float64 forward with hooks: per block x, A, U, o, post."""
     cfg = model.config
@@ -424,8 +488,9 @@ def main():
         contrast_text = tgt_text.replace("that", "the")  # same token count: step j's contrast is contrast_tgt[j + 1]
         contrast_tgt = [model.config.decoder_start_token_id] + tok(text_target=contrast_text)["input_ids"]
         assert len(contrast_tgt) == len(tgt)
-        alti = seq2seq_alti_logit(model, src, tgt, queries, targets, None)
-        alti_c = seq2seq_alti_logit(model, src, tgt, queries, targets, contrast_tgt[1:])
+        alti_fn = t5_alti_logit if name.startswith("t5") else seq2seq_alti_logit
+        alti = alti_fn(model, src, tgt, queries, targets, None)
+        alti_c = alti_fn(model, src, tgt, queries, targets, contrast_tgt[1:])
         cases.append({
             "model": name, "kind": "encoder-decoder", "source_text": src_text, "target_text": tgt_text, "source_ids": src, "target_ids": tgt,
             "attention_rollout": seq2seq_rollout(enc, sa, ca, queries).tolist(),

@@ -111,17 +111,8 @@ describe.each(ENCODER_DECODER)("every method on encoder-decoder %s", (name) => {
   });
   afterAll(() => model.dispose());
 
-  // alti_logit decomposes the BART family's blocks (bart, marian, mbart, m2m_100); T5's are not written: refused
-  const t5 = name.startsWith("t5");
-  if (t5) {
-    it("alti_logit is refused with a code (its per-block decomposition does not cover T5)", async () => {
-      const err = await model.attribute(sources[0]!, { method: "alti_logit", generatedTexts: targets[0] }).catch((e: unknown) => e as { code?: string; message?: string });
-      expect(err).toMatchObject({ code: "ERR_UNSUPPORTED_MODEL" });
-      expect((err as { message: string }).message).toContain("T5 and TorchScript bundles are refused");
-    });
-  }
-
-  for (const method of listFeatureAttributionMethods().filter((m) => !(t5 && m === "alti_logit"))) {
+  // every method, alti_logit included (TorchScript bundles refuse it: internals-methods.test.ts)
+  for (const method of listFeatureAttributionMethods()) {
     it(method, async () => {
       const opts = { method, generatedTexts: targets, methodArgs: methodArgs(method), attributeTarget: true, stepScores: ["probability"] };
       const batched = await model.attribute(sources, opts);

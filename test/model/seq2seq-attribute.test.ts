@@ -21,8 +21,7 @@ describe.each(["bart", "m2m_100", "t5"])("%s attribution", (name) => {
   });
   afterAll(() => model.dispose());
 
-  // alti_logit covers the BART family, not T5: T5's refusal is checked in native-families.test.ts
-  for (const method of listFeatureAttributionMethods().filter((m) => !(name === "t5" && m === "alti_logit"))) {
+  for (const method of listFeatureAttributionMethods()) {
     it(`${method}: source and target shapes, NaN only after each step's prefix`, async () => {
       const out = await model.attribute(SOURCES, {
         method, generatedTexts: TARGETS, attributeTarget: true, stepScores: ["probability"], methodArgs: method.includes("integrated") ? { nSteps: 4 } : method === "reagent" ? { maxProbeSteps: 20, numProbes: 4 } : undefined,
