@@ -12,6 +12,7 @@ Writes test/fixtures/internals-golden/goldens.json: per case the token ids it us
 
 from __future__ import annotations
 
+from functools import partial
 import json
 from pathlib import Path
 
@@ -179,6 +180,20 @@ def alti_sub(x, A, U, y, ln, merged, causal):
     return C, Ts
 
 
+def capture_output(caps, key):
+    """A forward hook that keeps a module's output (its first, if a tuple), batch row 0, as caps[key]."""
+    def hook(mod, args, out):
+        caps[key] = (out[0] if isinstance(out, tuple) else out)[0].detach().numpy()
+    return hook
+
+
+def capture_input(caps, key):
+    """A forward pre-hook (with_kwargs=True) that keeps a module's hidden-states input, batch row 0, as caps[key]."""
+    def hook(mod, args, kwargs):
+        caps[key] = (args[0] if args else kwargs["hidden_states"])[0].detach().numpy()
+    return hook
+
+
 def seq2seq_alti_logit(model, src, tgt, queries, targets, contrast):
     """ALTI-logit of a BART-family encoder-decoder in float64 (see docs/attribution.md): source ++ target columns."""
     cfg = model.config
@@ -186,15 +201,7 @@ def seq2seq_alti_logit(model, src, tgt, queries, targets, contrast):
     enc_layers, dec_layers = model.model.encoder.layers, model.model.decoder.layers
     caps, hooks = {}, []
 
-    def put(key):
-        def f(mod, args, out):
-            caps[key] = (out[0] if isinstance(out, tuple) else out)[0].detach().numpy()
-        return f
-
-    def put_in(key):
-        def f(mod, args, kwargs):
-            caps[key] = (args[0] if args else kwargs["hidden_states"])[0].detach().numpy()
-        return f
+    put, put_in = partial(capture_output, caps), partial(capture_input, caps)
 
     for side, layers in (("enc", enc_layers), ("dec", dec_layers)):
         for l, layer in enumerate(layers):
@@ -293,15 +300,7 @@ def t5_alti_logit(model, src, tgt, queries, targets, contrast):
     cfg = model.config
     caps, hooks = {}, []
 
-    def put(key):
-        def f(mod, args, out):
-            caps[key] = (out[0] if isinstance(out, tuple) else out)[0].detach().numpy()
-        return f
-
-    def put_in(key):
-        def f(mod, args, kwargs):
-            caps[key] = (args[0] if args else kwargs["hidden_states"])[0].detach().numpy()
-        return f
+    put, put_in = partial(capture_output, caps), partial(capture_input, caps)
 
     for side, stack in (("enc", model.encoder), ("dec", model.decoder)):
         for l, block in enumerate(stack.block):
