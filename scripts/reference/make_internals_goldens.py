@@ -253,21 +253,22 @@ def seq2seq_alti_logit(model, src, tgt, queries, targets, contrast):
         g = centre(fn.weight.detach().numpy() * u) / ln_at(fn, caps[("final",)][queries])[1][:, None]
     else:
         g = u
+    def pull_back(norm, key, g):  # a post-LN linearised at the queries' inputs, applied to their directions
+        gam, sig = ln_at(norm, caps[key])
+        return centre(gam * g) / sig[queries][:, None]
+
     L = len(dec_layers)
     g_self, g_cross = [None] * L, [None] * L
     for l in reversed(range(L)):
         layer = dec_layers[l]
         if not pre:  # the FFN's post-LN, then this layer's sub-blocks' outputs
-            gam, sig = ln_at(layer.final_layer_norm, caps[("dec", l, "ff_in")])
-            g = centre(gam * g) / sig[queries][:, None]
+            g = pull_back(layer.final_layer_norm, ("dec", l, "ff_in"), g)
         g_cross[l] = g
         if not pre:
-            gam, sig = ln_at(layer.encoder_attn_layer_norm, caps[("dec", l, "ca_in")])
-            g = centre(gam * g) / sig[queries][:, None]
+            g = pull_back(layer.encoder_attn_layer_norm, ("dec", l, "ca_in"), g)
         g_self[l] = g
         if not pre:
-            gam, sig = ln_at(layer.self_attn_layer_norm, caps[("dec", l, "sa_in")])
-            g = centre(gam * g) / sig[queries][:, None]
+            g = pull_back(layer.self_attn_layer_norm, ("dec", l, "sa_in"), g)
     R_dec = np.concatenate([np.zeros((t, s)), np.eye(t)], 1)  # [t, n]
     acc = np.zeros((len(queries), n))
     for l, layer in enumerate(dec_layers):
