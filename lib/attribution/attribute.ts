@@ -26,7 +26,7 @@ import {
 import { reagentRequestFields, takeReagentConvergence } from "./reagent.js";
 import { addCustomScores, attributionInfo, decoderOnlySequence, encoderDecoderSequence, stepOutputs, type AssembledExample } from "./outputs.js";
 import { DIG_METHOD } from "./dig-options.js";
-import { isLrpMethod, lrpInfo } from "./lrp-info.js";
+import { lrpInfo } from "./lrp-info.js";
 
 export type { AttributeOptions, Seq2SeqAttributeOptions } from "./options.js";
 
@@ -276,7 +276,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     model: info, sequences: examples, attributeTarget, generated: !forced || Boolean(o.generateFromTargetPrefix),
     generateFromTargetPrefix: Boolean(o.generateFromTargetPrefix), started,
   });
-  if (isLrpMethod(resolved.method)) Object.assign(outInfo, lrpInfo(lrpScores));
+  Object.assign(outInfo, lrpInfo(lrpScores));  // attn_lrp / cp_lrp: conservation
   const output = new FeatureAttributionOutput(sequences, outInfo);
   if (deltaScales.every((d) => d !== undefined)) recordDeltaScales(output, deltaScales as Float32Array[]);
   // 6. Convergence deltas: warn when they do not add up (completeness-warning.ts).

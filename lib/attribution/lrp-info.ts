@@ -10,13 +10,12 @@
  * absorb relevance, so its error is the relevance those terms took (docs/attribution.md).
  */
 
-/** The LRP method ids: their results carry conservation errors. */
-export const LRP_METHODS: ReadonlySet<string> = new Set(["attn_lrp", "cp_lrp"]);
-
-export const isLrpMethod = (method: string): boolean => LRP_METHODS.has(method);
-
-/** The info fields from the native step scores of each sequence (in order). @internal */
+/**
+ * The info fields from the native step scores of each sequence (in order); none when the engine returned no
+ * conservation errors (every method but the LRP ones). @internal
+ */
 export function lrpInfo(stepScores: ReadonlyArray<Record<string, Float32Array>>): Record<string, unknown> {
+  if (!stepScores.some((s) => s.lrp_conservation_error)) return {};
   const errors = stepScores.map((s) => [...(s.lrp_conservation_error ?? [])]);
   const out: Record<string, unknown> = {
     lrp_conservation_error: errors,

@@ -217,9 +217,9 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       return h;
     };
   };
-  // Gradients of `f` w.r.t. `point` and (latent relevance) the captured block outputs; the latter's gradient x
-  // output summed over hidden -> `latent_rel` [rows, L, layers] float32.
-  auto lrp_grads = [&](const at::Tensor& f, const at::Tensor& point, bool keep_graph, at::Tensor* latent_rel) {
+  // Gradients of `f` w.r.t. `point` (detached) and, with latent relevance, the captured block outputs too: their
+  // gradient x output summed over hidden -> `latent_rel` [rows, L, layers] float32 (untouched otherwise).
+  auto input_gradients = [&](const at::Tensor& f, const at::Tensor& point, bool keep_graph, at::Tensor* latent_rel) {
     std::vector<at::Tensor> inputs = {point};
     inputs.insert(inputs.end(), captured.begin(), captured.end());
     auto grads = torch::autograd::grad({f}, inputs, {}, keep_graph);
@@ -339,8 +339,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
       ctx.check_cancel();
       const bool keep_graph = j + 1 < k;
       at::Tensor latent_rel;  // [1, L, layers]
-      at::Tensor grad = latent ? lrp_grads(f[j], point, keep_graph, &latent_rel)
-                               : torch::autograd::grad({f[j]}, {point}, {}, keep_graph)[0].detach();  // [1, L, H]
+      at::Tensor grad = input_gradients(f[j], point, keep_graph, &latent_rel);  // [1, L, H]
       if (latent) put_latent(i, j, e.start + j, latent_rel[0]);
       acc[i][j] = grad[0].slice(0, 0, e.start + j).to(at::kFloat);                           // [t, H]
       if (lrp.active()) lrp_f[i][j] = f[j].detach();
@@ -478,8 +477,7 @@ std::vector<at::Tensor> gradient_attributions(EngineContext& ctx, const MethodIn
     for (int64_t r = 0; r < B; ++r) w[r] = rows[pos + r].weight;
     at::Tensor loss = f.mul(at::tensor(w, at::kDouble).to(ctx.dev, f.scalar_type())).sum();
     at::Tensor latent_rel;  // latent relevance: [B, L, layers]
-    at::Tensor grad = latent ? lrp_grads(loss, point, false, &latent_rel)
-                             : torch::autograd::grad({loss}, {point})[0].detach();  // [B, L, H], the model's dtype
+    at::Tensor grad = input_gradients(loss, point, false, &latent_rel);  // [B, L, H], the model's dtype
     double steps_done = 0;
     if (sequential) {
       // Only the moving position's gradient belongs to a row's path: one gather picks it for every row, and the

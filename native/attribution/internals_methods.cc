@@ -122,38 +122,33 @@ at::Tensor alti_logit(EngineContext& ctx, Example& e) {
   if (!contrast && fn != "logit" && fn != "logits" && fn != "probability") {
     throw core::Error(core::ErrorCode::kInvalidOption, "Expected \"logit\" or \"contrast_logits_diff\" for attributedFn of alti_logit (it decomposes a logit) but received \"" + fn + "\"");
   }
+  if (contrast && e.host_contrast_targets.empty()) {
+    throw core::Error(core::ErrorCode::kInvalidOption, "alti_logit with contrast_logits_diff needs contrastTargets");
+  }
+  const double block_bytes = std::max(1.0, ctx.budget_bytes / 8.0);
+  at::Tensor rows;  // [S, n]
   if (ctx.seq2seq) {
     AltiSeq2SeqRequest r;
     r.source_embeds = ctx.seq2seq->embed_source(e.ids.slice(0, 0, e.src).unsqueeze(0));  // [1, s, h]
     r.target_embeds = ctx.seq2seq->embed_target(e.ids.slice(0, e.src).unsqueeze(0));     // [1, t, h]
     r.positions = e.positions.sub(e.src);                                                // [S] decoder positions
     r.targets = e.targets;
+    if (contrast) r.contrast = ctx.long_tensor(e.host_contrast_targets);
+    r.block_bytes = block_bytes;
+    rows = attribution::alti_logit_seq2seq(*ctx.seq2seq, r).logit;
+  } else {
+    const models::LogitLens lens = ctx.model.logit_lens();
+    AltiLogitRequest r;
+    r.embeds = ctx.embed(e.ids.unsqueeze(0), at::Tensor());  // [1, n, h]
+    r.positions = e.positions;                               // [S]
+    r.directions = lens.unembedding.index_select(0, e.targets.to(lens.unembedding.device()));  // [S, h]
     if (contrast) {
-      if (e.host_contrast_targets.empty()) {
-        throw core::Error(core::ErrorCode::kInvalidOption, "alti_logit with contrast_logits_diff needs contrastTargets");
-      }
-      r.contrast = ctx.long_tensor(e.host_contrast_targets);
+      r.directions = r.directions.sub(lens.unembedding.index_select(0, ctx.long_tensor(e.host_contrast_targets).to(lens.unembedding.device())));
     }
-    r.block_bytes = std::max(1.0, ctx.budget_bytes / 8.0);
-    ctx.tokens_forwarded += e.n;
-    at::Tensor rows = attribution::alti_logit_seq2seq(*ctx.seq2seq, r).logit;  // [S, n]
-    ctx.progress(static_cast<double>(e.steps()));
-    return step_columns(ctx, e, rows);
+    r.block_bytes = block_bytes;
+    rows = attribution::alti_logit(ctx.model, r).logit;
   }
-  const models::LogitLens lens = ctx.model.logit_lens();
-  AltiLogitRequest r;
-  r.embeds = ctx.embed(e.ids.unsqueeze(0), at::Tensor());  // [1, n, h]
-  r.positions = e.positions;                               // [S]
-  r.directions = lens.unembedding.index_select(0, e.targets.to(lens.unembedding.device()));  // [S, h]
-  if (contrast) {
-    if (e.host_contrast_targets.empty()) {
-      throw core::Error(core::ErrorCode::kInvalidOption, "alti_logit with contrast_logits_diff needs contrastTargets");
-    }
-    r.directions = r.directions.sub(lens.unembedding.index_select(0, ctx.long_tensor(e.host_contrast_targets).to(lens.unembedding.device())));
-  }
-  r.block_bytes = std::max(1.0, ctx.budget_bytes / 8.0);
   ctx.tokens_forwarded += e.n;
-  at::Tensor rows = attribution::alti_logit(ctx.model, r).logit;  // [S, n]
   ctx.progress(static_cast<double>(e.steps()));
   return step_columns(ctx, e, rows);
 }

@@ -64,11 +64,10 @@ ForwardResult Gpt2Model::forward(const ForwardRequest& req) const {
   at::Tensor mask = request_mask(req, batch, seq, device_);  // [batch, past + seq]
   at::Tensor pos = req.position_ids.defined() ? req.position_ids : position_ids_from_mask(mask, seq);  // [batch, seq]
   if (pos.numel() > 0) check_context(*this, pos.max().item<int64_t>() + 1, "This sequence");  // wpe has no row beyond
-  at::Tensor x = req.inputs_embeds.to(dtype_).add(at::embedding(wpe_, pos));  // [b, s, h]
+  at::Tensor x = req.inputs_embeds.to(dtype_).add(position_embeddings(pos));  // [b, s, h]
   if (training_ && c.hidden_dropout > 0) x = at::dropout(x, c.hidden_dropout, true);
   const AttentionPlan plan = attention_plan(req, seq, 0, training_ && c.attention_dropout > 0);
   at::Tensor bias = plan == AttentionPlan::kExplicit ? causal_attention_bias(mask, seq, 0, dtype_) : at::Tensor();  // [b, 1, s, past+s]
-  const int64_t h = c.hidden_size;
 
   ForwardResult out;
   x = run_blocks(x, c.num_layers, req, training_, out, [this, mask, bias, plan](int64_t i, const at::Tensor& in, const ForwardRequest& r, ForwardResult* o) {

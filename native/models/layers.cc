@@ -125,13 +125,17 @@ std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const a
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   at::Tensor xf = x.to(accum_type(x.scalar_type()));
-  at::Tensor normed = xf.mul(at::rsqrt(xf.pow(2).mean(-1, true).add(eps)));
+  at::Tensor normed = xf.mul(inverse_rms(xf, eps));
   return weight.mul(normed.to(x.scalar_type()));
+}
+
+at::Tensor inverse_rms(const at::Tensor& xf, double eps, const LrpRule& lrp) {
+  return at::rsqrt((lrp.active() ? xf.detach() : xf).pow(2).mean(-1, true).add(eps));  // [.., 1]
 }
 
 at::Tensor rms_post_scale(const at::Tensor& o, const at::Tensor& weight, double eps) {
   at::Tensor of = o.to(accum_type(o.scalar_type()));                          // [b, s, h]
-  return at::rsqrt(of.pow(2).mean(-1, true).add(eps)).mul(weight.to(of.scalar_type()));  // [b, s, h]
+  return inverse_rms(of, eps).mul(weight.to(of.scalar_type()));  // [b, s, h]
 }
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {

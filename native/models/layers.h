@@ -71,6 +71,9 @@ std::pair<at::Tensor, at::Tensor> blocked_attention(const at::Tensor& q, const a
 
 // A post-attention RMSNorm linearised at each row of o [b, s, h]: weight / rms(o) [b, s, h] float32 (ALTI's decomposition).
 at::Tensor rms_post_scale(const at::Tensor& o, const at::Tensor& weight, double eps);
+// 1 / sqrt(mean(x^2) + eps) over the last dim of x (the accumulation-dtype input of an RMS norm): [.., 1]. Under an
+// active LRP rule the denominator is a constant in the backward (identity rule, models/lrp_rules.h).
+at::Tensor inverse_rms(const at::Tensor& xf, double eps, const LrpRule& lrp = {});
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // [.., hidden]
 
 // x w^T (+ b where b is defined): x [.., in], w [out, in] -> [.., out]

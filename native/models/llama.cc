@@ -21,7 +21,7 @@ std::string layer_name(int64_t i, const std::string& rest) { return "model.layer
 // active LRP rule the denominator is a constant (identity rule, models/lrp_rules.h).
 at::Tensor olmo2_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const LrpRule& lrp = {}) {
   at::Tensor xf = x.to(accum_type(x.scalar_type()));  // [.., h]
-  return weight.mul(xf.mul(at::rsqrt((lrp.active() ? xf.detach() : xf).pow(2).mean(-1, true).add(eps)))).to(x.scalar_type());
+  return weight.mul(xf.mul(inverse_rms(xf, eps, lrp))).to(x.scalar_type());
 }
 
 }  // namespace

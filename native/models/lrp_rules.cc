@@ -89,16 +89,14 @@ at::Tensor lrp_gated_product(const at::Tensor& gate, const at::Tensor& up, const
 
 at::Tensor lrp_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const LrpRule& lrp) {
   if (!lrp.active()) return rms_norm(x, weight, eps);
-  at::Tensor xf = x.to(accum_type(x.scalar_type()));                               // [.., h]
-  at::Tensor inv = at::rsqrt(xf.detach().pow(2).mean(-1, true).add(eps));          // [.., 1] constant
-  return weight.mul(xf.mul(inv).to(x.scalar_type()));
+  at::Tensor xf = x.to(accum_type(x.scalar_type()));  // [.., h]
+  return weight.mul(xf.mul(inverse_rms(xf, eps, lrp)).to(x.scalar_type()));
 }
 
 at::Tensor lrp_gemma_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, const LrpRule& lrp) {
   const c10::ScalarType acc = accum_type(x.scalar_type());
   at::Tensor xf = x.to(acc);                                                                   // [.., h]
-  at::Tensor inv = at::rsqrt((lrp.active() ? xf.detach() : xf).pow(2).mean(-1, true).add(eps));  // [.., 1]
-  return xf.mul(inv).mul(weight.to(acc).add(1.0)).to(x.scalar_type());
+  return xf.mul(inverse_rms(xf, eps, lrp)).mul(weight.to(acc).add(1.0)).to(x.scalar_type());
 }
 
 at::Tensor lrp_layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps, const LrpRule& lrp) {

@@ -201,7 +201,7 @@ at::Tensor T5LM::norm(const at::Tensor& x, const at::Tensor& w, const LrpRule& l
   // T5LayerNorm: x * rsqrt(mean(x^2) + eps) with a float32 variance, no mean, no bias; as rms_norm (float64 stays float64).
   // Under an active LRP rule the denominator is a constant (identity rule, models/lrp_rules.h).
   at::Tensor xf = x.to(accum_type(x.scalar_type()));
-  at::Tensor normed = x.mul(at::rsqrt((lrp.active() ? xf.detach() : xf).pow(2).mean(-1, true).add(config_.eps)));  // [.., d] in float32 (promoted)
+  at::Tensor normed = x.mul(inverse_rms(xf, config_.eps, lrp));  // [.., d] in float32 (promoted)
   return w.mul(normed.to(w.scalar_type()));
 }
 
