@@ -235,15 +235,20 @@ def seq2seq_alti_logit(model, src, tgt, queries, targets, contrast):
     def ln_at(norm, z):  # (gamma, sigma per row) of a LayerNorm at its input z
         return norm.weight.detach().numpy(), np.sqrt(z.var(-1) + norm.eps)
 
+    def self_sub(side, l, layer, attentions, keep_t):  # one self-attention sub-block: (C, Ts, its output)
+        x, o = caps[(side, l, "x")], caps[(side, l, "o")]
+        A = attentions[l][0].numpy()
+        U = U_of(caps[(side, l, "v")], layer.self_attn)
+        if pre:
+            C, Ts = alti_sub(x, A, U, x + o, None, True, keep_t)
+            return C, Ts, x + o
+        y = caps[(side, l, "sa_out")]
+        C, Ts = alti_sub(x, A, U, y, ln_at(layer.self_attn_layer_norm, x + o), True, keep_t)
+        return C, Ts, y
+
     R_enc = np.concatenate([np.eye(s), np.zeros((s, t))], 1)  # [s, n]
     for l, layer in enumerate(enc_layers):
-        x, o = caps[("enc", l, "x")], caps[("enc", l, "o")]
-        A = out.encoder_attentions[l][0].numpy()
-        U = U_of(caps[("enc", l, "v")], layer.self_attn)
-        if pre:
-            C, _ = alti_sub(x, A, U, x + o, None, True, False)
-        else:
-            C, _ = alti_sub(x, A, U, caps[("enc", l, "sa_out")], ln_at(layer.self_attn_layer_norm, x + o), True, False)
+        C, _, _ = self_sub("enc", l, layer, out.encoder_attentions, False)
         R_enc = C @ R_enc
     # each query's direction at the decoder output, then pulled back through the post-LNs (post-LN models)
     lm = model.get_output_embeddings().weight.detach().numpy()
@@ -272,15 +277,7 @@ def seq2seq_alti_logit(model, src, tgt, queries, targets, contrast):
     R_dec = np.concatenate([np.zeros((t, s)), np.eye(t)], 1)  # [t, n]
     acc = np.zeros((len(queries), n))
     for l, layer in enumerate(dec_layers):
-        x, o = caps[("dec", l, "x")], caps[("dec", l, "o")]
-        A = out.decoder_attentions[l][0].numpy()
-        U = U_of(caps[("dec", l, "v")], layer.self_attn)
-        if pre:
-            C, Ts = alti_sub(x, A, U, x + o, None, True, True)
-            xc = x + o
-        else:
-            xc = caps[("dec", l, "sa_out")]
-            C, Ts = alti_sub(x, A, U, xc, ln_at(layer.self_attn_layer_norm, x + o), True, True)
+        C, Ts, xc = self_sub("dec", l, layer, out.decoder_attentions, True)
         acc += np.einsum("qkh,qh->qk", Ts[queries], g_self[l]) @ R_dec
         R_dec = C @ R_dec
         co = caps[("dec", l, "co")]
