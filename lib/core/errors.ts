@@ -31,6 +31,18 @@ export const ErrorCode = {
   OUT_OF_MEMORY: "ERR_OUT_OF_MEMORY",
   NATIVE: "ERR_NATIVE",
   ADDON_LOAD: "ERR_ADDON_LOAD",
+  /** `inseq serve`: the model's queue is full (HTTP 429 with Retry-After). */
+  QUEUE_FULL: "ERR_QUEUE_FULL",
+  /** `inseq serve`: a missing or wrong bearer token (HTTP 401). */
+  UNAUTHORIZED: "ERR_UNAUTHORIZED",
+  /** `inseq serve`: a model id or directory the operator did not allow (HTTP 403). */
+  FORBIDDEN: "ERR_FORBIDDEN",
+  /** A request over one of the server's per-request limits: input tokens, maxNewTokens, method arguments (HTTP 413). */
+  LIMIT: "ERR_LIMIT",
+  /** A request or job that ran past its time limit (HTTP 504 from `inseq serve`). */
+  TIMEOUT: "ERR_TIMEOUT",
+  /** The job queue (BullMQ on Redis) failed: Redis unreachable, a job that exhausted its retries. */
+  QUEUE: "ERR_QUEUE",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
