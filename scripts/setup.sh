@@ -5,7 +5,8 @@
 #   3. the pinned LibTorch with headers, the way a user gets it: `inseq setup-torch --dev` (PyPI's torch wheel,
 #      unpacked into $INSEQ_HOME, default ~/.cache/inseq; no Python, no apt),
 #   4. the native addon against it.
-# `--tests` also installs what the test suite needs: from apt Chromium (HTML views), python3-sentencepiece
+# `--tests` also installs what the test suite needs: from apt Chromium (HTML views), redis-server (the job-queue tests
+# start their own on a free loopback port), python3-sentencepiece
 # (trains .spm models), python3-torch (writes the ct2 TorchScript bundle), Debian's libtorch-dev with the OpenMP
 # OpenBLAS (the Debian build-from-source path, scripts/check-debian-build.sh); and the CUDA flavour of the pinned
 # LibTorch (`setup-torch --cuda`, ~2.9 GB of wheels) for the tests of one addon on CPU-only and CUDA installs.
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ binutils)
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(chromium python3-sentencepiece python3-torch libtorch-dev libopenblas0-openmp)
+  packages+=(chromium redis-server python3-sentencepiece python3-torch libtorch-dev libopenblas0-openmp)
 fi
 missing=()
 for p in "${packages[@]}"; do
