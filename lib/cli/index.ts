@@ -14,6 +14,7 @@ import { makeListCommand } from "./commands/list.js";
 import { makeMergeCommand } from "./commands/merge.js";
 import { makeSetupTorchCommand } from "./commands/setup-torch.js";
 import { makeShowCommand } from "./commands/show.js";
+import { makeWorkerCommand } from "./commands/worker.js";
 import { dropOutputOnClosedPipes } from "./pipes.js";
 
 export function makeProgram(): Command {
@@ -27,6 +28,7 @@ export function makeProgram(): Command {
     .addCommand(makeAttributeDatasetCommand())
     .addCommand(makeAttributeContextCommand())
     .addCommand(makeMergeCommand())
+    .addCommand(makeWorkerCommand())
     .addCommand(makeGenerateCommand())
     .addCommand(makeShowCommand())
     .addCommand(makeEvaluateCommand())

@@ -8,7 +8,7 @@ import type { Model } from "../models/model.js";
 import type { Seq2SeqModel } from "../models/seq2seq-model.js";
 import { FeatureAttributionOutput } from "../results/attribution.js";
 import type { DatasetSplit } from "./readers.js";
-import { RecordWriter, type DatasetRecord } from "./records.js";
+import type { DatasetRecord, RecordWriter } from "./records.js";
 import { checkResumeConfig, withModelRevision, type RunConfig } from "./run-config.js";
 import { resolveSplit, type Shard, type SplitSpec } from "./split.js";
 
@@ -150,13 +150,16 @@ export function exampleOutput(out: FeatureAttributionOutput, k: number): Feature
   return new FeatureAttributionOutput([seq], info);
 }
 
+/** Where attributeExamples puts records: a RecordWriter (the output file), or a list (a queue worker's job). */
+export type RecordSink = Pick<RecordWriter, "path" | "write">;
+
 const FATAL = new Set<string>([ErrorCode.ABORTED, ErrorCode.DISPOSED, ErrorCode.ADDON_LOAD, ErrorCode.DISK_FULL, ErrorCode.IO]);
 
 /** Attributes `examples` in batches and appends their records to `writer` as each batch finishes. */
 export async function attributeExamples(
   model: Model | Seq2SeqModel,
   examples: readonly Example[],
-  writer: RecordWriter,
+  writer: RecordSink,
   opts: AttributeExamplesOptions = {},
 ): Promise<AttributeExamplesStats> {
   const started = performance.now();

@@ -96,14 +96,50 @@ export interface Shard {
   count: number;
 }
 
-export function parseShard(value: string): Shard {
+/**
+ * `--shard i/n`, or `--shard auto` in a Kubernetes Indexed Job: i from JOB_COMPLETION_INDEX (which Kubernetes
+ * sets in each pod) and n from INSEQ_SHARD_COUNT (Kubernetes does not export the completions count: the manifest
+ * sets it to the same number as `completions`).
+ */
+export function parseShard(value: string, env: Readonly<Record<string, string | undefined>> = process.env): Shard {
+  if (String(value).trim() === "auto") return autoShard(env);
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(String(value));
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
   if (!m || !(count >= 1) || !(index < count)) {
     throw new InseqError(
       ErrorCode.INVALID_OPTION,
-      `Expected i/n with 0 <= i < n (e.g. "0/4") for --shard but received ${JSON.stringify(value)}`,
+      `Expected i/n with 0 <= i < n (e.g. "0/4"), or auto, for --shard but received ${JSON.stringify(value)}`,
+    );
+  }
+  return { index, count };
+}
+
+const COUNT_ENV = "INSEQ_SHARD_COUNT";
+const INDEX_ENV = "JOB_COMPLETION_INDEX";
+
+function autoShard(env: Readonly<Record<string, string | undefined>>): Shard {
+  const read = (name: string, what: string): number => {
+    const raw = env[name];
+    const n = raw !== undefined && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n)) {
+      throw new InseqError(
+        ErrorCode.INVALID_OPTION,
+        `Expected ${what} in $${name} for --shard auto but received ${raw === undefined ? "nothing (the variable is not set)" : JSON.stringify(raw)}` +
+          " (a Kubernetes Indexed Job sets JOB_COMPLETION_INDEX; set INSEQ_SHARD_COUNT to the Job's completions)",
+      );
+    }
+    return n;
+  };
+  const count = read(COUNT_ENV, "the shard count (a positive integer)");
+  if (count < 1) {
+    throw new InseqError(ErrorCode.INVALID_OPTION, `Expected the shard count (a positive integer) in $${COUNT_ENV} for --shard auto but received ${JSON.stringify(env[COUNT_ENV])}`);
+  }
+  const index = read(INDEX_ENV, `the shard index (an integer from 0 to ${count - 1})`);
+  if (index >= count) {
+    throw new InseqError(
+      ErrorCode.INVALID_OPTION,
+      `Expected the shard index (an integer from 0 to ${count - 1}) in $${INDEX_ENV} for --shard auto but received ${JSON.stringify(env[INDEX_ENV])} ($${COUNT_ENV} is ${count}; it must equal the Job's completions)`,
     );
   }
   return { index, count };

@@ -19,6 +19,9 @@ import { planOutput, RecordWriter, scanRecords, type DatasetRecord } from "../..
 import { runConfig } from "../../dataset/run-config.js";
 import { attributeExamples, selectExamples, type SkippedRow } from "../../dataset/attribute-dataset.js";
 import { parseShard, parseSplit } from "../../dataset/split.js";
+import { parseQueueUrl } from "../../queue/connection.js";
+import { DEFAULT_JOB_ROWS, DEFAULT_QUEUE_NAME } from "../../queue/jobs.js";
+import { runOnQueue } from "../../queue/producer.js";
 import { camel, generationKwargsOption, intOption, jsonOption } from "../parse.js";
 import { ProgressBar } from "../progress.js";
 import { loadKwargs, modelKwargsOption, tokenizerKwargsOption, trustRemoteCodeOption } from "../model-options.js";
@@ -121,7 +124,10 @@ export function makeAttributeDatasetCommand(): Command {
     .option("--resume", "continue an interrupted output: drop a partial last record, skip rows already done, append the rest", false)
     .option("--viz-path <file>", "after the run, write the HTML heatmaps of the output's records (by row index) to this file")
     .option("--overwrite", "replace an existing output (and --viz-path file)", false)
-    .option("--shard <i/n>", "process only rows whose index % n == i")
+    .option("--shard <i/n|auto>", "process only rows whose index % n == i; auto: i from $JOB_COMPLETION_INDEX, n from $INSEQ_SHARD_COUNT (a Kubernetes Indexed Job)")
+    .option("--queue <url>", "attribute on a job queue (redis://[user:password@]host[:port][/db] or rediss://): enqueue the rows for `inseq worker` processes and write their records here, in dataset order")
+    .option("--queue-name <name>", "with --queue: the BullMQ queue (the workers' --queue-name)", DEFAULT_QUEUE_NAME)
+    .option("--job-rows <n>", "with --queue: rows of the dataset per job (a multiple of --batch-size keeps a single run's batches)", intOption, DEFAULT_JOB_ROWS)
     .addOption(new Option("--on-error <mode>", "unreadable rows and failing examples: stop, or skip them (reported on stderr)").choices(["stop", "skip"]).default("stop"))
     .option("-m, --model <id>", "model directory, hub id, or \"default\" (the bundled model)", "default")
     .addOption(new Option("-a, --attribution-method <id>", "attribution method").choices(listFeatureAttributionMethods()).default("saliency"))
@@ -237,6 +243,7 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
   const load = loadKwargs(opts.modelKwargs, opts.tokenizerKwargs);
   const split = parseSplit(opts.datasetSplit);
   const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
+  const queue = opts.queue !== undefined ? parseQueueUrl(opts.queue) : undefined;
   const method: MethodId = opts.attributionMethod; // one of the choices, checked by commander
   const stepScores: string[] = opts.stepScores ?? [];
   const attributedFn: string = opts.attributedFn ?? defaultAttributedFn(method);
@@ -288,11 +295,26 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
   sel.skipped.forEach(warnSkip);
   if (plan.droppedBytes > 0) process.stderr.write(`inseq: dropped an interrupted last record (${plan.droppedBytes} bytes) from ${opts.output}\n`);
 
-  // 2. Attribute and write.
+  // 2. Attribute and write (here, or by `inseq worker` processes on a queue).
   const writer = new RecordWriter(plan);
-  let stats;
+  let stats: { written: number; skipped: SkippedRow[]; wallMs: number; attributeMs?: number; writeMs?: number } | undefined;
   try {
-    if (sel.examples.length > 0) {
+    if (sel.examples.length > 0 && queue) {
+      const bar = new ProgressBar(`attributing with ${method} on queue ${opts.queueName}`, { enabled: opts.progress });
+      stats = await runOnQueue({
+        connection: queue, queueName: opts.queueName, jobRows: opts.jobRows,
+        dataset: { source: ds.source, split: opts.datasetSplit }, range: sel, examples: sel.examples,
+        template: {
+          model: opts.model, load, attributeOptions, config, previousConfig: plan.firstConfig,
+          ...(aggregation ? { aggregation } : {}), batchSize: opts.batchSize, onError: opts.onError,
+        },
+        writer, done: plan.done, onError: opts.onError,
+        onProgress: (done, total) => bar.update(done, total, "ex"),
+        onSkip: warnSkip,
+        log: (line) => void process.stderr.write(`inseq: ${line}\n`),
+      });
+      bar.done();
+    } else if (sel.examples.length > 0) {
       const loadStart = performance.now();
       const model = await loadModel(opts.model, { ...load, device: opts.device as DeviceOption, offline: opts.offline, trustRemoteCode: opts.trustRemoteCode });
       log.info(describeModel(model.info, performance.now() - loadStart));
@@ -324,9 +346,10 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
   const written = stats?.written ?? 0;
   const skipped = sel.skipped.length + (stats?.skipped.length ?? 0);
   const parts = [`wrote ${written} record${written === 1 ? "" : "s"} to ${scratch ? "a scratch file (no --output)" : opts.output} in ${seconds(performance.now() - started)}`];
-  if (stats && stats.wallMs > 0 && written > 0) {
+  if (stats && stats.attributeMs !== undefined && stats.writeMs !== undefined && stats.wallMs > 0 && written > 0) {
     const other = stats.writeMs;
-    parts.push(`${(written / (stats.wallMs / 1000)).toFixed(1)} examples/s; attribution ${seconds(stats.attributeMs)}, aggregation + writing ${seconds(other)} (${((100 * other) / (stats.attributeMs + other)).toFixed(1)}%)`);
+    parts.push(`${(written / (stats.wallMs / 1000)).toFixed(1)} examples/s; attribution ${seconds(stats.attributeMs)}, aggregation + writing ${seconds(other)} (${((100 * other) / (stats.attributeMs + other)).toFixed(1)}%)`);  } else if (stats && stats.wallMs > 0 && written > 0) {
+    parts.push(`${(written / (stats.wallMs / 1000)).toFixed(1)} examples/s on queue ${opts.queueName}`);
   }
   if (sel.alreadyDone > 0) parts.push(`${sel.alreadyDone} already done`);
   if (skipped > 0) parts.push(`${skipped} skipped`);
