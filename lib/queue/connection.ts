@@ -20,7 +20,7 @@ const EXPECTED = "a redis://[user:password@]host[:port][/db] or rediss:// URL";
 
 /** The URL with its password replaced by "***". */
 export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/i, "$1***@");
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, "$1***@");
 }
 
 /** Parses and checks a queue URL; ERR_INVALID_OPTION (with the password masked) when it is not one. */
@@ -62,12 +62,15 @@ export const CONNECT_TIMEOUT_MS = 5_000;
  */
 export async function connectQueue(conn: QueueConnection): Promise<Redis> {
   const probe = new Redis({ ...conn.options, lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  probe.on("error", () => undefined); // reported by connect() below
+  // The first error event says why (refused credentials: WRONGPASS); connect() then only says the connection closed.
+  let first: Error | undefined;
+  probe.on("error", (err: Error) => void (first ??= err));
   try {
     await probe.connect();
     await probe.ping();
   } catch (err) {
-    throw new InseqError(ErrorCode.QUEUE, `Cannot reach Redis at ${conn.display}: ${conn.redact((err as Error).message || String(err))}`, { cause: undefined });
+    const why = (first ?? (err as Error)).message || String(err);
+    throw new InseqError(ErrorCode.QUEUE, `Cannot reach Redis at ${conn.display}: ${conn.redact(why)}`);
   } finally {
     probe.disconnect();
   }

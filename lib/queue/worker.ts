@@ -141,6 +141,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<WorkerStats> {
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   if (opts.signal?.aborted) close();
   idle();
+  log(`ready (pid ${globalThis.process.pid}): waiting for jobs on queue ${opts.queueName ?? DEFAULT_QUEUE_NAME} at ${conn.display}`);
   try {
     await worker.run();
     await worker.close();

@@ -43,7 +43,6 @@ export function makeWorkerCommand(): Command {
       };
       process.on("SIGINT", stop);
       process.on("SIGTERM", stop);
-      process.stderr.write(`inseq worker: pid ${process.pid} on queue ${opts.queueName} at ${conn.display}\n`);
       const stats = await runWorker({
         connection: conn, queueName: opts.queueName, device: opts.device as DeviceOption, offline: opts.offline,
         trustRemoteCode: opts.trustRemoteCode, modelDirMap: opts.modelDirMap, maxJobs: opts.maxJobs,
