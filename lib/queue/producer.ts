@@ -89,6 +89,9 @@ export interface RunOnQueueStats extends EnqueueStats {
   wallMs: number;
 }
 
+/** Jobs looked up per poll, from the next one to write: far more than a poll interval's worth of finished jobs. */
+const LOOKAHEAD = 32;
+
 type Outcome = { kind: "done"; result: QueueJobResult } | { kind: "failed"; reason: string; attempts: number };
 
 /** A finished job's outcome, or null while it is waiting, running or waiting for a retry. */
@@ -128,8 +131,8 @@ export async function runOnQueue(opts: RunOnQueueOptions): Promise<RunOnQueueSta
     };
     while (next < jobs.length) {
       if (opts.signal?.aborted) throw abortError(opts.signal, "attribute-dataset --queue was aborted; rerun it with --resume to continue");
-      // Look up the jobs not finished yet.
-      for (let j = next; j < jobs.length; j++) {
+      // Look up the next jobs not finished yet (a window: polling every pending job would cost the workers' cores).
+      for (let j = next; j < Math.min(jobs.length, next + LOOKAHEAD); j++) {
         const planned = jobs[j]!;
         if (outcomes.has(planned.id)) continue;
         const job = await Job.fromId<QueueJobData, QueueJobResult>(queue, planned.id);

@@ -80,7 +80,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<WorkerStats> {
     clearTimeout(idleTimer);
     if (opts.idleExitMs !== undefined && !closing.started) {
       idleTimer = setTimeout(() => {
-        log(`idle for ${(opts.idleExitMs! / 1000).toFixed(0)}s; stopping`);
+        log(`idle for ${opts.idleExitMs! / 1000}s; stopping`);
         close();
       }, opts.idleExitMs);
     }
