@@ -13,7 +13,6 @@ import type { Example, SkippedRow } from "../dataset/attribute-dataset.js";
 import type { DatasetRecord } from "../dataset/records.js";
 import type { RunConfig } from "../dataset/run-config.js";
 import type { LoadModelOptions } from "../models/load-model.js";
-import type { SaveAggregation } from "../cli/save-aggregation.js";
 
 /** The queue `inseq worker` and `attribute-dataset --queue` use unless --queue-name says otherwise. */
 export const DEFAULT_QUEUE_NAME = "inseq-dataset";
@@ -42,7 +41,8 @@ export interface QueueJobData {
   config: RunConfig;
   /** The configuration of the records already in a resumed output (a moved hub revision is refused). */
   previousConfig: RunConfig | null;
-  aggregation?: SaveAggregation;
+  /** The aggregation applied before saving (the CLI's --attribution-aggregators, ...), run by the worker's `transform`. */
+  aggregation?: unknown;
   batchSize: number;
   onError: "stop" | "skip";
   /** The cell's rows still to attribute, in index order. */

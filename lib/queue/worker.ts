@@ -12,7 +12,7 @@ import { ErrorCode, InseqError } from "../core/errors.js";
 import { attributeExamples } from "../dataset/attribute-dataset.js";
 import type { DatasetRecord } from "../dataset/records.js";
 import { loadModel, type AnyModel, type DeviceOption } from "../models/load-model.js";
-import { applySaveAggregation } from "../cli/save-aggregation.js";
+import type { FeatureAttributionOutput } from "../results/attribution.js";
 import { connectQueue, type QueueConnection } from "./connection.js";
 import { DEFAULT_QUEUE_NAME, describeRows, type QueueJobData, type QueueJobResult } from "./jobs.js";
 
@@ -32,6 +32,11 @@ export interface RunWorkerOptions {
   lockMs?: number;
   /** One line per event (job started, done, failed, stalled; already redacted). */
   log?: (line: string) => void;
+  /**
+   * Applies a job's `aggregation` to each example's output before its record is made (the CLI passes its
+   * --attribution-aggregators step). A job with an aggregation fails when there is none.
+   */
+  transform?: (out: FeatureAttributionOutput, job: QueueJobData) => FeatureAttributionOutput;
   /** Aborting closes the worker after its current job. */
   signal?: AbortSignal;
 }
@@ -93,6 +98,8 @@ export async function runWorker(opts: RunWorkerOptions): Promise<WorkerStats> {
     log(`${what}: started`);
     const t0 = performance.now();
     try {
+      const transform = opts.transform;
+      if (d.aggregation !== undefined && !transform) throw new InseqError(ErrorCode.INVALID_OPTION, `Job ${job.id} asks for an aggregation before saving, but this worker has no transform for it`);
       const model = await modelFor(d);
       const records: DatasetRecord[] = [];
       const res = await attributeExamples(model, d.examples, { path: `queue job ${job.id}`, write: (r) => void records.push(r) }, {
@@ -101,7 +108,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<WorkerStats> {
         attributeOptions: d.attributeOptions,
         config: d.config,
         previousConfig: d.previousConfig,
-        ...(d.aggregation ? { transform: (o) => applySaveAggregation(o, d.aggregation) } : {}),
+        ...(d.aggregation !== undefined ? { transform: (o: FeatureAttributionOutput) => transform!(o, d) } : {}),
       });
       log(`${what}: done in ${((performance.now() - t0) / 1000).toFixed(2)}s (${records.length} records${res.skipped.length ? `, ${res.skipped.length} skipped` : ""})`);
       return { records, skipped: res.skipped };

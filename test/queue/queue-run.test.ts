@@ -215,6 +215,52 @@ describe.skipIf(!redisAvailable)("dataset runs on a job queue (BullMQ on a local
     expect(readFileSync(out).equals(before)).toBe(true);
   });
 
+  it("a producer killed mid-run: --resume collects what the workers finished meanwhile, and writes each row once", async () => {
+    const out = path.join(tmp, "producer-killed.jsonl");
+    const workers = await startWorkers(2, redis.url, "producer-killed");
+    const args = ["attribute-dataset", ...RUN, "--queue", redis.url, "--queue-name", "producer-killed", "-o", out];
+    const first = start(args);
+    await waitFor("40 records", () => {
+      try {
+        return readFileSync(out, "utf8").split("\n").length > 40;
+      } catch {
+        return false;
+      }
+    });
+    first.child.kill("SIGKILL");
+    await first.exited;
+    const partial = recordList(out).length;
+    expect(partial).toBeGreaterThanOrEqual(40);
+    expect(partial).toBeLessThan(ROWS);
+    await new Promise((r) => setTimeout(r, 1500)); // the workers go on with the queue meanwhile
+    const r = await run([...args, "--resume"]);
+    await stopWorkers(workers);
+    expect(r.code, r.stderr).toBe(0);
+    const m = /(\d+) jobs of run [0-9a-f]{16}, (\d+) enqueued, (\d+) already in the queue/.exec(r.stderr)!;
+    expect(Number(m[3])).toBeGreaterThan(0); // jobs of the killed run, collected rather than enqueued again
+    expect(Number(m[2]) + Number(m[3])).toBe(Number(m[1]));
+    expectSameOutput(out, expected);
+    // Every job ran once across both producers: the jobs already finished were not recomputed.
+    const done = workers.flatMap((w) => [...w.stderr().matchAll(/job (\S+) \(rows [\d-]+, attempt \d\): done/g)].map((x) => x[1]!));
+    expect(done.length).toBe(38);
+    expect(new Set(done).size).toBe(38);
+  });
+
+  it("--model-dir-map and --attribution-aggregators: workers load the mapped directory and aggregate before saving", async () => {
+    const agg = ["--dataset-split", "train[:24]", "--attribution-aggregators", "mean"];
+    const ref = path.join(tmp, "agg-single.jsonl");
+    const single1 = await run(["attribute-dataset", ...RUN, ...agg, "--device", "cpu", "-o", ref]);
+    expect(single1.code, single1.stderr).toBe(0);
+    const out = path.join(tmp, "agg-queue.jsonl");
+    const workers = await startWorkers(1, redis.url, "mapped", ["--model-dir-map", "team/tiny-model=default"]);
+    const r = await run(["attribute-dataset", ...RUN.map((a) => (a === "default" ? "team/tiny-model" : a)), ...agg, "--queue", redis.url, "--queue-name", "mapped", "-o", out]);
+    await stopWorkers(workers);
+    expect(r.code, r.stderr).toBe(0);
+    const want = recordList(ref).map((x) => ({ ...x, config: { ...x.config, model: "team/tiny-model" } }));
+    expect(want[0]!.config!.attribution_aggregators).toEqual(["mean"]);
+    expectSameOutput(out, want);
+  });
+
   it("a job that fails on the workers: ERR_QUEUE naming its rows, or its rows skipped with --on-error skip", async () => {
     const missing = path.join(tmp, "no-such-model");
     const args = [...DATA, "--dataset-split", "train[:12]", "--model", missing, "--queue", redis.url, "--queue-name", "failing"];

@@ -7,6 +7,7 @@ import { DEFAULT_QUEUE_NAME } from "../../queue/jobs.js";
 import { runWorker } from "../../queue/worker.js";
 import { intOption, numberOption } from "../parse.js";
 import { trustRemoteCodeOption } from "../model-options.js";
+import { applySaveAggregation, type SaveAggregation } from "../save-aggregation.js";
 
 /** `--model-dir-map id=dir` (repeatable): the producer's model id or path → a directory on this machine. */
 function collectModelDir(value: string, previous: Record<string, string> | undefined): Record<string, string> {
@@ -47,6 +48,7 @@ export function makeWorkerCommand(): Command {
         connection: conn, queueName: opts.queueName, device: opts.device as DeviceOption, offline: opts.offline,
         trustRemoteCode: opts.trustRemoteCode, modelDirMap: opts.modelDirMap, maxJobs: opts.maxJobs,
         idleExitMs: opts.idleExit !== undefined ? opts.idleExit * 1000 : undefined, lockMs: opts.lockMs,
+        transform: (out, job) => applySaveAggregation(out, job.aggregation as SaveAggregation),
         signal: ac.signal, log: (line) => void process.stderr.write(`inseq worker: ${line}\n`),
       });
       process.off("SIGINT", stop);
