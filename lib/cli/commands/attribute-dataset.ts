@@ -300,12 +300,14 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
   let stats: { written: number; skipped: SkippedRow[]; wallMs: number; attributeMs?: number; writeMs?: number } | undefined;
   try {
     if (sel.examples.length > 0 && queue) {
+      // A hub token stays out of Redis: workers use their own (HF_TOKEN).
+      const { token: _token, ...jobLoad } = load;
       const bar = new ProgressBar(`attributing with ${method} on queue ${opts.queueName}`, { enabled: opts.progress });
       stats = await runOnQueue({
         connection: queue, queueName: opts.queueName, jobRows: opts.jobRows,
         dataset: { source: ds.source, split: opts.datasetSplit }, range: sel, examples: sel.examples,
         template: {
-          model: opts.model, load, attributeOptions, config, previousConfig: plan.firstConfig,
+          model: opts.model, load: jobLoad, attributeOptions, config, previousConfig: plan.firstConfig,
           ...(aggregation ? { aggregation } : {}), batchSize: opts.batchSize, onError: opts.onError,
         },
         writer, done: plan.done, onError: opts.onError,
