@@ -61,18 +61,25 @@ export const CONNECT_TIMEOUT_MS = 5_000;
  * answers PING: an unreachable Redis or refused credentials fail at once with ERR_QUEUE, not after a retry loop.
  */
 export async function connectQueue(conn: QueueConnection): Promise<Redis> {
-  const probe = new Redis({ ...conn.options, lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  // The first error event says why (refused credentials: WRONGPASS); connect() then only says the connection closed.
+  const probe = new Redis({ ...conn.options, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // The first error event says why (refused credentials: WRONGPASS). Disconnecting right then ends the connection
+  // at once (later, ioredis would wait its disconnectTimeout, 2 s, before the process can exit).
   let first: Error | undefined;
-  probe.on("error", (err: Error) => void (first ??= err));
+  probe.on("error", (err: Error) => {
+    first ??= err;
+    probe.disconnect();
+  });
   try {
-    await probe.connect();
+    await new Promise<void>((resolve, reject) => {
+      probe.once("ready", resolve);
+      probe.once("end", () => reject(first ?? new Error("the connection closed")));
+    });
     await probe.ping();
   } catch (err) {
     const why = (first ?? (err as Error)).message || String(err);
     throw new InseqError(ErrorCode.QUEUE, `Cannot reach Redis at ${conn.display}: ${conn.redact(why)}`);
   } finally {
-    probe.disconnect();
+    if (probe.status !== "end") probe.disconnect();
   }
   const client = new Redis({ ...conn.options, maxRetriesPerRequest: null });
   client.on("error", () => undefined); // ioredis reconnects by itself; BullMQ reports failed commands
