@@ -27,6 +27,8 @@ const ENV = { ...process.env, OMP_NUM_THREADS: "1" };
 interface Proc {
   child: ChildProcess;
   stderr: () => string;
+  /** When each stderr chunk arrived (ms) and its text. */
+  chunks: Array<{ t: number; text: string }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -36,7 +38,11 @@ function start(args: string[]): Proc {
   const child = spawn(process.execPath, [CLI, ...args], { env: ENV, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let stderr = "";
-  child.stderr!.on("data", (d) => (stderr += d));
+  const chunks: Proc["chunks"] = [];
+  child.stderr!.on("data", (d) => {
+    stderr += d;
+    chunks.push({ t: Date.now(), text: String(d) });
+  });
   child.stdout!.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("close", (code, signal) => {
@@ -44,7 +50,7 @@ function start(args: string[]): Proc {
       resolve({ code, signal });
     }),
   );
-  return { child, stderr: () => stderr, exited };
+  return { child, stderr: () => stderr, chunks, exited };
 }
 
 async function run(args: string[]): Promise<{ code: number | null; stderr: string; ms: number }> {
@@ -274,6 +280,19 @@ describe.skipIf(!redisAvailable)("dataset runs on a job queue (BullMQ on a local
     expect(skip.stderr).toMatch(/skipped row 0: .*\[ERR_QUEUE\]/);
     expect(skip.stderr).toContain("wrote 0 records");
     expect(skip.stderr).toContain("12 skipped");
+  });
+
+  it("a job failing on a worker is retried with exponential backoff, then ERR_QUEUE after its 3 attempts", async () => {
+    // A device no machine has: ERR_DEVICE, which a retry could fix on another worker, so it is retried.
+    const [flaky] = await startWorkers(1, redis.url, "retried", ["--device", "cuda:99"]); // the last --device counts
+    const r = await run(["attribute-dataset", ...DATA, "--dataset-split", "train[:8]", "--model", "default", "--queue", redis.url, "--queue-name", "retried", "-o", path.join(tmp, "retried.jsonl")]);
+    await stopWorkers([flaky!]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Job [0-9a-f]{16}-0-8 \(rows 0-7\) failed after 3 attempts: .*cuda:99.*\[ERR_DEVICE\] .*\[ERR_QUEUE\]/);
+    const started = (n: number) => flaky!.chunks.find((c) => c.text.includes(`attempt ${n}): started`))!.t;
+    expect(started(2) - started(1)).toBeGreaterThanOrEqual(900); // backoff 1 s
+    expect(started(3) - started(2)).toBeGreaterThanOrEqual(1900); // then 2 s
+    expect(flaky!.stderr()).not.toContain("attempt 4");
   });
 
   it("an unreachable Redis fails at once with ERR_QUEUE; passwords never reach a message", async () => {
