@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Queue throughput: `attribute-dataset --queue` over WinoMT rows (all 3,888 of en.txt by default; saliency, bundled default model, 12 new tokens)
-// with 1 worker pinned to core 0 (`taskset -c 0`), then 2 workers pinned to cores 0 and 1, OMP_NUM_THREADS=1
-// each, against a redis-server of its own on a loopback port. Reports rows/s (producer start to its last record,
-// the workers' model loads included) and the 2-worker / 1-worker ratio (target >= 1.7 on a quiet machine with
-// two free cores). Writes bench/results/queue-throughput-<date>.json. Needs /usr/bin/redis-server, taskset and
-// the built dist/.
+// Queue throughput: `attribute-dataset --queue` over WinoMT rows (all 3,888 of en.txt by default; saliency, the
+// bundled default model, 12 new tokens) with 1 worker pinned to core 0 (`taskset -c 0`), then 2 workers pinned to
+// cores 0 and 1, OMP_NUM_THREADS=1 each, against a redis-server of its own on a loopback port. Reports rows/s
+// (producer start to its last record, the workers' model loads included) and the 2-worker / 1-worker ratio
+// (target >= 1.7 on a quiet machine with two free cores; the producer and Redis are not pinned and use about a
+// tenth of a core). Writes bench/results/queue-throughput-<date>.json with the load average at the end. Needs
+// /usr/bin/redis-server, taskset and the built dist/.
 //   node bench/queue-throughput.mjs [--rows 3888] [--new-tokens 12] [--job-rows 16]
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
