@@ -74,16 +74,16 @@ export async function runWorker(opts: RunWorkerOptions): Promise<WorkerStats> {
   let idleTimer: NodeJS.Timeout | undefined;
   let worker!: Worker<QueueJobData, QueueJobResult>;
   let finished = 0;
-  const closing = { started: false };
+  let closing = false;
   const close = () => {
-    if (closing.started) return;
-    closing.started = true;
+    if (closing) return;
+    closing = true;
     clearTimeout(idleTimer);
     void worker.close();
   };
   const idle = () => {
     clearTimeout(idleTimer);
-    if (opts.idleExitMs !== undefined && !closing.started) {
+    if (opts.idleExitMs !== undefined && !closing) {
       idleTimer = setTimeout(() => {
         log(`idle for ${opts.idleExitMs! / 1000}s; stopping`);
         close();
