@@ -49,7 +49,8 @@ export const AGGREGATOR_STEP: JsonSchema = {
   description: "an aggregator id, an [aggregator, aggregateFn] pair or an { aggregator, aggregateFn, options } object",
   anyOf: [
     nonEmpty,
-    { type: "array", minItems: 1, maxItems: 2, items: [nonEmpty, { anyOf: [str, { type: "null" }] }] },
+    // [aggregator, aggregateFn | null] (the library checks which is which)
+    { type: "array", minItems: 1, maxItems: 2, items: { anyOf: [str, { type: "null" }] } },
     {
       type: "object", required: ["aggregator"], additionalProperties: false,
       properties: { aggregator: nonEmpty, aggregateFn: { anyOf: [str, { type: "null" }] }, options: obj },
@@ -84,7 +85,7 @@ const ATTRIBUTE_TYPES: Record<string, JsonSchema> = {
   contrastTargetsAlignments: { type: "array" },
   contrastForceInputs: bool,
   granular: bool,
-  gradientCheckpointing: { description: 'a boolean or "auto"', anyOf: [bool, { const: "auto" }] },
+  gradientCheckpointing: { description: 'a boolean or "auto"', anyOf: [bool, { enum: ["auto"] }] },
   attributeTarget: bool,
   generateFromTargetPrefix: bool,
   contrastSources: texts,

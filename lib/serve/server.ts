@@ -130,7 +130,7 @@ export async function createServer(options: ServeOptions = {}): Promise<InseqSer
 
   await app.register(swagger, {
     openapi: {
-      openapi: "3.0.3",
+      openapi: "3.1.0",
       info: { title: "inseq serve", version: packageVersion(), description: "Feature attribution for sequence generation models over HTTP (docs/serve.md)" },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
       ...(checkToken ? { security: [{ bearer: [] }] } : {}),
