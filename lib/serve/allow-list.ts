@@ -1,7 +1,8 @@
 /**
  * Which models a server may load: exact ids ("default", hub ids), directories, and globs over directories or ids
  * (`*` within a path segment, `**` across segments, `?` one character). A directory given in a request is compared
- * by its resolved absolute path.
+ * by its resolved absolute path; a relative glob is resolved against the working directory for directories and
+ * taken as written for hub ids.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -54,7 +55,9 @@ export class AllowList {
     if (this.entries.includes(entry)) return;
     this.entries.push(entry);
     if (/[*?]/.test(entry)) {
-      this.#globs.push(globToRegExp(looksLikePath(entry) ? path.resolve(entry) : entry));
+      // A glob matches hub ids as written and directories by absolute path ("models/*" is both).
+      this.#globs.push(globToRegExp(path.resolve(entry)));
+      if (!looksLikePath(entry)) this.#globs.push(globToRegExp(entry));
     } else {
       this.#exact.add(modelRef(entry).id);
     }

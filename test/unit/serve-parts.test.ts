@@ -117,6 +117,12 @@ describe("AllowList", () => {
     expect(list.allows(modelRef("/models/x/y/ckpt-3"))).toBe(true);
     expect(list.allows(modelRef("/models/x/y/ckpt-33"))).toBe(false);
     expect(modelRef("./models/default").id).toBe(path.resolve("models/default"));
+    // A relative glob covers directories (by absolute path) and hub ids (as written).
+    const rel = new AllowList(["models/*"]);
+    expect(rel.allows(modelRef("./models/default"))).toBe(true);
+    expect(rel.allows(modelRef(path.resolve("models/default")))).toBe(true);
+    expect(rel.allows(modelRef("models/some-hub-model"))).toBe(true);
+    expect(rel.allows(modelRef(path.resolve("test/fixtures")))).toBe(false);
     expect(globToRegExp("a.b*").test("a.bcd")).toBe(true);
     expect(globToRegExp("a.b*").test("axbcd")).toBe(false);
   });
