@@ -29,6 +29,11 @@ const callable = (m: AnyModel): Callable => m as unknown as Callable;
 
 const encoder = (m: AnyModel) => (texts: string[]) => m.tokenizer.encodeBatch(texts);
 
+/** The model at the time a queued job starts: unloaded meanwhile, it is loaded again (the request was accepted). */
+async function current(ctx: ServeContext, name: string, model: AnyModel): Promise<AnyModel> {
+  return model.disposed ? (await ctx.pool.get(name)).model : model;
+}
+
 /** `{"id":…,"output":<document>}` without parsing the document again. */
 const resultJson = (id: string, json: string): string => `{"id":${JSON.stringify(id)},"output":${json}}`;
 
@@ -53,7 +58,7 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
     await checkInputTokens(limits, encoder(model), texts);
     await runWork(ctx, request, reply, {
       entry,
-      job: async ({ signal, onProgress }) => JSON.stringify({ texts: await callable(model).generate(texts, { ...options, signal, onProgress }) }),
+      job: async ({ signal, onProgress }) => JSON.stringify({ texts: await callable(await current(ctx, name, model)).generate(texts, { ...options, signal, onProgress }) }),
     });
   });
 
@@ -71,7 +76,7 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
     await runWork(ctx, request, reply, {
       entry,
       job: async ({ signal, onProgress }) => {
-        const out = await callable(model).attribute(texts, { ...options, ...(method ? { method } : {}), signal, onProgress });
+        const out = await callable(await current(ctx, name, model)).attribute(texts, { ...options, ...(method ? { method } : {}), signal, onProgress });
         const final = aggregate === undefined ? out : out.aggregate(aggregate);
         ctx.metrics.tokensAttributed.inc({}, attributedSteps(out));
         const item = store.put("attribution", JSON.stringify(final.toJSON()));
@@ -92,7 +97,7 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
     await runWork(ctx, request, reply, {
       entry,
       job: async ({ signal, onProgress }) => {
-        const out = await attributeContext(model, { ...options, signal, onProgress });
+        const out = await attributeContext(await current(ctx, name, model), { ...options, signal, onProgress });
         const item = store.put("context", JSON.stringify(out.toDict()));
         return resultJson(item.id, item.json);
       },

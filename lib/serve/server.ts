@@ -173,7 +173,16 @@ export async function createServer(options: ServeOptions = {}): Promise<InseqSer
     app,
     context,
     async listen({ host = "127.0.0.1", port = 8080 } = {}) {
-      await app.listen({ host, port });
+      try {
+        await app.listen({ host, port });
+      } catch (cause) {
+        const code = (cause as { code?: string }).code;
+        if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+          const why = code === "EADDRINUSE" ? "in use" : code === "EACCES" ? "not permitted" : "not available here";
+          throw new InseqError(ErrorCode.INVALID_OPTION, `Expected a free port on an address of this machine for --host/--port but received ${host}:${port} (${why})`, { cause });
+        }
+        throw cause;
+      }
       const addr = app.server.address();
       const actual = typeof addr === "object" && addr ? addr.port : port;
       const shownHost = host.includes(":") ? `[${host}]` : host;

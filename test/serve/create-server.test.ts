@@ -28,6 +28,17 @@ describe("createServer", () => {
     await expect(createServer({ logLevel: "silent", token: "" })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
   });
 
+  it("refuses a port in use with ERR_INVALID_OPTION naming it", async () => {
+    const a = await createServer({ logLevel: "silent" });
+    const b = await createServer({ logLevel: "silent" });
+    try {
+      const port = Number(new URL(await a.listen({ port: 0 })).port);
+      await expect(b.listen({ port })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: expect.stringContaining(`127.0.0.1:${port} (in use)`) });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it("allows only the default model unless told otherwise, and nothing with allowDefault: false", async () => {
     const server = await createServer({ logLevel: "silent", allowDefault: false });
     try {

@@ -147,6 +147,30 @@ describe("inseq serve: bounded queue", () => {
   });
 });
 
+describe("inseq serve: unloading under load", () => {
+  let server: ServeProcess;
+  beforeAll(async () => {
+    server = await startServe();
+    expect((await postJson(`${server.url}/v1/models/load`, { model: "default" })).status).toBe(200);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("finishes the running job, then serves the accepted waiting one (loading the model again)", async () => {
+    const running = postJson(`${server.url}/v1/attribute`, SLOW);
+    await new Promise((r) => setTimeout(r, 150));
+    const waiting = postJson(`${server.url}/v1/generate`, { model: "default", inputs: "mary went to", options: { maxNewTokens: 2 } });
+    await new Promise((r) => setTimeout(r, 100));
+    const unloaded = await postJson(`${server.url}/v1/models/unload`, { model: "default" });
+    expect(unloaded.body).toEqual({ id: "default", loaded: false });
+    expect((await running).status).toBe(200);
+    const w = await waiting;
+    expect(w.status, JSON.stringify(w.body)).toBe(200);
+    expect(w.body.texts[0]).toMatch(/^mary went to /);
+  });
+});
+
 describe("inseq serve: request timeout", () => {
   let server: ServeProcess;
   beforeAll(async () => {
