@@ -2,10 +2,11 @@
 import type { FastifyInstance } from "fastify";
 
 import type { AggregatorInput } from "../aggregators/pipeline.js";
-import type { AttributeOptions } from "../attribution/options.js";
+import { ATTRIBUTE_OPTIONS, SEQ2SEQ_OPTIONS, type AttributeOptions } from "../attribution/options.js";
 import { attributeContext } from "../context/attribute-context.js";
 import type { AttributeContextOptions } from "../context/types.js";
 import { ErrorCode, InseqError } from "../core/errors.js";
+import { checkOptions } from "../core/options.js";
 import type { AnyModel } from "../models/load-model.js";
 import { FeatureAttributionOutput, type OutputAggregateOptions } from "../results/attribution.js";
 import type { ServeContext } from "./context.js";
@@ -71,6 +72,8 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
     checkNewTokens(limits, "options.generationArgs.maxNewTokens", options.generationArgs?.maxNewTokens);
     checkMethodArgs(limits, "options.methodArgs", options.methodArgs);
     const { entry, model } = await pool.get(name);
+    // The library's check of the model kind's options, before queueing (the other kind's options are unknown here).
+    checkOptions("attribute", options, model.kind === "encoder-decoder" ? SEQ2SEQ_OPTIONS : ATTRIBUTE_OPTIONS);
     const forced = options.generatedTexts === undefined ? [] : list(options.generatedTexts as string | string[]);
     await checkInputTokens(limits, encoder(model), [...texts, ...forced]);
     await runWork(ctx, request, reply, {

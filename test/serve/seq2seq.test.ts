@@ -42,5 +42,12 @@ describe("inseq serve with an encoder-decoder", () => {
     const res = await postJson(`${server.url}/v1/attribute`, { model: "default", inputs: "mary went to", options: { attributeTarget: true } });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("ERR_UNKNOWN_OPTION");
+    // Refused before it is queued: an event-stream request gets the HTTP error, not a stream.
+    const sse = await fetch(`${server.url}/v1/attribute`, {
+      method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ model: "default", inputs: "mary went to", options: { contrastSources: "x" } }),
+    });
+    expect(sse.status).toBe(400);
+    expect((await sse.json()).error.code).toBe("ERR_UNKNOWN_OPTION");
   });
 });
