@@ -3,7 +3,9 @@
 // default model, bounded in count and time. Prints p50/p99 latency, throughput, errors and non-2xx answers, and
 // the server's resident memory over the first and the last 50 answers (it should stay flat); writes
 // bench/results/serve-load-<date>.json.
-//   node bench/serve-load.mjs [--requests 200] [--connections 16] [--queue-size 16] [--max-seconds 300] [--method saliency]
+// --warmup N sends N requests first (not counted) so that the memory windows compare a warm server: the first
+// requests grow the process once (allocator arenas of the worker threads, V8's heap and compiled code).
+//   node bench/serve-load.mjs [--requests 200] [--connections 16] [--queue-size 16] [--warmup 0] [--max-seconds 300] [--method saliency]
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -60,7 +62,7 @@ const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : nu
  * Runs the load: `requests` POST /v1/attribute from `connections` clients. Resolves to the figures; `statusCodes`
  * counts every answer by status (429s are the queue's deliberate refusals).
  */
-export async function runLoad({ requests = 200, connections = 16, queueSize = 16, maxSeconds = 300, method = "saliency", maxNewTokens = 8, serverArgs = [] } = {}) {
+export async function runLoad({ requests = 200, connections = 16, queueSize = 16, warmup = 0, maxSeconds = 300, method = "saliency", maxNewTokens = 8, serverArgs = [] } = {}) {
   const server = await startServer(["--queue-size", String(queueSize), "--concurrency", "1", ...serverArgs]);
   const body = JSON.stringify({ model: "default", inputs: "mary went to the market because", method, options: { generationArgs: { maxNewTokens } } });
   const rssFirst = [];
@@ -68,6 +70,11 @@ export async function runLoad({ requests = 200, connections = 16, queueSize = 16
   const statusCodes = {};
   let answered = 0;
   try {
+    const rssStart = rssOf(server.proc.pid);
+    if (warmup > 0) {
+      await autocannon({ url: `${server.url}/v1/attribute`, method: "POST", headers: { "content-type": "application/json" }, body, connections, amount: warmup });
+    }
+    const rssWarm = rssOf(server.proc.pid);
     const instance = autocannon({
       url: `${server.url}/v1/attribute`, method: "POST", headers: { "content-type": "application/json" }, body,
       connections, amount: requests, timeout: Math.max(10, Math.ceil(maxSeconds / 2)), maxOverallRequests: requests,
@@ -87,7 +94,7 @@ export async function runLoad({ requests = 200, connections = 16, queueSize = 16
     const last = mean(rssLast);
     return {
       date: new Date().toISOString(),
-      requests, connections, queueSize, method, maxNewTokens,
+      requests, connections, queueSize, warmup, method, maxNewTokens,
       answered,
       latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.average },
       throughputRps: result.requests.average,
@@ -96,7 +103,7 @@ export async function runLoad({ requests = 200, connections = 16, queueSize = 16
       timeouts: result.timeouts,
       non2xx: result.non2xx,
       statusCodes,
-      rss: { firstWindowMiB: first && first / 2 ** 20, lastWindowMiB: last && last / 2 ** 20, growth: first && last ? (last - first) / first : null },
+      rss: { startMiB: rssStart && rssStart / 2 ** 20, afterWarmupMiB: rssWarm && rssWarm / 2 ** 20, firstWindowMiB: first && first / 2 ** 20, lastWindowMiB: last && last / 2 ** 20, growth: first && last ? (last - first) / first : null },
     };
   } finally {
     await server.stop();
@@ -110,16 +117,16 @@ function arg(name, fallback) {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const figures = await runLoad({
-    requests: Number(arg("requests", 200)), connections: Number(arg("connections", 16)), queueSize: Number(arg("queue-size", 16)),
+    requests: Number(arg("requests", 200)), connections: Number(arg("connections", 16)), queueSize: Number(arg("queue-size", 16)), warmup: Number(arg("warmup", 0)),
     maxSeconds: Number(arg("max-seconds", 300)), method: arg("method", "saliency"),
   });
   const f = figures;
   const other = Object.entries(f.statusCodes).filter(([s]) => s !== "200" && s !== "429").reduce((n, [, c]) => n + c, 0);
-  console.log(`inseq serve load: ${f.answered} answers to ${f.requests} requests from ${f.connections} clients (${f.method}, ${f.maxNewTokens} new tokens, queue ${f.queueSize})`);
+  console.log(`inseq serve load: ${f.answered} answers to ${f.requests} requests from ${f.connections} clients (${f.method}, ${f.maxNewTokens} new tokens, queue ${f.queueSize}, ${f.warmup} warm-up requests before)`);
   console.log(`  latency p50 ${f.latencyMs.p50} ms  p99 ${f.latencyMs.p99} ms  max ${f.latencyMs.max} ms`);
   console.log(`  throughput ${f.throughputRps.toFixed(1)} req/s over ${f.durationS.toFixed(1)} s`);
   console.log(`  errors ${f.errors}  timeouts ${f.timeouts}  non-2xx ${f.non2xx} (429: ${f.statusCodes[429] ?? 0}, other: ${other})  statuses ${JSON.stringify(f.statusCodes)}`);
-  console.log(`  server RSS: first ${WINDOW} answers ${f.rss.firstWindowMiB?.toFixed(1)} MiB, last ${WINDOW} ${f.rss.lastWindowMiB?.toFixed(1)} MiB (${f.rss.growth === null ? "n/a" : `${(f.rss.growth * 100).toFixed(1)}%`})`);
+  console.log(`  server RSS: ${f.rss.startMiB?.toFixed(1)} MiB at start, ${f.rss.afterWarmupMiB?.toFixed(1)} MiB after warm-up; first ${WINDOW} answers ${f.rss.firstWindowMiB?.toFixed(1)} MiB, last ${WINDOW} ${f.rss.lastWindowMiB?.toFixed(1)} MiB (${f.rss.growth === null ? "n/a" : `${(f.rss.growth * 100).toFixed(1)}%`})`);
   const dir = path.join(ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `serve-load-${f.date.slice(0, 10)}.json`);

@@ -24,5 +24,7 @@ export function createServeMetrics(pool: ModelPool, store: ResultsStore, deviceM
     () => deviceMemory().map((d) => ({ labels: { device: d.device }, value: d.bytes }))));
   registry.add(new Gauge("process_resident_memory_bytes", "Resident memory of the server process", () => [{ value: process.memoryUsage.rss() }]));
   registry.add(new Gauge("process_heap_bytes", "V8 heap in use", () => [{ value: process.memoryUsage().heapUsed }]));
+  registry.add(new Gauge("process_heap_total_bytes", "V8 heap reserved", () => [{ value: process.memoryUsage().heapTotal }]));
+  registry.add(new Gauge("process_external_memory_bytes", "Memory of JS objects held outside the V8 heap (typed arrays' buffers, ...)", () => [{ value: process.memoryUsage().external }]));
   return { registry, requestDuration, jobs, tokensAttributed };
 }
