@@ -10,4 +10,6 @@ export interface ServeContext {
   limits: ServeLimits;
   metrics: ServeMetrics;
   startedAt: number;
+  /** Interval of the event streams' keep-alive comments. */
+  sseHeartbeatMs: number;
 }

@@ -29,6 +29,7 @@ import { ResultsStore } from "./results-store.js";
 import { registerInfoRoutes } from "./routes-info.js";
 import { registerWorkRoutes } from "./routes-work.js";
 import { createServeMetrics } from "./serve-metrics.js";
+import { HEARTBEAT_MS } from "./sse.js";
 import { registerViewerRoutes } from "./viewer-route.js";
 import { routeLabel } from "./work.js";
 
@@ -56,6 +57,8 @@ export interface ServeOptions extends Partial<ServeLimits> {
   offline?: boolean;
   /** pino level (default "info"); "silent" for none. */
   logLevel?: string;
+  /** Interval of the keep-alive comment lines (`:`) of event streams (default 15 s). */
+  sseHeartbeatMs?: number;
   /** Where the JSON log lines go (default stdout). */
   logStream?: NodeJS.WritableStream;
 }
@@ -108,7 +111,9 @@ export async function createServer(options: ServeOptions = {}): Promise<InseqSer
   });
   const store = new ResultsStore(positive("maxResults", options.maxResults, 256), positive("maxResultBytes", options.maxResultBytes, 256 * 2 ** 20));
   const metrics = createServeMetrics(pool, store, () => deviceMemory(pool));
-  const context: ServeContext = { pool, store, limits, metrics, startedAt: Date.now() };
+  const context: ServeContext = {
+    pool, store, limits, metrics, startedAt: Date.now(), sseHeartbeatMs: Math.max(1, positive("sseHeartbeatMs", options.sseHeartbeatMs, HEARTBEAT_MS)),
+  };
   const checkToken = options.token !== undefined ? bearerChecker(options.token) : null;
 
   const logger: FastifyServerOptions["logger"] = {

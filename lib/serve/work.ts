@@ -59,7 +59,7 @@ export async function runWork(ctx: ServeContext, request: FastifyRequest, reply:
       controller.signal,
       {
         onQueued: (position) => {
-          if (wantsSse) sse.stream = openEventStream(request, reply);
+          if (wantsSse) sse.stream = openEventStream(request, reply, ctx.sseHeartbeatMs);
           sse.stream?.send("queued", { requestId: request.id, position });
         },
         onStarted: () => sse.stream?.send("started", { requestId: request.id }),

@@ -96,7 +96,8 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
 
 /** The events of a server-sent event stream, in order. */
 export function parseEvents(text: string): Array<{ event: string; data: any }> {
-  return text.split("\n\n").filter((b) => b.trim() !== "").map((block) => {
+  // Blocks of comment lines only (":" keep-alives) are not events.
+  return text.split("\n\n").filter((b) => b.split("\n").some((l) => l !== "" && !l.startsWith(":"))).map((block) => {
     const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
     const data = /^data: (.*)$/m.exec(block)?.[1];
     return { event, data: data === undefined ? null : JSON.parse(data) };

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 
 import { createServer } from "../../lib/serve/index.js";
+import { parseEvents } from "../helpers/serve-process.js";
 
 describe("createServer", () => {
   it("serves the API in-process and on a free loopback port, then closes and disposes its models", async () => {
@@ -21,6 +22,25 @@ describe("createServer", () => {
       await server.close();
     }
     expect(server.context.pool.entries()).toHaveLength(0);
+  });
+
+  it("keeps event streams alive with comment lines that are not events", async () => {
+    const server = await createServer({ logLevel: "silent", models: ["default"], sseHeartbeatMs: 20 });
+    try {
+      const url = await server.listen({ port: 0 });
+      const res = await fetch(`${url}/v1/attribute`, {
+        method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" },
+        body: JSON.stringify({ model: "default", inputs: "mary went to the market", method: "integrated_gradients", options: { methodArgs: { nSteps: 300 }, generationArgs: { maxNewTokens: 10 } } }),
+      });
+      const text = await res.text();
+      expect(text).toMatch(/^:$/m);
+      const names = parseEvents(text).map((e) => e.event);
+      expect(names[0]).toBe("queued");
+      expect(names.at(-1)).toBe("result");
+      expect(names.filter((n) => !["queued", "started", "progress", "result"].includes(n))).toEqual([]);
+    } finally {
+      await server.close();
+    }
   });
 
   it("refuses bad options with ERR_INVALID_OPTION", async () => {
