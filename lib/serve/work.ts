@@ -50,6 +50,14 @@ export async function runWork(ctx: ServeContext, request: FastifyRequest, reply:
   const sse: { stream: SseStream | null } = { stream: null };
   const wantsSse = wantsEventStream(request);
   const outcome = (o: string) => ctx.metrics.jobs.inc({ model, route, outcome: o });
+  // Gone already (while its model loaded or its texts were counted): no job.
+  if (request.raw.socket?.destroyed) {
+    clearTimeout(timer);
+    reply.raw.off("close", onClose);
+    outcome("aborted");
+    request.log.info({ model, abortMs: 0 }, "job aborted: client disconnected");
+    return;
+  }
   try {
     const json = await spec.entry.queue.run(
       () => spec.job({
