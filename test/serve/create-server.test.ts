@@ -43,6 +43,17 @@ describe("createServer", () => {
     }
   });
 
+  it("refuses a body over bodyLimit with 413 ERR_LIMIT", async () => {
+    const server = await createServer({ logLevel: "silent", bodyLimit: 1000 });
+    try {
+      const res = await server.app.inject({ method: "POST", url: "/v1/generate", payload: { model: "default", inputs: "x".repeat(2000) } });
+      expect(res.statusCode).toBe(413);
+      expect(JSON.parse(res.body).error).toMatchObject({ code: "ERR_LIMIT", message: expect.stringMatching(/bodyLimit/) });
+    } finally {
+      await server.close();
+    }
+  });
+
   it("refuses bad options with ERR_INVALID_OPTION", async () => {
     await expect(createServer({ logLevel: "silent", queueSize: -1 })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: "Expected an integer >= 0 for queueSize but received -1" });
     await expect(createServer({ logLevel: "silent", token: "" })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
