@@ -2,6 +2,7 @@
  * Per-request limits of `inseq serve`, so that one request cannot take the server down: each has a default and
  * a CLI flag; a request over one is refused with ERR_LIMIT naming it, before it is queued.
  */
+import { getMethod } from "../attribution/registry.js";
 import { limitError } from "./errors.js";
 
 export interface ServeLimits {
@@ -27,6 +28,29 @@ export const DEFAULT_LIMITS: Readonly<ServeLimits> = {
 
 /** The method arguments counted against maxNSteps. */
 export const STEP_LIKE_ARGS = ["nSteps", "nSamples"] as const;
+
+/** The library's maxNewTokens when a request gives none (SAMPLING_OPTIONS). */
+export const LIBRARY_MAX_NEW_TOKENS = 20;
+
+/**
+ * Generation options with maxNewTokens capped at the limit when the request leaves it to the library's default
+ * and that default is over the limit (a request cannot pass a limit by omitting the option).
+ */
+export function capNewTokens<T extends { maxNewTokens?: number }>(limits: ServeLimits, args: T | undefined): T | undefined {
+  if (args?.maxNewTokens !== undefined || LIBRARY_MAX_NEW_TOKENS <= limits.maxNewTokens) return args;
+  return { ...(args ?? ({} as T)), maxNewTokens: limits.maxNewTokens };
+}
+
+/** Method arguments with nSteps / nSamples capped at maxNSteps where the method's default is over it and the request gives none. */
+export function capMethodArgs(limits: ServeLimits, method: string, args: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const defaults = (getMethod(method).defaults ?? {}) as Record<string, number>;
+  let out = args;
+  for (const name of STEP_LIKE_ARGS) {
+    const d = defaults[name];
+    if (d !== undefined && d > limits.maxNSteps && args?.[name] === undefined) out = { ...(out ?? {}), [name]: limits.maxNSteps };
+  }
+  return out;
+}
 
 export function checkBatch(limits: ServeLimits, inputs: readonly string[]): void {
   if (inputs.length > limits.maxBatch) throw limitError("inputs", "maxBatch", limits.maxBatch, inputs);

@@ -10,7 +10,7 @@ import { checkOptions } from "../core/options.js";
 import type { AnyModel } from "../models/load-model.js";
 import { FeatureAttributionOutput, type OutputAggregateOptions } from "../results/attribution.js";
 import type { ServeContext } from "./context.js";
-import { checkBatch, checkInputTokens, checkMethodArgs, checkNewTokens } from "./limits.js";
+import { capMethodArgs, capNewTokens, checkBatch, checkInputTokens, checkMethodArgs, checkNewTokens } from "./limits.js";
 import { AGGREGATE_BODY, ATTRIBUTE_BODY, ATTRIBUTE_CONTEXT_BODY, ERROR_RESPONSE, GENERATE_BODY } from "./schemas.js";
 import { runWork } from "./work.js";
 
@@ -51,10 +51,11 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
   app.post<{ Body: GenerateBody }>("/v1/generate", {
     schema: { summary: "Continue prompts", body: GENERATE_BODY, response: reply200("{ texts }") },
   }, async (request, reply) => {
-    const { model: name, inputs, options = {} } = request.body;
+    const { model: name, inputs } = request.body;
     const texts = list(inputs);
     checkBatch(limits, texts);
-    checkNewTokens(limits, "options.maxNewTokens", options.maxNewTokens);
+    checkNewTokens(limits, "options.maxNewTokens", request.body.options?.maxNewTokens);
+    const options = capNewTokens(limits, request.body.options as { maxNewTokens?: number }) ?? {};
     const { entry, model } = await pool.get(name);
     await checkInputTokens(limits, encoder(model), texts);
     await runWork(ctx, request, reply, {
@@ -66,7 +67,8 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
   app.post<{ Body: AttributeBody }>("/v1/attribute", {
     schema: { summary: "Attribute generated tokens to their inputs (JSON, or SSE progress with Accept: text/event-stream)", body: ATTRIBUTE_BODY, response: reply200("{ id, output }") },
   }, async (request, reply) => {
-    const { model: name, inputs, method, options = {}, aggregate } = request.body;
+    const { model: name, inputs, method, aggregate } = request.body;
+    const options = { ...(request.body.options ?? {}) };
     const texts = list(inputs);
     checkBatch(limits, texts);
     checkNewTokens(limits, "options.generationArgs.maxNewTokens", options.generationArgs?.maxNewTokens);
@@ -75,6 +77,8 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
     // The library's check of the model kind's options, before queueing (the other kind's options are unknown here).
     checkOptions("attribute", options, model.kind === "encoder-decoder" ? SEQ2SEQ_OPTIONS : ATTRIBUTE_OPTIONS);
     const forced = options.generatedTexts === undefined ? [] : list(options.generatedTexts as string | string[]);
+    if (forced.length === 0) options.generationArgs = capNewTokens(limits, options.generationArgs);
+    options.methodArgs = capMethodArgs(limits, method ?? model.info.attributionMethod ?? "saliency", options.methodArgs);
     await checkInputTokens(limits, encoder(model), [...texts, ...forced]);
     await runWork(ctx, request, reply, {
       entry,
@@ -95,6 +99,8 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
     checkNewTokens(limits, "generationArgs.maxNewTokens", options.generationArgs?.maxNewTokens);
     checkMethodArgs(limits, "attributionKwargs", options.attributionKwargs);
     const { entry, model } = await pool.get(name);
+    if (options.outputCurrentText == null) options.generationArgs = capNewTokens(limits, options.generationArgs);
+    options.attributionKwargs = capMethodArgs(limits, options.attributionMethod ?? model.info.attributionMethod ?? "saliency", options.attributionKwargs);
     const texts = [options.inputCurrentText, options.inputContextText, options.outputContextText, options.outputCurrentText].filter((t): t is string => typeof t === "string");
     await checkInputTokens(limits, encoder(model), texts);
     await runWork(ctx, request, reply, {

@@ -109,6 +109,25 @@ describe("inseq serve: schema rejections with the library's codes", () => {
 });
 
 describe("inseq serve: per-request limits", () => {
+  it("caps the library's defaults at the limits when a request leaves them out", async () => {
+    const capped = await startServe(["--max-new-tokens", "5", "--max-n-steps", "10"]);
+    try {
+      const res = await postJson(`${capped.url}/v1/attribute`, { model: "default", inputs: "mary went to", method: "integrated_gradients" });
+      expect(res.status).toBe(200);
+      const info = res.body.output.attributes.info;
+      expect(info.attr_pos_end - info.attr_pos_start).toBe(5);
+      expect(info.attribution_args).toEqual({ n_steps: 10 });
+      const gen = await postJson(`${capped.url}/v1/generate`, { model: "default", inputs: "mary went to" });
+      expect(gen.body.texts[0].split(" ").length).toBe(3 + 5);
+      // The library's warning (IG with 10 steps does not add up) is a JSON log line, not stderr text.
+      const warning = await capped.waitForLog((l) => l.code === "INSEQ_COMPLETENESS");
+      expect(warning.level).toBe(40);
+      expect(capped.output()).not.toMatch(/^\(node:\d+\)/m);
+    } finally {
+      await capped.stop();
+    }
+  });
+
   it("nSteps over --max-n-steps is 413 ERR_LIMIT naming maxNSteps", async () => {
     await expectError("/v1/attribute", { model: "default", inputs: "a", method: "integrated_gradients", options: { methodArgs: { nSteps: 513 } } }, 413, "ERR_LIMIT",
       /^Expected at most 512 \(the server's maxNSteps\) for options\.methodArgs\.nSteps but received 513$/);

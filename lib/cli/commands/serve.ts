@@ -63,6 +63,9 @@ export function makeServeCommand(): Command {
         device: opts.device as DeviceOption, dtype: opts.dtype as DtypeOption, offline: opts.offline, logLevel: opts.logLevel,
       };
       const server = await createServer(options);
+      // The library's warnings (process.emitWarning: completeness, zero contrasts, ...) as JSON log lines, not stderr text.
+      process.removeAllListeners("warning");
+      process.on("warning", (w: Error & { code?: string }) => server.app.log.warn({ warning: w.name, code: w.code }, w.message));
       const stop = () => {
         server.app.log.info("inseq serve stopping");
         server.close().then(() => process.exit(0), () => process.exit(1));
