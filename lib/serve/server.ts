@@ -158,6 +158,7 @@ export async function createServer(options: ServeOptions = {}): Promise<InseqSer
   app.setErrorHandler(async (err, request, reply) => {
     const e = toHttpError(err);
     if (e.status >= 500) request.log.error({ err }, "request failed");
+    else request.log.info({ code: e.code, status: e.status }, "request refused");
     if (e.retryAfterS !== undefined) reply.header("retry-after", String(e.retryAfterS));
     return reply.code(e.status).send(errorBody(e, request.id));
   });

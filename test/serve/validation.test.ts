@@ -33,6 +33,9 @@ async function expectError(route: string, body: unknown, status: number, code: s
   expect(res.body.error.code).toBe(code);
   expect(res.body.error.requestId).toBe(res.headers.get("x-request-id"));
   if (message) expect(res.body.error.message).toMatch(message);
+  // Each refusal is logged with its code, under the request's id.
+  const logged = await server.waitForLog((l) => l.reqId === res.headers.get("x-request-id") && l.msg === "request refused", 5000);
+  expect(logged).toMatchObject({ code, status });
 }
 
 describe("inseq serve: schema rejections with the library's codes", () => {
