@@ -7,7 +7,7 @@ import { abortError } from "../core/errors.js";
 import { queueFullError } from "./errors.js";
 
 export interface JobHooks {
-  /** Called once the job is accepted: 0 = it runs now, n = n jobs ahead of it. */
+  /** Called once the job is accepted: 0 = it runs now, n = its place in the waiting line (1 = next). */
   onQueued?: (position: number) => void;
   onStarted?: () => void;
 }
