@@ -15,6 +15,7 @@
 import { invalidOption } from "../core/errors.js";
 import { escapeHtml } from "./html-escape.js";
 import { htmlPage } from "./html-page.js";
+import { paletteColor } from "./palette.js";
 import { GRID_SCRIPT, GRID_STYLE, renderVirtualPanel, VIRTUAL_CELLS } from "./html-grid.js";
 import {
   colorScale,
@@ -64,8 +65,7 @@ export { escapeHtml };
 
 /** `rgba(...)` of Inseq's red_transparent_blue map at position t in [0, 1] (transparent at 0.5). */
 export function cellBackground(t: number): string {
-  if (t < 0.5) return `rgba(33, 102, 172, ${((0.5 - t) * 2).toFixed(3)})`;
-  return `rgba(178, 24, 43, ${((t - 0.5) * 2).toFixed(3)})`;
+  return paletteColor(t);
 }
 
 /** Element ids: the first view keeps Inseq-like ids (`inseq-0-source`), later views get a `v{k}-` prefix. */
