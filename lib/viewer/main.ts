@@ -112,7 +112,9 @@ async function openFile(file: File): Promise<void> {
 function initOpen(): void {
   const input = $<HTMLInputElement>("file");
   input.addEventListener("change", () => {
-    if (input.files?.[0]) void openFile(input.files[0]);
+    const file = input.files?.[0];
+    input.value = ""; // the same file chosen again still fires "change" (e.g. into the other pane)
+    if (file) void openFile(file);
   });
   document.addEventListener("dragover", (e) => {
     e.preventDefault();
