@@ -12,6 +12,7 @@ import { makeEvaluateCommand } from "./commands/evaluate.js";
 import { makeGenerateCommand } from "./commands/generate.js";
 import { makeListCommand } from "./commands/list.js";
 import { makeMergeCommand } from "./commands/merge.js";
+import { makeServeCommand } from "./commands/serve.js";
 import { makeSetupTorchCommand } from "./commands/setup-torch.js";
 import { makeShowCommand } from "./commands/show.js";
 import { dropOutputOnClosedPipes } from "./pipes.js";
@@ -31,6 +32,7 @@ export function makeProgram(): Command {
     .addCommand(makeShowCommand())
     .addCommand(makeEvaluateCommand())
     .addCommand(makeListCommand())
+    .addCommand(makeServeCommand())
     .addCommand(makeDoctorCommand())
     .addCommand(makeSetupTorchCommand());
 }
