@@ -68,7 +68,11 @@ function showPane(k: number, pane: Pane | null): void {
   const slot = $(`pane-${k}`);
   slot.replaceChildren();
   if (pane) {
-    if (is2d(pane.data)) slot.append(renderResult(pane.data, pane.label, `result-${k}`));
+    if (is2d(pane.data)) {
+      const result = renderResult(pane.data, pane.label, `result-${k}`);
+      if (pane.id) result.dataset.resultId = pane.id;
+      slot.append(result);
+    }
     else {
       const note = document.createElement("p");
       note.className = "result";
@@ -84,11 +88,10 @@ function showPane(k: number, pane: Pane | null): void {
   $<HTMLButtonElement>("run-1").disabled = !live || !panes[0]?.request || running !== null;
 }
 
-function methodLabel(data: OutputData, fallback: string): string {
+function methodLabel(data: OutputData, fallback: string, contrast?: unknown): string {
   const info = data.info;
   const parts = [String(info.attribution_method ?? fallback)];
   if (info.model_name) parts.push(String(info.model_name));
-  const contrast = (info.step_scores_args as Record<string, unknown> | undefined)?.contrast_targets ?? (info.attributed_fn_args as Record<string, unknown> | undefined)?.contrast_targets;
   if (contrast) parts.push(`contrast ${JSON.stringify(contrast)}`);
   return parts.join(" · ");
 }
@@ -270,7 +273,8 @@ async function run(k: number): Promise<void> {
     );
     const data = decodeOutputDocument(reply.output, "result");
     status.textContent = "done";
-    showPane(k, { data, label: `${k === 0 ? "A" : "B"}: ${methodLabel(data, String(request.method))}`, id: reply.id, text: null, request });
+    const contrast = (request.options as Record<string, unknown>).contrastTargets;
+    showPane(k, { data, label: `${k === 0 ? "A" : "B"}: ${methodLabel(data, String(request.method), contrast)}`, id: reply.id, text: null, request });
     if (k === 0) showPane(1, panes[1]);
   } catch (err) {
     if ((err as Error).name === "AbortError") status.textContent = "cancelled";

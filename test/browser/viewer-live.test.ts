@@ -1,0 +1,183 @@
+/**
+ * The web viewer against a real `inseq serve` process (bundled default model) in headless Chromium: an
+ * attribution run from the page with its progress reaching the end and the heatmap of the server's result; a
+ * second method and a contrast target side by side on the same input and output; aggregation on the server;
+ * the download is the result shown; Cancel stops a run and the server answers the next one. No console errors,
+ * no request off the server's origin. Needs dist/ built (`npm run build:ts`); the page is rebuilt here.
+ */
+import { readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseOutputDocument } from "../../lib/results/inseq-json.js";
+import type { OutputData } from "../../lib/results/types.js";
+import { formatScore } from "../../lib/viz/heatmap.js";
+import { tempDir } from "../helpers.js";
+import { startServe, type ServeProcess } from "../helpers/serve-process.js";
+import { buildViewer, CHROMIUM, chromiumAvailable, colourSign, expectedSign, openRecorded, type PageLog } from "./viewer-helpers.js";
+
+const PROMPT = "the doctor said";
+const TARGET = "the doctor said that he was angry";
+const CONTRAST = "the doctor said that she was angry";
+
+describe.skipIf(!chromiumAvailable)("web viewer, live mode (inseq serve)", () => {
+  let browser: Browser;
+  let server: ServeProcess;
+  let page: Page;
+  const tmp = tempDir("viewer-live");
+  const log: PageLog = { errors: [], offOrigin: [] };
+
+  beforeAll(async () => {
+    buildViewer();
+    server = await startServe([]);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    page = await openRecorded(browser, `${server.url}/`, (u) => u.startsWith(`${server.url}/`) || u.startsWith("data:"), log, "live");
+    // Every progress value the bar shows, in order.
+    await page.evaluate(() => {
+      const w = window as unknown as { progress: Array<[number, number]> };
+      w.progress = [];
+      const bar = document.getElementById("progress")!;
+      new MutationObserver(() => w.progress.push([Number(bar.getAttribute("aria-valuenow")), Number(bar.getAttribute("aria-valuemax"))])).observe(bar, {
+        attributes: true,
+        attributeFilter: ["aria-valuenow"],
+      });
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** The server's stored result `id`, decoded. */
+  async function serverResult(id: string): Promise<OutputData> {
+    const res = await fetch(`${server.url}/v1/results/${id}`);
+    expect(res.status).toBe(200);
+    return parseOutputDocument(await res.text(), id);
+  }
+
+  /** The heatmap of pane `k` equals the server's result: cell texts and colour signs, token view tokens. */
+  async function checkPane(k: number): Promise<{ id: string; data: OutputData }> {
+    const id = (await page.locator(`#result-${k}`).getAttribute("data-result-id"))!;
+    expect(id).toBeTruthy();
+    const data = await serverResult(id);
+    const seq = data.sequenceAttributions[0]!;
+    const t = seq.targetAttributions!; // decoder-only: target attributions
+    const cells = await page.locator(`#result-${k} table.heatmap[data-field="target"] td.cell`).evaluateAll((tds) =>
+      tds.map((td) => ({ r: Number((td as HTMLElement).dataset.r), c: Number((td as HTMLElement).dataset.c), text: td.textContent, bg: getComputedStyle(td).backgroundColor })),
+    );
+    expect(cells.length).toBe(t.shape[0]! * t.shape[1]!);
+    expect(cells.length).toBeGreaterThan(0);
+    for (const cell of cells) {
+      const v = t.data[cell.r * t.shape[1]! + cell.c]!;
+      expect(cell.text).toBe(formatScore(v, 3));
+      expect(colourSign(cell.bg), `${cell.r},${cell.c} = ${v}`).toBe(expectedSign(v));
+    }
+    const shown = await page.locator(`#result-${k} .token-line[data-field="target"] .tok`).allTextContents();
+    expect(shown).toEqual(seq.target.map((x) => x.token));
+    return { id, data };
+  }
+
+  it("is in live mode with the server's models and methods", async () => {
+    await page.locator("#run-form").waitFor();
+    expect(await page.locator("#mode").textContent()).toBe("live");
+    expect(await page.locator("#model option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toContain("default");
+    const methods = await page.locator("#method-0 option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    expect(methods).toEqual(expect.arrayContaining(["saliency", "integrated_gradients", "occlusion"]));
+    // Method arguments come from /v1/methods: integrated_gradients has nSteps (default 50).
+    await page.locator("#method-1").selectOption("integrated_gradients");
+    expect(await page.locator("#arg-1-nSteps").getAttribute("placeholder")).toBe("50");
+    expect(await page.locator("#aggregator option").allTextContents()).toContain("subwords");
+  });
+
+  it("runs an attribution from the page: progress reaches the end, then the heatmap of the server's result", async () => {
+    await page.locator("#prompt").fill(PROMPT);
+    await page.locator("#target").fill(TARGET);
+    await page.locator("#method-0").selectOption("saliency");
+    await page.locator("#run-0").click();
+    await page.locator("#result-0").waitFor({ timeout: 60_000 });
+    expect(await page.locator("#status").textContent()).toBe("done");
+    const progress = await page.evaluate(() => (window as unknown as { progress: Array<[number, number]> }).progress);
+    const last = progress.at(-1)!;
+    expect(last[1]).toBeGreaterThan(0);
+    expect(last[0]).toBe(last[1]); // reached the end
+    for (let i = 1; i < progress.length; i++) expect(progress[i]![0]).toBeGreaterThanOrEqual(progress[i - 1]![0]);
+    const { data } = await checkPane(0);
+    expect(data.info.attribution_method).toBe("saliency");
+    expect(data.sequenceAttributions[0]!.target.length).toBeGreaterThan(PROMPT.split(" ").length);
+  }, 120_000);
+
+  it("compares a second method, then a contrast target, side by side on the same input and output", async () => {
+    await page.locator("#method-1").selectOption("integrated_gradients");
+    await page.locator("#arg-1-nSteps").fill("8");
+    await page.locator("#run-1").click();
+    await page.locator("#result-1").waitFor({ timeout: 60_000 });
+    const a = await checkPane(0);
+    let b = await checkPane(1);
+    expect(b.data.info.attribution_method).toBe("integrated_gradients");
+    expect(JSON.stringify(b.data.info.attribution_args)).toContain('"n_steps":8');
+    expect(b.data.sequenceAttributions[0]!.target).toEqual(a.data.sequenceAttributions[0]!.target);
+    expect(await page.locator("#result-1 h2").textContent()).toContain("integrated_gradients");
+    const [pa, pb] = [(await page.locator("#pane-0").boundingBox())!, (await page.locator("#pane-1").boundingBox())!];
+    expect(pb.x).toBeGreaterThan(pa.x + pa.width - 1);
+
+    // The same method with a contrast target: contrast_prob_diff, other scores, same tokens.
+    await page.locator("#method-1").selectOption("saliency");
+    await page.locator("#contrast-1").fill(CONTRAST);
+    await page.locator("#run-1").click();
+    await page.waitForFunction((old) => document.getElementById("result-1")?.dataset.resultId !== old, b.id, { timeout: 60_000 });
+    b = await checkPane(1);
+    expect(b.data.info.attributed_fn).toBe("contrast_prob_diff");
+    expect(b.data.sequenceAttributions[0]!.target).toEqual(a.data.sequenceAttributions[0]!.target);
+    expect(Array.from(b.data.sequenceAttributions[0]!.targetAttributions!.data)).not.toEqual(Array.from(a.data.sequenceAttributions[0]!.targetAttributions!.data));
+    expect(await page.locator("#result-1 h2").textContent()).toContain(`contrast ${JSON.stringify(CONTRAST)}`);
+    await page.locator("#contrast-1").fill("");
+  }, 180_000);
+
+  it("aggregates both results on the server and redraws them from the new results", async () => {
+    const before = [await page.locator("#result-0").getAttribute("data-result-id"), await page.locator("#result-1").getAttribute("data-result-id")];
+    await page.locator("#aggregator").selectOption("subwords");
+    await page.locator("#aggregate").click();
+    await page.locator("#tools-status").filter({ hasText: "aggregated" }).waitFor({ timeout: 30_000 });
+    for (const k of [0, 1]) {
+      const { id } = await checkPane(k);
+      expect(id).not.toBe(before[k]);
+      expect(await page.locator(`#result-${k} h2`).textContent()).toContain("subwords");
+    }
+    expect(await page.locator("#error").textContent()).toBe("");
+  }, 60_000);
+
+  it("downloads the result shown as Inseq JSON", async () => {
+    const id = (await page.locator("#result-0").getAttribute("data-result-id"))!;
+    const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#download-0").click()]);
+    expect(download.suggestedFilename()).toBe(`inseq-${id}.json`);
+    const file = path.join(tmp, "download.json");
+    await download.saveAs(file);
+    const saved = parseOutputDocument(readFileSync(file, "utf8"), file);
+    const shown = await page.locator('#result-0 .token-line[data-field="target"] .tok').allTextContents();
+    expect(saved.sequenceAttributions[0]!.target.map((t) => t.token)).toEqual(shown);
+    expect(saved).toEqual(await serverResult(id));
+  });
+
+  it("Cancel stops a running attribution; the next run still works", async () => {
+    const before = await page.locator("#result-0").getAttribute("data-result-id");
+    await page.locator("#method-0").selectOption("integrated_gradients");
+    await page.locator("#arg-0-nSteps").fill("500");
+    await page.locator("#run-0").click();
+    await page.locator("#cancel:not([disabled])").waitFor();
+    await page.locator("#status").filter({ hasText: /queued|running|\d+ \/ \d+/ }).waitFor({ timeout: 30_000 });
+    await page.locator("#cancel").click();
+    await page.locator("#status").filter({ hasText: "cancelled" }).waitFor({ timeout: 10_000 });
+    expect(await page.locator("#result-0").getAttribute("data-result-id")).toBe(before);
+    expect(await page.locator("#error").textContent()).toBe("");
+    await page.locator("#arg-0-nSteps").fill("4");
+    await page.locator("#run-0").click();
+    await page.waitForFunction((old) => document.getElementById("result-0")?.dataset.resultId !== old, before, { timeout: 60_000 });
+    expect((await checkPane(0)).data.info.attribution_method).toBe("integrated_gradients");
+  }, 120_000);
+
+  it("no console errors and no request off the server's origin", () => {
+    expect(log.errors).toEqual([]);
+    expect(log.offOrigin).toEqual([]);
+  });
+});
