@@ -44,7 +44,9 @@ describe.skipIf(!chromiumAvailable)("web viewer, static mode (file://)", () => {
     const html = readFileSync(viewerFile, "utf8");
     expect(html.startsWith("<!DOCTYPE html>")).toBe(true);
     // Inline script and style only: nothing to fetch.
-    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|\bsrc="https?:|@import/i);
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="(?!data:)|\bsrc="https?:|@import/i);
+    const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
+    expect(style).not.toMatch(/url\((?!data:)/);
     expect(gzipSync(html, { level: 9 }).length).toBeLessThan(GZIP_BUDGET);
   });
 
