@@ -1,6 +1,7 @@
 /**
- * The `inseq serve` HTTP routes the viewer uses, same origin only (relative URLs: the page is served at `/`). Errors come back as
- * `{error: {code, message}}`; they are thrown as `ApiError` with that code.
+ * The `inseq serve` HTTP routes the viewer uses, same origin only (relative URLs: the page is served at `/`).
+ * Errors come back as `{error: {code, message}}`; they are thrown as `ApiError` with that code. A server with a
+ * token gets it as `Authorization: Bearer` on every call (`setToken`).
  */
 import { readSse } from "./sse.js";
 
@@ -46,6 +47,19 @@ export class ApiError extends Error {
   }
 }
 
+let token: string | null = null;
+
+/** The bearer token sent with every request from now on (null: none). */
+export function setToken(value: string | null): void {
+  token = value;
+}
+
+function headers(extra: Record<string, string> = {}): Record<string, string> {
+  return token ? { ...extra, authorization: `Bearer ${token}` } : extra;
+}
+
+const get = (path: string) => fetch(path, { headers: headers({ accept: "application/json" }) });
+
 async function json<T>(res: Response): Promise<T> {
   const text = await res.text();
   let body: unknown;
@@ -62,13 +76,19 @@ async function json<T>(res: Response): Promise<T> {
 }
 
 const post = (path: string, body: unknown, signal?: AbortSignal) =>
-  fetch(path, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(body), signal });
+  fetch(path, { method: "POST", headers: headers({ "content-type": "application/json", accept: "application/json" }), body: JSON.stringify(body), signal });
 
-export const listModels = async () => json<{ models: ModelEntry[]; allowed?: string[] }>(await fetch("v1/models"));
-export const listMethods = async () => json<MethodsReply>(await fetch("v1/methods"));
+export const listModels = async () => json<{ models: ModelEntry[]; allowed?: string[] }>(await get("v1/models"));
+export const listMethods = async () => json<MethodsReply>(await get("v1/methods"));
 export const loadModel = async (model: string) => json<ModelEntry>(await post("v1/models/load", { model }));
 export const aggregateResult = async (id: string, aggregate: unknown[]) => json<ResultReply>(await post("v1/aggregate", { id, aggregate }));
-export const resultDownloadUrl = (id: string) => `v1/results/${encodeURIComponent(id)}?download=1`;
+
+/** The stored result `id` as a file (`GET /v1/results/:id?download=1`, with the token when there is one). */
+export async function downloadResult(id: string): Promise<Blob> {
+  const res = await fetch(`v1/results/${encodeURIComponent(id)}?download=1`, { headers: headers() });
+  if (!res.ok) await json(res);
+  return res.blob();
+}
 
 export interface AttributeEvents {
   onQueued?(position: number): void;
@@ -83,7 +103,7 @@ export interface AttributeEvents {
 export async function attribute(body: Record<string, unknown>, events: AttributeEvents, signal: AbortSignal): Promise<ResultReply> {
   const res = await fetch("v1/attribute", {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "text/event-stream" },
+    headers: headers({ "content-type": "application/json", accept: "text/event-stream" }),
     body: JSON.stringify(body),
     signal,
   });

@@ -7,7 +7,7 @@
 import { decodeOutputDocument, parseOutputDocument } from "../results/inseq-json-read.js";
 import type { OutputData } from "../results/types.js";
 import { PALETTES, type PaletteId } from "../viz/palette.js";
-import { aggregateResult, attribute, listMethods, listModels, loadModel, resultDownloadUrl, type MethodEntry, type MethodsReply } from "./api.js";
+import { aggregateResult, ApiError, attribute, downloadResult, listMethods, listModels, loadModel, setToken, type MethodEntry, type MethodsReply } from "./api.js";
 import { is2d, renderResult, setPalette } from "./heatmap-view.js";
 import { readMethodArgs, renderMethodArgs } from "./method-args.js";
 import { fileText } from "./open-file.js";
@@ -132,21 +132,28 @@ function initOpen(): void {
   });
 }
 
-function download(k: number): void {
-  const pane = panes[k];
-  if (!pane) return;
+/** Saves `blob` as `name` through a temporary link. */
+function saveBlob(blob: Blob, name: string): void {
   const a = document.createElement("a");
-  if (pane.id) {
-    a.href = resultDownloadUrl(pane.id);
-    a.download = `inseq-${pane.id}.json`;
-  } else {
-    a.href = URL.createObjectURL(new Blob([pane.text ?? ""], { type: "application/json" }));
-    a.download = "inseq-attributions.json";
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-  }
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
   document.body.append(a);
   a.click();
   a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+/** Downloads pane `k`'s result: the server's stored document (live), or the loaded file's JSON (static). */
+async function download(k: number): Promise<void> {
+  const pane = panes[k];
+  if (!pane) return;
+  showError(null);
+  try {
+    if (pane.id) saveBlob(await downloadResult(pane.id), `inseq-${pane.id}.json`);
+    else saveBlob(new Blob([pane.text ?? ""], { type: "application/json" }), "inseq-attributions.json");
+  } catch (err) {
+    showError(err);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -311,18 +318,43 @@ async function aggregate(): Promise<void> {
   }
 }
 
-async function initLive(): Promise<void> {
+const TOKEN_KEY = "inseq-viewer-token";
+
+/** The token kept for this tab (null when none, or when storage is disabled). */
+function storedToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** Asks for the server's token (a server started with one answers the API with 401 without it). */
+function askToken(wrong: boolean): void {
+  const form = $("token-form");
+  form.hidden = false;
+  $("token-status").textContent = wrong ? "That token was refused." : "";
+  $("token").focus();
+}
+
+/** Live mode when the page is served by `inseq serve` and its API answers; otherwise the page stays static. */
+async function connect(): Promise<void> {
   if (!/^https?:$/.test(location.protocol)) return;
   let reply: MethodsReply;
   try {
     [reply] = await Promise.all([listMethods(), initModels()]);
-  } catch {
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "ERR_UNAUTHORIZED") askToken(storedToken() !== null);
     return; // not served by `inseq serve`: static mode
   }
+  $("token-form").hidden = true;
   initMethods(reply);
   document.body.dataset.mode = "live";
   $("mode").textContent = "live";
   $("run-form").hidden = false;
+}
+
+function initLive(): void {
   $("run-form").addEventListener("submit", (e) => {
     e.preventDefault();
     void run(0);
@@ -330,11 +362,25 @@ async function initLive(): Promise<void> {
   $("run-1").addEventListener("click", () => void run(1));
   $("cancel").addEventListener("click", () => running?.abort());
   $("aggregate").addEventListener("click", () => void aggregate());
+  $("token-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = $<HTMLInputElement>("token").value.trim();
+    try {
+      sessionStorage.setItem(TOKEN_KEY, value);
+    } catch {
+      // kept in memory only
+    }
+    setToken(value || null);
+    void connect();
+  });
+  const saved = storedToken();
+  if (saved) setToken(saved);
+  void connect();
 }
 
 document.body.dataset.mode = "static";
 initPalette();
 initOpen();
-$("download-0").addEventListener("click", () => download(0));
-$("download-1").addEventListener("click", () => download(1));
-void initLive();
+$("download-0").addEventListener("click", () => void download(0));
+$("download-1").addEventListener("click", () => void download(1));
+initLive();

@@ -2,10 +2,12 @@
  * The web viewer against a real `inseq serve` process (bundled default model) in headless Chromium: an
  * attribution run from the page with its progress reaching the end and the heatmap of the server's result; a
  * second method and a contrast target side by side on the same input and output; aggregation on the server;
- * the download is the result shown; Cancel stops a run and the server answers the next one. No console errors,
- * no request off the server's origin. Needs dist/ built (`npm run build:ts`); the page is rebuilt here.
+ * the download is the result shown; Cancel stops a run and the server answers the next one; a server with a token
+ * gets it from the page's token form. No console errors (but the browser's own 401 lines before the token is
+ * given), no request off the server's origin. Needs dist/ built (`npm run build:ts`); the page is rebuilt here.
  */
-import { readFileSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -180,4 +182,59 @@ describe.skipIf(!chromiumAvailable)("web viewer, live mode (inseq serve)", () =>
     expect(log.errors).toEqual([]);
     expect(log.offOrigin).toEqual([]);
   });
+});
+
+describe.skipIf(!chromiumAvailable)("web viewer, live mode with a token", () => {
+  const TOKEN = `tok-${randomBytes(12).toString("hex")}`;
+  let browser: Browser;
+  let server: ServeProcess;
+  const tmp = tempDir("viewer-token");
+  const log: PageLog = { errors: [], offOrigin: [] };
+
+  beforeAll(async () => {
+    buildViewer();
+    writeFileSync(path.join(tmp, "token"), `${TOKEN}\n`);
+    server = await startServe(["--token-file", path.join(tmp, "token")]);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("asks for the token, refuses a wrong one, then runs and downloads with the right one", async () => {
+    const page = await openRecorded(browser, `${server.url}/`, (u) => u.startsWith(`${server.url}/`) || u.startsWith("data:"), log, "token");
+    const authorizations: string[] = [];
+    page.on("request", (r) => r.url().includes("/v1/") && authorizations.push(r.headers().authorization ?? ""));
+    await page.locator("#token-form").waitFor();
+    expect(await page.locator("#mode").textContent()).toBe("static");
+    await page.locator("#token").fill("wrong");
+    await page.keyboard.press("Enter");
+    await page.locator("#token-status").filter({ hasText: "refused" }).waitFor();
+    expect(await page.locator("#run-form").isVisible()).toBe(false);
+    await page.locator("#token").fill(TOKEN);
+    await page.keyboard.press("Enter");
+    await page.locator("#run-form").waitFor();
+    expect(await page.locator("#token-form").isVisible()).toBe(false);
+    expect(await page.locator("#mode").textContent()).toBe("live");
+    await page.locator("#prompt").fill(PROMPT);
+    await page.locator("#max-new-tokens").fill("3");
+    await page.locator("#run-0").click();
+    await page.locator("#result-0").waitFor({ timeout: 60_000 });
+    const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#download-0").click()]);
+    const file = path.join(tmp, "download.json");
+    await download.saveAs(file);
+    const shown = await page.locator('#result-0 .token-line[data-field="target"] .tok').allTextContents();
+    expect(parseOutputDocument(readFileSync(file, "utf8"), file).sequenceAttributions[0]!.target.map((t) => t.token)).toEqual(shown);
+    // Every API call after the right token carries it.
+    const last = authorizations.slice(authorizations.lastIndexOf("Bearer wrong") + 1);
+    expect(last.length).toBeGreaterThanOrEqual(4); // methods, models, attribute, download
+    expect(new Set(last)).toEqual(new Set([`Bearer ${TOKEN}`]));
+    await page.close();
+    // Only the browser's own lines for the refused calls.
+    expect(log.errors.filter((e) => !/status of 401/.test(e))).toEqual([]);
+    expect(log.errors.length).toBeGreaterThan(0);
+    expect(log.offOrigin).toEqual([]);
+  }, 120_000);
 });
