@@ -11,12 +11,13 @@ import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadModel } from "../../lib/index.js";
 import { loadOutputSync } from "../../lib/results/io.js";
 import type { ScoreTensor } from "../../lib/results/tensor.js";
 import { formatScore } from "../../lib/viz/heatmap.js";
 import { PALETTES } from "../../lib/viz/palette.js";
 import { BAND_COLS, BAND_ROWS, bandOutput, twoSequenceOutput } from "../fixtures/viz/outputs.js";
-import { tempDir } from "../helpers.js";
+import { tempDir, testDevice } from "../helpers.js";
 import { decodePng } from "../png.js";
 import { buildViewer, CHROMIUM, chromiumAvailable, colourSign, expectedSign, openRecorded, viewerFile, type PageLog } from "./viewer-helpers.js";
 
@@ -113,6 +114,32 @@ describe.skipIf(!chromiumAvailable)("web viewer, static mode (file://)", () => {
     expect(Math.abs(b.y - a.y)).toBeLessThan(2);
     await page.close();
   });
+
+  it("a result of the bundled default model (saved by the library as .json.gz) with its tokens, scores and signs", async () => {
+    const model = await loadModel("default", { device: testDevice });
+    const file = path.join(tmp, "default-model.json.gz");
+    try {
+      const out = await model.attribute("the doctor said", { method: "attn_lrp", stepScores: ["probability"], generationArgs: { maxNewTokens: 4 } });
+      await out.save(file, { compress: true });
+    } finally {
+      await model.dispose();
+    }
+    expect(readFileSync(file).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    const saved = loadOutputSync(file);
+    const seq = saved.sequenceAttributions[0]!;
+    const page = await open("default-model");
+    await page.locator("#file").setInputFiles(file);
+    await page.locator("#result-0").waitFor();
+    const t = seq.targetAttributions!;
+    expect(await checkCells(page, 0, file)).toBe(t.shape[0]! * t.shape[1]!);
+    // AttnLRP relevances are signed: both colours appear.
+    const signs = new Set(Array.from(t.data).filter((v) => !Number.isNaN(v)).map(expectedSign));
+    expect(signs).toEqual(new Set(["positive", "negative"]));
+    expect(await page.locator('#result-0 .token-line[data-field="target"] .tok').allTextContents()).toEqual(seq.target.map((x) => x.token));
+    expect(await page.locator('#result-0 tr.step-score th').nth(1).textContent()).toBe("probability");
+    expect(await page.locator("#result-0 h2").textContent()).toContain("attn_lrp");
+    await page.close();
+  }, 60_000);
 
   /** Counts pixels per class in a screenshot of each cell of the band heatmap. */
   async function bandPixels(page: Page, classify: (r: number, g: number, b: number) => "positive" | "negative" | "other") {
