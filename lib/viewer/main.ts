@@ -72,11 +72,11 @@ function showPane(k: number, pane: Pane | null): void {
       const result = renderResult(pane.data, pane.label, `result-${k}`);
       if (pane.id) result.dataset.resultId = pane.id;
       slot.append(result);
-    }
-    else {
+    } else {
       const note = document.createElement("p");
       note.className = "result";
-      note.textContent = `${pane.label}: attributions with more than two dimensions; aggregate them (e.g. "mean") to draw the heatmap.`;
+      const how = pane.id ? 'aggregate them here (e.g. aggregator "scores" with function "mean")' : "aggregate them before saving (out.aggregate(), or open the result through inseq serve)";
+      note.textContent = `${pane.label}: attributions with more than two dimensions; ${how} to draw the heatmap.`;
       slot.append(note);
     }
   }
@@ -212,6 +212,8 @@ async function initModels(): Promise<void> {
     try {
       const m = await loadModel(select.value);
       status.textContent = `${m.id} loaded${m.kind ? ` (${m.kind})` : ""}`;
+      const option = select.selectedOptions[0];
+      if (option) option.text = `${option.value} (loaded)`;
     } catch (err) {
       status.textContent = "";
       showError(err);

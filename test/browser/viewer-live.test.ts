@@ -84,6 +84,12 @@ describe.skipIf(!chromiumAvailable)("web viewer, live mode (inseq serve)", () =>
     await page.locator("#run-form").waitFor();
     expect(await page.locator("#mode").textContent()).toBe("live");
     expect(await page.locator("#model option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toContain("default");
+    // Choosing a model loads it on the server.
+    await page.locator("#model").selectOption("default");
+    await page.locator("#model-status").filter({ hasText: "default loaded (decoder)" }).waitFor({ timeout: 60_000 });
+    const models = await (await fetch(`${server.url}/v1/models`)).json();
+    expect(models.models.find((m: { id: string }) => m.id === "default")?.loaded).toBe(true);
+    expect(await page.locator("#model option:checked").textContent()).toBe("default (loaded)");
     const methods = await page.locator("#method-0 option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
     expect(methods).toEqual(expect.arrayContaining(["saliency", "integrated_gradients", "occlusion"]));
     // Method arguments come from /v1/methods: integrated_gradients has nSteps (default 50).
