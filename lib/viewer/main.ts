@@ -303,7 +303,20 @@ async function aggregate(): Promise<void> {
   showError(null);
   const aggregator = $<HTMLSelectElement>("aggregator").value;
   const fn = $<HTMLSelectElement>("aggregate-fn").value;
-  const step = fn ? [aggregator, fn] : aggregator;
+  const optionsText = $<HTMLInputElement>("aggregate-options").value.trim();
+  let options: unknown = null;
+  if (optionsText) {
+    try {
+      options = JSON.parse(optionsText);
+    } catch {
+      options = undefined;
+    }
+    if (options === null || typeof options !== "object" || Array.isArray(options)) {
+      showError({ code: "ERR_INVALID_OPTION", message: `Expected a JSON object for the aggregator options but received ${JSON.stringify(optionsText)}` });
+      return;
+    }
+  }
+  const step = options ? { aggregator, aggregateFn: fn || null, options } : fn ? [aggregator, fn] : aggregator;
   const status = $("tools-status");
   status.textContent = "aggregating…";
   try {

@@ -153,6 +153,21 @@ describe.skipIf(!chromiumAvailable)("web viewer, live mode (inseq serve)", () =>
       expect(await page.locator(`#result-${k} h2`).textContent()).toContain("subwords");
     }
     expect(await page.locator("#error").textContent()).toBe("");
+
+    // An aggregator with options: spans merges target tokens 1 and 2 into one row and column label.
+    const tokensBefore = (await serverResult((await page.locator("#result-0").getAttribute("data-result-id"))!)).sequenceAttributions[0]!.target;
+    await page.locator("#aggregate-options").fill("{not json");
+    await page.locator("#aggregator").selectOption("spans");
+    await page.locator("#aggregate").click();
+    expect(await page.locator("#error").textContent()).toContain("Expected a JSON object for the aggregator options");
+    await page.locator("#aggregate-options").fill('{"targetSpans": [[1, 3]]}');
+    await page.locator("#aggregate").click();
+    await page.locator("#result-0 h2").filter({ hasText: "spans" }).waitFor({ timeout: 30_000 });
+    await page.locator("#result-1 h2").filter({ hasText: "spans" }).waitFor({ timeout: 30_000 });
+    const { data } = await checkPane(0);
+    expect(data.sequenceAttributions[0]!.target.length).toBe(tokensBefore.length - 1);
+    expect(await page.locator("#error").textContent()).toBe("");
+    await page.locator("#aggregate-options").fill("");
   }, 60_000);
 
   it("downloads the result shown as Inseq JSON", async () => {
