@@ -33,6 +33,7 @@ function tokenView(seq: SequenceOutputData, panels: HeatmapPanel[]): { root: HTM
     const spans = tokens.map((t, r) => {
       const gen = r >= seq.attrPosStart && r < seq.attrPosEnd;
       const s = el("span", { class: gen ? "tok gen" : "tok", "data-row": String(r) }, t.token);
+      if (gen) s.addEventListener("mouseenter", () => show(r - seq.attrPosStart));
       line.append(s);
       return s;
     });

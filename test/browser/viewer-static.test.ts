@@ -249,6 +249,14 @@ describe.skipIf(!chromiumAvailable)("web viewer, static mode (file://)", () => {
     expect(await active()).toMatchObject({ r: "1", c: "0" });
     await page.keyboard.press("Tab");
     expect(await active()).toMatchObject({ tag: "TD", field: "target", seq: "0" });
+    // Hovering a cell, or a generated token of the token view, shows that step too.
+    await page.locator('#result-0 .instance[data-sequence="0"] table[data-field="target"] td.cell[data-r="0"][data-c="2"]').hover();
+    expect(await info.textContent()).toContain(`step 2 (${JSON.stringify(seq.target[seq.attrPosStart + 2]!.token)}) · target token 0`);
+    await page.locator(`#result-0 .instance[data-sequence="0"] .token-line[data-field="target"] .tok[data-row="${seq.attrPosStart}"]`).hover();
+    const hovered = (await info.textContent())!;
+    expect(hovered.startsWith(`step 0 (${JSON.stringify(seq.target[seq.attrPosStart]!.token)}) · `)).toBe(true);
+    expect(hovered).not.toContain("token 0"); // a step, no cell
+    await page.locator(`#result-0 .instance[data-sequence="0"] td.cell[data-r="1"][data-c="0"]`).first().focus();
     // A visible focus ring.
     const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
     expect(outline).not.toBe("none");
