@@ -225,6 +225,7 @@ function setProgress(done: number, total: number): void {
   const bar = $("progress");
   bar.setAttribute("aria-valuemax", String(Math.max(total, 1)));
   bar.setAttribute("aria-valuenow", String(done));
+  bar.setAttribute("aria-valuetext", total > 0 ? `${done} of ${total}` : "starting");
   (bar.firstElementChild as HTMLElement).style.width = `${total > 0 ? (100 * done) / total : 0}%`;
 }
 
