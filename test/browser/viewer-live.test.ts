@@ -199,10 +199,76 @@ describe.skipIf(!chromiumAvailable)("web viewer, live mode (inseq serve)", () =>
     expect((await checkPane(0)).data.info.attribution_method).toBe("integrated_gradients");
   }, 120_000);
 
+  it("keyboard only: Tab to the prompt, type, Tab to Run A, Enter", async () => {
+    await page.locator("#run-form").waitFor();
+    const before = (await page.locator("#result-0").count()) > 0 ? await page.locator("#result-0").getAttribute("data-result-id") : null;
+    await page.locator("#method-0").selectOption("saliency");
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    const activeId = () => page.evaluate(() => document.activeElement?.id ?? "");
+    const tabTo = async (id: string) => {
+      for (let i = 0; i < 60 && (await activeId()) !== id; i++) await page.keyboard.press("Tab");
+      expect(await activeId()).toBe(id);
+    };
+    await tabTo("prompt");
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("the teacher said");
+    await tabTo("target"); // no forced target: generate
+    await page.keyboard.press("Control+A");
+    await page.keyboard.press("Delete");
+    await tabTo("run-0");
+    await page.keyboard.press("Enter");
+    await page.locator("#status").filter({ hasText: /^(done|failed)$/ }).waitFor({ timeout: 60_000 });
+    expect(await page.locator('[role="alert"]').textContent()).toBe("");
+    await page.locator("#result-0").waitFor();
+    expect(await page.locator("#result-0").getAttribute("data-result-id")).not.toBe(before);
+    const { data } = await checkPane(0);
+    expect(data.info.attribution_method).toBe("saliency");
+    expect(data.sequenceAttributions[0]!.target.map((t) => t.token).join(" ")).toContain("teacher");
+  }, 60_000);
+
   it("no console errors and no request off the server's origin", () => {
     expect(log.errors).toEqual([]);
     expect(log.offOrigin).toEqual([]);
   });
+});
+
+describe.skipIf(!chromiumAvailable)("web viewer, live mode: a refused request", () => {
+  let browser: Browser;
+  let server: ServeProcess;
+  const log: PageLog = { errors: [], offOrigin: [] };
+
+  beforeAll(async () => {
+    buildViewer();
+    server = await startServe(["--max-n-steps", "16"]);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it("shows the server's error (code and message) in the alert line and keeps the page usable", async () => {
+    const page = await openRecorded(browser, `${server.url}/`, (u) => u.startsWith(`${server.url}/`) || u.startsWith("data:"), log, "refused");
+    await page.locator("#run-form").waitFor();
+    await page.locator("#prompt").fill(PROMPT);
+    await page.locator("#max-new-tokens").fill("2");
+    await page.locator("#method-0").selectOption("integrated_gradients");
+    await page.locator("#arg-0-nSteps").fill("17");
+    await page.locator("#run-0").click();
+    await page.locator("#status").filter({ hasText: "failed" }).waitFor({ timeout: 30_000 });
+    const alert = (await page.locator('[role="alert"]').textContent())!;
+    expect(alert).toMatch(/^ERR_LIMIT: /);
+    expect(alert).toContain("16");
+    expect(await page.locator("#result-0").count()).toBe(0);
+    await page.locator("#arg-0-nSteps").fill("16");
+    await page.locator("#run-0").click();
+    await page.locator("#result-0").waitFor({ timeout: 60_000 });
+    expect(await page.locator('[role="alert"]').textContent()).toBe("");
+    await page.close();
+    // Only the browser's own line for the refused request.
+    expect(log.errors.filter((e) => !/status of 413/.test(e))).toEqual([]);
+    expect(log.offOrigin).toEqual([]);
+  }, 120_000);
 });
 
 describe.skipIf(!chromiumAvailable)("web viewer, live mode with a token", () => {
