@@ -185,12 +185,21 @@ describe.skipIf(!chromiumAvailable)("web viewer, live mode (inseq serve)", () =>
   it("Cancel stops a running attribution; the next run still works", async () => {
     const before = await page.locator("#result-0").getAttribute("data-result-id");
     await page.locator("#method-0").selectOption("integrated_gradients");
-    await page.locator("#arg-0-nSteps").fill("500");
+    // A long job (512 integration steps over 40 generated tokens), cancelled once it reports progress.
+    await page.locator("#arg-0-nSteps").fill("512");
+    await page.locator("#target").fill("");
+    await page.locator("#max-new-tokens").fill("40");
     await page.locator("#run-0").click();
     await page.locator("#cancel:not([disabled])").waitFor();
-    await page.locator("#status").filter({ hasText: /queued|running|\d+ \/ \d+/ }).waitFor({ timeout: 30_000 });
+    await page.locator("#status").filter({ hasText: /^\d+ \/ \d+$/ }).waitFor({ timeout: 30_000 });
+    const clicked = performance.now();
     await page.locator("#cancel").click();
     await page.locator("#status").filter({ hasText: "cancelled" }).waitFor({ timeout: 10_000 });
+    // The server saw the client go and aborted the job.
+    const aborted = await server.waitForLog((l) => l.msg === "job aborted: client disconnected", 10_000);
+    expect(aborted.receivedAt - clicked).toBeLessThan(5_000);
+    await page.locator("#target").fill(TARGET);
+    await page.locator("#max-new-tokens").fill("");
     expect(await page.locator("#result-0").getAttribute("data-result-id")).toBe(before);
     expect(await page.locator("#error").textContent()).toBe("");
     await page.locator("#arg-0-nSteps").fill("4");
