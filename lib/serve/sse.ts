@@ -18,9 +18,12 @@ export function wantsEventStream(request: FastifyRequest): boolean {
 
 /** Starts the event stream on `reply` (status 200, no buffering). */
 export function openEventStream(request: FastifyRequest, reply: FastifyReply, headers: Record<string, string> = {}): SseStream {
+  // Headers already set on the reply (CORS, x-request-id) go out with the stream.
+  const set = Object.fromEntries(Object.entries(reply.getHeaders()).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
+    ...set,
     ...headers,
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache, no-transform",

@@ -2,7 +2,7 @@
  * The web viewer: GET / serves dist/viewer/index.html (built from lib/viewer) and GET /viewer/* its assets; until
  * it is built, a small page that says so.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
@@ -34,7 +34,7 @@ export function registerViewerRoutes(app: FastifyInstance, dir = viewerDir()): v
   app.get<{ Params: { "*": string } }>("/viewer/*", { schema: { summary: "The viewer's assets" } }, async (request, reply) => {
     const rel = request.params["*"];
     const file = path.resolve(dir, rel);
-    if (!file.startsWith(dir + path.sep) || !existsSync(file)) {
+    if (!file.startsWith(dir + path.sep) || !existsSync(file) || !statSync(file).isFile()) {
       throw new InseqError(ErrorCode.NOT_FOUND, `Expected a viewer asset for path but received ${JSON.stringify(rel)}`);
     }
     return reply.type(TYPES[path.extname(file)] ?? "application/octet-stream").send(await readFile(file));

@@ -74,6 +74,14 @@ describe("inseq serve with a token file", () => {
     });
     expect(pre.status).toBeLessThan(300);
     expect(pre.headers.get("access-control-allow-origin")).toBe("http://viewer.test");
+    // An event stream (hijacked reply) carries the CORS headers too.
+    const stream = await fetch(`${server.url}/v1/attribute`, {
+      method: "POST", body: JSON.stringify({ model: "default", inputs: "mary", options: { generationArgs: { maxNewTokens: 2 } } }),
+      headers: { origin: "http://viewer.test", accept: "text/event-stream", "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    });
+    expect(stream.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    expect(stream.headers.get("access-control-allow-origin")).toBe("http://viewer.test");
+    expect(await stream.text()).toMatch(/event: result/);
     const other = await fetch(`${server.url}/healthz`, { headers: { origin: "http://evil.test" } });
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
   });

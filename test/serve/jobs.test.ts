@@ -90,7 +90,7 @@ describe("inseq serve: SSE and cancellation", () => {
     await progressed;
     const line = await server.waitForLog((l) => l.msg === "job aborted: client disconnected", 10_000);
     expect(line.abortMs as number).toBeLessThan(200);
-    expect(line.receivedAt - destroyedAt).toBeLessThan(1000);
+    expect(line.receivedAt - destroyedAt).toBeLessThan(200);
     expect(text).not.toMatch(/event: result/);
     expect(await metricValue(server.url, 'inseq_jobs_total{model="default",route="/v1/attribute",outcome="aborted"}')).toBe(before + 1);
     const t0 = performance.now();
@@ -107,7 +107,7 @@ describe("inseq serve: SSE and cancellation", () => {
     req.destroy();
     const line = await server.waitForLog((l) => l.msg === "job aborted: client disconnected" && server.logs().filter((x) => x.msg === l.msg).length > count, 10_000);
     expect(line.abortMs as number).toBeLessThan(200);
-    expect(line.receivedAt - destroyedAt).toBeLessThan(1000);
+    expect(line.receivedAt - destroyedAt).toBeLessThan(200);
     const next = await postJson(`${server.url}/v1/generate`, { model: "default", inputs: "mary went to", options: { maxNewTokens: 2 } });
     expect(next.status).toBe(200);
   });
