@@ -11,6 +11,7 @@
  */
 import { escapeHtml } from "./html-escape.js";
 import { HEATMAP_CAPTION, type HeatmapPanel } from "./heatmap.js";
+import { PALETTES } from "./palette.js";
 
 /** Heatmaps with more cells than this are virtualised (when `virtualize` is "auto"). */
 export const VIRTUAL_CELLS = 40_000;
@@ -116,7 +117,7 @@ export const GRID_SCRIPT = `
   function background(v, min, max) {
     if (v === null || v === undefined || isNaN(v)) return "";
     var t = max > min ? Math.min(1, Math.max(0, (v - min) / (max - min))) : 0.5;
-    return t < 0.5 ? "rgba(33, 102, 172, " + ((0.5 - t) * 2).toFixed(3) + ")" : "rgba(178, 24, 43, " + ((t - 0.5) * 2).toFixed(3) + ")";
+    return t < 0.5 ? "rgba(${PALETTES.inseq.negative.join(", ")}, " + ((0.5 - t) * 2).toFixed(3) + ")" : "rgba(${PALETTES.inseq.positive.join(", ")}, " + ((t - 0.5) * 2).toFixed(3) + ")";
   }
   function box(cls, x, y, text, extra) {
     return '<div class="' + cls + '" style="left:' + x + "px;top:" + y + "px" + (extra || "") + '">' + text + "</div>";

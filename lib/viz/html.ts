@@ -15,6 +15,7 @@
 import { invalidOption } from "../core/errors.js";
 import { escapeHtml } from "./html-escape.js";
 import { htmlPage } from "./html-page.js";
+import { paletteColor, paletteGradient, PALETTES } from "./palette.js";
 import { GRID_SCRIPT, GRID_STYLE, renderVirtualPanel, VIRTUAL_CELLS } from "./html-grid.js";
 import {
   colorScale,
@@ -64,8 +65,7 @@ export { escapeHtml };
 
 /** `rgba(...)` of Inseq's red_transparent_blue map at position t in [0, 1] (transparent at 0.5). */
 export function cellBackground(t: number): string {
-  if (t < 0.5) return `rgba(33, 102, 172, ${((0.5 - t) * 2).toFixed(3)})`;
-  return `rgba(178, 24, 43, ${((t - 0.5) * 2).toFixed(3)})`;
+  return paletteColor(t);
 }
 
 /** Element ids: the first view keeps Inseq-like ids (`inseq-0-source`), later views get a `v{k}-` prefix. */
@@ -209,7 +209,7 @@ body { font-family: sans-serif; margin: 15px; }
 .inseq-step-score { outline: thin solid; }
 .inseq-legend { display: flex; align-items: center; gap: 6px; font-size: 12px; margin: 5px; }
 .inseq-legend-bar { display: inline-block; width: 160px; height: 10px; border: 1px solid #888;
-  background: linear-gradient(to right, rgba(33,102,172,1), rgba(33,102,172,0) 50%, rgba(178,24,43,0) 50%, rgba(178,24,43,1)); }
+  background: ${paletteGradient()}; }
 .inseq-token-view { margin: 10px 5px 15px 5px; font-size: 15px; line-height: 2; }
 .inseq-token-help { font-size: 12px; color: #555; }
 .inseq-line-label { display: inline-block; width: 60px; font-size: 12px; font-weight: bold; color: #555; }
@@ -234,7 +234,7 @@ const SCRIPT = `
   function background(v, min, max) {
     if (v === null || v === undefined || isNaN(v)) return "";
     var t = max > min ? Math.min(1, Math.max(0, (v - min) / (max - min))) : 0.5;
-    return t < 0.5 ? "rgba(33, 102, 172, " + ((0.5 - t) * 2).toFixed(3) + ")" : "rgba(178, 24, 43, " + ((t - 0.5) * 2).toFixed(3) + ")";
+    return t < 0.5 ? "rgba(${PALETTES.inseq.negative.join(", ")}, " + ((0.5 - t) * 2).toFixed(3) + ")" : "rgba(${PALETTES.inseq.positive.join(", ")}, " + ((t - 0.5) * 2).toFixed(3) + ")";
   }
   function fmt(v) { return v === null || v === undefined ? "" : (Math.abs(v) < 5e-4 ? 0 : v).toFixed(3); }
   Array.prototype.forEach.call(root.querySelectorAll(".inseq-token-view"), function (tv) {

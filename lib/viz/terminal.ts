@@ -9,6 +9,7 @@
  * `color: "auto"` which asks it about process.stdout).
  */
 import { invalidOption } from "../core/errors.js";
+import { PALETTES } from "./palette.js";
 import {
   colorScale,
   formatScore,
@@ -57,9 +58,9 @@ export const DEFAULT_PAGE_WIDTH = 120;
 
 type Rgb = [number, number, number];
 
-const BLUE: Rgb = [33, 102, 172];
+const BLUE: Rgb = [...PALETTES.inseq.negative];
 const BEIGE: Rgb = [247, 252, 253];
-const RED: Rgb = [178, 24, 43];
+const RED: Rgb = [...PALETTES.inseq.positive];
 
 /** Inseq's blue → beige → red diverging map at position t in [0, 1]. */
 export function divergingColor(t: number): Rgb {

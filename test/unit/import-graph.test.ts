@@ -24,13 +24,16 @@ function distGraph(): ImportGraph {
   return built;
 }
 
+/** lib/viewer is browser code, bundled into dist/viewer/index.html by scripts/build-viewer.mjs: not a dist/ module. */
+const packageModule = (file: string) => !file.startsWith(`viewer${path.sep}`);
+
 /** The addon loader module: the only code that requires .node files. */
 const ADDON_LOADER = "native/load";
 
 describe("import graph", () => {
   it("dist/ holds every lib/ module, as .js and .d.ts", () => {
     const graph = distGraph();
-    const sources = buildImportGraph(lib).modules;
+    const sources = buildImportGraph(lib, packageModule).modules;
     expect(graph.modules).toEqual(sources);
     for (const m of sources) {
       expect(existsSync(path.join(dist, `${m}.js`)), `${m}.js`).toBe(true);
@@ -46,6 +49,21 @@ describe("import graph", () => {
   it("no import loop in the lib/ sources (type imports the build drops count too)", () => {
     const cycles = importCycles(buildImportGraph(lib));
     expect(cycles, `import cycles in lib/:\n${cycles.join("\n")}`).toEqual([]);
+  });
+
+  it("the web viewer (lib/viewer) and every lib/ module it reaches import no Node built-in or package", () => {
+    const graph = buildImportGraph(lib);
+    const reached = new Set<string>();
+    const visit = (m: string) => {
+      if (reached.has(m)) return;
+      reached.add(m);
+      for (const to of graph.edges.get(m) ?? []) visit(to);
+    };
+    for (const m of graph.modules) if (m.startsWith("viewer/")) visit(m);
+    expect(reached.has("viewer/main")).toBe(true);
+    expect(reached.has("results/inseq-json-read")).toBe(true);
+    const offenders = graph.imports.filter((i) => reached.has(i.from) && i.to === null).map((i) => `${i.file} imports ${i.specifier}`);
+    expect(offenders, offenders.join("\n")).toEqual([]);
   });
 
   it(`only dist/native/ imports the addon loader (${ADDON_LOADER})`, () => {
