@@ -32,15 +32,27 @@ async function metricValue(url: string, sample: string): Promise<number> {
   return line ? Number(line.split(" ")[1]) : 0;
 }
 
-describe("inseq serve: SSE and cancellation", () => {
-  let server: ServeProcess;
+/** A server for one describe block (started before its tests with `args`, the default model loaded; stopped after). */
+function useServer(args: string[] = []): Pick<ServeProcess, "url" | "logs" | "waitForLog"> {
+  let server: ServeProcess | undefined;
   beforeAll(async () => {
-    server = await startServe();
+    server = await startServe(args);
     expect((await postJson(`${server.url}/v1/models/load`, { model: "default" })).status).toBe(200);
   });
   afterAll(async () => {
     await server?.stop();
   });
+  return {
+    get url() {
+      return server!.url;
+    },
+    logs: () => server!.logs(),
+    waitForLog: (...a) => server!.waitForLog(...a),
+  };
+}
+
+describe("inseq serve: SSE and cancellation", () => {
+  const server = useServer();
 
   it("streams queued → started → progress (rising to total) → result", async () => {
     const { status, type, events } = await sse(`${server.url}/v1/attribute`, {
@@ -114,14 +126,7 @@ describe("inseq serve: SSE and cancellation", () => {
 });
 
 describe("inseq serve: bounded queue", () => {
-  let server: ServeProcess;
-  beforeAll(async () => {
-    server = await startServe(["--queue-size", "1", "--concurrency", "1"]);
-    expect((await postJson(`${server.url}/v1/models/load`, { model: "default" })).status).toBe(200);
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useServer(["--queue-size", "1", "--concurrency", "1"]);
 
   it("answers 429 ERR_QUEUE_FULL with Retry-After beyond one running and one waiting request", async () => {
     const running = postJson(`${server.url}/v1/attribute`, SLOW);
@@ -148,14 +153,7 @@ describe("inseq serve: bounded queue", () => {
 });
 
 describe("inseq serve: unloading under load", () => {
-  let server: ServeProcess;
-  beforeAll(async () => {
-    server = await startServe();
-    expect((await postJson(`${server.url}/v1/models/load`, { model: "default" })).status).toBe(200);
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useServer();
 
   it("finishes the running job, then serves the accepted waiting one (loading the model again)", async () => {
     const running = postJson(`${server.url}/v1/attribute`, SLOW);
@@ -172,14 +170,7 @@ describe("inseq serve: unloading under load", () => {
 });
 
 describe("inseq serve: request timeout", () => {
-  let server: ServeProcess;
-  beforeAll(async () => {
-    server = await startServe(["--request-timeout", "400"]);
-    expect((await postJson(`${server.url}/v1/models/load`, { model: "default" })).status).toBe(200);
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useServer(["--request-timeout", "400"]);
 
   it("aborts a request past --request-timeout with 504 ERR_TIMEOUT; the next request works", async () => {
     const t0 = performance.now();
