@@ -46,7 +46,11 @@ beforeAll(() => {
   execFileSync(process.execPath, [tsc, "-p", "tsconfig.json", "--emitDeclarationOnly", "--declarationMap", "false", "--outDir", path.join(consumer, "decl")], { cwd: repoRoot, stdio: "pipe" });
   cpSync(path.join(consumer, "decl"), path.join(pkg, "dist"), { recursive: true });
   const deps = Object.keys((JSON.parse(readFileSync(path.join(pkg, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies);
-  for (const dep of deps) symlinkSync(path.join(repoRoot, "node_modules", dep), path.join(consumer, "node_modules", dep));
+  for (const dep of deps) {
+    const link = path.join(consumer, "node_modules", dep);
+    mkdirSync(path.dirname(link), { recursive: true }); // scoped packages (@fastify/cors) live one folder down
+    symlinkSync(path.join(repoRoot, "node_modules", dep), link);
+  }
 });
 
 describe("published declarations", () => {
@@ -86,6 +90,22 @@ describe("published declarations", () => {
       }
     `);
     expect(out).toBe("");
+  });
+
+  it("inseq/serve compiles for the same consumer: createServer, its options and the server it returns", () => {
+    const out = typecheck(`
+      import { createServer, DEFAULT_LIMITS, STATUS_BY_CODE, type ServeOptions, type InseqServer } from "inseq/serve";
+      export async function main(): Promise<void> {
+        const options: ServeOptions = { allow: ["./models/*"], maxNewTokens: DEFAULT_LIMITS.maxNewTokens, token: "t" };
+        const server: InseqServer = await createServer(options);
+        const url: string = await server.listen({ port: 0 });
+        const status: number | undefined = STATUS_BY_CODE.ERR_QUEUE_FULL;
+        console.log(url, status, server.app.printRoutes());
+        await server.close();
+      }
+    `);
+    expect(out).toBe("");
+    expect(packed).toContain("package/dist/serve/index.d.ts");
   });
 
   it("reject unknown method, step-function and aggregator ids at compile time (custom step functions and aggregation functions still pass)", () => {
