@@ -205,10 +205,18 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
     out.stdevs = a.stdevs;
   }
   Object.assign(out, reagentArgs(a));
-  if (a.returnConvergenceDelta !== undefined) out.returnConvergenceDelta = Boolean(a.returnConvergenceDelta);
-  if (a.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(a.multiplyByInputs);
-  else if (def.defaults?.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(def.defaults.multiplyByInputs);  // DIG: false
-  if (a.latentRelevance !== undefined) out.latentRelevance = Boolean(a.latentRelevance);
+  // Flags: true/false (or Python's 1/0); a string such as "false" is refused rather than read as true.
+  const flag = (k: string) => {
+    const v = a[k];
+    if (v === undefined) return undefined;
+    if (typeof v === "boolean") return v;
+    if (v === 0 || v === 1) return v === 1;
+    throw invalidOption(k, "a boolean", v);
+  };
+  out.returnConvergenceDelta = flag("returnConvergenceDelta");
+  out.multiplyByInputs = flag("multiplyByInputs");
+  if (out.multiplyByInputs === undefined && def.defaults?.multiplyByInputs !== undefined) out.multiplyByInputs = Boolean(def.defaults.multiplyByInputs);  // DIG: false
+  out.latentRelevance = flag("latentRelevance");
   if (a.similarityMetric !== undefined) {
     if (a.similarityMetric !== "cosine" && a.similarityMetric !== "euclidean") throw invalidOption("similarityMetric", '"cosine" or "euclidean"', a.similarityMetric);
     out.similarityMetric = a.similarityMetric;

@@ -71,6 +71,14 @@ describe("inseq serve: schema rejections with the library's codes", () => {
       /^Expected an integer >= 0 for options\.generationArgs\.maxNewTokens but received -1$/);
   });
 
+  it('a flag given the string "false" is refused (never read as true), by the library and the server alike', async () => {
+    for (const methodArgs of [{ multiplyByInputs: "false" }, { returnConvergenceDelta: "no" }]) {
+      expect(await libraryCode({ method: "integrated_gradients", methodArgs })).toBe("ERR_INVALID_OPTION");
+      await expectError("/v1/attribute", { model: "default", inputs: "mary went to", method: "integrated_gradients", options: { methodArgs, generationArgs: { maxNewTokens: 2 } } }, 400, "ERR_INVALID_OPTION",
+        /^Expected a boolean for (multiplyByInputs|returnConvergenceDelta) but received "(false|no)"$/);
+    }
+  });
+
   it("an integer option given 1.5 is ERR_INVALID_OPTION, as in the library", async () => {
     await expectError("/v1/attribute", { model: "default", inputs: "a", options: { attrPosStart: 1.5 } }, 400, "ERR_INVALID_OPTION", /for options\.attrPosStart but received 1\.5$/);
     expect(await libraryCode({ attrPosStart: 1.5 })).toBe("ERR_INVALID_OPTION");
