@@ -23,8 +23,12 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, "$1***@");
 }
 
-/** Parses and checks a queue URL; ERR_INVALID_OPTION (with the password masked) when it is not one. */
-export function parseQueueUrl(url: string, option = "--queue"): QueueConnection {
+/**
+ * Parses and checks a queue URL; ERR_INVALID_OPTION (with the password masked) when it is not one. A URL without
+ * a password takes `env.INSEQ_QUEUE_PASSWORD` when set, so the password need not be on a command line (where
+ * `ps` shows it).
+ */
+export function parseQueueUrl(url: string, option = "--queue", env: NodeJS.ProcessEnv = process.env): QueueConnection {
   const masked = typeof url === "string" ? redactUrl(url) : url;
   let u: URL;
   try {
@@ -39,7 +43,8 @@ export function parseQueueUrl(url: string, option = "--queue"): QueueConnection 
   const db = dbPath === "" ? 0 : Number(dbPath);
   if (!/^\d*$/.test(dbPath) || !Number.isInteger(db) || db < 0) throw invalidOption(option, `${EXPECTED} (the db a number)`, masked);
   if (u.search !== "" || u.hash !== "") throw invalidOption(option, `${EXPECTED} (no query or fragment)`, masked);
-  const password = u.password === "" ? undefined : decodeURIComponent(u.password);
+  const fromEnv = env.INSEQ_QUEUE_PASSWORD !== undefined && env.INSEQ_QUEUE_PASSWORD !== "" ? env.INSEQ_QUEUE_PASSWORD : undefined;
+  const password = u.password === "" ? fromEnv : decodeURIComponent(u.password);
   const username = u.username === "" ? undefined : decodeURIComponent(u.username);
   const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
   const options: RedisOptions = {
@@ -48,7 +53,7 @@ export function parseQueueUrl(url: string, option = "--queue"): QueueConnection 
     ...(password !== undefined ? { password } : {}),
     ...(u.protocol === "rediss:" ? { tls: { servername: host } } : {}),
   };
-  const secrets = [password, u.password].filter((s): s is string => s !== undefined && s.length > 0);
+  const secrets = [password, u.password, fromEnv].filter((s): s is string => s !== undefined && s.length > 0);
   const redact = (text: string) => secrets.reduce((t, s) => t.split(s).join("***"), redactUrl(text));
   return { options, display: redact(url), redact };
 }

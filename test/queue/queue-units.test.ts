@@ -24,6 +24,13 @@ describe("queue URLs", () => {
     expect(c.options).toEqual({ host: "cache.example", port: 7000, db: 3, username: "ann", password: "p@ss:w0rd", tls: { servername: "cache.example" } });
     expect(c.display).toBe("rediss://ann:***@cache.example:7000/3");
     expect(parseQueueUrl("redis://:only-pw@[::1]:6380").options).toMatchObject({ host: "::1", port: 6380, password: "only-pw" });
+    // INSEQ_QUEUE_PASSWORD: the password off the command line; the URL's own password wins; masked in any text.
+    const env = { INSEQ_QUEUE_PASSWORD: "s3cret-from-env" };
+    const fromEnv = parseQueueUrl("redis://redis:6379", "--queue", env);
+    expect(fromEnv.options).toEqual({ host: "redis", port: 6379, db: 0, password: "s3cret-from-env" });
+    expect(fromEnv.redact("WRONGPASS for s3cret-from-env")).toBe("WRONGPASS for ***");
+    expect(parseQueueUrl("redis://:in-url@redis", "--queue", env).options.password).toBe("in-url");
+    expect(parseQueueUrl("redis://redis", "--queue", {}).options.password).toBeUndefined();
   });
 
   it("masks the password in the URL and in any text", () => {

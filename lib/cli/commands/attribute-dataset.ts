@@ -125,7 +125,7 @@ export function makeAttributeDatasetCommand(): Command {
     .option("--viz-path <file>", "after the run, write the HTML heatmaps of the output's records (by row index) to this file")
     .option("--overwrite", "replace an existing output (and --viz-path file)", false)
     .option("--shard <i/n|auto>", "process only rows whose index % n == i; auto: i from $JOB_COMPLETION_INDEX, n from $INSEQ_SHARD_COUNT (a Kubernetes Indexed Job)")
-    .option("--queue <url>", "attribute on a job queue (redis://[user:password@]host[:port][/db] or rediss://): enqueue the rows for `inseq worker` processes and write their records here, in dataset order")
+    .option("--queue <url>", "attribute on a job queue (redis://[user:password@]host[:port][/db] or rediss://; without a password in the URL, $INSEQ_QUEUE_PASSWORD): enqueue the rows for `inseq worker` processes and write their records here, in dataset order")
     .option("--queue-name <name>", "with --queue: the BullMQ queue (the workers' --queue-name)", DEFAULT_QUEUE_NAME)
     .option("--job-rows <n>", "with --queue: rows of the dataset per job (a multiple of --batch-size keeps a single run's batches)", intOption, DEFAULT_JOB_ROWS)
     .addOption(new Option("--on-error <mode>", "unreadable rows and failing examples: stop, or skip them (reported on stderr)").choices(["stop", "skip"]).default("stop"))

@@ -21,7 +21,7 @@ function collectModelDir(value: string, previous: Record<string, string> | undef
 export function makeWorkerCommand(): Command {
   return new Command("worker")
     .description("attribute the jobs that `attribute-dataset --queue` enqueues (run any number, on any machines); one model load per worker")
-    .requiredOption("--queue <url>", "the Redis of the queue: redis://[user:password@]host[:port][/db] or rediss://")
+    .requiredOption("--queue <url>", "the Redis of the queue: redis://[user:password@]host[:port][/db] or rediss://; without a password in the URL, $INSEQ_QUEUE_PASSWORD")
     .option("--queue-name <name>", "the BullMQ queue (the producer's --queue-name)", DEFAULT_QUEUE_NAME)
     .option("--model-dir-map <id=dir>", "load the producer's --model ID from DIR on this machine (repeatable)", collectModelDir)
     .addOption(new Option("--device <device>", "device").default("auto"))
