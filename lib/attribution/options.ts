@@ -195,7 +195,11 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
   out.seed = int("seed", 0);
   if (a.layer !== undefined) out.layer = parseLayer(a.layer, layers);
   if (method === DIG_METHOD) Object.assign(out, digMethodArgs(a));
-  else if (a.method !== undefined) out.integration = String(a.method);
+  else if (a.method !== undefined) {
+    // The native core checks the name (gausslegendre, riemann_left, ...); a number here was once sent as "3".
+    if (typeof a.method !== "string") throw invalidOption("method", "the name of an integration grid", a.method);
+    out.integration = a.method;
+  }
   if (a.maskProb !== undefined) {
     if (typeof a.maskProb !== "number" || !(a.maskProb > 0 && a.maskProb < 1)) throw invalidOption("maskProb", "a number in (0, 1)", a.maskProb);
     out.maskProb = a.maskProb;
@@ -205,12 +209,10 @@ export function methodArgs(method: string, args: Record<string, unknown> | undef
     out.stdevs = a.stdevs;
   }
   Object.assign(out, reagentArgs(a));
-  // Flags: true/false (or Python's 1/0); a string such as "false" is refused rather than read as true.
+  // Flags are booleans: a string such as "false" is refused rather than read as true.
   const flag = (k: string) => {
     const v = a[k];
-    if (v === undefined) return undefined;
-    if (typeof v === "boolean") return v;
-    if (v === 0 || v === 1) return v === 1;
+    if (v === undefined || typeof v === "boolean") return v;
     throw invalidOption(k, "a boolean", v);
   };
   out.returnConvergenceDelta = flag("returnConvergenceDelta");

@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 
 import { listAggregationFunctions } from "../aggregators/functions.js";
 import { listAggregators } from "../aggregators/registry.js";
+import { METHOD_ARG_FORMS, type MethodArgForm } from "../attribution/method-arg-forms.js";
 import { listStepFunctions, METHODS } from "../attribution/registry.js";
 import type { DeviceOption, DtypeOption } from "../models/load-model.js";
 import type { ServeContext } from "./context.js";
@@ -16,10 +17,20 @@ const gzipAsync = promisify(gzip);
 const yes = (v: string | undefined): boolean => v === "1" || v === "true";
 const json200 = (description: string) => ({ 200: { description, type: "object", additionalProperties: true }, "4xx": ERROR_RESPONSE, "5xx": ERROR_RESPONSE });
 
+/**
+ * One method argument as /v1/methods lists it: its name, its form (METHOD_ARG_FORMS: type, bounds, choices) and
+ * its default when the method table gives one (a flag's default as a boolean: DIG's multiplyByInputs is 0 there).
+ */
+function methodArgEntry(name: string, def: unknown): Record<string, unknown> {
+  const { choices, ...form } = (METHOD_ARG_FORMS[name] ?? { type: "json" }) as MethodArgForm & { choices?: readonly string[] };
+  const value = def === undefined ? {} : { default: form.type === "boolean" ? Boolean(def) : def };
+  return { name, ...form, ...value, ...(choices ? { choices: [...choices] } : {}) };
+}
+
 /** The methods as GET /v1/methods lists them. */
 export function methodList() {
   return METHODS.map((m) => ({
-    id: m.id, kind: m.kind, family: m.family, defaultAttributedFn: m.attributedFn, args: [...m.options], defaults: m.defaults ?? {}, description: m.description,
+    id: m.id, kind: m.kind, family: m.family, defaultAttributedFn: m.attributedFn, args: m.options.map((name) => methodArgEntry(name, (m.defaults as Record<string, unknown> | undefined)?.[name])), defaults: m.defaults ?? {}, description: m.description,
   }));
 }
 

@@ -6,6 +6,7 @@
  * the library; values the library checks more closely (texts, token ids, ranges) are checked there.
  */
 import { ATTRIBUTE_OPTIONS, SEQ2SEQ_OPTIONS } from "../attribution/options.js";
+import { METHOD_ARG_FORMS, methodArgSchema } from "../attribution/method-arg-forms.js";
 import { listFeatureAttributionMethods } from "../attribution/registry.js";
 import { SAMPLING_OPTIONS } from "../contract/sampling.js";
 import { ATTRIBUTE_CONTEXT_OPTIONS, CONTEXT_SENSITIVITY_METRICS } from "../context/types.js";
@@ -75,9 +76,10 @@ const ATTRIBUTE_TYPES: Record<string, JsonSchema> = {
   generationArgs: { type: "object", additionalProperties: false, properties: { ...SAMPLING, skipSpecialTokens: bool } },
   outputStepAttributions: bool,
   skipSpecialTokens: bool,
+  // Types of every method argument (which ones a method takes is the library's check, with its own code).
   methodArgs: {
     type: "object",
-    properties: { nSteps: { type: "integer", minimum: 1 }, nSamples: { type: "integer", minimum: 1 }, internalBatchSize: { type: "integer", minimum: 1 } },
+    properties: Object.fromEntries(Object.entries(METHOD_ARG_FORMS).map(([name, form]) => [name, methodArgSchema(form)])),
   },
   attributedFnArgs: obj,
   stepScoresArgs: obj,

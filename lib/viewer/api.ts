@@ -12,7 +12,8 @@ export interface ModelEntry {
 }
 
 /** One method argument as `/v1/methods` lists it (a bare name, or an object with type and default). */
-export type MethodArg = string | { name: string; type?: string; default?: unknown; description?: string; choices?: unknown[] };
+/** A method argument as /v1/methods lists it (lib/attribution/method-arg-forms.ts: type, bounds, choices). */
+export type MethodArg = string | { name: string; type?: string; default?: unknown; description?: string; choices?: unknown[]; minimum?: number; maximum?: number };
 
 export interface MethodEntry {
   id: string;

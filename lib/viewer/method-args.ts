@@ -1,7 +1,7 @@
 /**
  * The method-argument fields of the form, generated from a `/v1/methods` entry: one input per argument, numbers
- * for numeric defaults or types, a checkbox for booleans, a select for choices, text otherwise (JSON when it
- * parses, so lists and objects can be given). Empty fields are left out (the method's default applies).
+ * for numeric types (with their bounds), a checkbox for booleans, a select for choices, text for strings, and
+ * text read as JSON when it parses otherwise (lists, objects, layer names). Empty fields are left out (the method's default applies).
  */
 import type { MethodArg, MethodEntry } from "./api.js";
 
@@ -11,6 +11,8 @@ interface ArgSpec {
   default: unknown;
   description: string;
   choices: unknown[] | null;
+  minimum?: number;
+  maximum?: number;
 }
 
 function specs(method: MethodEntry): ArgSpec[] {
@@ -19,7 +21,10 @@ function specs(method: MethodEntry): ArgSpec[] {
     const o = typeof a === "string" ? { name: a } : a;
     const def = o.default ?? method.defaults?.[o.name];
     const type = o.type ?? (typeof def === "number" ? "number" : typeof def === "boolean" ? "boolean" : "string");
-    return { name: o.name, type, default: def, description: o.description ?? "", choices: Array.isArray(o.choices) ? o.choices : null };
+    return {
+      name: o.name, type, default: def, description: o.description ?? "", choices: Array.isArray(o.choices) ? o.choices : null,
+      ...(typeof o.minimum === "number" ? { minimum: o.minimum } : {}), ...(typeof o.maximum === "number" ? { maximum: o.maximum } : {}),
+    };
   });
 }
 
@@ -44,6 +49,8 @@ export function renderMethodArgs(container: HTMLElement, method: MethodEntry | u
       input.type = s.type === "boolean" ? "checkbox" : number ? "number" : "text";
       if (number && /^int/i.test(s.type)) input.step = "1";
       if (number && !/^int/i.test(s.type)) input.step = "any";
+      if (number && s.minimum !== undefined) input.min = String(s.minimum);
+      if (number && s.maximum !== undefined) input.max = String(s.maximum);
       if (s.type === "boolean") {
         input.checked = s.default === true;
         input.dataset.default = String(s.default === true);
@@ -72,6 +79,7 @@ export function readMethodArgs(container: HTMLElement): Record<string, unknown> 
     const v = input.value.trim();
     if (!v) continue;
     if (input instanceof HTMLInputElement && input.type === "number") out[name] = Number(v);
+    else if (input instanceof HTMLInputElement && input.dataset.type === "string") out[name] = v;
     else {
       try {
         out[name] = JSON.parse(v);

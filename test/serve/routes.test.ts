@@ -44,7 +44,13 @@ describe("inseq serve routes", () => {
     const body = await (await fetch(`${server.url}/v1/methods`)).json();
     expect(body.methods.map((m: { id: string }) => m.id)).toEqual(listFeatureAttributionMethods());
     const ig = body.methods.find((m: { id: string }) => m.id === "integrated_gradients");
-    expect(ig.args).toContain("nSteps");
+    // Each argument with its form (type, bounds, choices) and the method's default.
+    expect(ig.args).toContainEqual({ name: "nSteps", type: "integer", minimum: 1, default: 50 });
+    expect(ig.args).toContainEqual({ name: "multiplyByInputs", type: "boolean" });
+    const dig = body.methods.find((m: { id: string }) => m.id === "discretized_integrated_gradients");
+    expect(dig.args).toContainEqual({ name: "multiplyByInputs", type: "boolean", default: false });
+    const vz = body.methods.find((m: { id: string }) => m.id === "value_zeroing");
+    expect(vz.args).toContainEqual({ name: "similarityMetric", type: "string", choices: ["cosine", "euclidean"] });
     expect(ig.defaultAttributedFn).toBe("probability");
     expect(body.stepFunctions).toEqual(listStepFunctions());
     expect(body.aggregators).toContain("spans");

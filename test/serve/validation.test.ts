@@ -75,7 +75,7 @@ describe("inseq serve: schema rejections with the library's codes", () => {
     for (const methodArgs of [{ multiplyByInputs: "false" }, { returnConvergenceDelta: "no" }]) {
       expect(await libraryCode({ method: "integrated_gradients", methodArgs })).toBe("ERR_INVALID_OPTION");
       await expectError("/v1/attribute", { model: "default", inputs: "mary went to", method: "integrated_gradients", options: { methodArgs, generationArgs: { maxNewTokens: 2 } } }, 400, "ERR_INVALID_OPTION",
-        /^Expected a boolean for (multiplyByInputs|returnConvergenceDelta) but received "(false|no)"$/);
+        /^Expected a boolean for options\.methodArgs\.(multiplyByInputs|returnConvergenceDelta) but received "(false|no)"$/);
     }
   });
 
