@@ -7,7 +7,10 @@ import { abortError } from "../core/errors.js";
 import { queueFullError } from "./errors.js";
 
 export interface JobHooks {
-  /** Called once the job is accepted: 0 = it runs now, n = its place in the waiting line (1 = next). */
+  /**
+   * Called when the job is accepted (0 = it runs now, n = its place in the waiting line, 1 = next), and again
+   * with its new place each time the line moves while it waits.
+   */
   onQueued?: (position: number) => void;
   onStarted?: () => void;
 }
@@ -15,6 +18,7 @@ export interface JobHooks {
 interface Waiting {
   start: () => void;
   reject: (err: unknown) => void;
+  hooks: JobHooks;
 }
 
 export class JobQueue {
@@ -64,11 +68,13 @@ export class JobQueue {
           execute().then(resolve, reject);
         },
         reject,
+        hooks,
       };
       const onAbort = () => {
         const i = this.#waiting.indexOf(entry);
         if (i >= 0) this.#waiting.splice(i, 1);
         reject(abortError(signal));
+        this.#moved(i);
       };
       signal.addEventListener("abort", onAbort, { once: true });
       this.#waiting.push(entry);
@@ -77,6 +83,17 @@ export class JobQueue {
   }
 
   #next(): void {
-    while (this.#running < this.concurrency && this.#waiting.length > 0) this.#waiting.shift()!.start();
+    let moved = false;
+    while (this.#running < this.concurrency && this.#waiting.length > 0) {
+      this.#waiting.shift()!.start();
+      moved = true;
+    }
+    if (moved) this.#moved(0);
+  }
+
+  /** Tells the jobs waiting from index `from` on their new places (the line moved up in front of them). */
+  #moved(from: number): void {
+    if (from < 0) return;
+    for (let i = from; i < this.#waiting.length; i++) this.#waiting[i]!.hooks.onQueued?.(i + 1);
   }
 }

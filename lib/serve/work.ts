@@ -67,7 +67,7 @@ export async function runWork(ctx: ServeContext, request: FastifyRequest, reply:
       controller.signal,
       {
         onQueued: (position) => {
-          if (wantsSse) sse.stream = openEventStream(request, reply, ctx.sseHeartbeatMs);
+          if (wantsSse && !sse.stream) sse.stream = openEventStream(request, reply, ctx.sseHeartbeatMs);
           sse.stream?.send("queued", { requestId: request.id, position });
         },
         onStarted: () => sse.stream?.send("started", { requestId: request.id }),

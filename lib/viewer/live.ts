@@ -133,7 +133,7 @@ async function run(k: number): Promise<void> {
     const reply = await attribute(
       request,
       {
-        onQueued: (position) => (status.textContent = position > 0 ? `queued (${position} ahead)` : "queued"),
+        onQueued: (position) => (status.textContent = position > 0 ? `queued: place ${position} in line` : "queued"),
         onStarted: () => (status.textContent = "running…"),
         onProgress: (done, total) => {
           setProgress(done, total);

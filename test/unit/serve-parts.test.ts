@@ -35,6 +35,7 @@ describe("JobQueue", () => {
     gates[0]!.resolve("a");
     expect(await runs[0]).toBe("a");
     expect(started).toEqual([0, 1]);
+    expect(positions).toEqual([0, 1, 2, 1]); // the third job moved up to the head of the line
     gates[1]!.resolve("b");
     gates[2]!.resolve("c");
     expect(await Promise.all(runs)).toEqual(["a", "b", "c"]);
@@ -55,6 +56,23 @@ describe("JobQueue", () => {
     gate.resolve("ok");
     expect(await first).toBe("ok");
     expect(ran).toBe(false);
+  });
+
+  it("tells the jobs behind an aborted one their new places", async () => {
+    const q = new JobQueue("m", 4, 1);
+    const gate = deferred();
+    const first = q.run(() => gate.promise, new AbortController().signal);
+    const ac = new AbortController();
+    const second = q.run(async () => "2", ac.signal).catch((e: unknown) => e);
+    const places: number[] = [];
+    const third = q.run(async () => "3", new AbortController().signal, { onQueued: (p) => places.push(p) });
+    ac.abort();
+    expect((await second as InseqError).code).toBe(ErrorCode.ABORTED);
+    expect(places).toEqual([2, 1]);
+    gate.resolve("1");
+    expect(await first).toBe("1");
+    expect(await third).toBe("3");
+    expect(places).toEqual([2, 1]); // it started: no further places
   });
 });
 
