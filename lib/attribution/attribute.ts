@@ -12,6 +12,7 @@
 import { invalidOption } from "../core/errors.js";
 import { checkOptions } from "../core/options.js";
 import type { HeldModel } from "../contract/model-contract.js";
+import { DEFAULT_MAX_NEW_TOKENS } from "../contract/sampling.js";
 import type { NativeAttributionRequest, NativeTensor } from "../native/binding-types.js";
 import { checkRows, toRagged } from "../native/ragged.js";
 import type { Encoded } from "../tokenizers/tokenizer.js";
@@ -142,7 +143,7 @@ export async function attribute(model: HeldModel, inputTexts: string | readonly 
     targetWords = enc.map((e) => [...startIds.map(() => null), ...e.wordIds]);
     generatedTexts = forced;
   } else {
-    const generation = { maxNewTokens: 20, ...(o.generationArgs ?? {}) };
+    const generation = { maxNewTokens: DEFAULT_MAX_NEW_TOKENS, ...(o.generationArgs ?? {}) };
     let generated: number[][];
     if (forced) {
       generated = [];

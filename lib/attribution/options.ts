@@ -2,7 +2,7 @@
  * attribute() options: the public option types of both model kinds, their option tables, and their resolution
  * (defaults in one place) into the fields of the native request.
  */
-import { checkKnownOptions, ErrorCode, InseqError, invalidOption } from "../core/errors.js";
+import { checkKnownOptions, ErrorCode, InseqError, invalidOption, unknownOption } from "../core/errors.js";
 import type { OptionTable } from "../core/options.js";
 import type { SamplingOptions } from "../contract/sampling.js";
 import type { NativeAttributionRequest, NativeStepArgs } from "../native/binding-types.js";
@@ -11,7 +11,7 @@ import type { TextTokenizer } from "../tokenizers/tokenizer.js";
 import type { Alignment } from "./contrast.js";
 import { DIG_METHOD, digMethodArgs } from "./dig-options.js";
 import { reagentArgs } from "./reagent.js";
-import { defaultAttributedFn, getMethod, resolveStepFunction, STEP_ARG_NAMES, type AnyStepFunctionId, type MethodId } from "./registry.js";
+import { defaultAttributedFn, getMethod, methodOrDefault, resolveStepFunction, STEP_ARG_NAMES, type AnyStepFunctionId, type MethodId } from "./registry.js";
 
 export interface AttributeOptions {
   /** Forced targets, one per input (decoder-only: each must start with its prompt). Omit to generate. */
@@ -102,7 +102,7 @@ export function stepArgs(name: string, args: Record<string, unknown> | undefined
       if (["contrastTargets", "contrastTargetsAlignments", "contrastForceInputs"].includes(k)) {
         throw new InseqError(ErrorCode.INVALID_OPTION, `Pass ${k} as a top-level attribute() option, not inside ${name}`);
       }
-      throw new InseqError(ErrorCode.UNKNOWN_OPTION, `Unknown option ${JSON.stringify(k)} for ${name}; valid options are: ${STEP_ARG_NAMES.join(", ")}`);
+      throw unknownOption(k, name, STEP_ARG_NAMES);
     }
     out[k] = v;
   }
@@ -252,7 +252,7 @@ export interface ResolvedAttributeOptions {
 /** Validates and resolves the options shared by decoder-only and encoder-decoder attribution. @internal */
 export function resolveAttributeOptions(inputs: readonly string[], options: SharedAttributeOptions, defaultMethod: string | undefined,
   layers: { decoder: number; encoder: number } & LayerContext): ResolvedAttributeOptions {
-  const method = options.method ?? defaultMethod ?? "saliency";
+  const method = methodOrDefault(options.method, defaultMethod);
   getMethod(method);  // unknown ids fail here with the list
   const attributedFnId = options.attributedFn ?? defaultAttributedFn(method);
   const attributed = resolveStepFunction(attributedFnId);

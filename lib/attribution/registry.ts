@@ -84,6 +84,14 @@ export function getMethod(id: string): MethodDefinition {
   return m;
 }
 
+/**
+ * The method a call runs: the one it names, else the model's (loadModel's `method`), else saliency (Inseq's
+ * default). Unknown ids fail later, in getMethod, with the list.
+ */
+export function methodOrDefault(method: string | undefined, modelDefault: string | undefined): string {
+  return method ?? modelDefault ?? "saliency";
+}
+
 /** The step function `method` attributes when no attributedFn is given (the native method table's). */
 export function defaultAttributedFn(method: string): string {
   return getMethod(method).attributedFn;

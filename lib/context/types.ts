@@ -10,7 +10,7 @@ import type { FeatureAttributionOutput } from "../results/attribution.js";
 import type { GenerationOutput, ModelKind } from "../contract/model-contract.js";
 import type { Seq2SeqAttributeOptions } from "../attribution/options.js";
 import type { TextTokenizer } from "../tokenizers/tokenizer.js";
-import { getMethod, listStepFunctions, resolveStepFunction, type AnyStepFunctionId, type MethodId } from "../attribution/registry.js";
+import { getMethod, listStepFunctions, methodOrDefault, resolveStepFunction, type AnyStepFunctionId, type MethodId } from "../attribution/registry.js";
 
 /**
  * What attributeContext() uses of a loaded model (`Model` and `Seq2SeqModel` both fit): its kind, tokenizers,
@@ -227,7 +227,7 @@ export function resolveContextOptions(options: AttributeContextOptions, defaultM
     notes.push(`outputTemplate has the suffix "${outputTemplate.split("{current}")[1]}": it is stripped from generated outputs; force outputCurrentText if needed`);
   }
   const metric = options.contextSensitivityMetric ?? "kl_divergence";
-  const attributionMethod = options.attributionMethod ?? defaultMethod ?? "saliency";
+  const attributionMethod = methodOrDefault(options.attributionMethod, defaultMethod);
   getMethod(attributionMethod);
   const attributedFn = options.attributedFn ?? null;
   if (attributedFn !== null) {

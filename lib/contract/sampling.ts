@@ -5,6 +5,9 @@
 import { invalidOption } from "../core/errors.js";
 import type { OptionTable } from "../core/options.js";
 
+/** Tokens generated after each prompt when a call gives no maxNewTokens (as in transformers' generate and Inseq). */
+export const DEFAULT_MAX_NEW_TOKENS = 20;
+
 export interface SamplingOptions {
   /** Tokens to generate after each prompt (default 20). */
   maxNewTokens?: number;
@@ -30,7 +33,7 @@ export const SAMPLING_OPTIONS = {
 
 /** Validated decoding options with their defaults (greedy unless doSample), shared by both model kinds. @internal */
 export function samplingOptions(options: SamplingOptions): ResolvedSampling {
-  const maxNewTokens = checkInt("maxNewTokens", options.maxNewTokens ?? 20, 0);
+  const maxNewTokens = checkInt("maxNewTokens", options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, 0);
   const temperature = options.temperature ?? 1;
   if (typeof temperature !== "number" || !(temperature > 0)) throw invalidOption("temperature", "a positive number", temperature);
   const topK = checkInt("topK", options.topK ?? 0, 0);

@@ -79,15 +79,15 @@ export function invalidOption(name: string, expected: string, value: unknown): I
   return new InseqError(ErrorCode.INVALID_OPTION, `Expected ${expected} for ${name} but received ${describeValue(value)}`);
 }
 
+/** `Unknown option "<key>" for <where>; valid options are: ...` as an InseqError with code ERR_UNKNOWN_OPTION. */
+export function unknownOption(key: string, where: string, valid: readonly string[]): InseqError {
+  return new InseqError(ErrorCode.UNKNOWN_OPTION, `Unknown option ${JSON.stringify(key)} for ${where}; valid options are: ${valid.join(", ")}`);
+}
+
 /** Rejects option names that are not in `valid`, listing the valid ones (Inseq only warns). */
 export function checkKnownOptions(where: string, options: object | undefined, valid: readonly string[]): void {
   if (options == null) return;
   for (const key of Object.keys(options)) {
-    if (!valid.includes(key)) {
-      throw new InseqError(
-        ErrorCode.UNKNOWN_OPTION,
-        `Unknown option ${JSON.stringify(key)} for ${where}; valid options are: ${valid.join(", ")}`,
-      );
-    }
+    if (!valid.includes(key)) throw unknownOption(key, where, valid);
   }
 }

@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { createGzip, gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
 
 import { replaceFileAtomic, replaceFileAtomicSync } from "../core/atomic-write.js";
-import { ErrorCode, InseqError, describeValue, invalidOption } from "../core/errors.js";
+import { checkKnownOptions, ErrorCode, InseqError, describeValue, invalidOption } from "../core/errors.js";
 import { outputDocumentChunks } from "./document-chunks.js";
 import type { ScoresPrecision } from "./inseq-codecs.js";
 import { parseOutputDocument, serializeOutputDocument } from "./inseq-json.js";
@@ -46,14 +46,7 @@ const GZIP_LEVEL = 5;
 
 function checkSaveOptions(options: SaveOptions): Required<SaveOptions> {
   if (options === null || typeof options !== "object") throw invalidOption("save options", "an object", options);
-  for (const key of Object.keys(options)) {
-    if (!SAVE_OPTIONS.includes(key)) {
-      throw new InseqError(
-        ErrorCode.UNKNOWN_OPTION,
-        `Unknown option ${JSON.stringify(key)} for save; valid options are: ${SAVE_OPTIONS.join(", ")}`,
-      );
-    }
-  }
+  checkKnownOptions("save", options, SAVE_OPTIONS);
   for (const key of ["compress", "splitSequences", "overwrite"] as const) {
     if (options[key] !== undefined && typeof options[key] !== "boolean") throw invalidOption(key, "a boolean", options[key]);
   }

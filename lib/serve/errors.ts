@@ -3,7 +3,7 @@
  * (schema validation, body parsing, unknown routes) turned into the library's codes and message form, and the
  * one error body every route answers with: `{ error: { code, message, requestId } }`.
  */
-import { describeValue, ErrorCode, InseqError } from "../core/errors.js";
+import { describeValue, ErrorCode, InseqError, invalidOption, unknownOption } from "../core/errors.js";
 
 /** HTTP status of each error code (anything else: 500). */
 export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
@@ -107,15 +107,13 @@ export function validationToInseqError(errors: readonly AjvError[]): InseqError 
     const name = String(unknown.params.additionalProperty);
     const props = Object.keys((unknown.parentSchema?.properties as object | undefined) ?? {});
     const where = optionPath(unknown.instancePath);
-    return new InseqError(ErrorCode.UNKNOWN_OPTION, `Unknown option ${JSON.stringify(name)} for ${where}; valid options are: ${props.join(", ")}`);
+    return unknownOption(name, where, props);
   }
   const union = [...errors].reverse().find((e) => e.keyword === "anyOf" || e.keyword === "oneOf");
   const e = union ?? errors[0];
   if (!e) return new InseqError(ErrorCode.INVALID_OPTION, "Expected a valid request body but received an invalid one");
-  if (e.keyword === "required") {
-    return new InseqError(ErrorCode.INVALID_OPTION, `Expected a value for ${optionPath(e.instancePath, String(e.params.missingProperty))} but received undefined`);
-  }
-  return new InseqError(ErrorCode.INVALID_OPTION, `Expected ${expected(e)} for ${optionPath(e.instancePath)} but received ${describeValue(e.data)}`);
+  if (e.keyword === "required") return invalidOption(optionPath(e.instancePath, String(e.params.missingProperty)), "a value", undefined);
+  return invalidOption(optionPath(e.instancePath), expected(e), e.data);
 }
 
 /** Fastify's own error codes, as the library's. */

@@ -3,6 +3,7 @@
  * a CLI flag; a request over one is refused with ERR_LIMIT naming it, before it is queued.
  */
 import { getMethod } from "../attribution/registry.js";
+import { DEFAULT_MAX_NEW_TOKENS } from "../contract/sampling.js";
 import { limitError } from "./errors.js";
 
 export interface ServeLimits {
@@ -29,15 +30,12 @@ export const DEFAULT_LIMITS: Readonly<ServeLimits> = {
 /** The method arguments counted against maxNSteps. */
 export const STEP_LIKE_ARGS = ["nSteps", "nSamples"] as const;
 
-/** The library's maxNewTokens when a request gives none (SAMPLING_OPTIONS). */
-export const LIBRARY_MAX_NEW_TOKENS = 20;
-
 /**
  * Generation options with maxNewTokens capped at the limit when the request leaves it to the library's default
  * and that default is over the limit (a request cannot pass a limit by omitting the option).
  */
 export function capNewTokens<T extends { maxNewTokens?: number }>(limits: ServeLimits, args: T | undefined): T | undefined {
-  if (args?.maxNewTokens !== undefined || LIBRARY_MAX_NEW_TOKENS <= limits.maxNewTokens) return args;
+  if (args?.maxNewTokens !== undefined || DEFAULT_MAX_NEW_TOKENS <= limits.maxNewTokens) return args;
   return { ...(args ?? ({} as T)), maxNewTokens: limits.maxNewTokens };
 }
 

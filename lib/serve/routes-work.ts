@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 
 import type { AggregatorInput } from "../aggregators/pipeline.js";
 import { ATTRIBUTE_OPTIONS, SEQ2SEQ_OPTIONS, type AttributeOptions } from "../attribution/options.js";
+import { methodOrDefault } from "../attribution/registry.js";
 import { attributeContext } from "../context/attribute-context.js";
 import type { AttributeContextOptions } from "../context/types.js";
 import { ErrorCode, InseqError } from "../core/errors.js";
@@ -78,7 +79,7 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
     checkOptions("attribute", options, model.kind === "encoder-decoder" ? SEQ2SEQ_OPTIONS : ATTRIBUTE_OPTIONS);
     const forced = options.generatedTexts === undefined ? [] : list(options.generatedTexts as string | string[]);
     if (forced.length === 0) options.generationArgs = capNewTokens(limits, options.generationArgs);
-    options.methodArgs = capMethodArgs(limits, method ?? model.info.attributionMethod ?? "saliency", options.methodArgs);
+    options.methodArgs = capMethodArgs(limits, methodOrDefault(method, model.info.attributionMethod), options.methodArgs);
     await checkInputTokens(limits, encoder(model), [...texts, ...forced]);
     await runWork(ctx, request, reply, {
       entry,
@@ -100,7 +101,7 @@ export function registerWorkRoutes(app: FastifyInstance, ctx: ServeContext): voi
     checkMethodArgs(limits, "attributionKwargs", options.attributionKwargs);
     const { entry, model } = await pool.get(name);
     if (options.outputCurrentText == null) options.generationArgs = capNewTokens(limits, options.generationArgs);
-    options.attributionKwargs = capMethodArgs(limits, options.attributionMethod ?? model.info.attributionMethod ?? "saliency", options.attributionKwargs);
+    options.attributionKwargs = capMethodArgs(limits, methodOrDefault(options.attributionMethod, model.info.attributionMethod), options.attributionKwargs);
     const texts = [options.inputCurrentText, options.inputContextText, options.outputContextText, options.outputCurrentText].filter((t): t is string => typeof t === "string");
     await checkInputTokens(limits, encoder(model), texts);
     await runWork(ctx, request, reply, {

@@ -22,6 +22,16 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
     data = [];
     return out;
   };
+  /** One field line (`field: value`; comments, blank lines and other fields change nothing). */
+  const field = (line: string): void => {
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (name === "event") event = value;
+    else if (name === "data") data.push(value);
+  };
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -34,23 +44,13 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
         if (line === "") {
           const e = take();
           if (e) yield e;
-          continue;
+        } else {
+          field(line);
         }
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let value = colon < 0 ? "" : line.slice(colon + 1);
-        if (value.startsWith(" ")) value = value.slice(1);
-        if (field === "event") event = value;
-        else if (field === "data") data.push(value);
       }
       if (done) break;
     }
-    if (buffer) {
-      // A final line without its newline.
-      const colon = buffer.indexOf(":");
-      if (colon > 0 && buffer.slice(0, colon) === "data") data.push(buffer.slice(colon + 1).replace(/^ /, ""));
-    }
+    if (buffer.startsWith("data:")) field(buffer); // a final data line without its newline
     const last = take();
     if (last) yield last;
   } finally {

@@ -350,7 +350,8 @@ async function run(opts: OptionValues, started: number, scratch: boolean): Promi
   const parts = [`wrote ${written} record${written === 1 ? "" : "s"} to ${scratch ? "a scratch file (no --output)" : opts.output} in ${seconds(performance.now() - started)}`];
   if (stats && stats.attributeMs !== undefined && stats.writeMs !== undefined && stats.wallMs > 0 && written > 0) {
     const other = stats.writeMs;
-    parts.push(`${(written / (stats.wallMs / 1000)).toFixed(1)} examples/s; attribution ${seconds(stats.attributeMs)}, aggregation + writing ${seconds(other)} (${((100 * other) / (stats.attributeMs + other)).toFixed(1)}%)`);  } else if (stats && stats.wallMs > 0 && written > 0) {
+    parts.push(`${(written / (stats.wallMs / 1000)).toFixed(1)} examples/s; attribution ${seconds(stats.attributeMs)}, aggregation + writing ${seconds(other)} (${((100 * other) / (stats.attributeMs + other)).toFixed(1)}%)`);
+  } else if (stats && stats.wallMs > 0 && written > 0) {
     parts.push(`${(written / (stats.wallMs / 1000)).toFixed(1)} examples/s on queue ${opts.queueName}`);
   }
   if (sel.alreadyDone > 0) parts.push(`${sel.alreadyDone} already done`);
